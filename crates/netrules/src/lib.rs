@@ -1,0 +1,1 @@
+//! Pure rule generation: Kubernetes Service objects -> kube-proxy (iptables mode) rulesets and restore text.

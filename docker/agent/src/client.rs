@@ -1,0 +1,1 @@
+//! Blocking client for the lab API, used by kubectl and every component except the API server.

@@ -1,0 +1,48 @@
+//! The components of a lab node, one module each, and the dispatcher that picks one by name.
+
+pub mod apiserver;
+pub mod client;
+pub mod controllers;
+pub mod dns;
+pub mod init;
+pub mod kubectl;
+pub mod kubelet;
+pub mod podserver;
+pub mod proxy;
+
+use std::process::ExitCode;
+
+/// Printed by `kplab-agent` with no arguments.
+pub const USAGE: &str = "\
+usage: kplab-agent COMPONENT [ARGS...]   (or invoke through a link named COMPONENT)
+
+components:
+  kubectl                   the Kubernetes CLI, against the lab API
+  kube-apiserver            the lab API server (node-1)
+  kube-controller-manager   deployment and EndpointSlice controllers, IP/port allocation (node-1)
+  kube-scheduler            spreads pods over the nodes (node-1)
+  kubelet                   runs pods as network namespaces on this node
+  kube-proxy                the iptables rule generator (`kube-proxy render -f FILE` prints rules)
+  coredns                   cluster DNS (runs as a pod in kube-system)
+  kplab-node                the node's supervisor: starts and restarts the components above
+  kplab-pod                 a pod's process: answers on its containerPorts";
+
+/// Runs the component named by `args[0]` with the whole argument vector.
+pub fn dispatch(args: Vec<String>) -> ExitCode {
+    let name = args.first().cloned().unwrap_or_default();
+    match name.as_str() {
+        "kubectl" => kubectl::main(args),
+        "kube-apiserver" => apiserver::main(args),
+        "kube-controller-manager" => controllers::main(args),
+        "kube-scheduler" => controllers::scheduler_main(args),
+        "kubelet" => kubelet::main(args),
+        "kube-proxy" => proxy::main(args),
+        "coredns" => dns::main(args),
+        "kplab-node" => init::main(args),
+        "kplab-pod" => podserver::main(args),
+        other => {
+            eprintln!("kplab-agent: unknown component {other:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
