@@ -1,9 +1,16 @@
-//! kube-proxy: the sync loop that applies netrules' kube-proxy rules, and `kube-proxy render`.
+//! kube-proxy: `kube-proxy render -f FILE [flags]` prints the rules for a file of objects;
+//! plain `kube-proxy [flags]` runs the sync loop against the lab API.
+
+pub mod render;
+pub mod sync;
 
 use std::process::ExitCode;
 
-/// Entry point (stub until implemented).
-pub fn main(_args: Vec<String>) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(1)
+/// Entry point for the `kube-proxy` component.
+pub fn main(args: Vec<String>) -> ExitCode {
+    if args.get(1).map(String::as_str) == Some("render") {
+        render::main(args[1..].to_vec())
+    } else {
+        sync::main(args)
+    }
 }
