@@ -1,1 +1,894 @@
 //! Blocking client for the lab API, used by kubectl and every component except the API server.
+//!
+//! Objects are plain [`serde_json::Value`]s shaped like Kubernetes objects; [`KubeObject`] gives
+//! the few accessors every caller needs. Resources are described by [`Resource`] (kind, plural,
+//! group, namespaced) and resolved from user input the way kubectl does with
+//! [`Resource::resolve`] (`po`, `pod`, `pods`, `Pod`, `deployments.apps`, …).
+//!
+//! Errors: the server's `v1 Status` comes back as [`ClientError::Api`], so callers can print the
+//! real message (`pods "x" not found`); an unreachable server is [`ClientError::Connect`], which
+//! names the URL. A watch ([`ApiClient::watch`]) is an iterator of events that simply ends when
+//! the server closes the stream; callers then re-list and re-watch from the list's
+//! resourceVersion (a `410 Gone` means that version is too old: re-list).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The API server address used when `KPLAB_APISERVER` is not set.
+pub const DEFAULT_APISERVER: &str = "http://127.0.0.1:6443";
+
+/// One kind of object the lab API serves, with everything needed to build its REST paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    /// `Pod`.
+    pub kind: &'static str,
+    /// `pods` (the path segment).
+    pub plural: &'static str,
+    /// `pod`.
+    pub singular: &'static str,
+    /// Short names kubectl accepts (`po`).
+    pub short_names: &'static [&'static str],
+    /// API group, empty for the core group.
+    pub group: &'static str,
+    /// API version within the group (`v1`).
+    pub version: &'static str,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+}
+
+/// `v1 Namespace`.
+pub const NAMESPACES: Resource = Resource {
+    kind: "Namespace",
+    plural: "namespaces",
+    singular: "namespace",
+    short_names: &["ns"],
+    group: "",
+    version: "v1",
+    namespaced: false,
+};
+/// `v1 Node`.
+pub const NODES: Resource = Resource {
+    kind: "Node",
+    plural: "nodes",
+    singular: "node",
+    short_names: &["no"],
+    group: "",
+    version: "v1",
+    namespaced: false,
+};
+/// `v1 Pod`.
+pub const PODS: Resource = Resource {
+    kind: "Pod",
+    plural: "pods",
+    singular: "pod",
+    short_names: &["po"],
+    group: "",
+    version: "v1",
+    namespaced: true,
+};
+/// `v1 Service`.
+pub const SERVICES: Resource = Resource {
+    kind: "Service",
+    plural: "services",
+    singular: "service",
+    short_names: &["svc"],
+    group: "",
+    version: "v1",
+    namespaced: true,
+};
+/// `v1 Endpoints`.
+pub const ENDPOINTS: Resource = Resource {
+    kind: "Endpoints",
+    plural: "endpoints",
+    singular: "endpoints",
+    short_names: &["ep"],
+    group: "",
+    version: "v1",
+    namespaced: true,
+};
+/// `apps/v1 Deployment`.
+pub const DEPLOYMENTS: Resource = Resource {
+    kind: "Deployment",
+    plural: "deployments",
+    singular: "deployment",
+    short_names: &["deploy"],
+    group: "apps",
+    version: "v1",
+    namespaced: true,
+};
+/// `discovery.k8s.io/v1 EndpointSlice`.
+pub const ENDPOINT_SLICES: Resource = Resource {
+    kind: "EndpointSlice",
+    plural: "endpointslices",
+    singular: "endpointslice",
+    short_names: &[],
+    group: "discovery.k8s.io",
+    version: "v1",
+    namespaced: true,
+};
+/// `networking.k8s.io/v1 NetworkPolicy`.
+pub const NETWORK_POLICIES: Resource = Resource {
+    kind: "NetworkPolicy",
+    plural: "networkpolicies",
+    singular: "networkpolicy",
+    short_names: &["netpol"],
+    group: "networking.k8s.io",
+    version: "v1",
+    namespaced: true,
+};
+
+/// Every resource the lab API serves, in the order `kubectl api-resources` would list them.
+pub const RESOURCES: &[Resource] = &[
+    ENDPOINTS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES,
+    DEPLOYMENTS,
+    ENDPOINT_SLICES,
+    NETWORK_POLICIES,
+];
+
+impl Resource {
+    /// Resolves a resource name as kubectl does: plural, singular, short name or kind,
+    /// case-insensitively, optionally qualified by its group (`deployments.apps`,
+    /// `deploy.apps`, `endpointslices.discovery.k8s.io`).
+    pub fn resolve(name: &str) -> Option<&'static Resource> {
+        let lower = name.to_ascii_lowercase();
+        let (base, group) = match lower.split_once('.') {
+            Some((b, g)) => (b.to_string(), Some(g.to_string())),
+            None => (lower.clone(), None),
+        };
+        RESOURCES.iter().find(|r| {
+            let name_matches = r.plural == base
+                || r.singular == base
+                || r.kind.eq_ignore_ascii_case(&base)
+                || r.short_names.contains(&base.as_str());
+            let group_matches = match &group {
+                None => true,
+                Some(g) => {
+                    r.group == g
+                        || (!r.group.is_empty() && r.group.starts_with(g.as_str()))
+                        || (r.group.is_empty() && g == "v1")
+                }
+            };
+            name_matches && group_matches
+        })
+    }
+
+    /// The resource whose objects have `kind` (exact, as in an object's `kind` field).
+    pub fn by_kind(kind: &str) -> Option<&'static Resource> {
+        RESOURCES.iter().find(|r| r.kind == kind)
+    }
+
+    /// `v1` for the core group, `apps/v1` otherwise: the objects' `apiVersion`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `/api/v1` or `/apis/<group>/<version>`.
+    pub fn group_path(&self) -> String {
+        if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The collection path: `/api/v1/namespaces/{ns}/pods`, or all namespaces when `namespace`
+    /// is `None` (`/api/v1/pods`); cluster-scoped resources ignore `namespace`.
+    pub fn collection_path(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => {
+                format!("{}/namespaces/{}/{}", self.group_path(), ns, self.plural)
+            }
+            _ => format!("{}/{}", self.group_path(), self.plural),
+        }
+    }
+
+    /// The path of one object. Namespaced resources need a namespace: `None` means `default`.
+    pub fn item_path(&self, namespace: Option<&str>, name: &str) -> String {
+        let ns = if self.namespaced {
+            Some(namespace.unwrap_or("default"))
+        } else {
+            None
+        };
+        format!("{}/{}", self.collection_path(ns), name)
+    }
+
+    /// `pods.v1`-style name used in messages: `deployments.apps`, `pods`.
+    pub fn qualified_plural(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+}
+
+/// A `v1 Status` failure returned by the API server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// HTTP status code (404, 409, 422, …).
+    #[serde(default)]
+    pub code: u16,
+    /// Machine-readable reason (`NotFound`, `AlreadyExists`, `Invalid`, …).
+    #[serde(default)]
+    pub reason: String,
+    /// The human-readable message, as the real API server words it.
+    #[serde(default)]
+    pub message: String,
+    /// `details` (name, kind, causes), when the server sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl Status {
+    /// Builds a failure Status (used by the server too).
+    pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
+        Status {
+            code,
+            reason: reason.to_string(),
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// The full `v1 Status` JSON object.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        v
+    }
+}
+
+/// Everything that can go wrong talking to the lab API.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a failure Status; the message is the server's own.
+    #[error("Error from server ({}): {}", .0.reason, .0.message)]
+    Api(Status),
+    /// The server could not be reached at all.
+    #[error("unable to connect to the server at {url}: {detail}")]
+    Connect {
+        /// The URL that was tried.
+        url: String,
+        /// What failed (connection refused, DNS, timeout, …).
+        detail: String,
+    },
+    /// The server answered something that is not the expected JSON.
+    #[error("invalid response from {url}: {detail}")]
+    Decode {
+        /// The URL that was requested.
+        url: String,
+        /// What was wrong with the body.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// The Status, when the server answered with one.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            ClientError::Api(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The HTTP code of an API failure.
+    pub fn code(&self) -> Option<u16> {
+        self.status().map(|s| s.code)
+    }
+    /// 404 NotFound.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+    /// 409 AlreadyExists.
+    pub fn is_already_exists(&self) -> bool {
+        self.status().is_some_and(|s| s.reason == "AlreadyExists")
+    }
+    /// 409 Conflict (stale resourceVersion on update) or AlreadyExists.
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Some(409)
+    }
+    /// 410 Gone: the watch's resourceVersion is too old; re-list.
+    pub fn is_gone(&self) -> bool {
+        self.code() == Some(410)
+    }
+    /// The server could not be reached.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, ClientError::Connect { .. })
+    }
+}
+
+/// Result alias for client calls.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// The type of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventType {
+    /// The object was created (or is listed at the start of a watch without resourceVersion).
+    Added,
+    /// The object changed.
+    Modified,
+    /// The object was removed; `object` is its last state.
+    Deleted,
+    /// A progress marker carrying only a resourceVersion.
+    Bookmark,
+    /// The watch failed; `object` is a Status.
+    Error,
+}
+
+/// One event of a watch stream: `{"type":"ADDED","object":{…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    /// ADDED, MODIFIED, DELETED, BOOKMARK or ERROR.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The object after the change (before, for DELETED).
+    pub object: Value,
+}
+
+/// Accessors for Kubernetes-shaped JSON objects.
+pub trait KubeObject {
+    /// `metadata.name`, or `""`.
+    fn name(&self) -> &str;
+    /// `metadata.namespace`.
+    fn namespace(&self) -> Option<&str>;
+    /// `metadata.labels` as a map (empty when absent).
+    fn labels(&self) -> BTreeMap<String, String>;
+    /// `metadata.annotations` as a map (empty when absent).
+    fn annotations(&self) -> BTreeMap<String, String>;
+    /// `metadata.resourceVersion`.
+    fn resource_version(&self) -> Option<&str>;
+    /// `metadata.uid`.
+    fn uid(&self) -> Option<&str>;
+    /// Whether `metadata.deletionTimestamp` is set.
+    fn is_terminating(&self) -> bool;
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl KubeObject for Value {
+    fn name(&self) -> &str {
+        self.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.pointer("/metadata/namespace").and_then(Value::as_str)
+    }
+    fn labels(&self) -> BTreeMap<String, String> {
+        string_map(self.pointer("/metadata/labels"))
+    }
+    fn annotations(&self) -> BTreeMap<String, String> {
+        string_map(self.pointer("/metadata/annotations"))
+    }
+    fn resource_version(&self) -> Option<&str> {
+        self.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+    }
+    fn uid(&self) -> Option<&str> {
+        self.pointer("/metadata/uid").and_then(Value::as_str)
+    }
+    fn is_terminating(&self) -> bool {
+        self.pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+    }
+}
+
+/// A list response: the items and the list's resourceVersion (start a watch from it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectList {
+    /// The objects, each with `kind` and `apiVersion` filled in.
+    pub items: Vec<Value>,
+    /// `metadata.resourceVersion` of the list.
+    pub resource_version: String,
+}
+
+/// A blocking client for the lab API server. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    agent: ureq::Agent,
+    watch_agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+impl ApiClient {
+    /// A client for the server at `base_url` (`http://host:port`, no trailing path).
+    pub fn new(base_url: &str) -> Self {
+        let base = base_url.trim_end_matches('/').to_string();
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(3))
+            .timeout_read(Duration::from_secs(30))
+            .timeout_write(Duration::from_secs(30))
+            .build();
+        let watch_agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(3))
+            .timeout_write(Duration::from_secs(30))
+            .build();
+        ApiClient {
+            base,
+            agent,
+            watch_agent,
+        }
+    }
+
+    /// A client for `KPLAB_APISERVER`, or [`DEFAULT_APISERVER`] when it is unset or empty.
+    pub fn from_env() -> Self {
+        match std::env::var("KPLAB_APISERVER") {
+            Ok(v) if !v.trim().is_empty() => Self::new(v.trim()),
+            _ => Self::new(DEFAULT_APISERVER),
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends one request to `path` (with `query` pairs) and decodes the JSON answer.
+    /// The building block of the typed calls; usable for subresources (`…/scale`) and
+    /// discovery (`/version`).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<(&str, &Value)>,
+    ) -> Result<Value> {
+        let url = self.url(path);
+        let mut req = self
+            .agent
+            .request(method, &url)
+            .set("Accept", "application/json");
+        for (k, v) in query {
+            req = req.query(k, v);
+        }
+        let resp = match body {
+            Some((content_type, b)) => req
+                .set("Content-Type", content_type)
+                .send_string(&b.to_string()),
+            None => req.call(),
+        };
+        let resp = resp.map_err(|e| map_error(&url, e))?;
+        let text = resp.into_string().map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+            url,
+            detail: format!("not JSON ({e}): {}", truncate(&text, 200)),
+        })
+    }
+
+    /// GET one object.
+    pub fn get(&self, resource: &Resource, namespace: Option<&str>, name: &str) -> Result<Value> {
+        check_name(name)?;
+        self.request("GET", &resource.item_path(namespace, name), &[], None)
+    }
+
+    /// Lists objects, in one namespace or (`None`) all of them, filtered by a label selector
+    /// (`app=web,tier!=db`) and a field selector (`spec.nodeName=node-2`).
+    pub fn list(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> Result<ObjectList> {
+        let mut q = Vec::new();
+        if let Some(l) = label_selector.filter(|s| !s.is_empty()) {
+            q.push(("labelSelector", l));
+        }
+        if let Some(f) = field_selector.filter(|s| !s.is_empty()) {
+            q.push(("fieldSelector", f));
+        }
+        let v = self.request("GET", &resource.collection_path(namespace), &q, None)?;
+        let resource_version = v
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let mut items = match v.get("items") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        for it in &mut items {
+            if let Some(o) = it.as_object_mut() {
+                if !o.contains_key("kind") {
+                    o.insert("kind".into(), json!(resource.kind));
+                }
+                if !o.contains_key("apiVersion") {
+                    o.insert("apiVersion".into(), json!(resource.api_version()));
+                }
+            }
+        }
+        Ok(ObjectList {
+            items,
+            resource_version,
+        })
+    }
+
+    /// POSTs a new object. For namespaced resources `namespace` (or, when `None`, the object's
+    /// `metadata.namespace`, else `default`) picks the collection.
+    pub fn create(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> Result<Value> {
+        let ns = if resource.namespaced {
+            Some(namespace.or(object.namespace()).unwrap_or("default"))
+        } else {
+            None
+        };
+        self.request(
+            "POST",
+            &resource.collection_path(ns),
+            &[],
+            Some(("application/json", object)),
+        )
+    }
+
+    /// PUTs a whole object (a `metadata.resourceVersion` in it makes the update conditional).
+    pub fn replace(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        object: &Value,
+    ) -> Result<Value> {
+        check_name(name)?;
+        self.request(
+            "PUT",
+            &resource.item_path(namespace, name),
+            &[],
+            Some(("application/json", object)),
+        )
+    }
+
+    /// PATCHes with a JSON merge patch (RFC 7386).
+    pub fn merge_patch(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value> {
+        check_name(name)?;
+        self.request(
+            "PATCH",
+            &resource.item_path(namespace, name),
+            &[],
+            Some(("application/merge-patch+json", patch)),
+        )
+    }
+
+    /// PUTs the `status` subresource (only `status` of `object` is taken by the server).
+    pub fn update_status(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        object: &Value,
+    ) -> Result<Value> {
+        check_name(name)?;
+        self.request(
+            "PUT",
+            &format!("{}/status", resource.item_path(namespace, name)),
+            &[],
+            Some(("application/json", object)),
+        )
+    }
+
+    /// PATCHes the `status` subresource with a merge patch.
+    pub fn patch_status(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value> {
+        check_name(name)?;
+        self.request(
+            "PATCH",
+            &format!("{}/status", resource.item_path(namespace, name)),
+            &[],
+            Some(("application/merge-patch+json", patch)),
+        )
+    }
+
+    /// DELETEs an object. `grace_period_seconds` is sent as `?gracePeriodSeconds=N` (pods:
+    /// `Some(0)` removes at once, otherwise the pod is marked terminating). Returns what the
+    /// server returns: the object (still present while terminating, or its last state), or a
+    /// success Status.
+    pub fn delete(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<Value> {
+        check_name(name)?;
+        let g = grace_period_seconds.map(|g| g.to_string());
+        let q: Vec<(&str, &str)> = match &g {
+            Some(g) => vec![("gracePeriodSeconds", g.as_str())],
+            None => vec![],
+        };
+        self.request("DELETE", &resource.item_path(namespace, name), &q, None)
+    }
+
+    /// Watches a collection from `resource_version` (a list's RV; `None` starts with ADDED
+    /// events for every existing object). The returned iterator ends when the server closes
+    /// the stream or the connection drops; re-list and re-watch then. A stale version gives
+    /// `Err` with [`ClientError::is_gone`].
+    pub fn watch(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        resource_version: Option<&str>,
+    ) -> Result<WatchStream> {
+        self.watch_selected(resource, namespace, resource_version, None, None)
+    }
+
+    /// [`ApiClient::watch`] with label and field selectors (`spec.nodeName=node-2`).
+    pub fn watch_selected(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        resource_version: Option<&str>,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> Result<WatchStream> {
+        let url = self.url(&resource.collection_path(namespace));
+        let mut req = self
+            .watch_agent
+            .get(&url)
+            .set("Accept", "application/json")
+            .query("watch", "true");
+        if let Some(rv) = resource_version.filter(|s| !s.is_empty()) {
+            req = req.query("resourceVersion", rv);
+        }
+        if let Some(l) = label_selector.filter(|s| !s.is_empty()) {
+            req = req.query("labelSelector", l);
+        }
+        if let Some(f) = field_selector.filter(|s| !s.is_empty()) {
+            req = req.query("fieldSelector", f);
+        }
+        let resp = req.call().map_err(|e| map_error(&url, e))?;
+        Ok(WatchStream {
+            url,
+            reader: Some(BufReader::new(Box::new(resp.into_reader()))),
+        })
+    }
+}
+
+/// The events of one watch request, read line by line from the streaming response.
+pub struct WatchStream {
+    url: String,
+    reader: Option<BufReader<Box<dyn Read + Send + Sync + 'static>>>,
+}
+
+impl std::fmt::Debug for WatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchStream")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl Iterator for WatchStream {
+    type Item = Result<WatchEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let reader = self.reader.as_mut()?;
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    self.reader = None;
+                    return None;
+                }
+                Ok(_) => {}
+            }
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let ev: WatchEvent = match serde_json::from_str(line) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    self.reader = None;
+                    return Some(Err(ClientError::Decode {
+                        url: self.url.clone(),
+                        detail: format!("bad watch event ({e}): {}", truncate(line, 200)),
+                    }));
+                }
+            };
+            if ev.event_type == EventType::Error {
+                self.reader = None;
+                let status = serde_json::from_value::<Status>(ev.object.clone())
+                    .unwrap_or_else(|_| Status::new(500, "InternalError", ev.object.to_string()));
+                return Some(Err(ClientError::Api(status)));
+            }
+            return Some(Ok(ev));
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(ClientError::Api(Status::new(
+            400,
+            "BadRequest",
+            "resource name may not be empty",
+        )));
+    }
+    if name.contains('/') || name == "." || name == ".." {
+        return Err(ClientError::Api(Status::new(
+            400,
+            "BadRequest",
+            format!("resource name may not contain '/' or be '.' or '..': {name:?}"),
+        )));
+    }
+    Ok(())
+}
+
+fn map_error(url: &str, e: ureq::Error) -> ClientError {
+    match e {
+        ureq::Error::Status(code, resp) => {
+            let text = resp.into_string().unwrap_or_default();
+            match serde_json::from_str::<Status>(&text) {
+                Ok(mut s) if !s.message.is_empty() || !s.reason.is_empty() => {
+                    if s.code == 0 {
+                        s.code = code;
+                    }
+                    ClientError::Api(s)
+                }
+                _ => ClientError::Api(Status::new(
+                    code,
+                    reason_for(code),
+                    if text.trim().is_empty() {
+                        format!("the server responded with HTTP {code} for {url}")
+                    } else {
+                        truncate(text.trim(), 500).to_string()
+                    },
+                )),
+            }
+        }
+        ureq::Error::Transport(t) => ClientError::Connect {
+            url: url.to_string(),
+            detail: t.to_string(),
+        },
+    }
+}
+
+fn reason_for(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        410 => "Expired",
+        415 => "UnsupportedMediaType",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        _ => "InternalError",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_names_like_kubectl() {
+        for n in ["po", "pod", "pods", "Pod", "PODS", "pods.v1"] {
+            assert_eq!(Resource::resolve(n).map(|r| r.kind), Some("Pod"), "{n}");
+        }
+        for n in ["deploy", "deployment", "deployments.apps", "deploy.apps"] {
+            assert_eq!(
+                Resource::resolve(n).map(|r| r.kind),
+                Some("Deployment"),
+                "{n}"
+            );
+        }
+        assert_eq!(Resource::resolve("ep").unwrap().plural, "endpoints");
+        assert_eq!(Resource::resolve("svc").unwrap().plural, "services");
+        assert_eq!(
+            Resource::resolve("netpol").unwrap().group,
+            "networking.k8s.io"
+        );
+        assert_eq!(Resource::resolve("ns").unwrap().plural, "namespaces");
+        assert_eq!(Resource::resolve("no").unwrap().plural, "nodes");
+        assert_eq!(
+            Resource::resolve("endpointslices.discovery.k8s.io")
+                .unwrap()
+                .kind,
+            "EndpointSlice"
+        );
+        assert!(Resource::resolve("widgets").is_none());
+        assert!(Resource::resolve("pods.apps").is_none());
+    }
+
+    #[test]
+    fn builds_paths() {
+        assert_eq!(PODS.collection_path(Some("x")), "/api/v1/namespaces/x/pods");
+        assert_eq!(PODS.collection_path(None), "/api/v1/pods");
+        assert_eq!(NODES.item_path(Some("x"), "n1"), "/api/v1/nodes/n1");
+        assert_eq!(
+            DEPLOYMENTS.item_path(None, "web"),
+            "/apis/apps/v1/namespaces/default/deployments/web"
+        );
+        assert_eq!(ENDPOINT_SLICES.api_version(), "discovery.k8s.io/v1");
+    }
+
+    #[test]
+    fn accessors_read_metadata() {
+        let v = json!({"metadata":{"name":"a","namespace":"b","labels":{"x":"y"},"resourceVersion":"7"}});
+        assert_eq!(v.name(), "a");
+        assert_eq!(v.namespace(), Some("b"));
+        assert_eq!(v.labels().get("x").map(String::as_str), Some("y"));
+        assert_eq!(v.resource_version(), Some("7"));
+        assert!(!v.is_terminating());
+    }
+
+    #[test]
+    fn unreachable_server_names_the_url() {
+        let c = ApiClient::new("http://127.0.0.1:1");
+        let e = c.get(&PODS, Some("default"), "x").unwrap_err();
+        assert!(e.is_connect());
+        assert!(e
+            .to_string()
+            .contains("http://127.0.0.1:1/api/v1/namespaces/default/pods/x"));
+    }
+}
