@@ -228,7 +228,7 @@ pub struct Status {
     pub message: String,
     /// `details` (name, kind, causes), when the server sent them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
 }
 
 impl Status {
@@ -254,7 +254,7 @@ impl Status {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            v["details"] = d.clone();
+            v["details"] = (**d).clone();
         }
         v
     }
