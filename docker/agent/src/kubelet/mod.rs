@@ -1,9 +1,1060 @@
 //! kubelet: runs this node's pods as network namespaces with a veth, /32 routes and a VXLAN overlay.
+//!
+//! Threads, all blocking (no async runtime, to keep the node small):
+//! * the pod loop (main thread): list + watch pods with `fieldSelector=spec.nodeName=<me>`;
+//!   a new pod gets an IP, a `kplab-pod` process in its own network namespace, a veth and
+//!   routes ([`net`]), a `pid` file, and a Running status; a terminating pod is stopped, its
+//!   network removed, its IP released and its object deleted with `gracePeriodSeconds=0`;
+//! * the monitor: restarts pod processes that died (restartCount++), runs readiness probes
+//!   and reports readiness changes;
+//! * the node loop: registers the Node (labels, podCIDR, addresses, Ready, VXLAN annotations),
+//!   heartbeats every 10 s, and keeps the overlay's peer entries in line with the Node list
+//!   (from `KPLAB_NODES` until the API answers);
+//! * the `:10250` server ([`http`]): exec and logs.
+//!
+//! State that must survive a kubelet restart (pod IPs and PIDs) is in [`store`].
 
-use std::process::ExitCode;
+pub mod http;
+pub mod net;
+pub mod pods;
+pub mod store;
 
-/// Entry point (stub until implemented).
-pub fn main(_args: Vec<String>) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(1)
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Child, ExitCode};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use pods::{PodSpecInfo, Probe};
+use store::{PodRecord, Store};
+
+/// The kubelet's port (exec, logs).
+pub const KUBELET_PORT: u16 = 10250;
+/// Interval of Node status heartbeats.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// First retry delay while the API server is not up yet (boot).
+pub const BOOT_RETRY: Duration = Duration::from_millis(50);
+/// Version reported in the Node's `nodeInfo`.
+pub const KUBELET_VERSION: &str = "v1.31.0";
+
+/// The kubelet's configuration: environment (`KPLAB_*`), overridable by kubelet-style flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Node name (`--hostname-override`, `KPLAB_NODE_NAME`).
+    pub node_name: String,
+    /// N in `node-N` (`KPLAB_NODE_INDEX`, else from the name).
+    pub node_index: u32,
+    /// The node's address (`--node-ip`, `KPLAB_NODE_IP`).
+    pub node_ip: Ipv4Addr,
+    /// API server URL (`KPLAB_APISERVER`).
+    pub apiserver: String,
+    /// All nodes, for the overlay before the API answers (`KPLAB_NODES`).
+    pub nodes: Vec<net::Peer>,
+    /// Whether this node is the control plane (`KPLAB_ROLE=control-plane`).
+    pub control_plane: bool,
+    /// Pod records (`--root-dir`, `KPLAB_KUBELET_DIR`, default `/var/lib/kplab/kubelet`).
+    pub state_dir: PathBuf,
+    /// `/run/kplab/pods` (`KPLAB_POD_RUN_DIR`).
+    pub run_dir: PathBuf,
+    /// `/var/log/kplab/pods` (`KPLAB_POD_LOG_DIR`).
+    pub pod_log_dir: PathBuf,
+    /// `/var/log/kplab` (component logs served on `/logs/node/…`; `KPLAB_LOG_DIR`).
+    pub log_dir: PathBuf,
+    /// Port of the kubelet server (`--port`, default 10250).
+    pub port: u16,
+    /// Whether to manage `vxlan.calico` (off with `--no-overlay`).
+    pub overlay: bool,
+    /// The binary pods are started from (`/proc/self/exe` resolved).
+    pub exe: PathBuf,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// Reads the environment and the flags after `kubelet` (unknown kubelet flags are
+    /// accepted and ignored, as they are only there to look like a real kubelet's).
+    pub fn from_env_and_args(args: &[String]) -> Result<Config, String> {
+        let mut flags: BTreeMap<String, String> = BTreeMap::new();
+        let mut it = args.iter().peekable();
+        while let Some(a) = it.next() {
+            let Some(f) = a.strip_prefix("--") else {
+                return Err(format!("unexpected argument {a:?}"));
+            };
+            match f.split_once('=') {
+                Some((k, v)) => {
+                    flags.insert(k.to_string(), v.to_string());
+                }
+                None => {
+                    let v = match it.peek() {
+                        Some(n) if !n.starts_with("--") => it.next().cloned().unwrap_or_default(),
+                        _ => "true".to_string(),
+                    };
+                    flags.insert(f.to_string(), v);
+                }
+            }
+        }
+        let node_name = flags
+            .get("hostname-override")
+            .cloned()
+            .or_else(|| env("KPLAB_NODE_NAME"))
+            .ok_or("the node name is unknown: set KPLAB_NODE_NAME or --hostname-override")?;
+        let node_index = match env("KPLAB_NODE_INDEX") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("KPLAB_NODE_INDEX={v:?} is not a number"))?,
+            None => net::index_from_name(&node_name).ok_or_else(|| {
+                format!("KPLAB_NODE_INDEX is unset and {node_name:?} does not end in -N")
+            })?,
+        };
+        if !(1..=254).contains(&node_index) {
+            return Err(format!("KPLAB_NODE_INDEX={node_index} is outside 1..=254"));
+        }
+        let ip_text = flags
+            .get("node-ip")
+            .cloned()
+            .or_else(|| env("KPLAB_NODE_IP"))
+            .ok_or("the node address is unknown: set KPLAB_NODE_IP or --node-ip")?;
+        let node_ip = ip_text
+            .parse()
+            .map_err(|_| format!("node address {ip_text:?} is not an IPv4 address"))?;
+        let nodes = match env("KPLAB_NODES") {
+            Some(v) => net::parse_nodes(&v)?,
+            None => vec![net::Peer::new(&node_name, node_index, node_ip)],
+        };
+        let port = match flags.get("port") {
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("--port={p:?} is not a port"))?,
+            None => KUBELET_PORT,
+        };
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the kplab-agent binary (/proc/self/exe): {e}"))?;
+        Ok(Config {
+            node_name,
+            node_index,
+            node_ip,
+            apiserver: env("KPLAB_APISERVER")
+                .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string()),
+            nodes,
+            control_plane: env("KPLAB_ROLE").as_deref() == Some("control-plane"),
+            state_dir: flags
+                .get("root-dir")
+                .cloned()
+                .or_else(|| env("KPLAB_KUBELET_DIR"))
+                .unwrap_or_else(|| "/var/lib/kplab/kubelet".into())
+                .into(),
+            run_dir: env("KPLAB_POD_RUN_DIR")
+                .unwrap_or_else(|| crate::podserver::DEFAULT_RUN_DIR.into())
+                .into(),
+            pod_log_dir: env("KPLAB_POD_LOG_DIR")
+                .unwrap_or_else(|| "/var/log/kplab/pods".into())
+                .into(),
+            log_dir: env("KPLAB_LOG_DIR")
+                .unwrap_or_else(|| "/var/log/kplab".into())
+                .into(),
+            port,
+            overlay: !flags.contains_key("no-overlay"),
+            exe,
+        })
+    }
+}
+
+/// Entry point of the `kubelet` component.
+pub fn main(args: Vec<String>) -> ExitCode {
+    let cfg = match Config::from_env_and_args(&args[1.min(args.len())..]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kubelet: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    log(&format!(
+        "starting kubelet {KUBELET_VERSION} node={} ip={} podCIDR={} apiserver={}",
+        cfg.node_name,
+        cfg.node_ip,
+        net::pod_cidr(cfg.node_index),
+        cfg.apiserver
+    ));
+    let kubelet = Kubelet::new(cfg);
+    if let Err(e) = kubelet.run() {
+        eprintln!("kubelet: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// A line on stderr with a timestamp, klog style (`I1123 04:50:01.123456 kubelet] …`).
+pub fn log(msg: &str) {
+    let now = time::OffsetDateTime::now_utc();
+    eprintln!(
+        "I{:02}{:02} {:02}:{:02}:{:02}.{:06} kubelet] {msg}",
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    );
+}
+
+/// Readiness probe bookkeeping.
+#[derive(Debug, Clone)]
+struct ProbeState {
+    next: Instant,
+    successes: u32,
+    failures: u32,
+}
+
+/// One pod this kubelet runs.
+#[derive(Debug)]
+struct Entry {
+    spec: PodSpecInfo,
+    record: PodRecord,
+    child: Option<Child>,
+    pod: Value,
+    ready: bool,
+    ready_since: String,
+    probe: ProbeState,
+    terminating: bool,
+    /// When a dead process may be restarted (crash-loop backoff).
+    restart_at: Option<Instant>,
+    last_pushed: Option<Value>,
+}
+
+impl Entry {
+    fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => pods::pid_alive(self.record.pid),
+        }
+    }
+}
+
+struct Inner {
+    cfg: Config,
+    client: ApiClient,
+    store: Store,
+    paths: pods::Paths,
+    pods: Mutex<BTreeMap<String, Entry>>,
+    /// Records found at start whose pods the API has not confirmed yet.
+    pending: Mutex<BTreeMap<String, PodRecord>>,
+}
+
+/// The kubelet: cheap to clone, shared by its threads.
+#[derive(Clone)]
+pub struct Kubelet(Arc<Inner>);
+
+impl Kubelet {
+    /// A kubelet for `cfg`; nothing runs until [`Kubelet::run`].
+    pub fn new(cfg: Config) -> Kubelet {
+        let client = ApiClient::new(&cfg.apiserver);
+        let store = Store::new(&cfg.state_dir);
+        let paths = pods::Paths {
+            run_dir: cfg.run_dir.clone(),
+            log_dir: cfg.pod_log_dir.clone(),
+            exe: cfg.exe.clone(),
+        };
+        let pending = store.load_all().into_iter().map(|r| (r.key(), r)).collect();
+        Kubelet(Arc::new(Inner {
+            cfg,
+            client,
+            store,
+            paths,
+            pods: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(pending),
+        }))
+    }
+
+    fn pods(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.0.pods.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the threads and runs the pod loop forever.
+    pub fn run(&self) -> Result<(), String> {
+        let cfg = &self.0.cfg;
+        if cfg.overlay {
+            let dev = net::underlay_device(cfg.node_ip);
+            if let Err(e) = net::ensure_overlay(cfg.node_index, cfg.node_ip, &dev, &cfg.nodes) {
+                log(&format!("overlay setup from KPLAB_NODES failed: {e}"));
+            }
+        }
+        let listener = std::net::TcpListener::bind(("0.0.0.0", cfg.port))
+            .map_err(|e| format!("cannot listen on 0.0.0.0:{}: {e}", cfg.port))?;
+        let k = self.clone();
+        let lookup: http::PodLookup = Arc::new(move |ns: &str, name: &str| k.pod_pid(ns, name));
+        let srv = http::Server {
+            lookup,
+            pod_log_dir: cfg.pod_log_dir.clone(),
+            log_dir: cfg.log_dir.clone(),
+        };
+        spawn("kubelet-http", move || srv.serve(listener));
+        let k = self.clone();
+        spawn("kubelet-node", move || k.node_loop());
+        let k = self.clone();
+        spawn("kubelet-monitor", move || k.monitor_loop());
+        self.pod_loop();
+        Ok(())
+    }
+
+    /// PID of a running local pod.
+    pub fn pod_pid(&self, namespace: &str, name: &str) -> Option<u32> {
+        let pods = self.pods();
+        pods.get(&format!("{namespace}/{name}"))
+            .filter(|e| e.record.pid != 0)
+            .map(|e| e.record.pid)
+    }
+
+    // ---------------------------------------------------------------- pods
+
+    fn pod_loop(&self) {
+        let field = format!("spec.nodeName={}", self.0.cfg.node_name);
+        let mut delay = BOOT_RETRY;
+        loop {
+            let list = match self.0.client.list(&PODS, None, None, Some(&field)) {
+                Ok(l) => l,
+                Err(e) => {
+                    if !e.is_connect() || delay >= Duration::from_secs(1) {
+                        log(&format!("listing pods failed: {e}"));
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            };
+            delay = BOOT_RETRY;
+            self.sync_list(&list.items);
+            let watch = match self.0.client.watch_selected(
+                &PODS,
+                None,
+                Some(&list.resource_version),
+                None,
+                Some(&field),
+            ) {
+                Ok(w) => w,
+                Err(e) => {
+                    log(&format!("watching pods failed: {e}"));
+                    std::thread::sleep(BOOT_RETRY);
+                    continue;
+                }
+            };
+            for ev in watch {
+                match ev {
+                    Ok(ev) => match ev.event_type {
+                        EventType::Added | EventType::Modified => self.handle_pod(&ev.object),
+                        EventType::Deleted => self.forget_pod(&ev.object),
+                        _ => {}
+                    },
+                    Err(e) => {
+                        if !e.is_gone() {
+                            log(&format!("pod watch ended: {e}"));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reconciles against a full list: starts what is missing, forgets what is gone.
+    fn sync_list(&self, items: &[Value]) {
+        let keys: BTreeSet<String> = items
+            .iter()
+            .map(|p| format!("{}/{}", p.namespace().unwrap_or("default"), p.name()))
+            .collect();
+        for p in items {
+            self.handle_pod(p);
+        }
+        let gone: Vec<String> = self
+            .pods()
+            .keys()
+            .filter(|k| !keys.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.teardown(&key, false);
+        }
+        // Records from before a restart whose pods no longer exist.
+        let stale: Vec<PodRecord> = {
+            let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *pending).into_values().collect()
+        };
+        for r in stale {
+            log(&format!(
+                "removing leftover pod {} (not in the API)",
+                r.key()
+            ));
+            if pods::pid_is_pod(r.pid, &r.namespace, &r.name) {
+                pods::stop_process(r.pid, None, Duration::from_secs(2));
+            }
+            let _ = net::teardown_pod(&r.veth, r.ip);
+            let _ = std::fs::remove_dir_all(self.0.paths.pod_run_dir(&r.namespace, &r.name));
+            let _ = self.0.store.remove(&r.namespace, &r.name);
+        }
+    }
+
+    fn handle_pod(&self, pod: &Value) {
+        let node = pod.pointer("/spec/nodeName").and_then(Value::as_str);
+        let key = format!("{}/{}", pod.namespace().unwrap_or("default"), pod.name());
+        if node != Some(self.0.cfg.node_name.as_str()) {
+            if self.pods().contains_key(&key) {
+                self.teardown(&key, false);
+            }
+            return;
+        }
+        if pod.is_terminating() {
+            let start_termination = {
+                let mut pods = self.pods();
+                match pods.get_mut(&key) {
+                    Some(e) if e.terminating => false,
+                    Some(e) => {
+                        e.terminating = true;
+                        true
+                    }
+                    None => true,
+                }
+            };
+            if start_termination {
+                let k = self.clone();
+                spawn("kubelet-kill", move || k.teardown(&key, true));
+            }
+            return;
+        }
+        let uid = pod.uid().unwrap_or("").to_string();
+        {
+            let mut pods = self.pods();
+            if let Some(e) = pods.get_mut(&key) {
+                if e.spec.uid == uid || uid.is_empty() {
+                    e.pod = pod.clone();
+                    return;
+                }
+            }
+        }
+        if self.pods().contains_key(&key) {
+            // Same name, new object: the old pod is gone.
+            self.teardown(&key, false);
+        }
+        let began = Instant::now();
+        match self.start_pod(pod) {
+            Ok(how) => {
+                let setup = began.elapsed();
+                self.push_status(&key);
+                log(&format!(
+                    "pod {key} {how} (network ready in {:.1} ms, status reported after {:.1} ms)",
+                    setup.as_secs_f64() * 1e3,
+                    began.elapsed().as_secs_f64() * 1e3
+                ));
+            }
+            Err(e) => log(&format!("pod {key} failed to start: {e}")),
+        }
+    }
+
+    /// Starts (or re-adopts) a pod; returns what was done.
+    fn start_pod(&self, pod: &Value) -> Result<&'static str, String> {
+        let spec = PodSpecInfo::from_pod(pod);
+        let key = spec.key();
+        let previous = {
+            let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.remove(&key)
+        };
+        let now = pods::now_rfc3339();
+        let mut how = "started";
+        let mut pods = self.pods();
+        let (record, child) = match previous {
+            Some(r)
+                if r.uid == spec.uid
+                    && pods::pid_is_pod(r.pid, &r.namespace, &r.name)
+                    && net::link_exists(&r.veth) =>
+            {
+                how = "re-adopted";
+                (r, None)
+            }
+            prev => {
+                let (ip, start_time, restarts) = match prev {
+                    Some(r) if r.uid == spec.uid => {
+                        if pods::pid_is_pod(r.pid, &r.namespace, &r.name) {
+                            pods::stop_process(r.pid, None, Duration::from_secs(2));
+                        }
+                        how = "restarted after a kubelet restart";
+                        (r.ip, r.start_time, r.restart_count + 1)
+                    }
+                    other => {
+                        if let Some(r) = other {
+                            // A record of an older pod with the same name.
+                            if pods::pid_is_pod(r.pid, &r.namespace, &r.name) {
+                                pods::stop_process(r.pid, None, Duration::from_secs(2));
+                            }
+                            let _ = net::teardown_pod(&r.veth, r.ip);
+                        }
+                        let mut used: BTreeSet<Ipv4Addr> =
+                            pods.values().map(|e| e.record.ip).collect();
+                        used.extend(
+                            self.0
+                                .pending
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .values()
+                                .map(|r| r.ip),
+                        );
+                        let ip = self
+                            .0
+                            .store
+                            .allocate(self.0.cfg.node_index, &used)
+                            .map_err(|e| e.to_string())?;
+                        (ip, now.clone(), 0)
+                    }
+                };
+                let mut record = PodRecord {
+                    namespace: spec.namespace.clone(),
+                    name: spec.name.clone(),
+                    uid: spec.uid.clone(),
+                    ip,
+                    pid: 0,
+                    veth: net::veth_name(&spec.namespace, &spec.name),
+                    start_time,
+                    started_at: now.clone(),
+                    restart_count: restarts,
+                    last_exit: None,
+                };
+                // Record the IP before anything else, so a crash cannot hand it out twice.
+                self.0.store.save(&record).map_err(|e| e.to_string())?;
+                let child = self.launch(&spec, &mut record)?;
+                (record, Some(child))
+            }
+        };
+        let delay = spec
+            .readiness
+            .as_ref()
+            .map(|p| p.initial_delay)
+            .unwrap_or_default();
+        pods.insert(
+            key,
+            Entry {
+                ready: spec.readiness.is_none(),
+                ready_since: now,
+                probe: ProbeState {
+                    next: Instant::now() + delay,
+                    successes: 0,
+                    failures: 0,
+                },
+                spec,
+                record,
+                child,
+                pod: pod.clone(),
+                terminating: false,
+                restart_at: None,
+                last_pushed: None,
+            },
+        );
+        Ok(how)
+    }
+
+    /// Starts the process and wires its network; updates and saves the record.
+    fn launch(&self, spec: &PodSpecInfo, record: &mut PodRecord) -> Result<Child, String> {
+        let mut child = pods::start_process(&self.0.paths, spec, &self.0.cfg.node_name, record.ip)
+            .map_err(|e| e.to_string())?;
+        let pid = child.id();
+        if let Err(e) = net::setup_pod(&record.veth, pid, record.ip) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("network setup failed: {e}"));
+        }
+        record.pid = pid;
+        let dir = self.0.paths.pod_run_dir(&spec.namespace, &spec.name);
+        store::write_atomic(&dir.join("pid"), format!("{pid}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+        self.0.store.save(record).map_err(|e| e.to_string())?;
+        Ok(child)
+    }
+
+    /// Stops a pod and removes everything it had; with `delete_object`, finishes the API
+    /// deletion (`gracePeriodSeconds=0`).
+    fn teardown(&self, key: &str, delete_object: bool) {
+        let taken = self.pods().remove(key);
+        let (namespace, name) = key.split_once('/').unwrap_or(("default", key));
+        if let Some(mut e) = taken {
+            pods::stop_process(e.record.pid, e.child.as_mut(), e.spec.grace);
+            if let Err(err) = net::teardown_pod(&e.record.veth, e.record.ip) {
+                log(&format!("pod {key}: network teardown: {err}"));
+            }
+            let _ = std::fs::remove_dir_all(self.0.paths.pod_run_dir(namespace, name));
+            if let Err(err) = self.0.store.remove(namespace, name) {
+                log(&format!("pod {key}: {err}"));
+            }
+            log(&format!("pod {key} stopped, {} released", e.record.ip));
+        }
+        if delete_object {
+            match self.0.client.delete(&PODS, Some(namespace), name, Some(0)) {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => log(&format!("pod {key}: final delete failed: {e}")),
+            }
+        }
+    }
+
+    fn forget_pod(&self, pod: &Value) {
+        let key = format!("{}/{}", pod.namespace().unwrap_or("default"), pod.name());
+        let known = self.pods().contains_key(&key);
+        if known {
+            let k = self.clone();
+            spawn("kubelet-kill", move || k.teardown(&key, false));
+        }
+    }
+
+    /// Reports the pod's status (only when it changed).
+    fn push_status(&self, key: &str) {
+        let (obj, status) = {
+            let mut pods = self.pods();
+            let Some(e) = pods.get_mut(key) else {
+                return;
+            };
+            let running = e.alive();
+            let status = pods::build_status(&pods::StatusInput {
+                spec: &e.spec,
+                record: &e.record,
+                host_ip: self.0.cfg.node_ip,
+                ready: e.ready && running,
+                ready_since: &e.ready_since,
+                running,
+            });
+            if e.last_pushed.as_ref() == Some(&status) {
+                return;
+            }
+            e.last_pushed = Some(status.clone());
+            (e.pod.clone(), status)
+        };
+        let mut obj = obj;
+        obj["status"] = status;
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        let (ns, name) = key.split_once('/').unwrap_or(("default", key));
+        if let Err(e) = self.0.client.update_status(&PODS, Some(ns), name, &obj) {
+            if !e.is_not_found() {
+                log(&format!("pod {key}: status update failed: {e}"));
+            }
+            // Try again on the next monitor round.
+            if let Some(en) = self.pods().get_mut(key) {
+                en.last_pushed = None;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- monitor
+
+    fn monitor_loop(&self) {
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let keys: Vec<String> = self.pods().keys().cloned().collect();
+            for key in keys {
+                self.check_process(&key);
+            }
+            self.run_due_probes();
+            let keys: Vec<String> = self.pods().keys().cloned().collect();
+            for key in keys {
+                self.push_status(&key);
+            }
+        }
+    }
+
+    fn check_process(&self, key: &str) {
+        let mut pods = self.pods();
+        let Some(e) = pods.get_mut(key) else {
+            return;
+        };
+        if e.terminating || e.alive() {
+            return;
+        }
+        let now = Instant::now();
+        match e.restart_at {
+            None => {
+                let code = e
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten())
+                    .map(|s| {
+                        use std::os::unix::process::ExitStatusExt;
+                        s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+                    })
+                    .unwrap_or(137);
+                e.record.last_exit = Some(store::LastExit {
+                    exit_code: code,
+                    started_at: e.record.started_at.clone(),
+                    finished_at: pods::now_rfc3339(),
+                });
+                e.child = None;
+                // Crash-loop backoff: immediately the first time, then 1 s, 2 s, … 30 s.
+                let backoff = if e.record.restart_count == 0 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(1u64 << e.record.restart_count.min(5))
+                        .min(Duration::from_secs(30))
+                };
+                e.restart_at = Some(now + backoff);
+                e.ready = false;
+                log(&format!(
+                    "pod {key}: process {} exited with {code}; restarting in {backoff:?}",
+                    e.record.pid
+                ));
+                let _ = net::teardown_pod(&e.record.veth, e.record.ip);
+            }
+            Some(at) if at <= now => {
+                e.restart_at = None;
+                e.record.restart_count += 1;
+                e.record.started_at = pods::now_rfc3339();
+                let spec = e.spec.clone();
+                let mut record = e.record.clone();
+                match self.launch(&spec, &mut record) {
+                    Ok(child) => {
+                        e.record = record;
+                        e.child = Some(child);
+                        e.ready = spec.readiness.is_none();
+                        e.ready_since = pods::now_rfc3339();
+                        e.probe = ProbeState {
+                            next: now
+                                + spec
+                                    .readiness
+                                    .as_ref()
+                                    .map(|p| p.initial_delay)
+                                    .unwrap_or_default(),
+                            successes: 0,
+                            failures: 0,
+                        };
+                        log(&format!(
+                            "pod {key}: restarted (restartCount {})",
+                            e.record.restart_count
+                        ));
+                    }
+                    Err(err) => {
+                        log(&format!("pod {key}: restart failed: {err}"));
+                        e.restart_at = Some(now + Duration::from_secs(5));
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn run_due_probes(&self) {
+        let now = Instant::now();
+        let due: Vec<(String, Probe, Ipv4Addr, u32)> = self
+            .pods()
+            .iter()
+            .filter(|(_, e)| !e.terminating && e.restart_at.is_none() && e.probe.next <= now)
+            .filter_map(|(k, e)| {
+                e.spec
+                    .readiness
+                    .clone()
+                    .map(|p| (k.clone(), p, e.record.ip, e.record.pid))
+            })
+            .collect();
+        for (key, probe, ip, pid) in due {
+            let result = pods::run_probe(&probe, ip, pid);
+            let mut pods = self.pods();
+            let Some(e) = pods.get_mut(&key) else {
+                continue;
+            };
+            e.probe.next = Instant::now() + probe.period;
+            let before = e.ready;
+            match result {
+                Ok(()) => {
+                    e.probe.failures = 0;
+                    e.probe.successes += 1;
+                    if e.probe.successes >= probe.success_threshold {
+                        e.ready = true;
+                    }
+                }
+                Err(msg) => {
+                    e.probe.successes = 0;
+                    e.probe.failures += 1;
+                    if e.probe.failures >= probe.failure_threshold && e.ready {
+                        log(&format!("pod {key}: readiness probe failed: {msg}"));
+                        e.ready = false;
+                    }
+                }
+            }
+            if before != e.ready {
+                e.ready_since = pods::now_rfc3339();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- node
+
+    fn node_loop(&self) {
+        let mut delay = BOOT_RETRY;
+        let mut registered = false;
+        loop {
+            match self.report_node(registered) {
+                Ok(()) => {
+                    if !registered {
+                        log(&format!("node {} registered, Ready", self.0.cfg.node_name));
+                    }
+                    registered = true;
+                    delay = HEARTBEAT;
+                }
+                Err(e) => {
+                    if !e.is_connect() || delay >= Duration::from_secs(1) {
+                        log(&format!("node status update failed: {e}"));
+                    }
+                    registered = false;
+                    delay = if delay >= HEARTBEAT {
+                        BOOT_RETRY
+                    } else {
+                        (delay * 2).min(Duration::from_secs(1))
+                    };
+                }
+            }
+            if self.0.cfg.overlay {
+                self.sync_overlay();
+            }
+            std::thread::sleep(delay);
+        }
+    }
+
+    /// The Node object this kubelet registers.
+    pub fn node_object(&self) -> Value {
+        node_object(&self.0.cfg)
+    }
+
+    fn report_node(&self, registered: bool) -> Result<(), ClientError> {
+        let c = &self.0.client;
+        let name = &self.0.cfg.node_name;
+        let desired = self.node_object();
+        if !registered {
+            match c.create(&NODES, None, &desired) {
+                Ok(_) => {}
+                Err(e) if e.is_already_exists() || e.is_conflict() => {
+                    let mut cur = c.get(&NODES, None, name)?;
+                    for field in ["labels", "annotations"] {
+                        if let Some(m) = desired["metadata"][field].as_object() {
+                            for (k, v) in m {
+                                cur["metadata"][field][k] = v.clone();
+                            }
+                        }
+                    }
+                    cur["spec"]["podCIDR"] = desired["spec"]["podCIDR"].clone();
+                    cur["spec"]["podCIDRs"] = desired["spec"]["podCIDRs"].clone();
+                    if let Some(m) = cur.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("resourceVersion");
+                    }
+                    c.replace(&NODES, None, name, &cur)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let status_obj = json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name}, "status": desired["status"]});
+        match c.update_status(&NODES, None, name, &status_obj) {
+            Ok(_) => Ok(()),
+            // A server without nodes/status: PUT the whole object instead.
+            Err(e) if matches!(e.code(), Some(404) | Some(405)) => {
+                let mut cur = c.get(&NODES, None, name)?;
+                cur["status"] = desired["status"].clone();
+                if let Some(m) = cur.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("resourceVersion");
+                }
+                c.replace(&NODES, None, name, &cur).map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Overlay peers from the Node list (annotations and InternalIPs), merged over KPLAB_NODES.
+    fn sync_overlay(&self) {
+        let cfg = &self.0.cfg;
+        let mut peers: BTreeMap<u32, net::Peer> =
+            cfg.nodes.iter().map(|p| (p.index, p.clone())).collect();
+        if let Ok(list) = self.0.client.list(&NODES, None, None, None) {
+            for n in &list.items {
+                if let Some(p) = peer_from_node(n) {
+                    peers.insert(p.index, p);
+                }
+            }
+        }
+        let peers: Vec<net::Peer> = peers.into_values().collect();
+        let dev = net::underlay_device(cfg.node_ip);
+        if let Err(e) = net::ensure_overlay(cfg.node_index, cfg.node_ip, &dev, &peers) {
+            log(&format!("overlay sync failed: {e}"));
+        }
+    }
+}
+
+/// The Node object for `cfg` (labels, podCIDR, addresses, Ready, VXLAN annotations).
+pub fn node_object(cfg: &Config) -> Value {
+    let now = pods::now_rfc3339();
+    let mut labels = json!({
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": cfg.node_name,
+        "kubernetes.io/os": "linux",
+    });
+    if cfg.control_plane {
+        labels["node-role.kubernetes.io/control-plane"] = json!("");
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"] = json!("");
+    }
+    let cond = |t: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": t, "status": status, "lastHeartbeatTime": now,
+               "lastTransitionTime": now, "reason": reason, "message": message})
+    };
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": cfg.node_name,
+            "labels": labels,
+            "annotations": {
+                "node.alpha.kubernetes.io/ttl": "0",
+                "projectcalico.org/IPv4Address": format!("{}/24", cfg.node_ip),
+                "projectcalico.org/IPv4VXLANTunnelAddr": net::tunnel_addr(cfg.node_index).to_string(),
+                "kplab.dev/vxlan-mac": net::vtep_mac(cfg.node_index),
+            },
+        },
+        "spec": {
+            "podCIDR": net::pod_cidr(cfg.node_index),
+            "podCIDRs": [net::pod_cidr(cfg.node_index)],
+        },
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": cfg.node_ip.to_string()},
+                {"type": "Hostname", "address": cfg.node_name},
+            ],
+            "capacity": {"cpu": "2", "memory": "2Gi", "pods": "110", "ephemeral-storage": "10Gi"},
+            "allocatable": {"cpu": "2", "memory": "2Gi", "pods": "110", "ephemeral-storage": "10Gi"},
+            "conditions": [
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "osImage": "kplab node (Debian GNU/Linux 12 (bookworm))",
+                "kernelVersion": kernel_version(),
+                "containerRuntimeVersion": "kplab://0.1.0",
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": KUBELET_VERSION,
+            },
+        },
+    })
+}
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// An overlay peer described by a Node object (name `node-N`, InternalIP, VXLAN MAC annotation).
+pub fn peer_from_node(n: &Value) -> Option<net::Peer> {
+    let index = net::index_from_name(n.name())?;
+    let ip = n
+        .pointer("/status/addresses")?
+        .as_array()?
+        .iter()
+        .find(|a| a["type"] == "InternalIP")?
+        .get("address")?
+        .as_str()?
+        .parse()
+        .ok()?;
+    let mut p = net::Peer::new(n.name(), index, ip);
+    if let Some(mac) = n.annotations().get("kplab.dev/vxlan-mac") {
+        p.mac = mac.clone();
+    }
+    Some(p)
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) {
+    if let Err(e) = std::thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(256 * 1024)
+        .spawn(f)
+    {
+        log(&format!("cannot start thread {name}: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            node_name: "node-1".into(),
+            node_index: 1,
+            node_ip: "172.28.5.10".parse().unwrap(),
+            apiserver: "http://127.0.0.1:1".into(),
+            nodes: net::parse_nodes("node-1=172.28.5.10,node-2=172.28.5.11").unwrap(),
+            control_plane: true,
+            state_dir: "/tmp/x".into(),
+            run_dir: "/tmp/x".into(),
+            pod_log_dir: "/tmp/x".into(),
+            log_dir: "/tmp/x".into(),
+            port: 10250,
+            overlay: true,
+            exe: "/proc/self/exe".into(),
+        }
+    }
+
+    #[test]
+    fn node_object_follows_the_contract() {
+        let n = node_object(&cfg());
+        assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "node-1");
+        assert_eq!(
+            n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+            ""
+        );
+        assert_eq!(n["spec"]["podCIDR"], "10.244.1.0/24");
+        assert_eq!(
+            n["metadata"]["annotations"]["projectcalico.org/IPv4VXLANTunnelAddr"],
+            "10.244.1.0"
+        );
+        assert_eq!(
+            n["metadata"]["annotations"]["kplab.dev/vxlan-mac"],
+            "66:6b:70:6c:00:01"
+        );
+        let ready = n["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["status"], "True");
+        // The object is also what a peer reads back.
+        let p = peer_from_node(&n).unwrap();
+        assert_eq!(
+            p,
+            net::Peer::new("node-1", 1, "172.28.5.10".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn flags_override_the_environment_and_unknown_flags_are_ignored() {
+        let args: Vec<String> = [
+            "--hostname-override=node-7",
+            "--node-ip",
+            "10.1.2.3",
+            "--cluster-dns=10.96.0.10",
+            "--no-overlay",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = Config::from_env_and_args(&args).unwrap();
+        assert_eq!(c.node_name, "node-7");
+        assert_eq!(c.node_ip.to_string(), "10.1.2.3");
+        assert!(!c.overlay);
+        if std::env::var("KPLAB_NODE_INDEX").is_err() {
+            assert_eq!(c.node_index, 7);
+        }
+        assert!(Config::from_env_and_args(&["stray".to_string()]).is_err());
+    }
 }
