@@ -1,0 +1,189 @@
+//! Host isolation: the filter rules that stop a lab from opening connections to the host.
+//!
+//! Docker's `--internal` networks already keep a lab from the internet and from other labs
+//! (its `DOCKER-ISOLATION-STAGE-1` drops anything forwarded into or out of the bridge to other
+//! subnets), but packets addressed to the host itself never cross FORWARD: a lab reaches a host
+//! service on 0.0.0.0 through its bridge's gateway address, docker0's, or any other host
+//! address. So the host's INPUT chain jumps, for every `kplab+` bridge, to `KPLAB-ISOLATION`,
+//! which lets replies to the host's own connections through and drops everything else.
+//! Installed idempotently by `kplab cluster up`, with the iptables backend Docker uses.
+
+use std::process::Command;
+
+/// The host chain that drops new connections from labs.
+pub const CHAIN: &str = "KPLAB-ISOLATION";
+/// Interface match of every lab bridge.
+pub const BRIDGE_MATCH: &str = "kplab+";
+
+/// Why the host rules could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum IsolationError {
+    /// No iptables binary on the host.
+    #[error("host isolation needs iptables on the host (apt-get install iptables)")]
+    NoIptables,
+    /// iptables refused: most often not root.
+    #[error("installing host isolation rules with `{command}` failed: {stderr}{hint}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its stderr.
+        stderr: String,
+        /// A hint, when the cause is known.
+        hint: &'static str,
+    },
+    /// The binary could not be run.
+    #[error("running {0}: {1}")]
+    Spawn(String, #[source] std::io::Error),
+}
+
+/// The iptables binaries of one backend (IPv4 and IPv6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// IPv4 binary, e.g. `iptables-nft`.
+    pub v4: String,
+    /// IPv6 binary, if present.
+    pub v6: Option<String>,
+}
+
+fn run(bin: &str, args: &[&str]) -> Result<std::process::Output, IsolationError> {
+    Command::new(bin)
+        .arg("-w")
+        .args(args)
+        .output()
+        .map_err(|e| IsolationError::Spawn(bin.to_string(), e))
+}
+
+fn exists(bin: &str) -> bool {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .any(|d| std::path::Path::new(d).join(bin).exists())
+}
+
+/// Picks the backend Docker wrote its rules with: the one whose filter table has a `DOCKER`
+/// chain; else `iptables` as installed.
+pub fn detect_backend() -> Result<Backend, IsolationError> {
+    for (v4, v6) in [("iptables-nft", "ip6tables-nft"), ("iptables-legacy", "ip6tables-legacy")] {
+        if exists(v4) {
+            if let Ok(out) = run(v4, &["-t", "filter", "-S", "DOCKER"]) {
+                if out.status.success() {
+                    return Ok(Backend {
+                        v4: v4.to_string(),
+                        v6: exists(v6).then(|| v6.to_string()),
+                    });
+                }
+            }
+        }
+    }
+    if exists("iptables") {
+        return Ok(Backend {
+            v4: "iptables".into(),
+            v6: exists("ip6tables").then(|| "ip6tables".to_string()),
+        });
+    }
+    Err(IsolationError::NoIptables)
+}
+
+/// The rules of [`CHAIN`], as `iptables -S` prints them.
+pub fn chain_rules() -> Vec<String> {
+    vec![
+        format!("-N {CHAIN}"),
+        format!("-A {CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"),
+        format!("-A {CHAIN} -m comment --comment \"kplab: labs open no connection to the host\" -j DROP"),
+    ]
+}
+
+/// The INPUT rule that sends lab traffic to [`CHAIN`].
+pub fn jump_rule() -> Vec<String> {
+    ["-i", BRIDGE_MATCH, "-j", CHAIN].iter().map(|s| s.to_string()).collect()
+}
+
+fn check(bin: &str, args: &[&str]) -> Result<(), IsolationError> {
+    let out = run(bin, args)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let hint = if stderr.contains("Permission denied") || stderr.contains("must be root") {
+        " (kplab needs root, or CAP_NET_ADMIN, on the host to isolate labs from it)"
+    } else {
+        ""
+    };
+    Err(IsolationError::Command {
+        command: format!("{bin} -w {}", args.join(" ")),
+        stderr,
+        hint,
+    })
+}
+
+fn install_with(bin: &str) -> Result<(), IsolationError> {
+    let current = run(bin, &["-t", "filter", "-S", CHAIN])?;
+    let listed = String::from_utf8_lossy(&current.stdout);
+    let listed: Vec<&str> = listed.lines().collect();
+    let wanted = chain_rules();
+    if !current.status.success() {
+        check(bin, &["-t", "filter", "-N", CHAIN])?;
+    }
+    if listed != wanted.iter().map(String::as_str).collect::<Vec<_>>() {
+        check(bin, &["-t", "filter", "-F", CHAIN])?;
+        check(
+            bin,
+            &["-t", "filter", "-A", CHAIN, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"],
+        )?;
+        check(
+            bin,
+            &[
+                "-t",
+                "filter",
+                "-A",
+                CHAIN,
+                "-m",
+                "comment",
+                "--comment",
+                "kplab: labs open no connection to the host",
+                "-j",
+                "DROP",
+            ],
+        )?;
+    }
+    let jump = jump_rule();
+    let jump: Vec<&str> = jump.iter().map(String::as_str).collect();
+    let mut probe = vec!["-t", "filter", "-C", "INPUT"];
+    probe.extend(&jump);
+    if !run(bin, &probe)?.status.success() {
+        let mut insert = vec!["-t", "filter", "-I", "INPUT", "1"];
+        insert.extend(&jump);
+        check(bin, &insert)?;
+    }
+    Ok(())
+}
+
+/// Installs (idempotently) the host rules for IPv4 and, when ip6tables exists, IPv6.
+pub fn install() -> Result<Backend, IsolationError> {
+    let backend = detect_backend()?;
+    install_with(&backend.v4)?;
+    if let Some(v6) = &backend.v6 {
+        if let Err(e) = install_with(v6) {
+            tracing::warn!(error = %e, "IPv6 host isolation rules not installed");
+        }
+    }
+    Ok(backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_drops_new_and_lets_replies_through_in_that_order() {
+        let rules = chain_rules();
+        assert_eq!(rules[0], "-N KPLAB-ISOLATION");
+        assert!(rules[1].contains("RELATED,ESTABLISHED -j RETURN"));
+        assert!(rules[2].ends_with("-j DROP"));
+    }
+
+    #[test]
+    fn jump_matches_every_lab_bridge() {
+        assert_eq!(jump_rule().join(" "), "-i kplab+ -j KPLAB-ISOLATION");
+        assert!(crate::sandbox::plan::BRIDGE_PREFIX.starts_with(BRIDGE_MATCH.trim_end_matches('+')));
+    }
+}

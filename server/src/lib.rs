@@ -1,0 +1,170 @@
+//! kplab's host side: the command line (`kplab image build`, `kplab cluster up/down/ls`,
+//! `kplab bench cluster-up`), the Docker sandbox driver and the host isolation rules.
+
+pub mod bench;
+pub mod isolation;
+pub mod sandbox;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use sandbox::image::{self, BaseMethod, BuildOptions};
+use sandbox::{Driver, LabInfo, LabName, LabOptions};
+
+/// The `kplab` command line.
+#[derive(Debug, Parser)]
+#[command(name = "kplab", version, about = "kplab: hands-on Kubernetes Service networking labs")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The node image.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Bare lab clusters, without the web server.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `kplab image …`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the node image (base image if missing, static agent, node image).
+    Build {
+        /// How to make the base image.
+        #[arg(long, value_enum, default_value = "auto")]
+        base: BaseMethod,
+        /// Tag of the node image.
+        #[arg(long, default_value = sandbox::plan::DEFAULT_IMAGE)]
+        tag: String,
+        /// Rebuild the base and node images even if they are current.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `kplab cluster …`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a lab; prints its containers and addresses as JSON once every node is Ready.
+    Up {
+        /// Lab name (lowercase letters, digits, '-').
+        name: String,
+        /// Number of nodes.
+        #[arg(long, default_value_t = 2)]
+        nodes: u8,
+        /// Node image.
+        #[arg(long, default_value = sandbox::plan::DEFAULT_IMAGE)]
+        image: String,
+    },
+    /// Remove a lab: its containers, network and volumes.
+    Down {
+        /// Lab name.
+        name: String,
+    },
+    /// List labs.
+    Ls {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `kplab bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// `kplab cluster up` to all nodes Ready, p50, as a ratio to three bare `docker run -d`;
+    /// then the host memory of an idle lab with some pods.
+    ClusterUp {
+        /// Runs of each measurement.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Pods in the idle lab whose memory is measured (0 skips the measurement).
+        #[arg(long, default_value_t = 10)]
+        pods: usize,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Image(ImageCommand::Build { base, tag, force }) => {
+            let driver = Driver::connect().await?;
+            let options = BuildOptions {
+                repo: image::find_repo()?,
+                base,
+                tag,
+                force,
+            };
+            let report = image::build(&driver, &options).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Cluster(ClusterCommand::Up { name, nodes, image }) => {
+            let lab: LabName = name.parse()?;
+            let driver = Driver::connect().await?;
+            let options = LabOptions {
+                nodes,
+                image,
+                ..LabOptions::default()
+            };
+            let info = cluster_up(&driver, &lab, &options).await?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+        }
+        Command::Cluster(ClusterCommand::Down { name }) => {
+            let lab: LabName = name.parse()?;
+            let driver = Driver::connect().await?;
+            let report = driver.down(&lab).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Cluster(ClusterCommand::Ls { json }) => {
+            let driver = Driver::connect().await?;
+            let labs = driver.ls().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&labs)?);
+            } else {
+                println!("{:<24} {:<30} CONTAINERS", "NAME", "NETWORK");
+                for lab in labs {
+                    let containers: Vec<String> = lab
+                        .containers
+                        .iter()
+                        .map(|(name, state)| format!("{name}({state})"))
+                        .collect();
+                    println!(
+                        "{:<24} {:<30} {}",
+                        lab.name,
+                        lab.network.as_deref().unwrap_or("-"),
+                        containers.join(" ")
+                    );
+                }
+            }
+        }
+        Command::Bench(BenchCommand::ClusterUp { runs, pods }) => {
+            let driver = Driver::connect().await?;
+            let report = bench::cluster_up(&driver, runs, pods).await?;
+            println!("{}", report.render());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+    }
+    Ok(())
+}
+
+/// `kplab cluster up`: host isolation rules, the node image if missing, then the lab.
+pub async fn cluster_up(
+    driver: &Driver,
+    lab: &LabName,
+    options: &LabOptions,
+) -> anyhow::Result<LabInfo> {
+    tokio::task::spawn_blocking(isolation::install)
+        .await
+        .context("host isolation task")??;
+    image::ensure(driver, &options.image).await?;
+    Ok(driver.up(lab, options).await?)
+}
