@@ -150,11 +150,15 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, NetError> {
 
 /// Wires a pod whose process (and network namespace) is `pid`: veth, addresses, routes.
 pub fn setup_pod(veth: &str, pid: u32, ip: Ipv4Addr) -> Result<(), NetError> {
-    // A leftover from an earlier incarnation of the pod would make `link add` fail.
-    if link_exists(veth) {
-        let _ = run("ip", &["link", "del", veth]);
+    let batch = node_side_batch(veth, pid, ip);
+    if let Err(e) = run_batch("ip", &["-batch", "-"], &batch) {
+        // A leftover veth from an earlier incarnation of the pod: remove it and try again.
+        if !link_exists(veth) {
+            return Err(e);
+        }
+        run("ip", &["link", "del", veth])?;
+        run_batch("ip", &["-batch", "-"], &batch)?;
     }
-    run_batch("ip", &["-batch", "-"], &node_side_batch(veth, pid, ip))?;
     let netns = format!("--net=/proc/{pid}/ns/net");
     run_batch(
         "nsenter",
