@@ -1,9 +1,187 @@
-//! `kube-proxy render -f FILE [flags]`: prints the iptables-restore text kube-proxy would write.
+//! `kube-proxy render -f FILE [flags]`: prints the `iptables-restore` text kube-proxy (iptables
+//! mode) would write on its first sync, for the Services, EndpointSlices and Nodes in FILE.
 
+use clap::Parser;
+use netrules::kubeproxy::{render, Flags};
+use std::io::Read;
 use std::process::ExitCode;
 
-/// Entry point (stub until implemented). `args[0]` is "render".
-pub fn main(_args: Vec<String>) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(1)
+/// The flags, with kube-proxy's names. Defaults are those of a kplab node.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kube-proxy render",
+    about = "Print the iptables-restore input kube-proxy (iptables mode, ~v1.34) writes for the objects in FILE",
+    long_about = "Print the iptables-restore input kube-proxy (iptables mode, ~v1.34) writes on its first, full sync \
+on a clean node, for the Services, EndpointSlices and Nodes in FILE (multi-document YAML, JSON, or a List).\n\n\
+Host facts a real kube-proxy detects are flags here. Defaults are those of a kplab node: --random-fully=true \
+(iptables >= 1.6.2 supports it), --nfacct=false (kplab nodes are containers without nfacct objects), \
+--conntrack-tcp-be-liberal=false. The masquerade mark is printed as the binary does (0x00004000).\n\n\
+Services are written in service-port-name order (kube-proxy's order is random per sync). \
+Warnings about skipped objects go to stderr in klog style."
+)]
+struct Args {
+    /// File of objects ("-" reads stdin).
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    file: String,
+    /// The node name; endpoints with this nodeName are local (default: the only Node in FILE).
+    #[arg(long)]
+    hostname_override: Option<String>,
+    /// Pod CIDR(s), comma-separated; used by --detect-local-mode=ClusterCIDR.
+    #[arg(long, default_value = "")]
+    cluster_cidr: String,
+    /// ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix.
+    #[arg(long, default_value = "ClusterCIDR")]
+    detect_local_mode: String,
+    /// Bridge interface for --detect-local-mode=BridgeInterface.
+    #[arg(long, default_value = "")]
+    pod_bridge_interface: String,
+    /// Interface name prefix for --detect-local-mode=InterfaceNamePrefix.
+    #[arg(long, default_value = "")]
+    pod_interface_name_prefix: String,
+    /// SNAT all traffic sent via Service cluster IPs.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
+    masquerade_all: bool,
+    /// The bit of the fwmark space to mark packets requiring SNAT (0-31).
+    #[arg(long, default_value_t = 14, allow_negative_numbers = true)]
+    iptables_masquerade_bit: i64,
+    /// Accept NodePort connections on 127.0.0.1 (IPv4 only).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    iptables_localhost_nodeports: bool,
+    /// CIDRs (comma-separated) or "primary" whose addresses accept NodePorts (default: all).
+    #[arg(long, default_value = "")]
+    nodeport_addresses: String,
+    /// The node IP (default: the Node's InternalIP of the family).
+    #[arg(long)]
+    node_ip: Option<String>,
+    /// All interface addresses of the node, comma-separated (default: node IP + loopback);
+    /// only used with --nodeport-addresses.
+    #[arg(long, default_value = "")]
+    node_addresses: String,
+    /// IPv4 or IPv6 (default: the node IP's family, else IPv4).
+    #[arg(long)]
+    ip_family: Option<String>,
+    /// The nfacct counters exist (adds -m nfacct matches). Default false on kplab nodes.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
+    nfacct: bool,
+    /// iptables supports MASQUERADE --random-fully. Default true.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    random_fully: bool,
+    /// net.netfilter.nf_conntrack_tcp_be_liberal is set (no INVALID drop rule). Default false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
+    conntrack_tcp_be_liberal: bool,
+}
+
+impl Args {
+    fn flags(&self) -> Flags {
+        Flags {
+            hostname_override: self.hostname_override.clone(),
+            cluster_cidr: self.cluster_cidr.clone(),
+            detect_local_mode: self.detect_local_mode.clone(),
+            pod_bridge_interface: self.pod_bridge_interface.clone(),
+            pod_interface_name_prefix: self.pod_interface_name_prefix.clone(),
+            masquerade_all: self.masquerade_all,
+            iptables_masquerade_bit: self.iptables_masquerade_bit,
+            iptables_localhost_nodeports: self.iptables_localhost_nodeports,
+            nodeport_addresses: self.nodeport_addresses.clone(),
+            node_ip: self.node_ip.clone(),
+            node_addresses: self.node_addresses.clone(),
+            ip_family: self.ip_family.clone(),
+            nfacct: self.nfacct,
+            random_fully: self.random_fully,
+            conntrack_tcp_be_liberal: self.conntrack_tcp_be_liberal,
+        }
+    }
+}
+
+/// A klog-style line: `W1123 04:35:00.123456    4242 render.go:0] "message" key="value"`.
+fn klog(severity: char, msg: &str) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{severity}{:02}{:02} {:02}:{:02}:{:02}.{:06} {:>7} render.go:0] {msg}",
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond(),
+        std::process::id()
+    )
+}
+
+/// Entry point. `args[0]` is "render".
+pub fn main(args: Vec<String>) -> ExitCode {
+    let args = match Args::try_parse_from(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let text = if args.file == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            eprintln!("kube-proxy render: cannot read standard input: {e}");
+            return ExitCode::from(1);
+        }
+        s
+    } else {
+        match std::fs::read_to_string(&args.file) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("kube-proxy render: cannot read {}: {e}", args.file);
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let loaded = netrules::k8s::load(&text);
+    for e in &loaded.errors {
+        eprintln!("{}", klog('E', &format!("\"Skipping unreadable object\" file={:?} document={} line={} err={:?}", args.file, e.index, e.line, e.message)));
+    }
+    let hostname = std::env::var("KPLAB_NODE_NAME").unwrap_or_default();
+    let cfg = match args.flags().to_config(&loaded.objects.nodes, if args.hostname_override.is_some() { "" } else { &hostname }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kube-proxy render: invalid configuration: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if loaded.objects.services.is_empty() && loaded.objects.endpoint_slices.is_empty() && !loaded.errors.is_empty() {
+        eprintln!("kube-proxy render: no object could be read from {}", args.file);
+        return ExitCode::from(1);
+    }
+    let out = render(&cfg, &loaded.objects);
+    for w in &out.warnings {
+        let sev = if w.kind == "config" { 'I' } else { 'E' };
+        eprintln!("{}", klog(sev, &w.to_string()));
+    }
+    print!("{}", out.restore_text);
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_and_netrules_flags_agree() {
+        let argv = [
+            "--hostname-override=node-1",
+            "--cluster-cidr=10.244.0.0/16",
+            "--masquerade-all",
+            "--iptables-masquerade-bit=15",
+            "--iptables-localhost-nodeports=false",
+            "--nodeport-addresses=172.28.5.0/24",
+            "--node-ip=172.28.5.10",
+            "--nfacct",
+            "--random-fully=false",
+            "--conntrack-tcp-be-liberal=true",
+        ];
+        let mut full = vec!["render".to_string(), "-f".into(), "x".into()];
+        full.extend(argv.iter().map(|s| s.to_string()));
+        let via_clap = Args::try_parse_from(&full).unwrap().flags();
+        let via_netrules = Flags::parse_args(&argv).unwrap();
+        assert_eq!(via_clap, via_netrules);
+        let defaults = Args::try_parse_from(["render", "-f", "-"]).unwrap().flags();
+        assert_eq!(defaults, Flags::default());
+    }
 }
