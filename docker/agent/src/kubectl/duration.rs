@@ -1,0 +1,149 @@
+//! Time helpers: kubectl's `HumanDuration` for AGE columns and the timestamp layouts of describe.
+
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+/// `k8s.io/apimachinery/pkg/util/duration.HumanDuration`: `5s`, `3m12s`, `2d3h`, `3y45d`…
+pub fn human_duration(d: Duration) -> String {
+    let seconds = d.whole_seconds();
+    if seconds < -1 {
+        return "<invalid>".into();
+    } else if seconds < 0 {
+        return "0s".into();
+    } else if seconds < 60 * 2 {
+        return format!("{seconds}s");
+    }
+    let minutes = d.whole_minutes();
+    if minutes < 10 {
+        let s = seconds % 60;
+        if s == 0 {
+            return format!("{minutes}m");
+        }
+        return format!("{minutes}m{s}s");
+    } else if minutes < 60 * 3 {
+        return format!("{minutes}m");
+    }
+    let hours = d.whole_hours();
+    if hours < 8 {
+        let m = minutes % 60;
+        if m == 0 {
+            return format!("{hours}h");
+        }
+        return format!("{hours}h{m}m");
+    } else if hours < 48 {
+        return format!("{hours}h");
+    } else if hours < 24 * 8 {
+        let h = hours % 24;
+        if h == 0 {
+            return format!("{}d", hours / 24);
+        }
+        return format!("{}d{}h", hours / 24, h);
+    } else if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    } else if hours < 24 * 365 * 8 {
+        let dy = (hours / 24) % 365;
+        if dy == 0 {
+            return format!("{}y", hours / 24 / 365);
+        }
+        return format!("{}y{}d", hours / 24 / 365, dy);
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+/// Parses an RFC 3339 timestamp as the API writes it.
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// `translateTimestampSince`: the AGE of a timestamp, `<unknown>` when absent.
+pub fn age(ts: Option<&str>, now: OffsetDateTime) -> String {
+    match ts.and_then(parse_time) {
+        Some(t) => human_duration(now - t),
+        None => "<unknown>".into(),
+    }
+}
+
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Go's `time.RFC1123Z` (`Mon, 02 Jan 2006 15:04:05 -0700`), used by describe, in UTC.
+pub fn rfc1123z(s: &str) -> String {
+    let Some(t) = parse_time(s) else {
+        return "<unknown>".into();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[t.weekday().number_days_from_monday() as usize],
+        t.day(),
+        MONTHS[t.month() as usize - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Go's `time.Time.String()` in UTC without fractional seconds: `2006-01-02 15:04:05 +0000 UTC`.
+pub fn go_time_string(s: &str) -> String {
+    let Some(t) = parse_time(s) else {
+        return "0001-01-01 00:00:00 +0000 UTC".into();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Now, as an RFC 3339 string (seconds precision), for timestamps kubectl writes.
+pub fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+    now.format(&Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_duration_matches_apimachinery() {
+        let cases = [
+            (0, "0s"),
+            (-1, "0s"),
+            (-2, "<invalid>"),
+            (5, "5s"),
+            (119, "119s"),
+            (120, "2m"),
+            (192, "3m12s"),
+            (600, "10m"),
+            (3 * 3600 - 1, "179m"),
+            (3 * 3600, "3h"),
+            (3 * 3600 + 60 * 25, "3h25m"),
+            (8 * 3600, "8h"),
+            (47 * 3600, "47h"),
+            (48 * 3600, "2d"),
+            (51 * 3600, "2d3h"),
+            (8 * 86400, "8d"),
+            (730 * 86400, "2y"),
+            (775 * 86400, "2y45d"),
+            (8 * 365 * 86400, "8y"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(human_duration(Duration::seconds(secs)), want, "{secs}s");
+        }
+    }
+
+    #[test]
+    fn describe_timestamps() {
+        assert_eq!(rfc1123z("2026-11-23T04:00:00Z"), "Mon, 23 Nov 2026 04:00:00 +0000");
+        assert_eq!(go_time_string("2026-11-23T04:00:00Z"), "2026-11-23 04:00:00 +0000 UTC");
+    }
+}
