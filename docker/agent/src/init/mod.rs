@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
@@ -269,7 +269,14 @@ fn say(msg: &str) {
 /// the jumps to them) with each iptables backend found; returns what was removed.
 pub fn remove_docker_dns_rules() -> Vec<String> {
     let mut removed = Vec::new();
+    // Listing a legacy table instantiates it in this namespace (and iptables-nft then warns
+    // "iptables-legacy tables present" forever): only touch legacy when its nat table exists.
+    let legacy_nat = std::fs::read_to_string("/proc/net/ip_tables_names")
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "nat"));
     for bin in ["iptables-legacy", "iptables-nft"] {
+        if bin == "iptables-legacy" && !legacy_nat {
+            continue;
+        }
         let Ok(out) = Command::new(bin)
             .args(["-w", "-t", "nat", "-S"])
             .stderr(Stdio::null())
@@ -359,15 +366,32 @@ pub fn main(args: Vec<String>) -> ExitCode {
 
 fn run_node(env: NodeEnv) -> ExitCode {
     let began = Instant::now();
-    // Block the signals we wait for before any thread exists (threads inherit the mask;
-    // children get a clean mask from std's spawn).
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGTERM);
-    signals.add(Signal::SIGINT);
-    if let Err(e) = signals.thread_block() {
-        eprintln!("kplab-node: cannot block signals: {e}");
-        return ExitCode::from(1);
-    }
+    // SIGTERM/SIGINT are caught by a handler (tokio's), not blocked: a blocked mask would be
+    // inherited by every component and pod (exec keeps it), and they would ignore SIGTERM.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kplab-node: cannot start the signal runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let signals = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    });
+    let (mut sigterm, mut sigint) = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kplab-node: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
     for d in [
         LOG_DIR,
         "/var/log/kplab/pods",
@@ -429,8 +453,13 @@ fn run_node(env: NodeEnv) -> ExitCode {
         );
     }
     // Wait for SIGTERM / SIGINT.
-    let sig = signals.wait();
-    say(&format!("{sig:?} received: stopping the components"));
+    let sig = rt.block_on(async {
+        tokio::select! {
+            _ = sigterm.recv() => "SIGTERM",
+            _ = sigint.recv() => "SIGINT",
+        }
+    });
+    say(&format!("{sig} received: stopping the components"));
     stopping.store(true, Ordering::SeqCst);
     let live: Vec<u32> = pids.lock().map(|p| p.clone()).unwrap_or_default();
     for pid in live.iter().filter(|p| **p != 0) {
@@ -468,7 +497,11 @@ fn supervise(
             }
         };
         let started = Instant::now();
-        let child = Command::new(exe)
+        // Through the image's link when there is one, so the process name (comm, what
+        // `pgrep kube-proxy` and `top` show) is the component's, not `kplab-agent`.
+        let link = Path::new("/usr/local/bin").join(cmd.name);
+        let program = if link.exists() { link.as_path() } else { exe };
+        let child = Command::new(program)
             .arg0(cmd.name)
             .args(&cmd.args)
             .stdin(Stdio::null())

@@ -255,10 +255,13 @@ impl Kubelet {
     pub fn new(cfg: Config) -> Kubelet {
         let client = ApiClient::new(&cfg.apiserver);
         let store = Store::new(&cfg.state_dir);
+        // Pods are started through the `kplab-pod` link when the image has one, so their
+        // process name is `kplab-pod`.
+        let link = cfg.exe.with_file_name("kplab-pod");
         let paths = pods::Paths {
             run_dir: cfg.run_dir.clone(),
             log_dir: cfg.pod_log_dir.clone(),
-            exe: cfg.exe.clone(),
+            exe: if link.exists() { link } else { cfg.exe.clone() },
         };
         let pending = store.load_all().into_iter().map(|r| (r.key(), r)).collect();
         Kubelet(Arc::new(Inner {

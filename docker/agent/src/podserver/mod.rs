@@ -292,6 +292,9 @@ fn netns_exec(rest: &[String]) -> ExitCode {
         return ExitCode::from(1);
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    // Through a link named after the component when there is one (the process name follows).
+    let link = exe.with_file_name(component);
+    let exe = if link.exists() { link } else { exe };
     let err = Command::new(&exe).arg0(component).args(args).exec();
     eprintln!(
         "kplab-pod: cannot execute {} as {component}: {err}",
