@@ -171,9 +171,9 @@ impl Driver {
     pub async fn connect() -> Result<Self, SandboxError> {
         let socket = std::env::var("DOCKER_HOST")
             .unwrap_or_else(|_| "/var/run/docker.sock".to_string());
-        let unavailable = |source| SandboxError::DockerUnavailable {
+        let unavailable = |cause| SandboxError::DockerUnavailable {
             socket: socket.clone(),
-            source,
+            cause,
         };
         let docker = Docker::connect_with_local_defaults().map_err(unavailable)?;
         let docker = docker
@@ -355,13 +355,29 @@ impl Driver {
     async fn wait_ready(&self, p: &LabPlan) -> Result<(), SandboxError> {
         let node1 = &p.containers[0];
         let timeout = READY_TIMEOUT_SECS.to_string();
-        let out = self
+        let out = match self
             .exec(
                 &node1.name,
                 &["kplab-agent", "kplab-node", "--wait-ready", "--timeout", &timeout],
                 None,
             )
-            .await?;
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let mut detail = e.to_string();
+                for c in &p.containers {
+                    if let Some(exited) = self.exited(&c.name).await {
+                        detail = format!("{}: {exited}", c.name);
+                        break;
+                    }
+                }
+                return Err(SandboxError::NotReady {
+                    lab: p.lab.to_string(),
+                    detail,
+                });
+            }
+        };
         if out.success() {
             Ok(())
         } else {
@@ -376,6 +392,36 @@ impl Driver {
                 ),
             })
         }
+    }
+
+    /// If the container is not running: its exit code and the last lines of its log.
+    async fn exited(&self, container: &str) -> Option<String> {
+        let inspect = self
+            .docker
+            .inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .ok()?;
+        let state = inspect.state?;
+        if state.running == Some(true) {
+            return None;
+        }
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail("15")
+            .build();
+        let logs: Vec<String> = self
+            .docker
+            .logs(container, Some(options))
+            .filter_map(|l| async move { l.ok().map(|l| l.to_string()) })
+            .collect()
+            .await;
+        Some(format!(
+            "exited with code {} ({}); last log lines:\n{}",
+            state.exit_code.unwrap_or(-1),
+            state.error.filter(|e| !e.is_empty()).unwrap_or_else(|| "no error from Docker".into()),
+            logs.concat().trim_end()
+        ))
     }
 
     /// Whether any container or network of the lab exists.
@@ -466,7 +512,7 @@ impl Driver {
         if !failures.is_empty() {
             return Err(SandboxError::Io {
                 what: format!("removing lab {lab}"),
-                source: std::io::Error::other(failures.join("; ")),
+                cause: std::io::Error::other(failures.join("; ")),
             });
         }
         if report.containers.is_empty() && report.networks.is_empty() && report.volumes.is_empty() {
@@ -673,7 +719,7 @@ impl Driver {
             .map_err(SandboxError::docker(format!("reading stats of {container}")))?
             .ok_or_else(|| SandboxError::Io {
                 what: format!("reading stats of {container}"),
-                source: std::io::Error::other("Docker returned no stats"),
+                cause: std::io::Error::other("Docker returned no stats"),
             })?;
         let mem = stats.memory_stats.unwrap_or_default();
         let usage = mem.usage.unwrap_or(0);

@@ -10,13 +10,12 @@ use super::plan::{NameError, PlanError};
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The Docker daemon could not be reached.
-    #[error("Docker is not running: cannot connect to {socket}: {source}")]
+    #[error("Docker is not running: cannot connect to {socket}: {cause}")]
     DockerUnavailable {
         /// The socket or host tried.
         socket: String,
-        /// Bollard's error.
-        #[source]
-        source: bollard::errors::Error,
+        /// Bollard's error (in the message, so not also a `source`).
+        cause: bollard::errors::Error,
     },
     /// `up` of a lab whose objects already exist.
     #[error("lab {0} already exists (remove it with `kplab cluster down {0}`)")]
@@ -39,13 +38,12 @@ pub enum SandboxError {
         detail: String,
     },
     /// A Docker API call failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Docker {
         /// What was being done, naming the object.
         what: String,
-        /// Bollard's error.
-        #[source]
-        source: bollard::errors::Error,
+        /// Bollard's error (in the message, so not also a `source`).
+        cause: bollard::errors::Error,
     },
     /// Building an image failed.
     #[error("image build failed: {0}")]
@@ -57,13 +55,12 @@ pub enum SandboxError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// Local I/O (temp files, tar, spawning processes).
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Io {
         /// What was being done.
         what: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a `source`).
+        cause: std::io::Error,
     },
 }
 
@@ -71,13 +68,13 @@ impl SandboxError {
     /// Wraps a bollard error with what was being done.
     pub(crate) fn docker(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
         let what = what.into();
-        move |source| SandboxError::Docker { what, source }
+        move |cause| SandboxError::Docker { what, cause }
     }
 
     /// Wraps an I/O error with what was being done.
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let what = what.into();
-        move |source| SandboxError::Io { what, source }
+        move |cause| SandboxError::Io { what, cause }
     }
 }
 

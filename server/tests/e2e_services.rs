@@ -1,0 +1,357 @@
+//! Services carry real packets in a real lab: ClusterIP, NodePort, pod-to-pod, DNS,
+//! scaling, pod replacement, `externalTrafficPolicy: Local`, services without endpoints and
+//! session affinity. One lab (`hs-svc`) is shared by every scenario of this file.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{answers, run_scenarios, wait_for, Scenario, TestLab};
+use serde_json::Value;
+
+/// A running pod as the tests see it.
+#[derive(Debug, Clone)]
+struct Pod {
+    name: String,
+    node: String,
+    ip: String,
+}
+
+/// Running pods with an IP, selected by label.
+fn running_pods(lab: &TestLab, selector: &str) -> Vec<Pod> {
+    let list = lab.get_json(&["pods", "-l", selector]);
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|p| {
+            Some(Pod {
+                name: p["metadata"]["name"].as_str()?.to_string(),
+                node: p["spec"]["nodeName"].as_str()?.to_string(),
+                ip: p["status"]["podIP"].as_str().filter(|s| !s.is_empty())?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Addresses of the ready endpoints of a Service, from its EndpointSlices.
+fn ready_endpoints(lab: &TestLab, service: &str) -> BTreeSet<String> {
+    let selector = format!("kubernetes.io/service-name={service}");
+    let slices = lab.get_json(&["endpointslices", "-l", &selector]);
+    slices["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["conditions"]["ready"] != Value::Bool(false))
+        .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits until `service` has exactly `n` ready endpoints, all of them Running pods.
+fn wait_ready_endpoints(lab: &TestLab, service: &str, n: usize) -> BTreeSet<String> {
+    wait_for(
+        &format!("{n} ready endpoints for service {service}"),
+        Duration::from_secs(60),
+        || {
+            let eps = ready_endpoints(lab, service);
+            (eps.len() == n).then_some(eps)
+        },
+    )
+}
+
+/// `kubectl create deployment web --image=nginx --replicas=3` and
+/// `kubectl expose deployment web --port=80`, once; then waits for `replicas` endpoints.
+fn web_deployment_and_service(lab: &TestLab, replicas: usize) {
+    if !lab.kubectl(&["get", "deployment", "web"]).success() {
+        lab.kubectl_ok(&["create", "deployment", "web", "--image=nginx", "--replicas=3"]);
+        lab.kubectl_ok(&["expose", "deployment", "web", "--port=80"]);
+    }
+    let want = replicas.to_string();
+    let current = lab.get_json(&["deployment", "web"])["spec"]["replicas"].clone();
+    if current.as_u64() != Some(replicas as u64) {
+        lab.kubectl_ok(&["scale", "deployment", "web", &format!("--replicas={want}")]);
+    }
+    wait_ready_endpoints(lab, "web", replicas);
+}
+
+fn cluster_ip(lab: &TestLab, service: &str) -> String {
+    let svc = lab.get_json(&["service", service]);
+    svc["spec"]["clusterIP"]
+        .as_str()
+        .filter(|ip| !ip.is_empty() && *ip != "None")
+        .unwrap_or_else(|| panic!("service {service} has no clusterIP: {svc}"))
+        .to_string()
+}
+
+fn node_port(lab: &TestLab, service: &str) -> u64 {
+    let svc = lab.get_json(&["service", service]);
+    svc["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("service {service} has no nodePort: {svc}"))
+}
+
+/// Curls `url` `n` times from inside `pod` (through `kubectl exec`), one answer per line.
+fn curl_from_pod(lab: &TestLab, pod: &str, url: &str, n: usize) -> Vec<Value> {
+    let script = format!("for i in $(seq {n}); do curl -s -m 2 {url}; echo; done");
+    let out = lab.kubectl_ok(&["exec", pod, "--", "sh", "-c", &script]);
+    answers(&out)
+}
+
+/// Curls `url` `n` times from a lab container (a node or the client).
+fn curl_from(lab: &TestLab, container: &str, url: &str, n: usize) -> Vec<Value> {
+    let script = format!("for i in $(seq {n}); do curl -s -m 2 {url}; echo; done");
+    answers(&lab.sh_ok(container, &script))
+}
+
+/// Exit code of one `curl` from a container: 0 answered, 7 refused (rejected), 28 timed out (dropped).
+fn curl_exit(lab: &TestLab, container: &str, url: &str) -> i64 {
+    lab.sh(container, &format!("curl -s -o /dev/null -m 3 {url}")).code
+}
+
+fn answering_pods(answers: &[Value]) -> BTreeSet<String> {
+    answers
+        .iter()
+        .filter_map(|a| a["pod"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn client_ip(answer: &Value) -> String {
+    let client = answer["client"].as_str().unwrap_or_default();
+    client.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(client).to_string()
+}
+
+fn clusterip_is_answered_by_all_three_pods_from_a_pod_on_each_node(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    let vip = cluster_ip(lab, "web");
+    let pods = running_pods(lab, "app=web");
+    let all: BTreeSet<String> = pods.iter().map(|p| p.name.clone()).collect();
+    assert_eq!(all.len(), 3, "three web pods: {pods:?}");
+    for node in ["node-1", "node-2"] {
+        let from = pods
+            .iter()
+            .find(|p| p.node == node)
+            .unwrap_or_else(|| panic!("the scheduler put no web pod on {node}: {pods:?}"));
+        let got = curl_from_pod(lab, &from.name, &format!("http://{vip}/"), 100);
+        assert_eq!(got.len(), 100, "100 answers from {} on {node}", from.name);
+        assert_eq!(answering_pods(&got), all, "every pod answers {vip} from {node}");
+    }
+}
+
+fn a_pod_sees_another_pods_real_ip(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    let pods = running_pods(lab, "app=web");
+    let a = pods.iter().find(|p| p.node == "node-1").expect("a web pod on node-1");
+    let b = pods.iter().find(|p| p.node == "node-2").expect("a web pod on node-2");
+    for (from, to) in [(a, b), (b, a)] {
+        let got = curl_from_pod(lab, &from.name, &format!("http://{}/", to.ip), 3);
+        assert_eq!(got.len(), 3, "{} reaches {} at {}", from.name, to.name, to.ip);
+        for answer in &got {
+            assert_eq!(answer["pod"], to.name.as_str());
+            assert_eq!(client_ip(answer), from.ip, "{} sees {}'s real IP", to.name, from.name);
+        }
+    }
+}
+
+fn service_names_resolve(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    let vip = cluster_ip(lab, "web");
+    let pod = &running_pods(lab, "app=web")[0];
+    for name in ["web", "web.default", "web.default.svc.cluster.local"] {
+        let out = lab.kubectl_ok(&["exec", &pod.name, "--", "getent", "hosts", name]);
+        assert!(
+            out.split_whitespace().next() == Some(vip.as_str()),
+            "{name} resolves to {vip} in pod {}: {out:?}",
+            pod.name
+        );
+    }
+    let got = curl_from_pod(lab, &pod.name, "http://web/", 3);
+    assert_eq!(got.len(), 3, "curl http://web/ from a pod answers");
+    let out = lab.sh_ok(lab.node(2), "getent hosts kubernetes.default.svc.cluster.local");
+    assert!(out.starts_with("10.96.0.1"), "the kubernetes service resolves on a node: {out:?}");
+}
+
+fn nodeport_answers_from_client_on_both_node_ips(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    if !lab.kubectl(&["get", "service", "web-np"]).success() {
+        lab.kubectl_ok(&["expose", "deployment", "web", "--name=web-np", "--type=NodePort", "--port=80"]);
+    }
+    let port = node_port(lab, "web-np");
+    assert!((30000..=32767).contains(&port), "nodePort {port} in the default range");
+    let client_addr = lab.info.client.ip.clone();
+    let mut seen_nodes = BTreeSet::new();
+    for n in [1, 2] {
+        let got = curl_from(lab, lab.client(), &format!("http://{}:{port}/", lab.node_ip(n)), 20);
+        assert_eq!(got.len(), 20, "node-{n}:{port} answers the client 20 times");
+        for a in &got {
+            seen_nodes.insert(a["node"].as_str().unwrap_or_default().to_string());
+            assert_ne!(
+                client_ip(a),
+                client_addr,
+                "with externalTrafficPolicy Cluster the client IP is masqueraded: {a}"
+            );
+        }
+    }
+    assert_eq!(
+        seen_nodes,
+        BTreeSet::from(["node-1".to_string(), "node-2".to_string()]),
+        "answers come from pods on the same node and across nodes"
+    );
+}
+
+fn external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_endpoint(lab: &TestLab) {
+    if !lab.kubectl(&["get", "deployment", "solo"]).success() {
+        lab.kubectl_ok(&["create", "deployment", "solo", "--image=nginx", "--replicas=1"]);
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: solo-local\nspec:\n  type: NodePort\n  externalTrafficPolicy: Local\n  selector:\n    app: solo\n  ports:\n  - port: 80\n    targetPort: 80\n";
+        let out = lab.kubectl_stdin(&["apply", "-f", "-"], yaml);
+        assert!(out.success(), "apply solo-local: {}", out.stderr);
+    }
+    wait_ready_endpoints(lab, "solo-local", 1);
+    let pod = running_pods(lab, "app=solo").pop().expect("the solo pod");
+    let port = node_port(lab, "solo-local");
+    let (local, remote) = if pod.node == "node-1" { (1, 2) } else { (2, 1) };
+    let got = curl_from(lab, lab.client(), &format!("http://{}:{port}/", lab.node_ip(local)), 5);
+    assert_eq!(got.len(), 5, "the node with the endpoint answers");
+    for a in &got {
+        assert_eq!(client_ip(a), lab.info.client.ip, "the client IP is preserved: {a}");
+    }
+    let code = curl_exit(lab, lab.client(), &format!("http://{}:{port}/", lab.node_ip(remote)));
+    assert_eq!(code, 28, "node-{remote} has no local endpoint: the connection is dropped (curl timeout), got exit {code}");
+}
+
+fn a_service_without_endpoints_rejects_connections(lab: &TestLab) {
+    if !lab.kubectl(&["get", "service", "nobody"]).success() {
+        lab.kubectl_ok(&["create", "service", "clusterip", "nobody", "--tcp=80:80"]);
+    }
+    let vip = cluster_ip(lab, "nobody");
+    std::thread::sleep(Duration::from_secs(1));
+    for n in [1, 2] {
+        let t = Instant::now();
+        let code = curl_exit(lab, lab.node(n), &format!("http://{vip}/"));
+        assert_eq!(code, 7, "from node-{n}, {vip} without endpoints is rejected (connection refused), got exit {code}");
+        assert!(t.elapsed() < Duration::from_secs(2), "rejected at once, not timed out");
+    }
+}
+
+fn session_affinity_sticks(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    if !lab.kubectl(&["get", "service", "web-sticky"]).success() {
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web-sticky\nspec:\n  selector:\n    app: web\n  sessionAffinity: ClientIP\n  ports:\n  - port: 80\n";
+        let out = lab.kubectl_stdin(&["apply", "-f", "-"], yaml);
+        assert!(out.success(), "apply web-sticky: {}", out.stderr);
+    }
+    wait_ready_endpoints(lab, "web-sticky", 3);
+    let vip = cluster_ip(lab, "web-sticky");
+    for n in [1, 2] {
+        let got = curl_from(lab, lab.node(n), &format!("http://{vip}/"), 30);
+        assert_eq!(got.len(), 30);
+        let pods = answering_pods(&got);
+        assert_eq!(pods.len(), 1, "from node-{n} every connection sticks to one pod: {pods:?}");
+    }
+}
+
+/// SEP targets of the Service's KUBE-SVC chain, from `iptables-save -t nat` on a node.
+fn kube_sep_targets(lab: &TestLab, node: usize, service: &str) -> BTreeSet<String> {
+    let rules = lab.sh_ok(lab.node(node), "iptables-save -t nat");
+    let marker = format!("\"default/{service} -> ");
+    let marker_named = format!("\"default/{service}:");
+    rules
+        .lines()
+        .filter(|l| l.starts_with("-A KUBE-SVC-") && l.contains("-j KUBE-SEP-"))
+        .filter(|l| l.contains(&marker) || (l.contains(&marker_named) && l.contains(" -> ")))
+        .filter_map(|l| l.rsplit("-j ").next().map(str::to_string))
+        .collect()
+}
+
+fn scaling_to_5_and_back_to_2_changes_the_kube_sep_chains_within_a_second(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    for replicas in [5usize, 2] {
+        lab.kubectl_ok(&["scale", "deployment", "web", &format!("--replicas={replicas}")]);
+        wait_ready_endpoints(lab, "web", replicas);
+        let endpoints_at = Instant::now();
+        let mut lag = BTreeMap::new();
+        for node in [1, 2] {
+            let seps = wait_for(
+                &format!("{replicas} KUBE-SEP chains for default/web on node-{node}"),
+                Duration::from_secs(10),
+                || {
+                    let s = kube_sep_targets(lab, node, "web");
+                    (s.len() == replicas).then_some(s)
+                },
+            );
+            lag.insert(node, endpoints_at.elapsed());
+            assert_eq!(seps.len(), replicas);
+        }
+        for (node, d) in lag {
+            assert!(
+                d <= Duration::from_secs(1),
+                "node-{node} rules followed the endpoints to {replicas} only after {d:?}"
+            );
+        }
+    }
+}
+
+fn deleting_a_pod_replaces_the_pod_and_its_endpoint(lab: &TestLab) {
+    web_deployment_and_service(lab, 2);
+    let before = running_pods(lab, "app=web");
+    let victim = before[0].clone();
+    lab.kubectl_ok(&["delete", "pod", &victim.name]);
+    let after = wait_for(
+        "a replacement web pod with a ready endpoint",
+        Duration::from_secs(60),
+        || {
+            let pods = running_pods(lab, "app=web");
+            let names: BTreeSet<_> = pods.iter().map(|p| p.name.clone()).collect();
+            let eps = ready_endpoints(lab, "web");
+            let ips: BTreeSet<_> = pods.iter().map(|p| p.ip.clone()).collect();
+            (pods.len() == 2 && !names.contains(&victim.name) && eps == ips).then_some(pods)
+        },
+    );
+    let new = after
+        .iter()
+        .find(|p| !before.iter().any(|b| b.name == p.name))
+        .expect("a new pod");
+    assert_ne!(new.name, victim.name);
+    let eps = ready_endpoints(lab, "web");
+    assert!(eps.contains(&new.ip), "the new pod {} ({}) is an endpoint: {eps:?}", new.name, new.ip);
+    let vip = cluster_ip(lab, "web");
+    let got = curl_from(lab, lab.node(1), &format!("http://{vip}/"), 30);
+    assert!(answering_pods(&got).contains(&new.name), "the new pod answers the ClusterIP");
+    assert!(!answering_pods(&got).contains(&victim.name), "the deleted pod no longer answers");
+}
+
+#[test]
+#[ignore = "needs Docker and root: run with --include-ignored"]
+fn services_carry_real_packets() {
+    let lab = TestLab::up("hs-svc");
+    let scenarios: &[Scenario] = &[
+        (
+            "a ClusterIP is answered by all three pods, curled 100 times from a pod on each node",
+            clusterip_is_answered_by_all_three_pods_from_a_pod_on_each_node,
+        ),
+        ("a pod sees another pod's real IP", a_pod_sees_another_pods_real_ip),
+        ("service names resolve", service_names_resolve),
+        (
+            "a NodePort answers from client on both node IPs, client IP masqueraded",
+            nodeport_answers_from_client_on_both_node_ips,
+        ),
+        (
+            "externalTrafficPolicy Local keeps the client IP and drops without a local endpoint",
+            external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_endpoint,
+        ),
+        ("a service without endpoints rejects connections", a_service_without_endpoints_rejects_connections),
+        ("session affinity sticks", session_affinity_sticks),
+        (
+            "scaling to 5 and back to 2 changes the KUBE-SEP chains within a second",
+            scaling_to_5_and_back_to_2_changes_the_kube_sep_chains_within_a_second,
+        ),
+        (
+            "kubectl delete pod replaces the pod and its endpoint",
+            deleting_a_pod_replaces_the_pod_and_its_endpoint,
+        ),
+    ];
+    run_scenarios(&lab, scenarios);
+}
