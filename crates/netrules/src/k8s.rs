@@ -5,6 +5,15 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Go serialises nil slices and maps as `null`; read that (and a `null` object) as empty.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `metadata` (the parts that matter here).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -14,8 +23,10 @@ pub struct ObjectMeta {
     /// `metadata.namespace` (empty means `default` for namespaced objects read from a file)
     pub namespace: String,
     /// `metadata.labels`
+    #[serde(deserialize_with = "null_default")]
     pub labels: BTreeMap<String, String>,
     /// `metadata.annotations`
+    #[serde(deserialize_with = "null_default")]
     pub annotations: BTreeMap<String, String>,
     /// `metadata.resourceVersion`: any change marks the object as updated, as in the informer.
     pub resource_version: String,
@@ -30,10 +41,13 @@ pub struct Service {
     /// `kind`
     pub kind: String,
     /// `metadata`
+    #[serde(deserialize_with = "null_default")]
     pub metadata: ObjectMeta,
     /// `spec`
+    #[serde(deserialize_with = "null_default")]
     pub spec: ServiceSpec,
     /// `status`
+    #[serde(deserialize_with = "null_default")]
     pub status: ServiceStatus,
 }
 
@@ -49,15 +63,20 @@ pub struct ServiceSpec {
     pub cluster_ip: String,
     /// `clusterIPs`
     #[serde(rename = "clusterIPs")]
+    #[serde(deserialize_with = "null_default")]
     pub cluster_ips: Vec<String>,
     /// `ipFamilies`
+    #[serde(deserialize_with = "null_default")]
     pub ip_families: Vec<String>,
     /// `ports`
+    #[serde(deserialize_with = "null_default")]
     pub ports: Vec<ServicePort>,
     /// `externalIPs`
     #[serde(rename = "externalIPs")]
+    #[serde(deserialize_with = "null_default")]
     pub external_ips: Vec<String>,
     /// `loadBalancerSourceRanges`
+    #[serde(deserialize_with = "null_default")]
     pub load_balancer_source_ranges: Vec<String>,
     /// `sessionAffinity` (`None` / `ClientIP`)
     pub session_affinity: Option<String>,
@@ -70,6 +89,7 @@ pub struct ServiceSpec {
     /// `healthCheckNodePort`
     pub health_check_node_port: i64,
     /// `selector` (not used by kube-proxy; kept for completeness)
+    #[serde(deserialize_with = "null_default")]
     pub selector: BTreeMap<String, String>,
     /// `externalName`
     pub external_name: Option<String>,
@@ -113,6 +133,7 @@ pub struct ServicePort {
 #[serde(rename_all = "camelCase", default)]
 pub struct ServiceStatus {
     /// `loadBalancer`
+    #[serde(deserialize_with = "null_default")]
     pub load_balancer: LoadBalancerStatus,
 }
 
@@ -121,6 +142,7 @@ pub struct ServiceStatus {
 #[serde(rename_all = "camelCase", default)]
 pub struct LoadBalancerStatus {
     /// `ingress`
+    #[serde(deserialize_with = "null_default")]
     pub ingress: Vec<LoadBalancerIngress>,
 }
 
@@ -145,12 +167,15 @@ pub struct EndpointSlice {
     /// `kind`
     pub kind: String,
     /// `metadata`
+    #[serde(deserialize_with = "null_default")]
     pub metadata: ObjectMeta,
     /// `addressType` (`IPv4`, `IPv6`, `FQDN`)
     pub address_type: String,
     /// `endpoints`
+    #[serde(deserialize_with = "null_default")]
     pub endpoints: Vec<Endpoint>,
     /// `ports`
+    #[serde(deserialize_with = "null_default")]
     pub ports: Vec<EndpointPort>,
 }
 
@@ -175,8 +200,10 @@ pub const LABEL_TOPOLOGY_ZONE: &str = "topology.kubernetes.io/zone";
 #[serde(rename_all = "camelCase", default)]
 pub struct Endpoint {
     /// `addresses` (only the first is used)
+    #[serde(deserialize_with = "null_default")]
     pub addresses: Vec<String>,
     /// `conditions`
+    #[serde(deserialize_with = "null_default")]
     pub conditions: EndpointConditions,
     /// `nodeName`
     pub node_name: Option<String>,
@@ -203,8 +230,10 @@ pub struct EndpointConditions {
 #[serde(rename_all = "camelCase", default)]
 pub struct EndpointHints {
     /// `forZones`
+    #[serde(deserialize_with = "null_default")]
     pub for_zones: Vec<NameRef>,
     /// `forNodes`
+    #[serde(deserialize_with = "null_default")]
     pub for_nodes: Vec<NameRef>,
 }
 
@@ -238,10 +267,13 @@ pub struct Node {
     /// `kind`
     pub kind: String,
     /// `metadata`
+    #[serde(deserialize_with = "null_default")]
     pub metadata: ObjectMeta,
     /// `spec`
+    #[serde(deserialize_with = "null_default")]
     pub spec: NodeSpec,
     /// `status`
+    #[serde(deserialize_with = "null_default")]
     pub status: NodeStatus,
 }
 
@@ -254,6 +286,7 @@ pub struct NodeSpec {
     pub pod_cidr: String,
     /// `podCIDRs`
     #[serde(rename = "podCIDRs")]
+    #[serde(deserialize_with = "null_default")]
     pub pod_cidrs: Vec<String>,
 }
 
@@ -262,6 +295,7 @@ pub struct NodeSpec {
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeStatus {
     /// `addresses`
+    #[serde(deserialize_with = "null_default")]
     pub addresses: Vec<NodeAddress>,
 }
 
@@ -527,6 +561,9 @@ ports: [{name: '', port: 80}]
         assert_eq!(l.objects.services.len(), 1);
         assert_eq!(l.objects.nodes.len(), 1);
         assert!(l.errors.is_empty());
+        let l = load(r#"{"kind":"EndpointSlice","metadata":{"name":"x","labels":null},"endpoints":null,"ports":null}"#);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        assert!(l.objects.endpoint_slices[0].endpoints.is_empty());
         let l = load("{\"kind\":\"Service\"}\n{\"kind\": ");
         assert_eq!(l.objects.services.len(), 1);
         assert_eq!(l.errors.len(), 1);
