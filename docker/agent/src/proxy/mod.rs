@@ -1,6 +1,11 @@
 //! kube-proxy: `kube-proxy render -f FILE [flags]` prints the rules for a file of objects;
 //! plain `kube-proxy [flags]` runs the sync loop against the lab API.
 
+pub mod informer;
+pub mod iptables;
+pub mod klog;
+pub mod netrules_planner;
+pub mod planner;
 pub mod render;
 pub mod sync;
 

@@ -1,0 +1,248 @@
+//! The only place in kube-proxy that runs `iptables`, `iptables-restore` and `iptables-save`.
+//!
+//! Everything here is a thin, synchronous wrapper around the real binaries (nft backend in the
+//! lab image). Failures carry the command line and the tool's own stderr, so that a learner
+//! reading the kube-proxy log sees what iptables said.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A failure of one iptables command: what was run, its exit status and its stderr.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{command} failed ({status}): {stderr}")]
+pub struct IptablesError {
+    /// The command line, e.g. `iptables-restore -w 5 --noflush`.
+    pub command: String,
+    /// `exit status: 2`, or why the binary could not be started.
+    pub status: String,
+    /// The tool's stderr, trimmed (for restores: the line number of the offending rule).
+    pub stderr: String,
+}
+
+/// One rule installed outside the restore: `-t TABLE -I CHAIN ARGS… -j TARGET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JumpRule {
+    /// `filter`, `nat` or `mangle`.
+    pub table: String,
+    /// The built-in chain jumped from (`INPUT`, `PREROUTING`, …).
+    pub chain: String,
+    /// The match arguments before `-j` (may be empty).
+    pub args: Vec<String>,
+    /// The chain jumped to (created if missing).
+    pub target: String,
+}
+
+/// Runs the iptables tools. Cheap to clone; the binary names are configurable so tests and
+/// benchmarks can point at other builds.
+#[derive(Debug, Clone)]
+pub struct Iptables {
+    /// `iptables`.
+    pub iptables: String,
+    /// `iptables-restore`.
+    pub restore: String,
+    /// `iptables-save`.
+    pub save: String,
+}
+
+impl Default for Iptables {
+    fn default() -> Self {
+        Iptables {
+            iptables: "iptables".into(),
+            restore: "iptables-restore".into(),
+            save: "iptables-save".into(),
+        }
+    }
+}
+
+fn command_line(bin: &str, args: &[&str]) -> String {
+    let mut s = bin.to_string();
+    for a in args {
+        s.push(' ');
+        if a.contains(' ') || a.is_empty() {
+            s.push('"');
+            s.push_str(a);
+            s.push('"');
+        } else {
+            s.push_str(a);
+        }
+    }
+    s
+}
+
+impl Iptables {
+    fn run(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> Result<String, IptablesError> {
+        let cmdline = command_line(bin, args);
+        let fail = |status: String, stderr: String| IptablesError {
+            command: cmdline.clone(),
+            status,
+            stderr,
+        };
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("could not start {bin}"), e.to_string()))?;
+        if let Some(text) = stdin {
+            // Write from a thread so a tool that prints a lot while reading cannot deadlock us.
+            let mut pipe = child.stdin.take().expect("stdin was piped");
+            let text = text.to_string();
+            let writer = std::thread::spawn(move || pipe.write_all(text.as_bytes()));
+            let out = child
+                .wait_with_output()
+                .map_err(|e| fail("wait failed".into(), e.to_string()))?;
+            let write_result = writer.join();
+            return finish(out, fail, write_result.ok().and_then(|r| r.err()));
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| fail("wait failed".into(), e.to_string()))?;
+        finish(out, fail, None)
+    }
+
+    /// Feeds `text` (`*filter … COMMIT *nat … COMMIT`) to `iptables-restore -w 5 --noflush`.
+    /// Each table is committed atomically by the kernel: on failure nothing of that table
+    /// changes, and the error carries iptables-restore's stderr. Returns the time it took.
+    pub fn restore_noflush(&self, text: &str) -> Result<Duration, IptablesError> {
+        let start = Instant::now();
+        self.run(&self.restore, &["-w", "5", "--noflush"], Some(text))?;
+        Ok(start.elapsed())
+    }
+
+    /// Feeds `text` to `iptables-restore -w 5` (flushing the tables it names): the baseline the
+    /// benchmark compares with.
+    pub fn restore_flush(&self, text: &str) -> Result<Duration, IptablesError> {
+        let start = Instant::now();
+        self.run(&self.restore, &["-w", "5"], Some(text))?;
+        Ok(start.elapsed())
+    }
+
+    /// `iptables-save [-t TABLE]`.
+    pub fn save(&self, table: Option<&str>) -> Result<String, IptablesError> {
+        match table {
+            Some(t) => self.run(&self.save, &["-t", t], None),
+            None => self.run(&self.save, &[], None),
+        }
+    }
+
+    /// The user-defined and built-in chain names of one table (from `iptables-save -t TABLE`).
+    pub fn chains(&self, table: &str) -> Result<BTreeSet<String>, IptablesError> {
+        Ok(chains_in_save(&self.save(Some(table))?))
+    }
+
+    /// Whether `chain` exists in `table` (`iptables -w -t TABLE -S CHAIN 1`).
+    pub fn chain_exists(&self, table: &str, chain: &str) -> bool {
+        // `-S CHAIN 1` prints at most one rule, so this stays cheap on big tables.
+        self.run(&self.iptables, &["-w", "-t", table, "-S", chain, "1"], None)
+            .is_ok()
+    }
+
+    /// Creates `chain` in `table` unless it exists (`iptables -w -t TABLE -N CHAIN`).
+    pub fn ensure_chain(&self, table: &str, chain: &str) -> Result<(), IptablesError> {
+        if self.chain_exists(table, chain) {
+            return Ok(());
+        }
+        match self.run(&self.iptables, &["-w", "-t", table, "-N", chain], None) {
+            Ok(_) => Ok(()),
+            // Lost a race with someone else creating it: fine.
+            Err(e) if e.stderr.contains("already exists") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Installs one jump rule the way kube-proxy does: create the target chain, then
+    /// `iptables -C` and, only if the rule is absent, `iptables -I CHAIN` (at the top).
+    /// Returns whether the rule had to be inserted.
+    pub fn ensure_jump(&self, rule: &JumpRule) -> Result<bool, IptablesError> {
+        self.ensure_chain(&rule.table, &rule.target)?;
+        let mut spec: Vec<&str> = rule.args.iter().map(String::as_str).collect();
+        spec.push("-j");
+        spec.push(&rule.target);
+        let mut check = vec!["-w", "-t", rule.table.as_str(), "-C", rule.chain.as_str()];
+        check.extend(&spec);
+        if self.run(&self.iptables, &check, None).is_ok() {
+            return Ok(false);
+        }
+        let mut insert = vec!["-w", "-t", rule.table.as_str(), "-I", rule.chain.as_str()];
+        insert.extend(&spec);
+        self.run(&self.iptables, &insert, None)?;
+        Ok(true)
+    }
+}
+
+fn finish(
+    out: std::process::Output,
+    fail: impl Fn(String, String) -> IptablesError,
+    write_error: Option<std::io::Error>,
+) -> Result<String, IptablesError> {
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !out.status.success() {
+        return Err(fail(out.status.to_string(), stderr));
+    }
+    if let Some(e) = write_error {
+        return Err(fail("stdin write failed".into(), e.to_string()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The chain names declared in `iptables-save` text (`:NAME POLICY [p:b]` lines), over all
+/// tables in it.
+pub fn chains_in_save(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(':'))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `iptables-save` text without the `#` comment lines (which carry dates) and without
+/// counters: the form tests and learners compare.
+pub fn strip_save_comments(text: &str) -> String {
+    let mut out = String::new();
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_chain_names_from_save_output() {
+        let save = "# Generated\n*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SVC-AAA - [0:0]\n-A KUBE-SVC-AAA -j RETURN\nCOMMIT\n";
+        let chains = chains_in_save(save);
+        assert_eq!(
+            chains.into_iter().collect::<Vec<_>>(),
+            vec!["KUBE-SVC-AAA".to_string(), "PREROUTING".to_string()]
+        );
+        assert_eq!(
+            strip_save_comments(save).lines().next(),
+            Some("*nat"),
+            "comment lines are dropped"
+        );
+    }
+
+    #[test]
+    fn missing_binary_is_a_clear_error() {
+        let ipt = Iptables {
+            restore: "/nonexistent/iptables-restore".into(),
+            ..Iptables::default()
+        };
+        let e = ipt.restore_noflush("*nat\nCOMMIT\n").unwrap_err();
+        assert!(
+            e.to_string().contains("/nonexistent/iptables-restore"),
+            "{e}"
+        );
+        assert!(e.status.contains("could not start"), "{e:?}");
+    }
+}

@@ -1,0 +1,199 @@
+//! [`RulePlanner`] over `netrules::kubeproxy::Proxier`: converts the API's JSON objects into
+//! netrules' types, builds the proxier configuration from the flags and this node's Node object
+//! (node IP, topology labels, pod CIDRs), and passes the loop's stale-chain decision through.
+
+use netrules::k8s::{EndpointSlice, Node, Service};
+use netrules::kubeproxy::{Flags as RuleFlags, Proxier, ProxierConfig, SyncOptions};
+
+use super::iptables::JumpRule;
+use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
+use super::sync::Flags;
+
+/// The netrules planner plus what it needs to (re)configure itself when the Node changes.
+#[derive(Debug)]
+pub struct NetrulesPlanner {
+    flags: RuleFlags,
+    hostname: String,
+    proxier: Proxier,
+}
+
+fn warning_text(w: &netrules::Warning) -> String {
+    let mut s = String::new();
+    if !w.kind.is_empty() && w.kind != "config" {
+        s.push_str(&w.kind);
+        s.push(' ');
+    }
+    if !w.object.is_empty() {
+        s.push_str(&w.object);
+        s.push_str(": ");
+    }
+    s.push_str(&w.message);
+    if !w.value.is_empty() {
+        s.push_str(&format!(" ({})", w.value));
+    }
+    s
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    items: &[serde_json::Value],
+    warnings: &mut Vec<String>,
+) -> Vec<T> {
+    use crate::client::KubeObject;
+    items
+        .iter()
+        .filter_map(|v| match serde_json::from_value::<T>(v.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warnings.push(format!(
+                    "{kind} {}/{}: cannot read object: {e}",
+                    v.namespace().unwrap_or(""),
+                    v.name()
+                ));
+                None
+            }
+        })
+        .collect()
+}
+
+impl NetrulesPlanner {
+    /// A planner for these kube-proxy flags on node `hostname` (Node not known yet). Fails on
+    /// invalid flag values, with kube-proxy's wording.
+    pub fn from_flags(flags: &Flags, hostname: &str) -> Result<Self, String> {
+        let rule_flags = RuleFlags {
+            hostname_override: flags.hostname_override.clone(),
+            cluster_cidr: flags.cluster_cidr.clone(),
+            detect_local_mode: flags.detect_local_mode.clone(),
+            pod_bridge_interface: flags.pod_bridge_interface.clone(),
+            pod_interface_name_prefix: flags.pod_interface_name_prefix.clone(),
+            masquerade_all: flags.masquerade_all,
+            iptables_masquerade_bit: i64::from(flags.masquerade_bit),
+            iptables_localhost_nodeports: flags.localhost_nodeports,
+            nodeport_addresses: flags.nodeport_addresses.join(","),
+            node_ip: flags.node_ip.clone().or_else(|| {
+                std::env::var("KPLAB_NODE_IP")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            }),
+            node_addresses: flags.node_addresses.clone(),
+            ip_family: flags.ip_family.clone(),
+            nfacct: flags.nfacct,
+            random_fully: flags.random_fully,
+            conntrack_tcp_be_liberal: flags.conntrack_tcp_be_liberal,
+        };
+        Self::new(rule_flags, hostname)
+    }
+
+    /// A planner from netrules' flag struct (tests and the benchmark use this directly).
+    pub fn new(flags: RuleFlags, hostname: &str) -> Result<Self, String> {
+        let cfg = flags.to_config(&[], hostname)?;
+        Ok(NetrulesPlanner {
+            flags,
+            hostname: hostname.to_string(),
+            proxier: Proxier::new(cfg),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ProxierConfig {
+        self.proxier.config()
+    }
+
+    /// Re-derives the configuration from the Node objects: a topology-label change forces a
+    /// full sync (as upstream's `OnTopologyChange`); any other change (node IP, pod CIDRs
+    /// appearing once the Node registers) replaces the proxier, whose next sync is full.
+    fn reconfigure(&mut self, nodes: &[Node], warnings: &mut Vec<String>) {
+        let cfg = match self.flags.to_config(nodes, &self.hostname) {
+            Ok(c) => c,
+            Err(e) => {
+                warnings.push(e);
+                return;
+            }
+        };
+        let current = self.proxier.config();
+        if *current == cfg {
+            return;
+        }
+        let mut same_but_labels = cfg.clone();
+        same_but_labels.topology_labels = current.topology_labels.clone();
+        if same_but_labels == *current {
+            self.proxier.set_topology_labels(cfg.topology_labels);
+        } else {
+            tracing::info!(src = "server.go:608", node = %cfg.node_name, nodeIP = ?cfg.node_ip, "Node configuration changed, re-creating the proxier");
+            self.proxier = Proxier::new(cfg);
+        }
+    }
+}
+
+impl RulePlanner for NetrulesPlanner {
+    fn set_objects(&mut self, objects: &ObjectSet) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let nodes: Vec<Node> = decode("Node", &objects.nodes, &mut warnings);
+        self.reconfigure(&nodes, &mut warnings);
+        let services: Vec<Service> = decode("Service", &objects.services, &mut warnings);
+        let slices: Vec<EndpointSlice> = decode("EndpointSlice", &objects.slices, &mut warnings);
+        warnings.extend(
+            self.proxier
+                .set_objects(&services, &slices)
+                .iter()
+                .map(warning_text),
+        );
+        warnings
+    }
+
+    fn request_full_sync(&mut self) {
+        self.proxier.request_full_sync();
+    }
+
+    fn plan(&mut self, stale: &StaleChains) -> Plan {
+        let live: Vec<String>;
+        let opts = match stale {
+            StaleChains::Skip => SyncOptions {
+                existing_nat_chains: None,
+                cleanup_stale_chains: false,
+            },
+            StaleChains::Live(chains) => {
+                live = chains.iter().cloned().collect();
+                SyncOptions {
+                    existing_nat_chains: Some(&live),
+                    cleanup_stale_chains: true,
+                }
+            }
+            StaleChains::Recorded => SyncOptions::default(),
+        };
+        let r = self.proxier.sync_with(opts);
+        Plan {
+            restore_text: r.restore_text,
+            full: r.full,
+            num_services: r.num_service_ports,
+            num_endpoints: r.num_endpoints,
+            deleted_chains: r.deleted_chains.len(),
+            warnings: r.warnings.iter().map(warning_text).collect(),
+        }
+    }
+
+    fn applied(&mut self, ok: bool) {
+        if !ok {
+            self.proxier.request_full_sync();
+        }
+    }
+
+    fn jump_rules(&self) -> Vec<JumpRule> {
+        netrules::kubeproxy::jump_rules()
+            .into_iter()
+            .map(|r| {
+                let mut args = r.args;
+                // netrules' args end in `-j TARGET`; ours keep the target apart.
+                if args.len() >= 2 && args[args.len() - 2] == "-j" {
+                    args.truncate(args.len() - 2);
+                }
+                JumpRule {
+                    table: r.table.to_string(),
+                    chain: r.chain.to_string(),
+                    args,
+                    target: r.target.to_string(),
+                }
+            })
+            .collect()
+    }
+}
