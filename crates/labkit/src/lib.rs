@@ -1,1 +1,14 @@
-//! Pure shared types: lab content model and JSON exchanged between the agent and the server.
+//! Pure shared types: the lab content model (labs, phases, tasks, checks), its loader and
+//! validator (every error with file and line), and the JSON exchanged between the in-lab agent
+//! (probes) and the server's grader.
+//!
+//! No I/O beyond reading a lab directory; no async runtime.
+
+pub mod check;
+pub mod content;
+pub mod validate;
+pub mod wire;
+
+pub use check::{AnswerCheck, Check, ProbeCheck, ProbeExpect, RuleAssert, RulesCheck, StateCheck};
+pub use content::{Catalog, Lab, Phase, Step, Task};
+pub use validate::{Diagnostic, Diagnostics};

@@ -1,0 +1,663 @@
+//! The lab content model and its loader.
+//!
+//! A lab is a folder under `labs/`: `lab.md` (front matter `title`, `summary`, `nodes`; body =
+//! introduction) and phase files `NN-name.md` in name order. A phase's front matter declares
+//! `title`, `setup` (commands run when the phase starts or is reset), `tasks` (each with
+//! `id`, `title`, `hint`, `checks`) and `solution` (the reference solution, run by
+//! `kplab labs test`). Commands are `{host: node-1, run: "…"}` or a plain string (node-1).
+//! In the body, a code block whose info string has `run` (current tab) or `run=HOST` gets a
+//! "run in terminal" button.
+//!
+//! Loading collects every problem with its file and line instead of stopping at the first.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{Check, RuleAssert};
+use crate::validate::Diagnostics;
+
+/// All labs of a content directory, in folder-name order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Catalog {
+    /// The labs.
+    pub labs: Vec<Lab>,
+}
+
+/// One lab.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lab {
+    /// Folder name (`00-hello`): the id in URLs.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// One-paragraph summary for the catalog.
+    pub summary: String,
+    /// Nodes in the cluster (besides `client`).
+    pub nodes: u8,
+    /// Introduction (markdown).
+    pub intro: String,
+    /// Phases in order.
+    pub phases: Vec<Phase>,
+}
+
+/// A command run in the lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// `node-N` or `client`.
+    pub host: String,
+    /// Shell command (`sh -c`).
+    pub run: String,
+}
+
+/// One phase of a lab.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Phase {
+    /// File stem (`01-first-service`).
+    pub id: String,
+    /// Source file.
+    pub file: PathBuf,
+    /// Title.
+    pub title: String,
+    /// Run when the phase starts or is reset.
+    pub setup: Vec<Step>,
+    /// Tasks.
+    pub tasks: Vec<Task>,
+    /// Reference solution.
+    pub solution: Vec<Step>,
+    /// Body (markdown).
+    pub body: String,
+}
+
+/// One task of a phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    /// Unique within the lab; used in URLs.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Shown when a check without its own hint fails.
+    pub hint: Option<String>,
+    /// All must pass.
+    pub checks: Vec<Check>,
+}
+
+impl Task {
+    /// Whether the learner must type an answer.
+    pub fn needs_answer(&self) -> bool {
+        self.checks.iter().any(|c| matches!(c, Check::Answer(_)))
+    }
+    /// The question of the first answer check.
+    pub fn question(&self) -> Option<&str> {
+        self.checks.iter().find_map(|c| match c {
+            Check::Answer(a) => Some(a.title.as_deref().unwrap_or("Your answer")),
+            _ => None,
+        })
+    }
+}
+
+impl Lab {
+    /// The phase at `index`.
+    pub fn phase(&self, index: usize) -> Option<&Phase> {
+        self.phases.get(index)
+    }
+    /// The task `id` and the index of its phase.
+    pub fn task(&self, id: &str) -> Option<(usize, &Task)> {
+        self.phases
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| p.tasks.iter().find(|t| t.id == id).map(|t| (i, t)))
+    }
+    /// Hosts of this lab: `node-1..node-N`, `client`.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut h: Vec<String> = (1..=self.nodes).map(|n| format!("node-{n}")).collect();
+        h.push("client".into());
+        h
+    }
+}
+
+impl Catalog {
+    /// Loads every lab folder under `dir` (folders without `lab.md` are skipped).
+    pub fn load(dir: &Path) -> Result<Catalog, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        let mut labs = Vec::new();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                diags.push(dir, 0, format!("cannot read the labs directory: {e}"));
+                return Err(diags);
+            }
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && p.join("lab.md").is_file())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            if let Some(lab) = load_lab(&d, &mut diags) {
+                labs.push(lab);
+            }
+        }
+        if labs.is_empty() && diags.is_empty() {
+            diags.push(dir, 0, "no labs found (a lab is a folder with a lab.md)");
+        }
+        if diags.is_empty() {
+            Ok(Catalog { labs })
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// The lab with folder name `id`.
+    pub fn lab(&self, id: &str) -> Option<&Lab> {
+        self.labs.iter().find(|l| l.id == id)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabFront {
+    title: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default = "two")]
+    nodes: u8,
+}
+
+fn two() -> u8 {
+    2
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StepSpec {
+    Plain(String),
+    Full { host: String, run: String },
+}
+
+impl StepSpec {
+    fn into_step(self) -> Step {
+        match self {
+            StepSpec::Plain(run) => Step {
+                host: "node-1".into(),
+                run,
+            },
+            StepSpec::Full { host, run } => Step { host, run },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskFront {
+    id: String,
+    title: String,
+    #[serde(default)]
+    hint: Option<String>,
+    #[serde(default)]
+    checks: Vec<Check>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhaseFront {
+    title: String,
+    #[serde(default)]
+    setup: Vec<StepSpec>,
+    #[serde(default)]
+    tasks: Vec<TaskFront>,
+    #[serde(default)]
+    solution: Vec<StepSpec>,
+}
+
+/// A file split into front matter and body, with the line where each starts.
+struct Split<'a> {
+    front: &'a str,
+    /// 1-based file line of the front matter's first line.
+    front_line: usize,
+    body: &'a str,
+    /// 1-based file line of the body's first line.
+    body_line: usize,
+}
+
+fn split_front(text: &str) -> Option<Split<'_>> {
+    let rest = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))?;
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            let front = &rest[..offset];
+            let body = &rest[offset + line.len()..];
+            let front_lines = front.lines().count();
+            return Some(Split {
+                front,
+                front_line: 2,
+                body,
+                body_line: 3 + front_lines,
+            });
+        }
+        offset += line.len();
+    }
+    None
+}
+
+fn read_split(path: &Path, diags: &mut Diagnostics) -> Option<(String, usize, String, usize)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(path, 0, format!("cannot read: {e}"));
+            return None;
+        }
+    };
+    match split_front(&text) {
+        Some(s) => Some((
+            s.front.to_string(),
+            s.front_line,
+            s.body.to_string(),
+            s.body_line,
+        )),
+        None => {
+            diags.push(path, 1, "missing front matter: the file must start with a line `---` and the front matter must end with another `---`");
+            None
+        }
+    }
+}
+
+fn yaml_error(path: &Path, front_line: usize, e: &serde_yaml_ng::Error, diags: &mut Diagnostics) {
+    let line = e
+        .location()
+        .map(|l| l.line() + front_line - 1)
+        .unwrap_or(front_line);
+    let msg = e.to_string();
+    // serde_yaml_ng appends " at line L column C": the line is already in the diagnostic.
+    let msg = match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    diags.push(path, line, format!("front matter: {msg}"));
+}
+
+/// First file line at or after `from` (1-based, file lines) whose text contains `needle`.
+fn find_line(front: &str, front_line: usize, from: usize, needle: &str) -> Option<usize> {
+    front
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + front_line, l))
+        .find(|(n, l)| *n >= from && l.contains(needle))
+        .map(|(n, _)| n)
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
+    let before = diags.len();
+    let id = dir.file_name()?.to_string_lossy().into_owned();
+    let lab_md = dir.join("lab.md");
+    if !is_slug(&id) {
+        diags.push(
+            dir,
+            0,
+            format!("lab folder name {id:?} must be lowercase letters, digits and '-'"),
+        );
+    }
+    let (front, front_line, intro, _) = read_split(&lab_md, diags)?;
+    // On a front matter error, go on with defaults so that the phases are checked too.
+    let lf: LabFront = match serde_yaml_ng::from_str(&front) {
+        Ok(f) => f,
+        Err(e) => {
+            yaml_error(&lab_md, front_line, &e, diags);
+            LabFront {
+                title: id.clone(),
+                summary: String::new(),
+                nodes: 2,
+            }
+        }
+    };
+    if lf.title.trim().is_empty() {
+        diags.push(
+            &lab_md,
+            find_line(&front, front_line, 0, "title").unwrap_or(1),
+            "title is empty",
+        );
+    }
+    if !(1..=9).contains(&lf.nodes) {
+        diags.push(
+            &lab_md,
+            find_line(&front, front_line, 0, "nodes").unwrap_or(1),
+            format!("nodes must be 1..9, not {}", lf.nodes),
+        );
+    }
+    let mut hosts: BTreeSet<String> = (1..=lf.nodes).map(|n| format!("node-{n}")).collect();
+    hosts.insert("client".into());
+
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(e) => e
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "md")
+                    && p.file_name().is_some_and(|n| {
+                        n != "lab.md" && n.to_string_lossy().as_bytes()[0].is_ascii_digit()
+                    })
+            })
+            .collect(),
+        Err(e) => {
+            diags.push(dir, 0, format!("cannot read: {e}"));
+            return None;
+        }
+    };
+    files.sort();
+    if files.is_empty() {
+        diags.push(dir, 0, "a lab needs at least one phase file (NN-name.md)");
+    }
+    let mut phases = Vec::new();
+    let mut task_ids: BTreeSet<String> = BTreeSet::new();
+    for f in files {
+        if let Some(p) = load_phase(&f, &hosts, &mut task_ids, diags) {
+            phases.push(p);
+        }
+    }
+    if diags.len() != before {
+        return None;
+    }
+    Some(Lab {
+        id,
+        title: lf.title,
+        summary: lf.summary,
+        nodes: lf.nodes,
+        intro,
+        phases,
+    })
+}
+
+fn load_phase(
+    path: &Path,
+    hosts: &BTreeSet<String>,
+    task_ids: &mut BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Option<Phase> {
+    let id = path.file_stem()?.to_string_lossy().into_owned();
+    let (front, fl, body, body_line) = read_split(path, diags)?;
+    let pf: PhaseFront = match serde_yaml_ng::from_str(&front) {
+        Ok(f) => f,
+        Err(e) => {
+            yaml_error(path, fl, &e, diags);
+            return None;
+        }
+    };
+    let host_list = hosts.iter().cloned().collect::<Vec<_>>().join(", ");
+    if pf.title.trim().is_empty() {
+        diags.push(
+            path,
+            find_line(&front, fl, 0, "title").unwrap_or(fl),
+            "title is empty",
+        );
+    }
+    let setup: Vec<Step> = pf.setup.into_iter().map(StepSpec::into_step).collect();
+    let solution: Vec<Step> = pf.solution.into_iter().map(StepSpec::into_step).collect();
+    for (what, steps) in [("setup", &setup), ("solution", &solution)] {
+        let start = find_line(&front, fl, 0, &format!("{what}:")).unwrap_or(fl);
+        for s in steps {
+            if !hosts.contains(&s.host) {
+                let line = find_line(&front, fl, start, &s.host).unwrap_or(start);
+                diags.push(
+                    path,
+                    line,
+                    format!(
+                        "{what}: unknown host {:?} (this lab has {host_list})",
+                        s.host
+                    ),
+                );
+            }
+            if s.run.trim().is_empty() {
+                diags.push(path, start, format!("{what}: empty command"));
+            }
+        }
+    }
+    let tasks_line = find_line(&front, fl, 0, "tasks:").unwrap_or(fl);
+    let mut tasks = Vec::new();
+    let mut next_task = tasks_line;
+    for t in pf.tasks {
+        let tline = find_line(&front, fl, next_task, &format!("id: {}", t.id))
+            .or_else(|| find_line(&front, fl, next_task, &t.id))
+            .unwrap_or(next_task);
+        next_task = tline + 1;
+        if !is_slug(&t.id) {
+            diags.push(
+                path,
+                tline,
+                format!(
+                    "task id {:?} must be lowercase letters, digits and '-'",
+                    t.id
+                ),
+            );
+        }
+        if !task_ids.insert(t.id.clone()) {
+            diags.push(
+                path,
+                tline,
+                format!("task id {:?} is used twice in this lab", t.id),
+            );
+        }
+        if t.checks.is_empty() {
+            diags.push(path, tline, format!("task {:?} has no checks", t.id));
+        }
+        let mut from = tline;
+        let mut answers = 0;
+        for c in &t.checks {
+            let cline = find_line(&front, fl, from, "kind:").unwrap_or(tline);
+            from = cline + 1;
+            for msg in check_problems(c, hosts) {
+                diags.push(
+                    path,
+                    cline,
+                    format!("task {:?}: {} check: {msg}", t.id, c.kind()),
+                );
+            }
+            if matches!(c, Check::Answer(_)) {
+                answers += 1;
+            }
+        }
+        if answers > 1 {
+            diags.push(
+                path,
+                tline,
+                format!(
+                    "task {:?} has {answers} answer checks; a task takes one answer",
+                    t.id
+                ),
+            );
+        }
+        tasks.push(Task {
+            id: t.id,
+            title: t.title,
+            hint: t.hint,
+            checks: t.checks,
+        });
+    }
+    for (i, line) in body.lines().enumerate() {
+        let l = line.trim_start();
+        if let Some(info) = l.strip_prefix("```").or_else(|| l.strip_prefix("~~~")) {
+            if let Some(Some(h)) = run_marker(info) {
+                if !hosts.contains(h) {
+                    diags.push(
+                        path,
+                        body_line + i,
+                        format!(
+                            "code block marked run={h}: unknown host (this lab has {host_list})"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    Some(Phase {
+        id,
+        file: path.to_path_buf(),
+        title: pf.title,
+        setup,
+        tasks,
+        solution,
+        body,
+    })
+}
+
+/// If a fence info string marks the block runnable: `Some(None)` for `run` (current tab),
+/// `Some(Some(host))` for `run=HOST`.
+pub fn run_marker(info: &str) -> Option<Option<&str>> {
+    info.split_whitespace().find_map(|w| {
+        if w == "run" {
+            Some(None)
+        } else {
+            w.strip_prefix("run=").map(Some)
+        }
+    })
+}
+
+fn check_problems(c: &Check, hosts: &BTreeSet<String>) -> Vec<String> {
+    let mut p = Vec::new();
+    let nodes = |h: &str| h.starts_with("node-") && hosts.contains(h);
+    match c {
+        Check::Rules(r) => {
+            if !nodes(&r.node) {
+                p.push(format!("node {:?} is not a node of this lab", r.node));
+            }
+            if r.assert.is_empty() {
+                p.push("`assert` is empty".into());
+            }
+            for a in &r.assert {
+                let sel = a.chain();
+                if !["nat", "filter", "mangle", "raw", "security"].contains(&sel.table.as_str()) {
+                    p.push(format!("unknown table {:?}", sel.table));
+                }
+                if sel.chain.is_empty() {
+                    p.push("empty chain name".into());
+                }
+                if let RuleAssert::Probabilities(q) = a {
+                    if q.values.iter().any(|v| !(0.0..=1.0).contains(v)) {
+                        p.push("probabilities must be between 0 and 1".into());
+                    }
+                }
+            }
+        }
+        Check::Probe(pr) => {
+            let from_ok = hosts.contains(&pr.from)
+                || pr.from.strip_prefix("pod:").is_some_and(|r| {
+                    r.split_once('/')
+                        .is_some_and(|(ns, n)| !ns.is_empty() && !n.is_empty())
+                });
+            if !from_ok {
+                p.push(format!("from {:?} must be a host of this lab or pod:NAMESPACE/NAME or pod:NAMESPACE/LABEL=VALUE", pr.from));
+            }
+            if !(1..=1000).contains(&pr.count) {
+                p.push(format!("count must be 1..1000, not {}", pr.count));
+            }
+            if let Some(proto) = &pr.protocol {
+                if proto != "tcp" && proto != "udp" {
+                    p.push(format!("protocol must be tcp or udp, not {proto:?}"));
+                }
+            }
+            if !target_ok(&pr.target, hosts) {
+                p.push(format!("target {:?} must be IP:PORT, HOST:PORT, svc:NS/NAME[:PORT] or nodeport:NODE/NS/NAME", pr.target));
+            }
+            if pr.expect != crate::check::ProbeExpect::Reachable
+                && (pr.spread.is_some() || pr.source_ip.is_some())
+            {
+                p.push("spread and source_ip need expect: reachable".into());
+            }
+            if let Some(s) = &pr.spread {
+                if s.min_endpoints == 0 {
+                    p.push("spread.min_endpoints must be at least 1".into());
+                }
+                if s.tolerance.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+                    p.push("spread.tolerance must be between 0 and 1".into());
+                }
+            }
+        }
+        Check::State(s) => {
+            if s.resource.trim().is_empty() {
+                p.push("resource is empty".into());
+            }
+            if !(s.jsonpath.starts_with('{') && s.jsonpath.ends_with('}')) {
+                p.push(format!(
+                    "jsonpath {:?} must be a kubectl jsonpath like {{.spec.type}}",
+                    s.jsonpath
+                ));
+            }
+        }
+        Check::Answer(a) => {
+            match (&a.expected, &a.command) {
+                (None, None) => p.push("needs `expected` or `command`".into()),
+                (Some(_), Some(_)) => {
+                    p.push("has both `expected` and `command`; choose one".into())
+                }
+                _ => {}
+            }
+            if a.command.is_some() && !hosts.contains(&a.host) {
+                p.push(format!("host {:?} is not a host of this lab", a.host));
+            }
+        }
+    }
+    p
+}
+
+fn target_ok(t: &str, hosts: &BTreeSet<String>) -> bool {
+    if let Some(rest) = t.strip_prefix("svc:") {
+        let (path, _) = rest
+            .rsplit_once(':')
+            .filter(|(_, port)| port.parse::<u16>().is_ok())
+            .unwrap_or((rest, ""));
+        return path.split('/').filter(|s| !s.is_empty()).count() == 2;
+    }
+    if let Some(rest) = t.strip_prefix("nodeport:") {
+        let parts: Vec<&str> = rest.split('/').collect();
+        return parts.len() == 3 && hosts.contains(parts[0]) && parts.iter().all(|s| !s.is_empty());
+    }
+    match t.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_split_keeps_lines() {
+        let s = split_front("---\ntitle: x\nnodes: 2\n---\n# Body\n").unwrap();
+        assert_eq!(s.front, "title: x\nnodes: 2\n");
+        assert_eq!(s.body, "# Body\n");
+        assert_eq!(s.body_line, 5);
+        assert!(split_front("# no front matter\n").is_none());
+    }
+
+    #[test]
+    fn run_markers() {
+        assert_eq!(run_marker("sh run"), Some(None));
+        assert_eq!(run_marker("sh run=client"), Some(Some("client")));
+        assert_eq!(run_marker("sh"), None);
+    }
+
+    #[test]
+    fn targets() {
+        let hosts: BTreeSet<String> = ["node-1", "node-2", "client"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(target_ok("10.96.0.1:443", &hosts));
+        assert!(target_ok("svc:default/web", &hosts));
+        assert!(target_ok("svc:default/web:80", &hosts));
+        assert!(target_ok("nodeport:node-2/default/web", &hosts));
+        assert!(!target_ok("nodeport:node-9/default/web", &hosts));
+        assert!(!target_ok("10.96.0.1", &hosts));
+        assert!(!target_ok("svc:web", &hosts));
+    }
+}
