@@ -84,7 +84,9 @@ pub async fn cluster_up(driver: &Driver, runs: usize, pods: usize) -> anyhow::Re
 
     let mut bare = Vec::new();
     for run in 0..runs {
-        let names: Vec<String> = (0..3).map(|i| format!("kplab-bench-{pid}-{run}-{i}")).collect();
+        let names: Vec<String> = (0..3)
+            .map(|i| format!("kplab-bench-{pid}-{run}-{i}"))
+            .collect();
         let t = Instant::now();
         let mut result = Ok(());
         for name in &names {
@@ -150,7 +152,14 @@ async fn idle_memory(
     let out = driver
         .exec(
             node1,
-            &["kubectl", "create", "deployment", "idle", "--image=nginx", &replicas],
+            &[
+                "kubectl",
+                "create",
+                "deployment",
+                "idle",
+                "--image=nginx",
+                &replicas,
+            ],
             None,
         )
         .await?;
@@ -160,7 +169,11 @@ async fn idle_memory(
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let out = driver
-            .exec(node1, &["kubectl", "get", "pods", "-l", "app=idle", "-o", "json"], None)
+            .exec(
+                node1,
+                &["kubectl", "get", "pods", "-l", "app=idle", "-o", "json"],
+                None,
+            )
             .await?;
         let running = serde_json::from_str::<serde_json::Value>(&out.stdout)
             .ok()
@@ -214,7 +227,9 @@ pub fn shim_rss_bytes(container_id: &str) -> u64 {
             .first()
             .map(|a| String::from_utf8_lossy(a).contains("containerd-shim"))
             .unwrap_or(false);
-        let serves = args.windows(2).any(|w| w[0] == b"-id" && w[1] == container_id.as_bytes());
+        let serves = args
+            .windows(2)
+            .any(|w| w[0] == b"-id" && w[1] == container_id.as_bytes());
         if is_shim && serves {
             let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
             return status

@@ -62,7 +62,10 @@ fn exists(bin: &str) -> bool {
 /// Picks the backend Docker wrote its rules with: the one whose filter table has a `DOCKER`
 /// chain; else `iptables` as installed.
 pub fn detect_backend() -> Result<Backend, IsolationError> {
-    for (v4, v6) in [("iptables-nft", "ip6tables-nft"), ("iptables-legacy", "ip6tables-legacy")] {
+    for (v4, v6) in [
+        ("iptables-nft", "ip6tables-nft"),
+        ("iptables-legacy", "ip6tables-legacy"),
+    ] {
         if exists(v4) {
             if let Ok(out) = run(v4, &["-t", "filter", "-S", "DOCKER"]) {
                 if out.status.success() {
@@ -94,7 +97,10 @@ pub fn chain_rules() -> Vec<String> {
 
 /// The INPUT rule that sends lab traffic to [`CHAIN`].
 pub fn jump_rule() -> Vec<String> {
-    ["-i", BRIDGE_MATCH, "-j", CHAIN].iter().map(|s| s.to_string()).collect()
+    ["-i", BRIDGE_MATCH, "-j", CHAIN]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn check(bin: &str, args: &[&str]) -> Result<(), IsolationError> {
@@ -127,7 +133,18 @@ fn install_with(bin: &str) -> Result<(), IsolationError> {
         check(bin, &["-t", "filter", "-F", CHAIN])?;
         check(
             bin,
-            &["-t", "filter", "-A", CHAIN, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"],
+            &[
+                "-t",
+                "filter",
+                "-A",
+                CHAIN,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED",
+                "-j",
+                "RETURN",
+            ],
         )?;
         check(
             bin,

@@ -13,7 +13,11 @@ use sandbox::{Driver, LabInfo, LabName, LabOptions};
 
 /// The `kplab` command line.
 #[derive(Debug, Parser)]
-#[command(name = "kplab", version, about = "kplab: hands-on Kubernetes Service networking labs")]
+#[command(
+    name = "kplab",
+    version,
+    about = "kplab: hands-on Kubernetes Service networking labs"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -11,7 +11,11 @@ use common::{answers, run_scenarios, wait_for, Scenario, TestLab};
 /// `kubectl apply -f -` of `yaml` must fail, with stderr mentioning every one of `expect`.
 fn apply_fails_clearly(lab: &TestLab, yaml: &str, expect: &[&str]) -> String {
     let out = lab.kubectl_stdin(&["apply", "-f", "-"], yaml);
-    assert!(!out.success(), "kubectl apply accepted bad input:\n{yaml}\nstdout: {}", out.stdout);
+    assert!(
+        !out.success(),
+        "kubectl apply accepted bad input:\n{yaml}\nstdout: {}",
+        out.stdout
+    );
     let said = format!("{}{}", out.stderr, out.stdout);
     for e in expect {
         assert!(
@@ -39,7 +43,13 @@ fn the_lab_keeps_working(lab: &TestLab) {
         .count();
     assert_eq!(ready, 2, "both nodes are still Ready");
     if !lab.kubectl(&["get", "deployment", "ok"]).success() {
-        lab.kubectl_ok(&["create", "deployment", "ok", "--image=nginx", "--replicas=1"]);
+        lab.kubectl_ok(&[
+            "create",
+            "deployment",
+            "ok",
+            "--image=nginx",
+            "--replicas=1",
+        ]);
         lab.kubectl_ok(&["expose", "deployment", "ok", "--port=80"]);
     }
     let vip = lab.get_json(&["service", "ok"])["spec"]["clusterIP"]
@@ -81,24 +91,38 @@ fn missing_fields_are_refused_naming_the_field(lab: &TestLab) {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nocontainers\nspec: {}\n",
         &["spec.containers", "Required"],
     );
-    assert!(!lab.kubectl(&["get", "service", "noports"]).success(), "nothing was created");
+    assert!(
+        !lab.kubectl(&["get", "service", "noports"]).success(),
+        "nothing was created"
+    );
     the_lab_keeps_working(lab);
 }
 
 fn a_service_selecting_nothing_has_no_endpoints_and_rejects(lab: &TestLab) {
     let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: empty\nspec:\n  selector:\n    app: no-such-app\n  ports:\n  - port: 80\n";
     let out = lab.kubectl_stdin(&["apply", "-f", "-"], yaml);
-    assert!(out.success(), "a Service selecting nothing is valid: {}", out.stderr);
+    assert!(
+        out.success(),
+        "a Service selecting nothing is valid: {}",
+        out.stderr
+    );
     let described = lab.kubectl_ok(&["get", "endpoints", "empty"]);
-    assert!(described.contains("<none>"), "kubectl shows no endpoints: {described}");
+    assert!(
+        described.contains("<none>"),
+        "kubectl shows no endpoints: {described}"
+    );
     let vip = lab.get_json(&["service", "empty"])["spec"]["clusterIP"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let out = wait_for("the REJECT rule for service empty", Duration::from_secs(5), || {
-        let from_node = lab.sh(lab.node(1), &format!("curl -sS -m 3 http://{vip}/"));
-        (from_node.code == 7).then_some(from_node)
-    });
+    let out = wait_for(
+        "the REJECT rule for service empty",
+        Duration::from_secs(5),
+        || {
+            let from_node = lab.sh(lab.node(1), &format!("curl -sS -m 3 http://{vip}/"));
+            (from_node.code == 7).then_some(from_node)
+        },
+    );
     assert!(
         out.stderr.contains("refused"),
         "curl says the connection was refused: {}",
@@ -114,9 +138,16 @@ fn a_duplicate_node_port_is_refused_as_already_allocated(lab: &TestLab) {
         )
     };
     let first = lab.kubectl_stdin(&["apply", "-f", "-"], &svc("np-a"));
-    assert!(first.success(), "the first NodePort 30080: {}", first.stderr);
+    assert!(
+        first.success(),
+        "the first NodePort 30080: {}",
+        first.stderr
+    );
     apply_fails_clearly(lab, &svc("np-b"), &["30080", "already allocated"]);
-    assert!(!lab.kubectl(&["get", "service", "np-b"]).success(), "np-b was not created");
+    assert!(
+        !lab.kubectl(&["get", "service", "np-b"]).success(),
+        "np-b was not created"
+    );
     let port = lab.get_json(&["service", "np-a"])["spec"]["ports"][0]["nodePort"].clone();
     assert_eq!(port, 30080, "np-a keeps its port");
     the_lab_keeps_working(lab);
@@ -129,8 +160,15 @@ fn a_pod_name_that_is_too_long_is_refused(lab: &TestLab) {
     );
     apply_fails_clearly(lab, &yaml, &["must be no more than 253 characters"]);
     let out = lab.kubectl(&["run", &"q".repeat(254), "--image=nginx"]);
-    assert!(!out.success(), "kubectl run with a 254-character name fails");
-    assert!(out.stderr.contains("253"), "and says the limit: {}", out.stderr);
+    assert!(
+        !out.success(),
+        "kubectl run with a 254-character name fails"
+    );
+    assert!(
+        out.stderr.contains("253"),
+        "and says the limit: {}",
+        out.stderr
+    );
     the_lab_keeps_working(lab);
 }
 
@@ -139,9 +177,18 @@ fn a_pod_name_that_is_too_long_is_refused(lab: &TestLab) {
 fn bad_input_gets_clear_errors_and_the_lab_keeps_working() {
     let lab = TestLab::up("hs-bad");
     let scenarios: &[Scenario] = &[
-        ("malformed YAML is refused with the parse error", malformed_yaml_is_refused_with_the_parse_error),
-        ("an unknown kind is refused naming the kind", an_unknown_kind_is_refused_naming_the_kind),
-        ("missing fields are refused naming the field", missing_fields_are_refused_naming_the_field),
+        (
+            "malformed YAML is refused with the parse error",
+            malformed_yaml_is_refused_with_the_parse_error,
+        ),
+        (
+            "an unknown kind is refused naming the kind",
+            an_unknown_kind_is_refused_naming_the_kind,
+        ),
+        (
+            "missing fields are refused naming the field",
+            missing_fields_are_refused_naming_the_field,
+        ),
         (
             "a Service selecting nothing has no endpoints and rejects connections",
             a_service_selecting_nothing_has_no_endpoints_and_rejects,
@@ -150,7 +197,10 @@ fn bad_input_gets_clear_errors_and_the_lab_keeps_working() {
             "a duplicate NodePort is refused as already allocated",
             a_duplicate_node_port_is_refused_as_already_allocated,
         ),
-        ("a pod name that is too long is refused", a_pod_name_that_is_too_long_is_refused),
+        (
+            "a pod name that is too long is refused",
+            a_pod_name_that_is_too_long_is_refused,
+        ),
     ];
     run_scenarios(&lab, scenarios);
 }

@@ -32,13 +32,17 @@ impl Drop for Down {
 fn docker_json(args: &[&str]) -> Value {
     let (code, out, err) = host("docker", args);
     assert_eq!(code, 0, "docker {}: {err}", args.join(" "));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("docker {args:?} printed no JSON ({e}): {out}"))
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("docker {args:?} printed no JSON ({e}): {out}"))
 }
 
 fn docker_lines(args: &[&str]) -> Vec<String> {
     let (code, out, err) = host("docker", args);
     assert_eq!(code, 0, "docker {}: {err}", args.join(" "));
-    out.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -77,12 +81,22 @@ fn cluster_up_ls_down_as_a_user_runs_them() {
     // up prints one JSON object once every node is Ready.
     let (code, out, err) = kplab(&["cluster", "up", name, "--nodes", "3"]);
     assert_eq!(code, 0, "kplab cluster up: {err}");
-    let lab: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("up printed no JSON ({e}): {out}"));
+    let lab: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("up printed no JSON ({e}): {out}"));
     assert_eq!(lab["name"], name);
     assert_eq!(lab["network"], "kplab-hs-cli");
     let nodes = lab["nodes"].as_array().expect("nodes");
-    let subnet_prefix = lab["subnet"].as_str().unwrap().rsplit_once('.').unwrap().0.to_string();
-    let names: Vec<_> = nodes.iter().map(|n| n["name"].as_str().unwrap().to_string()).collect();
+    let subnet_prefix = lab["subnet"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('.')
+        .unwrap()
+        .0
+        .to_string();
+    let names: Vec<_> = nodes
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["node-1", "node-2", "node-3"]);
     for (i, n) in nodes.iter().enumerate() {
         assert_eq!(n["ip"], format!("{subnet_prefix}.{}", 10 + i));
@@ -90,9 +104,16 @@ fn cluster_up_ls_down_as_a_user_runs_them() {
     }
     assert_eq!(lab["client"]["ip"], format!("{subnet_prefix}.100"));
     assert_eq!(lab["client"]["container"], "kplab-hs-cli-client");
-    let (code, ready, err) = host("docker", &["exec", "kplab-hs-cli-node-1", "kubectl", "get", "nodes"]);
+    let (code, ready, err) = host(
+        "docker",
+        &["exec", "kplab-hs-cli-node-1", "kubectl", "get", "nodes"],
+    );
     assert_eq!(code, 0, "kubectl get nodes: {err}");
-    assert_eq!(ready.lines().filter(|l| l.contains(" Ready")).count(), 3, "{ready}");
+    assert_eq!(
+        ready.lines().filter(|l| l.contains(" Ready")).count(),
+        3,
+        "{ready}"
+    );
 
     // A second up of the same lab says it exists.
     let (code, _, err) = kplab(&["cluster", "up", name]);
@@ -110,37 +131,90 @@ fn cluster_up_ls_down_as_a_user_runs_them() {
         .find(|l| l["name"] == name)
         .unwrap_or_else(|| panic!("ls lists {name}: {out}"));
     assert_eq!(row["containers"].as_object().unwrap().len(), 4);
-    assert!(row["containers"].as_object().unwrap().values().all(|s| s == "running"));
+    assert!(row["containers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|s| s == "running"));
 
     // The containers are confined as planned.
-    for c in ["kplab-hs-cli-node-1", "kplab-hs-cli-node-2", "kplab-hs-cli-node-3", "kplab-hs-cli-client"] {
+    for c in [
+        "kplab-hs-cli-node-1",
+        "kplab-hs-cli-node-2",
+        "kplab-hs-cli-node-3",
+        "kplab-hs-cli-client",
+    ] {
         let i = &docker_json(&["inspect", c])[0];
         let hc = &i["HostConfig"];
         assert_eq!(hc["Privileged"], false, "{c} is not privileged");
         assert_eq!(hc["Init"], true, "{c} runs with --init");
-        let mut caps: Vec<_> = hc["CapAdd"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let mut caps: Vec<_> = hc["CapAdd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
         caps.sort();
         assert_eq!(caps, ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"], "{c}");
         assert_eq!(hc["Sysctls"]["net.ipv4.ip_forward"], "1", "{c}");
-        assert!(hc["Memory"].as_i64().unwrap() > 0 && hc["PidsLimit"].as_i64().unwrap() > 0 && hc["NanoCpus"].as_i64().unwrap() > 0, "{c} has limits");
+        assert!(
+            hc["Memory"].as_i64().unwrap() > 0
+                && hc["PidsLimit"].as_i64().unwrap() > 0
+                && hc["NanoCpus"].as_i64().unwrap() > 0,
+            "{c} has limits"
+        );
         let mounts = i["Mounts"].as_array().unwrap();
-        assert!(mounts.iter().all(|m| !m["Source"].as_str().unwrap_or("").contains("docker.sock")), "{c} has no Docker socket");
-        assert_eq!(i["Config"]["Labels"]["kplab.lab"], name, "{c} is labelled with the lab");
-        let in_container = host("docker", &["exec", c, "sh", "-c", "test -e /var/run/docker.sock && echo present || echo absent"]).1;
-        assert_eq!(in_container.trim(), "absent", "{c}: no Docker socket inside");
+        assert!(
+            mounts
+                .iter()
+                .all(|m| !m["Source"].as_str().unwrap_or("").contains("docker.sock")),
+            "{c} has no Docker socket"
+        );
+        assert_eq!(
+            i["Config"]["Labels"]["kplab.lab"], name,
+            "{c} is labelled with the lab"
+        );
+        let in_container = host(
+            "docker",
+            &[
+                "exec",
+                c,
+                "sh",
+                "-c",
+                "test -e /var/run/docker.sock && echo present || echo absent",
+            ],
+        )
+        .1;
+        assert_eq!(
+            in_container.trim(),
+            "absent",
+            "{c}: no Docker socket inside"
+        );
     }
     let net = &docker_json(&["network", "inspect", "kplab-hs-cli"])[0];
     assert_eq!(net["Internal"], true, "the lab network is internal");
     assert_eq!(net["Labels"]["kplab.lab"], name);
-    assert!(net["Options"]["com.docker.network.bridge.name"].as_str().unwrap().starts_with("kplab-"));
+    assert!(net["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .starts_with("kplab-"));
 
     // down leaves no container, network or volume behind.
     let (code, _, err) = kplab(&["cluster", "down", name]);
     assert_eq!(code, 0, "kplab cluster down: {err}");
     let filter = format!("label=kplab.lab={name}");
-    assert!(docker_lines(&["ps", "-aq", "--filter", &filter]).is_empty(), "no container left");
-    assert!(docker_lines(&["network", "ls", "-q", "--filter", &filter]).is_empty(), "no network left");
-    assert!(docker_lines(&["volume", "ls", "-q", "--filter", &filter]).is_empty(), "no volume left");
+    assert!(
+        docker_lines(&["ps", "-aq", "--filter", &filter]).is_empty(),
+        "no container left"
+    );
+    assert!(
+        docker_lines(&["network", "ls", "-q", "--filter", &filter]).is_empty(),
+        "no network left"
+    );
+    assert!(
+        docker_lines(&["volume", "ls", "-q", "--filter", &filter]).is_empty(),
+        "no volume left"
+    );
 
     // and a second down says the lab does not exist.
     let (code, _, err) = kplab(&["cluster", "down", name]);
@@ -157,7 +231,8 @@ fn an_agent_only_image_build_takes_seconds_and_a_current_image_is_not_rebuilt() 
     let build = || {
         let (code, out, err) = kplab(&["image", "build", "--tag", tag]);
         assert_eq!(code, 0, "kplab image build --tag {tag}: {err}");
-        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("image build printed no JSON ({e}): {out}"))
+        serde_json::from_str::<Value>(&out)
+            .unwrap_or_else(|e| panic!("image build printed no JSON ({e}): {out}"))
     };
     // The base exists (ensure_image built it): only the agent layer is built.
     let first = build();
@@ -165,11 +240,30 @@ fn an_agent_only_image_build_takes_seconds_and_a_current_image_is_not_rebuilt() 
     assert_eq!(first["image_built"], true);
     let secs = first["image_secs"].as_f64().unwrap();
     eprintln!("agent-only node image build: {secs:.2} s");
-    assert!(secs < 15.0, "an agent-only image build takes seconds, took {secs:.1} s");
+    assert!(
+        secs < 15.0,
+        "an agent-only image build takes seconds, took {secs:.1} s"
+    );
     let second = build();
-    assert_eq!(second["image_built"], false, "a current image is not rebuilt");
-    let (code, out, _) = host("docker", &["run", "--rm", tag, "sh", "-c", "readlink /usr/local/bin/kubectl && iptables --version"]);
+    assert_eq!(
+        second["image_built"], false,
+        "a current image is not rebuilt"
+    );
+    let (code, out, _) = host(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            tag,
+            "sh",
+            "-c",
+            "readlink /usr/local/bin/kubectl && iptables --version",
+        ],
+    );
     assert_eq!(code, 0);
-    assert!(out.contains("kplab-agent") && out.contains("nf_tables"), "{out}");
+    assert!(
+        out.contains("kplab-agent") && out.contains("nf_tables"),
+        "{out}"
+    );
     let _ = host("docker", &["rmi", "-f", tag]);
 }

@@ -62,7 +62,8 @@ fn host_addresses(dev: Option<&str>) -> Vec<String> {
 
 /// `nc -z` from a lab container: true if the TCP connection was established.
 fn connects(lab: &TestLab, container: &str, addr: &str, port: u16) -> bool {
-    lab.sh(container, &format!("nc -z -w 2 {addr} {port}")).success()
+    lab.sh(container, &format!("nc -z -w 2 {addr} {port}"))
+        .success()
 }
 
 fn a_lab_reaches_no_host_service_via_its_gateway_docker0_or_any_host_address(a: &TestLab) {
@@ -71,7 +72,9 @@ fn a_lab_reaches_no_host_service_via_its_gateway_docker0_or_any_host_address(a: 
     assert!(!docker0.is_empty(), "docker0 has an address");
     // The listener is live: the host reaches it on docker0's address.
     TcpStream::connect_timeout(
-        &format!("{}:{}", docker0[0], service.port).parse().expect("addr"),
+        &format!("{}:{}", docker0[0], service.port)
+            .parse()
+            .expect("addr"),
         Duration::from_secs(2),
     )
     .expect("the host reaches its own service on docker0's address");
@@ -89,25 +92,38 @@ fn a_lab_reaches_no_host_service_via_its_gateway_docker0_or_any_host_address(a: 
             );
         }
     }
-    let subnet_prefix = a.info.subnet.rsplit_once('.').map(|(p, _)| p).unwrap_or_default().to_string();
+    let subnet_prefix = a
+        .info
+        .subnet
+        .rsplit_once('.')
+        .map(|(p, _)| p)
+        .unwrap_or_default()
+        .to_string();
     let from_lab: Vec<_> = service
         .peers()
         .into_iter()
         .filter(|p| p.starts_with(&subnet_prefix))
         .collect();
-    assert!(from_lab.is_empty(), "the host service saw lab connections: {from_lab:?}");
+    assert!(
+        from_lab.is_empty(),
+        "the host service saw lab connections: {from_lab:?}"
+    );
 }
 
 fn the_host_still_talks_to_its_labs(a: &TestLab) {
     let addr = format!("{}:6443", a.node_ip(1));
-    let mut stream = TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_secs(3))
-        .unwrap_or_else(|e| panic!("the host connects to the lab API at {addr}: {e}"));
+    let mut stream =
+        TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_secs(3))
+            .unwrap_or_else(|e| panic!("the host connects to the lab API at {addr}: {e}"));
     stream
         .write_all(b"GET /api/v1/nodes HTTP/1.0\r\n\r\n")
         .expect("send a request");
     let mut reply = String::new();
     std::io::Read::read_to_string(&mut stream, &mut reply).expect("read the reply");
-    assert!(reply.starts_with("HTTP/1."), "the lab API answers the host: {reply:?}");
+    assert!(
+        reply.starts_with("HTTP/1."),
+        "the lab API answers the host: {reply:?}"
+    );
 }
 
 fn a_lab_does_not_reach_another_lab(a: &TestLab, b: &TestLab) {
@@ -149,11 +165,21 @@ impl OutsideHost {
             assert_eq!(code, 0, "ip {}: {err}", args.join(" "));
         };
         run(&["netns", "add", NETNS]);
-        run(&["link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_NS]);
+        run(&[
+            "link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_NS,
+        ]);
         run(&["link", "set", VETH_NS, "netns", NETNS]);
         run(&["addr", "add", "198.51.100.1/24", "dev", VETH_HOST]);
         run(&["link", "set", VETH_HOST, "up"]);
-        run(&["-n", NETNS, "addr", "add", "198.51.100.2/24", "dev", VETH_NS]);
+        run(&[
+            "-n",
+            NETNS,
+            "addr",
+            "add",
+            "198.51.100.2/24",
+            "dev",
+            VETH_NS,
+        ]);
         run(&["-n", NETNS, "link", "set", VETH_NS, "up"]);
         run(&["-n", NETNS, "link", "set", "lo", "up"]);
         let repo = kplab::sandbox::image::find_repo().expect("repo");
@@ -164,7 +190,17 @@ impl OutsideHost {
         let child = Command::new("ip")
             .args(["netns", "exec", NETNS])
             .arg(&agent)
-            .args(["kplab-pod", "outside", "--namespace", "outside", "--node", "host", "--no-netns", "--port", "8080"])
+            .args([
+                "kplab-pod",
+                "outside",
+                "--namespace",
+                "outside",
+                "--node",
+                "host",
+                "--no-netns",
+                "--port",
+                "8080",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -190,14 +226,25 @@ fn a_lab_does_not_reach_an_address_outside(a: &TestLab) {
     let _outside = OutsideHost::start();
     let url = format!("http://{OUTSIDE_IP}:8080/");
     common::wait_for("the outside host's server", Duration::from_secs(10), || {
-        let ok = TcpStream::connect_timeout(&format!("{OUTSIDE_IP}:8080").parse().ok()?, Duration::from_secs(1)).is_ok();
+        let ok = TcpStream::connect_timeout(
+            &format!("{OUTSIDE_IP}:8080").parse().ok()?,
+            Duration::from_secs(1),
+        )
+        .is_ok();
         ok.then_some(())
     });
     let route = a.sh_ok(a.node(1), &format!("ip route get {OUTSIDE_IP}"));
-    assert!(route.contains(&a.info.gateway), "the lab routes outside through its gateway: {route}");
+    assert!(
+        route.contains(&a.info.gateway),
+        "the lab routes outside through its gateway: {route}"
+    );
     for container in [a.node(1), a.client()] {
         let out = a.sh(container, &format!("curl -s -m 3 {url}"));
-        assert_ne!(out.code, 0, "{container} must not reach the outside address {OUTSIDE_IP}: {}", out.stdout);
+        assert_ne!(
+            out.code, 0,
+            "{container} must not reach the outside address {OUTSIDE_IP}: {}",
+            out.stdout
+        );
     }
 }
 
@@ -211,20 +258,27 @@ fn labs_are_isolated_from_the_host_each_other_and_the_outside() {
     let a = TestLab::up_with("hs-iso-a", one_node.clone());
     let b = TestLab::up_with("hs-iso-b", one_node);
     let mut failed = Vec::new();
-    let mut check = |name: &str, f: &dyn Fn()| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-            Ok(()) => eprintln!("scenario {name} ... ok"),
-            Err(_) => {
-                eprintln!("scenario {name} ... FAILED");
-                failed.push(name.to_string());
-            }
+    let mut check = |name: &str, f: &dyn Fn()| match std::panic::catch_unwind(
+        std::panic::AssertUnwindSafe(f),
+    ) {
+        Ok(()) => eprintln!("scenario {name} ... ok"),
+        Err(_) => {
+            eprintln!("scenario {name} ... FAILED");
+            failed.push(name.to_string());
         }
     };
-    check("a lab reaches no host service via its gateway, docker0 or any host address", &|| {
-        a_lab_reaches_no_host_service_via_its_gateway_docker0_or_any_host_address(&a)
+    check(
+        "a lab reaches no host service via its gateway, docker0 or any host address",
+        &|| a_lab_reaches_no_host_service_via_its_gateway_docker0_or_any_host_address(&a),
+    );
+    check("the host still talks to its labs", &|| {
+        the_host_still_talks_to_its_labs(&a)
     });
-    check("the host still talks to its labs", &|| the_host_still_talks_to_its_labs(&a));
-    check("a lab does not reach another lab", &|| a_lab_does_not_reach_another_lab(&a, &b));
-    check("a lab does not reach an address outside", &|| a_lab_does_not_reach_an_address_outside(&a));
+    check("a lab does not reach another lab", &|| {
+        a_lab_does_not_reach_another_lab(&a, &b)
+    });
+    check("a lab does not reach an address outside", &|| {
+        a_lab_does_not_reach_an_address_outside(&a)
+    });
     assert!(failed.is_empty(), "failed scenarios: {failed:?}");
 }

@@ -25,12 +25,17 @@ fn running_pods(lab: &TestLab, selector: &str) -> Vec<Pod> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|p| p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
+        })
         .filter_map(|p| {
             Some(Pod {
                 name: p["metadata"]["name"].as_str()?.to_string(),
                 node: p["spec"]["nodeName"].as_str()?.to_string(),
-                ip: p["status"]["podIP"].as_str().filter(|s| !s.is_empty())?.to_string(),
+                ip: p["status"]["podIP"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())?
+                    .to_string(),
             })
         })
         .collect()
@@ -67,7 +72,13 @@ fn wait_ready_endpoints(lab: &TestLab, service: &str, n: usize) -> BTreeSet<Stri
 /// `kubectl expose deployment web --port=80`, once; then waits for `replicas` endpoints.
 fn web_deployment_and_service(lab: &TestLab, replicas: usize) {
     if !lab.kubectl(&["get", "deployment", "web"]).success() {
-        lab.kubectl_ok(&["create", "deployment", "web", "--image=nginx", "--replicas=3"]);
+        lab.kubectl_ok(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "--replicas=3",
+        ]);
         lab.kubectl_ok(&["expose", "deployment", "web", "--port=80"]);
     }
     let want = replicas.to_string();
@@ -109,7 +120,8 @@ fn curl_from(lab: &TestLab, container: &str, url: &str, n: usize) -> Vec<Value> 
 
 /// Exit code of one `curl` from a container: 0 answered, 7 refused (rejected), 28 timed out (dropped).
 fn curl_exit(lab: &TestLab, container: &str, url: &str) -> i64 {
-    lab.sh(container, &format!("curl -s -o /dev/null -m 3 {url}")).code
+    lab.sh(container, &format!("curl -s -o /dev/null -m 3 {url}"))
+        .code
 }
 
 fn answering_pods(answers: &[Value]) -> BTreeSet<String> {
@@ -121,7 +133,11 @@ fn answering_pods(answers: &[Value]) -> BTreeSet<String> {
 
 fn client_ip(answer: &Value) -> String {
     let client = answer["client"].as_str().unwrap_or_default();
-    client.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(client).to_string()
+    client
+        .rsplit_once(':')
+        .map(|(ip, _)| ip)
+        .unwrap_or(client)
+        .to_string()
 }
 
 fn clusterip_is_answered_by_all_three_pods_from_a_pod_on_each_node(lab: &TestLab) {
@@ -137,21 +153,44 @@ fn clusterip_is_answered_by_all_three_pods_from_a_pod_on_each_node(lab: &TestLab
             .unwrap_or_else(|| panic!("the scheduler put no web pod on {node}: {pods:?}"));
         let got = curl_from_pod(lab, &from.name, &format!("http://{vip}/"), 100);
         assert_eq!(got.len(), 100, "100 answers from {} on {node}", from.name);
-        assert_eq!(answering_pods(&got), all, "every pod answers {vip} from {node}");
+        assert_eq!(
+            answering_pods(&got),
+            all,
+            "every pod answers {vip} from {node}"
+        );
     }
 }
 
 fn a_pod_sees_another_pods_real_ip(lab: &TestLab) {
     web_deployment_and_service(lab, 3);
     let pods = running_pods(lab, "app=web");
-    let a = pods.iter().find(|p| p.node == "node-1").expect("a web pod on node-1");
-    let b = pods.iter().find(|p| p.node == "node-2").expect("a web pod on node-2");
+    let a = pods
+        .iter()
+        .find(|p| p.node == "node-1")
+        .expect("a web pod on node-1");
+    let b = pods
+        .iter()
+        .find(|p| p.node == "node-2")
+        .expect("a web pod on node-2");
     for (from, to) in [(a, b), (b, a)] {
         let got = curl_from_pod(lab, &from.name, &format!("http://{}/", to.ip), 3);
-        assert_eq!(got.len(), 3, "{} reaches {} at {}", from.name, to.name, to.ip);
+        assert_eq!(
+            got.len(),
+            3,
+            "{} reaches {} at {}",
+            from.name,
+            to.name,
+            to.ip
+        );
         for answer in &got {
             assert_eq!(answer["pod"], to.name.as_str());
-            assert_eq!(client_ip(answer), from.ip, "{} sees {}'s real IP", to.name, from.name);
+            assert_eq!(
+                client_ip(answer),
+                from.ip,
+                "{} sees {}'s real IP",
+                to.name,
+                from.name
+            );
         }
     }
 }
@@ -170,21 +209,42 @@ fn service_names_resolve(lab: &TestLab) {
     }
     let got = curl_from_pod(lab, &pod.name, "http://web/", 3);
     assert_eq!(got.len(), 3, "curl http://web/ from a pod answers");
-    let out = lab.sh_ok(lab.node(2), "getent hosts kubernetes.default.svc.cluster.local");
-    assert!(out.starts_with("10.96.0.1"), "the kubernetes service resolves on a node: {out:?}");
+    let out = lab.sh_ok(
+        lab.node(2),
+        "getent hosts kubernetes.default.svc.cluster.local",
+    );
+    assert!(
+        out.starts_with("10.96.0.1"),
+        "the kubernetes service resolves on a node: {out:?}"
+    );
 }
 
 fn nodeport_answers_from_client_on_both_node_ips(lab: &TestLab) {
     web_deployment_and_service(lab, 3);
     if !lab.kubectl(&["get", "service", "web-np"]).success() {
-        lab.kubectl_ok(&["expose", "deployment", "web", "--name=web-np", "--type=NodePort", "--port=80"]);
+        lab.kubectl_ok(&[
+            "expose",
+            "deployment",
+            "web",
+            "--name=web-np",
+            "--type=NodePort",
+            "--port=80",
+        ]);
     }
     let port = node_port(lab, "web-np");
-    assert!((30000..=32767).contains(&port), "nodePort {port} in the default range");
+    assert!(
+        (30000..=32767).contains(&port),
+        "nodePort {port} in the default range"
+    );
     let client_addr = lab.info.client.ip.clone();
     let mut seen_nodes = BTreeSet::new();
     for n in [1, 2] {
-        let got = curl_from(lab, lab.client(), &format!("http://{}:{port}/", lab.node_ip(n)), 20);
+        let got = curl_from(
+            lab,
+            lab.client(),
+            &format!("http://{}:{port}/", lab.node_ip(n)),
+            20,
+        );
         assert_eq!(got.len(), 20, "node-{n}:{port} answers the client 20 times");
         for a in &got {
             seen_nodes.insert(a["node"].as_str().unwrap_or_default().to_string());
@@ -202,9 +262,17 @@ fn nodeport_answers_from_client_on_both_node_ips(lab: &TestLab) {
     );
 }
 
-fn external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_endpoint(lab: &TestLab) {
+fn external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_endpoint(
+    lab: &TestLab,
+) {
     if !lab.kubectl(&["get", "deployment", "solo"]).success() {
-        lab.kubectl_ok(&["create", "deployment", "solo", "--image=nginx", "--replicas=1"]);
+        lab.kubectl_ok(&[
+            "create",
+            "deployment",
+            "solo",
+            "--image=nginx",
+            "--replicas=1",
+        ]);
         let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: solo-local\nspec:\n  type: NodePort\n  externalTrafficPolicy: Local\n  selector:\n    app: solo\n  ports:\n  - port: 80\n    targetPort: 80\n";
         let out = lab.kubectl_stdin(&["apply", "-f", "-"], yaml);
         assert!(out.success(), "apply solo-local: {}", out.stderr);
@@ -213,12 +281,25 @@ fn external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_e
     let pod = running_pods(lab, "app=solo").pop().expect("the solo pod");
     let port = node_port(lab, "solo-local");
     let (local, remote) = if pod.node == "node-1" { (1, 2) } else { (2, 1) };
-    let got = curl_from(lab, lab.client(), &format!("http://{}:{port}/", lab.node_ip(local)), 5);
+    let got = curl_from(
+        lab,
+        lab.client(),
+        &format!("http://{}:{port}/", lab.node_ip(local)),
+        5,
+    );
     assert_eq!(got.len(), 5, "the node with the endpoint answers");
     for a in &got {
-        assert_eq!(client_ip(a), lab.info.client.ip, "the client IP is preserved: {a}");
+        assert_eq!(
+            client_ip(a),
+            lab.info.client.ip,
+            "the client IP is preserved: {a}"
+        );
     }
-    let code = curl_exit(lab, lab.client(), &format!("http://{}:{port}/", lab.node_ip(remote)));
+    let code = curl_exit(
+        lab,
+        lab.client(),
+        &format!("http://{}:{port}/", lab.node_ip(remote)),
+    );
     assert_eq!(code, 28, "node-{remote} has no local endpoint: the connection is dropped (curl timeout), got exit {code}");
 }
 
@@ -232,7 +313,10 @@ fn a_service_without_endpoints_rejects_connections(lab: &TestLab) {
         let t = Instant::now();
         let code = curl_exit(lab, lab.node(n), &format!("http://{vip}/"));
         assert_eq!(code, 7, "from node-{n}, {vip} without endpoints is rejected (connection refused), got exit {code}");
-        assert!(t.elapsed() < Duration::from_secs(2), "rejected at once, not timed out");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "rejected at once, not timed out"
+        );
     }
 }
 
@@ -249,7 +333,11 @@ fn session_affinity_sticks(lab: &TestLab) {
         let got = curl_from(lab, lab.node(n), &format!("http://{vip}/"), 30);
         assert_eq!(got.len(), 30);
         let pods = answering_pods(&got);
-        assert_eq!(pods.len(), 1, "from node-{n} every connection sticks to one pod: {pods:?}");
+        assert_eq!(
+            pods.len(),
+            1,
+            "from node-{n} every connection sticks to one pod: {pods:?}"
+        );
     }
 }
 
@@ -269,7 +357,12 @@ fn kube_sep_targets(lab: &TestLab, node: usize, service: &str) -> BTreeSet<Strin
 fn scaling_to_5_and_back_to_2_changes_the_kube_sep_chains_within_a_second(lab: &TestLab) {
     web_deployment_and_service(lab, 3);
     for replicas in [5usize, 2] {
-        lab.kubectl_ok(&["scale", "deployment", "web", &format!("--replicas={replicas}")]);
+        lab.kubectl_ok(&[
+            "scale",
+            "deployment",
+            "web",
+            &format!("--replicas={replicas}"),
+        ]);
         wait_ready_endpoints(lab, "web", replicas);
         let endpoints_at = Instant::now();
         let mut lag = BTreeMap::new();
@@ -316,11 +409,22 @@ fn deleting_a_pod_replaces_the_pod_and_its_endpoint(lab: &TestLab) {
         .expect("a new pod");
     assert_ne!(new.name, victim.name);
     let eps = ready_endpoints(lab, "web");
-    assert!(eps.contains(&new.ip), "the new pod {} ({}) is an endpoint: {eps:?}", new.name, new.ip);
+    assert!(
+        eps.contains(&new.ip),
+        "the new pod {} ({}) is an endpoint: {eps:?}",
+        new.name,
+        new.ip
+    );
     let vip = cluster_ip(lab, "web");
     let got = curl_from(lab, lab.node(1), &format!("http://{vip}/"), 30);
-    assert!(answering_pods(&got).contains(&new.name), "the new pod answers the ClusterIP");
-    assert!(!answering_pods(&got).contains(&victim.name), "the deleted pod no longer answers");
+    assert!(
+        answering_pods(&got).contains(&new.name),
+        "the new pod answers the ClusterIP"
+    );
+    assert!(
+        !answering_pods(&got).contains(&victim.name),
+        "the deleted pod no longer answers"
+    );
 }
 
 #[test]
@@ -332,7 +436,10 @@ fn services_carry_real_packets() {
             "a ClusterIP is answered by all three pods, curled 100 times from a pod on each node",
             clusterip_is_answered_by_all_three_pods_from_a_pod_on_each_node,
         ),
-        ("a pod sees another pod's real IP", a_pod_sees_another_pods_real_ip),
+        (
+            "a pod sees another pod's real IP",
+            a_pod_sees_another_pods_real_ip,
+        ),
         ("service names resolve", service_names_resolve),
         (
             "a NodePort answers from client on both node IPs, client IP masqueraded",
@@ -342,7 +449,10 @@ fn services_carry_real_packets() {
             "externalTrafficPolicy Local keeps the client IP and drops without a local endpoint",
             external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_endpoint,
         ),
-        ("a service without endpoints rejects connections", a_service_without_endpoints_rejects_connections),
+        (
+            "a service without endpoints rejects connections",
+            a_service_without_endpoints_rejects_connections,
+        ),
         ("session affinity sticks", session_affinity_sticks),
         (
             "scaling to 5 and back to 2 changes the KUBE-SEP chains within a second",

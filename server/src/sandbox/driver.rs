@@ -159,18 +159,15 @@ pub struct MemoryUsage {
 }
 
 fn label_filter(lab: &LabName) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_LAB}={lab}")],
-    )])
+    HashMap::from([("label".to_string(), vec![format!("{LABEL_LAB}={lab}")])])
 }
 
 impl Driver {
     /// Connects to the local Docker engine (`DOCKER_HOST` or `/var/run/docker.sock`) and
     /// negotiates the API version (bollard speaks a newer one than Debian's Docker 20.10).
     pub async fn connect() -> Result<Self, SandboxError> {
-        let socket = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "/var/run/docker.sock".to_string());
+        let socket =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "/var/run/docker.sock".to_string());
         let unavailable = |cause| SandboxError::DockerUnavailable {
             socket: socket.clone(),
             cause,
@@ -222,8 +219,9 @@ impl Driver {
     ) -> Result<LabPlan, SandboxError> {
         let mut taken = self.taken_subnets().await?;
         for _attempt in 0..8 {
-            let subnet: Subnet24 = plan::pick_subnet(lab, &taken)
-                .ok_or_else(|| SandboxError::SubnetsExhausted(SUBNET_POOL.addr.to_string() + "/14"))?;
+            let subnet: Subnet24 = plan::pick_subnet(lab, &taken).ok_or_else(|| {
+                SandboxError::SubnetsExhausted(SUBNET_POOL.addr.to_string() + "/14")
+            })?;
             let p = plan::plan(lab, options, subnet)?;
             let n = &p.network;
             let request = NetworkCreateRequest {
@@ -301,7 +299,9 @@ impl Driver {
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::default().name(&c.name).build();
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&c.name)
+            .build();
         match self.docker.create_container(Some(options), body).await {
             Ok(_) => {}
             Err(e) if status_code(&e) == Some(409) => {
@@ -313,12 +313,23 @@ impl Driver {
             Err(e) if status_code(&e) == Some(404) => {
                 return Err(SandboxError::ImageMissing(c.image.clone()))
             }
-            Err(e) => return Err(SandboxError::docker(format!("creating container {}", c.name))(e)),
+            Err(e) => {
+                return Err(SandboxError::docker(format!(
+                    "creating container {}",
+                    c.name
+                ))(e))
+            }
         }
         self.docker
-            .start_container(&c.name, None::<bollard::query_parameters::StartContainerOptions>)
+            .start_container(
+                &c.name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
             .await
-            .map_err(SandboxError::docker(format!("starting container {}", c.name)))
+            .map_err(SandboxError::docker(format!(
+                "starting container {}",
+                c.name
+            )))
     }
 
     /// Starts a lab: network, containers (concurrently, fixed addresses), then waits until
@@ -358,7 +369,13 @@ impl Driver {
         let out = match self
             .exec(
                 &node1.name,
-                &["kplab-agent", "kplab-node", "--wait-ready", "--timeout", &timeout],
+                &[
+                    "kplab-agent",
+                    "kplab-node",
+                    "--wait-ready",
+                    "--timeout",
+                    &timeout,
+                ],
                 None,
             )
             .await
@@ -398,7 +415,10 @@ impl Driver {
     async fn exited(&self, container: &str) -> Option<String> {
         let inspect = self
             .docker
-            .inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>)
+            .inspect_container(
+                container,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await
             .ok()?;
         let state = inspect.state?;
@@ -419,7 +439,10 @@ impl Driver {
         Some(format!(
             "exited with code {} ({}); last log lines:\n{}",
             state.exit_code.unwrap_or(-1),
-            state.error.filter(|e| !e.is_empty()).unwrap_or_else(|| "no error from Docker".into()),
+            state
+                .error
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| "no error from Docker".into()),
             logs.concat().trim_end()
         ))
     }
@@ -444,7 +467,9 @@ impl Driver {
         self.docker
             .list_containers(Some(options))
             .await
-            .map_err(SandboxError::docker(format!("listing containers of lab {lab}")))
+            .map_err(SandboxError::docker(format!(
+                "listing containers of lab {lab}"
+            )))
     }
 
     async fn lab_networks(&self, lab: &LabName) -> Result<Vec<String>, SandboxError> {
@@ -455,7 +480,9 @@ impl Driver {
             .docker
             .list_networks(Some(options))
             .await
-            .map_err(SandboxError::docker(format!("listing networks of lab {lab}")))?;
+            .map_err(SandboxError::docker(format!(
+                "listing networks of lab {lab}"
+            )))?;
         Ok(nets.into_iter().filter_map(|n| n.name).collect())
     }
 
@@ -466,7 +493,12 @@ impl Driver {
         let containers = self.lab_containers(lab).await?;
         let names: Vec<String> = containers
             .iter()
-            .filter_map(|c| c.names.as_ref()?.first().map(|n| n.trim_start_matches('/').to_string()))
+            .filter_map(|c| {
+                c.names
+                    .as_ref()?
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+            })
             .collect();
         let removals = join_all(names.iter().map(|name| async move {
             let options = RemoveContainerOptionsBuilder::default()
@@ -498,7 +530,9 @@ impl Driver {
                     .build(),
             ))
             .await
-            .map_err(SandboxError::docker(format!("listing volumes of lab {lab}")))?;
+            .map_err(SandboxError::docker(format!(
+                "listing volumes of lab {lab}"
+            )))?;
         for v in volumes.volumes.unwrap_or_default() {
             match self
                 .docker
@@ -536,7 +570,11 @@ impl Driver {
             .map_err(SandboxError::docker("listing lab containers"))?;
         let networks = self
             .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filter).build()))
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filter)
+                    .build(),
+            ))
             .await
             .map_err(SandboxError::docker("listing lab networks"))?;
         let mut labs: BTreeMap<String, LabSummary> = BTreeMap::new();
@@ -584,9 +622,14 @@ impl Driver {
         let network = plan::network_name(lab);
         let net = self
             .docker
-            .inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .inspect_network(
+                &network,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
             .await
-            .map_err(SandboxError::docker(format!("inspecting network {network}")))?;
+            .map_err(SandboxError::docker(format!(
+                "inspecting network {network}"
+            )))?;
         let ipam = net
             .ipam
             .and_then(|i| i.config)
@@ -613,7 +656,12 @@ impl Driver {
                 .and_then(|e| e.ip_address.clone())
                 .unwrap_or_default();
             match labels.get(LABEL_ROLE).map(String::as_str) {
-                Some("client") => client = ClientInfo { container: name, ip },
+                Some("client") => {
+                    client = ClientInfo {
+                        container: name,
+                        ip,
+                    }
+                }
                 _ => nodes.push(NodeInfo {
                     name: labels.get(LABEL_NODE).cloned().unwrap_or_default(),
                     container: name,
@@ -657,7 +705,10 @@ impl Driver {
         let created = match self.docker.create_exec(container, config).await {
             Ok(c) => c,
             Err(e) if status_code(&e) == Some(404) => {
-                return Err(SandboxError::docker(format!("{}: no such container", what()))(e))
+                return Err(SandboxError::docker(format!(
+                    "{}: no such container",
+                    what()
+                ))(e))
             }
             Err(e) => return Err(SandboxError::docker(what())(e)),
         };
@@ -675,7 +726,11 @@ impl Driver {
             .map_err(SandboxError::docker(what()))?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        if let StartExecResults::Attached { mut output, mut input } = started {
+        if let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        {
             if let Some(data) = stdin {
                 input
                     .write_all(data)
@@ -716,7 +771,9 @@ impl Driver {
             .stats(container, Some(options))
             .try_next()
             .await
-            .map_err(SandboxError::docker(format!("reading stats of {container}")))?
+            .map_err(SandboxError::docker(format!(
+                "reading stats of {container}"
+            )))?
             .ok_or_else(|| SandboxError::Io {
                 what: format!("reading stats of {container}"),
                 cause: std::io::Error::other("Docker returned no stats"),
@@ -739,9 +796,14 @@ impl Driver {
     pub async fn container_id(&self, container: &str) -> Result<String, SandboxError> {
         let c = self
             .docker
-            .inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>)
+            .inspect_container(
+                container,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await
-            .map_err(SandboxError::docker(format!("inspecting container {container}")))?;
+            .map_err(SandboxError::docker(format!(
+                "inspecting container {container}"
+            )))?;
         Ok(c.id.unwrap_or_default())
     }
 
@@ -751,7 +813,10 @@ impl Driver {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(vec!["sleep".into(), "infinity".into()]),
-            labels: Some(HashMap::from([("kplab.bench".to_string(), "bare".to_string())])),
+            labels: Some(HashMap::from([(
+                "kplab.bench".to_string(),
+                "bare".to_string(),
+            )])),
             host_config: Some(HostConfig {
                 init: Some(true),
                 ..Default::default()
@@ -764,7 +829,10 @@ impl Driver {
             .await
             .map_err(SandboxError::docker(format!("creating container {name}")))?;
         self.docker
-            .start_container(name, None::<bollard::query_parameters::StartContainerOptions>)
+            .start_container(
+                name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
             .await
             .map_err(SandboxError::docker(format!("starting container {name}")))
     }
@@ -775,7 +843,9 @@ impl Driver {
         match self.docker.remove_container(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Ok(()),
-            Err(e) => Err(SandboxError::docker(format!("removing container {name}"))(e)),
+            Err(e) => Err(SandboxError::docker(format!("removing container {name}"))(
+                e,
+            )),
         }
     }
 }

@@ -122,7 +122,8 @@ pub fn find_repo() -> Result<PathBuf, SandboxError> {
     if let Ok(repo) = std::env::var("KPLAB_REPO") {
         return Ok(PathBuf::from(repo));
     }
-    let has_dockerfile = |p: &Path| p.join("docker/Dockerfile").is_file() && p.join("Cargo.toml").is_file();
+    let has_dockerfile =
+        |p: &Path| p.join("docker/Dockerfile").is_file() && p.join("Cargo.toml").is_file();
     if let Ok(cwd) = std::env::current_dir() {
         if let Some(found) = cwd.ancestors().find(|p| has_dockerfile(p)) {
             return Ok(found.to_path_buf());
@@ -180,8 +181,15 @@ pub async fn build(driver: &Driver, options: &BuildOptions) -> Result<BuildRepor
         && current.get(LABEL_BASE) == Some(&base)
         && base_built_with.is_none();
     if !up_to_date || options.force {
-        build_node_image(driver, &options.repo, &options.tag, &base, &agent_bytes, &agent_sha256)
-            .await?;
+        build_node_image(
+            driver,
+            &options.repo,
+            &options.tag,
+            &base,
+            &agent_bytes,
+            &agent_sha256,
+        )
+        .await?;
     }
     Ok(BuildReport {
         base,
@@ -207,11 +215,20 @@ async fn image_labels(driver: &Driver, tag: &str) -> Result<HashMap<String, Stri
 pub async fn compile_agent(repo: &Path) -> Result<PathBuf, SandboxError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = tokio::process::Command::new(&cargo)
-        .args(["build", "--release", "--target", AGENT_TARGET, "-p", "kplab-agent"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            AGENT_TARGET,
+            "-p",
+            "kplab-agent",
+        ])
         .current_dir(repo)
         .output()
         .await
-        .map_err(SandboxError::io(format!("running {cargo} build for the agent")))?;
+        .map_err(SandboxError::io(format!(
+            "running {cargo} build for the agent"
+        )))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let hint = if stderr.contains("target may not be installed")
@@ -292,11 +309,18 @@ async fn try_pull(driver: &Driver) -> bool {
         .unwrap_or(false)
 }
 
-async fn build_base_from_dockerfile(driver: &Driver, repo: &Path, tag: &str) -> Result<(), SandboxError> {
+async fn build_base_from_dockerfile(
+    driver: &Driver,
+    repo: &Path,
+    tag: &str,
+) -> Result<(), SandboxError> {
     let dockerfile_path = repo.join("docker/Dockerfile.base");
     let dockerfile = tokio::fs::read(&dockerfile_path)
         .await
-        .map_err(SandboxError::io(format!("reading {}", dockerfile_path.display())))?;
+        .map_err(SandboxError::io(format!(
+            "reading {}",
+            dockerfile_path.display()
+        )))?;
     let mut context = tar::Builder::new(Vec::new());
     append_file(&mut context, "Dockerfile", &dockerfile, 0o644)?;
     let context = finish(context)?;
@@ -305,17 +329,22 @@ async fn build_base_from_dockerfile(driver: &Driver, repo: &Path, tag: &str) -> 
 }
 
 async fn build_base_with_debootstrap(driver: &Driver, tag: &str) -> Result<(), SandboxError> {
-    let debootstrap = ["/usr/sbin/debootstrap", "/sbin/debootstrap", "/usr/bin/debootstrap"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .ok_or_else(|| {
-            SandboxError::Build(
-                "debootstrap is not installed (apt-get install debootstrap), and debian:bookworm-slim \
+    let debootstrap = [
+        "/usr/sbin/debootstrap",
+        "/sbin/debootstrap",
+        "/usr/bin/debootstrap",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file())
+    .ok_or_else(|| {
+        SandboxError::Build(
+            "debootstrap is not installed (apt-get install debootstrap), and debian:bookworm-slim \
                  is not available"
-                    .into(),
-            )
-        })?;
-    let mirror = std::env::var("KPLAB_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
+                .into(),
+        )
+    })?;
+    let mirror =
+        std::env::var("KPLAB_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
     let dir = tempfile::Builder::new()
         .prefix("kplab-rootfs-")
         .tempdir()
@@ -330,7 +359,8 @@ async fn build_base_with_debootstrap(driver: &Driver, tag: &str) -> Result<(), S
         .await
         .map_err(SandboxError::io("running debootstrap"))?;
     if !out.status.success() {
-        let log = std::fs::read_to_string(rootfs.join("debootstrap/debootstrap.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(rootfs.join("debootstrap/debootstrap.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
         return Err(SandboxError::Build(format!(
             "debootstrap {SUITE} from {mirror} failed (needs root and the Debian mirror; set KPLAB_DEBIAN_MIRROR): {}\n{}",
@@ -338,7 +368,13 @@ async fn build_base_with_debootstrap(driver: &Driver, tag: &str) -> Result<(), S
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )));
     }
-    for junk in ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info"] {
+    for junk in [
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/info",
+    ] {
         let p = rootfs.join(junk);
         if p.is_dir() {
             let _ = std::fs::remove_dir_all(&p);
@@ -374,11 +410,14 @@ async fn build_base_with_debootstrap(driver: &Driver, tag: &str) -> Result<(), S
             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
         ])
         .build();
-    let mut stream = driver
-        .docker()
-        .create_image(Some(options), Some(bollard::body_full(bytes.into())), None);
+    let mut stream =
+        driver
+            .docker()
+            .create_image(Some(options), Some(bollard::body_full(bytes.into())), None);
     while let Some(item) = stream.next().await {
-        item.map_err(SandboxError::docker(format!("importing the debootstrap root as {tag}")))?;
+        item.map_err(SandboxError::docker(format!(
+            "importing the debootstrap root as {tag}"
+        )))?;
     }
     Ok(())
 }
@@ -394,7 +433,10 @@ async fn build_node_image(
     let dockerfile_path = repo.join("docker/Dockerfile");
     let dockerfile = tokio::fs::read(&dockerfile_path)
         .await
-        .map_err(SandboxError::io(format!("reading {}", dockerfile_path.display())))?;
+        .map_err(SandboxError::io(format!(
+            "reading {}",
+            dockerfile_path.display()
+        )))?;
     let mut context = tar::Builder::new(Vec::new());
     append_file(&mut context, "Dockerfile", &dockerfile, 0o644)?;
     append_file(&mut context, "bin/kplab-agent", agent, 0o755)?;
@@ -412,7 +454,10 @@ async fn build_node_image(
     if rootfs.is_dir() {
         context
             .append_dir_all("rootfs", &rootfs)
-            .map_err(SandboxError::io(format!("adding {} to the build context", rootfs.display())))?;
+            .map_err(SandboxError::io(format!(
+                "adding {} to the build context",
+                rootfs.display()
+            )))?;
     } else {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Directory);
@@ -445,7 +490,9 @@ fn append_file(
     header.set_cksum();
     builder
         .append_data(&mut header, path, data)
-        .map_err(SandboxError::io(format!("adding {path} to the build context")))
+        .map_err(SandboxError::io(format!(
+            "adding {path} to the build context"
+        )))
 }
 
 fn finish(builder: tar::Builder<Vec<u8>>) -> Result<Vec<u8>, SandboxError> {
@@ -469,12 +516,14 @@ async fn run_build(
         .buildargs(args)
         .labels(labels)
         .build();
-    let mut stream = driver
-        .docker()
-        .build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut stream =
+        driver
+            .docker()
+            .build_image(options, None, Some(bollard::body_full(context.into())));
     let mut log = Vec::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| SandboxError::Build(format!("building {tag}: {e}\n{}", log.join(""))))?;
+        let info = item
+            .map_err(|e| SandboxError::Build(format!("building {tag}: {e}\n{}", log.join(""))))?;
         if let Some(detail) = info.error_detail {
             return Err(SandboxError::Build(format!(
                 "building {tag}: {}\n{}",
@@ -509,7 +558,14 @@ mod tests {
 
     #[test]
     fn every_component_is_linked() {
-        for c in ["kubectl", "kube-proxy", "kubelet", "kplab-node", "kplab-pod", "coredns"] {
+        for c in [
+            "kubectl",
+            "kube-proxy",
+            "kubelet",
+            "kplab-node",
+            "kplab-pod",
+            "coredns",
+        ] {
             assert!(AGENT_LINKS.contains(&c), "{c}");
         }
     }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod image;
 pub mod plan;
 
-pub use driver::{ClientInfo, DownReport, Driver, ExecOutput, LabInfo, LabSummary, MemoryUsage, NodeInfo};
+pub use driver::{
+    ClientInfo, DownReport, Driver, ExecOutput, LabInfo, LabSummary, MemoryUsage, NodeInfo,
+};
 pub use error::SandboxError;
 pub use plan::{LabName, LabOptions};

@@ -395,7 +395,11 @@ pub fn plan(lab: &LabName, options: &LabOptions, subnet: Subnet24) -> Result<Lab
         .chain(std::iter::once(("client".to_string(), 0)));
     for (hostname, index) in hosts {
         let (role, ip, limits) = match index {
-            0 => (Role::Client, subnet.host(CLIENT_OCTET), options.client_limits),
+            0 => (
+                Role::Client,
+                subnet.host(CLIENT_OCTET),
+                options.client_limits,
+            ),
             1 => (Role::ControlPlane, node_ip(1), options.node_limits),
             n => (Role::Worker, node_ip(n), options.node_limits),
         };
@@ -448,15 +452,27 @@ mod tests {
         assert!("demo".parse::<LabName>().is_ok());
         assert!("lab-2".parse::<LabName>().is_ok());
         assert_eq!("".parse::<LabName>(), Err(NameError::Empty));
-        assert!(matches!("Demo".parse::<LabName>(), Err(NameError::Invalid(_))));
-        assert!(matches!("-x".parse::<LabName>(), Err(NameError::Invalid(_))));
-        assert!(matches!("a_b".parse::<LabName>(), Err(NameError::Invalid(_))));
+        assert!(matches!(
+            "Demo".parse::<LabName>(),
+            Err(NameError::Invalid(_))
+        ));
+        assert!(matches!(
+            "-x".parse::<LabName>(),
+            Err(NameError::Invalid(_))
+        ));
+        assert!(matches!(
+            "a_b".parse::<LabName>(),
+            Err(NameError::Invalid(_))
+        ));
         assert!(matches!(
             "a".repeat(41).parse::<LabName>(),
             Err(NameError::TooLong(_))
         ));
         let msg = "a b".parse::<LabName>().unwrap_err().to_string();
-        assert!(msg.contains("\"a b\"") && msg.contains("lowercase"), "{msg}");
+        assert!(
+            msg.contains("\"a b\"") && msg.contains("lowercase"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -465,14 +481,36 @@ mod tests {
         let got: Vec<_> = p
             .containers
             .iter()
-            .map(|c| (c.name.as_str(), c.hostname.as_str(), c.role, c.ip.to_string()))
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.hostname.as_str(),
+                    c.role,
+                    c.ip.to_string(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
             vec![
-                ("kplab-demo-node-1", "node-1", Role::ControlPlane, "172.28.5.10".to_string()),
-                ("kplab-demo-node-2", "node-2", Role::Worker, "172.28.5.11".to_string()),
-                ("kplab-demo-client", "client", Role::Client, "172.28.5.100".to_string()),
+                (
+                    "kplab-demo-node-1",
+                    "node-1",
+                    Role::ControlPlane,
+                    "172.28.5.10".to_string()
+                ),
+                (
+                    "kplab-demo-node-2",
+                    "node-2",
+                    Role::Worker,
+                    "172.28.5.11".to_string()
+                ),
+                (
+                    "kplab-demo-client",
+                    "client",
+                    Role::Client,
+                    "172.28.5.100".to_string()
+                ),
             ]
         );
         assert_eq!(p.network.name, "kplab-demo");
@@ -489,11 +527,7 @@ mod tests {
         };
         let p = plan(&name("demo"), &options, subnet()).unwrap();
         let node2 = &p.containers[1];
-        let env: Vec<_> = node2
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let env: Vec<_> = node2.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(
             env,
             vec![

@@ -86,7 +86,11 @@ impl TestLab {
         let info = rt()
             .block_on(kplab::cluster_up(&driver, &lab, &options))
             .unwrap_or_else(|e| panic!("kplab cluster up {name}: {e:#}"));
-        eprintln!("lab {name} up in {:.2} s: {}", t.elapsed().as_secs_f64(), info.subnet);
+        eprintln!(
+            "lab {name} up in {:.2} s: {}",
+            t.elapsed().as_secs_f64(),
+            info.subnet
+        );
         TestLab {
             info,
             driver,
@@ -168,7 +172,8 @@ impl TestLab {
         a.extend_from_slice(args);
         a.extend_from_slice(&["-o", "json"]);
         let out = self.kubectl_ok(&a);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {a:?} printed no JSON ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("kubectl {a:?} printed no JSON ({e}): {out}"))
     }
 
     /// The lab's driver.
