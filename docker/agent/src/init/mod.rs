@@ -409,48 +409,60 @@ fn run_node(env: NodeEnv) -> ExitCode {
     if let Err(e) = write_in_place(Path::new("/etc/hosts"), &hosts_file(&env, client_ip)) {
         say(&format!("cannot rewrite /etc/hosts: {e}"));
     }
+    let commands = component_commands(&env);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let pids: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(vec![0; commands.len()]));
+    let mut threads = Vec::new();
+    let start =
+        |slot: usize, cmd: ComponentCommand, threads: &mut Vec<std::thread::JoinHandle<()>>| {
+            let (stopping, pids, exe) = (Arc::clone(&stopping), Arc::clone(&pids), exe.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(cmd.name.to_string())
+                    .stack_size(128 * 1024)
+                    .spawn(move || supervise(&exe, &cmd, slot, &pids, &stopping))
+                    .expect("spawn a supervisor thread"),
+            );
+        };
+    let mut pending: Vec<(usize, ComponentCommand)> = commands.into_iter().enumerate().collect();
     if env.role != Role::Client {
         if let Err(e) = write_in_place(Path::new("/etc/resolv.conf"), &resolv_conf()) {
             say(&format!("cannot rewrite /etc/resolv.conf: {e}"));
         }
-        for r in remove_docker_dns_rules() {
-            say(&format!("removed Docker DNS rule ({r})"));
+        // Boot time: the API server starts before the slower network preparation, which
+        // the other components (retrying every 50 ms) do not need to wait for it.
+        if let Some(pos) = pending.iter().position(|(_, c)| c.name == "kube-apiserver") {
+            let (slot, cmd) = pending.remove(pos);
+            start(slot, cmd, &mut threads);
         }
+        let cleanup = std::thread::spawn(remove_docker_dns_rules);
         if let Some(ip) = env.ip {
             let dev = net::underlay_device(ip);
             if let Err(e) = net::ensure_overlay(env.index, ip, &dev, &env.nodes) {
                 say(&format!("cannot set up {}: {e}", net::VXLAN_DEV));
             }
         }
+        for r in cleanup.join().unwrap_or_default() {
+            say(&format!("removed Docker DNS rule ({r})"));
+        }
     }
-    let commands = component_commands(&env);
     say(&format!(
         "{} ({:?}) prepared in {:.1} ms; starting {}",
         env.name,
         env.role,
         began.elapsed().as_secs_f64() * 1e3,
-        if commands.is_empty() {
-            "nothing".to_string()
+        if pending.is_empty() {
+            "nothing more".to_string()
         } else {
-            commands
+            pending
                 .iter()
-                .map(|c| c.name)
+                .map(|(_, c)| c.name)
                 .collect::<Vec<_>>()
                 .join(", ")
         }
     ));
-    let stopping = Arc::new(AtomicBool::new(false));
-    let pids: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(vec![0; commands.len()]));
-    let mut threads = Vec::new();
-    for (slot, cmd) in commands.into_iter().enumerate() {
-        let (stopping, pids, exe) = (Arc::clone(&stopping), Arc::clone(&pids), exe.clone());
-        threads.push(
-            std::thread::Builder::new()
-                .name(cmd.name.to_string())
-                .stack_size(128 * 1024)
-                .spawn(move || supervise(&exe, &cmd, slot, &pids, &stopping))
-                .expect("spawn a supervisor thread"),
-        );
+    for (slot, cmd) in pending {
+        start(slot, cmd, &mut threads);
     }
     // Wait for SIGTERM / SIGINT.
     let sig = rt.block_on(async {

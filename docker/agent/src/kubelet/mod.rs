@@ -286,6 +286,9 @@ impl Kubelet {
             if let Err(e) = net::ensure_overlay(cfg.node_index, cfg.node_ip, &dev, &cfg.nodes) {
                 log(&format!("overlay setup from KPLAB_NODES failed: {e}"));
             }
+            if let Err(e) = net::ensure_nat_outgoing(net::CLUSTER_CIDR) {
+                log(&format!("outgoing NAT rules: {e}"));
+            }
         }
         let listener = std::net::TcpListener::bind(("0.0.0.0", cfg.port))
             .map_err(|e| format!("cannot listen on 0.0.0.0:{}: {e}", cfg.port))?;
@@ -792,6 +795,8 @@ impl Kubelet {
     fn node_loop(&self) {
         let mut delay = BOOT_RETRY;
         let mut registered = false;
+        let mut applied: Option<Vec<net::Peer>> = None;
+        let mut last_apply = Instant::now();
         loop {
             match self.report_node(registered) {
                 Ok(()) => {
@@ -813,8 +818,27 @@ impl Kubelet {
                     };
                 }
             }
-            if self.0.cfg.overlay {
-                self.sync_overlay();
+            if self.0.cfg.overlay && registered {
+                // Re-applied when the peers change, and once a minute to repair edits.
+                let peers = self.overlay_peers();
+                if Some(&peers) != applied.as_ref()
+                    || last_apply.elapsed() > Duration::from_secs(60)
+                {
+                    let dev = net::underlay_device(self.0.cfg.node_ip);
+                    match net::ensure_overlay(
+                        self.0.cfg.node_index,
+                        self.0.cfg.node_ip,
+                        &dev,
+                        &peers,
+                    ) {
+                        Ok(()) => applied = Some(peers),
+                        Err(e) => log(&format!("overlay sync failed: {e}")),
+                    }
+                    if let Err(e) = net::ensure_nat_outgoing(net::CLUSTER_CIDR) {
+                        log(&format!("outgoing NAT rules: {e}"));
+                    }
+                    last_apply = Instant::now();
+                }
             }
             std::thread::sleep(delay);
         }
@@ -869,7 +893,7 @@ impl Kubelet {
     }
 
     /// Overlay peers from the Node list (annotations and InternalIPs), merged over KPLAB_NODES.
-    fn sync_overlay(&self) {
+    fn overlay_peers(&self) -> Vec<net::Peer> {
         let cfg = &self.0.cfg;
         let mut peers: BTreeMap<u32, net::Peer> =
             cfg.nodes.iter().map(|p| (p.index, p.clone())).collect();
@@ -880,11 +904,7 @@ impl Kubelet {
                 }
             }
         }
-        let peers: Vec<net::Peer> = peers.into_values().collect();
-        let dev = net::underlay_device(cfg.node_ip);
-        if let Err(e) = net::ensure_overlay(cfg.node_index, cfg.node_ip, &dev, &peers) {
-            log(&format!("overlay sync failed: {e}"));
-        }
+        peers.into_values().collect()
     }
 }
 

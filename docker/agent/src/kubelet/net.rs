@@ -290,11 +290,16 @@ pub fn ensure_overlay(
     peers: &[Peer],
 ) -> Result<(), NetError> {
     if !link_exists(VXLAN_DEV) {
-        run_batch(
+        if let Err(e) = run_batch(
             "ip",
             &["-batch", "-"],
             &overlay_device_batch(index, node_ip, underlay_dev),
-        )?;
+        ) {
+            // Someone else (kplab-node or the kubelet) created it in the meantime.
+            if !link_exists(VXLAN_DEV) {
+                return Err(e);
+            }
+        }
     }
     run_batch("ip", &["-batch", "-"], &overlay_ip_batch(index, peers))?;
     let fdb = overlay_fdb_batch(index, peers);
@@ -315,6 +320,54 @@ pub fn ensure_overlay(
         if dst.starts_with("10.244.") && dst.ends_with("/24") && !wanted.iter().any(|w| w == dst) {
             let _ = run("ip", &["route", "del", dst, "dev", VXLAN_DEV]);
         }
+    }
+    Ok(())
+}
+
+/// Calico's rule comment of the jump from `POSTROUTING` to `cali-POSTROUTING`.
+const NAT_JUMP_COMMENT: &str = "cali:O3lYWMrLQYEMJtB5";
+
+/// The `iptables-restore --noflush` text of Calico's outgoing NAT (`natOutgoing: true` on the
+/// pod pool): pod traffic to anything outside the pod network (another node's address, the
+/// client, …) leaves masqueraded, while pod-to-pod traffic keeps its real addresses. Without
+/// it such packets would leave the node with a pod source address that the lab network
+/// drops. (Calico matches ipsets of its pools; one CIDR stands for them here.)
+pub fn nat_outgoing_restore(cluster_cidr: &str) -> String {
+    format!(
+        "*nat\n\
+         :cali-POSTROUTING - [0:0]\n\
+         :cali-nat-outgoing - [0:0]\n\
+         -A cali-POSTROUTING -m comment --comment \"cali:nYKhEzDlr11Jccal\" -j cali-nat-outgoing\n\
+         -A cali-nat-outgoing -m comment --comment \"cali:flqWnvo8yq4ULQLa\" -s {cluster_cidr} ! -d {cluster_cidr} -j MASQUERADE\n\
+         COMMIT\n"
+    )
+}
+
+/// Installs (idempotently) the outgoing NAT chains and the jump to them at the top of
+/// `POSTROUTING`.
+pub fn ensure_nat_outgoing(cluster_cidr: &str) -> Result<(), NetError> {
+    run_batch(
+        "iptables-restore",
+        &["-w", "--noflush"],
+        &nat_outgoing_restore(cluster_cidr),
+    )?;
+    let jump = [
+        "POSTROUTING",
+        "-m",
+        "comment",
+        "--comment",
+        NAT_JUMP_COMMENT,
+        "-j",
+        "cali-POSTROUTING",
+    ];
+    let mut check = vec!["-w", "-t", "nat", "-C"];
+    check.extend_from_slice(&jump);
+    if run("iptables", &check).is_err() {
+        let mut insert = vec!["-w", "-t", "nat", "-I"];
+        insert.extend_from_slice(&jump[..1]);
+        insert.push("1");
+        insert.extend_from_slice(&jump[1..]);
+        run("iptables", &insert)?;
     }
     Ok(())
 }
