@@ -1,15 +1,213 @@
-//! Controllers (node-1): deployments -> pods, scheduler, EndpointSlices, ClusterIP/NodePort allocation.
+//! Controllers (node-1): `kube-controller-manager` (deployments -> pods, EndpointSlices and
+//! Endpoints, the cluster DNS objects) and `kube-scheduler` (binds pods to nodes).
+//!
+//! Both are blocking programs: one list+watch [`informer::Informer`] thread per resource keeps
+//! a cache and wakes the reconcilers, which each run on their own thread, reconcile everything
+//! on every wake-up (lab clusters are small), write only what changed, and record their own
+//! writes in the caches so that a second wake-up before the watch event does not act twice.
+//! A resync every few seconds repairs anything missed. ClusterIP and NodePort allocation is
+//! done by the API server, as in Kubernetes.
+
+pub mod deployment;
+pub mod dns;
+pub mod endpointslice;
+pub mod informer;
+pub mod scheduler;
 
 use std::process::ExitCode;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Entry point (stub until implemented).
-pub fn main(_args: Vec<String>) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(1)
+use clap::Parser;
+
+use crate::client::{ApiClient, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES};
+use informer::Informer;
+
+/// How often every object is reconciled even without events.
+pub const RESYNC: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Parser)]
+#[command(about = "kplab controllers")]
+struct Args {
+    /// The lab API server (default: `KPLAB_APISERVER`, else http://127.0.0.1:6443).
+    #[arg(long)]
+    master: Option<String>,
+    /// Do not create the cluster DNS objects.
+    #[arg(long)]
+    no_dns: bool,
 }
 
-/// Entry point (stub until implemented).
-pub fn scheduler_main(_args: Vec<String>) -> ExitCode {
-    eprintln!("not implemented yet");
-    ExitCode::from(1)
+fn parse_args(args: &[String]) -> Result<Args, ExitCode> {
+    Args::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn client_for(args: &Args) -> ApiClient {
+    match &args.master {
+        Some(m) => ApiClient::new(m),
+        None => ApiClient::from_env(),
+    }
+}
+
+/// Waits for a wake-up (or the resync period), then drains queued wake-ups. Returns false
+/// when every sender is gone.
+fn wait_wake(rx: &Receiver<()>) -> bool {
+    match rx.recv_timeout(RESYNC) {
+        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+        Err(RecvTimeoutError::Disconnected) => return false,
+    }
+    while rx.try_recv().is_ok() {}
+    true
+}
+
+/// Handles to the controller manager's threads (for tests: it runs until the process ends).
+pub struct ControllerManager {
+    /// The informer caches, by resource plural.
+    pub informers: Vec<Arc<Informer>>,
+}
+
+/// Starts the controller manager's informers and reconcilers on background threads and
+/// returns at once.
+pub fn start_controller_manager(client: ApiClient, with_dns: bool) -> ControllerManager {
+    let pods = Informer::new(&PODS);
+    let deployments = Informer::new(&DEPLOYMENTS);
+    let services = Informer::new(&SERVICES);
+    let slices = Informer::new(&ENDPOINT_SLICES);
+    let endpoints = Informer::new(&ENDPOINTS);
+
+    let (dtx, drx) = channel();
+    pods.notify(dtx.clone());
+    deployments.notify(dtx);
+    let (etx, erx) = channel();
+    pods.notify(etx.clone());
+    services.notify(etx.clone());
+    slices.notify(etx.clone());
+    endpoints.notify(etx);
+
+    for i in [&pods, &deployments, &services, &slices, &endpoints] {
+        i.start(client.clone());
+    }
+    {
+        let (c, d, p, s) = (
+            client.clone(),
+            deployments.clone(),
+            pods.clone(),
+            services.clone(),
+        );
+        std::thread::Builder::new()
+            .name("deployment-controller".into())
+            .spawn(move || {
+                informer::wait_for_sync(&[&d, &p, &s]);
+                let ctl = deployment::DeploymentController::new(c.clone(), d.clone(), p);
+                loop {
+                    if with_dns {
+                        dns::ensure_dns_objects(&c, &s, &d);
+                    }
+                    ctl.reconcile_all();
+                    if !wait_wake(&drx) {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn deployment controller");
+    }
+    {
+        let (c, s, p, sl, ep) = (
+            client,
+            services.clone(),
+            pods.clone(),
+            slices.clone(),
+            endpoints.clone(),
+        );
+        std::thread::Builder::new()
+            .name("endpointslice-controller".into())
+            .spawn(move || {
+                informer::wait_for_sync(&[&s, &p, &sl, &ep]);
+                let ctl = endpointslice::EndpointController::new(c, s, p, sl, ep);
+                loop {
+                    ctl.reconcile_all();
+                    if !wait_wake(&erx) {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn endpointslice controller");
+    }
+    ControllerManager {
+        informers: vec![pods, deployments, services, slices, endpoints],
+    }
+}
+
+/// Starts the scheduler's informers and loop on background threads and returns at once.
+pub fn start_scheduler(client: ApiClient) {
+    let pods = Informer::new(&PODS);
+    let nodes = Informer::new(&NODES);
+    let (tx, rx) = channel();
+    pods.notify(tx.clone());
+    nodes.notify(tx);
+    pods.start(client.clone());
+    nodes.start(client.clone());
+    std::thread::Builder::new()
+        .name("scheduler".into())
+        .spawn(move || {
+            informer::wait_for_sync(&[&pods, &nodes]);
+            let s = scheduler::Scheduler::new(client, pods, nodes);
+            loop {
+                s.schedule_all();
+                if !wait_wake(&rx) {
+                    return;
+                }
+            }
+        })
+        .expect("spawn scheduler");
+}
+
+/// Entry point of `kube-controller-manager [--master URL] [--no-dns]`.
+pub fn main(args: Vec<String>) -> ExitCode {
+    let args = match parse_args(&args) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    init_tracing();
+    let client = client_for(&args);
+    tracing::info!(
+        apiserver = client.base_url(),
+        "starting kube-controller-manager"
+    );
+    start_controller_manager(client, !args.no_dns);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Entry point of `kube-scheduler [--master URL]`.
+pub fn scheduler_main(args: Vec<String>) -> ExitCode {
+    let args = match parse_args(&args) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    init_tracing();
+    let client = client_for(&args);
+    tracing::info!(apiserver = client.base_url(), "starting kube-scheduler");
+    start_scheduler(client);
+    loop {
+        std::thread::park();
+    }
 }

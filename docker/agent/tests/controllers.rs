@@ -1,0 +1,456 @@
+//! The controller manager and the scheduler against an in-process API server, with a small
+//! fake kubelet (in this file) that gives bound pods an IP and Ready, and finishes the
+//! deletion of terminating pods unless told to hold them.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kplab_agent::apiserver::embedded::EmbeddedServer;
+use kplab_agent::apiserver::Config;
+use kplab_agent::client::{
+    ApiClient, KubeObject, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES,
+};
+use kplab_agent::controllers;
+use serde_json::{json, Value};
+
+struct Lab {
+    server: EmbeddedServer,
+    client: ApiClient,
+    stop: Arc<AtomicBool>,
+    /// Terminating pods the fake kubelet leaves alone.
+    hold: Arc<Mutex<BTreeSet<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+fn node(name: &str, control_plane: bool) -> Value {
+    let mut labels = json!({"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"});
+    if control_plane {
+        labels["node-role.kubernetes.io/control-plane"] = json!("");
+    }
+    json!({"metadata":{"name":name,"labels":labels},"spec":{},
+           "status":{"conditions":[{"type":"Ready","status":"True"}]}})
+}
+
+fn fake_kubelet(client: ApiClient, stop: Arc<AtomicBool>, hold: Arc<Mutex<BTreeSet<String>>>) {
+    let mut next = 2u32;
+    while !stop.load(Ordering::Acquire) {
+        if let Ok(list) = client.list(&PODS, None, None, None) {
+            for p in list.items {
+                let node = p
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if node.is_empty() {
+                    continue;
+                }
+                if p.is_terminating() {
+                    if !hold.lock().unwrap().contains(p.name()) {
+                        let _ = client.delete(&PODS, p.namespace(), p.name(), Some(0));
+                    }
+                    continue;
+                }
+                if p.pointer("/status/podIP").is_none() {
+                    let n = node.trim_start_matches("node-");
+                    let ip = format!("10.244.{n}.{next}");
+                    next += 1;
+                    let mut s = p.clone();
+                    s["status"] = json!({"phase":"Running","podIP":ip,"podIPs":[{"ip":ip}],
+                        "conditions":[{"type":"Ready","status":"True"},{"type":"PodScheduled","status":"True"}]});
+                    let _ = client.update_status(&PODS, p.namespace(), p.name(), &s);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn lab() -> Lab {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(dir.path(), Config::default()).unwrap();
+    let client = server.client();
+    client.create(&NODES, None, &node("node-1", true)).unwrap();
+    client.create(&NODES, None, &node("node-2", false)).unwrap();
+    controllers::start_controller_manager(client.clone(), true);
+    controllers::start_scheduler(client.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let hold = Arc::new(Mutex::new(BTreeSet::new()));
+    {
+        let (c, s, h) = (client.clone(), stop.clone(), hold.clone());
+        std::thread::spawn(move || fake_kubelet(c, s, h));
+    }
+    Lab {
+        server,
+        client,
+        stop,
+        hold,
+        _dir: dir,
+    }
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn deployment(name: &str, replicas: i64) -> Value {
+    json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":name},
+        "spec":{"replicas":replicas,"selector":{"matchLabels":{"app":name}},
+          "template":{"metadata":{"labels":{"app":name}},
+            "spec":{"containers":[{"name":"echo","image":"kplab/echo:1","ports":[{"name":"http","containerPort":8080}]}]}}}})
+}
+
+fn slice_of(c: &ApiClient, svc: &str) -> Option<Value> {
+    let l = c
+        .list(
+            &ENDPOINT_SLICES,
+            Some("default"),
+            Some(&format!("kubernetes.io/service-name={svc}")),
+            None,
+        )
+        .ok()?;
+    (l.items.len() == 1).then(|| l.items[0].clone())
+}
+
+fn endpoint_count(slice: &Value, pred: impl Fn(&Value) -> bool) -> usize {
+    slice
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .map_or(0, |e| e.iter().filter(|e| pred(&e["conditions"])).count())
+}
+
+fn is_alnum_safe(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b))
+}
+
+#[test]
+fn deployment_pods_spread_and_endpoints_follow_scaling() {
+    let lab = lab();
+    let c = &lab.client;
+    c.create(&DEPLOYMENTS, None, &deployment("web", 3)).unwrap();
+    c.create(&SERVICES, None, &json!({"metadata":{"name":"web"},"spec":{"selector":{"app":"web"},"ports":[{"name":"http","port":80,"targetPort":"http"}]}})).unwrap();
+
+    let slice = wait_for("3 ready endpoints", Duration::from_secs(10), || {
+        slice_of(c, "web").filter(|s| endpoint_count(s, |c| c["ready"] == true) == 3)
+    });
+    assert!(
+        slice.name().starts_with("web-") && slice.name().len() == 9,
+        "{}",
+        slice.name()
+    );
+    assert_eq!(
+        slice.labels()["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["ports"],
+        json!([{"name":"http","port":8080,"protocol":"TCP"}])
+    );
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
+    let ep0 = &slice["endpoints"][0];
+    assert_eq!(ep0["targetRef"]["kind"], "Pod");
+    assert!(ep0["nodeName"].as_str().unwrap().starts_with("node-"));
+
+    let pods = c
+        .list(&PODS, Some("default"), Some("app=web"), None)
+        .unwrap()
+        .items;
+    assert_eq!(pods.len(), 3);
+    let d = c.get(&DEPLOYMENTS, Some("default"), "web").unwrap();
+    for p in &pods {
+        let parts: Vec<&str> = p.name().split('-').collect();
+        assert_eq!(parts.len(), 3, "{}", p.name());
+        assert_eq!(parts[0], "web");
+        assert_eq!(parts[1], p.labels()["pod-template-hash"]);
+        assert!(
+            is_alnum_safe(parts[1]) && (6..=10).contains(&parts[1].len()),
+            "{}",
+            p.name()
+        );
+        assert!(
+            is_alnum_safe(parts[2]) && parts[2].len() == 5,
+            "{}",
+            p.name()
+        );
+        assert_eq!(
+            p["metadata"]["ownerReferences"][0]["uid"],
+            d["metadata"]["uid"]
+        );
+    }
+    let on1 = pods
+        .iter()
+        .filter(|p| p["spec"]["nodeName"] == "node-1")
+        .count();
+    assert!(
+        on1 == 1 || on1 == 2,
+        "spread over both nodes: {on1} on node-1"
+    );
+
+    let ep = wait_for("Endpoints with 3 addresses", Duration::from_secs(5), || {
+        c.get(&ENDPOINTS, Some("default"), "web")
+            .ok()
+            .filter(|e| e["subsets"][0]["addresses"].as_array().map_or(0, Vec::len) == 3)
+    });
+    assert_eq!(
+        ep["subsets"][0]["ports"],
+        json!([{"name":"http","port":8080,"protocol":"TCP"}])
+    );
+    let d = wait_for("deployment status", Duration::from_secs(5), || {
+        c.get(&DEPLOYMENTS, Some("default"), "web")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 3)
+    });
+    assert_eq!(d["status"]["readyReplicas"], 3);
+    assert_eq!(d["status"]["updatedReplicas"], 3);
+    assert_eq!(
+        d["status"]["observedGeneration"],
+        d["metadata"]["generation"]
+    );
+    assert_eq!(d["status"]["conditions"][0]["type"], "Available");
+    assert_eq!(d["status"]["conditions"][0]["status"], "True");
+    assert_eq!(d.annotations()["deployment.kubernetes.io/revision"], "1");
+
+    // Scale 3 -> 5: pods, then endpoints, well under a second.
+    let t = Instant::now();
+    c.merge_patch(
+        &DEPLOYMENTS,
+        Some("default"),
+        "web",
+        &json!({"spec":{"replicas":5}}),
+    )
+    .unwrap();
+    wait_for("5 ready endpoints", Duration::from_secs(5), || {
+        slice_of(c, "web").filter(|s| endpoint_count(s, |c| c["ready"] == true) == 5)
+    });
+    let took = t.elapsed();
+    eprintln!("scale 3 -> 5 to 5 ready endpoints: {took:?}");
+    assert!(took < Duration::from_millis(1000), "took {took:?}");
+
+    // Scale 5 -> 2 while the kubelet holds terminating pods: they stay in the slice as
+    // terminating (ready=false, serving=true) and leave the Endpoints object.
+    lab.hold.lock().unwrap().extend(
+        c.list(&PODS, Some("default"), Some("app=web"), None)
+            .unwrap()
+            .items
+            .iter()
+            .map(|p| p.name().to_string()),
+    );
+    c.merge_patch(
+        &DEPLOYMENTS,
+        Some("default"),
+        "web",
+        &json!({"spec":{"replicas":2}}),
+    )
+    .unwrap();
+    let s = wait_for("3 terminating endpoints", Duration::from_secs(5), || {
+        slice_of(c, "web").filter(|s| endpoint_count(s, |c| c["terminating"] == true) == 3)
+    });
+    assert_eq!(
+        endpoint_count(&s, |c| *c
+            == json!({"ready":false,"serving":true,"terminating":true})),
+        3
+    );
+    assert_eq!(
+        endpoint_count(&s, |c| *c
+            == json!({"ready":true,"serving":true,"terminating":false})),
+        2
+    );
+    wait_for("2 addresses in Endpoints", Duration::from_secs(5), || {
+        c.get(&ENDPOINTS, Some("default"), "web")
+            .ok()
+            .filter(|e| e["subsets"][0]["addresses"].as_array().map_or(0, Vec::len) == 2)
+    });
+    let active = c
+        .list(&PODS, Some("default"), Some("app=web"), None)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| !p.is_terminating())
+        .count();
+    assert_eq!(active, 2);
+    lab.hold.lock().unwrap().clear();
+    wait_for(
+        "terminated pods gone from the slice",
+        Duration::from_secs(5),
+        || slice_of(c, "web").filter(|s| s["endpoints"].as_array().map_or(0, Vec::len) == 2),
+    );
+    wait_for("status replicas 2", Duration::from_secs(5), || {
+        c.get(&DEPLOYMENTS, Some("default"), "web")
+            .ok()
+            .filter(|d| d["status"]["replicas"] == 2)
+    });
+
+    // Steady state: nothing is rewritten, even across a resync.
+    std::thread::sleep(Duration::from_millis(300));
+    let rv = c.list(&PODS, None, None, None).unwrap().resource_version;
+    std::thread::sleep(controllers::RESYNC + Duration::from_millis(500));
+    assert_eq!(
+        c.list(&PODS, None, None, None).unwrap().resource_version,
+        rv,
+        "controllers churn"
+    );
+
+    // Deleting the Service removes its Endpoints and slices.
+    c.delete(&SERVICES, Some("default"), "web", None).unwrap();
+    wait_for("endpoints removed", Duration::from_secs(5), || {
+        c.get(&ENDPOINTS, Some("default"), "web")
+            .err()
+            .filter(|e| e.is_not_found())
+    });
+    assert!(slice_of(c, "web").is_none());
+    drop(lab.server.url().to_string());
+}
+
+#[test]
+fn cluster_dns_objects_and_pinned_coredns() {
+    let lab = lab();
+    let c = &lab.client;
+    let svc = wait_for("kube-dns", Duration::from_secs(5), || {
+        c.get(&SERVICES, Some("kube-system"), "kube-dns").ok()
+    });
+    assert_eq!(svc["spec"]["clusterIP"], "10.96.0.10");
+    let names: Vec<&str> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dns", "dns-tcp", "metrics"]);
+    let d = c.get(&DEPLOYMENTS, Some("kube-system"), "coredns").unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.k8s.io/coredns/coredns:v1.11.3"
+    );
+    let pod = wait_for("a running coredns pod", Duration::from_secs(10), || {
+        c.list(&PODS, Some("kube-system"), Some("k8s-app=kube-dns"), None)
+            .ok()?
+            .items
+            .into_iter()
+            .find(|p| p.pointer("/status/podIP").is_some())
+    });
+    assert!(pod.name().starts_with("coredns-"));
+    assert_eq!(pod["spec"]["nodeName"], "node-1");
+    let s = wait_for("kube-dns endpoints", Duration::from_secs(5), || {
+        let l = c
+            .list(
+                &ENDPOINT_SLICES,
+                Some("kube-system"),
+                Some("kubernetes.io/service-name=kube-dns"),
+                None,
+            )
+            .ok()?;
+        l.items
+            .into_iter()
+            .find(|s| s["endpoints"].as_array().is_some_and(|e| !e.is_empty()))
+    });
+    assert_eq!(s["ports"].as_array().unwrap().len(), 3);
+    // A deleted DNS Service comes back.
+    c.delete(&SERVICES, Some("kube-system"), "kube-dns", None)
+        .unwrap();
+    let again = wait_for("kube-dns recreated", Duration::from_secs(8), || {
+        c.get(&SERVICES, Some("kube-system"), "kube-dns").ok()
+    });
+    assert_eq!(again["spec"]["clusterIP"], "10.96.0.10");
+}
+
+#[test]
+fn template_change_rolls_pods_and_unschedulable_pods_are_reported() {
+    let lab = lab();
+    let c = &lab.client;
+    c.create(&DEPLOYMENTS, None, &deployment("api", 2)).unwrap();
+    let first = wait_for("2 ready pods", Duration::from_secs(10), || {
+        let d = c.get(&DEPLOYMENTS, Some("default"), "api").ok()?;
+        (d["status"]["readyReplicas"] == 2).then_some(d)
+    });
+    let old_hash = first.annotations()["kplab.dev/pod-template-hash"].clone();
+    c.merge_patch(&DEPLOYMENTS, Some("default"), "api", &json!({"spec":{"template":{"spec":{"containers":[{"name":"echo","image":"kplab/echo:2","ports":[{"name":"http","containerPort":8080}]}]}}}})).unwrap();
+    let rolled = wait_for("rolled pods", Duration::from_secs(10), || {
+        let pods = c
+            .list(&PODS, Some("default"), Some("app=api"), None)
+            .ok()?
+            .items;
+        let new: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p.labels()["pod-template-hash"] != old_hash)
+            .collect();
+        (pods.len() == 2
+            && new.len() == 2
+            && new.iter().all(|p| p.pointer("/status/podIP").is_some()))
+        .then_some(pods)
+    });
+    assert!(rolled
+        .iter()
+        .all(|p| p["spec"]["containers"][0]["image"] == "kplab/echo:2"));
+    let d = wait_for("revision 2", Duration::from_secs(5), || {
+        c.get(&DEPLOYMENTS, Some("default"), "api")
+            .ok()
+            .filter(|d| {
+                d.annotations()
+                    .get("deployment.kubernetes.io/revision")
+                    .map(String::as_str)
+                    == Some("2")
+            })
+    });
+    assert_ne!(d.annotations()["kplab.dev/pod-template-hash"], old_hash);
+
+    c.create(&PODS, None, &json!({"metadata":{"name":"nowhere"},"spec":{"nodeSelector":{"disk":"ssd"},"containers":[{"name":"c","image":"i"}]}})).unwrap();
+    let p = wait_for("PodScheduled=False", Duration::from_secs(5), || {
+        c.get(&PODS, Some("default"), "nowhere").ok().filter(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+            })
+        })
+    });
+    let cond = p["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "PodScheduled")
+        .unwrap()
+        .clone();
+    assert_eq!(cond["reason"], "Unschedulable");
+    assert_eq!(cond["message"], "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.");
+    // Labelling a node makes it schedulable.
+    c.merge_patch(
+        &NODES,
+        None,
+        "node-2",
+        &json!({"metadata":{"labels":{"disk":"ssd"}}}),
+    )
+    .unwrap();
+    let p = wait_for("bound to node-2", Duration::from_secs(5), || {
+        c.get(&PODS, Some("default"), "nowhere")
+            .ok()
+            .filter(|p| p["spec"]["nodeName"] == "node-2")
+    });
+    assert!(p["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "PodScheduled" && c["status"] == "True"));
+
+    // Deleting the deployment removes its pods (graceful, then the kubelet finishes).
+    c.delete(&DEPLOYMENTS, Some("default"), "api", None)
+        .unwrap();
+    wait_for("pods gone", Duration::from_secs(5), || {
+        c.list(&PODS, Some("default"), Some("app=api"), None)
+            .ok()
+            .filter(|l| l.items.is_empty())
+    });
+}
