@@ -15,8 +15,15 @@ fn obj(text: &str) -> Value {
 
 #[test]
 fn describe_service_nodeport_local() {
-    let o = obj(r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}, "creationTimestamp": "2026-11-23T04:00:00Z", "uid": "u1", "resourceVersion": "10"}, "spec": {"selector": {"app": "web"}, "type": "NodePort", "clusterIP": "10.96.10.20", "clusterIPs": ["10.96.10.20"], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}, {"port": 53, "targetPort": "dns", "protocol": "UDP", "nodePort": 30053, "name": "dns"}], "sessionAffinity": "None", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31234, "internalTrafficPolicy": "Cluster"}}"#);
-    let related = Related { endpoint_slices: vec![obj(r#"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "web-abc12", "namespace": "default", "labels": {"kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}, "creationTimestamp": "2026-11-23T04:00:00Z", "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u1", "controller": true, "blockOwnerDeletion": true}]}, "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.1.5"], "conditions": {"ready": true, "serving": true, "terminating": false}, "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default", "uid": "p1"}}, {"addresses": ["10.244.2.9"], "conditions": {"ready": false, "serving": true, "terminating": true}, "nodeName": "node-2", "targetRef": {"kind": "Pod", "name": "web-2", "namespace": "default"}}], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}"#)], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}, "creationTimestamp": "2026-11-23T04:00:00Z", "uid": "u1", "resourceVersion": "10"}, "spec": {"selector": {"app": "web"}, "type": "NodePort", "clusterIP": "10.96.10.20", "clusterIPs": ["10.96.10.20"], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}, {"port": 53, "targetPort": "dns", "protocol": "UDP", "nodePort": 30053, "name": "dns"}], "sessionAffinity": "None", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31234, "internalTrafficPolicy": "Cluster"}}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![obj(
+            r#"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "web-abc12", "namespace": "default", "labels": {"kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}, "creationTimestamp": "2026-11-23T04:00:00Z", "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u1", "controller": true, "blockOwnerDeletion": true}]}, "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.1.5"], "conditions": {"ready": true, "serving": true, "terminating": false}, "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default", "uid": "p1"}}, {"addresses": ["10.244.2.9"], "conditions": {"ready": false, "serving": true, "terminating": true}, "nodeName": "node-2", "targetRef": {"kind": "Pod", "name": "web-2", "namespace": "default"}}], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}"#,
+        )],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:                     web
 Namespace:                default
@@ -47,8 +54,13 @@ Events:                   <none>
 
 #[test]
 fn describe_service_clusterip_affinity() {
-    let o = obj(r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "plain", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"selector": {"app": "web", "tier": "fe"}, "type": "ClusterIP", "clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.5"], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}], "sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}}, "internalTrafficPolicy": "Cluster"}}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "plain", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"selector": {"app": "web", "tier": "fe"}, "type": "ClusterIP", "clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.5"], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}], "sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}}, "internalTrafficPolicy": "Cluster"}}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:                     plain
 Namespace:                default
@@ -72,8 +84,13 @@ Events:                   <none>
 
 #[test]
 fn describe_endpoints_with_subsets() {
-    let o = obj(r#"{"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}, "creationTimestamp": "2026-11-23T04:00:00Z"}, "subsets": [{"addresses": [{"ip": "10.244.1.5", "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default"}}, {"ip": "10.244.2.3", "nodeName": "node-2"}], "notReadyAddresses": [{"ip": "10.244.2.9"}], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}]}]}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}, "creationTimestamp": "2026-11-23T04:00:00Z"}, "subsets": [{"addresses": [{"ip": "10.244.1.5", "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default"}}, {"ip": "10.244.2.3", "nodeName": "node-2"}], "notReadyAddresses": [{"ip": "10.244.2.9"}], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}]}]}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:         web
 Namespace:    default
@@ -95,8 +112,13 @@ Events:  <none>
 
 #[test]
 fn describe_endpoints_empty() {
-    let o = obj(r#"{"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "plain", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "subsets": []}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "plain", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "subsets": []}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:         plain
 Namespace:    default
@@ -110,8 +132,13 @@ Events:  <none>
 
 #[test]
 fn describe_endpointslice() {
-    let o = obj(r#"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "web-abc12", "namespace": "default", "labels": {"kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}, "creationTimestamp": "2026-11-23T04:00:00Z", "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u1", "controller": true, "blockOwnerDeletion": true}]}, "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.1.5"], "conditions": {"ready": true, "serving": true, "terminating": false}, "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default", "uid": "p1"}}, {"addresses": ["10.244.2.9"], "conditions": {"ready": false, "serving": true, "terminating": true}, "nodeName": "node-2", "targetRef": {"kind": "Pod", "name": "web-2", "namespace": "default"}}], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "web-abc12", "namespace": "default", "labels": {"kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}, "creationTimestamp": "2026-11-23T04:00:00Z", "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u1", "controller": true, "blockOwnerDeletion": true}]}, "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.1.5"], "conditions": {"ready": true, "serving": true, "terminating": false}, "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default", "uid": "p1"}}, {"addresses": ["10.244.2.9"], "conditions": {"ready": false, "serving": true, "terminating": true}, "nodeName": "node-2", "targetRef": {"kind": "Pod", "name": "web-2", "namespace": "default"}}], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:         web-abc12
 Namespace:    default
@@ -145,8 +172,13 @@ Events:         <none>
 
 #[test]
 fn describe_pod_running() {
-    let o = obj(r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-7d4b9c8f5-x2x9z", "generateName": "web-7d4b9c8f5-", "namespace": "default", "labels": {"app": "web", "pod-template-hash": "7d4b9c8f5"}, "creationTimestamp": "2026-11-23T04:00:00Z", "uid": "p1", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c8f5", "uid": "rs1", "controller": true, "blockOwnerDeletion": true}]}, "spec": {"nodeName": "node-2", "containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP", "name": "dns"}], "env": [{"name": "A", "value": "b"}]}], "restartPolicy": "Always", "serviceAccountName": "default", "priority": 0, "enableServiceLinks": true, "preemptionPolicy": "PreemptLowerPriority", "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}, {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]}, "status": {"phase": "Running", "hostIP": "172.28.5.11", "hostIPs": [{"ip": "172.28.5.11"}], "podIP": "10.244.2.3", "podIPs": [{"ip": "10.244.2.3"}], "startTime": "2026-11-23T04:00:00Z", "qosClass": "BestEffort", "conditions": [{"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "Initialized", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}], "containerStatuses": [{"name": "nginx", "image": "nginx:1.27", "imageID": "", "containerID": "kplab://abc", "ready": true, "started": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-23T04:00:00Z"}}}]}}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-7d4b9c8f5-x2x9z", "generateName": "web-7d4b9c8f5-", "namespace": "default", "labels": {"app": "web", "pod-template-hash": "7d4b9c8f5"}, "creationTimestamp": "2026-11-23T04:00:00Z", "uid": "p1", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c8f5", "uid": "rs1", "controller": true, "blockOwnerDeletion": true}]}, "spec": {"nodeName": "node-2", "containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP", "name": "dns"}], "env": [{"name": "A", "value": "b"}]}], "restartPolicy": "Always", "serviceAccountName": "default", "priority": 0, "enableServiceLinks": true, "preemptionPolicy": "PreemptLowerPriority", "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}, {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]}, "status": {"phase": "Running", "hostIP": "172.28.5.11", "hostIPs": [{"ip": "172.28.5.11"}], "podIP": "10.244.2.3", "podIPs": [{"ip": "10.244.2.3"}], "startTime": "2026-11-23T04:00:00Z", "qosClass": "BestEffort", "conditions": [{"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "Initialized", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-23T04:00:00Z"}], "containerStatuses": [{"name": "nginx", "image": "nginx:1.27", "imageID": "", "containerID": "kplab://abc", "ready": true, "started": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-23T04:00:00Z"}}}]}}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:             web-7d4b9c8f5-x2x9z
 Namespace:        default
@@ -195,8 +227,13 @@ Events:                       <none>
 
 #[test]
 fn describe_netpol_rules() {
-    let o = obj(r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-fe", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}, {"namespaceSelector": {"matchLabels": {"team": "a"}}, "podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["x", "y"]}]}}, {"ipBlock": {"cidr": "172.17.0.0/16", "except": ["172.17.1.0/24"]}}], "ports": [{"protocol": "TCP", "port": 80}, {"port": "http", "protocol": "TCP"}]}, {}], "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "UDP", "port": 53}]}]}}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-fe", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}, {"namespaceSelector": {"matchLabels": {"team": "a"}}, "podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["x", "y"]}]}}, {"ipBlock": {"cidr": "172.17.0.0/16", "except": ["172.17.1.0/24"]}}], "ports": [{"protocol": "TCP", "port": 80}, {"port": "http", "protocol": "TCP"}]}, {}], "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "UDP", "port": 53}]}]}}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:         allow-fe
 Namespace:    default
@@ -231,8 +268,13 @@ Spec:
 
 #[test]
 fn describe_netpol_deny_all() {
-    let o = obj(r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-all", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-all", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:         deny-all
 Namespace:    default
@@ -251,8 +293,13 @@ Spec:
 
 #[test]
 fn describe_deployment() {
-    let o = obj(r#"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}, "annotations": {"deployment.kubernetes.io/revision": "1"}, "creationTimestamp": "2026-11-23T04:00:00Z", "generation": 1}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}, "minReadySeconds": 0, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}}, "status": {"replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2, "unavailableReplicas": 1, "observedGeneration": 1, "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.", "lastUpdateTime": "2026-11-23T04:00:00Z", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "x", "lastUpdateTime": "2026-11-23T04:00:00Z", "lastTransitionTime": "2026-11-23T04:00:00Z"}]}}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}, "annotations": {"deployment.kubernetes.io/revision": "1"}, "creationTimestamp": "2026-11-23T04:00:00Z", "generation": 1}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}, "minReadySeconds": 0, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}}, "status": {"replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2, "unavailableReplicas": 1, "observedGeneration": 1, "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.", "lastUpdateTime": "2026-11-23T04:00:00Z", "lastTransitionTime": "2026-11-23T04:00:00Z"}, {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "x", "lastUpdateTime": "2026-11-23T04:00:00Z", "lastTransitionTime": "2026-11-23T04:00:00Z"}]}}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:                   web
 Namespace:              default
@@ -288,8 +335,13 @@ Events:         <none>
 
 #[test]
 fn describe_node() {
-    let o = obj(r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1", "kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": ""}, "annotations": {"projectcalico.org/IPv4VXLANTunnelAddr": "10.244.1.0"}, "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]}, "status": {"addresses": [{"type": "InternalIP", "address": "172.28.5.10"}, {"type": "Hostname", "address": "node-1"}], "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-11-23T04:00:00Z", "lastTransitionTime": "2026-11-23T04:00:00Z", "reason": "KubeletReady", "message": "kubelet is posting ready status"}], "nodeInfo": {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0", "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-18-amd64", "containerRuntimeVersion": "kplab://0.1.0", "operatingSystem": "linux", "architecture": "amd64", "machineID": "", "systemUUID": "", "bootID": ""}, "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"}, "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"}}}"#);
-    let related = Related { endpoint_slices: vec![], node_pods: vec![] };
+    let o = obj(
+        r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1", "kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": ""}, "annotations": {"projectcalico.org/IPv4VXLANTunnelAddr": "10.244.1.0"}, "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]}, "status": {"addresses": [{"type": "InternalIP", "address": "172.28.5.10"}, {"type": "Hostname", "address": "node-1"}], "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-11-23T04:00:00Z", "lastTransitionTime": "2026-11-23T04:00:00Z", "reason": "KubeletReady", "message": "kubelet is posting ready status"}], "nodeInfo": {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0", "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-18-amd64", "containerRuntimeVersion": "kplab://0.1.0", "operatingSystem": "linux", "architecture": "amd64", "machineID": "", "systemUUID": "", "bootID": ""}, "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"}, "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"}}}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
     let got = describe(&o, &related, now());
     let want = r#"Name:               node-1
 Roles:              control-plane

@@ -32,11 +32,30 @@ fn svc(ns: &str, name: &str, ty: &str, ip: &str, ports: Value, created: &str) ->
 #[test]
 fn services_all_namespaces() {
     let items = vec![
-        svc("default", "kubernetes", "ClusterIP", "10.96.0.1", json!([{"port":443,"protocol":"TCP"}]), "2026-11-18T05:00:00Z"),
-        svc("kube-system", "kube-dns", "ClusterIP", "10.96.0.10",
+        svc(
+            "default",
+            "kubernetes",
+            "ClusterIP",
+            "10.96.0.1",
+            json!([{"port":443,"protocol":"TCP"}]),
+            "2026-11-18T05:00:00Z",
+        ),
+        svc(
+            "kube-system",
+            "kube-dns",
+            "ClusterIP",
+            "10.96.0.10",
             json!([{"name":"dns","port":53,"protocol":"UDP"},{"name":"dns-tcp","port":53,"protocol":"TCP"},{"name":"metrics","port":9153,"protocol":"TCP"}]),
-            "2026-11-18T05:00:00Z"),
-        svc("default", "web", "NodePort", "10.96.120.7", json!([{"port":80,"protocol":"TCP","nodePort":30080}]), "2026-11-23T04:56:48Z"),
+            "2026-11-18T05:00:00Z",
+        ),
+        svc(
+            "default",
+            "web",
+            "NodePort",
+            "10.96.120.7",
+            json!([{"port":80,"protocol":"TCP","nodePort":30080}]),
+            "2026-11-23T04:56:48Z",
+        ),
     ];
     let mut o = opts();
     o.with_namespace = true;
@@ -129,7 +148,14 @@ fn pods_wide_labels_and_terminating() {
         "spec":{"containers":[{"name":"nginx","image":"nginx"}]},
         "status":{"phase":"Pending","containerStatuses":[{"name":"nginx","ready":false,"restartCount":0,"state":{"waiting":{"reason":"ContainerCreating"}}}]}});
     let items = vec![
-        pod("web-7d4b9c8f5-x2x9z", "node-1", "10.244.1.5", true, 0, false),
+        pod(
+            "web-7d4b9c8f5-x2x9z",
+            "node-1",
+            "10.244.1.5",
+            true,
+            0,
+            false,
+        ),
         pod("web-7d4b9c8f5-k8s7q", "node-2", "10.244.2.3", true, 2, true),
         pending,
     ];
@@ -164,7 +190,10 @@ fn nodes_roles_and_wide() {
             "status":{"conditions":[{"type":"Ready","status":ready}],"addresses":[{"type":"InternalIP","address":ip},{"type":"Hostname","address":name}],
             "nodeInfo":{"kubeletVersion":"v1.32.0","osImage":"Debian GNU/Linux 12 (bookworm)","kernelVersion":"6.1.0-18-amd64","containerRuntimeVersion":"kplab://0.1.0"}}})
     };
-    let items = vec![n("node-1", "172.28.5.10", true, "True"), n("node-2", "172.28.5.11", false, "False")];
+    let items = vec![
+        n("node-1", "172.28.5.10", true, "True"),
+        n("node-2", "172.28.5.11", false, "False"),
+    ];
     assert_eq!(
         table(res("Node"), &items, &opts()),
         "\
@@ -200,7 +229,17 @@ web    2/3     3            2           3h    nginx        nginx:1.27   app=web
     );
     let np = |name: &str, sel: Value| json!({"kind":"NetworkPolicy","metadata":{"name":name,"creationTimestamp":"2026-11-23T04:59:00Z"},"spec":{"podSelector":sel}});
     assert_eq!(
-        table(res("NetworkPolicy"), &[np("deny-all", json!({})), np("allow-fe", json!({"matchLabels":{"app":"web"},"matchExpressions":[{"key":"tier","operator":"NotIn","values":["db","cache"]}]}))], &opts()),
+        table(
+            res("NetworkPolicy"),
+            &[
+                np("deny-all", json!({})),
+                np(
+                    "allow-fe",
+                    json!({"matchLabels":{"app":"web"},"matchExpressions":[{"key":"tier","operator":"NotIn","values":["db","cache"]}]})
+                )
+            ],
+            &opts()
+        ),
         "\
 NAME       POD-SELECTOR                    AGE
 deny-all   <none>                          60s

@@ -93,7 +93,11 @@ pub struct Args {
 impl Args {
     /// Parses `args` (without argv[0]). `logs` gives `-f`/`-p` their `logs` meanings.
     pub fn parse(args: &[String]) -> Result<Args, String> {
-        let is_logs = args.iter().find(|a| !a.starts_with('-')).map(String::as_str) == Some("logs");
+        let is_logs = args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .map(String::as_str)
+            == Some("logs");
         let mut out = Args::default();
         let mut i = 0;
         let lookup_short = |c: char| -> Option<(&'static str, Kind)> {
@@ -103,10 +107,7 @@ impl Args {
             if is_logs && c == 'p' {
                 return Some(("previous", Kind::Optional("true")));
             }
-            FLAGS
-                .iter()
-                .find(|f| f.1 == Some(c))
-                .map(|f| (f.0, f.2))
+            FLAGS.iter().find(|f| f.1 == Some(c)).map(|f| (f.0, f.2))
         };
         while i < args.len() {
             let a = &args[i];
@@ -136,7 +137,10 @@ impl Args {
                     (Kind::Optional(d), None) => d.into(),
                 };
                 out.flags.push((lname.to_string(), value));
-            } else if a.len() > 1 && a.starts_with('-') && !a[1..].starts_with(|c: char| c.is_ascii_digit()) {
+            } else if a.len() > 1
+                && a.starts_with('-')
+                && !a[1..].starts_with(|c: char| c.is_ascii_digit())
+            {
                 let chars: Vec<char> = a[1..].chars().collect();
                 let mut j = 0;
                 while j < chars.len() {
@@ -154,9 +158,7 @@ impl Args {
                                 i += 1;
                                 v.clone()
                             } else {
-                                return Err(format!(
-                                    "flag needs an argument: '{c}' in -{c}"
-                                ));
+                                return Err(format!("flag needs an argument: '{c}' in -{c}"));
                             };
                             out.flags.push((lname.to_string(), v));
                             break;

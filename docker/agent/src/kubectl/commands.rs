@@ -1,7 +1,6 @@
 //! The kubectl commands: get, describe, apply, create, delete, scale, label, patch, expose,
 //! run, version, cluster-info, api-resources, config (exec and logs live in `exec.rs`).
 
-
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -12,6 +11,9 @@ use super::{describe, jsonpath, output, tabwriter, Ctx, Fail};
 use crate::client::{ClientError, KubeObject, Resource, RESOURCES};
 
 type R = Result<(), Fail>;
+
+/// A checked manifest document: the object, its resource and its target namespace.
+type Loaded = (Doc, &'static Resource, Option<String>);
 
 const HELP: &str = "kubectl controls the Kubernetes cluster manager (kplab: the lab's API server).
 
@@ -77,7 +79,11 @@ pub fn dispatch(ctx: &mut Ctx, a: &Args) -> R {
         return Ok(());
     };
     if a.bool("help") || cmd == "help" {
-        let topic = if cmd == "help" { a.pos.get(1).map(String::as_str).unwrap_or("") } else { cmd };
+        let topic = if cmd == "help" {
+            a.pos.get(1).map(String::as_str).unwrap_or("")
+        } else {
+            cmd
+        };
         let _ = writeln!(ctx.out, "{}", help_for(topic));
         return Ok(());
     }
@@ -110,7 +116,8 @@ fn now() -> OffsetDateTime {
 
 /// Resolves a resource type as typed by the user.
 pub fn resolve_type(t: &str) -> Result<&'static Resource, Fail> {
-    Resource::resolve(t).ok_or_else(|| Fail::Msg(format!("the server doesn't have a resource type \"{t}\"")))
+    Resource::resolve(t)
+        .ok_or_else(|| Fail::Msg(format!("the server doesn't have a resource type \"{t}\"")))
 }
 
 /// `TYPE NAME...`, `TYPE/NAME...`, `TYPE1,TYPE2`, `all`: the resources and names requested.
@@ -144,7 +151,11 @@ fn targets(cmd: &str, words: &[String]) -> Result<Targets, Fail> {
         }
         let single = words.len() == 1;
         let multi = groups.len() > 1;
-        return Ok(Targets { groups, single, multi_type: multi });
+        return Ok(Targets {
+            groups,
+            single,
+            multi_type: multi,
+        });
     }
     let names: Vec<String> = words[1..].to_vec();
     if let Some(w) = names.iter().find(|n| n.contains('/')) {
@@ -156,9 +167,13 @@ fn targets(cmd: &str, words: &[String]) -> Result<Targets, Fail> {
     for t in words[0].split(',').filter(|t| !t.is_empty()) {
         if t == "all" {
             multi = true;
-            for r in [Resource::resolve("pods"), Resource::resolve("services"), Resource::resolve("deployments")]
-                .into_iter()
-                .flatten()
+            for r in [
+                Resource::resolve("pods"),
+                Resource::resolve("services"),
+                Resource::resolve("deployments"),
+            ]
+            .into_iter()
+            .flatten()
             {
                 groups.push((r, names.clone()));
             }
@@ -167,7 +182,11 @@ fn targets(cmd: &str, words: &[String]) -> Result<Targets, Fail> {
         }
     }
     multi = multi || groups.len() > 1;
-    Ok(Targets { single: names.len() == 1 && groups.len() == 1, groups, multi_type: multi })
+    Ok(Targets {
+        single: names.len() == 1 && groups.len() == 1,
+        groups,
+        multi_type: multi,
+    })
 }
 
 fn ns_for<'a>(ctx: &'a Ctx, r: &Resource, all: bool) -> Option<&'a str> {
@@ -201,7 +220,10 @@ fn parse_format(o: Option<&str>) -> Result<Format, Fail> {
         "json" => Format::Json,
         "name" => Format::Name,
         _ => {
-            if let Some(t) = o.strip_prefix("jsonpath=").or_else(|| o.strip_prefix("jsonpath-as-json=")) {
+            if let Some(t) = o
+                .strip_prefix("jsonpath=")
+                .or_else(|| o.strip_prefix("jsonpath-as-json="))
+            {
                 let t = t.trim();
                 let t = t
                     .strip_prefix('\'')
@@ -211,7 +233,9 @@ fn parse_format(o: Option<&str>) -> Result<Format, Fail> {
                     .map_err(|e| Fail::Msg(format!("error parsing jsonpath {t}, {e}")))?;
                 Format::JsonPath(tpl)
             } else if o == "jsonpath" {
-                return Err(Fail::Msg("template format specified but no template given".into()));
+                return Err(Fail::Msg(
+                    "template format specified but no template given".into(),
+                ));
             } else {
                 return Err(Fail::Msg(format!(
                     "unable to match a printer suitable for the output format \"{o}\", allowed formats are: json,jsonpath,jsonpath-as-json,name,wide,yaml"
@@ -230,7 +254,10 @@ fn print_generic(ctx: &mut Ctx, fmt: &Format, items: Vec<Value>, single: bool) -
     match fmt {
         Format::Name => {
             for o in &items {
-                let r = o.get("kind").and_then(Value::as_str).and_then(Resource::by_kind);
+                let r = o
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .and_then(Resource::by_kind);
                 let prefix = r.map(kind_prefix).unwrap_or_default();
                 let _ = writeln!(ctx.out, "{prefix}/{}", o.name());
             }
@@ -269,7 +296,9 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
     let all_ns = a.bool("all-namespaces");
     let has_names = t.groups.iter().any(|g| !g.1.is_empty());
     if all_ns && has_names {
-        return Err(Fail::Msg("a resource cannot be retrieved by name across all namespaces".into()));
+        return Err(Fail::Msg(
+            "a resource cannot be retrieved by name across all namespaces".into(),
+        ));
     }
     let selector = a.get("selector");
     let field = a.get("field-selector");
@@ -292,7 +321,9 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
                         }
                         items.push(o)
                     }
-                    Err(e) if e.is_not_found() || e.status().is_some() => errors.push(Fail::Client(e)),
+                    Err(e) if e.is_not_found() || e.status().is_some() => {
+                        errors.push(Fail::Client(e))
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -321,7 +352,11 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
             if total == 0 && errors.is_empty() {
                 let namespaced = t.groups.iter().any(|g| g.0.namespaced);
                 if namespaced && !all_ns {
-                    let _ = writeln!(ctx.err, "No resources found in {} namespace.", ctx.namespace);
+                    let _ = writeln!(
+                        ctx.err,
+                        "No resources found in {} namespace.",
+                        ctx.namespace
+                    );
                 } else {
                     let _ = writeln!(ctx.err, "No resources found");
                 }
@@ -329,7 +364,7 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
         }
         _ => {
             let items: Vec<Value> = results.into_iter().flat_map(|r| r.1).collect();
-            if !(items.is_empty() && !errors.is_empty()) {
+            if !items.is_empty() || errors.is_empty() {
                 print_generic(ctx, &fmt, items, t.single)?;
             }
         }
@@ -372,8 +407,13 @@ fn related_for(ctx: &Ctx, o: &Value) -> Result<describe::Related, Fail> {
                     .items
                     .into_iter()
                     .filter(|p| {
-                        let ph = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
-                        ph != "Succeeded" && ph != "Failed" && p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(o.name())
+                        let ph = p
+                            .pointer("/status/phase")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        ph != "Succeeded"
+                            && ph != "Failed"
+                            && p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(o.name())
                     })
                     .collect();
                 sort_items(&mut pods);
@@ -431,7 +471,11 @@ fn describe_cmd(ctx: &mut Ctx, a: &Args) -> R {
     }
     if objects.is_empty() && errors.is_empty() {
         if t.groups.iter().any(|g| g.0.namespaced) && !all_ns {
-            let _ = writeln!(ctx.err, "No resources found in {} namespace.", ctx.namespace);
+            let _ = writeln!(
+                ctx.err,
+                "No resources found in {} namespace.",
+                ctx.namespace
+            );
         } else {
             let _ = writeln!(ctx.err, "No resources found");
         }
@@ -473,7 +517,7 @@ fn doc_namespace(ctx: &Ctx, r: &Resource, doc: &Doc) -> Result<Option<String>, F
 }
 
 /// Reads and checks every document of `-f`; any problem aborts before anything is written.
-fn load_docs(ctx: &mut Ctx, a: &Args, cmd: &str) -> Result<Vec<(Doc, &'static Resource, Option<String>)>, Fail> {
+fn load_docs(ctx: &mut Ctx, a: &Args, cmd: &str) -> Result<Vec<Loaded>, Fail> {
     let files = a.all("filename");
     if files.is_empty() {
         return Err(Fail::Raw(format!(
@@ -516,10 +560,12 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// defaults in live objects do not count as differences.
 fn subset(want: &Value, have: &Value) -> bool {
     match (want, have) {
-        (Value::Object(w), Value::Object(h)) => w
-            .iter()
-            .all(|(k, v)| h.get(k).is_some_and(|hv| subset(v, hv)) || (v.is_null() && !h.contains_key(k))),
-        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(x, y)| subset(x, y)),
+        (Value::Object(w), Value::Object(h)) => w.iter().all(|(k, v)| {
+            h.get(k).is_some_and(|hv| subset(v, hv)) || (v.is_null() && !h.contains_key(k))
+        }),
+        (Value::Array(w), Value::Array(h)) => {
+            w.len() == h.len() && w.iter().zip(h).all(|(x, y)| subset(x, y))
+        }
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         _ => want == have,
     }
@@ -557,7 +603,10 @@ fn apply_patch(last: Option<&Value>, new: &Value, live: &Value) -> Value {
 
 fn with_last_applied(obj: &Value) -> (Value, String) {
     let mut cfg = obj.clone();
-    if let Some(m) = cfg.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+    if let Some(m) = cfg
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
         m.remove(LAST_APPLIED);
         if m.is_empty() {
             if let Some(md) = cfg.pointer_mut("/metadata").and_then(Value::as_object_mut) {
@@ -603,7 +652,8 @@ fn apply(ctx: &mut Ctx, a: &Args) -> R {
     for (doc, r, ns) in docs {
         let name = doc.object.name().to_string();
         let mut obj = doc.object.clone();
-        if let (Some(ns), Some(md)) = (&ns, obj.get_mut("metadata").and_then(Value::as_object_mut)) {
+        if let (Some(ns), Some(md)) = (&ns, obj.get_mut("metadata").and_then(Value::as_object_mut))
+        {
             md.insert("namespace".into(), json!(ns));
         }
         let (desired, _) = with_last_applied(&obj);
@@ -613,7 +663,11 @@ fn apply(ctx: &mut Ctx, a: &Args) -> R {
             Err(e) if e.is_not_found() => None,
             Err(e) if e.is_connect() => return Err(e.into()),
             Err(e) => {
-                errors.push(Fail::Raw(format!("{} when retrieving \"{}\"", super::client_error_text(&e), doc.source)));
+                errors.push(Fail::Raw(format!(
+                    "{} when retrieving \"{}\"",
+                    super::client_error_text(&e),
+                    doc.source
+                )));
                 continue;
             }
         };
@@ -622,7 +676,9 @@ fn apply(ctx: &mut Ctx, a: &Args) -> R {
                 if dry == Some("client") {
                     Ok((desired.clone(), "created"))
                 } else {
-                    ctx.client.create(r, ns.as_deref(), &desired).map(|v| (v, "created"))
+                    ctx.client
+                        .create(r, ns.as_deref(), &desired)
+                        .map(|v| (v, "created"))
                 }
             }
             Some(live) => {
@@ -632,7 +688,10 @@ fn apply(ctx: &mut Ctx, a: &Args) -> R {
                     .and_then(|t| serde_json::from_str(t).ok());
                 let mut patch = apply_patch(last.as_ref(), &obj, &live);
                 if patch.as_object().is_some_and(|m| {
-                    m.is_empty() || (m.len() == 1 && m.get("metadata").is_some_and(|md| md.as_object().is_some_and(|x| x.is_empty())))
+                    m.is_empty()
+                        || (m.len() == 1
+                            && m.get("metadata")
+                                .is_some_and(|md| md.as_object().is_some_and(|x| x.is_empty())))
                 }) && last.is_some()
                 {
                     Ok((live.clone(), "unchanged"))
@@ -647,7 +706,9 @@ fn apply(ctx: &mut Ctx, a: &Args) -> R {
                     if dry == Some("client") {
                         Ok((live.clone(), "configured"))
                     } else {
-                        ctx.client.merge_patch(r, ns.as_deref(), &name, &patch).map(|v| (v, "configured"))
+                        ctx.client
+                            .merge_patch(r, ns.as_deref(), &name, &patch)
+                            .map(|v| (v, "configured"))
                     }
                 }
             }
@@ -712,7 +773,13 @@ fn create(ctx: &mut Ctx, a: &Args) -> R {
     finish_errors(ctx, errors)
 }
 
-fn emit_created(ctx: &mut Ctx, fmt: &Option<Format>, v: Value, label: &str, dry: Option<&str>) -> R {
+fn emit_created(
+    ctx: &mut Ctx,
+    fmt: &Option<Format>,
+    v: Value,
+    label: &str,
+    dry: Option<&str>,
+) -> R {
     match fmt {
         Some(f) => print_generic(ctx, f, vec![v], true),
         None => {
@@ -737,7 +804,11 @@ fn send_new(ctx: &mut Ctx, a: &Args, r: &Resource, obj: Value) -> R {
     let v = if dry == Some("client") {
         obj
     } else {
-        let ns = if r.namespaced { Some(ctx.namespace.clone()) } else { None };
+        let ns = if r.namespaced {
+            Some(ctx.namespace.clone())
+        } else {
+            None
+        };
         ctx.client.create(r, ns.as_deref(), &obj)?
     };
     emit_created(ctx, &fmt, v, &label, dry)
@@ -745,11 +816,16 @@ fn send_new(ctx: &mut Ctx, a: &Args, r: &Resource, obj: Value) -> R {
 
 fn create_deployment(ctx: &mut Ctx, a: &Args) -> R {
     let Some(name) = a.pos.get(2) else {
-        return Err(Fail::Usage("create deployment".into(), "exactly one NAME is required, got 0".into()));
+        return Err(Fail::Usage(
+            "create deployment".into(),
+            "exactly one NAME is required, got 0".into(),
+        ));
     };
     let images = a.all("image");
     if images.is_empty() {
-        return Err(Fail::Raw("error: required flag(s) \"image\" not set".into()));
+        return Err(Fail::Raw(
+            "error: required flag(s) \"image\" not set".into(),
+        ));
     }
     let replicas: i64 = match a.get("replicas") {
         Some(r) => r.parse().map_err(|_| Fail::Msg(format!("invalid argument \"{r}\" for \"--replicas\" flag: strconv.ParseInt: parsing \"{r}\": invalid syntax")))?,
@@ -790,7 +866,10 @@ fn create_deployment(ctx: &mut Ctx, a: &Args) -> R {
 
 fn create_namespace(ctx: &mut Ctx, a: &Args) -> R {
     let Some(name) = a.pos.get(2) else {
-        return Err(Fail::Usage("create namespace".into(), "exactly one NAME is required, got 0".into()));
+        return Err(Fail::Usage(
+            "create namespace".into(),
+            "exactly one NAME is required, got 0".into(),
+        ));
     };
     let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"creationTimestamp": null, "name": name}, "spec": {}, "status": {}});
     let r = resolve_type("namespaces")?;
@@ -802,13 +881,17 @@ fn run_pod(ctx: &mut Ctx, a: &Args) -> R {
         return Err(Fail::Usage("run".into(), "NAME is required for run".into()));
     };
     let Some(image) = a.get("image") else {
-        return Err(Fail::Raw("error: required flag(s) \"image\" not set".into()));
+        return Err(Fail::Raw(
+            "error: required flag(s) \"image\" not set".into(),
+        ));
     };
     let mut labels = serde_json::Map::new();
     match a.get("labels") {
         Some(l) => {
             for kv in l.split(',') {
-                let (k, v) = kv.split_once('=').ok_or_else(|| Fail::Msg(format!("invalid label spec: {kv}")))?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| Fail::Msg(format!("invalid label spec: {kv}")))?;
                 labels.insert(k.into(), json!(v));
             }
         }
@@ -820,13 +903,18 @@ fn run_pod(ctx: &mut Ctx, a: &Args) -> R {
     let env: Vec<Value> = a
         .all("env")
         .iter()
-        .filter_map(|e| e.split_once('=').map(|(k, v)| json!({"name": k, "value": v})))
+        .filter_map(|e| {
+            e.split_once('=')
+                .map(|(k, v)| json!({"name": k, "value": v}))
+        })
         .collect();
     if !env.is_empty() {
         c["env"] = json!(env);
     }
     if let Some(p) = a.get("port") {
-        let port: i64 = p.parse().map_err(|_| Fail::Msg(format!("invalid argument \"{p}\" for \"--port\" flag")))?;
+        let port: i64 = p
+            .parse()
+            .map_err(|_| Fail::Msg(format!("invalid argument \"{p}\" for \"--port\" flag")))?;
         c["ports"] = json!([{"containerPort": port}]);
     }
     c["resources"] = json!({});
@@ -846,7 +934,13 @@ fn run_pod(ctx: &mut Ctx, a: &Args) -> R {
     send_new(ctx, a, r, obj)
 }
 
-fn wait_gone(ctx: &Ctx, r: &Resource, ns: Option<&str>, name: &str, timeout: std::time::Duration) -> R {
+fn wait_gone(
+    ctx: &Ctx,
+    r: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    timeout: std::time::Duration,
+) -> R {
     let start = std::time::Instant::now();
     loop {
         match ctx.client.get(r, ns, name) {
@@ -867,11 +961,19 @@ fn wait_gone(ctx: &Ctx, r: &Resource, ns: Option<&str>, name: &str, timeout: std
 fn delete(ctx: &mut Ctx, a: &Args) -> R {
     let force = a.bool("force");
     let grace: Option<i64> = match a.get("grace-period") {
-        Some(g) => Some(g.parse().map_err(|_| Fail::Msg(format!("invalid argument \"{g}\" for \"--grace-period\" flag")))?),
+        Some(g) => Some(g.parse().map_err(|_| {
+            Fail::Msg(format!(
+                "invalid argument \"{g}\" for \"--grace-period\" flag"
+            ))
+        })?),
         None if a.bool("now") => Some(1),
         None => None,
     };
-    let grace = if force && grace.is_none() { Some(0) } else { grace };
+    let grace = if force && grace.is_none() {
+        Some(0)
+    } else {
+        grace
+    };
     let wait = a.get("wait").map(|w| w != "false").unwrap_or(true);
     let timeout = std::time::Duration::from_secs(60);
     let mut victims: Vec<(&'static Resource, Option<String>, String)> = Vec::new();
@@ -889,9 +991,14 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
             let ns = ns_for(ctx, r, all_ns).map(String::from);
             if names.is_empty() {
                 if !a.bool("all") && !a.has("selector") && !a.has("field-selector") {
-                    return Err(Fail::Msg("resource(s) were provided, but no name was specified".into()));
+                    return Err(Fail::Msg(
+                        "resource(s) were provided, but no name was specified".into(),
+                    ));
                 }
-                let mut items = ctx.client.list(r, ns.as_deref(), a.get("selector"), a.get("field-selector"))?.items;
+                let mut items = ctx
+                    .client
+                    .list(r, ns.as_deref(), a.get("selector"), a.get("field-selector"))?
+                    .items;
                 sort_items(&mut items);
                 for o in items {
                     let ns = o.namespace().map(String::from);
@@ -915,7 +1022,11 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
     for (r, ns, name) in victims {
         match ctx.client.delete(r, ns.as_deref(), &name, grace) {
             Ok(_) => {
-                let verb = if force && grace == Some(0) { "force deleted" } else { "deleted" };
+                let verb = if force && grace == Some(0) {
+                    "force deleted"
+                } else {
+                    "deleted"
+                };
                 let _ = writeln!(ctx.out, "{} \"{name}\" {verb}", r.singular_label());
                 if wait && r.kind == "Pod" && grace != Some(0) {
                     waits.push((r, ns, name));
@@ -955,25 +1066,36 @@ fn one_target(cmd: &str, words: &[String]) -> Result<(&'static Resource, String,
     }
     let r = resolve_type(first)?;
     let Some(name) = words.get(1) else {
-        return Err(Fail::Msg("resource(s) were provided, but no name was specified".into()));
+        return Err(Fail::Msg(
+            "resource(s) were provided, but no name was specified".into(),
+        ));
     };
     Ok((r, name.clone(), 2))
 }
 
 fn scale(ctx: &mut Ctx, a: &Args) -> R {
     let Some(rep) = a.get("replicas") else {
-        return Err(Fail::Raw("error: required flag(s) \"replicas\" not set".into()));
+        return Err(Fail::Raw(
+            "error: required flag(s) \"replicas\" not set".into(),
+        ));
     };
     let n: i64 = rep.parse().map_err(|_| Fail::Msg(format!("invalid argument \"{rep}\" for \"--replicas\" flag: strconv.ParseInt: parsing \"{rep}\": invalid syntax")))?;
     if n < 0 {
-        return Err(Fail::Msg("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0".into()));
+        return Err(Fail::Msg(
+            "The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0"
+                .into(),
+        ));
     }
     let (r, name, _) = one_target("scale", &a.pos[1..])?;
     if r.kind != "Deployment" {
-        return Err(Fail::Msg(format!("cannot scale {}: kplab scales deployments only", r.plural)));
+        return Err(Fail::Msg(format!(
+            "cannot scale {}: kplab scales deployments only",
+            r.plural
+        )));
     }
     let ns = ns_for(ctx, r, false).map(String::from);
-    ctx.client.merge_patch(r, ns.as_deref(), &name, &json!({"spec": {"replicas": n}}))?;
+    ctx.client
+        .merge_patch(r, ns.as_deref(), &name, &json!({"spec": {"replicas": n}}))?;
     let _ = writeln!(ctx.out, "{} scaled", obj_label(r, &name));
     Ok(())
 }
@@ -1003,7 +1125,9 @@ fn label(ctx: &mut Ctx, a: &Args) -> R {
         removed_only = false;
         if let Some(old) = current.get(k) {
             if old != v && !a.bool("overwrite") {
-                return Err(Fail::Msg(format!("'{k}' already has a value ({old}), and --overwrite is false")));
+                return Err(Fail::Msg(format!(
+                    "'{k}' already has a value ({old}), and --overwrite is false"
+                )));
             }
         }
         patch.insert(k.to_string(), json!(v));
@@ -1017,28 +1141,51 @@ fn label(ctx: &mut Ctx, a: &Args) -> R {
         let _ = writeln!(ctx.out, "{label} not labeled");
         return Ok(());
     }
-    ctx.client.merge_patch(r, ns.as_deref(), &name, &json!({"metadata": {"labels": patch}}))?;
-    let _ = writeln!(ctx.out, "{label} {}", if removed_only { "unlabeled" } else { "labeled" });
+    ctx.client.merge_patch(
+        r,
+        ns.as_deref(),
+        &name,
+        &json!({"metadata": {"labels": patch}}),
+    )?;
+    let _ = writeln!(
+        ctx.out,
+        "{label} {}",
+        if removed_only { "unlabeled" } else { "labeled" }
+    );
     Ok(())
 }
 
 /// Applies an RFC 6902 JSON patch to `doc`.
 fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
-    let ops = ops.as_array().ok_or("json patch must be a list of operations")?;
+    let ops = ops
+        .as_array()
+        .ok_or("json patch must be a list of operations")?;
     for op in ops {
-        let kind = op.get("op").and_then(Value::as_str).ok_or("operation has no \"op\"")?;
-        let path = op.get("path").and_then(Value::as_str).ok_or("operation has no \"path\"")?;
-        let (parent, last) = path.rsplit_once('/').ok_or_else(|| format!("invalid path {path}"))?;
+        let kind = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or("operation has no \"op\"")?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("operation has no \"path\"")?;
+        let (parent, last) = path
+            .rsplit_once('/')
+            .ok_or_else(|| format!("invalid path {path}"))?;
         let last = last.replace("~1", "/").replace("~0", "~");
         let value = op.get("value").cloned();
         match kind {
             "add" | "replace" => {
-                let target = doc.pointer_mut(parent).ok_or_else(|| format!("doc is missing path: \"{path}\""))?;
+                let target = doc
+                    .pointer_mut(parent)
+                    .ok_or_else(|| format!("doc is missing path: \"{path}\""))?;
                 let value = value.ok_or("operation has no \"value\"")?;
                 match target {
                     Value::Object(m) => {
                         if kind == "replace" && !m.contains_key(&last) {
-                            return Err(format!("replace operation does not apply: doc is missing key: {path}"));
+                            return Err(format!(
+                                "replace operation does not apply: doc is missing key: {path}"
+                            ));
                         }
                         m.insert(last, value);
                     }
@@ -1046,7 +1193,9 @@ fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                         if last == "-" {
                             arr.push(value);
                         } else {
-                            let i: usize = last.parse().map_err(|_| format!("invalid index in {path}"))?;
+                            let i: usize = last
+                                .parse()
+                                .map_err(|_| format!("invalid index in {path}"))?;
                             if kind == "add" && i <= arr.len() {
                                 arr.insert(i, value);
                             } else if i < arr.len() {
@@ -1060,15 +1209,25 @@ fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 }
             }
             "remove" => {
-                let target = doc.pointer_mut(parent).ok_or_else(|| format!("doc is missing path: \"{path}\""))?;
+                let target = doc
+                    .pointer_mut(parent)
+                    .ok_or_else(|| format!("doc is missing path: \"{path}\""))?;
                 match target {
                     Value::Object(m) => {
-                        m.remove(&last).ok_or_else(|| format!("remove operation does not apply: doc is missing path: \"{path}\""))?;
+                        m.remove(&last).ok_or_else(|| {
+                            format!(
+                                "remove operation does not apply: doc is missing path: \"{path}\""
+                            )
+                        })?;
                     }
                     Value::Array(arr) => {
-                        let i: usize = last.parse().map_err(|_| format!("invalid index in {path}"))?;
+                        let i: usize = last
+                            .parse()
+                            .map_err(|_| format!("invalid index in {path}"))?;
                         if i >= arr.len() {
-                            return Err(format!("Unable to remove nonexistent key: {last}: missing value"));
+                            return Err(format!(
+                                "Unable to remove nonexistent key: {last}: missing value"
+                            ));
                         }
                         arr.remove(i);
                     }
@@ -1107,7 +1266,11 @@ fn patch(ctx: &mut Ctx, a: &Args) -> R {
             let docs = manifest::parse("patch", text).ok();
             match serde_yaml_ng::from_str::<Value>(text) {
                 Ok(v) if docs.is_some() || v.is_object() || v.is_array() => v,
-                _ => return Err(Fail::Msg(format!("unable to parse \"{text}\": yaml: did not find expected node content"))),
+                _ => {
+                    return Err(Fail::Msg(format!(
+                        "unable to parse \"{text}\": yaml: did not find expected node content"
+                    )))
+                }
             }
         }
     };
@@ -1117,7 +1280,7 @@ fn patch(ctx: &mut Ctx, a: &Args) -> R {
         "strategic" | "merge" => ctx.client.merge_patch(r, ns.as_deref(), &name, &patch)?,
         "json" => {
             let mut doc = before.clone();
-            json_patch(&mut doc, &patch).map_err(|e| Fail::Msg(e))?;
+            json_patch(&mut doc, &patch).map_err(Fail::Msg)?;
             ctx.client.replace(r, ns.as_deref(), &name, &doc)?
         }
         other => {
@@ -1179,12 +1342,23 @@ fn expose(ctx: &mut Ctx, a: &Args) -> R {
     let protocol = a.get("protocol");
     let mut svc_ports: Vec<Value> = Vec::new();
     if let Some(p) = a.get("port") {
-        let port: i64 = p.parse().map_err(|_| Fail::Msg(format!("invalid argument \"{p}\" for \"--port\" flag")))?;
+        let port: i64 = p
+            .parse()
+            .map_err(|_| Fail::Msg(format!("invalid argument \"{p}\" for \"--port\" flag")))?;
         let proto = protocol
             .map(String::from)
-            .or_else(|| ports.first().and_then(|x| x.get("protocol")).and_then(Value::as_str).map(String::from))
+            .or_else(|| {
+                ports
+                    .first()
+                    .and_then(|x| x.get("protocol"))
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
             .unwrap_or_else(|| "TCP".into());
-        let tp = a.get("target-port").map(parse_port_value).unwrap_or(json!(port));
+        let tp = a
+            .get("target-port")
+            .map(parse_port_value)
+            .unwrap_or(json!(port));
         svc_ports.push(json!({"port": port, "protocol": proto, "targetPort": tp}));
     } else {
         if ports.is_empty() {
@@ -1193,8 +1367,16 @@ fn expose(ctx: &mut Ctx, a: &Args) -> R {
         let many = ports.len() > 1;
         for (i, p) in ports.iter().enumerate() {
             let port = p["port"].clone();
-            let proto = protocol.map(String::from).unwrap_or_else(|| p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string());
-            let tp = a.get("target-port").map(parse_port_value).unwrap_or(port.clone());
+            let proto = protocol.map(String::from).unwrap_or_else(|| {
+                p.get("protocol")
+                    .and_then(Value::as_str)
+                    .unwrap_or("TCP")
+                    .to_string()
+            });
+            let tp = a
+                .get("target-port")
+                .map(parse_port_value)
+                .unwrap_or(port.clone());
             let mut sp = json!({"port": port, "protocol": proto, "targetPort": tp});
             if many {
                 sp["name"] = json!(format!("port-{}", i + 1));
@@ -1204,7 +1386,10 @@ fn expose(ctx: &mut Ctx, a: &Args) -> R {
     }
     let svc_name = a.get("name").unwrap_or(&name).to_string();
     let mut metadata = json!({"creationTimestamp": null, "name": svc_name});
-    if let Some(l) = obj.pointer("/metadata/labels").filter(|l| l.as_object().is_some_and(|m| !m.is_empty())) {
+    if let Some(l) = obj
+        .pointer("/metadata/labels")
+        .filter(|l| l.as_object().is_some_and(|m| !m.is_empty()))
+    {
         metadata["labels"] = l.clone();
     }
     let mut spec = json!({"ports": svc_ports, "selector": selector});
@@ -1259,20 +1444,38 @@ fn container_ports(containers: Option<&Value>) -> Vec<Value> {
 
 fn version(ctx: &mut Ctx, a: &Args) -> R {
     let client_only = a.bool("client");
-    let server = if client_only { None } else { Some(ctx.client.request("GET", "/version", &[], None)) };
+    let server = if client_only {
+        None
+    } else {
+        Some(ctx.client.request("GET", "/version", &[], None))
+    };
     match a.get("output") {
         Some(fmt @ ("json" | "yaml")) => {
             let mut v = json!({"clientVersion": {"major": "1", "minor": "32", "gitVersion": super::CLIENT_VERSION, "platform": "linux/amd64"}, "kustomizeVersion": "v5.5.0"});
             if let Some(Ok(s)) = &server {
                 v["serverVersion"] = s.clone();
             }
-            let text = if fmt == "json" { output::go_json_indent(&v) } else { output::go_yaml(&v) };
+            let text = if fmt == "json" {
+                output::go_json_indent(&v)
+            } else {
+                output::go_yaml(&v)
+            };
             let _ = write!(ctx.out, "{text}");
         }
         _ => {
-            let _ = writeln!(ctx.out, "Client Version: {}\nKustomize Version: v5.5.0", super::CLIENT_VERSION);
+            let _ = writeln!(
+                ctx.out,
+                "Client Version: {}\nKustomize Version: v5.5.0",
+                super::CLIENT_VERSION
+            );
             if let Some(Ok(s)) = &server {
-                let _ = writeln!(ctx.out, "Server Version: {}", s.get("gitVersion").and_then(Value::as_str).unwrap_or("unknown"));
+                let _ = writeln!(
+                    ctx.out,
+                    "Server Version: {}",
+                    s.get("gitVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown")
+                );
             }
         }
     }
@@ -1287,8 +1490,15 @@ fn cluster_info(ctx: &mut Ctx, _a: &Args) -> R {
     ctx.client.request("GET", "/version", &[], None)?;
     use std::io::IsTerminal;
     let color = std::io::stdout().is_terminal();
-    let (g, y, off) = if color { ("\x1b[0;32m", "\x1b[0;33m", "\x1b[0m") } else { ("", "", "") };
-    let _ = writeln!(ctx.out, "{g}Kubernetes control plane{off} is running at {y}{base}{off}");
+    let (g, y, off) = if color {
+        ("\x1b[0;32m", "\x1b[0;33m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    let _ = writeln!(
+        ctx.out,
+        "{g}Kubernetes control plane{off} is running at {y}{base}{off}"
+    );
     if let Some(svc) = Resource::resolve("services") {
         if let Ok(dns) = ctx.client.get(svc, Some("kube-system"), "kube-dns") {
             let port_name = dns
@@ -1302,7 +1512,10 @@ fn cluster_info(ctx: &mut Ctx, _a: &Args) -> R {
             );
         }
     }
-    let _ = writeln!(ctx.out, "\nTo further debug and diagnose cluster problems, use 'kubectl cluster-info dump'.");
+    let _ = writeln!(
+        ctx.out,
+        "\nTo further debug and diagnose cluster problems, use 'kubectl cluster-info dump'."
+    );
     Ok(())
 }
 
@@ -1340,18 +1553,23 @@ fn api_resources(ctx: &mut Ctx, a: &Args) -> R {
     Ok(())
 }
 
-fn kubeconfig_path() -> Option<std::path::PathBuf> {
+fn kubeconfig_path(flag: Option<&str>) -> Option<std::path::PathBuf> {
+    if let Some(f) = flag {
+        return Some(f.into());
+    }
     if let Ok(k) = std::env::var("KUBECONFIG") {
         if let Some(first) = k.split(':').find(|p| !p.is_empty()) {
             return Some(first.into());
         }
     }
-    std::env::var("HOME").ok().map(|h| std::path::Path::new(&h).join(".kube/config"))
+    std::env::var("HOME")
+        .ok()
+        .map(|h| std::path::Path::new(&h).join(".kube/config"))
 }
 
 /// The namespace of the current kubeconfig context (`config set-context --current --namespace`).
-pub fn context_namespace() -> Option<String> {
-    let text = std::fs::read_to_string(kubeconfig_path()?).ok()?;
+pub fn context_namespace(kubeconfig: Option<&str>) -> Option<String> {
+    let text = std::fs::read_to_string(kubeconfig_path(kubeconfig)?).ok()?;
     let v: Value = serde_yaml_ng::from_str(&text).ok()?;
     let cur = v.get("current-context")?.as_str()?;
     v.get("contexts")?
@@ -1381,7 +1599,7 @@ fn kubeconfig(ctx: &Ctx, namespace: Option<&str>) -> Value {
 }
 
 fn config(ctx: &mut Ctx, a: &Args) -> R {
-    let ns = context_namespace();
+    let ns = context_namespace(a.get("kubeconfig"));
     match a.pos.get(1).map(String::as_str) {
         Some("view") => {
             let v = kubeconfig(ctx, ns.as_deref());
@@ -1410,7 +1628,7 @@ fn config(ctx: &mut Ctx, a: &Args) -> R {
                 return Err(Fail::Msg("kplab has one context: use kubectl config set-context --current --namespace=NS".into()));
             }
             let ns = a.get("namespace").map(String::from).or(ns);
-            let path = kubeconfig_path().ok_or_else(|| Fail::Msg("cannot find a kubeconfig path: HOME is not set".into()))?;
+            let path = kubeconfig_path(a.get("kubeconfig")).ok_or_else(|| Fail::Msg("cannot find a kubeconfig path: HOME is not set".into()))?;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Fail::Msg(format!("creating {}: {e}", dir.display())))?;
             }
@@ -1434,7 +1652,10 @@ mod tests {
     #[test]
     fn container_names_from_images() {
         assert_eq!(container_name_from_image("nginx"), "nginx");
-        assert_eq!(container_name_from_image("registry.k8s.io/coredns/coredns:v1.11.3"), "coredns");
+        assert_eq!(
+            container_name_from_image("registry.k8s.io/coredns/coredns:v1.11.3"),
+            "coredns"
+        );
         assert_eq!(container_name_from_image("my_app@sha256:abc"), "my-app");
         assert_eq!(container_name_from_image("localhost:5000/web:1"), "web");
     }
@@ -1454,12 +1675,19 @@ mod tests {
     #[test]
     fn json_patch_ops() {
         let mut d = json!({"spec": {"ports": [{"port": 80}], "type": "ClusterIP"}});
-        json_patch(&mut d, &json!([
-            {"op": "replace", "path": "/spec/type", "value": "NodePort"},
-            {"op": "add", "path": "/spec/ports/-", "value": {"port": 81}},
-            {"op": "remove", "path": "/spec/ports/0"}
-        ])).unwrap();
-        assert_eq!(d, json!({"spec": {"ports": [{"port": 81}], "type": "NodePort"}}));
+        json_patch(
+            &mut d,
+            &json!([
+                {"op": "replace", "path": "/spec/type", "value": "NodePort"},
+                {"op": "add", "path": "/spec/ports/-", "value": {"port": 81}},
+                {"op": "remove", "path": "/spec/ports/0"}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            json!({"spec": {"ports": [{"port": 81}], "type": "NodePort"}})
+        );
         assert!(json_patch(&mut d, &json!([{"op": "remove", "path": "/spec/nope"}])).is_err());
     }
 }

@@ -191,17 +191,55 @@ fn namespace(o: &Value) -> String {
 pub fn service(o: &Value, slices: &[Value]) -> String {
     let mut w = W(String::new());
     meta_header(&mut w, o, true);
-    w.w(0, &format!("Selector:\t{}\n", format_labels(o.pointer("/spec/selector"))));
+    w.w(
+        0,
+        &format!(
+            "Selector:\t{}\n",
+            format_labels(o.pointer("/spec/selector"))
+        ),
+    );
     w.w(0, &format!("Type:\t{}\n", s(o, "/spec/type")));
     if !s(o, "/spec/ipFamilyPolicy").is_empty() {
-        w.w(0, &format!("IP Family Policy:\t{}\n", s(o, "/spec/ipFamilyPolicy")));
+        w.w(
+            0,
+            &format!("IP Family Policy:\t{}\n", s(o, "/spec/ipFamilyPolicy")),
+        );
     }
-    let fams: Vec<&str> = arr(o, "/spec/ipFamilies").iter().filter_map(Value::as_str).collect();
-    w.w(0, &format!("IP Families:\t{}\n", if fams.is_empty() { "<none>".into() } else { fams.join(",") }));
+    let fams: Vec<&str> = arr(o, "/spec/ipFamilies")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    w.w(
+        0,
+        &format!(
+            "IP Families:\t{}\n",
+            if fams.is_empty() {
+                "<none>".into()
+            } else {
+                fams.join(",")
+            }
+        ),
+    );
     w.w(0, &format!("IP:\t{}\n", s(o, "/spec/clusterIP")));
-    let ips: Vec<&str> = arr(o, "/spec/clusterIPs").iter().filter_map(Value::as_str).collect();
-    w.w(0, &format!("IPs:\t{}\n", if ips.is_empty() { "<none>".into() } else { ips.join(",") }));
-    let ext: Vec<&str> = arr(o, "/spec/externalIPs").iter().filter_map(Value::as_str).collect();
+    let ips: Vec<&str> = arr(o, "/spec/clusterIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    w.w(
+        0,
+        &format!(
+            "IPs:\t{}\n",
+            if ips.is_empty() {
+                "<none>".into()
+            } else {
+                ips.join(",")
+            }
+        ),
+    );
+    let ext: Vec<&str> = arr(o, "/spec/externalIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     if !ext.is_empty() {
         w.w(0, &format!("External IPs:\t{}\n", ext.join(",")));
     }
@@ -209,14 +247,26 @@ pub fn service(o: &Value, slices: &[Value]) -> String {
         w.w(0, &format!("IP:\t{}\n", s(o, "/spec/loadBalancerIP")));
     }
     if !s(o, "/spec/externalName").is_empty() {
-        w.w(0, &format!("External Name:\t{}\n", s(o, "/spec/externalName")));
+        w.w(
+            0,
+            &format!("External Name:\t{}\n", s(o, "/spec/externalName")),
+        );
     }
     let ingress: Vec<&str> = arr(o, "/status/loadBalancer/ingress")
         .iter()
-        .map(|i| if s(i, "/ip").is_empty() { s(i, "/hostname") } else { s(i, "/ip") })
+        .map(|i| {
+            if s(i, "/ip").is_empty() {
+                s(i, "/hostname")
+            } else {
+                s(i, "/ip")
+            }
+        })
         .collect();
     if !ingress.is_empty() {
-        w.w(0, &format!("LoadBalancer Ingress:\t{}\n", ingress.join(", ")));
+        w.w(
+            0,
+            &format!("LoadBalancer Ingress:\t{}\n", ingress.join(", ")),
+        );
     }
     for p in arr(o, "/spec/ports") {
         let name = match s(p, "/name") {
@@ -234,23 +284,63 @@ pub fn service(o: &Value, slices: &[Value]) -> String {
         };
         w.w(0, &format!("TargetPort:\t{tp}/{proto}\n"));
         if p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
-            w.w(0, &format!("NodePort:\t{name}\t{}/{proto}\n", num(p, "/nodePort")));
+            w.w(
+                0,
+                &format!("NodePort:\t{name}\t{}/{proto}\n", num(p, "/nodePort")),
+            );
         }
-        w.w(0, &format!("Endpoints:\t{}\n", format_endpoint_slices(slices, s(p, "/name"))));
+        w.w(
+            0,
+            &format!(
+                "Endpoints:\t{}\n",
+                format_endpoint_slices(slices, s(p, "/name"))
+            ),
+        );
     }
-    w.w(0, &format!("Session Affinity:\t{}\n", s(o, "/spec/sessionAffinity")));
+    w.w(
+        0,
+        &format!("Session Affinity:\t{}\n", s(o, "/spec/sessionAffinity")),
+    );
     if !s(o, "/spec/externalTrafficPolicy").is_empty() {
-        w.w(0, &format!("External Traffic Policy:\t{}\n", s(o, "/spec/externalTrafficPolicy")));
+        w.w(
+            0,
+            &format!(
+                "External Traffic Policy:\t{}\n",
+                s(o, "/spec/externalTrafficPolicy")
+            ),
+        );
     }
     if !s(o, "/spec/internalTrafficPolicy").is_empty() {
-        w.w(0, &format!("Internal Traffic Policy:\t{}\n", s(o, "/spec/internalTrafficPolicy")));
+        w.w(
+            0,
+            &format!(
+                "Internal Traffic Policy:\t{}\n",
+                s(o, "/spec/internalTrafficPolicy")
+            ),
+        );
     }
-    if o.pointer("/spec/healthCheckNodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
-        w.w(0, &format!("HealthCheck NodePort:\t{}\n", num(o, "/spec/healthCheckNodePort")));
+    if o.pointer("/spec/healthCheckNodePort")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        != 0
+    {
+        w.w(
+            0,
+            &format!(
+                "HealthCheck NodePort:\t{}\n",
+                num(o, "/spec/healthCheckNodePort")
+            ),
+        );
     }
-    let ranges: Vec<&str> = arr(o, "/spec/loadBalancerSourceRanges").iter().filter_map(Value::as_str).collect();
+    let ranges: Vec<&str> = arr(o, "/spec/loadBalancerSourceRanges")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     if !ranges.is_empty() {
-        w.w(0, &format!("LoadBalancer Source Ranges:\t{}\n", ranges.join(",")));
+        w.w(
+            0,
+            &format!("LoadBalancer Source Ranges:\t{}\n", ranges.join(",")),
+        );
     }
     events_none(&mut w);
     finish(w)
@@ -265,7 +355,8 @@ fn format_endpoint_slices(slices: &[Value], port_name: &str) -> String {
     for sl in slices {
         let ports = arr(sl, "/ports");
         let eps = arr(sl, "/endpoints");
-        let ready = |e: &Value| e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
+        let ready =
+            |e: &Value| e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
         if ports.is_empty() {
             for e in eps {
                 if list.len() == max {
@@ -276,7 +367,13 @@ fn format_endpoint_slices(slices: &[Value], port_name: &str) -> String {
                 }
                 count += 1;
                 if !more {
-                    list.push(arr(e, "/addresses").first().and_then(Value::as_str).unwrap_or("").to_string());
+                    list.push(
+                        arr(e, "/addresses")
+                            .first()
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                    );
                 }
             }
         } else {
@@ -293,9 +390,16 @@ fn format_endpoint_slices(slices: &[Value], port_name: &str) -> String {
                     }
                     count += 1;
                     if !more {
-                        let ip = arr(e, "/addresses").first().and_then(Value::as_str).unwrap_or("");
+                        let ip = arr(e, "/addresses")
+                            .first()
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         let port = num(p, "/port");
-                        list.push(if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") });
+                        list.push(if ip.contains(':') {
+                            format!("[{ip}]:{port}")
+                        } else {
+                            format!("{ip}:{port}")
+                        });
                     }
                 }
             }
@@ -317,10 +421,17 @@ pub fn endpoints(o: &Value) -> String {
     for ss in arr(o, "/subsets") {
         let join = |ptr: &str| {
             let v: Vec<&str> = arr(ss, ptr).iter().map(|a| s(a, "/ip")).collect();
-            if v.is_empty() { "<none>".to_string() } else { v.join(",") }
+            if v.is_empty() {
+                "<none>".to_string()
+            } else {
+                v.join(",")
+            }
         };
         w.w(1, &format!("Addresses:\t{}\n", join("/addresses")));
-        w.w(1, &format!("NotReadyAddresses:\t{}\n", join("/notReadyAddresses")));
+        w.w(
+            1,
+            &format!("NotReadyAddresses:\t{}\n", join("/notReadyAddresses")),
+        );
         let ports = arr(ss, "/ports");
         if !ports.is_empty() {
             w.w(1, "Ports:\n");
@@ -331,7 +442,10 @@ pub fn endpoints(o: &Value) -> String {
                     "" => "<unset>",
                     n => n,
                 };
-                w.w(2, &format!("{name}\t{}\t{}\n", num(p, "/port"), s(p, "/protocol")));
+                w.w(
+                    2,
+                    &format!("{name}\t{}\t{}\n", num(p, "/port"), s(p, "/protocol")),
+                );
             }
         }
         w.w(0, "\n");
@@ -369,10 +483,29 @@ pub fn endpoint_slice(o: &Value) -> String {
     if eps.is_empty() {
         w.w(1, "<unset>\n");
     }
-    let unset = |x: &str| if x.is_empty() { "<unset>".to_string() } else { x.to_string() };
+    let unset = |x: &str| {
+        if x.is_empty() {
+            "<unset>".to_string()
+        } else {
+            x.to_string()
+        }
+    };
     for e in eps {
-        let a: Vec<&str> = arr(e, "/addresses").iter().filter_map(Value::as_str).collect();
-        w.w(1, &format!("- Addresses:\t{}\n", if a.is_empty() { "<none>".into() } else { a.join(",") }));
+        let a: Vec<&str> = arr(e, "/addresses")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        w.w(
+            1,
+            &format!(
+                "- Addresses:\t{}\n",
+                if a.is_empty() {
+                    "<none>".into()
+                } else {
+                    a.join(",")
+                }
+            ),
+        );
         w.w(2, "Conditions:\n");
         let ready = match e.pointer("/conditions/ready").and_then(Value::as_bool) {
             Some(b) => b.to_string(),
@@ -381,7 +514,14 @@ pub fn endpoint_slice(o: &Value) -> String {
         w.w(3, &format!("Ready:\t{ready}\n"));
         w.w(2, &format!("Hostname:\t{}\n", unset(s(e, "/hostname"))));
         if e.get("targetRef").is_some() {
-            w.w(2, &format!("TargetRef:\t{}/{}\n", s(e, "/targetRef/kind"), s(e, "/targetRef/name")));
+            w.w(
+                2,
+                &format!(
+                    "TargetRef:\t{}/{}\n",
+                    s(e, "/targetRef/kind"),
+                    s(e, "/targetRef/name")
+                ),
+            );
         }
         w.w(2, &format!("NodeName:\t{}\n", unset(s(e, "/nodeName"))));
         w.w(2, &format!("Zone:\t{}\n", unset(s(e, "/zone"))));
@@ -399,7 +539,10 @@ fn container_ports(ports: &[Value], host: bool) -> String {
                 x => x,
             };
             let n = if host {
-                p.get("hostPort").and_then(Value::as_i64).unwrap_or(0).to_string()
+                p.get("hostPort")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    .to_string()
             } else {
                 num(p, "/containerPort")
             };
@@ -422,13 +565,22 @@ fn describe_container(w: &mut W, c: &Value, status: Option<&Value>) {
     if p.contains(',') {
         w.w(2, &format!("Ports:\t{p}\n"));
     } else {
-        w.w(2, &format!("Port:\t{}\n", if p.is_empty() { "<none>" } else { &p }));
+        w.w(
+            2,
+            &format!("Port:\t{}\n", if p.is_empty() { "<none>" } else { &p }),
+        );
     }
     let hp = container_ports(ports, true);
     if hp.contains(',') {
         w.w(2, &format!("Host Ports:\t{hp}\n"));
     } else {
-        w.w(2, &format!("Host Port:\t{}\n", if hp.is_empty() { "<none>" } else { &hp }));
+        w.w(
+            2,
+            &format!(
+                "Host Port:\t{}\n",
+                if hp.is_empty() { "<none>" } else { &hp }
+            ),
+        );
     }
     for (title, key) in [("Command", "/command"), ("Args", "/args")] {
         let items = arr(c, key);
@@ -441,12 +593,25 @@ fn describe_container(w: &mut W, c: &Value, status: Option<&Value>) {
     }
     if let Some(st) = status {
         state(w, "State", st.get("state"));
-        if st.get("lastState").and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
+        if st
+            .get("lastState")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
+        {
             state(w, "Last State", st.get("lastState"));
         }
         let ready = st.get("ready").and_then(Value::as_bool).unwrap_or(false);
-        w.w(2, &format!("Ready:\t{}\n", if ready { "True" } else { "False" }));
-        w.w(2, &format!("Restart Count:\t{}\n", st.get("restartCount").and_then(Value::as_i64).unwrap_or(0)));
+        w.w(
+            2,
+            &format!("Ready:\t{}\n", if ready { "True" } else { "False" }),
+        );
+        w.w(
+            2,
+            &format!(
+                "Restart Count:\t{}\n",
+                st.get("restartCount").and_then(Value::as_i64).unwrap_or(0)
+            ),
+        );
     }
     let env = arr(c, "/env");
     if env.is_empty() {
@@ -478,9 +643,18 @@ fn state(w: &mut W, title: &str, st: Option<&Value>) {
         if !s(t, "/reason").is_empty() {
             w.w(3, &format!("Reason:\t{}\n", s(t, "/reason")));
         }
-        w.w(3, &format!("Exit Code:\t{}\n", t.get("exitCode").and_then(Value::as_i64).unwrap_or(0)));
+        w.w(
+            3,
+            &format!(
+                "Exit Code:\t{}\n",
+                t.get("exitCode").and_then(Value::as_i64).unwrap_or(0)
+            ),
+        );
         w.w(3, &format!("Started:\t{}\n", rfc1123z(s(t, "/startedAt"))));
-        w.w(3, &format!("Finished:\t{}\n", rfc1123z(s(t, "/finishedAt"))));
+        w.w(
+            3,
+            &format!("Finished:\t{}\n", rfc1123z(s(t, "/finishedAt"))),
+        );
     } else {
         w.w(2, &format!("{title}:\tWaiting\n"));
     }
@@ -495,7 +669,13 @@ pub fn pod(o: &Value, now: OffsetDateTime) -> String {
         w.w(0, &format!("Priority:\t{p}\n"));
     }
     if !s(o, "/spec/priorityClassName").is_empty() {
-        w.w(0, &format!("Priority Class Name:\t{}\n", s(o, "/spec/priorityClassName")));
+        w.w(
+            0,
+            &format!(
+                "Priority Class Name:\t{}\n",
+                s(o, "/spec/priorityClassName")
+            ),
+        );
     }
     let sa = match s(o, "/spec/serviceAccountName") {
         "" => "default",
@@ -505,17 +685,38 @@ pub fn pod(o: &Value, now: OffsetDateTime) -> String {
     if s(o, "/spec/nodeName").is_empty() {
         w.w(0, "Node:\t<none>\n");
     } else {
-        w.w(0, &format!("Node:\t{}/{}\n", s(o, "/spec/nodeName"), s(o, "/status/hostIP")));
+        w.w(
+            0,
+            &format!(
+                "Node:\t{}/{}\n",
+                s(o, "/spec/nodeName"),
+                s(o, "/status/hostIP")
+            ),
+        );
     }
     if !s(o, "/status/startTime").is_empty() {
-        w.w(0, &format!("Start Time:\t{}\n", rfc1123z(s(o, "/status/startTime"))));
+        w.w(
+            0,
+            &format!("Start Time:\t{}\n", rfc1123z(s(o, "/status/startTime"))),
+        );
     }
     labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(&mut w, "", "Annotations", o.pointer("/metadata/annotations"));
+    annotations_multiline(
+        &mut w,
+        "",
+        "Annotations",
+        o.pointer("/metadata/annotations"),
+    );
     if !s(o, "/metadata/deletionTimestamp").is_empty() {
         let ts = s(o, "/metadata/deletionTimestamp");
-        w.w(0, &format!("Status:\tTerminating (lasts {})\n", age(Some(ts), now)));
-        let grace = o.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+        w.w(
+            0,
+            &format!("Status:\tTerminating (lasts {})\n", age(Some(ts), now)),
+        );
+        let grace = o
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
         w.w(0, &format!("Termination Grace Period:\t{grace}s\n"));
     } else {
         w.w(0, &format!("Status:\t{}\n", s(o, "/status/phase")));
@@ -536,8 +737,14 @@ pub fn pod(o: &Value, now: OffsetDateTime) -> String {
             w.w(1, &format!("IP:\t{}\n", s(ip, "/ip")));
         }
     }
-    if let Some(c) = arr(o, "/metadata/ownerReferences").iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true)) {
-        w.w(0, &format!("Controlled By:\t{}/{}\n", s(c, "/kind"), s(c, "/name")));
+    if let Some(c) = arr(o, "/metadata/ownerReferences")
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+    {
+        w.w(
+            0,
+            &format!("Controlled By:\t{}/{}\n", s(c, "/kind"), s(c, "/name")),
+        );
     }
     w.w(0, "Containers:\n");
     let statuses = arr(o, "/status/containerStatuses");
@@ -557,14 +764,25 @@ pub fn pod(o: &Value, now: OffsetDateTime) -> String {
     let qos = match s(o, "/status/qosClass") {
         "" => {
             let has_resources = arr(o, "/spec/containers").iter().any(|c| {
-                c.get("resources").and_then(Value::as_object).is_some_and(|m| !m.is_empty())
+                c.get("resources")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty())
             });
-            if has_resources { "Burstable" } else { "BestEffort" }
+            if has_resources {
+                "Burstable"
+            } else {
+                "BestEffort"
+            }
         }
         q => q,
     };
     w.w(0, &format!("QoS Class:\t{qos}\n"));
-    labels_multiline(&mut w, "", "Node-Selectors", o.pointer("/spec/nodeSelector"));
+    labels_multiline(
+        &mut w,
+        "",
+        "Node-Selectors",
+        o.pointer("/spec/nodeSelector"),
+    );
     tolerations_multiline(&mut w, "", "Tolerations", arr(o, "/spec/tolerations"));
     events_none(&mut w);
     let mut out = finish(w);
@@ -579,10 +797,31 @@ pub fn node(o: &Value, pods: &[Value], now: OffsetDateTime) -> String {
     let mut w = W(String::new());
     w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
     let roles = node_roles(o);
-    w.w(0, &format!("Roles:\t{}\n", if roles.is_empty() { "<none>".into() } else { roles.join(",") }));
+    w.w(
+        0,
+        &format!(
+            "Roles:\t{}\n",
+            if roles.is_empty() {
+                "<none>".into()
+            } else {
+                roles.join(",")
+            }
+        ),
+    );
     labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(&mut w, "", "Annotations", o.pointer("/metadata/annotations"));
-    w.w(0, &format!("CreationTimestamp:\t{}\n", rfc1123z(s(o, "/metadata/creationTimestamp"))));
+    annotations_multiline(
+        &mut w,
+        "",
+        "Annotations",
+        o.pointer("/metadata/annotations"),
+    );
+    w.w(
+        0,
+        &format!(
+            "CreationTimestamp:\t{}\n",
+            rfc1123z(s(o, "/metadata/creationTimestamp"))
+        ),
+    );
     let taints = arr(o, "/spec/taints");
     if taints.is_empty() {
         w.w(0, "Taints:\t<none>\n");
@@ -600,34 +839,53 @@ pub fn node(o: &Value, pods: &[Value], now: OffsetDateTime) -> String {
             }
         }
     }
-    let unsched = o.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false);
+    let unsched = o
+        .pointer("/spec/unschedulable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     w.w(0, &format!("Unschedulable:\t{unsched}\n"));
     let conds = arr(o, "/status/conditions");
-    let renew = conds.iter().find(|c| s(c, "/type") == "Ready").map(|c| rfc1123z(s(c, "/lastHeartbeatTime"))).unwrap_or_else(|| "<unset>".into());
+    let renew = conds
+        .iter()
+        .find(|c| s(c, "/type") == "Ready")
+        .map(|c| rfc1123z(s(c, "/lastHeartbeatTime")))
+        .unwrap_or_else(|| "<unset>".into());
     w.w(0, "Lease:\n");
     w.w(1, &format!("HolderIdentity:\t{}\n", s(o, "/metadata/name")));
     w.w(1, "AcquireTime:\t<unset>\n");
     w.w(1, &format!("RenewTime:\t{renew}\n"));
     if !conds.is_empty() {
-        w.w(0, "Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n");
-        w.w(1, "----\t------\t-----------------\t------------------\t------\t-------\n");
+        w.w(
+            0,
+            "Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n",
+        );
+        w.w(
+            1,
+            "----\t------\t-----------------\t------------------\t------\t-------\n",
+        );
         for c in conds {
-            w.w(1, &format!(
-                "{} \t{} \t{} \t{} \t{} \t{}\n",
-                s(c, "/type"),
-                s(c, "/status"),
-                rfc1123z(s(c, "/lastHeartbeatTime")),
-                rfc1123z(s(c, "/lastTransitionTime")),
-                s(c, "/reason"),
-                s(c, "/message")
-            ));
+            w.w(
+                1,
+                &format!(
+                    "{} \t{} \t{} \t{} \t{} \t{}\n",
+                    s(c, "/type"),
+                    s(c, "/status"),
+                    rfc1123z(s(c, "/lastHeartbeatTime")),
+                    rfc1123z(s(c, "/lastTransitionTime")),
+                    s(c, "/reason"),
+                    s(c, "/message")
+                ),
+            );
         }
     }
     w.w(0, "Addresses:\n");
     for a in arr(o, "/status/addresses") {
         w.w(1, &format!("{}:\t{}\n", s(a, "/type"), s(a, "/address")));
     }
-    for (title, key) in [("Capacity", "/status/capacity"), ("Allocatable", "/status/allocatable")] {
+    for (title, key) in [
+        ("Capacity", "/status/capacity"),
+        ("Allocatable", "/status/allocatable"),
+    ] {
         let m = sorted_map(o.pointer(key));
         if !m.is_empty() {
             w.w(0, &format!("{title}:\n"));
@@ -649,27 +907,52 @@ pub fn node(o: &Value, pods: &[Value], now: OffsetDateTime) -> String {
         ("Kubelet Version", "kubeletVersion"),
         ("Kube-Proxy Version", "kubeProxyVersion"),
     ] {
-        w.w(1, &format!("{title}:\t{}\n", s(o, &format!("/status/nodeInfo/{key}"))));
+        w.w(
+            1,
+            &format!("{title}:\t{}\n", s(o, &format!("/status/nodeInfo/{key}"))),
+        );
     }
     if !s(o, "/spec/podCIDR").is_empty() {
         w.w(0, &format!("PodCIDR:\t{}\n", s(o, "/spec/podCIDR")));
     }
-    let cidrs: Vec<&str> = arr(o, "/spec/podCIDRs").iter().filter_map(Value::as_str).collect();
+    let cidrs: Vec<&str> = arr(o, "/spec/podCIDRs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     if !cidrs.is_empty() {
         w.w(0, &format!("PodCIDRs:\t{}\n", cidrs.join(",")));
     }
-    w.w(0, &format!("Non-terminated Pods:\t({} in total)\n", pods.len()));
-    w.w(1, "Namespace\tName\t\tCPU Requests\tCPU Limits\tMemory Requests\tMemory Limits\tAge\n");
-    w.w(1, "---------\t----\t\t------------\t----------\t---------------\t-------------\t---\n");
+    w.w(
+        0,
+        &format!("Non-terminated Pods:\t({} in total)\n", pods.len()),
+    );
+    w.w(
+        1,
+        "Namespace\tName\t\tCPU Requests\tCPU Limits\tMemory Requests\tMemory Limits\tAge\n",
+    );
+    w.w(
+        1,
+        "---------\t----\t\t------------\t----------\t---------------\t-------------\t---\n",
+    );
     for p in pods {
-        w.w(1, &format!(
-            "{}\t{}\t\t0 (0%)\t0 (0%)\t0 (0%)\t0 (0%)\t{}\n",
-            s(p, "/metadata/namespace"),
-            s(p, "/metadata/name"),
-            age(p.pointer("/metadata/creationTimestamp").and_then(Value::as_str), now)
-        ));
+        w.w(
+            1,
+            &format!(
+                "{}\t{}\t\t0 (0%)\t0 (0%)\t0 (0%)\t0 (0%)\t{}\n",
+                s(p, "/metadata/namespace"),
+                s(p, "/metadata/name"),
+                age(
+                    p.pointer("/metadata/creationTimestamp")
+                        .and_then(Value::as_str),
+                    now
+                )
+            ),
+        );
     }
-    w.w(0, "Allocated resources:\n  (Total limits may be over 100 percent, i.e., overcommitted.)\n");
+    w.w(
+        0,
+        "Allocated resources:\n  (Total limits may be over 100 percent, i.e., overcommitted.)\n",
+    );
     w.w(1, "Resource\tRequests\tLimits\n");
     w.w(1, "--------\t--------\t------\n");
     for r in ["cpu", "memory", "ephemeral-storage"] {
@@ -680,7 +963,11 @@ pub fn node(o: &Value, pods: &[Value], now: OffsetDateTime) -> String {
 }
 
 fn policy_types(spec: &Value) -> (bool, bool, Vec<String>) {
-    let mut types: Vec<String> = arr(spec, "/policyTypes").iter().filter_map(Value::as_str).map(String::from).collect();
+    let mut types: Vec<String> = arr(spec, "/policyTypes")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect();
     if types.is_empty() {
         // The API server's default: Ingress, plus Egress when egress rules exist.
         types.push("Ingress".into());
@@ -688,20 +975,34 @@ fn policy_types(spec: &Value) -> (bool, bool, Vec<String>) {
             types.push("Egress".into());
         }
     }
-    (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress"), types)
+    (
+        types.iter().any(|t| t == "Ingress"),
+        types.iter().any(|t| t == "Egress"),
+        types,
+    )
 }
 
 fn peers(w: &mut W, rules: &[Value], ingress: bool) {
     let ind = "    ";
-    let (peer_key, peer_title, dir) = if ingress { ("from", "From", "ingress") } else { ("to", "To", "egress") };
+    let (peer_key, peer_title, dir) = if ingress {
+        ("from", "From", "ingress")
+    } else {
+        ("to", "To", "egress")
+    };
     if rules.is_empty() {
-        w.w(0, &format!("{ind}<none> (Selected pods are isolated for {dir} connectivity)\n"));
+        w.w(
+            0,
+            &format!("{ind}<none> (Selected pods are isolated for {dir} connectivity)\n"),
+        );
         return;
     }
     for (i, rule) in rules.iter().enumerate() {
         let ports = arr(rule, "/ports");
         if ports.is_empty() {
-            w.w(0, &format!("{ind}To Port: <any> (traffic allowed to all ports)\n"));
+            w.w(
+                0,
+                &format!("{ind}To Port: <any> (traffic allowed to all ports)\n"),
+            );
         } else {
             for p in ports {
                 let proto = match s(p, "/protocol") {
@@ -722,9 +1023,15 @@ fn peers(w: &mut W, rules: &[Value], ingress: bool) {
         let list = arr(rule, &format!("/{peer_key}"));
         if list.is_empty() {
             if ingress {
-                w.w(0, &format!("{ind}From: <any> (traffic not restricted by source)\n"));
+                w.w(
+                    0,
+                    &format!("{ind}From: <any> (traffic not restricted by source)\n"),
+                );
             } else {
-                w.w(0, &format!("{ind}To: <any> (traffic not restricted by destination)\n"));
+                w.w(
+                    0,
+                    &format!("{ind}To: <any> (traffic not restricted by destination)\n"),
+                );
             }
         } else {
             for peer in list {
@@ -732,14 +1039,27 @@ fn peers(w: &mut W, rules: &[Value], ingress: bool) {
                 let ps = peer.get("podSelector");
                 let ns = peer.get("namespaceSelector");
                 if ps.is_some() && ns.is_some() {
-                    w.w(1, &format!("{ind}NamespaceSelector: {}\n", format_label_selector(ns)));
-                    w.w(1, &format!("{ind}PodSelector: {}\n", format_label_selector(ps)));
+                    w.w(
+                        1,
+                        &format!("{ind}NamespaceSelector: {}\n", format_label_selector(ns)),
+                    );
+                    w.w(
+                        1,
+                        &format!("{ind}PodSelector: {}\n", format_label_selector(ps)),
+                    );
                 } else if ps.is_some() {
-                    w.w(1, &format!("{ind}PodSelector: {}\n", format_label_selector(ps)));
+                    w.w(
+                        1,
+                        &format!("{ind}PodSelector: {}\n", format_label_selector(ps)),
+                    );
                 } else if ns.is_some() {
-                    w.w(1, &format!("{ind}NamespaceSelector: {}\n", format_label_selector(ns)));
+                    w.w(
+                        1,
+                        &format!("{ind}NamespaceSelector: {}\n", format_label_selector(ns)),
+                    );
                 } else if let Some(b) = peer.get("ipBlock") {
-                    let except: Vec<&str> = arr(b, "/except").iter().filter_map(Value::as_str).collect();
+                    let except: Vec<&str> =
+                        arr(b, "/except").iter().filter_map(Value::as_str).collect();
                     w.w(1, &format!("{ind}IPBlock:\n"));
                     w.w(2, &format!("{ind}CIDR: {}\n", s(b, "/cidr")));
                     w.w(2, &format!("{ind}Except: {}\n", except.join(", ")));
@@ -757,15 +1077,29 @@ pub fn network_policy(o: &Value) -> String {
     let mut w = W(String::new());
     w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
     w.w(0, &format!("Namespace:\t{}\n", s(o, "/metadata/namespace")));
-    w.w(0, &format!("Created on:\t{}\n", go_time_string(s(o, "/metadata/creationTimestamp"))));
+    w.w(
+        0,
+        &format!(
+            "Created on:\t{}\n",
+            go_time_string(s(o, "/metadata/creationTimestamp"))
+        ),
+    );
     labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(&mut w, "", "Annotations", o.pointer("/metadata/annotations"));
+    annotations_multiline(
+        &mut w,
+        "",
+        "Annotations",
+        o.pointer("/metadata/annotations"),
+    );
     let spec = o.get("spec").cloned().unwrap_or(Value::Null);
     w.w(0, "Spec:\n");
     w.w(1, "PodSelector: ");
     let sel = selector_string(spec.get("podSelector"));
     if sel.is_empty() {
-        w.w(2, "<none> (Allowing the specific traffic to all pods in this namespace)\n");
+        w.w(
+            2,
+            "<none> (Allowing the specific traffic to all pods in this namespace)\n",
+        );
     } else {
         w.w(2, &format!("{sel}\n"));
     }
@@ -795,25 +1129,51 @@ pub fn deployment(o: &Value) -> String {
     let mut w = W(String::new());
     w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
     w.w(0, &format!("Namespace:\t{}\n", s(o, "/metadata/namespace")));
-    w.w(0, &format!("CreationTimestamp:\t{}\n", rfc1123z(s(o, "/metadata/creationTimestamp"))));
+    w.w(
+        0,
+        &format!(
+            "CreationTimestamp:\t{}\n",
+            rfc1123z(s(o, "/metadata/creationTimestamp"))
+        ),
+    );
     labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(&mut w, "", "Annotations", o.pointer("/metadata/annotations"));
-    w.w(0, &format!("Selector:\t{}\n", selector_string(o.pointer("/spec/selector"))));
+    annotations_multiline(
+        &mut w,
+        "",
+        "Annotations",
+        o.pointer("/metadata/annotations"),
+    );
+    w.w(
+        0,
+        &format!(
+            "Selector:\t{}\n",
+            selector_string(o.pointer("/spec/selector"))
+        ),
+    );
     let n = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let desired = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-    w.w(0, &format!(
+    let desired = o
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    w.w(
+        0,
+        &format!(
         "Replicas:\t{desired} desired | {} updated | {} total | {} available | {} unavailable\n",
         n("/status/updatedReplicas"),
         n("/status/replicas"),
         n("/status/availableReplicas"),
         n("/status/unavailableReplicas")
-    ));
+    ),
+    );
     let strategy = match s(o, "/spec/strategy/type") {
         "" => "RollingUpdate",
         x => x,
     };
     w.w(0, &format!("StrategyType:\t{strategy}\n"));
-    w.w(0, &format!("MinReadySeconds:\t{}\n", n("/spec/minReadySeconds")));
+    w.w(
+        0,
+        &format!("MinReadySeconds:\t{}\n", n("/spec/minReadySeconds")),
+    );
     if strategy == "RollingUpdate" {
         let mu = match num(o, "/spec/strategy/rollingUpdate/maxUnavailable") {
             x if x.is_empty() => "25%".to_string(),
@@ -823,16 +1183,30 @@ pub fn deployment(o: &Value) -> String {
             x if x.is_empty() => "25%".to_string(),
             x => x,
         };
-        w.w(0, &format!("RollingUpdateStrategy:\t{mu} max unavailable, {ms} max surge\n"));
+        w.w(
+            0,
+            &format!("RollingUpdateStrategy:\t{mu} max unavailable, {ms} max surge\n"),
+        );
     }
     w.w(0, "Pod Template:\n");
     let t = o.pointer("/spec/template").cloned().unwrap_or(Value::Null);
     labels_multiline(&mut w, "  ", "Labels", t.pointer("/metadata/labels"));
-    if t.pointer("/metadata/annotations").and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
-        annotations_multiline(&mut w, "  ", "Annotations", t.pointer("/metadata/annotations"));
+    if t.pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|m| !m.is_empty())
+    {
+        annotations_multiline(
+            &mut w,
+            "  ",
+            "Annotations",
+            t.pointer("/metadata/annotations"),
+        );
     }
     if !s(&t, "/spec/serviceAccountName").is_empty() {
-        w.w(1, &format!("Service Account:\t{}\n", s(&t, "/spec/serviceAccountName")));
+        w.w(
+            1,
+            &format!("Service Account:\t{}\n", s(&t, "/spec/serviceAccountName")),
+        );
     }
     w.w(1, "Containers:\n");
     for c in arr(&t, "/spec/containers") {
@@ -840,14 +1214,27 @@ pub fn deployment(o: &Value) -> String {
         describe_container(&mut w, c, None);
     }
     w.w(1, "Volumes:\t<none>\n");
-    labels_multiline(&mut w, "  ", "Node-Selectors", t.pointer("/spec/nodeSelector"));
+    labels_multiline(
+        &mut w,
+        "  ",
+        "Node-Selectors",
+        t.pointer("/spec/nodeSelector"),
+    );
     tolerations_multiline(&mut w, "  ", "Tolerations", arr(&t, "/spec/tolerations"));
     let conds = arr(o, "/status/conditions");
     if !conds.is_empty() {
         w.w(0, "Conditions:\n  Type\tStatus\tReason\n");
         w.w(1, "----\t------\t------\n");
         for c in conds {
-            w.w(1, &format!("{} \t{}\t{}\n", s(c, "/type"), s(c, "/status"), s(c, "/reason")));
+            w.w(
+                1,
+                &format!(
+                    "{} \t{}\t{}\n",
+                    s(c, "/type"),
+                    s(c, "/status"),
+                    s(c, "/reason")
+                ),
+            );
         }
     }
     events_none(&mut w);

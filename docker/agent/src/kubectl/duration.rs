@@ -105,7 +105,9 @@ pub fn go_time_string(s: &str) -> String {
 
 /// Now, as an RFC 3339 string (seconds precision), for timestamps kubectl writes.
 pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::now_utc());
     now.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -143,7 +145,13 @@ mod tests {
 
     #[test]
     fn describe_timestamps() {
-        assert_eq!(rfc1123z("2026-11-23T04:00:00Z"), "Mon, 23 Nov 2026 04:00:00 +0000");
-        assert_eq!(go_time_string("2026-11-23T04:00:00Z"), "2026-11-23 04:00:00 +0000 UTC");
+        assert_eq!(
+            rfc1123z("2026-11-23T04:00:00Z"),
+            "Mon, 23 Nov 2026 04:00:00 +0000"
+        );
+        assert_eq!(
+            go_time_string("2026-11-23T04:00:00Z"),
+            "2026-11-23 04:00:00 +0000 UTC"
+        );
     }
 }

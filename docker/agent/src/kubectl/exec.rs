@@ -48,7 +48,11 @@ fn find_pod(ctx: &Ctx, target: &str) -> Result<Value, Fail> {
         Some(r) if r.kind == "Pod" => Ok(ctx.client.get(pods, ns, name)?),
         Some(r) if r.kind == "Deployment" || r.kind == "Service" => {
             let obj = ctx.client.get(r, ns, name)?;
-            let sel_ptr = if r.kind == "Deployment" { "/spec/selector/matchLabels" } else { "/spec/selector" };
+            let sel_ptr = if r.kind == "Deployment" {
+                "/spec/selector/matchLabels"
+            } else {
+                "/spec/selector"
+            };
             let sel = obj
                 .pointer(sel_ptr)
                 .and_then(Value::as_object)
@@ -66,13 +70,17 @@ fn find_pod(ctx: &Ctx, target: &str) -> Result<Value, Fail> {
                 .find(|p| !p.is_terminating())
                 .ok_or_else(|| Fail::Msg(format!("no pods found for {target}")))
         }
-        Some(r) => Err(Fail::Msg(format!("cannot attach to {}: not implemented", r.kind))),
+        Some(r) => Err(Fail::Msg(format!(
+            "cannot attach to {}: not implemented",
+            r.kind
+        ))),
     }
 }
 
 fn pid_of(ns: &str, pod: &str) -> Option<u32> {
     let dir = std::env::var("KPLAB_POD_RUN_DIR").unwrap_or_else(|_| "/run/kplab/pods".into());
-    let text = std::fs::read_to_string(std::path::Path::new(&dir).join(ns).join(pod).join("pid")).ok()?;
+    let text =
+        std::fs::read_to_string(std::path::Path::new(&dir).join(ns).join(pod).join("pid")).ok()?;
     text.trim().parse().ok()
 }
 
@@ -87,29 +95,50 @@ pub fn exec(ctx: &mut Ctx, a: &Args) -> R {
     }
     let command: Vec<String> = a.rest.clone().unwrap_or_default();
     if command.is_empty() {
-        return Err(Fail::Msg("you must specify at least one command for the container".into()));
+        return Err(Fail::Msg(
+            "you must specify at least one command for the container".into(),
+        ));
     }
     let pod = find_pod(ctx, target)?;
     let ns = pod.namespace().unwrap_or(&ctx.namespace).to_string();
     let name = pod.name().to_string();
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if phase == "Succeeded" || phase == "Failed" {
-        return Err(Fail::Msg(format!("cannot exec into a container in a completed pod; current phase is {phase}")));
+        return Err(Fail::Msg(format!(
+            "cannot exec into a container in a completed pod; current phase is {phase}"
+        )));
     }
     if let Some(c) = a.get("container") {
         let known = pod
             .pointer("/spec/containers")
             .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|x| x.get("name").and_then(Value::as_str) == Some(c)));
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|x| x.get("name").and_then(Value::as_str) == Some(c))
+            });
         if !known {
             return Err(Fail::Msg(format!("container {c} not found in pod {name}")));
         }
     }
-    let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    let host_ip = pod.pointer("/status/hostIP").and_then(Value::as_str).unwrap_or("");
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let host_ip = pod
+        .pointer("/status/hostIP")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if node.is_empty() || host_ip.is_empty() || phase == "Pending" {
-        let cname = pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("");
-        return Err(Fail::Msg(format!("unable to upgrade connection: container not found (\"{cname}\")")));
+        let cname = pod
+            .pointer("/spec/containers/0/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return Err(Fail::Msg(format!(
+            "unable to upgrade connection: container not found (\"{cname}\")"
+        )));
     }
     let interactive = a.bool("stdin");
     let local_node = std::env::var("KPLAB_NODE_NAME").unwrap_or_default();
@@ -120,7 +149,11 @@ pub fn exec(ctx: &mut Ctx, a: &Args) -> R {
                 .arg(format!("--net=/proc/{pid}/ns/net"))
                 .arg("--")
                 .args(&command)
-                .stdin(if interactive { std::process::Stdio::inherit() } else { std::process::Stdio::null() })
+                .stdin(if interactive {
+                    std::process::Stdio::inherit()
+                } else {
+                    std::process::Stdio::null()
+                })
                 .status()
                 .map_err(|e| Fail::Msg(format!("cannot run nsenter: {e}")))?;
             return exit_with(ctx, status.code().unwrap_or(128 + 9));
@@ -178,7 +211,11 @@ fn kubelet_status_error(text: &str) -> Fail {
 }
 
 /// Copies framed exec output to `out`/`err` as it arrives; returns the exit code frame's value.
-pub fn pump_frames(r: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
+pub fn pump_frames(
+    r: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, String> {
     loop {
         let mut header = [0u8; 8];
         if let Err(e) = r.read_exact(&mut header) {
@@ -225,9 +262,12 @@ fn node_ip(ctx: &Ctx, node: &str) -> Result<String, Fail> {
 
 /// Maps `kube-proxy-node-2` to (`kube-proxy`, `node-2`).
 pub fn component_pod(name: &str) -> Option<(&'static str, &str)> {
-    NODE_COMPONENTS
-        .iter()
-        .find_map(|c| name.strip_prefix(c).and_then(|r| r.strip_prefix('-')).filter(|n| !n.is_empty()).map(|n| (*c, n)))
+    NODE_COMPONENTS.iter().find_map(|c| {
+        name.strip_prefix(c)
+            .and_then(|r| r.strip_prefix('-'))
+            .filter(|n| !n.is_empty())
+            .map(|n| (*c, n))
+    })
 }
 
 fn fetch_text(url: &str) -> Result<String, Fail> {
@@ -238,8 +278,12 @@ fn fetch_text(url: &str) -> Result<String, Fail> {
         .get(url)
         .call()
     {
-        Ok(r) => r.into_string().map_err(|e| Fail::Msg(format!("reading logs: {e}"))),
-        Err(ureq::Error::Status(_, r)) => Err(kubelet_status_error(&r.into_string().unwrap_or_default())),
+        Ok(r) => r
+            .into_string()
+            .map_err(|e| Fail::Msg(format!("reading logs: {e}"))),
+        Err(ureq::Error::Status(_, r)) => {
+            Err(kubelet_status_error(&r.into_string().unwrap_or_default()))
+        }
         Err(ureq::Error::Transport(t)) => {
             let host = url.split('/').nth(2).unwrap_or(url);
             Err(Fail::Msg(format!("Get \"{url}\": dial tcp {host}: {t}")))
@@ -257,8 +301,14 @@ pub fn logs(ctx: &mut Ctx, a: &Args) -> R {
     let query = tail.map(|t| format!("?tailLines={t}")).unwrap_or_default();
     let url = match find_pod(ctx, target) {
         Ok(pod) => {
-            let host_ip = pod.pointer("/status/hostIP").and_then(Value::as_str).unwrap_or("");
-            let cname = pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("");
+            let host_ip = pod
+                .pointer("/status/hostIP")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let cname = pod
+                .pointer("/spec/containers/0/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if host_ip.is_empty() {
                 return Err(Fail::Client(crate::client::ClientError::Api(crate::client::Status::new(
                     400,
@@ -273,7 +323,9 @@ pub fn logs(ctx: &mut Ctx, a: &Args) -> R {
             )
         }
         Err(Fail::Client(e)) if e.is_not_found() && ctx.namespace == "kube-system" => {
-            let Some((component, node)) = component_pod(target.rsplit('/').next().unwrap_or(target)) else {
+            let Some((component, node)) =
+                component_pod(target.rsplit('/').next().unwrap_or(target))
+            else {
                 return Err(Fail::Client(e));
             };
             let ip = match node_ip(ctx, node) {
@@ -331,8 +383,14 @@ mod tests {
 
     #[test]
     fn component_pod_names() {
-        assert_eq!(component_pod("kube-proxy-node-1"), Some(("kube-proxy", "node-1")));
-        assert_eq!(component_pod("kube-controller-manager-node-1"), Some(("kube-controller-manager", "node-1")));
+        assert_eq!(
+            component_pod("kube-proxy-node-1"),
+            Some(("kube-proxy", "node-1"))
+        );
+        assert_eq!(
+            component_pod("kube-controller-manager-node-1"),
+            Some(("kube-controller-manager", "node-1"))
+        );
         assert_eq!(component_pod("kube-proxy-"), None);
         assert_eq!(component_pod("coredns-abc"), None);
     }

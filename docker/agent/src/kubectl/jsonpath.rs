@@ -69,9 +69,8 @@ impl Template {
                         flat.push(Flat::Text(rest[..i].to_string()));
                     }
                     let after = &rest[i + 1..];
-                    let close = find_action_end(after).ok_or_else(|| {
-                        JsonPathError(format!("unclosed action"))
-                    })?;
+                    let close = find_action_end(after)
+                        .ok_or_else(|| JsonPathError("unclosed action".to_string()))?;
                     let inner = after[..close].trim();
                     rest = &after[close + 1..];
                     if inner == "end" {
@@ -391,8 +390,16 @@ fn parse_slice(inner: &str) -> Result<Step, JsonPathError> {
     };
     Ok(Step::Slice {
         start: num(parts[0])?,
-        end: if parts.len() > 1 { num(parts[1])? } else { None },
-        step: if parts.len() > 2 { num(parts[2])? } else { None },
+        end: if parts.len() > 1 {
+            num(parts[1])?
+        } else {
+            None
+        },
+        step: if parts.len() > 2 {
+            num(parts[2])?
+        } else {
+            None
+        },
         single: parts.len() == 1,
     })
 }
@@ -649,10 +656,22 @@ mod tests {
             ("{.items[0].metadata.name}", "web"),
             ("{.items[-1].metadata.name}", "plain"),
             ("{.items[0].spec.ports[*].port}{\"\\n\"}", "80 53\n"),
-            ("{range .items[*]}{.metadata.name}{'\\t'}{.spec.clusterIP}{\"\\n\"}{end}", "web\t10.96.10.20\nplain\t10.96.0.5\n"),
-            ("{.items[?(@.spec.type==\"NodePort\")].metadata.name}", "web"),
-            ("{.items[?(@.spec.type!='NodePort')].metadata.name}", "plain"),
-            ("{.items[?(@.spec.ports[0].port>100)].metadata.name}", "plain"),
+            (
+                "{range .items[*]}{.metadata.name}{'\\t'}{.spec.clusterIP}{\"\\n\"}{end}",
+                "web\t10.96.10.20\nplain\t10.96.0.5\n",
+            ),
+            (
+                "{.items[?(@.spec.type==\"NodePort\")].metadata.name}",
+                "web",
+            ),
+            (
+                "{.items[?(@.spec.type!='NodePort')].metadata.name}",
+                "plain",
+            ),
+            (
+                "{.items[?(@.spec.ports[0].port>100)].metadata.name}",
+                "plain",
+            ),
             ("{.items[?(@.metadata.labels)].metadata.name}", "web"),
             ("{.items[0].metadata.labels}", "{\"app\":\"web\"}"),
             ("{.items[0].nope}", ""),
@@ -669,7 +688,10 @@ mod tests {
 
     #[test]
     fn index_out_of_bounds_is_an_error() {
-        let e = Template::parse("{.items[5]}").unwrap().execute(&data()).unwrap_err();
+        let e = Template::parse("{.items[5]}")
+            .unwrap()
+            .execute(&data())
+            .unwrap_err();
         assert_eq!(e.0, "array index out of bounds: index 5, length 2");
     }
 

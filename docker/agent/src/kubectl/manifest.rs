@@ -48,7 +48,8 @@ pub fn read_all(files: &[&str], stdin: &mut dyn std::io::Read) -> Result<Vec<Doc
             entries.sort();
             for p in entries {
                 let name = p.display().to_string();
-                let text = std::fs::read_to_string(&p).map_err(|e| format!("error reading {name}: {e}"))?;
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| format!("error reading {name}: {e}"))?;
                 docs.extend(parse(&name, &text)?);
             }
             continue;
@@ -85,7 +86,8 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Doc>, String> {
         if yaml.is_null() {
             continue;
         }
-        let json = yaml_to_json(yaml).map_err(|e| format!("error parsing {source}: error converting YAML to JSON: {e}"))?;
+        let json = yaml_to_json(yaml)
+            .map_err(|e| format!("error parsing {source}: error converting YAML to JSON: {e}"))?;
         push_object(source, json, &mut out)?;
     }
     Ok(out)
@@ -100,7 +102,10 @@ fn push_object(source: &str, v: Value, out: &mut Vec<Doc>) -> Result<(), String>
             "error validating \"{source}\": error validating data: invalid object to validate; if you choose to ignore these errors, turn validation off with --validate=false"
         ));
     }
-    if v.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List")) {
+    if v.get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k == "List" || k.ends_with("List"))
+    {
         if let Some(items) = v.get("items").and_then(Value::as_array) {
             for it in items {
                 push_object(source, it.clone(), out)?;
@@ -137,7 +142,10 @@ fn split_yaml(source: &str, text: &str) -> Result<Vec<String>, String> {
     chunks.push(cur);
     Ok(chunks
         .into_iter()
-        .filter(|c| c.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|c| {
+            c.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .collect())
 }
 
@@ -202,7 +210,11 @@ fn yaml_to_json(v: serde_yaml_ng::Value) -> Result<Value, String> {
             }
         }
         Y::String(s) => Value::String(s),
-        Y::Sequence(seq) => Value::Array(seq.into_iter().map(yaml_to_json).collect::<Result<_, _>>()?),
+        Y::Sequence(seq) => Value::Array(
+            seq.into_iter()
+                .map(yaml_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
         Y::Mapping(m) => {
             let mut out = serde_json::Map::new();
             for (k, v) in m {
@@ -227,8 +239,14 @@ pub fn resolve(doc: &Doc) -> Result<&'static Resource, String> {
     let o = &doc.object;
     let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    let namespace = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let name = o
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let namespace = o
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if kind.is_empty() {
         return Err(format!(
             "unable to decode \"{}\": Object 'Kind' is missing in '{}'",
@@ -273,7 +291,10 @@ pub fn resolve(doc: &Doc) -> Result<&'static Resource, String> {
 pub fn validate(doc: &Doc) -> Result<(), String> {
     let o = &doc.object;
     let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
-    let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = o
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut errs: Vec<String> = Vec::new();
     let req = |errs: &mut Vec<String>, ptr: &str, field: &str| {
         let missing = match o.pointer(ptr) {
@@ -287,13 +308,28 @@ pub fn validate(doc: &Doc) -> Result<(), String> {
         }
     };
     let containers = |errs: &mut Vec<String>, base: &str, prefix: &str| {
-        req(errs, &format!("{base}/containers"), &format!("{prefix}.containers"));
-        if let Some(cs) = o.pointer(&format!("{base}/containers")).and_then(Value::as_array) {
+        req(
+            errs,
+            &format!("{base}/containers"),
+            &format!("{prefix}.containers"),
+        );
+        if let Some(cs) = o
+            .pointer(&format!("{base}/containers"))
+            .and_then(Value::as_array)
+        {
             for (i, c) in cs.iter().enumerate() {
-                if c.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+                if c.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     errs.push(format!("{prefix}.containers[{i}].name: Required value"));
                 }
-                if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     errs.push(format!("{prefix}.containers[{i}].image: Required value"));
                 }
             }
@@ -303,11 +339,17 @@ pub fn validate(doc: &Doc) -> Result<(), String> {
         "Pod" => containers(&mut errs, "/spec", "spec"),
         "Deployment" => {
             req(&mut errs, "/spec/selector", "spec.selector");
-            req(&mut errs, "/spec/template/metadata/labels", "spec.template.metadata.labels");
+            req(
+                &mut errs,
+                "/spec/template/metadata/labels",
+                "spec.template.metadata.labels",
+            );
             containers(&mut errs, "/spec/template/spec", "spec.template.spec");
             if let (Some(sel), Some(labels)) = (
-                o.pointer("/spec/selector/matchLabels").and_then(Value::as_object),
-                o.pointer("/spec/template/metadata/labels").and_then(Value::as_object),
+                o.pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object),
+                o.pointer("/spec/template/metadata/labels")
+                    .and_then(Value::as_object),
             ) {
                 if sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
                     errs.push(format!(
@@ -318,7 +360,10 @@ pub fn validate(doc: &Doc) -> Result<(), String> {
             }
         }
         "Service" => {
-            let ty = o.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+            let ty = o
+                .pointer("/spec/type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP");
             if ty != "ExternalName" {
                 req(&mut errs, "/spec/ports", "spec.ports");
             }
@@ -331,17 +376,18 @@ pub fn validate(doc: &Doc) -> Result<(), String> {
                         )),
                         _ => {}
                     }
-                    if ports.len() > 1 && p.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+                    if ports.len() > 1
+                        && p.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .is_empty()
+                    {
                         errs.push(format!("spec.ports[{i}].name: Required value"));
                     }
                 }
             }
         }
-        "NetworkPolicy" => {
-            if o.pointer("/spec/podSelector").is_none() {
-                // The server defaults an absent podSelector to {} (all pods): accepted.
-            }
-        }
+        // NetworkPolicy: an absent podSelector is defaulted to {} (all pods) by the server.
         _ => {}
     }
     if errs.is_empty() {
@@ -393,28 +439,48 @@ mod tests {
     fn documents_and_lists_expand() {
         let text = "# c\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n- {apiVersion: v1, kind: Namespace, metadata: {name: b}}\n---\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c}\n";
         let docs = parse("x.yaml", text).unwrap();
-        let names: Vec<&str> = docs.iter().map(|d| d.object["metadata"]["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = docs
+            .iter()
+            .map(|d| d.object["metadata"]["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
-        let json = parse("x.json", "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"j\"}}").unwrap();
+        let json = parse(
+            "x.json",
+            "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"j\"}}",
+        )
+        .unwrap();
         assert_eq!(json.len(), 1);
     }
 
     #[test]
     fn unknown_kinds_and_missing_fields() {
-        let d = &parse("foo.yaml", "apiVersion: v1\nkind: Foo\nmetadata:\n  name: x\n").unwrap()[0];
+        let d = &parse(
+            "foo.yaml",
+            "apiVersion: v1\nkind: Foo\nmetadata:\n  name: x\n",
+        )
+        .unwrap()[0];
         assert_eq!(
             resolve(d).unwrap_err(),
             "resource mapping not found for name: \"x\" namespace: \"\" from \"foo.yaml\": no matches for kind \"Foo\" in version \"v1\"\nensure CRDs are installed first"
         );
-        let d = &parse("d.yaml", "apiVersion: v1\nkind: Deployment\nmetadata:\n  name: x\n").unwrap()[0];
-        assert!(resolve(d).unwrap_err().contains("no matches for kind \"Deployment\" in version \"v1\""));
+        let d = &parse(
+            "d.yaml",
+            "apiVersion: v1\nkind: Deployment\nmetadata:\n  name: x\n",
+        )
+        .unwrap()[0];
+        assert!(resolve(d)
+            .unwrap_err()
+            .contains("no matches for kind \"Deployment\" in version \"v1\""));
         let d = &parse("n.yaml", "apiVersion: v1\nmetadata:\n  name: x\n").unwrap()[0];
         assert_eq!(
             resolve(d).unwrap_err(),
             "unable to decode \"n.yaml\": Object 'Kind' is missing in '{\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"x\"}}'"
         );
         let d = &parse("s.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n").unwrap()[0];
-        assert_eq!(validate(d).unwrap_err(), "The Service \"web\" is invalid: spec.ports: Required value");
+        assert_eq!(
+            validate(d).unwrap_err(),
+            "The Service \"web\" is invalid: spec.ports: Required value"
+        );
         let d = &parse("d.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: x}}\n    spec:\n      containers: [{name: c, image: nginx}]\n").unwrap()[0];
         assert_eq!(
             validate(d).unwrap_err(),

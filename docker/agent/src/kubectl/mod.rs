@@ -60,7 +60,11 @@ pub fn client_error_text(e: &ClientError) -> String {
                                 .map(|c| {
                                     let f = c.get("field").and_then(|v| v.as_str()).unwrap_or("");
                                     let m = c.get("message").and_then(|v| v.as_str()).unwrap_or("");
-                                    if f.is_empty() { m.to_string() } else { format!("{f}: {m}") }
+                                    if f.is_empty() {
+                                        m.to_string()
+                                    } else {
+                                        format!("{f}: {m}")
+                                    }
                                 })
                                 .collect()
                         })
@@ -134,8 +138,16 @@ pub fn run(args: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
     let parsed = match args::Args::parse(rest) {
         Ok(a) => a,
         Err(e) => {
-            let cmd = rest.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default();
-            let see = if cmd.is_empty() { "kubectl".to_string() } else { format!("kubectl {cmd}") };
+            let cmd = rest
+                .iter()
+                .find(|a| !a.starts_with('-'))
+                .cloned()
+                .unwrap_or_default();
+            let see = if cmd.is_empty() {
+                "kubectl".to_string()
+            } else {
+                format!("kubectl {cmd}")
+            };
             let _ = writeln!(err, "Error: {e}\nSee '{see} --help' for usage.");
             return 1;
         }
@@ -146,7 +158,11 @@ pub fn run(args: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
     };
     let (namespace, explicit) = match parsed.get("namespace") {
         Some(n) => (n.to_string(), true),
-        None => (commands::context_namespace().unwrap_or_else(|| "default".into()), false),
+        None => (
+            commands::context_namespace(parsed.get("kubeconfig"))
+                .unwrap_or_else(|| "default".into()),
+            false,
+        ),
     };
     let mut ctx = Ctx {
         client,
@@ -178,7 +194,10 @@ fn report(ctx: &mut Ctx, f: Fail) -> u8 {
             1
         }
         Fail::Usage(cmd, m) => {
-            let _ = writeln!(ctx.err, "error: {m}\nSee 'kubectl {cmd} -h' for help and examples");
+            let _ = writeln!(
+                ctx.err,
+                "error: {m}\nSee 'kubectl {cmd} -h' for help and examples"
+            );
             1
         }
         Fail::Exit(code) => code,

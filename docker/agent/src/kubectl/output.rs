@@ -262,7 +262,20 @@ fn plain_allowed(s: &str) -> bool {
     }
     if matches!(
         first,
-        '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@'
+        '#' | ','
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '&'
+            | '*'
+            | '!'
+            | '|'
+            | '>'
+            | '\''
+            | '"'
+            | '%'
+            | '@'
             | '`'
     ) {
         return false;
@@ -300,7 +313,10 @@ fn yaml_str(s: &str, indent: usize) -> String {
     if resolves_to_non_string(s) {
         let mut out = String::new();
         go_string(s, &mut out);
-        return out.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&");
+        return out
+            .replace("\\u003c", "<")
+            .replace("\\u003e", ">")
+            .replace("\\u0026", "&");
     }
     if plain_allowed(s) {
         return s.to_string();
@@ -343,6 +359,9 @@ mod tests {
             go_json_indent(&v),
             "{\n    \"a\": {},\n    \"b\": [\n        1,\n        {\n            \"a\": [],\n            \"z\": \"\\u003cx\\u003e\"\n        }\n    ]\n}\n"
         );
-        assert_eq!(go_json_compact(&v), "{\"a\":{},\"b\":[1,{\"a\":[],\"z\":\"\\u003cx\\u003e\"}]}");
+        assert_eq!(
+            go_json_compact(&v),
+            "{\"a\":{},\"b\":[1,{\"a\":[],\"z\":\"\\u003cx\\u003e\"}]}"
+        );
     }
 }

@@ -123,14 +123,27 @@ pub fn headers(kind: &str, wide: bool) -> Vec<&'static str> {
             &["IP", "NODE", "NOMINATED NODE", "READINESS GATES"],
         ),
         "Service" => (
-            &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+            &[
+                "NAME",
+                "TYPE",
+                "CLUSTER-IP",
+                "EXTERNAL-IP",
+                "PORT(S)",
+                "AGE",
+            ],
             &["SELECTOR"],
         ),
         "Endpoints" => (&["NAME", "ENDPOINTS", "AGE"], &[]),
         "EndpointSlice" => (&["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], &[]),
         "Node" => (
             &["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
-            &["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"],
+            &[
+                "INTERNAL-IP",
+                "EXTERNAL-IP",
+                "OS-IMAGE",
+                "KERNEL-VERSION",
+                "CONTAINER-RUNTIME",
+            ],
         ),
         "Deployment" => (
             &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
@@ -150,7 +163,9 @@ pub fn headers(kind: &str, wide: bool) -> Vec<&'static str> {
 /// The cells of one object's row (the NAME cell is the bare name).
 pub fn row(kind: &str, o: &Value, wide: bool, now: OffsetDateTime) -> Vec<String> {
     let name = s(o, "/metadata/name").to_string();
-    let created = o.pointer("/metadata/creationTimestamp").and_then(Value::as_str);
+    let created = o
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str);
     let age = age(created, now);
     match kind {
         "Pod" => pod_row(o, name, age, wide, now),
@@ -229,7 +244,10 @@ pub fn row(kind: &str, o: &Value, wide: bool, now: OffsetDateTime) -> Vec<String
             r
         }
         "Deployment" => {
-            let desired = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let desired = o
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let mut r = vec![
                 name,
                 format!("{}/{}", i(o, "/status/readyReplicas"), desired),
@@ -239,8 +257,18 @@ pub fn row(kind: &str, o: &Value, wide: bool, now: OffsetDateTime) -> Vec<String
             ];
             if wide {
                 let cs = arr(o, "/spec/template/spec/containers");
-                r.push(cs.iter().map(|c| s(c, "/name")).collect::<Vec<_>>().join(","));
-                r.push(cs.iter().map(|c| s(c, "/image")).collect::<Vec<_>>().join(","));
+                r.push(
+                    cs.iter()
+                        .map(|c| s(c, "/name"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                r.push(
+                    cs.iter()
+                        .map(|c| s(c, "/image"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
                 r.push(selector_string(o.pointer("/spec/selector")));
             }
             r
@@ -303,7 +331,9 @@ fn pod_row(o: &Value, name: String, age: String, wide: bool, now: OffsetDateTime
             .any(|c| s(c, "/type") == "Ready" && s(c, "/status") == "True");
         reason = if pod_ready { "Running" } else { "NotReady" }.into();
     }
-    if o.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+    if o.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
         reason = if s(o, "/status/reason") == "NodeLost" {
             "Unknown".into()
         } else {
@@ -317,13 +347,7 @@ fn pod_row(o: &Value, name: String, age: String, wide: bool, now: OffsetDateTime
         ),
         None => restarts.to_string(),
     };
-    let mut r = vec![
-        name,
-        format!("{ready}/{total}"),
-        reason,
-        restarts_text,
-        age,
-    ];
+    let mut r = vec![name, format!("{ready}/{total}"), reason, restarts_text, age];
     if wide {
         r.push(or_none(s(o, "/status/podIP")));
         r.push(or_none(s(o, "/spec/nodeName")));

@@ -96,12 +96,16 @@ mod tests {
     #[test]
     fn table_columns_use_widest_cell_plus_three() {
         let t = TABLE.format("NAME\tTYPE\tAGE\nkubernetes\tClusterIP\t5d\n");
-        assert_eq!(t, "NAME         TYPE        AGE\nkubernetes   ClusterIP   5d\n");
+        assert_eq!(
+            t,
+            "NAME         TYPE        AGE\nkubernetes   ClusterIP   5d\n"
+        );
     }
 
     #[test]
     fn describe_blocks_are_per_run_of_lines() {
-        let t = DESCRIBE.format("Name:\tweb\nPort:\t<unset>\t80/TCP\nTargetPort:\t80/TCP\nSubsets:\n  x:\ty\n");
+        let t = DESCRIBE
+            .format("Name:\tweb\nPort:\t<unset>\t80/TCP\nTargetPort:\t80/TCP\nSubsets:\n  x:\ty\n");
         assert_eq!(
             t,
             "Name:        web\nPort:        <unset>  80/TCP\nTargetPort:  80/TCP\nSubsets:\n  x:  y\n"

@@ -1,0 +1,460 @@
+//! End-to-end: kubectl against the real lab API server, started in-process on 127.0.0.1:0
+//! (no Docker, no root). Each test has its own server, data directory and kubeconfig.
+
+use kplab_agent::apiserver::embedded::EmbeddedServer;
+use kplab_agent::apiserver::Config;
+
+struct Lab {
+    server: EmbeddedServer,
+    dir: tempfile::TempDir,
+}
+
+struct Out {
+    code: u8,
+    out: String,
+    err: String,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let server = EmbeddedServer::start(dir.path(), Config::default()).unwrap();
+        Lab { server, dir }
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Out {
+        let mut argv = vec!["kubectl".to_string()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        argv.push(format!("--server={}", self.server.url()));
+        argv.push(format!(
+            "--kubeconfig={}",
+            self.dir.path().join("kubeconfig").display()
+        ));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = kplab_agent::kubectl::run(&argv, &mut stdin.as_bytes(), &mut out, &mut err);
+        Out {
+            code,
+            out: String::from_utf8(out).unwrap(),
+            err: String::from_utf8(err).unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with_stdin(args, "")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.code, 0, "kubectl {args:?} failed: {}", o.err);
+        o.out
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+}
+
+/// Replaces the AGE cell (the last column) so tables can be compared exactly.
+fn no_age(table: &str) -> String {
+    table
+        .lines()
+        .map(|l| match l.rfind("   ") {
+            Some(i) if !l.ends_with("AGE") => format!("{}   <age>", &l[..i].trim_end()),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const WEB: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  type: NodePort
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 80
+    nodePort: 30080
+";
+
+#[test]
+fn namespaces_and_builtin_services() {
+    let lab = Lab::new();
+    assert_eq!(
+        no_age(&lab.ok(&["get", "ns"])),
+        "NAME              STATUS   AGE\ndefault           Active   <age>\nkube-node-lease   Active   <age>\nkube-public       Active   <age>\nkube-system       Active   <age>"
+    );
+    let svc = lab.ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}:{.spec.ports[0].port}",
+    ]);
+    assert_eq!(svc, "10.96.0.1:443");
+    let names = lab.ok(&["get", "ns", "-o", "name"]);
+    assert!(names.starts_with("namespace/default\n"), "{names}");
+}
+
+#[test]
+fn apply_creates_then_is_unchanged_then_configured() {
+    let lab = Lab::new();
+    let f = lab.file("web.yaml", WEB);
+    assert_eq!(
+        lab.ok(&["apply", "-f", &f]),
+        "deployment.apps/web created\nservice/web created\n"
+    );
+    assert_eq!(
+        lab.ok(&["apply", "-f", &f]),
+        "deployment.apps/web unchanged\nservice/web unchanged\n"
+    );
+    let f2 = lab.file("web2.yaml", &WEB.replace("replicas: 2", "replicas: 3"));
+    assert_eq!(
+        lab.ok(&["apply", "-f", &f2]),
+        "deployment.apps/web configured\nservice/web unchanged\n"
+    );
+    assert_eq!(
+        lab.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+    let t = lab.ok(&["get", "svc", "web"]);
+    let cells: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(cells[..2], ["web", "NodePort"], "{t}");
+    assert!(cells[2].starts_with("10."), "{t}");
+    assert_eq!(cells[3..5], ["<none>", "80:30080/TCP"], "{t}");
+    assert!(t.starts_with("NAME   TYPE       CLUSTER-IP "), "{t}");
+    // describe service shows kubectl's layout
+    let d = lab.ok(&["describe", "svc", "web"]);
+    assert!(
+        d.starts_with("Name:                     web\nNamespace:                default\n"),
+        "{d}"
+    );
+    assert!(d.contains("\nPort:                     <unset>  80/TCP\nTargetPort:               80/TCP\nNodePort:                 <unset>  30080/TCP\n"), "{d}");
+    assert!(d.contains("\nExternal Traffic Policy:  Cluster\n"), "{d}");
+    // the same manifest from stdin
+    let o = lab.run_with_stdin(
+        &["apply", "-f", "-"],
+        &std::fs::read_to_string(&f2).unwrap(),
+    );
+    assert_eq!(
+        o.out, "deployment.apps/web unchanged\nservice/web unchanged\n",
+        "{}",
+        o.err
+    );
+}
+
+#[test]
+fn apply_is_atomic_on_invalid_documents() {
+    let lab = Lab::new();
+    let bad = format!("{WEB}---\napiVersion: v1\nkind: Foo\nmetadata:\n  name: x\n");
+    let f = lab.file("bad.yaml", &bad);
+    let o = lab.run(&["apply", "-f", &f]);
+    assert_eq!(o.code, 1);
+    assert_eq!(o.out, "");
+    assert_eq!(
+        o.err,
+        format!("error: resource mapping not found for name: \"x\" namespace: \"\" from \"{f}\": no matches for kind \"Foo\" in version \"v1\"\nensure CRDs are installed first\n")
+    );
+    let o = lab.run(&["get", "deploy,svc", "web"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.err
+            .contains("Error from server (NotFound): deployments.apps \"web\" not found"),
+        "{}",
+        o.err
+    );
+    assert!(
+        o.err
+            .ends_with("Error from server (NotFound): services \"web\" not found\n"),
+        "{}",
+        o.err
+    );
+
+    let syntax = lab.file(
+        "syntax.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n   bad: x\n",
+    );
+    let o = lab.run(&["apply", "-f", &syntax]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.err.starts_with(&format!(
+            "error: error parsing {syntax}: error converting YAML to JSON: yaml: line "
+        )),
+        "{}",
+        o.err
+    );
+
+    let missing = lab.file(
+        "missing.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: nope\nspec:\n  selector: {app: x}\n",
+    );
+    let o = lab.run(&["apply", "-f", &missing]);
+    assert_eq!(
+        o.err,
+        "The Service \"nope\" is invalid: spec.ports: Required value\n"
+    );
+    assert_eq!(lab.run(&["get", "svc", "nope"]).code, 1);
+}
+
+#[test]
+fn imperative_commands() {
+    let lab = Lab::new();
+    assert_eq!(
+        lab.ok(&["create", "namespace", "dev"]),
+        "namespace/dev created\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=registry.k8s.io/nginx:1.27",
+            "--replicas=2",
+            "--port=8080",
+            "-n",
+            "dev"
+        ]),
+        "deployment.apps/web created\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "dev",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].name} {.spec.selector.matchLabels.app}"
+        ]),
+        "nginx web"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "expose",
+            "deployment",
+            "web",
+            "--port=80",
+            "--target-port=8080",
+            "--type=NodePort",
+            "-n",
+            "dev"
+        ]),
+        "service/web exposed\n"
+    );
+    let ports = lab.ok(&[
+        "get",
+        "svc",
+        "web",
+        "-n",
+        "dev",
+        "-o",
+        "jsonpath={.spec.ports[0].port}/{.spec.ports[0].targetPort} {.spec.selector}",
+    ]);
+    assert_eq!(ports, "80/8080 {\"app\":\"web\"}");
+    // Without --port, the container port is used for both ends.
+    assert_eq!(
+        lab.ok(&["expose", "deploy", "web", "--name=web2", "-n", "dev"]),
+        "service/web2 exposed\n"
+    );
+    let ports = lab.ok(&[
+        "get",
+        "svc",
+        "web2",
+        "-n",
+        "dev",
+        "-o",
+        "jsonpath={.spec.ports[0].port}/{.spec.ports[0].targetPort}",
+    ]);
+    assert_eq!(ports, "8080/8080");
+    assert_eq!(
+        lab.ok(&["scale", "deploy/web", "--replicas=4", "-n", "dev"]),
+        "deployment.apps/web scaled\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "dev",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "4"
+    );
+    assert_eq!(
+        lab.ok(&["label", "svc", "web", "tier=fe", "-n", "dev"]),
+        "service/web labeled\n"
+    );
+    let o = lab.run(&["label", "svc", "web", "tier=be", "-n", "dev"]);
+    assert_eq!(
+        o.err,
+        "error: 'tier' already has a value (fe), and --overwrite is false\n"
+    );
+    assert_eq!(
+        lab.ok(&["label", "svc", "web", "tier=be", "--overwrite", "-n", "dev"]),
+        "service/web labeled\n"
+    );
+    assert_eq!(
+        lab.ok(&["label", "svc", "web", "tier-", "-n", "dev"]),
+        "service/web unlabeled\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "patch",
+            "svc",
+            "web",
+            "-n",
+            "dev",
+            "-p",
+            "{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}"
+        ]),
+        "service/web patched\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "patch",
+            "svc",
+            "web",
+            "-n",
+            "dev",
+            "--type",
+            "merge",
+            "-p",
+            "{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}"
+        ]),
+        "service/web patched (no change)\n"
+    );
+    let t = lab.ok(&["get", "all", "-n", "dev"]);
+    assert!(
+        t.starts_with("NAME           TYPE        CLUSTER-IP "),
+        "{t}"
+    );
+    assert!(t.contains("\nservice/web    NodePort    10."), "{t}");
+    assert!(t.contains("\nservice/web2   ClusterIP   10."), "{t}");
+    assert!(
+        t.contains("\n\nNAME                  READY   UP-TO-DATE   AVAILABLE   AGE\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("deployment.apps/web   0/4     0            0           "),
+        "{t}"
+    );
+    assert_eq!(
+        lab.ok(&["delete", "svc", "web", "web2", "-n", "dev"]),
+        "service \"web\" deleted\nservice \"web2\" deleted\n"
+    );
+    assert_eq!(
+        lab.ok(&["delete", "deployment", "web", "-n", "dev"]),
+        "deployment.apps \"web\" deleted\n"
+    );
+    let o = lab.run(&["get", "deploy", "-n", "dev"]);
+    assert_eq!(
+        (o.code, o.out.as_str(), o.err.as_str()),
+        (0, "", "No resources found in dev namespace.\n")
+    );
+}
+
+#[test]
+fn client_side_dry_run_prints_the_object() {
+    let lab = Lab::new();
+    let y = lab.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    assert_eq!(
+        y,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  creationTimestamp: null\n  labels:\n    app: web\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  strategy: {}\n  template:\n    metadata:\n      creationTimestamp: null\n      labels:\n        app: web\n    spec:\n      containers:\n      - image: nginx\n        name: nginx\n        resources: {}\nstatus: {}\n"
+    );
+    assert_eq!(lab.run(&["get", "deploy", "web"]).code, 1);
+}
+
+#[test]
+fn errors_use_kubectl_wording() {
+    let lab = Lab::new();
+    let o = lab.run(&["get", "pods", "nope"]);
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "Error from server (NotFound): pods \"nope\" not found\n")
+    );
+    let o = lab.run(&["get", "foo"]);
+    assert_eq!(
+        o.err,
+        "error: the server doesn't have a resource type \"foo\"\n"
+    );
+    let o = lab.run(&["get", "pods", "--bogus"]);
+    assert_eq!(
+        o.err,
+        "Error: unknown flag: --bogus\nSee 'kubectl get --help' for usage.\n"
+    );
+    let o = lab.run(&["create", "namespace", "kube-system"]);
+    assert_eq!(
+        o.err,
+        "Error from server (AlreadyExists): namespaces \"kube-system\" already exists\n"
+    );
+    let o = lab.run(&["get", "pods"]);
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (0, "No resources found in default namespace.\n")
+    );
+
+    let argv: Vec<String> = ["kubectl", "get", "pods", "--server=http://127.0.0.1:1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kplab_agent::kubectl::run(&argv, &mut std::io::empty(), &mut out, &mut err);
+    assert_eq!(code, 1);
+    assert_eq!(
+        String::from_utf8(err).unwrap(),
+        "The connection to the server 127.0.0.1:1 was refused - did you specify the right host or port?\n"
+    );
+}
+
+#[test]
+fn context_namespace_is_remembered() {
+    let lab = Lab::new();
+    lab.ok(&["create", "ns", "team-a"]);
+    assert_eq!(
+        lab.ok(&["config", "set-context", "--current", "--namespace=team-a"]),
+        "Context \"kplab-admin@kplab\" modified.\n"
+    );
+    let o = lab.run(&["get", "svc"]);
+    assert_eq!(o.err, "No resources found in team-a namespace.\n");
+    assert!(lab
+        .ok(&["config", "view"])
+        .contains("    namespace: team-a\n"));
+}
