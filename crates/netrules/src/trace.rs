@@ -137,15 +137,12 @@ impl Trace {
         if !eps.is_empty() {
             return eps.into_iter().map(|e| e.0).collect::<Vec<_>>().join(", ");
         }
-        for b in self.branches.iter().filter(|b| b.verdict_rule.is_some()) {
-            return match b.verdict {
-                Verdict::Accept => "ACCEPT",
-                Verdict::Drop => "DROP",
-                Verdict::Reject => "REJECT",
-            }
-            .to_string();
+        match self.branches.iter().find(|b| b.verdict_rule.is_some()).map(|b| &b.verdict) {
+            Some(Verdict::Accept) => "ACCEPT".into(),
+            Some(Verdict::Drop) => "DROP".into(),
+            Some(Verdict::Reject) => "REJECT".into(),
+            None => String::new(),
         }
-        String::new()
     }
 
     /// Whether any branch is masqueraded.

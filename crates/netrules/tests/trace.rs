@@ -487,7 +487,8 @@ fn itp_yaml(policy: &str, eps: &[(&str, &str)]) -> String {
 
 #[test]
 fn internal_traffic_policy() {
-    let cases: [(&str, &str, [(&str, &str); 3], &str); 4] = [
+    type Case<'a> = (&'a str, &'a str, [(&'a str, &'a str); 3], &'a str);
+    let cases: [Case; 4] = [
         ("cluster", "Cluster", [("10.0.1.1", "test-node"), ("10.0.1.2", "node1"), ("10.0.1.3", "node2")], "10.0.1.1:80, 10.0.1.2:80, 10.0.1.3:80"),
         ("local, one local endpoint", "Local", [("10.0.1.1", "test-node"), ("10.0.1.2", "node1"), ("10.0.1.3", "node2")], "10.0.1.1:80"),
         ("local, two local endpoints", "Local", [("10.0.1.1", "test-node"), ("10.0.1.2", "test-node"), ("10.0.1.3", "node2")], "10.0.1.1:80, 10.0.1.2:80"),

@@ -232,6 +232,9 @@ pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Wa
     out
 }
 
+/// A Service's endpoint lists by service port, with the warnings found building them.
+pub(crate) type ServiceEndpoints = (BTreeMap<PortKey, Vec<Ep>>, Vec<Warning>);
+
 /// Whether kube-proxy's endpoints tracker for `family` looks at this slice at all.
 pub(crate) fn slice_relevant(slice: &EndpointSlice, family: IpFamily) -> bool {
     slice.address_type == family.as_k8s() && slice.service_name().is_some() && !slice.metadata.name.is_empty()

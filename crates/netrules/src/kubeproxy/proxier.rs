@@ -1,7 +1,7 @@
 //! [`Proxier`]: the stateful, pure planner for kube-proxy's full and partial (KEP-3453) syncs.
 
 use super::config::{Effective, ProxierConfig};
-use super::objects::{endpoints_for_service, service_ports, slice_relevant, Ep, Nsn, PortKey, SvcPort};
+use super::objects::{endpoints_for_service, service_ports, slice_relevant, Nsn, ServiceEndpoints, SvcPort};
 use super::writer::{write, WriteInput};
 use crate::k8s::{EndpointSlice, Service};
 use crate::model::Ruleset;
@@ -77,7 +77,9 @@ pub struct Proxier {
     config_warnings: Vec<Warning>,
     ports: BTreeMap<Nsn, Vec<SvcPort>>,
     slices: BTreeMap<Nsn, BTreeMap<String, EndpointSlice>>,
-    endpoints: BTreeMap<PortKey, Vec<Ep>>,
+    /// Endpoint lists per Service, and the warnings found building them (recomputed only when
+    /// the Service's slices change).
+    endpoints: BTreeMap<Nsn, ServiceEndpoints>,
     changed: BTreeSet<Nsn>,
     need_full_sync: bool,
     known_chains: BTreeSet<String>,
@@ -154,7 +156,7 @@ impl Proxier {
                 ports.entry(nsn).or_default().extend(sp);
             }
         }
-        let mut by_svc: BTreeMap<Nsn, BTreeMap<String, EndpointSlice>> = BTreeMap::new();
+        let mut by_svc: BTreeMap<Nsn, BTreeMap<&str, &EndpointSlice>> = BTreeMap::new();
         for sl in slices {
             if !slice_relevant(sl, family) {
                 if sl.address_type == family.as_k8s() && sl.service_name().is_none() {
@@ -168,7 +170,7 @@ impl Proxier {
                 continue;
             }
             let nsn = (sl.metadata.namespace.clone(), sl.service_name().unwrap_or_default().to_string());
-            by_svc.entry(nsn).or_default().insert(sl.metadata.name.clone(), sl.clone());
+            by_svc.entry(nsn).or_default().insert(sl.metadata.name.as_str(), sl);
         }
         // Changes, as the two change trackers would record them.
         for (nsn, p) in &ports {
@@ -181,23 +183,35 @@ impl Proxier {
                 self.changed.insert(nsn.clone());
             }
         }
-        for (nsn, sl) in &by_svc {
-            if self.slices.get(nsn) != Some(sl) {
+        let mut new_slices: BTreeMap<Nsn, BTreeMap<String, EndpointSlice>> = BTreeMap::new();
+        let mut new_endpoints = BTreeMap::new();
+        let mut old_slices = std::mem::take(&mut self.slices);
+        let mut old_endpoints = std::mem::take(&mut self.endpoints);
+        for (nsn, sl) in by_svc {
+            let same = old_slices.get(&nsn).is_some_and(|old| old.len() == sl.len() && old.iter().zip(sl.iter()).all(|((on, os), (nn, ns))| on == nn && os == *ns));
+            if same {
+                let eps = old_endpoints.remove(&nsn).unwrap_or_default();
+                warnings.extend(eps.1.iter().cloned());
+                new_endpoints.insert(nsn.clone(), eps);
+                new_slices.insert(nsn.clone(), old_slices.remove(&nsn).unwrap_or_default());
+            } else {
                 self.changed.insert(nsn.clone());
+                let owned: BTreeMap<String, EndpointSlice> = sl.into_iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
+                let mut w = Vec::new();
+                let eps = endpoints_for_service(&nsn, &owned, family, &self.eff.node_name, self.eff.node_hints, &mut w);
+                warnings.extend(w.iter().cloned());
+                new_endpoints.insert(nsn.clone(), (eps, w));
+                new_slices.insert(nsn, owned);
             }
         }
-        for nsn in self.slices.keys() {
-            if !by_svc.contains_key(nsn) {
+        for nsn in old_slices.keys() {
+            if !new_slices.contains_key(nsn) {
                 self.changed.insert(nsn.clone());
             }
-        }
-        let mut endpoints = BTreeMap::new();
-        for (nsn, sl) in &by_svc {
-            endpoints.extend(endpoints_for_service(nsn, sl, family, &self.eff.node_name, self.eff.node_hints, &mut warnings));
         }
         self.ports = ports;
-        self.slices = by_svc;
-        self.endpoints = endpoints;
+        self.slices = new_slices;
+        self.endpoints = new_endpoints;
         warnings
     }
 

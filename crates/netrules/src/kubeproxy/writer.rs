@@ -2,7 +2,7 @@
 //! kube-proxy's emission order.
 
 use super::config::{Effective, NodePortTargets};
-use super::objects::{Ep, Nsn, PortKey, SvcPort};
+use super::objects::{Ep, Nsn, PortKey, ServiceEndpoints, SvcPort};
 use crate::ip::IpFamily;
 use crate::model::{Args, Line, Origin, Ruleset, ServiceRef, Table};
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,7 +125,7 @@ pub(crate) struct WriteOutput {
 pub(crate) struct WriteInput<'a> {
     pub eff: &'a Effective,
     pub ports: &'a [&'a SvcPort],
-    pub endpoints: &'a BTreeMap<PortKey, Vec<Ep>>,
+    pub endpoints: &'a BTreeMap<Nsn, ServiceEndpoints>,
     pub full: bool,
     pub changed: &'a BTreeSet<Nsn>,
     /// NAT chains believed to exist (for `-X` of stale ones); `None` skips stale cleanup.
@@ -174,14 +174,15 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
     }
 
     let mut active: BTreeSet<String> = BTreeSet::new();
-    let total_endpoints: usize = input.ports.iter().map(|p| input.endpoints.get(&p.key).map_or(0, Vec::len)).sum();
+    let lookup = |k: &PortKey| input.endpoints.get(&k.nsn).and_then(|(m, _)| m.get(k));
+    let total_endpoints: usize = input.ports.iter().map(|p| lookup(&p.key).map_or(0, Vec::len)).sum();
     let large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
     let empty: Vec<Ep> = Vec::new();
 
     for svc in input.ports {
         let sidx = services.len();
         let so = Origin::Service { service: sidx };
-        let all_eps = input.endpoints.get(&svc.key).unwrap_or(&empty);
+        let all_eps = lookup(&svc.key).unwrap_or(&empty);
         let cat = categorize(all_eps, svc, &eff.node_name, &eff.zone, eff.node_hints);
         let spn = svc.spn.as_str();
         let proto = svc.proto;
