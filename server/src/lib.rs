@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod isolation;
 pub mod sandbox;
+pub mod web;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
