@@ -51,6 +51,8 @@ pub const AGENT_LINKS: &[&str] = &[
 ];
 /// Image label holding the SHA-256 of the agent binary inside.
 pub const LABEL_AGENT_SHA: &str = "kplab.agent-sha256";
+/// Image label holding the SHA-256 of the whole build context (Dockerfile, agent, links, rootfs).
+pub const LABEL_CONTEXT_SHA: &str = "kplab.context-sha256";
 /// Image label holding the base image it was built on.
 pub const LABEL_BASE: &str = "kplab.base";
 /// The musl target the agent is built for.
@@ -176,20 +178,32 @@ pub async fn build(driver: &Driver, options: &BuildOptions) -> Result<BuildRepor
     let agent_sha256 = data_encoding::HEXLOWER.encode(&Sha256::digest(&agent_bytes));
 
     let t = Instant::now();
+    let dockerfile_path = options.repo.join("docker/Dockerfile");
+    let dockerfile = tokio::fs::read(&dockerfile_path)
+        .await
+        .map_err(SandboxError::io(format!(
+            "reading {}",
+            dockerfile_path.display()
+        )))?;
+    let rootfs = options.repo.join("docker/rootfs");
+    let context = node_build_context(
+        &dockerfile,
+        &agent_bytes,
+        rootfs.is_dir().then_some(rootfs.as_path()),
+    )?;
+    let context_sha256 = data_encoding::HEXLOWER.encode(&Sha256::digest(&context));
     let current = image_labels(driver, &options.tag).await?;
-    let up_to_date = current.get(LABEL_AGENT_SHA) == Some(&agent_sha256)
+    let up_to_date = current.get(LABEL_CONTEXT_SHA) == Some(&context_sha256)
         && current.get(LABEL_BASE) == Some(&base)
         && base_built_with.is_none();
     if !up_to_date || options.force {
-        build_node_image(
-            driver,
-            &options.repo,
-            &options.tag,
-            &base,
-            &agent_bytes,
-            &agent_sha256,
-        )
-        .await?;
+        let args = HashMap::from([("BASE".to_string(), base.clone())]);
+        let labels = HashMap::from([
+            (LABEL_AGENT_SHA.to_string(), agent_sha256.clone()),
+            (LABEL_CONTEXT_SHA.to_string(), context_sha256),
+            (LABEL_BASE.to_string(), base.clone()),
+        ]);
+        run_build(driver, context, &options.tag, &args, &labels).await?;
     }
     Ok(BuildReport {
         base,
@@ -422,23 +436,15 @@ async fn build_base_with_debootstrap(driver: &Driver, tag: &str) -> Result<(), S
     Ok(())
 }
 
-async fn build_node_image(
-    driver: &Driver,
-    repo: &Path,
-    tag: &str,
-    base: &str,
+/// The node image's build context: `Dockerfile`, `bin/kplab-agent` (0755), a symlink
+/// `bin/<component> -> kplab-agent` per [`AGENT_LINKS`], and `rootfs/` (empty when absent).
+pub fn node_build_context(
+    dockerfile: &[u8],
     agent: &[u8],
-    agent_sha256: &str,
-) -> Result<(), SandboxError> {
-    let dockerfile_path = repo.join("docker/Dockerfile");
-    let dockerfile = tokio::fs::read(&dockerfile_path)
-        .await
-        .map_err(SandboxError::io(format!(
-            "reading {}",
-            dockerfile_path.display()
-        )))?;
+    rootfs: Option<&Path>,
+) -> Result<Vec<u8>, SandboxError> {
     let mut context = tar::Builder::new(Vec::new());
-    append_file(&mut context, "Dockerfile", &dockerfile, 0o644)?;
+    append_file(&mut context, "Dockerfile", dockerfile, 0o644)?;
     append_file(&mut context, "bin/kplab-agent", agent, 0o755)?;
     for link in AGENT_LINKS {
         let mut header = tar::Header::new_gnu();
@@ -450,31 +456,25 @@ async fn build_node_image(
             .append_link(&mut header, format!("bin/{link}"), "kplab-agent")
             .map_err(SandboxError::io("adding links to the build context"))?;
     }
-    let rootfs = repo.join("docker/rootfs");
-    if rootfs.is_dir() {
-        context
-            .append_dir_all("rootfs", &rootfs)
+    match rootfs {
+        Some(dir) => context
+            .append_dir_all("rootfs", dir)
             .map_err(SandboxError::io(format!(
                 "adding {} to the build context",
-                rootfs.display()
-            )))?;
-    } else {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_size(0);
-        header.set_mode(0o755);
-        header.set_mtime(0);
-        context
-            .append_data(&mut header, "rootfs/", std::io::empty())
-            .map_err(SandboxError::io("adding rootfs/ to the build context"))?;
+                dir.display()
+            )))?,
+        None => {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            header.set_mode(0o755);
+            header.set_mtime(0);
+            context
+                .append_data(&mut header, "rootfs/", std::io::empty())
+                .map_err(SandboxError::io("adding rootfs/ to the build context"))?;
+        }
     }
-    let context = finish(context)?;
-    let args = HashMap::from([("BASE".to_string(), base.to_string())]);
-    let labels = HashMap::from([
-        (LABEL_AGENT_SHA.to_string(), agent_sha256.to_string()),
-        (LABEL_BASE.to_string(), base.to_string()),
-    ]);
-    run_build(driver, context, tag, &args, &labels).await
+    finish(context)
 }
 
 fn append_file(
@@ -554,6 +554,36 @@ mod tests {
         assert!(tag.starts_with("kplab-base:"));
         assert_eq!(tag.len(), "kplab-base:".len() + 12);
         assert_eq!(tag, base_tag());
+    }
+
+    #[test]
+    fn the_build_context_holds_only_the_agent_its_links_and_rootfs() {
+        let ctx = node_build_context(b"FROM x\n", b"\x7fELF", None).unwrap();
+        let mut archive = tar::Archive::new(ctx.as_slice());
+        let mut entries = Vec::new();
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let link = e
+                .link_name()
+                .unwrap()
+                .map(|l| l.to_string_lossy().into_owned());
+            entries.push((path, e.header().mode().unwrap(), link));
+        }
+        assert_eq!(entries[0].0, "Dockerfile");
+        assert_eq!(entries[1], ("bin/kplab-agent".to_string(), 0o755, None));
+        for link in AGENT_LINKS {
+            assert!(
+                entries.contains(&(
+                    format!("bin/{link}"),
+                    0o777,
+                    Some("kplab-agent".to_string())
+                )),
+                "bin/{link} -> kplab-agent"
+            );
+        }
+        assert_eq!(entries.last().unwrap().0, "rootfs/");
+        assert_eq!(entries.len(), 3 + AGENT_LINKS.len());
     }
 
     #[test]
