@@ -449,16 +449,8 @@ fn run(nodes: &[Node], root: &Value, cur: &Value, out: &mut String) -> Result<()
                 }
             }
             Node::Range(steps, body) => {
-                let results = eval(steps, root, cur)?;
-                let items: Vec<Value> = if results.len() == 1 {
-                    match &results[0] {
-                        Value::Array(a) => a.clone(),
-                        Value::Object(m) => sorted_values(m),
-                        other => vec![other.clone()],
-                    }
-                } else {
-                    results
-                };
+                // Like client-go: the body runs once per result (no array flattening).
+                let items = eval(steps, root, cur)?;
                 for item in &items {
                     run(body, root, item, out)?;
                 }
