@@ -1522,6 +1522,7 @@ pub struct WatchStart {
     filter: WatchFilter,
     deadline: tokio::time::Instant,
     done: bool,
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 fn event_line(t: EventType, object: &Value) -> Bytes {
@@ -1587,6 +1588,7 @@ fn start_watch(
         filter,
         deadline: tokio::time::Instant::now() + Duration::from_secs(timeout_secs.max(1)),
         done,
+        closing: app.closing(),
     })
 }
 
@@ -1599,18 +1601,21 @@ fn watch_response(w: WatchStart) -> Response {
             return None;
         }
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(s.deadline) => return None,
-                r = s.rx.recv() => match r {
-                    Ok(ev) => {
-                        if ev.rv > s.start && s.filter.matches(&ev) {
-                            let line = event_line(ev.event_type, &ev.object);
-                            return Some((Ok(line), s));
-                        }
+            let received = tokio::select! {
+                _ = tokio::time::sleep_until(s.deadline) => None,
+                // The server is shutting down: end the stream so shutdown can complete.
+                _ = s.closing.wait_for(|c| *c) => None,
+                r = s.rx.recv() => Some(r),
+            };
+            match received {
+                Some(Ok(ev)) => {
+                    if ev.rv > s.start && s.filter.matches(&ev) {
+                        let line = event_line(ev.event_type, &ev.object);
+                        return Some((Ok(line), s));
                     }
-                    // Lagged or closed: end the stream; the client re-lists.
-                    Err(_) => return None,
-                },
+                }
+                // Timeout, shutdown, lagged or closed: end the stream; the client re-lists.
+                _ => return None,
             }
         }
     });
