@@ -34,6 +34,7 @@ pub mod ip;
 pub mod k8s;
 pub mod kubeproxy;
 pub mod model;
+pub mod netpol;
 pub mod normalize;
 pub mod save;
 pub mod synth;

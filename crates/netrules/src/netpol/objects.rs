@@ -97,11 +97,17 @@ impl Cidr {
             return None;
         }
         let ip: Ipv4Addr = ip.parse().ok()?;
-        Some(Cidr { addr: u32::from(ip) & Cidr::mask(len), len })
+        Some(Cidr {
+            addr: u32::from(ip) & Cidr::mask(len),
+            len,
+        })
     }
     /// A /32.
     pub fn host(ip: Ipv4Addr) -> Cidr {
-        Cidr { addr: u32::from(ip), len: 32 }
+        Cidr {
+            addr: u32::from(ip),
+            len: 32,
+        }
     }
     /// Whether `ip` is inside.
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
@@ -114,7 +120,11 @@ impl Cidr {
     /// `self` minus every network of `holes`: the smallest exact list of CIDRs covering the
     /// addresses of `self` that lie in none of `holes` (this is how `except` is compiled).
     pub fn subtract(&self, holes: &[Cidr]) -> Vec<Cidr> {
-        let inside: Vec<Cidr> = holes.iter().filter(|h| self.covers(h) || h.covers(self)).copied().collect();
+        let inside: Vec<Cidr> = holes
+            .iter()
+            .filter(|h| self.covers(h) || h.covers(self))
+            .copied()
+            .collect();
         if inside.iter().any(|h| h.covers(self)) {
             return Vec::new();
         }
@@ -123,8 +133,14 @@ impl Cidr {
         }
         // Split in two halves and recurse: depth is bounded by 32.
         let len = self.len + 1;
-        let lo = Cidr { addr: self.addr, len };
-        let hi = Cidr { addr: self.addr | (1u32 << (32 - u32::from(len))), len };
+        let lo = Cidr {
+            addr: self.addr,
+            len,
+        };
+        let hi = Cidr {
+            addr: self.addr | (1u32 << (32 - u32::from(len))),
+            len,
+        };
         let mut out = lo.subtract(&inside);
         out.extend(hi.subtract(&inside));
         out
@@ -160,7 +176,9 @@ pub struct LabelSelector {
 impl LabelSelector {
     /// Whether `labels` satisfy every `matchLabels` pair and every expression.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|r| {
                 let have = labels.get(&r.key);
                 match r.operator.as_str() {
@@ -180,7 +198,11 @@ impl LabelSelector {
 
     /// kubectl's spelling: `a=b,k in (v1,v2),!x`; empty for `{}`.
     pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = self.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         for r in &self.match_expressions {
             parts.push(match r.operator.as_str() {
                 "In" => format!("{} in ({})", r.key, r.values.join(",")),
@@ -202,23 +224,39 @@ impl LabelSelector {
         let obj = v.as_object().ok_or("selector is not an object")?;
         if let Some(ml) = obj.get("matchLabels").filter(|m| !m.is_null()) {
             for (k, val) in ml.as_object().ok_or("matchLabels is not an object")? {
-                let s = val.as_str().ok_or_else(|| format!("matchLabels[{k}] is not a string"))?;
+                let s = val
+                    .as_str()
+                    .ok_or_else(|| format!("matchLabels[{k}] is not a string"))?;
                 sel.match_labels.insert(k.clone(), s.to_string());
             }
         }
         if let Some(me) = obj.get("matchExpressions").filter(|m| !m.is_null()) {
             for e in me.as_array().ok_or("matchExpressions is not a list")? {
-                let key = e.get("key").and_then(Value::as_str).ok_or("matchExpressions[].key missing")?;
-                let operator = e.get("operator").and_then(Value::as_str).ok_or("matchExpressions[].operator missing")?;
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .ok_or("matchExpressions[].key missing")?;
+                let operator = e
+                    .get("operator")
+                    .and_then(Value::as_str)
+                    .ok_or("matchExpressions[].operator missing")?;
                 if !matches!(operator, "In" | "NotIn" | "Exists" | "DoesNotExist") {
                     return Err(format!("{operator:?} is not a valid selector operator"));
                 }
                 let values = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                sel.match_expressions.push(Requirement { key: key.into(), operator: operator.into(), values });
+                sel.match_expressions.push(Requirement {
+                    key: key.into(),
+                    operator: operator.into(),
+                    values,
+                });
             }
         }
         Ok(sel)
@@ -241,9 +279,15 @@ pub const LABEL_NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
 impl Namespace {
     /// A namespace with its name label.
     pub fn new(name: &str, labels: &[(&str, &str)]) -> Namespace {
-        let mut l: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut l: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         l.insert(LABEL_NAMESPACE_NAME.into(), name.into());
-        Namespace { name: name.into(), labels: l }
+        Namespace {
+            name: name.into(),
+            labels: l,
+        }
     }
     /// Reads a Namespace object.
     pub fn from_value(v: &Value) -> Result<Namespace, ObjectError> {
@@ -252,7 +296,9 @@ impl Namespace {
             return Err(err("Namespace", "", "metadata.name is missing"));
         }
         let mut labels = string_map(v.pointer("/metadata/labels"));
-        labels.entry(LABEL_NAMESPACE_NAME.into()).or_insert_with(|| name.clone());
+        labels
+            .entry(LABEL_NAMESPACE_NAME.into())
+            .or_insert_with(|| name.clone());
         Ok(Namespace { name, labels })
     }
 }
@@ -295,7 +341,10 @@ impl Pod {
 
     /// The number a named port resolves to on this pod for `protocol`.
     pub fn named_port(&self, name: &str, protocol: Protocol) -> Option<u16> {
-        self.ports.iter().find(|p| p.name == name && p.protocol == protocol).map(|p| p.port)
+        self.ports
+            .iter()
+            .find(|p| p.name == name && p.protocol == protocol)
+            .map(|p| p.port)
     }
 
     /// Whether policy treats this pod as a workload with its own address.
@@ -314,27 +363,56 @@ impl Pod {
         let ip = if phase == "Succeeded" || phase == "Failed" {
             None
         } else {
-            v.pointer("/status/podIP").and_then(Value::as_str).and_then(|s| s.parse().ok())
+            v.pointer("/status/podIP")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
         };
         let mut ports = Vec::new();
-        for c in v.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
-            for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
-                let Some(pname) = p.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+        for c in v
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for p in c
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(pname) = p
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                else {
                     continue;
                 };
-                let Some(num) = p.get("containerPort").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()) else {
+                let Some(num) = p
+                    .get("containerPort")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u16::try_from(n).ok())
+                else {
                     continue;
                 };
                 let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
-                let Some(protocol) = Protocol::parse(proto) else { continue };
-                ports.push(NamedPort { name: pname.into(), port: num, protocol });
+                let Some(protocol) = Protocol::parse(proto) else {
+                    continue;
+                };
+                ports.push(NamedPort {
+                    name: pname.into(),
+                    port: num,
+                    protocol,
+                });
             }
         }
         Ok(Pod {
             labels: string_map(v.pointer("/metadata/labels")),
             ip,
             node: str_at(v, "/spec/nodeName"),
-            host_network: v.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false),
+            host_network: v
+                .pointer("/spec/hostNetwork")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             ports,
             namespace,
             name,
@@ -441,12 +519,20 @@ impl NetworkPolicy {
             return Err(e("metadata.name is missing".into()));
         }
         let spec = v.get("spec").cloned().unwrap_or(Value::Null);
-        let pod_selector = LabelSelector::from_value(spec.get("podSelector").unwrap_or(&Value::Null))
-            .map_err(|m| e(format!("spec.podSelector: {m}")))?;
+        let pod_selector =
+            LabelSelector::from_value(spec.get("podSelector").unwrap_or(&Value::Null))
+                .map_err(|m| e(format!("spec.podSelector: {m}")))?;
         let mut dirs = [Vec::new(), Vec::new()];
-        for (di, (dir, peers_key)) in [("ingress", "from"), ("egress", "to")].into_iter().enumerate() {
-            let Some(rules) = spec.get(dir).filter(|r| !r.is_null()) else { continue };
-            let rules = rules.as_array().ok_or_else(|| e(format!("spec.{dir} is not a list")))?;
+        for (di, (dir, peers_key)) in [("ingress", "from"), ("egress", "to")]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(rules) = spec.get(dir).filter(|r| !r.is_null()) else {
+                continue;
+            };
+            let rules = rules
+                .as_array()
+                .ok_or_else(|| e(format!("spec.{dir} is not a list")))?;
             for (i, r) in rules.iter().enumerate() {
                 let at = format!("spec.{dir}[{i}]");
                 dirs[di].push(read_rule(r, peers_key, &at).map_err(e)?);
@@ -456,7 +542,11 @@ impl NetworkPolicy {
         let types: Vec<String> = spec
             .get("policyTypes")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let (affects_ingress, affects_egress) = if types.is_empty() {
             (true, !egress.is_empty())
@@ -466,23 +556,49 @@ impl NetworkPolicy {
                     return Err(e(format!("spec.policyTypes: Unsupported value: {t:?}")));
                 }
             }
-            (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress"))
+            (
+                types.iter().any(|t| t == "Ingress"),
+                types.iter().any(|t| t == "Egress"),
+            )
         };
-        Ok(NetworkPolicy { namespace, name, pod_selector, ingress, egress, affects_ingress, affects_egress })
+        Ok(NetworkPolicy {
+            namespace,
+            name,
+            pod_selector,
+            ingress,
+            egress,
+            affects_ingress,
+            affects_egress,
+        })
     }
 }
 
 fn read_rule(r: &Value, peers_key: &str, at: &str) -> Result<PolicyRule, String> {
     let mut rule = PolicyRule::default();
-    for (j, p) in r.get("ports").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (j, p) in r
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let pat = format!("{at}.ports[{j}]");
         let proto_s = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
-        let protocol = Protocol::parse(proto_s).ok_or_else(|| format!("{pat}.protocol: Unsupported value: {proto_s:?}"))?;
+        let protocol = Protocol::parse(proto_s)
+            .ok_or_else(|| format!("{pat}.protocol: Unsupported value: {proto_s:?}"))?;
         let port = match p.get("port") {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| *n > 0) {
+            Some(Value::Number(n)) => match n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n > 0)
+            {
                 Some(n) => Some(PortRef::Number(n)),
-                None => return Err(format!("{pat}.port: Invalid value: {n}: must be between 1 and 65535, inclusive")),
+                None => {
+                    return Err(format!(
+                        "{pat}.port: Invalid value: {n}: must be between 1 and 65535, inclusive"
+                    ))
+                }
             },
             Some(Value::String(s)) => match s.parse::<u16>() {
                 Ok(n) if n > 0 => Some(PortRef::Number(n)),
@@ -493,7 +609,10 @@ fn read_rule(r: &Value, peers_key: &str, at: &str) -> Result<PolicyRule, String>
         let end_port = match p.get("endPort") {
             None | Some(Value::Null) => None,
             Some(v) => {
-                let end = v.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| *n > 0);
+                let end = v
+                    .as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .filter(|n| *n > 0);
                 match (&port, end) {
                     (Some(PortRef::Number(s)), Some(e)) if e >= *s => Some(e),
                     (Some(PortRef::Number(_)), Some(_)) => {
@@ -506,31 +625,60 @@ fn read_rule(r: &Value, peers_key: &str, at: &str) -> Result<PolicyRule, String>
                 }
             }
         };
-        rule.ports.push(PolicyPort { protocol, port, end_port });
+        rule.ports.push(PolicyPort {
+            protocol,
+            port,
+            end_port,
+        });
     }
-    for (j, p) in r.get(peers_key).and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (j, p) in r
+        .get(peers_key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let pat = format!("{at}.{peers_key}[{j}]");
         let pods = match p.get("podSelector").filter(|s| !s.is_null()) {
-            Some(s) => Some(LabelSelector::from_value(s).map_err(|m| format!("{pat}.podSelector: {m}"))?),
+            Some(s) => {
+                Some(LabelSelector::from_value(s).map_err(|m| format!("{pat}.podSelector: {m}"))?)
+            }
             None => None,
         };
         let namespaces = match p.get("namespaceSelector").filter(|s| !s.is_null()) {
-            Some(s) => Some(LabelSelector::from_value(s).map_err(|m| format!("{pat}.namespaceSelector: {m}"))?),
+            Some(s) => Some(
+                LabelSelector::from_value(s)
+                    .map_err(|m| format!("{pat}.namespaceSelector: {m}"))?,
+            ),
             None => None,
         };
         match p.get("ipBlock").filter(|b| !b.is_null()) {
             Some(b) => {
                 if pods.is_some() || namespaces.is_some() {
-                    return Err(format!("{pat}: Forbidden: may not specify more than 1 peer type"));
+                    return Err(format!(
+                        "{pat}: Forbidden: may not specify more than 1 peer type"
+                    ));
                 }
-                let text = b.get("cidr").and_then(Value::as_str).unwrap_or("").to_string();
+                let text = b
+                    .get("cidr")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let excepts: Vec<String> = b
                     .get("except")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if text.contains(':') {
-                    rule.peers.push(Peer::IpBlock { cidr: None, except: Vec::new(), text });
+                    rule.peers.push(Peer::IpBlock {
+                        cidr: None,
+                        except: Vec::new(),
+                        text,
+                    });
                     continue;
                 }
                 let cidr = Cidr::parse(&text).filter(|_| text.contains('/')).ok_or_else(|| {
@@ -551,7 +699,11 @@ fn read_rule(r: &Value, peers_key: &str, at: &str) -> Result<PolicyRule, String>
                     shown.push_str(" except ");
                     shown.push_str(&excepts.join(","));
                 }
-                rule.peers.push(Peer::IpBlock { cidr: Some(cidr), except, text: shown });
+                rule.peers.push(Peer::IpBlock {
+                    cidr: Some(cidr),
+                    except,
+                    text: shown,
+                });
             }
             None => {
                 if pods.is_none() && namespaces.is_none() {
@@ -565,11 +717,18 @@ fn read_rule(r: &Value, peers_key: &str, at: &str) -> Result<PolicyRule, String>
 }
 
 fn err(kind: &str, object: &str, message: &str) -> ObjectError {
-    ObjectError { kind: kind.into(), object: object.into(), message: message.into() }
+    ObjectError {
+        kind: kind.into(),
+        object: object.into(),
+        message: message.into(),
+    }
 }
 
 fn str_at(v: &Value, p: &str) -> String {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string()
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 fn non_empty(s: String, default: &str) -> String {
@@ -582,7 +741,11 @@ fn non_empty(s: String, default: &str) -> String {
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -608,12 +771,16 @@ impl Cluster {
 
     /// The pod `namespace/name`.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
-        self.pods.iter().find(|p| p.namespace == namespace && p.name == name)
+        self.pods
+            .iter()
+            .find(|p| p.namespace == namespace && p.name == name)
     }
 
     /// The workload pod that owns `ip`.
     pub fn pod_by_ip(&self, ip: Ipv4Addr) -> Option<&Pod> {
-        self.pods.iter().find(|p| p.has_workload_ip() && p.ip == Some(ip))
+        self.pods
+            .iter()
+            .find(|p| p.has_workload_ip() && p.ip == Some(ip))
     }
 
     /// Reads Namespaces, Pods and NetworkPolicies from JSON values (other kinds are ignored);
@@ -652,10 +819,14 @@ impl Cluster {
         } else {
             for (i, doc) in text.split("\n---").enumerate() {
                 let doc = doc.trim_start_matches("---");
-                if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+                if doc
+                    .lines()
+                    .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+                {
                     continue;
                 }
-                let v: Value = serde_yaml_ng::from_str(doc).map_err(|e| format!("document {i}: {e}"))?;
+                let v: Value =
+                    serde_yaml_ng::from_str(doc).map_err(|e| format!("document {i}: {e}"))?;
                 flatten(v, &mut values);
             }
         }
@@ -689,15 +860,24 @@ mod tests {
             let ip = Ipv4Addr::from(0x0a00_0000 + i);
             assert_eq!(out.iter().any(|c| c.contains(ip)), i != 5, "{ip}");
         }
-        assert!(c.subtract(&[Cidr::parse("10.0.0.0/16").unwrap()]).is_empty());
+        assert!(c
+            .subtract(&[Cidr::parse("10.0.0.0/16").unwrap()])
+            .is_empty());
         assert_eq!(c.subtract(&[Cidr::parse("10.1.0.0/24").unwrap()]), vec![c]);
     }
 
     #[test]
     fn selectors_follow_label_semantics() {
         let sel = LabelSelector::from_value(&json!({"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "NotIn", "values": ["x"]}]})).unwrap();
-        let l = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert!(sel.matches(&l(&[("a", "1")])), "NotIn matches a missing key");
+        let l = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(
+            sel.matches(&l(&[("a", "1")])),
+            "NotIn matches a missing key"
+        );
         assert!(!sel.matches(&l(&[("a", "1"), ("b", "x")])));
         assert!(sel.matches(&l(&[("a", "1"), ("b", "y")])));
         assert!(!sel.matches(&l(&[("a", "2")])));
@@ -706,7 +886,12 @@ mod tests {
 
     #[test]
     fn policy_types_default_like_the_api_server() {
-        let p = |spec: Value| NetworkPolicy::from_value(&json!({"metadata": {"name": "p", "namespace": "x"}, "spec": spec})).unwrap();
+        let p = |spec: Value| {
+            NetworkPolicy::from_value(
+                &json!({"metadata": {"name": "p", "namespace": "x"}, "spec": spec}),
+            )
+            .unwrap()
+        };
         let a = p(json!({"egress": [{}]}));
         assert!(a.affects_ingress && a.affects_egress);
         let b = p(json!({"egress": []}));
@@ -717,12 +902,25 @@ mod tests {
 
     #[test]
     fn invalid_content_is_named() {
-        let p = |spec: Value| NetworkPolicy::from_value(&json!({"metadata": {"name": "p", "namespace": "x"}, "spec": spec})).unwrap_err().message;
-        assert!(p(json!({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]})).contains("spec.ingress[0].from[0].ipBlock.cidr"));
+        let p = |spec: Value| {
+            NetworkPolicy::from_value(
+                &json!({"metadata": {"name": "p", "namespace": "x"}, "spec": spec}),
+            )
+            .unwrap_err()
+            .message
+        };
+        assert!(
+            p(json!({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]}))
+                .contains("spec.ingress[0].from[0].ipBlock.cidr")
+        );
         assert!(p(json!({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/24", "except": ["10.1.0.0/25"]}}]}]})).contains("strict subset"));
         assert!(p(json!({"ingress": [{"ports": [{"port": 0}]}]})).contains("between 1 and 65535"));
-        assert!(p(json!({"ingress": [{"ports": [{"port": 90, "endPort": 80}]}]})).contains("greater than or equal"));
-        assert!(p(json!({"ingress": [{"ports": [{"protocol": "ICMP"}]}]})).contains("Unsupported value"));
+        assert!(
+            p(json!({"ingress": [{"ports": [{"port": 90, "endPort": 80}]}]}))
+                .contains("greater than or equal")
+        );
+        assert!(p(json!({"ingress": [{"ports": [{"protocol": "ICMP"}]}]}))
+            .contains("Unsupported value"));
         assert!(p(json!({"ingress": [{"from": [{}]}]})).contains("must specify a peer"));
     }
 }

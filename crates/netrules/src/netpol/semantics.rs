@@ -5,7 +5,9 @@
 
 use std::net::Ipv4Addr;
 
-use super::objects::{Cluster, NetworkPolicy, Peer, PolicyPort, PolicyRule, PortRef, Pod, Protocol};
+use super::objects::{
+    Cluster, NetworkPolicy, Peer, Pod, PolicyPort, PolicyRule, PortRef, Protocol,
+};
 
 /// One end of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,11 +71,15 @@ impl Decision {
 fn peer_matches(cluster: &Cluster, policy: &NetworkPolicy, peer: &Peer, who: &Endpoint) -> bool {
     match peer {
         Peer::IpBlock { cidr, except, .. } => {
-            let (Some(cidr), Some(ip)) = (cidr, who.ip()) else { return false };
+            let (Some(cidr), Some(ip)) = (cidr, who.ip()) else {
+                return false;
+            };
             cidr.contains(ip) && !except.iter().any(|e| e.contains(ip))
         }
         Peer::Selectors { pods, namespaces } => {
-            let Endpoint::Pod(pod) = who else { return false };
+            let Endpoint::Pod(pod) = who else {
+                return false;
+            };
             if pod.host_network {
                 return false;
             }
@@ -106,8 +112,21 @@ fn ports_match(ports: &[PolicyPort], dst: &Endpoint, port: u16, proto: Protocol)
         })
 }
 
-fn rule_matches(cluster: &Cluster, policy: &NetworkPolicy, rule: &PolicyRule, peer: &Endpoint, dst: &Endpoint, port: u16, proto: Protocol) -> bool {
-    (rule.peers.is_empty() || rule.peers.iter().any(|p| peer_matches(cluster, policy, p, peer))) && ports_match(&rule.ports, dst, port, proto)
+fn rule_matches(
+    cluster: &Cluster,
+    policy: &NetworkPolicy,
+    rule: &PolicyRule,
+    peer: &Endpoint,
+    dst: &Endpoint,
+    port: u16,
+    proto: Protocol,
+) -> bool {
+    (rule.peers.is_empty()
+        || rule
+            .peers
+            .iter()
+            .any(|p| peer_matches(cluster, policy, p, peer)))
+        && ports_match(&rule.ports, dst, port, proto)
 }
 
 /// Policies that select `pod` (in its namespace) for a direction.
@@ -115,11 +134,27 @@ pub fn selecting<'a>(cluster: &'a Cluster, pod: &Pod, ingress: bool) -> Vec<&'a 
     cluster
         .policies
         .iter()
-        .filter(|p| p.namespace == pod.namespace && (if ingress { p.affects_ingress } else { p.affects_egress }) && p.pod_selector.matches(&pod.labels))
+        .filter(|p| {
+            p.namespace == pod.namespace
+                && (if ingress {
+                    p.affects_ingress
+                } else {
+                    p.affects_egress
+                })
+                && p.pod_selector.matches(&pod.labels)
+        })
         .collect()
 }
 
-fn direction(cluster: &Cluster, target: &Pod, ingress: bool, peer: &Endpoint, dst: &Endpoint, port: u16, proto: Protocol) -> DirectionVerdict {
+fn direction(
+    cluster: &Cluster,
+    target: &Pod,
+    ingress: bool,
+    peer: &Endpoint,
+    dst: &Endpoint,
+    port: u16,
+    proto: Protocol,
+) -> DirectionVerdict {
     let pols = selecting(cluster, target, ingress);
     if pols.is_empty() {
         return DirectionVerdict::NotIsolated;
@@ -141,10 +176,20 @@ fn direction(cluster: &Cluster, target: &Pod, ingress: bool, peer: &Endpoint, ds
 }
 
 /// Decides a new connection `src -> dst:port/proto`.
-pub fn decide(cluster: &Cluster, src: &Endpoint, dst: &Endpoint, port: u16, proto: Protocol) -> Decision {
+pub fn decide(
+    cluster: &Cluster,
+    src: &Endpoint,
+    dst: &Endpoint,
+    port: u16,
+    proto: Protocol,
+) -> Decision {
     let exempt = match (src, dst) {
-        (Endpoint::Pod(a), Endpoint::Pod(b)) if a.namespace == b.namespace && a.name == b.name => Some("a pod can always reach itself"),
-        (Endpoint::Node(_), _) | (_, Endpoint::Node(_)) => Some("traffic between a node and a pod is always allowed"),
+        (Endpoint::Pod(a), Endpoint::Pod(b)) if a.namespace == b.namespace && a.name == b.name => {
+            Some("a pod can always reach itself")
+        }
+        (Endpoint::Node(_), _) | (_, Endpoint::Node(_)) => {
+            Some("traffic between a node and a pod is always allowed")
+        }
         _ => None,
     };
     let egress = match src {
@@ -155,17 +200,31 @@ pub fn decide(cluster: &Cluster, src: &Endpoint, dst: &Endpoint, port: u16, prot
         Endpoint::Pod(d) => direction(cluster, d, true, src, dst, port, proto),
         _ => DirectionVerdict::NotIsolated,
     };
-    Decision { egress, ingress, exempt }
+    Decision {
+        egress,
+        ingress,
+        exempt,
+    }
 }
 
 /// Shorthand: is a new connection allowed?
-pub fn allowed(cluster: &Cluster, src: &Endpoint, dst: &Endpoint, port: u16, proto: Protocol) -> bool {
+pub fn allowed(
+    cluster: &Cluster,
+    src: &Endpoint,
+    dst: &Endpoint,
+    port: u16,
+    proto: Protocol,
+) -> bool {
     decide(cluster, src, dst, port, proto).allowed()
 }
 
 /// The reachability matrix between `pods` (row = source, column = destination).
 pub fn matrix(cluster: &Cluster, pods: &[&Pod], port: u16, proto: Protocol) -> Vec<Vec<bool>> {
     pods.iter()
-        .map(|s| pods.iter().map(|d| allowed(cluster, &Endpoint::Pod(s), &Endpoint::Pod(d), port, proto)).collect())
+        .map(|s| {
+            pods.iter()
+                .map(|d| allowed(cluster, &Endpoint::Pod(s), &Endpoint::Pod(d), port, proto))
+                .collect()
+        })
         .collect()
 }
