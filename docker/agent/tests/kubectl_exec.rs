@@ -1,0 +1,145 @@
+//! kubectl exec and logs end to end: the real lab API server and the real kubelet HTTP server
+//! (in-process), the pod's "node" listening on its own loopback address (127.x.y.z:10250).
+//! exec enters the test process' own network namespace with nsenter, so it needs root; the
+//! test says so and skips when not root (it always runs in the node image and in CI as root).
+
+use std::sync::Arc;
+
+use kplab_agent::apiserver::embedded::EmbeddedServer;
+use kplab_agent::apiserver::Config;
+use kplab_agent::client::Resource;
+use kplab_agent::kubelet::http::Server;
+use serde_json::json;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn kubectl(url: &str, args: &[&str], stdin: &str) -> (u8, String, String) {
+    let mut argv = vec![
+        "kubectl".to_string(),
+        format!("--server={url}"),
+        "--kubeconfig=/nonexistent/kplab-test".into(),
+    ];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kplab_agent::kubectl::run(&argv, &mut stdin.as_bytes(), &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn exec_and_logs_through_the_kubelet() {
+    if !is_root() {
+        eprintln!("kubectl_exec: skipped, nsenter into a network namespace needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(&dir.path().join("api"), Config::default()).unwrap();
+    let client = server.client();
+    // A node address of its own on loopback, so port 10250 is free for this test.
+    let octet = 2 + (std::process::id() % 250) as u8;
+    let node_ip = format!("127.77.{octet}.1");
+    let listener = std::net::TcpListener::bind((node_ip.as_str(), 10250)).unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("pods")).unwrap();
+    std::fs::write(
+        logs.join("pods/default_web.log"),
+        "line 1\nline 2\nline 3\n",
+    )
+    .unwrap();
+    std::fs::write(logs.join("kube-proxy.log"), "I1123 sync done\n").unwrap();
+    let me = std::process::id();
+    let kubelet = Server {
+        lookup: Arc::new(move |ns: &str, pod: &str| {
+            (ns == "default" && pod == "web").then_some(me)
+        }),
+        pod_log_dir: logs.join("pods"),
+        log_dir: logs.clone(),
+    };
+    std::thread::spawn(move || kubelet.serve(listener));
+
+    let pods = Resource::resolve("pods").unwrap();
+    let nodes = Resource::resolve("nodes").unwrap();
+    client
+        .create(
+            nodes,
+            None,
+            &json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"node-9"},
+            "status":{"addresses":[{"type":"InternalIP","address":node_ip}]}}),
+        )
+        .unwrap();
+    let mut pod = client
+        .create(
+            pods,
+            Some("default"),
+            &json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},
+            "spec":{"nodeName":"node-9","containers":[{"name":"web","image":"nginx"}]}}),
+        )
+        .unwrap();
+    pod["status"] = json!({"phase":"Running","hostIP":node_ip,"podIP":"10.244.9.5"});
+    client
+        .update_status(pods, Some("default"), "web", &pod)
+        .unwrap();
+
+    let url = server.url().to_string();
+    let (code, out, err) = kubectl(
+        &url,
+        &[
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; echo oops >&2; exit 3",
+        ],
+        "",
+    );
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (3, "hi\n", "oops\ncommand terminated with exit code 3\n")
+    );
+    let (code, out, _) = kubectl(
+        &url,
+        &["exec", "-i", "pod/web", "--", "cat"],
+        "from stdin\n",
+    );
+    assert_eq!((code, out.as_str()), (0, "from stdin\n"));
+    let (code, _, err) = kubectl(&url, &["exec", "web", "ls"], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: exec [POD] [COMMAND] is not supported anymore."),
+        "{err}"
+    );
+
+    let (code, out, err) = kubectl(&url, &["logs", "web", "--tail=2"], "");
+    assert_eq!((code, out.as_str()), (0, "line 2\nline 3\n"), "{err}");
+    let (code, out, err) = kubectl(
+        &url,
+        &["logs", "-n", "kube-system", "kube-proxy-node-9"],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "I1123 sync done\n"), "{err}");
+    let (code, _, err) = kubectl(
+        &url,
+        &["logs", "-n", "kube-system", "kube-proxy-node-404"],
+        "",
+    );
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            1,
+            "Error from server (NotFound): pods \"kube-proxy-node-404\" not found\n"
+        )
+    );
+}
