@@ -224,7 +224,9 @@ struct Entry {
     terminating: bool,
     /// When a dead process may be restarted (crash-loop backoff).
     restart_at: Option<Instant>,
-    last_pushed: Option<Value>,
+    /// What the last reported status was built from (running, ready, pid, restarts): the
+    /// status is rebuilt and sent only when this changes, so an idle kubelet sends nothing.
+    last_pushed: Option<(bool, bool, u32, u32)>,
 }
 
 impl Entry {
@@ -620,6 +622,10 @@ impl Kubelet {
                 return;
             };
             let running = e.alive();
+            let sig = (running, e.ready, e.record.pid, e.record.restart_count);
+            if e.last_pushed == Some(sig) {
+                return;
+            }
             let status = pods::build_status(&pods::StatusInput {
                 spec: &e.spec,
                 record: &e.record,
@@ -628,10 +634,7 @@ impl Kubelet {
                 ready_since: &e.ready_since,
                 running,
             });
-            if e.last_pushed.as_ref() == Some(&status) {
-                return;
-            }
-            e.last_pushed = Some(status.clone());
+            e.last_pushed = Some(sig);
             (e.pod.clone(), status)
         };
         let mut obj = obj;
