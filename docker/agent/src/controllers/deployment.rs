@@ -164,6 +164,14 @@ impl DeploymentController {
                 continue;
             }
             if let Err(e) = self.reconcile(&d) {
+                // A stale cache loses a write race: the watch event wakes us up again.
+                let conflict = e
+                    .downcast_ref::<crate::client::ClientError>()
+                    .is_some_and(|c| c.is_conflict());
+                if conflict {
+                    tracing::debug!(deployment = %d.name(), "conflict; retrying on the next event");
+                    continue;
+                }
                 tracing::warn!(deployment = %format!("{}/{}", d.namespace().unwrap_or(""), d.name()), error = %e, "reconcile failed");
             }
         }

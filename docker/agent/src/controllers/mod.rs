@@ -28,18 +28,43 @@ use informer::Informer;
 pub const RESYNC: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Parser)]
-#[command(about = "kplab controllers")]
-struct Args {
+#[command(
+    name = "kube-controller-manager",
+    about = "kplab controllers: deployments, EndpointSlices, Endpoints, cluster DNS objects"
+)]
+struct ManagerArgs {
     /// The lab API server (default: `KPLAB_APISERVER`, else http://127.0.0.1:6443).
     #[arg(long)]
     master: Option<String>,
+    /// The pod network (accepted for kube-controller-manager compatibility; node pod CIDRs
+    /// are set by the kubelets).
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
+    /// The Service range; ClusterIPs are allocated by the API server from 10.96.0.0/12, the
+    /// only value accepted.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
     /// Do not create the cluster DNS objects.
     #[arg(long)]
     no_dns: bool,
 }
 
-fn parse_args(args: &[String]) -> Result<Args, ExitCode> {
-    Args::try_parse_from(args).map_err(|e| {
+#[derive(Debug, Parser)]
+#[command(
+    name = "kube-scheduler",
+    about = "kplab scheduler: binds pods to Ready nodes, spreading each owner's pods"
+)]
+struct SchedulerArgs {
+    /// The lab API server (default: `KPLAB_APISERVER`, else http://127.0.0.1:6443).
+    #[arg(long)]
+    master: Option<String>,
+    /// Accepted for kube-scheduler compatibility; there is only one scheduler.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    leader_elect: bool,
+}
+
+fn parse_args<T: Parser>(args: &[String]) -> Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(|e| {
         let _ = e.print();
         if e.use_stderr() {
             ExitCode::from(2)
@@ -59,8 +84,8 @@ fn init_tracing() {
         .try_init();
 }
 
-fn client_for(args: &Args) -> ApiClient {
-    match &args.master {
+fn client_for(master: &Option<String>) -> ApiClient {
+    match master {
         Some(m) => ApiClient::new(m),
         None => ApiClient::from_env(),
     }
@@ -179,35 +204,68 @@ pub fn start_scheduler(client: ApiClient) {
         .expect("spawn scheduler");
 }
 
-/// Entry point of `kube-controller-manager [--master URL] [--no-dns]`.
+/// Entry point of `kube-controller-manager [--master URL] [--cluster-cidr CIDR]
+/// [--service-cluster-ip-range 10.96.0.0/12] [--no-dns]`.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let args = match parse_args(&args) {
+    let args: ManagerArgs = match parse_args(&args) {
         Ok(a) => a,
         Err(code) => return code,
     };
+    if args.service_cluster_ip_range != "10.96.0.0/12" {
+        eprintln!(
+            "kube-controller-manager: --service-cluster-ip-range={}: the lab API server allocates from 10.96.0.0/12 only",
+            args.service_cluster_ip_range
+        );
+        return ExitCode::from(2);
+    }
     init_tracing();
-    let client = client_for(&args);
-    tracing::info!(
-        apiserver = client.base_url(),
-        "starting kube-controller-manager"
-    );
+    let client = client_for(&args.master);
+    tracing::info!(apiserver = client.base_url(), cluster_cidr = %args.cluster_cidr, "starting kube-controller-manager");
     start_controller_manager(client, !args.no_dns);
     loop {
         std::thread::park();
     }
 }
 
-/// Entry point of `kube-scheduler [--master URL]`.
+/// Entry point of `kube-scheduler [--master URL] [--leader-elect=false]`.
 pub fn scheduler_main(args: Vec<String>) -> ExitCode {
-    let args = match parse_args(&args) {
+    let args: SchedulerArgs = match parse_args(&args) {
         Ok(a) => a,
         Err(code) => return code,
     };
     init_tracing();
-    let client = client_for(&args);
-    tracing::info!(apiserver = client.base_url(), "starting kube-scheduler");
+    let client = client_for(&args.master);
+    tracing::info!(
+        apiserver = client.base_url(),
+        leader_elect = args.leader_elect,
+        "starting kube-scheduler"
+    );
     start_scheduler(client);
     loop {
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn accepts_the_flags_kplab_node_passes() {
+        let m: ManagerArgs = parse_args(&argv(&[
+            "kube-controller-manager",
+            "--cluster-cidr=10.244.0.0/16",
+            "--service-cluster-ip-range=10.96.0.0/12",
+        ]))
+        .unwrap();
+        assert_eq!(m.cluster_cidr, "10.244.0.0/16");
+        let s: SchedulerArgs =
+            parse_args(&argv(&["kube-scheduler", "--leader-elect=false"])).unwrap();
+        assert!(!s.leader_elect);
+        assert!(parse_args::<SchedulerArgs>(&argv(&["kube-scheduler", "--bogus"])).is_err());
     }
 }
