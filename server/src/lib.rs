@@ -37,6 +37,23 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The web platform (http://127.0.0.1:8080 by default; SQLite under --data-dir unless
+    /// DATABASE_URL names Postgres).
+    Serve(web::config::ServeArgs),
+    /// Lab content.
+    #[command(subcommand)]
+    Labs(LabsCommand),
+}
+
+/// `kplab labs …`
+#[derive(Debug, Subcommand)]
+pub enum LabsCommand {
+    /// Checks lab content; prints every error with file and line.
+    Validate {
+        /// Content directory.
+        #[arg(default_value = "labs")]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// `kplab image …`
@@ -151,6 +168,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Serve(args) => {
+            let config = web::config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
+            web::run(config).await?;
+        }
+        Command::Labs(LabsCommand::Validate { dir }) => match labkit::Catalog::load(&dir) {
+            Ok(c) => {
+                let phases: usize = c.labs.iter().map(|l| l.phases.len()).sum();
+                println!("{}: {} lab(s), {phases} phase(s), no errors", dir.display(), c.labs.len());
+            }
+            Err(d) => {
+                eprintln!("{d}");
+                anyhow::bail!("{} error(s) in {}", d.len(), dir.display());
+            }
+        },
         Command::Bench(BenchCommand::ClusterUp { runs, pods }) => {
             let driver = Driver::connect().await?;
             let report = bench::cluster_up(&driver, runs, pods).await?;

@@ -6,6 +6,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod exec;
 pub mod image;
 pub mod plan;
 

@@ -1,0 +1,81 @@
+//! Learner identity: a signed cookie (`kplab_learner`) holding a random id. The middleware
+//! issues one to a new browser and exposes the id to handlers as [`Learner`].
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
+
+use super::error::AppError;
+use super::lifecycle::new_learner_id;
+use super::state::{now_ms, AppState};
+use super::store::Session;
+
+/// The cookie's name.
+pub const COOKIE: &str = "kplab_learner";
+
+/// The learner making the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learner(pub String);
+
+/// Reads or issues the learner cookie.
+pub async fn learner_cookie(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let jar = SignedCookieJar::from_headers(req.headers(), state.key.clone());
+    let existing = jar
+        .get(COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    let (id, new) = match existing {
+        Some(id) => (id, false),
+        None => (new_learner_id(), true),
+    };
+    req.extensions_mut().insert(Learner(id.clone()));
+    let mut resp = next.run(req).await;
+    if new {
+        if let Err(e) = state.store.upsert_learner(&id, "", now_ms()).await {
+            tracing::warn!(error = %e, "could not record a new learner");
+        }
+        let mut c = Cookie::new(COOKIE, id);
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Lax);
+        c.set_path("/");
+        c.set_max_age(time::Duration::days(365));
+        let jar = jar.add(c);
+        let with_cookie = axum::response::IntoResponse::into_response((jar, ()));
+        for value in with_cookie
+            .headers()
+            .get_all(axum::http::header::SET_COOKIE)
+        {
+            resp.headers_mut()
+                .append(axum::http::header::SET_COOKIE, value.clone());
+        }
+    }
+    resp
+}
+
+/// The session `id` if it belongs to `learner`: 404 when unknown, 403 when another's.
+pub async fn owned_session(
+    state: &AppState,
+    learner: &Learner,
+    id: &str,
+) -> Result<Session, AppError> {
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(AppError::BadRequest(format!(
+            "bad session id {:?}",
+            id.chars().take(64).collect::<String>()
+        )));
+    }
+    let s = state
+        .store
+        .session(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("session {id}")))?;
+    if s.learner != learner.0 {
+        return Err(AppError::Forbidden);
+    }
+    Ok(s)
+}

@@ -1,0 +1,137 @@
+//! The error policy of the web server.
+//!
+//! Handlers return [`AppError`] (HTML pages) or [`ApiError`] (JSON under `/api`). Each variant
+//! is a failure the client can act on and maps to one status code: 400 bad request (with the
+//! reason), 401/403 (not yours), 404, 409 conflict, 503 full (with `Retry-After`). Anything
+//! else is `Internal`: logged with its cause, shown only as "internal error".
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+
+use super::store::StoreError;
+
+/// A request failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is wrong; the reason is shown.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The resource belongs to another learner.
+    #[error("this belongs to another learner")]
+    Forbidden,
+    /// Not found; says what.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Conflicts with the current state; says why.
+    #[error("{0}")]
+    Conflict(String),
+    /// No capacity: try again after this many seconds.
+    #[error("all {capacity} lab slots are in use; try again in {retry_after} s")]
+    Full {
+        /// Seconds.
+        retry_after: u64,
+        /// The limit.
+        capacity: usize,
+    },
+    /// Anything else (logged, not shown).
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::LiveSessionExists { lab, .. } => {
+                AppError::Conflict(format!("you already have lab {lab} running"))
+            }
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl AppError {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn log(&self) {
+        if let AppError::Internal(e) = self {
+            tracing::error!(error = format!("{e:#}"), "request failed");
+        }
+    }
+
+    fn retry_after(&self, r: &mut Response) {
+        if let AppError::Full { retry_after, .. } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    status: u16,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        let retry_after = match &self {
+            AppError::Full { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        let title = if retry_after.is_some() {
+            "Full"
+        } else {
+            status.canonical_reason().unwrap_or("Error")
+        };
+        let page = ErrorPage {
+            title,
+            status: status.as_u16(),
+            message: self.to_string(),
+            retry_after,
+        };
+        let body = askama::Template::render(&page).unwrap_or_else(|_| self.to_string());
+        let mut r = (status, Html(body)).into_response();
+        self.retry_after(&mut r);
+        r
+    }
+}
+
+/// [`AppError`] rendered as JSON `{"error": …}` (the `/api` routes).
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.log();
+        let mut body = serde_json::json!({ "error": self.0.to_string() });
+        if let AppError::Full { retry_after, .. } = &self.0 {
+            body["retry_after"] = (*retry_after).into();
+        }
+        let mut r = (self.0.status(), Json(body)).into_response();
+        self.0.retry_after(&mut r);
+        r
+    }
+}

@@ -1,0 +1,260 @@
+//! The JSON API (`/api/…`), authenticated by the learner cookie: labs, sessions, checks.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{session_view, task_views};
+use crate::web::auth::{owned_session, Learner};
+use crate::web::error::{ApiError, AppError};
+use crate::web::lifecycle;
+use crate::web::state::{now_ms, AppState};
+use crate::web::store::{Status, TaskResult};
+
+/// `GET /api/labs`
+pub async fn list_labs(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let labs: Vec<_> = state
+        .catalog
+        .labs
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id, "title": l.title, "summary": l.summary, "nodes": l.nodes,
+                "phases": l.phases.iter().map(|p| json!({"id": p.id, "title": p.title,
+                    "tasks": p.tasks.iter().map(|t| json!({"id": t.id, "title": t.title})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "labs": labs }))
+}
+
+/// `POST /api/labs/{lab}/sessions` -> `{id, status}` (202 while starting).
+pub async fn create_session(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Path(lab): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lab = state
+        .catalog
+        .lab(&lab)
+        .ok_or_else(|| AppError::NotFound(format!("lab {lab}")))?;
+    let s = lifecycle::start(&state, &learner.0, lab).await?;
+    let code = if s.status == Status::Running {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((code, Json(json!({ "id": s.id, "status": s.status }))))
+}
+
+/// Terminal WebSocket URLs of a session.
+pub fn terminal_urls(
+    headers: &HeaderMap,
+    lab: &labkit::Lab,
+    session: &str,
+) -> Vec<serde_json::Value> {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    lab.hosts().into_iter().map(|h| json!({ "host": h, "url": format!("ws://{host}/api/sessions/{session}/terminals/{h}") })).collect()
+}
+
+/// `GET /api/sessions/{id}`: status, current phase, task results, terminals.
+pub async fn get_session(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = owned_session(&state, &learner, &id).await?;
+    let lab = state
+        .catalog
+        .lab(&s.lab)
+        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let view = session_view(&state, &s).await?;
+    let mut tasks = Vec::new();
+    for i in 0..lab.phases.len() {
+        tasks.extend(task_views(&state, &learner.0, lab, i).await?);
+    }
+    let terminals = if s.status == Status::Running {
+        terminal_urls(&headers, lab, &s.id)
+    } else {
+        Vec::new()
+    };
+    Ok(Json(json!({
+        "id": view.id, "lab": view.lab, "status": view.status, "detail": view.detail,
+        "phase": view.phase, "phase_title": lab.phase(view.phase).map(|p| p.title.clone()),
+        "expires_in": view.expires_in, "tasks": tasks, "terminals": terminals,
+    })))
+}
+
+/// Body of a check request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckBody {
+    /// The learner's answer for `answer` checks.
+    #[serde(default)]
+    pub answer: Option<String>,
+}
+
+/// `POST /api/sessions/{id}/tasks/{task}/check`: runs the checks, stores the result, then answers.
+pub async fn check_task(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Path((id, task)): Path<(String, String)>,
+    body: Option<Json<CheckBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = owned_session(&state, &learner, &id).await?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    if body.answer.as_ref().is_some_and(|a| a.len() > 1000) {
+        return Err(AppError::BadRequest("answer is longer than 1000 characters".into()).into());
+    }
+    let lab = state
+        .catalog
+        .lab(&s.lab)
+        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let (_, t) = lab
+        .task(&task)
+        .ok_or_else(|| AppError::NotFound(format!("task {task}")))?;
+    if s.status != Status::Running {
+        return Err(
+            AppError::Conflict(format!("the lab is {}, not running", s.status.as_str())).into(),
+        );
+    }
+    let t0 = std::time::Instant::now();
+    let outcome = crate::web::grade::run_task(
+        state.runtime.as_ref(),
+        &s.sandbox,
+        t,
+        body.answer.as_deref(),
+    )
+    .await;
+    state
+        .metrics
+        .check_seconds
+        .observe(t0.elapsed().as_secs_f64());
+    for c in &outcome.checks {
+        state
+            .metrics
+            .check_run(&c.kind, if c.passed { "passed" } else { "failed" });
+    }
+    let now = now_ms();
+    let record = TaskResult {
+        task: t.id.clone(),
+        passed: outcome.passed,
+        outcome: serde_json::to_string(&outcome).map_err(anyhow::Error::from)?,
+        created_ms: now,
+    };
+    state
+        .store
+        .record_result(&learner.0, &s.lab, &s.id, &record)
+        .await?;
+    lifecycle::touch(&state, &s.id);
+    Ok(Json(
+        json!({ "task": outcome.task, "passed": outcome.passed, "checks": outcome.checks, "hint": outcome.hint, "recorded": true }),
+    ))
+}
+
+/// Body of a reset request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    /// `phase` (default: back to the phase's setup) or `lab` (a fresh lab, phase 1).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// `POST /api/sessions/{id}/reset`
+pub async fn reset_session(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Path(id): Path<String>,
+    body: Option<Json<ResetBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = owned_session(&state, &learner, &id).await?;
+    let scope = body
+        .and_then(|Json(b)| b.scope)
+        .unwrap_or_else(|| "phase".into());
+    let s = reset(&state, &learner, s, &scope).await?;
+    Ok(Json(
+        json!({ "id": s.id, "status": s.status, "scope": scope }),
+    ))
+}
+
+/// Shared by the API and the page: resets the phase (setup again) or the whole lab.
+pub async fn reset(
+    state: &AppState,
+    learner: &Learner,
+    s: crate::web::store::Session,
+    scope: &str,
+) -> Result<crate::web::store::Session, AppError> {
+    let lab = state
+        .catalog
+        .lab(&s.lab)
+        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    match scope {
+        "phase" => {
+            if s.status != Status::Running {
+                return Err(AppError::Conflict(format!(
+                    "the lab is {}, not running",
+                    s.status.as_str()
+                )));
+            }
+            let phase = state.store.phase(&learner.0, &s.lab).await?;
+            lifecycle::run_setup(state, &s, phase)
+                .await
+                .map_err(AppError::Internal)?;
+            state
+                .store
+                .record_event(&s.id, "reset-phase", &phase.to_string(), now_ms())
+                .await?;
+            Ok(s)
+        }
+        "lab" => {
+            if s.status.is_live() {
+                lifecycle::stop(state, &s, Status::Stopped, "reset").await?;
+            }
+            state
+                .store
+                .set_phase(&learner.0, &s.lab, 0, now_ms())
+                .await?;
+            lifecycle::start(state, &learner.0, lab).await
+        }
+        other => Err(AppError::BadRequest(format!(
+            "scope must be \"phase\" or \"lab\", not {other:?}"
+        ))),
+    }
+}
+
+/// `POST /api/sessions/{id}/extend`: pushes the idle timeout.
+pub async fn extend_session(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = owned_session(&state, &learner, &id).await?;
+    if !s.status.is_live() {
+        return Err(AppError::Conflict(format!("the lab is {}", s.status.as_str())).into());
+    }
+    let expires = lifecycle::extend(&state, &s).await?;
+    Ok(Json(
+        json!({ "id": s.id, "expires_in": (expires - now_ms()) / 1000 }),
+    ))
+}
+
+/// `DELETE /api/sessions/{id}`: stops the lab (progress is kept).
+pub async fn delete_session(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = owned_session(&state, &learner, &id).await?;
+    if s.status.is_live() {
+        lifecycle::stop(&state, &s, Status::Stopped, "stopped by the learner").await?;
+    }
+    Ok(Json(json!({ "id": s.id, "status": Status::Stopped })))
+}

@@ -1,0 +1,92 @@
+//! Request handlers, one module per resource, named verb_noun.
+
+pub mod api;
+pub mod health;
+pub mod pages;
+pub mod terminal;
+
+use labkit::wire::TaskOutcome;
+use serde::Serialize;
+
+use super::state::{now_ms, AppState};
+use super::store::{Session, Status};
+
+/// A task's state for pages and the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    /// Task id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Question of its answer check, if any.
+    pub question: Option<String>,
+    /// Ever passed.
+    pub passed: bool,
+    /// Checked at least once.
+    pub checked: bool,
+    /// The latest outcome.
+    pub outcome: Option<TaskOutcome>,
+}
+
+/// A session for pages and the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    /// Id.
+    pub id: String,
+    /// Lab id.
+    pub lab: String,
+    /// Status.
+    pub status: Status,
+    /// Why failed/lost.
+    pub detail: String,
+    /// Current phase (0-based).
+    pub phase: usize,
+    /// Seconds until the idle timeout stops the lab (live labs).
+    pub expires_in: Option<i64>,
+}
+
+/// Builds the task views of a learner's phase in a lab.
+pub async fn task_views(
+    state: &AppState,
+    learner: &str,
+    lab: &labkit::Lab,
+    phase: usize,
+) -> Result<Vec<TaskView>, super::error::AppError> {
+    let results = state.store.results(learner, &lab.id).await?;
+    let Some(p) = lab.phase(phase) else {
+        return Ok(Vec::new());
+    };
+    Ok(p.tasks
+        .iter()
+        .map(|t| {
+            let r = results.iter().find(|r| r.task == t.id);
+            TaskView {
+                id: t.id.clone(),
+                title: t.title.clone(),
+                question: t.question().map(str::to_string),
+                passed: r.is_some_and(|r| r.passed),
+                checked: r.is_some(),
+                outcome: r.and_then(|r| serde_json::from_str(&r.outcome).ok()),
+            }
+        })
+        .collect())
+}
+
+/// A session view.
+pub async fn session_view(
+    state: &AppState,
+    s: &Session,
+) -> Result<SessionView, super::error::AppError> {
+    let phase = state.store.phase(&s.learner, &s.lab).await?;
+    Ok(SessionView {
+        id: s.id.clone(),
+        lab: s.lab.clone(),
+        status: s.status,
+        detail: s.detail.clone(),
+        phase,
+        expires_in: s
+            .status
+            .is_live()
+            .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
+    })
+}

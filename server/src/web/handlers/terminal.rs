@@ -1,0 +1,77 @@
+//! `GET /api/sessions/{id}/terminals/{host}`: the terminal WebSocket.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::Extension;
+use futures_util::{SinkExt, StreamExt};
+
+use crate::web::auth::{owned_session, Learner};
+use crate::web::error::AppError;
+use crate::web::lifecycle;
+use crate::web::state::AppState;
+use crate::web::store::Status;
+use crate::web::terminal::{pump, Frame, Shell};
+
+/// Upgrades to a WebSocket attached to the session's shell on `host` (started on first use).
+pub async fn open_terminal(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Path((id, host)): Path<(String, String)>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let s = owned_session(&state, &learner, &id).await?;
+    let lab = state
+        .catalog
+        .lab(&s.lab)
+        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    if !lab.hosts().contains(&host) {
+        return Err(AppError::NotFound(format!("host {host}")));
+    }
+    if s.status != Status::Running {
+        return Err(AppError::Conflict(format!(
+            "the lab is {}, not running",
+            s.status.as_str()
+        )));
+    }
+    let shell = match state.shells.get(&s.id, &host) {
+        Some(sh) => sh,
+        None => {
+            let t = state
+                .runtime
+                .terminal(&s.sandbox, &host, 100, 30)
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+            let sh = Shell::spawn(t);
+            state.shells.insert(&s.id, &host, sh.clone());
+            sh
+        }
+    };
+    Ok(ws
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let (tx, rx) = socket.split();
+            let tx = tx.with(|f: Frame| async move {
+                Ok::<_, axum::Error>(match f {
+                    Frame::Binary(b) => Message::Binary(b.into()),
+                    Frame::Text(t) => Message::Text(t.into()),
+                    Frame::Close => Message::Close(None),
+                })
+            });
+            let rx = rx.filter_map(|m| async move {
+                match m {
+                    Ok(Message::Binary(b)) => Some(Ok(Frame::Binary(b.to_vec()))),
+                    Ok(Message::Text(t)) => Some(Ok(Frame::Text(t.to_string()))),
+                    Ok(Message::Close(_)) => Some(Ok(Frame::Close)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            });
+            let st = state.clone();
+            let sid = s.id.clone();
+            pump(Box::pin(tx), Box::pin(rx), shell, move || {
+                lifecycle::touch(&st, &sid)
+            })
+            .await;
+        }))
+}

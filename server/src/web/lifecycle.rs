@@ -1,0 +1,302 @@
+//! Lab lifecycle: start (with capacity admission), phase setup, reset, stop, idle expiry, and
+//! the sweep that finds labs lost from outside, removes orphans and re-attaches after a
+//! restart.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use anyhow::Context;
+use labkit::Lab;
+
+use super::error::AppError;
+use super::runtime::Health;
+use super::state::{now_ms, AppState};
+use super::store::{Session, Status};
+
+fn random_id(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    data_encoding::HEXLOWER.encode(&b)
+}
+
+/// A new learner id.
+pub fn new_learner_id() -> String {
+    random_id(16)
+}
+
+/// Seconds a learner should wait for a slot: until the soonest live lab idles out.
+async fn retry_after(state: &AppState, live: &[Session]) -> u64 {
+    let now = now_ms();
+    let soonest = live.iter().map(|s| s.expires_ms).min().unwrap_or(now);
+    (((soonest - now).max(0) / 1000) as u64).clamp(5, state.config.idle.as_secs().max(5))
+}
+
+/// Starts `lab` for `learner`: returns the live session (an existing one if there is), or
+/// `Full`. The containers start in the background; the session says `starting` until ready.
+pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session, AppError> {
+    let _admit = state.admission.lock().await;
+    if let Some(s) = state.store.live_session(learner, &lab.id).await? {
+        return Ok(s);
+    }
+    let live = state.store.live_sessions().await?;
+    if live.len() >= state.config.max_labs {
+        return Err(AppError::Full {
+            retry_after: retry_after(state, &live).await,
+            capacity: state.config.max_labs,
+        });
+    }
+    let now = now_ms();
+    state.store.upsert_learner(learner, "", now).await?;
+    let id = random_id(6);
+    let session = Session {
+        id: id.clone(),
+        learner: learner.to_string(),
+        lab: lab.id.clone(),
+        sandbox: format!("{}{id}", state.config.lab_prefix),
+        status: Status::Starting,
+        detail: String::new(),
+        created_ms: now,
+        updated_ms: now,
+        expires_ms: now + state.config.idle.as_millis() as i64,
+    };
+    state.store.create_session(&session).await?;
+    state
+        .store
+        .record_event(&id, "start", "requested", now)
+        .await?;
+    drop(_admit);
+    let st = state.clone();
+    let s = session.clone();
+    let nodes = lab.nodes;
+    tokio::spawn(async move {
+        let t0 = Instant::now();
+        let result = async {
+            st.runtime
+                .up(&s.sandbox, &s.learner, nodes)
+                .await
+                .context("starting the lab")?;
+            let phase = st.store.phase(&s.learner, &s.lab).await?;
+            run_setup(&st, &s, phase).await
+        }
+        .await;
+        let now = now_ms();
+        match result {
+            Ok(()) => {
+                st.metrics.lab_started("ok");
+                st.metrics.start_seconds.observe(t0.elapsed().as_secs_f64());
+                // A stop while starting wins.
+                let current = st
+                    .store
+                    .session(&s.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|x| x.status);
+                if current == Some(Status::Starting) {
+                    let _ = st.store.set_status(&s.id, Status::Running, "", now).await;
+                    let _ = st
+                        .store
+                        .set_expiry(&s.id, now + st.config.idle.as_millis() as i64, now)
+                        .await;
+                    let _ = st
+                        .store
+                        .record_event(
+                            &s.id,
+                            "running",
+                            &format!("{} ms", t0.elapsed().as_millis()),
+                            now,
+                        )
+                        .await;
+                    tracing::info!(session = %s.id, lab = %s.lab, ms = t0.elapsed().as_millis() as u64, "lab running");
+                } else {
+                    let _ = st.runtime.down(&s.sandbox).await;
+                }
+            }
+            Err(e) => {
+                st.metrics.lab_started("failed");
+                let detail = format!("{e:#}");
+                tracing::warn!(session = %s.id, error = %detail, "lab start failed");
+                let _ = st
+                    .store
+                    .set_status(&s.id, Status::Failed, &detail, now)
+                    .await;
+                let _ = st.store.record_event(&s.id, "failed", &detail, now).await;
+                let _ = st.runtime.down(&s.sandbox).await;
+            }
+        }
+    });
+    Ok(session)
+}
+
+/// Runs the setup commands of phase `phase` in the session's lab.
+pub async fn run_setup(state: &AppState, s: &Session, phase: usize) -> anyhow::Result<()> {
+    let lab = state.catalog.lab(&s.lab).context("lab content gone")?;
+    let Some(p) = lab.phase(phase) else {
+        return Ok(());
+    };
+    for step in &p.setup {
+        let out = state
+            .runtime
+            .exec(&s.sandbox, &step.host, &["sh", "-c", &step.run])
+            .await?;
+        if out.code != 0 {
+            anyhow::bail!(
+                "setup `{}` on {} exited {}: {}",
+                step.run,
+                step.host,
+                out.code,
+                out.stderr.trim()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Stops a session's lab and records why (`stopped`, `expired`, `lost`).
+pub async fn stop(
+    state: &AppState,
+    s: &Session,
+    status: Status,
+    detail: &str,
+) -> Result<(), AppError> {
+    let now = now_ms();
+    state.store.set_status(&s.id, status, detail, now).await?;
+    state
+        .store
+        .record_event(&s.id, status.as_str(), detail, now)
+        .await?;
+    state.shells.remove_session(&s.id);
+    state
+        .runtime
+        .down(&s.sandbox)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(())
+}
+
+/// Pushes the idle deadline of a live session.
+pub async fn extend(state: &AppState, s: &Session) -> Result<i64, AppError> {
+    let now = now_ms();
+    let expires = now + state.config.idle.as_millis() as i64;
+    state.store.set_expiry(&s.id, expires, now).await?;
+    Ok(expires)
+}
+
+/// Terminal activity: pushes the idle deadline, at most every 10 s per session.
+pub fn touch(state: &AppState, session: &str) {
+    let now = now_ms();
+    {
+        let mut t = state.touched.lock().unwrap_or_else(|p| p.into_inner());
+        let last = t.entry(session.to_string()).or_insert(0);
+        if now - *last < 10_000 {
+            return;
+        }
+        *last = now;
+    }
+    let st = state.clone();
+    let id = session.to_string();
+    tokio::spawn(async move {
+        let _ = st
+            .store
+            .set_expiry(&id, now + st.config.idle.as_millis() as i64, now)
+            .await;
+    });
+}
+
+/// At start-up: re-attach running labs whose containers are healthy, mark the others lost,
+/// fail sessions interrupted while starting, then remove orphans.
+pub async fn recover(state: &AppState) -> anyhow::Result<()> {
+    for s in state.store.live_sessions().await? {
+        match (s.status, state.runtime.health(&s.sandbox).await?) {
+            (Status::Running, Health::Running) => {
+                state
+                    .store
+                    .record_event(&s.id, "reattached", "", now_ms())
+                    .await?;
+                tracing::info!(session = %s.id, sandbox = %s.sandbox, "re-attached a running lab");
+            }
+            (Status::Starting, _) => {
+                stop(
+                    state,
+                    &s,
+                    Status::Failed,
+                    "the server restarted while the lab was starting",
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            (_, h) => {
+                let detail = lost_detail(&h);
+                stop(state, &s, Status::Lost, &detail)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+    }
+    remove_orphans(state).await
+}
+
+fn lost_detail(h: &Health) -> String {
+    match h {
+        Health::Missing => "the lab's containers are gone".to_string(),
+        Health::Broken(d) => format!("the lab broke: {d}"),
+        Health::Running => String::new(),
+    }
+}
+
+async fn remove_orphans(state: &AppState) -> anyhow::Result<()> {
+    let owned: HashSet<String> = state
+        .store
+        .live_sessions()
+        .await?
+        .into_iter()
+        .map(|s| s.sandbox)
+        .collect();
+    for sb in state.runtime.list(&state.config.lab_prefix).await? {
+        if !owned.contains(&sb.name) {
+            tracing::info!(sandbox = %sb.name, "removing an orphaned lab");
+            state.runtime.down(&sb.name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One sweep: expire idle labs, mark labs broken from outside as lost, remove orphans.
+pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
+    let now = now_ms();
+    for s in state.store.live_sessions().await? {
+        if s.status == Status::Running && now > s.expires_ms {
+            tracing::info!(session = %s.id, "stopping an idle lab");
+            stop(state, &s, Status::Expired, "stopped after the idle timeout")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            continue;
+        }
+        if s.status == Status::Running {
+            let h = state.runtime.health(&s.sandbox).await?;
+            if h != Health::Running {
+                let detail = lost_detail(&h);
+                tracing::warn!(session = %s.id, detail = %detail, "lab lost");
+                stop(state, &s, Status::Lost, &detail)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+    }
+    remove_orphans(state).await
+}
+
+/// Runs [`sweep`] every `config.sweep` until `shutdown` resolves.
+pub async fn sweeper(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut shutdown = shutdown;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(state.config.sweep) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = sweep(&state).await {
+            tracing::warn!(error = format!("{e:#}"), "lifecycle sweep failed");
+        }
+    }
+}
