@@ -8,6 +8,7 @@ pub mod init;
 pub mod kubectl;
 pub mod kubelet;
 pub mod podserver;
+pub mod probe;
 pub mod proxy;
 
 use std::process::ExitCode;
@@ -25,7 +26,8 @@ components:
   kube-proxy                the iptables rule generator (`kube-proxy render -f FILE` prints rules)
   coredns                   cluster DNS (runs as a pod in kube-system)
   kplab-node                the node's supervisor: starts and restarts the components above
-  kplab-pod                 a pod's process: answers on its containerPorts";
+  kplab-pod                 a pod's process: answers on its containerPorts
+  kplab-probe               N connections to a target from here or a pod; JSON per connection";
 
 /// Runs the component named by `args[0]` with the whole argument vector.
 pub fn dispatch(args: Vec<String>) -> ExitCode {
@@ -40,6 +42,7 @@ pub fn dispatch(args: Vec<String>) -> ExitCode {
         "coredns" => dns::main(args),
         "kplab-node" => init::main(args),
         "kplab-pod" => podserver::main(args),
+        "kplab-probe" => probe::main(args),
         other => {
             eprintln!("kplab-agent: unknown component {other:?}\n\n{USAGE}");
             ExitCode::from(2)
