@@ -9,6 +9,7 @@ pub mod kubectl;
 pub mod kubelet;
 pub mod podserver;
 pub mod probe;
+pub mod policy;
 pub mod proxy;
 
 use std::process::ExitCode;
@@ -27,7 +28,9 @@ components:
   coredns                   cluster DNS (runs as a pod in kube-system)
   kplab-node                the node's supervisor: starts and restarts the components above
   kplab-pod                 a pod's process: answers on its containerPorts
-  kplab-probe               N connections to a target from here or a pod; JSON per connection";
+  kplab-probe               N connections to a target from here or a pod; JSON per connection
+  calico-node               `calico-node -felix`: the NetworkPolicy enforcer (cali-* chains)
+  policy                    `policy explain --from NS/POD --to NS/POD:PORT[/PROTO]`: why allowed/dropped";
 
 /// Runs the component named by `args[0]` with the whole argument vector.
 pub fn dispatch(args: Vec<String>) -> ExitCode {
@@ -43,6 +46,8 @@ pub fn dispatch(args: Vec<String>) -> ExitCode {
         "kplab-node" => init::main(args),
         "kplab-pod" => podserver::main(args),
         "kplab-probe" => probe::main(args),
+        "calico-node" => policy::main(args),
+        "policy" => policy::explain_main(args),
         other => {
             eprintln!("kplab-agent: unknown component {other:?}\n\n{USAGE}");
             ExitCode::from(2)

@@ -43,6 +43,7 @@ pub const LINKS: &[&str] = &[
     "kube-scheduler",
     "kubelet",
     "kube-proxy",
+    "calico-node",
     "coredns",
     "kplab-node",
     "kplab-pod",
@@ -172,9 +173,14 @@ pub fn component_commands(env: &NodeEnv) -> Vec<ComponentCommand> {
             "--detect-local-mode=ClusterCIDR".into(),
         ],
     };
+    // The NetworkPolicy enforcer, as on a Calico node (`calico-node -felix`).
+    let felix = ComponentCommand {
+        name: "calico-node",
+        args: vec!["-felix".into(), format!("--node-name={}", env.name)],
+    };
     match env.role {
         Role::Client => vec![],
-        Role::Worker => vec![kubelet, proxy],
+        Role::Worker => vec![kubelet, felix, proxy],
         Role::ControlPlane => vec![
             ComponentCommand {
                 name: "kube-apiserver",
@@ -197,6 +203,7 @@ pub fn component_commands(env: &NodeEnv) -> Vec<ComponentCommand> {
                 args: vec!["--leader-elect=false".into()],
             },
             kubelet,
+            felix,
             proxy,
         ],
     }
@@ -670,10 +677,11 @@ mod tests {
                 "kube-controller-manager",
                 "kube-scheduler",
                 "kubelet",
+                "calico-node",
                 "kube-proxy"
             ]
         );
-        assert_eq!(names(Role::Worker), ["kubelet", "kube-proxy"]);
+        assert_eq!(names(Role::Worker), ["kubelet", "calico-node", "kube-proxy"]);
         assert!(names(Role::Client).is_empty());
         let proxy = component_commands(&env(Role::Worker)).pop().unwrap();
         assert_eq!(
