@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 /// The API server address used when `KPLAB_APISERVER` is not set.
 pub const DEFAULT_APISERVER: &str = "http://127.0.0.1:6443";
 
+/// A watch stream silent for this long is taken as dead and ends (the lab API server sends an
+/// empty line every 20 s), so a watcher never hangs on a vanished server.
+pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(65);
+
 /// One kind of object the lab API serves, with everything needed to build its REST paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resource {
@@ -439,6 +443,7 @@ impl ApiClient {
             .build();
         let watch_agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(3))
+            .timeout_read(WATCH_IDLE_TIMEOUT)
             .timeout_write(Duration::from_secs(30))
             .build();
         ApiClient {

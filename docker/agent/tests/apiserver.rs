@@ -731,4 +731,10 @@ fn deployments_scale_and_generation_and_netpol() {
         .unwrap_err()
         .is_not_found());
     assert!(t.elapsed() < Duration::from_secs(2));
+    // A pod created for an owner that is already gone is collected at once.
+    c.create(&PODS, None, &p).unwrap();
+    assert!(c
+        .get(&PODS, Some("default"), "web-owned")
+        .unwrap_err()
+        .is_not_found());
 }

@@ -331,7 +331,9 @@ fn cluster_dns_objects_and_pinned_coredns() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["dns", "dns-tcp", "metrics"]);
-    let d = c.get(&DEPLOYMENTS, Some("kube-system"), "coredns").unwrap();
+    let d = wait_for("coredns", Duration::from_secs(5), || {
+        c.get(&DEPLOYMENTS, Some("kube-system"), "coredns").ok()
+    });
     assert_eq!(
         d["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.k8s.io/coredns/coredns:v1.11.3"

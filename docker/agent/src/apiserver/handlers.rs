@@ -32,6 +32,9 @@ pub const SERVICE_CIDR_BASE: u32 = 0x0A60_0000;
 pub const SERVICE_CIDR_SIZE: u32 = 1 << 20;
 /// The NodePort range.
 pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
+/// How long a watch stream stays silent before the server sends an empty line (clients
+/// treat a longer silence as a dead connection, see `client::WATCH_IDLE_TIMEOUT`).
+pub const WATCH_HEARTBEAT: Duration = Duration::from_secs(20);
 /// Namespaces that may not be deleted.
 pub const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
 
@@ -675,7 +678,45 @@ pub fn create(
         meta.insert("generation".into(), json!(1));
     }
     let _ = app;
-    Ok(st.put(res, obj))
+    let stored = st.put(res, obj);
+    if owner_missing(st, &stored) {
+        // What the garbage collector does shortly after such a create: an object whose
+        // controller is already gone (a controller acting on a stale cache) is deleted.
+        let (ons, oname) = super::store::key_of(&stored);
+        let _ = delete(st, res, &ons, &oname, None);
+    }
+    Ok(stored)
+}
+
+/// Whether `obj` names a controller owner (in its namespace) that no longer exists.
+fn owner_missing(st: &Store, obj: &Value) -> bool {
+    let Some(refs) = obj
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+    else {
+        return false;
+    };
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    refs.iter()
+        .filter(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .any(|r| {
+            let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
+            let Some(owner_res) = Resource::by_kind(kind) else {
+                return false;
+            };
+            let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+            let uid = r.get("uid").and_then(Value::as_str);
+            let owner_ns = if owner_res.namespaced { ns } else { "" };
+            match st.get(owner_res, owner_ns, name) {
+                None => true,
+                Some(o) => {
+                    uid.is_some() && o.pointer("/metadata/uid").and_then(Value::as_str) != uid
+                }
+            }
+        })
 }
 
 /// How a PUT treats `status`.
@@ -1601,14 +1642,18 @@ fn watch_response(w: WatchStart) -> Response {
             return None;
         }
         loop {
+            let heartbeat = tokio::time::sleep(WATCH_HEARTBEAT);
             let received = tokio::select! {
                 _ = tokio::time::sleep_until(s.deadline) => None,
                 // The server is shutting down: end the stream so shutdown can complete.
                 _ = s.closing.wait_for(|c| *c) => None,
-                r = s.rx.recv() => Some(r),
+                // An empty line now and then lets clients detect a dead connection.
+                _ = heartbeat => Some(None),
+                r = s.rx.recv() => Some(Some(r)),
             };
             match received {
-                Some(Ok(ev)) => {
+                Some(None) => return Some((Ok(Bytes::from_static(b"\n")), s)),
+                Some(Some(Ok(ev))) => {
                     if ev.rv > s.start && s.filter.matches(&ev) {
                         let line = event_line(ev.event_type, &ev.object);
                         return Some((Ok(line), s));
