@@ -305,7 +305,9 @@ fn external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_e
 
 fn a_service_without_endpoints_rejects_connections(lab: &TestLab) {
     if !lab.kubectl(&["get", "service", "nobody"]).success() {
-        lab.kubectl_ok(&["create", "service", "clusterip", "nobody", "--tcp=80:80"]);
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: nobody\nspec:\n  selector:\n    app: nobody\n  ports:\n  - port: 80\n";
+        let out = lab.kubectl_stdin(&["apply", "-f", "-"], yaml);
+        assert!(out.success(), "apply nobody: {}", out.stderr);
     }
     let vip = cluster_ip(lab, "nobody");
     std::thread::sleep(Duration::from_secs(1));
