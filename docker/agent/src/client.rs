@@ -807,10 +807,17 @@ fn map_error(url: &str, e: ureq::Error) -> ClientError {
                 )),
             }
         }
-        ureq::Error::Transport(t) => ClientError::Connect {
-            url: url.to_string(),
-            detail: t.to_string(),
-        },
+        ureq::Error::Transport(t) => {
+            let text = t.to_string();
+            let detail = text
+                .strip_prefix(&format!("{url}: "))
+                .unwrap_or(&text)
+                .to_string();
+            ClientError::Connect {
+                url: url.to_string(),
+                detail,
+            }
+        }
     }
 }
 
