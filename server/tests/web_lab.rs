@@ -1,0 +1,314 @@
+//! The web platform against real labs (Docker): the API flow with a terminal, grading,
+//! isolation between learners (403), bad requests (4xx with a reason), capacity (503 with
+//! Retry-After), and a lab killed from outside reported with a "Restart lab" button.
+//! Run with `cargo test -p kplab --test web_lab -- --include-ignored`.
+
+mod web_support;
+
+use std::time::Duration;
+
+use web_support::{open_term, Client, Server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Docker and the node image (kplab image build)"]
+async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
+    let server = Server::start("wb-t-", 1).await;
+    let mut alice = Client::new(server.addr);
+    let home = alice.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(
+        alice.cookie.is_some(),
+        "the first visit sets the learner cookie"
+    );
+
+    let labs = alice.get("/api/labs").await.json();
+    assert_eq!(labs["labs"][0]["id"], "00-hello");
+
+    let id = alice.start_lab("00-hello", Duration::from_secs(90)).await;
+    let s = alice.get(&format!("/api/sessions/{id}")).await.json();
+    assert_eq!(s["phase"], 0);
+    let hosts: Vec<&str> = s["terminals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["node-1", "node-2", "client"]);
+    assert!(s["terminals"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("ws://"));
+
+    // Starting again returns the same live session (one per learner and lab).
+    let again = alice.post_json("/api/labs/00-hello/sessions", "").await;
+    assert_eq!(again.json()["id"], id.as_str());
+
+    // The capacity is 1: another learner gets a clear "full" page with Retry-After.
+    let mut bob = Client::new(server.addr);
+    bob.get("/").await;
+    let full = bob.post_form("/labs/00-hello/start", "").await;
+    assert_eq!(full.status, 503, "{full:?}");
+    let retry: u64 = full
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((5..=600).contains(&retry));
+    assert!(
+        full.body.contains(&format!("try again in {retry} s")),
+        "{}",
+        full.body
+    );
+    let full_api = bob.post_json("/api/labs/00-hello/sessions", "").await;
+    assert_eq!(full_api.status, 503);
+    assert_eq!(full_api.json()["retry_after"], retry);
+
+    // Bob cannot see, check or open Alice's lab.
+    assert_eq!(bob.get(&format!("/api/sessions/{id}")).await.status, 403);
+    assert_eq!(
+        bob.post_json(&format!("/api/sessions/{id}/tasks/create-web/check"), "{}")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        bob.req("DELETE", &format!("/api/sessions/{id}"), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(open_term(&bob, &id, "node-1").await.err(), Some(403));
+    let mut nobody = Client::new(server.addr);
+    assert_eq!(
+        nobody.get(&format!("/api/sessions/{id}")).await.status,
+        403,
+        "no cookie is nobody's"
+    );
+
+    // Bad requests get a 4xx with a reason.
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/count-nodes/check"),
+            "{bad json",
+        )
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body.contains("JSON"), "{}", r.body);
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/count-nodes/check"),
+            r#"{"answr":"2"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("unknown field"), "{}", r.body);
+    let big = format!(r#"{{"answer":"{}"}}"#, "x".repeat(100 * 1024));
+    let r = alice
+        .post_json(&format!("/api/sessions/{id}/tasks/count-nodes/check"), &big)
+        .await;
+    assert_eq!(r.status, 413, "{r:?}");
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/count-nodes/check"),
+            &format!(r#"{{"answer":"{}"}}"#, "9".repeat(2000)),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("longer than 1000"));
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/no-such-task/check"),
+            "{}",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "task no-such-task not found");
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/reset"),
+            r#"{"scope":"everything"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("scope must be"));
+    assert_eq!(alice.get("/api/sessions/not-hex!").await.status, 400);
+    assert_eq!(alice.get("/labs/00-hello?phase=9").await.status, 400);
+    assert_eq!(alice.get("/labs/nope").await.status, 404);
+    assert!(open_term(&alice, &id, "node-7").await.err() == Some(404));
+
+    // The task fails before the learner does anything, with its hint.
+    let r = alice
+        .post_json(&format!("/api/sessions/{id}/tasks/create-web/check"), "{}")
+        .await
+        .json();
+    assert_eq!(r["passed"], false);
+    assert_eq!(r["checks"][0]["passed"], false);
+    assert!(r["hint"].as_str().unwrap().contains("spec.replicas"));
+
+    // A terminal on node-1: type, see output; resize; then do the task in it.
+    let mut term = open_term(&alice, &id, "node-1").await.unwrap();
+    term.control(r#"{"type":"resize","cols":120,"rows":40}"#)
+        .await;
+    term.type_text("echo hello-$((6*7)); tput cols\r").await;
+    term.wait_for("hello-42", Duration::from_secs(20)).await;
+    term.wait_for("120", Duration::from_secs(10)).await;
+    term.type_text("kubectl create deployment web --image=kplab/echo --replicas=2\r")
+        .await;
+    term.wait_for("deployment.apps/web created", Duration::from_secs(20))
+        .await;
+    term.close().await;
+
+    // Reconnect: the same shell, with its recent output replayed.
+    let mut term = open_term(&alice, &id, "node-1").await.unwrap();
+    term.wait_for("hello-42", Duration::from_secs(10)).await;
+    term.close().await;
+
+    let r = alice
+        .post_json(&format!("/api/sessions/{id}/tasks/create-web/check"), "{}")
+        .await
+        .json();
+    assert_eq!(r["passed"], true, "{r}");
+    assert_eq!(r["recorded"], true);
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/count-nodes/check"),
+            r#"{"answer":"3"}"#,
+        )
+        .await
+        .json();
+    assert_eq!(r["passed"], false);
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/count-nodes/check"),
+            r#"{"answer":" 2 "}"#,
+        )
+        .await
+        .json();
+    assert_eq!(r["passed"], true, "{r}");
+
+    // Results are in the session and on the page after a reload.
+    let s = alice.get(&format!("/api/sessions/{id}")).await.json();
+    let passed: Vec<&str> = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["passed"] == true)
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(passed, ["create-web", "count-nodes"]);
+    let page = alice.get("/labs/00-hello").await;
+    assert!(
+        page.body
+            .contains(r#"<li class="task passed" id="task-create-web""#),
+        "{}",
+        page.body
+    );
+
+    // Reset the phase: its setup runs again (the deployment is deleted); results stay.
+    let r = alice
+        .post_json(&format!("/api/sessions/{id}/reset"), r#"{"scope":"phase"}"#)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = alice
+        .post_json(&format!("/api/sessions/{id}/tasks/create-web/check"), "{}")
+        .await
+        .json();
+    assert_eq!(
+        r["passed"], false,
+        "the phase setup removed the deployment: {r}"
+    );
+    let s = alice.get(&format!("/api/sessions/{id}")).await.json();
+    assert_eq!(
+        s["tasks"][0]["passed"], true,
+        "a task once passed stays passed"
+    );
+
+    // Metrics count what happened.
+    let m = alice.get("/metrics").await.body;
+    assert!(m.contains("kplab_labs_running 1"), "{m}");
+    assert!(m.contains("kplab_lab_starts_total{result=\"ok\"} 1"), "{m}");
+    assert!(
+        m.contains("kplab_checks_total{kind=\"state\",result=\"passed\"} 1"),
+        "{m}"
+    );
+    assert_eq!(alice.get("/healthz").await.body, "ok\n");
+
+    // A container killed from outside: the sweep notices, the page offers a restart.
+    let sandbox = server
+        .state
+        .store
+        .session(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .sandbox;
+    let killed = std::process::Command::new("docker")
+        .args(["kill", &format!("kplab-{sandbox}-node-2")])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    kplab::web::lifecycle::sweep(&server.state).await.unwrap();
+    let s = alice.get(&format!("/api/sessions/{id}")).await.json();
+    assert_eq!(s["status"], "lost", "{s}");
+    assert!(s["detail"].as_str().unwrap().contains("node-2"), "{s}");
+    let page = alice.get("/labs/00-hello").await.body;
+    assert!(
+        page.contains(r#"<p class="lost" id="lost">Your lab stopped working"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<button type="submit" id="restart">Restart lab</button>"#),
+        "{page}"
+    );
+    assert!(
+        server.state.runtime.list("wb-t-").await.unwrap().is_empty(),
+        "the broken lab was removed"
+    );
+
+    // Restart from the page: a new lab; progress is still there.
+    let r = alice.post_form("/labs/00-hello/start", "").await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let s = alice.get("/labs/00-hello").await.body;
+    assert!(
+        s.contains("data-status=\"starting\"") || s.contains("data-status=\"running\""),
+        "{s}"
+    );
+    let new_id = s
+        .split("data-session=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_id, id);
+    alice
+        .wait_status(&new_id, "running", Duration::from_secs(90))
+        .await;
+    let st = alice.get(&format!("/api/sessions/{new_id}")).await.json();
+    assert_eq!(st["tasks"][0]["passed"], true);
+
+    // Stop: the lab goes, progress stays.
+    let r = alice
+        .req("DELETE", &format!("/api/sessions/{new_id}"), None)
+        .await;
+    assert_eq!(r.json()["status"], "stopped");
+    assert!(server.state.runtime.list("wb-t-").await.unwrap().is_empty());
+    assert_eq!(
+        alice
+            .post_json(
+                &format!("/api/sessions/{new_id}/tasks/create-web/check"),
+                "{}"
+            )
+            .await
+            .status,
+        409
+    );
+    server.shutdown().await;
+}

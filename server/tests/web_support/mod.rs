@@ -1,0 +1,305 @@
+//! Helpers for the web tests: an in-process server on port 0 over Docker, a tiny HTTP/1.1
+//! client that keeps a learner's cookie, and a terminal WebSocket client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use kplab::web::config::{Config, ServeArgs};
+use kplab::web::runtime::DockerRuntime;
+use kplab::web::state::AppState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A running in-process server.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    pub data: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Server {
+    /// Starts a server on Docker with labs named `<prefix>…`.
+    pub async fn start(prefix: &str, max_labs: usize) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let args = ServeArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.path().to_path_buf(),
+            labs: repo().join("labs"),
+            static_dir: repo().join("static"),
+            max_labs,
+            idle_secs: 600,
+            sweep_secs: 3600,
+            request_timeout_secs: 60,
+            lab_prefix: prefix.into(),
+            image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
+        };
+        let config = Config::from_args(args, None).unwrap();
+        let docker = DockerRuntime::connect(&config.image)
+            .await
+            .expect("Docker must be running (this test needs Docker)");
+        docker.prepare().await.expect("host isolation + node image");
+        let state = kplab::web::build_state(config, Arc::new(docker))
+            .await
+            .unwrap();
+        kplab::web::lifecycle::recover(&state).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            kplab::web::serve(listener, st, async move {
+                let _ = rx.await;
+            })
+            .await
+        });
+        Server {
+            addr,
+            state,
+            data,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and removes every lab with the prefix.
+    pub async fn shutdown(mut self) {
+        for s in self.state.store.live_sessions().await.unwrap() {
+            let _ = self.state.runtime.down(&s.sandbox).await;
+        }
+        let prefix = self.state.config.lab_prefix.clone();
+        for sb in self.state.runtime.list(&prefix).await.unwrap() {
+            let _ = self.state.runtime.down(&sb.name).await;
+        }
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A browser-less learner: keeps the cookie the server sets.
+#[derive(Clone)]
+pub struct Client {
+    pub addr: std::net::SocketAddr,
+    pub cookie: Option<String>,
+}
+
+impl Client {
+    pub fn new(addr: std::net::SocketAddr) -> Client {
+        Client { addr, cookie: None }
+    }
+
+    pub async fn req(&mut self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Resp {
+        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        if let Some(c) = &self.cookie {
+            head.push_str(&format!("Cookie: {c}\r\n"));
+        }
+        let body = body.unwrap_or(("", b""));
+        if !body.0.is_empty() {
+            head.push_str(&format!("Content-Type: {}\r\n", body.0));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.1.len()));
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(body.1).await.unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        for (k, v) in &headers {
+            if k.eq_ignore_ascii_case("set-cookie") && v.starts_with("kplab_learner=") {
+                self.cookie = Some(v.split(';').next().unwrap().to_string());
+            }
+        }
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        self.req("GET", path, None).await
+    }
+    pub async fn post_json(&mut self, path: &str, json: &str) -> Resp {
+        self.req("POST", path, Some(("application/json", json.as_bytes())))
+            .await
+    }
+    pub async fn post_form(&mut self, path: &str, form: &str) -> Resp {
+        self.req(
+            "POST",
+            path,
+            Some(("application/x-www-form-urlencoded", form.as_bytes())),
+        )
+        .await
+    }
+
+    /// Starts a lab through the API and waits until it runs; returns the session id.
+    pub async fn start_lab(&mut self, lab: &str, within: Duration) -> String {
+        let r = self
+            .post_json(&format!("/api/labs/{lab}/sessions"), "")
+            .await;
+        assert!(r.status == 202 || r.status == 200, "{r:?}");
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        self.wait_status(&id, "running", within).await;
+        id
+    }
+
+    pub async fn wait_status(
+        &mut self,
+        id: &str,
+        want: &str,
+        within: Duration,
+    ) -> serde_json::Value {
+        let t0 = Instant::now();
+        loop {
+            let s = self.get(&format!("/api/sessions/{id}")).await.json();
+            if s["status"] == want {
+                return s;
+            }
+            assert!(
+                s["status"] == "starting" || s["status"] == "running",
+                "session went {}: {}",
+                s["status"],
+                s["detail"]
+            );
+            assert!(t0.elapsed() < within, "not {want} within {within:?}: {s}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A terminal WebSocket.
+pub struct Term {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    pub seen: String,
+}
+
+/// Opens a terminal; `Err(status)` when the handshake is refused.
+pub async fn open_term(c: &Client, session: &str, host: &str) -> Result<Term, u16> {
+    let url = format!("ws://{}/api/sessions/{session}/terminals/{host}", c.addr);
+    let mut req = url.into_client_request().unwrap();
+    if let Some(cookie) = &c.cookie {
+        req.headers_mut().insert("Cookie", cookie.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(Term {
+            ws,
+            seen: String::new(),
+        }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("websocket: {e}"),
+    }
+}
+
+impl Term {
+    pub async fn type_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Binary(text.as_bytes().to_vec().into()))
+            .await
+            .unwrap();
+    }
+    pub async fn control(&mut self, json: &str) {
+        self.ws
+            .send(Message::Text(json.to_string().into()))
+            .await
+            .unwrap();
+    }
+    /// Reads output until `needle` appears (returns the time it took).
+    pub async fn wait_for(&mut self, needle: &str, within: Duration) -> Duration {
+        let t0 = Instant::now();
+        while !self.seen.contains(needle) {
+            let left = within.checked_sub(t0.elapsed()).unwrap_or_else(|| {
+                panic!(
+                    "{needle:?} not seen within {within:?}; terminal showed:\n{}",
+                    self.seen
+                )
+            });
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Ok(Some(Ok(Message::Binary(b)))) => {
+                    self.seen.push_str(&String::from_utf8_lossy(&b))
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => panic!("terminal closed: {other:?}; showed:\n{}", self.seen),
+                Err(_) => panic!(
+                    "{needle:?} not seen within {within:?}; terminal showed:\n{}",
+                    self.seen
+                ),
+            }
+        }
+        t0.elapsed()
+    }
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
