@@ -458,3 +458,78 @@ fn context_namespace_is_remembered() {
         .ok(&["config", "view"])
         .contains("    namespace: team-a\n"));
 }
+
+#[test]
+fn sort_by_ignore_not_found_and_show_kind() {
+    let lab = Lab::new();
+    for n in ["b-ns", "a-ns"] {
+        lab.ok(&["create", "ns", n]);
+    }
+    let names = lab.ok(&["get", "ns", "--sort-by=.metadata.name", "-o", "name"]);
+    assert!(
+        names.starts_with("namespace/a-ns\nnamespace/b-ns\nnamespace/default\n"),
+        "{names}"
+    );
+    let o = lab.run(&["get", "svc", "nope", "--ignore-not-found"]);
+    assert_eq!((o.code, o.out.as_str(), o.err.as_str()), (0, "", ""));
+    let t = lab.ok(&["get", "svc", "kubernetes", "--show-kind"]);
+    assert!(
+        t.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("service/kubernetes   ClusterIP   10.96.0.1"),
+        "{t}"
+    );
+}
+
+/// A writer that forwards what kubectl prints to a channel (for `get -w`, which never returns).
+struct ChanWriter(std::sync::mpsc::Sender<Vec<u8>>);
+
+impl std::io::Write for ChanWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn watch_prints_a_row_per_change() {
+    let lab = Lab::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let argv: Vec<String> = [
+        "kubectl".to_string(),
+        format!("--server={}", lab.server.url()),
+        "get".into(),
+        "ns".into(),
+        "-w".into(),
+    ]
+    .to_vec();
+    std::thread::spawn(move || {
+        let mut out = ChanWriter(tx);
+        let _ =
+            kplab_agent::kubectl::run(&argv, &mut std::io::empty(), &mut out, &mut std::io::sink());
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut created = false;
+    while std::time::Instant::now() < deadline && !seen.contains("\nwatched ") {
+        if let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            seen.push_str(&String::from_utf8(chunk).unwrap());
+        }
+        if !created && seen.contains("kube-system") {
+            lab.ok(&["create", "ns", "watched"]);
+            created = true;
+        }
+    }
+    assert!(
+        seen.starts_with("NAME              STATUS   AGE\n"),
+        "{seen}"
+    );
+    assert!(seen.contains("\nwatched           Active   "), "{seen}");
+    // The watching kubectl never returns and keeps its stream open, which would hold the
+    // server's graceful shutdown: leave both to the end of the test process.
+    std::mem::forget(lab);
+}

@@ -302,14 +302,29 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
     }
     let selector = a.get("selector");
     let field = a.get("field-selector");
+    let sort_by = a
+        .get("sort-by")
+        .map(|e| {
+            let t = if e.starts_with('{') {
+                e.to_string()
+            } else {
+                format!("{{{e}}}")
+            };
+            jsonpath::Template::parse(&t)
+                .map_err(|err| Fail::Msg(format!("couldn't parse --sort-by {e}: {err}")))
+        })
+        .transpose()?;
+    let ignore_not_found = a.bool("ignore-not-found");
     let mut results: Vec<(&'static Resource, Vec<Value>)> = Vec::new();
     let mut errors: Vec<Fail> = Vec::new();
+    let mut list_versions: Vec<String> = Vec::new();
     for (r, names) in &t.groups {
         let ns = ns_for(ctx, r, all_ns);
         let mut items = Vec::new();
         if names.is_empty() {
             let list = ctx.client.list(r, ns, selector, field)?;
             items = list.items;
+            list_versions.push(list.resource_version);
             sort_items(&mut items);
         } else {
             for n in names {
@@ -321,6 +336,7 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
                         }
                         items.push(o)
                     }
+                    Err(e) if e.is_not_found() && ignore_not_found => {}
                     Err(e) if e.is_not_found() || e.status().is_some() => {
                         errors.push(Fail::Client(e))
                     }
@@ -328,9 +344,13 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
                 }
             }
         }
+        if let Some(tpl) = &sort_by {
+            sort_by_template(&mut items, tpl)?;
+        }
         results.push((r, items));
     }
     let total: usize = results.iter().map(|r| r.1.len()).sum();
+    let watching = a.bool("watch");
     match &fmt {
         Format::Table { wide } => {
             let opts = TableOptions {
@@ -338,7 +358,7 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
                 show_labels: a.bool("show-labels"),
                 no_headers: a.bool("no-headers"),
                 with_namespace: all_ns,
-                with_kind: t.multi_type,
+                with_kind: t.multi_type || a.bool("show-kind"),
                 now: now(),
             };
             let mut text = String::new();
@@ -349,7 +369,10 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
                 text.push_str(&printers::table_text(r, items, &opts));
             }
             let _ = write!(ctx.out, "{}", tabwriter::TABLE.format(&text));
-            if total == 0 && errors.is_empty() {
+            if watching {
+                return watch_table(ctx, &t, &results, &list_versions, all_ns, selector, &opts);
+            }
+            if total == 0 && errors.is_empty() && !ignore_not_found {
                 let namespaced = t.groups.iter().any(|g| g.0.namespaced);
                 if namespaced && !all_ns {
                     let _ = writeln!(
@@ -370,6 +393,87 @@ fn get(ctx: &mut Ctx, a: &Args) -> R {
         }
     }
     finish_errors(ctx, errors)
+}
+
+fn sort_by_template(items: &mut [Value], tpl: &jsonpath::Template) -> R {
+    let mut keyed: Vec<(String, Value)> = Vec::new();
+    for it in items.iter() {
+        let k = tpl.execute(it).map_err(|e| {
+            Fail::Msg(format!(
+                "couldn't find any field with path in the list of objects: {e}"
+            ))
+        })?;
+        keyed.push((k, it.clone()));
+    }
+    keyed.sort_by(|a, b| match (a.0.parse::<f64>(), b.0.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+        _ => a.0.cmp(&b.0),
+    });
+    for (slot, (_, v)) in items.iter_mut().zip(keyed) {
+        *slot = v;
+    }
+    Ok(())
+}
+
+/// `get -w`: after the table, one row per change, aligned with the table's columns (kubectl's
+/// tabwriter remembers column widths). Runs until interrupted.
+fn watch_table(
+    ctx: &mut Ctx,
+    t: &Targets,
+    results: &[(&'static Resource, Vec<Value>)],
+    versions: &[String],
+    all_ns: bool,
+    selector: Option<&str>,
+    opts: &TableOptions,
+) -> R {
+    if t.groups.len() != 1 || !t.groups[0].1.is_empty() {
+        return Err(Fail::Msg(
+            "kplab supports --watch for one resource type listed without names (e.g. kubectl get pods -w)".into(),
+        ));
+    }
+    let r = results[0].0;
+    let ns = ns_for(ctx, r, all_ns).map(String::from);
+    let mut shown: Vec<Value> = results[0].1.clone();
+    let mut rv = versions.first().cloned().unwrap_or_default();
+    let _ = ctx.out.flush();
+    loop {
+        let stream = ctx
+            .client
+            .watch_selected(r, ns.as_deref(), Some(&rv), selector, None)?;
+        for ev in stream {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) if e.is_gone() => {
+                    rv = String::new();
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(v) = ev.object.resource_version() {
+                rv = v.to_string();
+            }
+            if !matches!(
+                ev.event_type,
+                crate::client::EventType::Added
+                    | crate::client::EventType::Modified
+                    | crate::client::EventType::Deleted
+            ) {
+                continue;
+            }
+            let mut o = ev.object;
+            if let Some(m) = o.as_object_mut() {
+                m.entry("kind").or_insert(json!(r.kind));
+            }
+            shown.push(o);
+            let mut row_opts = *opts;
+            row_opts.now = now();
+            let text = tabwriter::TABLE.format(&printers::table_text(r, &shown, &row_opts));
+            if let Some(last) = text.lines().last() {
+                let _ = writeln!(ctx.out, "{last}");
+                let _ = ctx.out.flush();
+            }
+        }
+    }
 }
 
 fn finish_errors(ctx: &mut Ctx, errors: Vec<Fail>) -> R {
