@@ -164,6 +164,28 @@ fn pod_crud_defaults_and_errors() {
         .unwrap()
         .message
         .contains("spec: Forbidden: pod updates may not change fields"));
+    // Status goes through the status subresource and survives main-resource updates.
+    let mut st = c.get(&PODS, Some("default"), "web").unwrap();
+    st["status"] = json!({"phase":"Running","podIP":"10.244.1.5"});
+    c.update_status(&PODS, Some("default"), "web", &st).unwrap();
+    let relabelled = c
+        .merge_patch(
+            &PODS,
+            Some("default"),
+            "web",
+            &json!({"metadata":{"labels":{"x":"1"}},"status":{"phase":"Failed"}}),
+        )
+        .unwrap();
+    assert_eq!(relabelled["status"]["podIP"], "10.244.1.5");
+    assert_eq!(relabelled["status"]["phase"], "Running");
+    let patched = c
+        .merge_patch(
+            &PODS,
+            Some("default"),
+            "web",
+            &json!({"metadata":{"labels":{"x":null}}}),
+        )
+        .unwrap();
     // A no-op patch does not bump the resourceVersion.
     let same = c
         .merge_patch(

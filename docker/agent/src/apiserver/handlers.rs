@@ -651,6 +651,9 @@ pub fn create(
     if !errs.is_empty() {
         return Err(invalid(res, &name, &errs));
     }
+    if res.kind == "Pod" {
+        obj["status"] = v::initial_pod_status();
+    }
     let ns = obj
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)

@@ -478,7 +478,8 @@ pub fn default_pod_spec(spec: &mut Value) {
     set_default(m, "priority", json!(0));
 }
 
-/// Defaults for a new Pod: spec defaults, default tolerations, `status.phase: Pending`.
+/// Pod defaults: spec defaults and the default tolerations (the status is set on create, see
+/// [`initial_pod_status`]).
 pub fn default_pod(obj: &mut Value) {
     if let Some(spec) = obj.get_mut("spec") {
         default_pod_spec(spec);
@@ -494,7 +495,11 @@ pub fn default_pod(obj: &mut Value) {
             }
         }
     }
-    obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+}
+
+/// The status of a Pod as created: `Pending` (whatever the client sent).
+pub fn initial_pod_status() -> Value {
+    json!({"phase": "Pending", "qosClass": "BestEffort"})
 }
 
 /// Validates a pod spec found at `path` (`spec` or `spec.template.spec`).
