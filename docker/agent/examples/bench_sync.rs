@@ -163,10 +163,21 @@ fn bench(n: usize) {
         nat_rules
     );
 
-    // (b) bare iptables-restore of the same text on clean tables.
+    if let Ok(dir) = std::env::var("KP_BENCH_DUMP") {
+        let _ = std::fs::write(format!("{dir}/full-{n}.txt"), &full_text);
+    }
+
+    // (b) bare iptables-restore of the same text on clean tables, as kube-proxy runs it
+    // (--noflush), and in flush mode for reference.
+    clean(&ipt);
+    let bare_flush = ipt.restore_flush(&full_text).expect("bare restore (flush)");
     clean(&ipt);
     let bare = ipt.restore_noflush(&full_text).expect("bare restore");
-    println!("(b) bare iptables-restore (full)    {:>10}", ms(bare));
+    println!(
+        "(b) bare iptables-restore --noflush (full) {:>10}   (flush mode: {})",
+        ms(bare),
+        ms(bare_flush)
+    );
 
     // (c) our full sync on clean tables.
     clean(&ipt);
@@ -209,9 +220,10 @@ fn bench(n: usize) {
         r.deleted_chains
     );
 
-    // (e) bare --noflush of the same partial payload, on the state before the change.
+    // (e) bare --noflush of the same partial payload, on the state before the change (set up
+    // with a flush-mode restore: same kernel state, much faster on nft).
     clean(&ipt);
-    ipt.restore_noflush(&full_text).expect("restore full");
+    ipt.restore_flush(&full_text).expect("restore full");
     let bare_partial = ipt.restore_noflush(&partial).expect("bare partial");
     println!(
         "(e) bare --noflush, same payload    {:>10}",
@@ -225,7 +237,7 @@ fn bench(n: usize) {
         .expect("the changed service's chain is declared")
         .to_string();
     clean(&ipt);
-    ipt.restore_noflush(&full_text).expect("restore full");
+    ipt.restore_flush(&full_text).expect("restore full");
     let delta = minimal_delta(&partial, &svc_chain);
     let bare_delta = ipt.restore_noflush(&delta).expect("bare minimal delta");
     println!(

@@ -465,3 +465,193 @@ fn loop_resyncs_periodically_and_rate_limits() {
         drop(tx);
     });
 }
+
+/// The lab API server in-process on 127.0.0.1:0 of the current network namespace (runs until
+/// the test process exits).
+fn api_server() -> String {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            kplab_agent::apiserver::serve_with_shutdown(
+                l,
+                dir,
+                kplab_agent::apiserver::Config::default(),
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+/// Kills the kube-proxy child this test started, even when an assertion fails.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn end_to_end_over_the_lab_api() {
+    in_netns("end_to_end_over_the_lab_api", || {
+        use kplab_agent::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(up.success());
+        let api = api_server();
+        let client = ApiClient::new(&api);
+        client
+            .create(
+                &SERVICES,
+                Some("default"),
+                &service("default", "web", "10.96.0.50", 80),
+            )
+            .unwrap();
+        client
+            .create(
+                &ENDPOINT_SLICES,
+                Some("default"),
+                &slice("default", "web", "1", &["10.244.2.6", "10.244.2.7"]),
+            )
+            .unwrap();
+        let bin = env!("CARGO_BIN_EXE_kplab-agent");
+
+        // One-shot dry run: prints the payload, touches nothing.
+        let out = Command::new(bin)
+            .args(["kube-proxy", "--once", "--dry-run", "--master", &api])
+            .args([
+                "--hostname-override",
+                "node-1",
+                "--cluster-cidr",
+                "10.244.0.0/16",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            stdout.starts_with("*filter\n") && stdout.contains("\n*nat\n"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("--to-destination 10.244.2.7:8080"),
+            "{stdout}"
+        );
+        assert!(
+            !save().contains("KUBE-SERVICES"),
+            "--dry-run applied nothing"
+        );
+
+        let log_path = std::env::temp_dir().join(format!("kp-e2e-{}.log", std::process::id()));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let _child = Child(
+            Command::new(bin)
+                .args([
+                    "kube-proxy",
+                    "--master",
+                    &api,
+                    "--hostname-override",
+                    "node-1",
+                ])
+                .args([
+                    "--cluster-cidr",
+                    "10.244.0.0/16",
+                    "--canary-check-period",
+                    "300ms",
+                ])
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let wait_for = |what: &str, f: &dyn Fn(&str) -> bool, limit: Duration| {
+            let start = Instant::now();
+            loop {
+                let s = save();
+                if f(&s) {
+                    return start.elapsed();
+                }
+                assert!(
+                    start.elapsed() < limit,
+                    "timed out waiting for {what}:\n{s}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait_for(
+            "first sync",
+            &|s| s.contains("10.244.2.7:8080"),
+            Duration::from_secs(10),
+        );
+
+        // Scale to 5: the KUBE-SEP chains follow within a second.
+        let mut sl = client
+            .get(&ENDPOINT_SLICES, Some("default"), "web-abcde")
+            .unwrap();
+        sl["endpoints"] = slice(
+            "default",
+            "web",
+            "x",
+            &[
+                "10.244.2.6",
+                "10.244.2.7",
+                "10.244.1.3",
+                "10.244.1.4",
+                "10.244.2.8",
+            ],
+        )["endpoints"]
+            .clone();
+        client
+            .replace(&ENDPOINT_SLICES, Some("default"), "web-abcde", &sl)
+            .unwrap();
+        let took = wait_for(
+            "5 endpoints",
+            &|s| s.matches("-j DNAT --to-destination").count() == 5,
+            Duration::from_secs(1),
+        );
+        eprintln!("scale 2 -> 5 visible in iptables after {took:?}");
+
+        // Someone flushes nat: the canary brings it back.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("iptables -w -t nat -F && iptables -w -t nat -X")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        wait_for(
+            "canary resync",
+            &|s| s.matches("-j DNAT --to-destination").count() == 5,
+            Duration::from_secs(3),
+        );
+
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(
+            log.contains("\"SyncProxyRules complete\" elapsed="),
+            "{log}"
+        );
+        assert!(
+            log.contains("\"Reloading service iptables data\" numServices=2 numEndpoints="),
+            "{log}"
+        );
+        assert!(log.contains("canary"), "the resync is logged: {log}");
+        let first = log.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with('I') && first.as_bytes().get(5) == Some(&b' '),
+            "klog header: {first}"
+        );
+        let _ = std::fs::remove_file(&log_path);
+    });
+}

@@ -144,24 +144,20 @@ impl Iptables {
             .is_ok()
     }
 
-    /// Creates `chain` in `table` unless it exists (`iptables -w -t TABLE -N CHAIN`).
+    /// Creates `chain` in `table` unless it exists (`iptables -w -t TABLE -N CHAIN`; "already
+    /// exists" is success, as in upstream's `EnsureChain`).
     pub fn ensure_chain(&self, table: &str, chain: &str) -> Result<(), IptablesError> {
-        if self.chain_exists(table, chain) {
-            return Ok(());
-        }
         match self.run(&self.iptables, &["-w", "-t", table, "-N", chain], None) {
             Ok(_) => Ok(()),
-            // Lost a race with someone else creating it: fine.
             Err(e) if e.stderr.contains("already exists") => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    /// Installs one jump rule the way kube-proxy does: create the target chain, then
-    /// `iptables -C` and, only if the rule is absent, `iptables -I CHAIN` (at the top).
-    /// Returns whether the rule had to be inserted.
+    /// Installs one jump rule the way kube-proxy does: `iptables -C` and, only if the rule is
+    /// absent, `iptables -I CHAIN` (at the top). The target chain must exist
+    /// ([`Iptables::ensure_chain`]). Returns whether the rule had to be inserted.
     pub fn ensure_jump(&self, rule: &JumpRule) -> Result<bool, IptablesError> {
-        self.ensure_chain(&rule.table, &rule.target)?;
         let mut spec: Vec<&str> = rule.args.iter().map(String::as_str).collect();
         spec.push("-j");
         spec.push(&rule.target);

@@ -162,7 +162,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub struct SyncSettings {
     /// Full resync period.
     pub sync_period: Duration,
-    /// Print payloads instead of applying them.
+    /// Print payloads to stdout instead of applying them (no iptables access at all).
     pub dry_run: bool,
 }
 
@@ -397,6 +397,7 @@ impl<P: RulePlanner> SyncEngine<P> {
             "Reloading service iptables data"
         );
         if self.settings.dry_run {
+            let _ = std::io::stdout().write_all(restore_text.as_bytes());
             report.restore_text = restore_text;
             report.elapsed = start.elapsed();
             return Ok(report);
@@ -442,9 +443,16 @@ impl<P: RulePlanner> SyncEngine<P> {
         for table in CANARY_TABLES {
             self.ipt.ensure_chain(table, CANARY_CHAIN)?;
         }
+        let rules = self.planner.jump_rules();
+        let mut created: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for rule in &rules {
+            if created.insert((rule.table.as_str(), rule.target.as_str())) {
+                self.ipt.ensure_chain(&rule.table, &rule.target)?;
+            }
+        }
         let mut inserted = 0;
-        for rule in self.planner.jump_rules() {
-            if self.ipt.ensure_jump(&rule)? {
+        for rule in &rules {
+            if self.ipt.ensure_jump(rule)? {
                 inserted += 1;
             }
         }
@@ -691,13 +699,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
             }
         }
         engine.set_objects(&objects);
+        // Errors are logged by the engine (with iptables-restore's stderr).
         return match engine.sync() {
-            Ok(r) => {
-                if flags.dry_run {
-                    let _ = std::io::stdout().write_all(r.restore_text.as_bytes());
-                }
-                ExitCode::SUCCESS
-            }
+            Ok(_) => ExitCode::SUCCESS,
             Err(_) => ExitCode::from(1),
         };
     }
