@@ -115,18 +115,25 @@ fn a_service_selecting_nothing_has_no_endpoints_and_rejects(lab: &TestLab) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let out = wait_for(
+    wait_for(
         "the REJECT rule for service empty",
         Duration::from_secs(5),
         || {
             let from_node = lab.sh(lab.node(1), &format!("curl -sS -m 3 http://{vip}/"));
-            (from_node.code == 7).then_some(from_node)
+            (from_node.code == 7).then_some(())
         },
     );
+    // Rejected, not dropped: nc fails at once with "Connection refused".
+    let t = std::time::Instant::now();
+    let out = lab.sh(lab.node(2), &format!("nc -v -z -w 3 {vip} 80"));
     assert!(
-        out.stderr.contains("refused"),
-        "curl says the connection was refused: {}",
+        !out.success() && out.stderr.contains("refused"),
+        "from node-2, nc says the connection was refused: {}",
         out.stderr
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "refused at once, not timed out"
     );
     the_lab_keeps_working(lab);
 }
