@@ -533,3 +533,48 @@ fn watch_prints_a_row_per_change() {
     // server's graceful shutdown: leave both to the end of the test process.
     std::mem::forget(lab);
 }
+
+#[test]
+fn client_dry_runs_change_nothing() {
+    let lab = Lab::new();
+    lab.ok(&["create", "deployment", "web", "--image=nginx"]);
+    assert_eq!(
+        lab.ok(&["scale", "deploy", "web", "--replicas=5", "--dry-run=client"]),
+        "deployment.apps/web scaled (dry run)\n"
+    );
+    assert_eq!(
+        lab.ok(&["label", "deploy", "web", "x=y", "--dry-run=client"]),
+        "deployment.apps/web labeled (dry run)\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "patch",
+            "deploy",
+            "web",
+            "-p",
+            "{\"spec\":{\"replicas\":7}}",
+            "--dry-run=client"
+        ]),
+        "deployment.apps/web patched (dry run)\n"
+    );
+    assert_eq!(
+        lab.ok(&["delete", "deploy", "web", "--dry-run=client"]),
+        "deployment.apps \"web\" deleted (dry run)\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.labels}"
+        ]),
+        "1 {\"app\":\"web\"}"
+    );
+    let o = lab.run(&["delete", "deploy", "web", "--dry-run=server"]);
+    assert_eq!(
+        o.err,
+        "error: kplab's API server does not implement server-side dry run: use --dry-run=client\n"
+    );
+    assert_eq!(lab.run(&["get", "deploy", "web"]).code, 0);
+}

@@ -58,6 +58,8 @@ const FLAGS: &[(&str, Option<char>, Kind)] = &[
     ("cascade", None, Kind::Optional("background")),
     ("recursive", Some('R'), Kind::Optional("true")),
     ("help", Some('h'), Kind::Bool),
+    ("rm", None, Kind::Optional("true")),
+    ("command", None, Kind::Optional("true")),
     ("external-ip", None, Kind::Value),
     ("cluster-ip", None, Kind::Value),
     ("session-affinity", None, Kind::Value),
@@ -68,14 +70,11 @@ const FLAGS: &[(&str, Option<char>, Kind)] = &[
     ("timestamps", None, Kind::Optional("true")),
     ("since", None, Kind::Value),
     ("minify", None, Kind::Optional("true")),
-    ("raw", None, Kind::Optional("true")),
-    ("output-watch-events", None, Kind::Optional("true")),
     ("show-kind", None, Kind::Optional("true")),
     ("sort-by", None, Kind::Value),
     ("api-group", None, Kind::Value),
     ("namespaced", None, Kind::Optional("true")),
     ("ignore-not-found", None, Kind::Optional("true")),
-    ("as", None, Kind::Value),
     ("v", Some('v'), Kind::Value),
 ];
 

@@ -733,7 +733,10 @@ fn dry_run_mode(a: &Args) -> Result<Option<&str>, Fail> {
     match a.get("dry-run") {
         None | Some("none") => Ok(None),
         Some("client") => Ok(Some("client")),
-        Some("server") => Ok(Some("server")),
+        Some("server") => Err(Fail::Msg(
+            "kplab's API server does not implement server-side dry run: use --dry-run=client"
+                .into(),
+        )),
         Some(o) => Err(Fail::Msg(format!(
             "Invalid dry-run value ({o}). Must be \"none\", \"server\", or \"client\"."
         ))),
@@ -1035,7 +1038,95 @@ fn run_pod(ctx: &mut Ctx, a: &Args) -> R {
         "status": {}
     });
     let r = resolve_type("pods")?;
-    send_new(ctx, a, r, obj)
+    let attach = a.bool("stdin") || a.bool("tty") || a.bool("rm");
+    if !attach {
+        if let Some(rest) = &a.rest {
+            let key = if a.bool("command") { "command" } else { "args" };
+            let mut obj = obj;
+            obj["spec"]["containers"][0][key] = json!(rest);
+            return send_new(ctx, a, r, obj);
+        }
+        return send_new(ctx, a, r, obj);
+    }
+    if dry_run_mode(a)?.is_some() {
+        return Err(Fail::Msg("--dry-run can't be used with attached containers options (--attach, --stdin, or --tty)".into()));
+    }
+    run_attached(ctx, a, r, obj, name)
+}
+
+/// `kubectl run NAME --image=X [--rm] -it -- CMD`: creates the pod, waits until it runs, runs
+/// CMD (default `sh`) in it like `kubectl exec`, and deletes the pod afterwards with `--rm`.
+fn run_attached(ctx: &mut Ctx, a: &Args, r: &'static Resource, obj: Value, name: &str) -> R {
+    let ns = ctx.namespace.clone();
+    ctx.client.create(r, Some(&ns), &obj)?;
+    let start = std::time::Instant::now();
+    loop {
+        let p = ctx.client.get(r, Some(&ns), name)?;
+        let phase = p
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let host = p
+            .pointer("/status/hostIP")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if phase == "Running" && !host.is_empty() {
+            break;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            return Err(Fail::Msg(format!(
+                "timed out waiting for the condition on pods/{name}"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let _ = writeln!(ctx.err, "Note (kplab): the image is not run; the command runs in pod {name}'s network namespace on its node, with the node's tools.");
+    let _ = writeln!(
+        ctx.err,
+        "If you don't see a command prompt, try pressing enter."
+    );
+    let mut exec_args = a.clone();
+    exec_args.pos = vec!["exec".into(), name.to_string()];
+    exec_args.rest = Some(
+        a.rest
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| vec!["sh".into()]),
+    );
+    let res = super::exec::exec(ctx, &exec_args);
+    if a.bool("rm") {
+        match ctx.client.delete(r, Some(&ns), name, None) {
+            Ok(_) => {
+                let _ = writeln!(ctx.out, "pod \"{name}\" deleted");
+            }
+            Err(e) => {
+                let _ = writeln!(ctx.err, "{}", super::client_error_text(&e));
+            }
+        }
+    }
+    res
+}
+
+/// Go duration strings as kubectl flags take them: `30s`, `2m`, `1h`, `0` (no limit: a day).
+fn parse_go_duration(t: &str) -> Result<std::time::Duration, Fail> {
+    let bad = || {
+        Fail::Msg(format!(
+            "invalid argument \"{t}\" for \"--timeout\" flag: time: invalid duration \"{t}\""
+        ))
+    };
+    if t == "0" || t == "0s" {
+        return Ok(std::time::Duration::from_secs(86400));
+    }
+    let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs.max(0.0)))
 }
 
 fn wait_gone(
@@ -1079,7 +1170,10 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
         grace
     };
     let wait = a.get("wait").map(|w| w != "false").unwrap_or(true);
-    let timeout = std::time::Duration::from_secs(60);
+    let timeout = match a.get("timeout") {
+        Some(t) => parse_go_duration(t)?,
+        None => std::time::Duration::from_secs(120),
+    };
     let mut victims: Vec<(&'static Resource, Option<String>, String)> = Vec::new();
     let mut errors = Vec::new();
     if a.has("filename") {
@@ -1122,17 +1216,28 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
     if force && grace == Some(0) {
         let _ = writeln!(ctx.err, "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.");
     }
+    let dry = dry_run_mode(a)?;
     let mut waits = Vec::new();
     for (r, ns, name) in victims {
-        match ctx.client.delete(r, ns.as_deref(), &name, grace) {
+        let res = if dry.is_some() {
+            ctx.client.get(r, ns.as_deref(), &name)
+        } else {
+            ctx.client.delete(r, ns.as_deref(), &name, grace)
+        };
+        match res {
             Ok(_) => {
                 let verb = if force && grace == Some(0) {
                     "force deleted"
                 } else {
                     "deleted"
                 };
-                let _ = writeln!(ctx.out, "{} \"{name}\" {verb}", r.singular_label());
-                if wait && r.kind == "Pod" && grace != Some(0) {
+                let _ = writeln!(
+                    ctx.out,
+                    "{} \"{name}\" {verb}{}",
+                    r.singular_label(),
+                    dry_suffix(dry)
+                );
+                if wait && dry.is_none() && r.kind == "Pod" && grace != Some(0) {
                     waits.push((r, ns, name));
                 }
             }
@@ -1198,9 +1303,14 @@ fn scale(ctx: &mut Ctx, a: &Args) -> R {
         )));
     }
     let ns = ns_for(ctx, r, false).map(String::from);
-    ctx.client
-        .merge_patch(r, ns.as_deref(), &name, &json!({"spec": {"replicas": n}}))?;
-    let _ = writeln!(ctx.out, "{} scaled", obj_label(r, &name));
+    let dry = dry_run_mode(a)?;
+    if dry.is_some() {
+        ctx.client.get(r, ns.as_deref(), &name)?;
+    } else {
+        ctx.client
+            .merge_patch(r, ns.as_deref(), &name, &json!({"spec": {"replicas": n}}))?;
+    }
+    let _ = writeln!(ctx.out, "{} scaled{}", obj_label(r, &name), dry_suffix(dry));
     Ok(())
 }
 
@@ -1245,18 +1355,42 @@ fn label(ctx: &mut Ctx, a: &Args) -> R {
         let _ = writeln!(ctx.out, "{label} not labeled");
         return Ok(());
     }
-    ctx.client.merge_patch(
-        r,
-        ns.as_deref(),
-        &name,
-        &json!({"metadata": {"labels": patch}}),
-    )?;
+    let dry = dry_run_mode(a)?;
+    if dry.is_none() {
+        ctx.client.merge_patch(
+            r,
+            ns.as_deref(),
+            &name,
+            &json!({"metadata": {"labels": patch}}),
+        )?;
+    }
     let _ = writeln!(
         ctx.out,
-        "{label} {}",
-        if removed_only { "unlabeled" } else { "labeled" }
+        "{label} {}{}",
+        if removed_only { "unlabeled" } else { "labeled" },
+        dry_suffix(dry)
     );
     Ok(())
+}
+
+/// RFC 7386 JSON merge patch, applied locally (for `--dry-run=client`).
+fn merge_patch_local(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch_local(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
 }
 
 /// Applies an RFC 6902 JSON patch to `doc`.
@@ -1380,12 +1514,22 @@ fn patch(ctx: &mut Ctx, a: &Args) -> R {
     };
     let ns = ns_for(ctx, r, false).map(String::from);
     let before = ctx.client.get(r, ns.as_deref(), &name)?;
+    let dry = dry_run_mode(a)?;
     let after = match a.get("type").unwrap_or("strategic") {
+        "strategic" | "merge" if dry.is_some() => {
+            let mut doc = before.clone();
+            merge_patch_local(&mut doc, &patch);
+            doc
+        }
         "strategic" | "merge" => ctx.client.merge_patch(r, ns.as_deref(), &name, &patch)?,
         "json" => {
             let mut doc = before.clone();
             json_patch(&mut doc, &patch).map_err(Fail::Msg)?;
-            ctx.client.replace(r, ns.as_deref(), &name, &doc)?
+            if dry.is_some() {
+                doc
+            } else {
+                ctx.client.replace(r, ns.as_deref(), &name, &doc)?
+            }
         }
         other => {
             return Err(Fail::Msg(format!(
@@ -1395,9 +1539,9 @@ fn patch(ctx: &mut Ctx, a: &Args) -> R {
     };
     let label = obj_label(r, &name);
     if strip_volatile(&before) == strip_volatile(&after) {
-        let _ = writeln!(ctx.out, "{label} patched (no change)");
+        let _ = writeln!(ctx.out, "{label} patched (no change){}", dry_suffix(dry));
     } else {
-        let _ = writeln!(ctx.out, "{label} patched");
+        let _ = writeln!(ctx.out, "{label} patched{}", dry_suffix(dry));
     }
     Ok(())
 }

@@ -297,9 +297,30 @@ pub fn logs(ctx: &mut Ctx, a: &Args) -> R {
     let Some(target) = words.first() else {
         return Err(Fail::Raw("error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.\nPOD or TYPE/NAME is a required argument for the logs command\nSee 'kubectl logs -h' for help and examples".into()));
     };
+    for f in ["since", "timestamps", "since-time"] {
+        if a.has(f) {
+            let _ = writeln!(ctx.err, "Warning (kplab): --{f} is not supported by kplab's kubelet; printing the whole log");
+        }
+    }
     let tail = a.get("tail").filter(|t| *t != "-1");
     let query = tail.map(|t| format!("?tailLines={t}")).unwrap_or_default();
     let url = match find_pod(ctx, target) {
+        Ok(pod) if a.bool("previous") => {
+            let cname = pod
+                .pointer("/spec/containers/0/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Err(Fail::Client(crate::client::ClientError::Api(
+                crate::client::Status::new(
+                    400,
+                    "BadRequest",
+                    format!(
+                        "previous terminated container \"{cname}\" in pod \"{}\" not found",
+                        pod.name()
+                    ),
+                ),
+            )));
+        }
         Ok(pod) => {
             let host_ip = pod
                 .pointer("/status/hostIP")
