@@ -28,7 +28,8 @@ pub struct Report {
     pub pods: usize,
     /// Sum of the lab containers' cgroup memory (usage minus cache), MiB.
     pub idle_cgroup_mib: Option<f64>,
-    /// Resident memory of their `containerd-shim` processes, MiB.
+    /// Proportional set size (PSS: private pages plus a fair share of the shared binary) of
+    /// their `containerd-shim` processes, MiB.
     pub idle_shim_mib: Option<f64>,
 }
 
@@ -43,7 +44,7 @@ impl Report {
         );
         if let (Some(cg), Some(shim)) = (self.idle_cgroup_mib, self.idle_shim_mib) {
             s += &format!(
-                "idle lab with {} pods: {:.1} MiB in the containers' cgroups + {:.1} MiB of shims = {:.1} MiB (target < 60)\n",
+                "idle lab with {} pods: {:.1} MiB in the containers' cgroups + {:.1} MiB of shims (PSS) = {:.1} MiB (target < 60)\n",
                 self.pods,
                 cg,
                 shim,
@@ -206,14 +207,15 @@ async fn idle_memory(
     for c in containers {
         cgroup += driver.memory(c).await?.bytes;
         let id = driver.container_id(c).await?;
-        shims += shim_rss_bytes(&id);
+        shims += shim_memory_bytes(&id);
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     Ok((mib(cgroup), mib(shims)))
 }
 
-/// Resident memory of the `containerd-shim` process serving a container (0 if not found).
-pub fn shim_rss_bytes(container_id: &str) -> u64 {
+/// Memory of the `containerd-shim` process serving a container: its PSS from
+/// `/proc/PID/smaps_rollup` (its RSS when that file is missing; 0 if no shim is found).
+pub fn shim_memory_bytes(container_id: &str) -> u64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -231,11 +233,15 @@ pub fn shim_rss_bytes(container_id: &str) -> u64 {
             .windows(2)
             .any(|w| w[0] == b"-id" && w[1] == container_id.as_bytes());
         if is_shim && serves {
-            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            let kib = |file: &str, key: &str| {
+                std::fs::read_to_string(path.join(file))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            };
+            return kib("smaps_rollup", "Pss:")
+                .or_else(|| kib("status", "VmRSS:"))
                 .map(|kb| kb * 1024)
                 .unwrap_or(0);
         }
