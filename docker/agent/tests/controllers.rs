@@ -16,7 +16,7 @@ use kplab_agent::controllers;
 use serde_json::{json, Value};
 
 struct Lab {
-    server: EmbeddedServer,
+    server: Option<EmbeddedServer>,
     client: ApiClient,
     stop: Arc<AtomicBool>,
     /// Terminating pods the fake kubelet leaves alone.
@@ -87,7 +87,7 @@ fn lab() -> Lab {
         std::thread::spawn(move || fake_kubelet(c, s, h));
     }
     Lab {
-        server,
+        server: Some(server),
         client,
         stop,
         hold,
@@ -313,7 +313,6 @@ fn deployment_pods_spread_and_endpoints_follow_scaling() {
             .filter(|e| e.is_not_found())
     });
     assert!(slice_of(c, "web").is_none());
-    drop(lab.server.url().to_string());
 }
 
 #[test]
@@ -455,4 +454,44 @@ fn template_change_rolls_pods_and_unschedulable_pods_are_reported() {
             .ok()
             .filter(|l| l.items.is_empty())
     });
+}
+
+#[test]
+fn controllers_recover_when_the_api_server_restarts() {
+    let lab = lab();
+    let c = lab.client.clone();
+    c.create(&DEPLOYMENTS, None, &deployment("db", 1)).unwrap();
+    wait_for("1 ready", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "db")
+            .ok()
+            .filter(|d| d["status"]["readyReplicas"] == 1)
+    });
+    let mut lab = lab;
+    let old = lab.server.take().unwrap();
+    let addr = old.url().trim_start_matches("http://").to_string();
+    let dir = old.data_dir().to_path_buf();
+    old.stop().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    lab.server = Some(EmbeddedServer::start_at(&dir, Config::default(), &addr).unwrap());
+    // The informers re-list (their watch version is older than the new server's history).
+    lab.client
+        .merge_patch(
+            &DEPLOYMENTS,
+            Some("default"),
+            "db",
+            &json!({"spec":{"replicas":3}}),
+        )
+        .unwrap();
+    wait_for("3 ready after the restart", Duration::from_secs(10), || {
+        lab.client
+            .get(&DEPLOYMENTS, Some("default"), "db")
+            .ok()
+            .filter(|d| d["status"]["readyReplicas"] == 3)
+    });
+    let pods = lab
+        .client
+        .list(&PODS, Some("default"), Some("app=db"), None)
+        .unwrap()
+        .items;
+    assert_eq!(pods.len(), 3);
 }

@@ -17,6 +17,13 @@ pub struct EmbeddedServer {
 impl EmbeddedServer {
     /// Starts a server storing its state in `data_dir`; returns once it accepts connections.
     pub fn start(data_dir: &Path, config: Config) -> anyhow::Result<Self> {
+        Self::start_at(data_dir, config, "127.0.0.1:0")
+    }
+
+    /// Like [`EmbeddedServer::start`] on a given address (`127.0.0.1:PORT`), e.g. to restart a
+    /// server where its clients expect it.
+    pub fn start_at(data_dir: &Path, config: Config, addr: &str) -> anyhow::Result<Self> {
+        let addr = addr.to_string();
         let (url_tx, url_rx) = std::sync::mpsc::channel::<anyhow::Result<String>>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let dir = data_dir.to_path_buf();
@@ -28,10 +35,10 @@ impl EmbeddedServer {
                     .enable_all()
                     .build()?;
                 rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    let listener = match tokio::net::TcpListener::bind(&addr).await {
                         Ok(l) => l,
                         Err(e) => {
-                            let _ = url_tx.send(Err(anyhow::anyhow!("bind 127.0.0.1:0: {e}")));
+                            let _ = url_tx.send(Err(anyhow::anyhow!("bind {addr}: {e}")));
                             return Ok(());
                         }
                     };
