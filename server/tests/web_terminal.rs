@@ -71,15 +71,13 @@ fn attach(shell: &Arc<Shell>, inputs: Arc<Mutex<usize>>) -> Browser {
 }
 
 async fn next_binary(b: &mut Browser) -> Vec<u8> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), b.from_server.next())
-            .await
-            .expect("a frame within 5 s")
-        {
-            Some(Frame::Binary(bytes)) => return bytes,
-            Some(other) => panic!("expected bytes, got {other:?}"),
-            None => panic!("the pump closed"),
-        }
+    match tokio::time::timeout(Duration::from_secs(5), b.from_server.next())
+        .await
+        .expect("a frame within 5 s")
+    {
+        Some(Frame::Binary(bytes)) => bytes,
+        Some(other) => panic!("expected bytes, got {other:?}"),
+        None => panic!("the pump closed"),
     }
 }
 
