@@ -175,7 +175,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Labs(LabsCommand::Validate { dir }) => match labkit::Catalog::load(&dir) {
             Ok(c) => {
                 let phases: usize = c.labs.iter().map(|l| l.phases.len()).sum();
-                println!("{}: {} lab(s), {phases} phase(s), no errors", dir.display(), c.labs.len());
+                println!(
+                    "{}: {} lab(s), {phases} phase(s), no errors",
+                    dir.display(),
+                    c.labs.len()
+                );
             }
             Err(d) => {
                 eprintln!("{d}");
@@ -198,9 +202,12 @@ pub async fn cluster_up(
     lab: &LabName,
     options: &LabOptions,
 ) -> anyhow::Result<LabInfo> {
-    tokio::task::spawn_blocking(isolation::install)
-        .await
-        .context("host isolation task")??;
-    image::ensure(driver, &options.image).await?;
+    // The host rules and the image are independent: prepare both at once, then start the lab.
+    let (isolated, image) = tokio::join!(
+        tokio::task::spawn_blocking(isolation::install),
+        image::ensure(driver, &options.image)
+    );
+    isolated.context("host isolation task")??;
+    image?;
     Ok(driver.up(lab, options).await?)
 }

@@ -335,13 +335,16 @@ impl Driver {
     /// Starts a lab: network, containers (concurrently, fixed addresses), then waits until
     /// `kubectl get nodes` shows every node Ready. On failure everything created is removed.
     pub async fn up(&self, lab: &LabName, options: &LabOptions) -> Result<LabInfo, SandboxError> {
-        if !self.image_exists(&options.image).await? {
+        let started = std::time::Instant::now();
+        let (image, exists) = tokio::join!(self.image_exists(&options.image), self.exists(lab));
+        if !image? {
             return Err(SandboxError::ImageMissing(options.image.clone()));
         }
-        if self.exists(lab).await? {
+        if exists? {
             return Err(SandboxError::LabExists(lab.to_string()));
         }
         let p = self.create_network(lab, options).await?;
+        tracing::debug!(lab = %lab, ms = started.elapsed().as_millis() as u64, "network created");
         let result = async {
             try_join_all(
                 p.containers
@@ -349,7 +352,10 @@ impl Driver {
                     .map(|c| self.create_and_start(&p.network.name, c)),
             )
             .await?;
-            self.wait_ready(&p).await
+            tracing::debug!(lab = %lab, ms = started.elapsed().as_millis() as u64, "containers started");
+            self.wait_ready(&p).await?;
+            tracing::debug!(lab = %lab, ms = started.elapsed().as_millis() as u64, "nodes ready");
+            Ok(())
         }
         .await;
         match result {
