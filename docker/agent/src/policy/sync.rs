@@ -359,19 +359,21 @@ fn run(client: ApiClient, mut enforcer: Enforcer, resync: Duration) -> ExitCode 
         };
         match rx.recv_timeout(wait) {
             Ok(u) => {
-                if let Update::Snapshot(kind, _) = &u {
-                    let i = ["Namespace", "Pod", "NetworkPolicy"]
-                        .iter()
-                        .position(|k| k == kind)
-                        .unwrap_or(0);
-                    seen[i] = true;
-                }
-                apply_update(&mut objects, u);
-                dirty = true;
-                // Batch what arrives together (a kubectl apply of several objects).
-                while let Ok(u) = rx.recv_timeout(Duration::from_millis(5)) {
+                let mut next = Some(u);
+                while let Some(u) = next {
+                    if let Update::Snapshot(kind, _) = &u {
+                        if let Some(i) = ["Namespace", "Pod", "NetworkPolicy"]
+                            .iter()
+                            .position(|k| k == kind)
+                        {
+                            seen[i] = true;
+                        }
+                    }
                     apply_update(&mut objects, u);
+                    // Batch what arrives together (a kubectl apply of several objects).
+                    next = rx.recv_timeout(Duration::from_millis(5)).ok();
                 }
+                dirty = true;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return ExitCode::from(1),
