@@ -278,7 +278,10 @@ fn print_generic(ctx: &mut Ctx, fmt: &Format, items: Vec<Value>, single: bool) -
                 Format::JsonPath(t) => {
                     let text = t.execute(&data).map_err(|e| {
                         Fail::Msg(format!(
-                            "error executing jsonpath: Error executing template: {e}. Printing more information for debugging the template:\n\ttemplate was:\n\t\t{t:?}\n"
+                            "error executing jsonpath {:?}: Error executing template: {e}. Printing more information for debugging the template:\n\ttemplate was:\n\t\t{}\n\tobject given to jsonpath engine was:\n\t\t{}\n",
+                            t.source(),
+                            t.source(),
+                            output::go_json_compact(&data)
                         ))
                     })?;
                     let _ = write!(ctx.out, "{text}");

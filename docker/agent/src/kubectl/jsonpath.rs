@@ -51,6 +51,7 @@ enum Node {
 #[derive(Debug, Clone)]
 pub struct Template {
     nodes: Vec<Node>,
+    source: String,
 }
 
 impl Template {
@@ -85,7 +86,15 @@ impl Template {
         }
         let mut iter = flat.into_iter();
         let nodes = nest(&mut iter, false)?;
-        Ok(Template { nodes })
+        Ok(Template {
+            nodes,
+            source: text.to_string(),
+        })
+    }
+
+    /// The template text as given.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Executes the template against `data`.
