@@ -61,7 +61,7 @@ fn a_missing_docker_daemon_is_named_in_the_error() {
 }
 
 #[test]
-fn bad_lab_names_and_node_counts_are_refused_before_touching_docker() {
+fn bad_lab_names_are_refused_before_touching_docker() {
     let (code, _, err) = kplab(&["cluster", "up", "Bad_Name"]);
     assert_ne!(code, 0);
     assert!(err.contains("lab name \"Bad_Name\" is invalid"), "{err}");
