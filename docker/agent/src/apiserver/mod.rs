@@ -4,7 +4,15 @@
 //! [--advertise-address IP]` serves plain HTTP (the lab has no TLS) with the Kubernetes REST
 //! paths listed in `CONTRACTS.md`. The store is in memory behind one mutex, snapshotted to
 //! `<data-dir>/state.json` (atomic rename) shortly after every write and on shutdown; it is
-//! reloaded at start. Tests run it in-process with [`serve_with_shutdown`] on `127.0.0.1:0`.
+//! reloaded at start. Tests run it in-process with [`serve_with_shutdown`] on `127.0.0.1:0`
+//! (or [`embedded::EmbeddedServer`], which does it on a background thread).
+//!
+//! Known limits, compared with a real API server: no authentication, authorization or TLS;
+//! only the resources of [`crate::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
+//! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
+//! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
+//! selector filters on the object's new state (no synthetic DELETED when an object stops
+//! matching); `dryRun`, `fieldManager` and `managedFields` are ignored.
 
 pub mod discovery;
 pub mod embedded;
@@ -398,5 +406,29 @@ fn upsert(
             }
         }
         Some(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_flags_kplab_node_passes() {
+        let argv: Vec<String> = [
+            "kube-apiserver",
+            "--advertise-address=172.28.5.10",
+            "--bind-address=0.0.0.0",
+            "--secure-port=6443",
+            "--data-dir=/var/lib/kplab",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let a = Args::try_parse_from(&argv).unwrap();
+        assert_eq!(a.advertise_address.as_deref(), Some("172.28.5.10"));
+        assert_eq!(a.secure_port, 6443);
+        assert_eq!(a.data_dir, PathBuf::from("/var/lib/kplab"));
+        assert!(Args::try_parse_from(["kube-apiserver", "--secure-port=x"]).is_err());
     }
 }
