@@ -133,14 +133,18 @@ where
     }
 }
 
-/// Installs the klog formatter on stderr for this process. klog verbosity `v` maps to levels:
-/// 0–1 → info, 2–3 → debug (kube-proxy's `V(2)` lines), 4+ → trace. `RUST_LOG`, when set,
-/// overrides it. Safe to call more than once (later calls do nothing).
+/// Installs the klog formatter on stderr for this process. klog verbosity `v` maps to levels
+/// of this crate's events: 0–1 → info, 2–3 → debug (kube-proxy's `V(2)` lines), 4+ → trace;
+/// other crates log warnings only (everything from 6 on). `RUST_LOG`, when set, overrides it.
+/// Safe to call more than once (later calls do nothing).
 pub fn init(v: u8) {
+    // Only this crate's events follow `--v`; libraries (ureq, …) stay at warn so that their
+    // debug chatter never reaches a learner's log.
     let level = match v {
-        0 | 1 => "info",
-        2 | 3 => "debug",
-        _ => "trace",
+        0 | 1 => "warn,kplab_agent=info",
+        2 | 3 => "warn,kplab_agent=debug",
+        4..=5 => "warn,kplab_agent=trace",
+        _ => "debug,kplab_agent=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

@@ -2,6 +2,8 @@
 //! netrules' types, builds the proxier configuration from the flags and this node's Node object
 //! (node IP, topology labels, pod CIDRs), and passes the loop's stale-chain decision through.
 
+use std::collections::HashMap;
+
 use netrules::k8s::{EndpointSlice, Node, Service};
 use netrules::kubeproxy::{Flags as RuleFlags, Proxier, ProxierConfig, SyncOptions};
 
@@ -15,6 +17,9 @@ pub struct NetrulesPlanner {
     flags: RuleFlags,
     hostname: String,
     proxier: Proxier,
+    services: Cache<Service>,
+    slices: Cache<EndpointSlice>,
+    nodes: Cache<Node>,
 }
 
 fn warning_text(w: &netrules::Warning) -> String {
@@ -34,26 +39,44 @@ fn warning_text(w: &netrules::Warning) -> String {
     s
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
+/// Decoded objects by `namespace/name`, with the resourceVersion they were decoded at: an
+/// unchanged object (same resourceVersion) is not decoded again, which keeps a sync with one
+/// changed EndpointSlice among thousands cheap.
+type Cache<T> = HashMap<String, (String, T)>;
+
+fn decode<T: serde::de::DeserializeOwned + Clone>(
     kind: &str,
     items: &[serde_json::Value],
+    cache: &mut Cache<T>,
     warnings: &mut Vec<String>,
 ) -> Vec<T> {
     use crate::client::KubeObject;
-    items
-        .iter()
-        .filter_map(|v| match serde_json::from_value::<T>(v.clone()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                warnings.push(format!(
-                    "{kind} {}/{}: cannot read object: {e}",
-                    v.namespace().unwrap_or(""),
-                    v.name()
-                ));
-                None
+    let mut next: Cache<T> = HashMap::with_capacity(items.len());
+    let mut out = Vec::with_capacity(items.len());
+    for v in items {
+        let key = format!("{}/{}", v.namespace().unwrap_or(""), v.name());
+        let rv = v.resource_version().unwrap_or("");
+        if !rv.is_empty() {
+            if let Some((old_rv, t)) = cache.remove(&key) {
+                if old_rv == rv {
+                    out.push(t.clone());
+                    next.insert(key, (old_rv, t));
+                    continue;
+                }
             }
-        })
-        .collect()
+        }
+        match T::deserialize(v) {
+            Ok(t) => {
+                out.push(t.clone());
+                if !rv.is_empty() {
+                    next.insert(key, (rv.to_string(), t));
+                }
+            }
+            Err(e) => warnings.push(format!("{kind} {key}: cannot read object: {e}")),
+        }
+    }
+    *cache = next;
+    out
 }
 
 impl NetrulesPlanner {
@@ -91,6 +114,9 @@ impl NetrulesPlanner {
             flags,
             hostname: hostname.to_string(),
             proxier: Proxier::new(cfg),
+            services: HashMap::new(),
+            slices: HashMap::new(),
+            nodes: HashMap::new(),
         })
     }
 
@@ -128,10 +154,20 @@ impl NetrulesPlanner {
 impl RulePlanner for NetrulesPlanner {
     fn set_objects(&mut self, objects: &ObjectSet) -> Vec<String> {
         let mut warnings = Vec::new();
-        let nodes: Vec<Node> = decode("Node", &objects.nodes, &mut warnings);
+        let nodes: Vec<Node> = decode("Node", &objects.nodes, &mut self.nodes, &mut warnings);
         self.reconfigure(&nodes, &mut warnings);
-        let services: Vec<Service> = decode("Service", &objects.services, &mut warnings);
-        let slices: Vec<EndpointSlice> = decode("EndpointSlice", &objects.slices, &mut warnings);
+        let services: Vec<Service> = decode(
+            "Service",
+            &objects.services,
+            &mut self.services,
+            &mut warnings,
+        );
+        let slices: Vec<EndpointSlice> = decode(
+            "EndpointSlice",
+            &objects.slices,
+            &mut self.slices,
+            &mut warnings,
+        );
         warnings.extend(
             self.proxier
                 .set_objects(&services, &slices)

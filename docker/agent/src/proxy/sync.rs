@@ -400,6 +400,7 @@ impl<P: RulePlanner> SyncEngine<P> {
             let _ = std::io::stdout().write_all(restore_text.as_bytes());
             report.restore_text = restore_text;
             report.elapsed = start.elapsed();
+            tracing::debug!(src = "proxier.go:805", elapsed = ?report.elapsed, full = report.full, dryRun = true, "SyncProxyRules complete");
             return Ok(report);
         }
         match self.ipt.restore_noflush(&restore_text) {
