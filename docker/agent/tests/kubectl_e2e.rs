@@ -578,3 +578,29 @@ fn client_dry_runs_change_nothing() {
     );
     assert_eq!(lab.run(&["get", "deploy", "web"]).code, 0);
 }
+
+#[test]
+fn edit_runs_the_editor_and_replaces() {
+    let lab = Lab::new();
+    lab.ok(&["create", "deployment", "web", "--image=nginx"]);
+    // The "editor" is a sed script, given to kubectl as KUBE_EDITOR would be.
+    let editor = lab.file(
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/replicas: 1/replicas: 3/' \"$1\"\n",
+    );
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // SAFETY of the environment: only this test reads KUBE_EDITOR.
+    std::env::set_var("KUBE_EDITOR", &editor);
+    assert_eq!(
+        lab.ok(&["edit", "deploy", "web"]),
+        "deployment.apps/web edited\n"
+    );
+    assert_eq!(
+        lab.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+    assert_eq!(
+        lab.ok(&["edit", "deploy/web"]),
+        "Edit cancelled, no changes made.\n"
+    );
+}
