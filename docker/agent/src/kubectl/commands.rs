@@ -798,6 +798,13 @@ fn apply(ctx: &mut Ctx, a: &Args) -> R {
                     .annotations()
                     .get(LAST_APPLIED)
                     .and_then(|t| serde_json::from_str(t).ok());
+                if last.is_none() {
+                    let _ = writeln!(
+                        ctx.err,
+                        "Warning: resource {}/{name} is missing the {LAST_APPLIED} annotation which is required by kubectl apply. kubectl apply should only be used on resources created declaratively by either kubectl create --save-config or kubectl apply. The missing annotation will be patched automatically.",
+                        r.plural
+                    );
+                }
                 let mut patch = apply_patch(last.as_ref(), &obj, &live);
                 if patch.as_object().is_some_and(|m| {
                     m.is_empty()
