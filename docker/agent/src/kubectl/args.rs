@@ -78,6 +78,35 @@ const FLAGS: &[(&str, Option<char>, Kind)] = &[
     ("v", Some('v'), Kind::Value),
 ];
 
+/// The command word (`get`, `logs`…): the first positional argument, skipping the values of
+/// flags given before it (`kubectl -n kube-system logs …`).
+fn command_word(args: &[String]) -> Option<&str> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return None;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let takes = FLAGS.iter().any(|f| f.0 == long && f.2 == Kind::Value);
+            i += if takes { 2 } else { 1 };
+            continue;
+        }
+        if a.len() == 2 && a.starts_with('-') {
+            let c = a.chars().nth(1).unwrap_or(' ');
+            let takes = FLAGS.iter().any(|f| f.1 == Some(c) && f.2 == Kind::Value);
+            i += if takes { 2 } else { 1 };
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        return Some(a);
+    }
+    None
+}
+
 /// Parsed arguments of one command.
 #[derive(Debug, Default, Clone)]
 pub struct Args {
@@ -92,11 +121,7 @@ pub struct Args {
 impl Args {
     /// Parses `args` (without argv[0]). `logs` gives `-f`/`-p` their `logs` meanings.
     pub fn parse(args: &[String]) -> Result<Args, String> {
-        let is_logs = args
-            .iter()
-            .find(|a| !a.starts_with('-'))
-            .map(String::as_str)
-            == Some("logs");
+        let is_logs = command_word(args) == Some("logs");
         let mut out = Args::default();
         let mut i = 0;
         let lookup_short = |c: char| -> Option<(&'static str, Kind)> {
@@ -237,6 +262,9 @@ mod tests {
         assert_eq!(d.get("dry-run"), Some("client"));
         let l = p("logs -f web -p");
         assert!(l.bool("follow") && l.bool("previous"));
+        let l = p("-n kube-system logs -f kube-proxy-node-1");
+        assert!(l.bool("follow"));
+        assert_eq!(l.pos, vec!["logs", "kube-proxy-node-1"]);
     }
 
     #[test]
