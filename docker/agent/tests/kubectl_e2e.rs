@@ -604,3 +604,35 @@ fn edit_runs_the_editor_and_replaces() {
         "Edit cancelled, no changes made.\n"
     );
 }
+
+#[test]
+fn the_multi_call_binary_reads_kplab_apiserver() {
+    let lab = Lab::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kplab-agent"))
+        .args(["kubectl", "get", "svc", "kubernetes", "-o", "name"])
+        .env("KPLAB_APISERVER", lab.server.url())
+        .env("KUBECONFIG", lab.dir.path().join("kubeconfig"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "service/kubernetes\n"
+    );
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_kplab-agent"))
+        .args(["kubectl", "get", "pod", "nope"])
+        .env("KPLAB_APISERVER", lab.server.url())
+        .env("KUBECONFIG", lab.dir.path().join("kubeconfig"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(missing.stderr).unwrap(),
+        "Error from server (NotFound): pods \"nope\" not found\n"
+    );
+}
