@@ -13,6 +13,10 @@ pub const POD_NOTE: &str = "Note (kplab): container images are not run in kplab.
 server, answering on the pod's containerPorts (HTTP on TCP, echo on UDP; port 80 when none is declared) with \
 the pod's name, node, IP and the client address it saw.";
 
+/// kplab's note at the end of `describe pod` for cluster DNS pods (image `…/coredns`).
+pub const DNS_POD_NOTE: &str = "Note (kplab): container images are not run in kplab. This pod's process is kplab's \
+cluster DNS server (the coredns component), answering on 53/UDP and 53/TCP for cluster.local names.";
+
 /// kplab's honest note at the end of `describe networkpolicy`.
 pub const NETPOL_NOTE: &str = "Note (kplab): policies are enforced by kplab's own enforcer, which lays out filter-table \
 chains the way Calico does but simplifies it: no ipsets (one rule per peer address) and no Felix packet marks.";
@@ -787,9 +791,18 @@ pub fn pod(o: &Value, now: OffsetDateTime) -> String {
     events_none(&mut w);
     let mut out = finish(w);
     out.push('\n');
-    out.push_str(POD_NOTE);
+    let dns = arr(o, "/spec/containers")
+        .iter()
+        .any(|c| container_image_is_coredns(s(c, "/image")));
+    out.push_str(if dns { DNS_POD_NOTE } else { POD_NOTE });
     out.push('\n');
     out
+}
+
+fn container_image_is_coredns(image: &str) -> bool {
+    image.rsplit('/').next().is_some_and(|base| {
+        base == "coredns" || base.starts_with("coredns:") || base.starts_with("coredns@")
+    })
 }
 
 /// `describe node`.
