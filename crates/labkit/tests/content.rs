@@ -24,6 +24,7 @@ fn the_example_lab_loads() {
     assert_eq!(phase, 1);
     let kinds: Vec<&str> = task.checks.iter().map(Check::kind).collect();
     assert_eq!(kinds, ["state", "rules", "probe"]);
+    assert!(lab.task("balance").is_some());
     assert!(lab.task("count-nodes").unwrap().1.needs_answer());
     assert_eq!(lab.phases[0].solution[0].host, "node-1");
 }
