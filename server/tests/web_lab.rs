@@ -312,3 +312,100 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Docker and the node image (kplab image build)"]
+async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
+    let server = Server::start("wb-i-", 4).await;
+    // An orphan: a lab with this server's prefix that no session owns.
+    server
+        .state
+        .runtime
+        .up("wb-i-orphan", "nobody", 1)
+        .await
+        .unwrap();
+    let mut alice = Client::new(server.addr);
+    alice.get("/").await;
+    let id = alice.start_lab("00-hello", Duration::from_secs(90)).await;
+    let r = alice
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/count-nodes/check"),
+            r#"{"answer":"2"}"#,
+        )
+        .await
+        .json();
+    assert_eq!(r["passed"], true, "{r}");
+
+    // The page shows the countdown and the extend button.
+    let page = alice.get("/labs/00-hello").await.body;
+    assert!(
+        page.contains(r#"<button type="submit" id="extend">Extend</button>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"data-expires-in="#), "{page}");
+
+    // The sweep removes the orphan, leaves the owned lab.
+    kplab::web::lifecycle::sweep(&server.state).await.unwrap();
+    let names: Vec<String> = server
+        .state
+        .runtime
+        .list("wb-i-")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(!names.contains(&"wb-i-orphan".to_string()));
+
+    // Almost idle: extend pushes the deadline back.
+    let now = kplab::web::state::now_ms();
+    server
+        .state
+        .store
+        .set_expiry(&id, now + 5_000, now)
+        .await
+        .unwrap();
+    let r = alice
+        .post_json(&format!("/api/sessions/{id}/extend"), "")
+        .await
+        .json();
+    assert!(r["expires_in"].as_i64().unwrap() > 590, "{r}");
+
+    // Idle past the deadline: the sweep stops the lab; progress stays.
+    server
+        .state
+        .store
+        .set_expiry(&id, now - 1, now)
+        .await
+        .unwrap();
+    kplab::web::lifecycle::sweep(&server.state).await.unwrap();
+    let s = alice.get(&format!("/api/sessions/{id}")).await.json();
+    assert_eq!(s["status"], "expired", "{s}");
+    assert!(server.state.runtime.list("wb-i-").await.unwrap().is_empty());
+    let count_nodes = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "count-nodes")
+        .unwrap()
+        .clone();
+    assert_eq!(count_nodes["passed"], true);
+    let page = alice.get("/labs/00-hello").await.body;
+    assert!(
+        page.contains("stopped after being idle; your progress is kept"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<button type="submit" id="start">Start lab</button>"#),
+        "{page}"
+    );
+    assert_eq!(
+        alice
+            .post_json(&format!("/api/sessions/{id}/extend"), "")
+            .await
+            .status,
+        409
+    );
+    server.shutdown().await;
+}
