@@ -169,7 +169,7 @@
       left -= 1;
       cd.textContent = Math.max(left, 0);
       cd.parentNode.classList.toggle("warn", left < 120);
-      if (left <= 0) location.reload();
+      if (left === 0) location.reload(); // once: the sweep stops the lab shortly after
     }, 1000);
   }
 
