@@ -53,7 +53,13 @@ fn pods_yaml() -> String {
 fn lab_pods(lab: &TestLab) -> Vec<LabPod> {
     let mut out = Vec::new();
     for ns in NAMESPACES {
-        let list = lab.get_json(&["pods", "-n", ns]);
+        // Before the model exists the namespace may not either: no pods then.
+        let out = lab.kubectl(&["get", "pods", "-n", ns, "-o", "json"]);
+        let list: serde_json::Value = if out.success() {
+            serde_json::from_str(&out.stdout).unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        };
         for p in list["items"].as_array().into_iter().flatten() {
             let ip = p["status"]["podIP"].as_str().and_then(|s| s.parse().ok());
             if p["status"]["phase"] != "Running" {
