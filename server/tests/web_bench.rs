@@ -68,16 +68,16 @@ async fn bench_web_platform() {
         }
     }
 
-    // Checks on a lab with a Service and two Ready pods.
-    let mut term = open_term(&c, &id, "node-1").await.unwrap();
-    term.type_text("kubectl create deployment web --image=kplab/echo --replicas=2 && kubectl expose deployment web --port=80\r").await;
-    term.wait_for("service/web exposed", Duration::from_secs(30))
-        .await;
-    term.close().await;
+    // Checks on a lab with a Service and two Ready pods (phase 2's setup runs first).
     assert_eq!(
         c.post_form("/labs/00-hello/phase", "phase=2").await.status,
         303
     );
+    let mut term = open_term(&c, &id, "node-1").await.unwrap();
+    term.type_text("kubectl expose deployment web --port=80\r").await;
+    term.wait_for("service/web exposed", Duration::from_secs(30))
+        .await;
+    term.close().await;
     let t0 = Instant::now();
     while !check_ms(&mut c, &id, "expose-web", "probe").await.1 {
         assert!(

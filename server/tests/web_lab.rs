@@ -326,6 +326,20 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
         .unwrap();
     let mut alice = Client::new(server.addr);
     alice.get("/").await;
+    // An optional display name.
+    assert_eq!(alice.post_form("/name", "name=Alice+L.").await.status, 303);
+    assert!(alice
+        .get("/")
+        .await
+        .body
+        .contains(r#"name="name" maxlength="64" value="Alice L.""#));
+    assert_eq!(
+        alice
+            .post_form("/name", &format!("name={}", "x".repeat(65)))
+            .await
+            .status,
+        400
+    );
     let id = alice.start_lab("00-hello", Duration::from_secs(90)).await;
     let r = alice
         .post_json(

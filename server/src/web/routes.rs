@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
     let static_dir = state.config.static_dir.clone();
     let app = Router::new()
         .route("/", get(pages::get_catalog))
+        .route("/name", post(pages::post_name))
         .route("/labs/{lab}", get(pages::get_lab))
         .route("/labs/{lab}/start", post(pages::post_start))
         .route("/labs/{lab}/stop", post(pages::post_stop))

@@ -34,6 +34,7 @@ pub struct LabCard {
 #[template(path = "catalog.html")]
 struct CatalogPage {
     labs: Vec<LabCard>,
+    name: String,
 }
 
 fn render(t: &impl Template) -> Result<Html<String>, AppError> {
@@ -61,7 +62,40 @@ pub async fn get_catalog(
             status: live.map(|s| s.status.as_str().to_string()),
         });
     }
-    render(&CatalogPage { labs })
+    let name = state
+        .store
+        .learner(&learner.0)
+        .await?
+        .map(|l| l.name)
+        .unwrap_or_default();
+    render(&CatalogPage { labs, name })
+}
+
+/// Display name form.
+#[derive(Debug, Deserialize)]
+pub struct NameForm {
+    /// The optional display name (up to 64 characters).
+    pub name: String,
+}
+
+/// `POST /name`: sets the learner's display name.
+pub async fn post_name(
+    State(state): State<AppState>,
+    Extension(learner): Extension<Learner>,
+    Form(f): Form<NameForm>,
+) -> Result<Response, AppError> {
+    let name = f.name.trim();
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(
+            "a name is at most 64 printable characters".into(),
+        ));
+    }
+    state.store.upsert_learner(&learner.0, "", now_ms()).await?;
+    state
+        .store
+        .upsert_learner(&learner.0, name, now_ms())
+        .await?;
+    Ok(Redirect::to("/").into_response())
 }
 
 /// A phase link.
