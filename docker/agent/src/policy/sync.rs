@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use netrules::netpol::iptsave::parse_filter;
+use netrules::netpol::iptsave::{parse_filter, SavedTable};
 use netrules::netpol::objects::Cluster;
 use netrules::netpol::render::{render, NodeFacts};
 use serde_json::Value;
@@ -195,12 +195,19 @@ pub struct Enforcer {
     pub node_name: String,
     /// The tools.
     pub ipt: Iptables,
+    /// The `cali-*` state this enforcer last loaded (parsed from what it rendered), so that a
+    /// change needs no `iptables-save`; `None` forces reading the table.
+    loaded: Option<SavedTable>,
 }
 
 impl Enforcer {
     /// An enforcer for `node_name`.
     pub fn new(node_name: String, ipt: Iptables) -> Enforcer {
-        Enforcer { node_name, ipt }
+        Enforcer {
+            node_name,
+            ipt,
+            loaded: None,
+        }
     }
 
     /// The node facts: each local pod's interface, named as the kubelet names it.
@@ -216,18 +223,34 @@ impl Enforcer {
         }
     }
 
-    /// Renders for `cluster`, reads the node's filter table and applies the difference.
+    /// Renders for `cluster` and applies the difference with what this enforcer last loaded
+    /// (reading the table with `iptables-save` when it has not loaded anything yet).
     pub fn sync(&mut self, cluster: &Cluster) -> Result<SyncReport, IptablesError> {
+        self.sync_with(cluster, false)
+    }
+
+    /// Like [`Enforcer::sync`], but always reads the node's filter table first, so that
+    /// chains flushed or hooks moved by someone else are repaired.
+    pub fn resync(&mut self, cluster: &Cluster) -> Result<SyncReport, IptablesError> {
+        self.sync_with(cluster, true)
+    }
+
+    fn sync_with(&mut self, cluster: &Cluster, read: bool) -> Result<SyncReport, IptablesError> {
         let t0 = Instant::now();
         let r = render(cluster, &self.facts(cluster));
         let render_time = t0.elapsed();
         let t1 = Instant::now();
-        let saved = self.ipt.save_filter()?;
-        let current = parse_filter(&saved).map_err(|e| IptablesError {
-            command: "parsing iptables-save -t filter".into(),
-            status: "unreadable".into(),
-            stderr: e.to_string(),
-        })?;
+        let current = match self.loaded.take() {
+            Some(t) if !read => t,
+            _ => {
+                let saved = self.ipt.save_filter()?;
+                parse_filter(&saved).map_err(|e| IptablesError {
+                    command: "parsing iptables-save -t filter".into(),
+                    status: "unreadable".into(),
+                    stderr: e.to_string(),
+                })?
+            }
+        };
         let mut report = SyncReport {
             applied: false,
             rules: r.rule_count(),
@@ -240,10 +263,15 @@ impl Enforcer {
         for w in &r.warnings {
             tracing::warn!("{w}");
         }
-        if let Some(text) = r.restore_noflush(&current) {
-            report.restore_bytes = text.len();
-            self.ipt.restore_noflush(&text)?;
-            report.applied = true;
+        match r.restore_noflush(&current) {
+            Some(text) => {
+                report.restore_bytes = text.len();
+                // On failure `loaded` stays None: the next sync reads the table.
+                self.ipt.restore_noflush(&text)?;
+                report.applied = true;
+                self.loaded = parse_filter(&r.save_text()).ok();
+            }
+            None => self.loaded = Some(current),
         }
         report.apply = t1.elapsed();
         Ok(report)
@@ -394,7 +422,12 @@ fn run(client: ApiClient, mut enforcer: Enforcer, resync: Duration) -> ExitCode 
                 reported_errors.push(s);
             }
         }
-        match enforcer.sync(&cluster) {
+        let synced = if dirty {
+            enforcer.sync(&cluster)
+        } else {
+            enforcer.resync(&cluster)
+        };
+        match synced {
             Ok(rep) => {
                 if rep.applied {
                     tracing::info!(
