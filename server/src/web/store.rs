@@ -235,7 +235,7 @@ impl SqlStore {
             cause: e,
         };
         let mut options =
-            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 10 });
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 16 } else { 16 });
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
