@@ -54,9 +54,9 @@ fn lab_pods(lab: &TestLab) -> Vec<LabPod> {
     let mut out = Vec::new();
     for ns in NAMESPACES {
         // Before the model exists the namespace may not either: no pods then.
-        let out = lab.kubectl(&["get", "pods", "-n", ns, "-o", "json"]);
-        let list: serde_json::Value = if out.success() {
-            serde_json::from_str(&out.stdout).unwrap_or_default()
+        let res = lab.kubectl(&["get", "pods", "-n", ns, "-o", "json"]);
+        let list: serde_json::Value = if res.success() {
+            serde_json::from_str(&res.stdout).unwrap_or_default()
         } else {
             serde_json::Value::Null
         };
@@ -494,13 +494,12 @@ fn calico_layout_and_explain(lab: &TestLab) {
     ] {
         assert!(chains.contains(want), "{want} missing:\n{chains}");
     }
-    let fwd = lab.sh_ok(lab.node(n), "iptables -S FORWARD");
-    assert!(
-        fwd.lines()
-            .nth(1)
-            .is_some_and(|l| l.contains("-j cali-FORWARD")),
-        "cali-FORWARD must be FORWARD's first rule:\n{fwd}"
-    );
+    // kube-proxy prepends its own FORWARD jumps when it starts; like felix's periodic refresh,
+    // calico-node's resync (every 10 s) puts its jump back on top.
+    let fwd = wait_for("cali-FORWARD as FORWARD's first rule", Duration::from_secs(25), || {
+        let fwd = lab.sh_ok(lab.node(n), "iptables -S FORWARD");
+        fwd.lines().nth(1).is_some_and(|l| l.contains("-j cali-FORWARD")).then_some(fwd)
+    });
     assert!(fwd.contains("Policy explicitly accepted packet."), "{fwd}");
     // explain: x/c -> x/a dropped (ingress decided on x/a's node), x/b -> x/a allowed.
     let ex = lab.sh_ok(
