@@ -227,6 +227,7 @@ async fn image_labels(driver: &Driver, tag: &str) -> Result<HashMap<String, Stri
 
 /// Compiles the static agent: `cargo build --release --target x86_64-unknown-linux-musl -p kplab-agent`.
 pub async fn compile_agent(repo: &Path) -> Result<PathBuf, SandboxError> {
+    ensure_musl_target().await;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = tokio::process::Command::new(&cargo)
         .args([
@@ -269,6 +270,36 @@ pub async fn compile_agent(repo: &Path) -> Result<PathBuf, SandboxError> {
         )));
     }
     Ok(path)
+}
+
+/// Adds the musl target with rustup when rustup is there and the target is not, so that a
+/// newcomer's first `kplab serve` needs no extra step. Without rustup nothing happens and the
+/// build's own error (with its hint) says what is missing.
+async fn ensure_musl_target() {
+    let installed = tokio::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .await;
+    let Ok(out) = installed else { return };
+    if !out.status.success()
+        || String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == AGENT_TARGET)
+    {
+        return;
+    }
+    tracing::info!(
+        target = AGENT_TARGET,
+        "adding the rust target the agent is built for"
+    );
+    match tokio::process::Command::new("rustup")
+        .args(["target", "add", AGENT_TARGET])
+        .status()
+        .await
+    {
+        Ok(status) if status.success() => {}
+        other => tracing::warn!(target = AGENT_TARGET, result = ?other, "rustup target add failed"),
+    }
 }
 
 async fn build_base(
