@@ -438,9 +438,7 @@ fn invalid_policies_are_refused(lab: &TestLab) {
         let out = lab.kubectl_stdin(&["apply", "-f", "-"], &format!("{head}{rule}"));
         assert!(!out.success(), "an invalid policy was accepted: {rule}");
         assert!(
-            out.stderr
-                .contains("\"bad\" is invalid")
-                && out.stderr.contains(message),
+            out.stderr.contains("\"bad\" is invalid") && out.stderr.contains(message),
             "{rule}: stderr {:?} lacks {message:?}",
             out.stderr
         );
@@ -496,10 +494,17 @@ fn calico_layout_and_explain(lab: &TestLab) {
     }
     // kube-proxy prepends its own FORWARD jumps when it starts; like felix's periodic refresh,
     // calico-node's resync (every 10 s) puts its jump back on top.
-    let fwd = wait_for("cali-FORWARD as FORWARD's first rule", Duration::from_secs(25), || {
-        let fwd = lab.sh_ok(lab.node(n), "iptables -S FORWARD");
-        fwd.lines().nth(1).is_some_and(|l| l.contains("-j cali-FORWARD")).then_some(fwd)
-    });
+    let fwd = wait_for(
+        "cali-FORWARD as FORWARD's first rule",
+        Duration::from_secs(25),
+        || {
+            let fwd = lab.sh_ok(lab.node(n), "iptables -S FORWARD");
+            fwd.lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("-j cali-FORWARD"))
+                .then_some(fwd)
+        },
+    );
     assert!(fwd.contains("Policy explicitly accepted packet."), "{fwd}");
     // explain: x/c -> x/a dropped (ingress decided on x/a's node), x/b -> x/a allowed.
     let ex = lab.sh_ok(
