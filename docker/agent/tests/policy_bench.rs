@@ -144,7 +144,7 @@ fn label_change_resync_with_100_pods_and_50_policies() {
             let chains = save.lines().filter(|l| l.starts_with(':')).count();
             eprintln!(
                 "100 pods (50 on this node), 50 policies: filter table {rules} rules in {chains} chains ({} bytes of iptables-save); \
-                 one label change: render {:.1} ms, save+restore {:.1} ms, total {:.1} ms (median of 15), restore input {bytes} bytes; no-op resync (iptables-save + compare) {:.1} ms",
+                 one label change: render {:.1} ms, iptables-restore {:.1} ms, total {:.1} ms (median of 15), restore input {bytes} bytes; no-op resync (iptables-save + compare) {:.1} ms",
                 save.len(),
                 median(render).as_secs_f64() * 1e3,
                 median(apply).as_secs_f64() * 1e3,
