@@ -8,11 +8,18 @@ pub mod init;
 pub mod kubectl;
 pub mod kubelet;
 pub mod podserver;
-pub mod probe;
 pub mod policy;
+pub mod probe;
 pub mod proxy;
 
 use std::process::ExitCode;
+
+/// The Kubernetes release every component reports (`kubectl version`, the Node's kubelet
+/// version, `/version`). One value, so a learner never sees two releases in one lab. The rules
+/// kube-proxy writes have not changed in format since 1.28 (see netrules' kube-proxy docs).
+pub const KUBERNETES_VERSION: &str = "v1.32.0";
+/// The minor number of [`KUBERNETES_VERSION`], as `/version` and `kubectl version -o json` print it.
+pub const KUBERNETES_MINOR: &str = "32";
 
 /// Printed by `kplab-agent` with no arguments.
 pub const USAGE: &str = "\

@@ -63,7 +63,7 @@ fn bootstrap_objects_exist() {
     assert_eq!(sl["endpoints"][0]["addresses"][0], "172.28.5.10");
     assert_eq!(sl["ports"][0]["port"], 6443);
     let v = c.request("GET", "/version", &[], None).unwrap();
-    assert_eq!(v["gitVersion"], "v1.31.0-kplab");
+    assert_eq!(v["gitVersion"], kplab_agent::KUBERNETES_VERSION);
     let api = c.request("GET", "/api/v1", &[], None).unwrap();
     assert!(api["resources"]
         .as_array()

@@ -9,8 +9,8 @@ use crate::client::RESOURCES;
 pub fn version() -> Value {
     json!({
         "major": "1",
-        "minor": "31",
-        "gitVersion": "v1.31.0-kplab",
+        "minor": crate::KUBERNETES_MINOR,
+        "gitVersion": crate::KUBERNETES_VERSION,
         "gitCommit": "kplab",
         "gitTreeState": "clean",
         "buildDate": "2024-08-13T00:00:00Z",

@@ -681,7 +681,10 @@ mod tests {
                 "kube-proxy"
             ]
         );
-        assert_eq!(names(Role::Worker), ["kubelet", "calico-node", "kube-proxy"]);
+        assert_eq!(
+            names(Role::Worker),
+            ["kubelet", "calico-node", "kube-proxy"]
+        );
         assert!(names(Role::Client).is_empty());
         let proxy = component_commands(&env(Role::Worker)).pop().unwrap();
         assert_eq!(

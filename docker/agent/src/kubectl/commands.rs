@@ -1784,7 +1784,7 @@ fn version(ctx: &mut Ctx, a: &Args) -> R {
     };
     match a.get("output") {
         Some(fmt @ ("json" | "yaml")) => {
-            let mut v = json!({"clientVersion": {"major": "1", "minor": "32", "gitVersion": super::CLIENT_VERSION, "platform": "linux/amd64"}, "kustomizeVersion": "v5.5.0"});
+            let mut v = json!({"clientVersion": {"major": "1", "minor": crate::KUBERNETES_MINOR, "gitVersion": super::CLIENT_VERSION, "platform": "linux/amd64"}, "kustomizeVersion": "v5.5.0"});
             if let Some(Ok(s)) = &server {
                 v["serverVersion"] = s.clone();
             }

@@ -19,7 +19,7 @@ cluster DNS server (the coredns component), answering on 53/UDP and 53/TCP for c
 
 /// kplab's honest note at the end of `describe networkpolicy`.
 pub const NETPOL_NOTE: &str = "Note (kplab): policies are enforced by kplab's own enforcer, which lays out filter-table \
-chains the way Calico does but simplifies it: no ipsets (one rule per peer address) and no Felix packet marks.";
+chains the way Calico does but simplifies it: no ipsets (one rule per peer address) and, of Felix's packet marks, only its accept bit (0x10000).";
 
 /// Everything a describer may need besides the object itself.
 #[derive(Debug, Default)]

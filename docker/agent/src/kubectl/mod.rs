@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use crate::client::{ApiClient, ClientError};
 
 /// The version kubectl reports (the Kubernetes release whose output kplab reproduces).
-pub const CLIENT_VERSION: &str = "v1.32.0";
+pub const CLIENT_VERSION: &str = crate::KUBERNETES_VERSION;
 
 /// Why a command failed, already in kubectl's words.
 #[derive(Debug)]

@@ -39,7 +39,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// First retry delay while the API server is not up yet (boot).
 pub const BOOT_RETRY: Duration = Duration::from_millis(50);
 /// Version reported in the Node's `nodeInfo`.
-pub const KUBELET_VERSION: &str = "v1.31.0";
+pub const KUBELET_VERSION: &str = crate::KUBERNETES_VERSION;
 
 /// The kubelet's configuration: environment (`KPLAB_*`), overridable by kubelet-style flags.
 #[derive(Debug, Clone)]

@@ -135,18 +135,40 @@ pub fn main(args: Vec<String>) -> ExitCode {
     };
     let loaded = netrules::k8s::load(&text);
     for e in &loaded.errors {
-        eprintln!("{}", klog('E', &format!("\"Skipping unreadable object\" file={:?} document={} line={} err={:?}", args.file, e.index, e.line, e.message)));
+        eprintln!(
+            "{}",
+            klog(
+                'E',
+                &format!(
+                    "\"Skipping unreadable object\" file={:?} document={} line={} err={:?}",
+                    args.file, e.index, e.line, e.message
+                )
+            )
+        );
     }
     let hostname = std::env::var("KPLAB_NODE_NAME").unwrap_or_default();
-    let cfg = match args.flags().to_config(&loaded.objects.nodes, if args.hostname_override.is_some() { "" } else { &hostname }) {
+    let cfg = match args.flags().to_config(
+        &loaded.objects.nodes,
+        if args.hostname_override.is_some() {
+            ""
+        } else {
+            &hostname
+        },
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kube-proxy render: invalid configuration: {e}");
             return ExitCode::from(1);
         }
     };
-    if loaded.objects.services.is_empty() && loaded.objects.endpoint_slices.is_empty() && !loaded.errors.is_empty() {
-        eprintln!("kube-proxy render: no object could be read from {}", args.file);
+    if loaded.objects.services.is_empty()
+        && loaded.objects.endpoint_slices.is_empty()
+        && !loaded.errors.is_empty()
+    {
+        eprintln!(
+            "kube-proxy render: no object could be read from {}",
+            args.file
+        );
         return ExitCode::from(1);
     }
     let out = render(&cfg, &loaded.objects);
