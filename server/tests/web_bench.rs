@@ -74,7 +74,8 @@ async fn bench_web_platform() {
         303
     );
     let mut term = open_term(&c, &id, "node-1").await.unwrap();
-    term.type_text("kubectl expose deployment web --port=80\r").await;
+    term.type_text("kubectl expose deployment web --port=80\r")
+        .await;
     term.wait_for("service/web exposed", Duration::from_secs(30))
         .await;
     term.close().await;

@@ -8,13 +8,34 @@ use netrules::kubeproxy::{render, Proxier, ProxierConfig};
 use std::time::Instant;
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let pairs: Vec<(usize, usize)> = if args.len() >= 2 { args.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect() } else { vec![(1000, 5), (10000, 5)] };
-    let cfg = ProxierConfig { node_name: "node-1".into(), cluster_cidrs: vec!["10.244.0.0/16".into()], ..Default::default() };
-    println!("{:>8} {:>5} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10}", "services", "eps", "render_ms", "full_ms", "partial_ms", "nat_rules", "bytes", "part_bytes");
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let pairs: Vec<(usize, usize)> = if args.len() >= 2 {
+        args.chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| (c[0], c[1]))
+            .collect()
+    } else {
+        vec![(1000, 5), (10000, 5)]
+    };
+    let cfg = ProxierConfig {
+        node_name: "node-1".into(),
+        cluster_cidrs: vec!["10.244.0.0/16".into()],
+        ..Default::default()
+    };
+    println!(
+        "{:>8} {:>5} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10}",
+        "services", "eps", "render_ms", "full_ms", "partial_ms", "nat_rules", "bytes", "part_bytes"
+    );
     for (n, e) in pairs {
         let (svcs, mut slices) = netrules::synth::services(n, e);
-        let objs = netrules::k8s::Objects { services: svcs.clone(), endpoint_slices: slices.clone(), nodes: vec![] };
+        let objs = netrules::k8s::Objects {
+            services: svcs.clone(),
+            endpoint_slices: slices.clone(),
+            nodes: vec![],
+        };
         let t = Instant::now();
         let out = render(&cfg, &objs);
         let render_ms = t.elapsed().as_secs_f64() * 1e3;

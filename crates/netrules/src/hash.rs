@@ -37,13 +37,25 @@ mod tests {
     #[test]
     fn known_hashes() {
         assert_eq!(port_proto_hash("ns1/svc1:p80", "tcp"), "XPGD46QRK7WJZT7O");
-        assert_eq!(endpoint_chain("ns1/svc1:p80", "tcp", "10.180.0.1:80"), "KUBE-SEP-SXIVWICOYRO3J4NJ");
+        assert_eq!(
+            endpoint_chain("ns1/svc1:p80", "tcp", "10.180.0.1:80"),
+            "KUBE-SEP-SXIVWICOYRO3J4NJ"
+        );
         assert_eq!(port_proto_hash("ns2/svc2:p80", "tcp"), "GNZBNJ2PO5MGZ6GT");
         assert_eq!(port_proto_hash("ns1/svc1", "tcp"), "AQI2S6QIMU7PVVRP");
         assert_eq!(port_proto_hash("ns5/svc5:p80", "tcp"), "NUKIZ6OKUXPJNT4C");
-        assert_eq!(endpoint_chain("ns1/svc1:p80", "tcp", "[ff06::c1]:80"), "KUBE-SEP-LIGRYQQLSZN4UWQ5");
+        assert_eq!(
+            endpoint_chain("ns1/svc1:p80", "tcp", "[ff06::c1]:80"),
+            "KUBE-SEP-LIGRYQQLSZN4UWQ5"
+        );
         assert_eq!(port_proto_hash("ns1/web:http", "tcp"), "4LVCYZMTA5CQO6SX");
-        assert_eq!(endpoint_chain("ns1/web:http", "tcp", "10.244.1.5:8080"), "KUBE-SEP-OXQUDQKXE4KJEHIO");
-        assert_eq!(endpoint_chain("ns1/web:http", "tcp", "10.244.2.6:8080"), "KUBE-SEP-KHKNMSBCGDSGLPEQ");
+        assert_eq!(
+            endpoint_chain("ns1/web:http", "tcp", "10.244.1.5:8080"),
+            "KUBE-SEP-OXQUDQKXE4KJEHIO"
+        );
+        assert_eq!(
+            endpoint_chain("ns1/web:http", "tcp", "10.244.2.6:8080"),
+            "KUBE-SEP-KHKNMSBCGDSGLPEQ"
+        );
     }
 }

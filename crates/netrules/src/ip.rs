@@ -138,11 +138,19 @@ impl Cidr {
         }
         let addr = match addr {
             IpAddr::V4(a) => {
-                let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+                let m = if prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - prefix)
+                };
                 IpAddr::V4(Ipv4Addr::from(u32::from(a) & m))
             }
             IpAddr::V6(a) => {
-                let m = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+                let m = if prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - prefix)
+                };
                 IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
             }
         };
@@ -164,11 +172,19 @@ impl Cidr {
     pub fn contains(&self, ip: &IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let m = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                let m = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
                 u32::from(*a) & m == u32::from(n)
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let m = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                let m = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
                 u128::from(*a) & m == u128::from(n)
             }
             _ => false,
@@ -219,9 +235,18 @@ mod tests {
 
     #[test]
     fn sloppy_ipv4() {
-        assert_eq!(parse_ip_sloppy("010.020.000.001").unwrap().to_string(), "10.20.0.1");
-        assert_eq!(parse_ip_sloppy("172.30.0.041").unwrap().to_string(), "172.30.0.41");
-        assert_eq!(parse_ip_sloppy("192.168.099.022").unwrap().to_string(), "192.168.99.22");
+        assert_eq!(
+            parse_ip_sloppy("010.020.000.001").unwrap().to_string(),
+            "10.20.0.1"
+        );
+        assert_eq!(
+            parse_ip_sloppy("172.30.0.041").unwrap().to_string(),
+            "172.30.0.41"
+        );
+        assert_eq!(
+            parse_ip_sloppy("192.168.099.022").unwrap().to_string(),
+            "192.168.99.22"
+        );
         assert!(parse_ip_sloppy("256.1.1.1").is_none());
         assert!(parse_ip_sloppy("1.2.3").is_none());
         assert!(parse_ip_sloppy("1.2.3.4 ").is_none());
@@ -230,16 +255,31 @@ mod tests {
 
     #[test]
     fn ipv6_canonical() {
-        assert_eq!(parse_ip_sloppy("FD00:AB34:0:0::20").unwrap().to_string(), "fd00:ab34::20");
-        assert_eq!(parse_ip_sloppy("::ffff:1.2.3.4").unwrap().to_string(), "1.2.3.4");
+        assert_eq!(
+            parse_ip_sloppy("FD00:AB34:0:0::20").unwrap().to_string(),
+            "fd00:ab34::20"
+        );
+        assert_eq!(
+            parse_ip_sloppy("::ffff:1.2.3.4").unwrap().to_string(),
+            "1.2.3.4"
+        );
         assert_eq!(parse_ip_sloppy("ff06::c1").unwrap().to_string(), "ff06::c1");
     }
 
     #[test]
     fn cidrs() {
-        assert_eq!(parse_cidr_sloppy("203.0.113.000/025").unwrap().to_string(), "203.0.113.0/25");
-        assert_eq!(parse_cidr_sloppy("1.2.3.4/16").unwrap().to_string(), "1.2.0.0/16");
-        assert_eq!(parse_cidr_sloppy("fd00:10::1/64").unwrap().to_string(), "fd00:10::/64");
+        assert_eq!(
+            parse_cidr_sloppy("203.0.113.000/025").unwrap().to_string(),
+            "203.0.113.0/25"
+        );
+        assert_eq!(
+            parse_cidr_sloppy("1.2.3.4/16").unwrap().to_string(),
+            "1.2.0.0/16"
+        );
+        assert_eq!(
+            parse_cidr_sloppy("fd00:10::1/64").unwrap().to_string(),
+            "fd00:10::/64"
+        );
         assert!(parse_cidr_sloppy("1.2.3.4").is_none());
         assert!(parse_cidr_sloppy("1.2.3.4/33").is_none());
         let c = parse_cidr_sloppy("10.0.0.0/8").unwrap();

@@ -347,7 +347,11 @@ pub struct DocError {
 
 impl std::fmt::Display for DocError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "document {} (line {}): {}", self.index, self.line, self.message)
+        write!(
+            f,
+            "document {} (line {}): {}",
+            self.index, self.line, self.message
+        )
     }
 }
 
@@ -390,7 +394,11 @@ fn load_json(text: &str, out: &mut Loaded) {
                 index += 1;
             }
             Some(Err(e)) => {
-                out.errors.push(DocError { index, line: e.line(), message: e.to_string() });
+                out.errors.push(DocError {
+                    index,
+                    line: e.line(),
+                    message: e.to_string(),
+                });
                 break;
             }
         }
@@ -402,7 +410,11 @@ fn leading_ws(s: &str) -> usize {
 }
 
 fn line_of_offset(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 /// Splits YAML at `---` document markers, remembering each document's first line.
@@ -411,8 +423,8 @@ fn split_yaml_docs(text: &str) -> Vec<(usize, String)> {
     let mut cur = String::new();
     let mut start = 1;
     for (i, line) in text.lines().enumerate() {
-        let is_sep = line.starts_with("---") && line[3..].trim().is_empty()
-            || line.starts_with("--- ");
+        let is_sep =
+            line.starts_with("---") && line[3..].trim().is_empty() || line.starts_with("--- ");
         if is_sep {
             docs.push((start, std::mem::take(&mut cur)));
             start = i + 2;
@@ -452,7 +464,11 @@ fn load_yaml(text: &str, out: &mut Loaded) {
             }
             Err(e) => {
                 let line = e.location().map(|l| start + l.line() - 1).unwrap_or(start);
-                out.errors.push(DocError { index, line, message: e.to_string() });
+                out.errors.push(DocError {
+                    index,
+                    line,
+                    message: e.to_string(),
+                });
             }
         }
         index += 1;
@@ -466,16 +482,28 @@ fn add_value(v: serde_json::Value, index: usize, line: usize, out: &mut Loaded) 
         }
         return;
     }
-    let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
-    let err = |msg: String| DocError { index, line, message: msg };
+    let kind = v
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("")
+        .to_string();
+    let err = |msg: String| DocError {
+        index,
+        line,
+        message: msg,
+    };
     match kind.as_str() {
         "List" | "ServiceList" | "EndpointSliceList" | "NodeList" => {
-            let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_string);
+            let item_kind = kind
+                .strip_suffix("List")
+                .filter(|k| !k.is_empty())
+                .map(str::to_string);
             match v.get("items").cloned() {
                 Some(serde_json::Value::Array(items)) => {
                     for mut item in items {
                         if let (Some(k), Some(obj)) = (&item_kind, item.as_object_mut()) {
-                            obj.entry("kind").or_insert_with(|| serde_json::Value::String(k.clone()));
+                            obj.entry("kind")
+                                .or_insert_with(|| serde_json::Value::String(k.clone()));
                         }
                         add_value(item, index, line, out);
                     }
@@ -545,7 +573,10 @@ ports: [{name: '', port: 80}]
 ";
         let l = load(text);
         assert_eq!(l.objects.services.len(), 1);
-        assert_eq!(l.objects.services[0].spec.type_.as_deref(), Some("ClusterIP"));
+        assert_eq!(
+            l.objects.services[0].spec.type_.as_deref(),
+            Some("ClusterIP")
+        );
         assert_eq!(l.objects.endpoint_slices.len(), 1);
         assert_eq!(l.objects.endpoint_slices[0].metadata.namespace, "default");
         assert_eq!(l.errors.len(), 1);
@@ -561,7 +592,9 @@ ports: [{name: '', port: 80}]
         assert_eq!(l.objects.services.len(), 1);
         assert_eq!(l.objects.nodes.len(), 1);
         assert!(l.errors.is_empty());
-        let l = load(r#"{"kind":"EndpointSlice","metadata":{"name":"x","labels":null},"endpoints":null,"ports":null}"#);
+        let l = load(
+            r#"{"kind":"EndpointSlice","metadata":{"name":"x","labels":null},"endpoints":null,"ports":null}"#,
+        );
         assert!(l.errors.is_empty(), "{:?}", l.errors);
         assert!(l.objects.endpoint_slices[0].endpoints.is_empty());
         let l = load("{\"kind\":\"Service\"}\n{\"kind\": ");

@@ -55,10 +55,20 @@ pub struct Warning {
 
 impl Warning {
     pub(crate) fn object(kind: &str, object: &str, message: &str, value: &str) -> Warning {
-        Warning { kind: kind.into(), object: object.into(), message: message.into(), value: value.into() }
+        Warning {
+            kind: kind.into(),
+            object: object.into(),
+            message: message.into(),
+            value: value.into(),
+        }
     }
     pub(crate) fn config(message: String, value: &str) -> Warning {
-        Warning { kind: "config".into(), object: String::new(), message, value: value.into() }
+        Warning {
+            kind: "config".into(),
+            object: String::new(),
+            message,
+            value: value.into(),
+        }
     }
 }
 

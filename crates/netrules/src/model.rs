@@ -79,7 +79,11 @@ pub struct Table {
 impl Table {
     /// A new empty table.
     pub fn new(name: &str) -> Table {
-        Table { name: name.to_string(), chains: Vec::new(), lines: Vec::new() }
+        Table {
+            name: name.to_string(),
+            chains: Vec::new(),
+            lines: Vec::new(),
+        }
     }
 
     /// The rules of the table (deletions left out), in order.
@@ -108,7 +112,11 @@ impl Table {
     }
 
     pub(crate) fn push(&mut self, chain: &str, args: String, origin: Origin) {
-        self.lines.push(Line::Rule(Rule { chain: chain.to_string(), args, origin }));
+        self.lines.push(Line::Rule(Rule {
+            chain: chain.to_string(),
+            args,
+            origin,
+        }));
     }
 }
 
@@ -142,7 +150,10 @@ impl Ruleset {
 
     /// Number of `-A` lines per table, as `(table, count)`.
     pub fn rule_counts(&self) -> Vec<(String, usize)> {
-        self.tables.iter().map(|t| (t.name.clone(), t.rules().count())).collect()
+        self.tables
+            .iter()
+            .map(|t| (t.name.clone(), t.rules().count()))
+            .collect()
     }
 
     /// The `iptables-restore` input (`*filter` … `COMMIT`, `*nat` … `COMMIT`), byte for byte as
@@ -151,10 +162,14 @@ impl Ruleset {
         let mut cap = 0;
         for t in &self.tables {
             cap += 16 + t.chains.iter().map(|c| c.len() + 10).sum::<usize>();
-            cap += t.lines.iter().map(|l| match l {
-                Line::Rule(r) => r.chain.len() + r.args.len() + 5,
-                Line::DeleteChain(c) => c.len() + 4,
-            }).sum::<usize>();
+            cap += t
+                .lines
+                .iter()
+                .map(|l| match l {
+                    Line::Rule(r) => r.chain.len() + r.args.len() + 5,
+                    Line::DeleteChain(c) => c.len() + 4,
+                })
+                .sum::<usize>();
         }
         let mut s = String::with_capacity(cap);
         for t in &self.tables {

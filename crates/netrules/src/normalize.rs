@@ -50,7 +50,9 @@ fn words(line: &str) -> Vec<String> {
 
 fn comment_of(rule: &str) -> Option<String> {
     let w = words(rule);
-    w.iter().position(|x| x == "--comment").and_then(|i| w.get(i + 1).cloned())
+    w.iter()
+        .position(|x| x == "--comment")
+        .and_then(|i| w.get(i + 1).cloned())
 }
 
 fn parse(text: &str) -> Result<Vec<DumpTable>, String> {
@@ -71,15 +73,24 @@ fn parse(text: &str) -> Result<Vec<DumpTable>, String> {
             match st {
                 St::Table => {
                     let name = line.strip_prefix('*').ok_or_else(|| format!("could not parse iptables data (table {} starts with {line:?} not a table name)", tables.len() + 1))?;
-                    tables.push(DumpTable { name: name.to_string(), chains: Vec::new() });
+                    tables.push(DumpTable {
+                        name: name.to_string(),
+                        chains: Vec::new(),
+                    });
                     st = St::Decl;
                 }
                 St::Decl => {
                     if let Some(rest) = line.strip_prefix(':') {
                         if let Some((name, counters)) = rest.split_once(' ') {
-                            let counters = counters.split_once(' ').map(|(_, c)| c).unwrap_or("[0:0]");
+                            let counters =
+                                counters.split_once(' ').map(|(_, c)| c).unwrap_or("[0:0]");
                             let t = tables.last_mut().ok_or("no table")?;
-                            t.chains.push(DumpChain { name: name.to_string(), counters: counters.to_string(), rules: Vec::new(), deleted: false });
+                            t.chains.push(DumpChain {
+                                name: name.to_string(),
+                                counters: counters.to_string(),
+                                rules: Vec::new(),
+                                deleted: false,
+                            });
                             break;
                         }
                     }
@@ -90,15 +101,29 @@ fn parse(text: &str) -> Result<Vec<DumpTable>, String> {
                     let t = tables.last_mut().ok_or("no table")?;
                     if let Some(rest) = line.strip_prefix("-A ") {
                         let chain = rest.split(' ').next().unwrap_or("");
-                        let c = t.chains.iter_mut().find(|c| c.name == chain).ok_or_else(|| format!("error parsing rule {line:?}: no such chain {chain:?}"))?;
+                        let c = t
+                            .chains
+                            .iter_mut()
+                            .find(|c| c.name == chain)
+                            .ok_or_else(|| {
+                                format!("error parsing rule {line:?}: no such chain {chain:?}")
+                            })?;
                         if c.deleted {
                             return Err(format!("cannot add rules to deleted chain {chain:?}"));
                         }
                         c.rules.push(line.to_string());
                     } else if let Some(chain) = line.strip_prefix("-X ") {
-                        let c = t.chains.iter_mut().find(|c| c.name == chain).ok_or_else(|| format!("error parsing rule {line:?}: no such chain {chain:?}"))?;
+                        let c = t
+                            .chains
+                            .iter_mut()
+                            .find(|c| c.name == chain)
+                            .ok_or_else(|| {
+                                format!("error parsing rule {line:?}: no such chain {chain:?}")
+                            })?;
                         if !c.rules.is_empty() {
-                            return Err(format!("cannot delete chain {chain:?} after adding rules"));
+                            return Err(format!(
+                                "cannot delete chain {chain:?} after adding rules"
+                            ));
                         }
                         c.deleted = true;
                     } else if line == "COMMIT" {
@@ -141,12 +166,14 @@ pub fn sort_like_upstream(text: &str) -> Result<String, String> {
     let mut tables = parse(text.trim_start_matches([' ', '\t', '\n']))?;
     tables.sort_by(|a, b| a.name.cmp(&b.name));
     for t in &mut tables {
-        t.chains.sort_by(|a, b| chain_rank(&a.name).cmp(&chain_rank(&b.name)));
+        t.chains
+            .sort_by(|a, b| chain_rank(&a.name).cmp(&chain_rank(&b.name)));
         for c in &mut t.chains {
             if c.name == "KUBE-NODEPORTS" || c.name == "KUBE-SERVICES" {
                 let nat_services = t.name == "nat" && c.name == "KUBE-SERVICES";
                 c.rules.sort_by_key(|r| {
-                    let last = nat_services && comment_of(r).is_some_and(|x| x.contains("must be the last rule"));
+                    let last = nat_services
+                        && comment_of(r).is_some_and(|x| x.contains("must be the last rule"));
                     (last, if last { None } else { service_name(r) })
                 });
             }
@@ -174,7 +201,16 @@ pub fn sort_like_upstream(text: &str) -> Result<String, String> {
     Ok(s)
 }
 
-const BUILTIN_TARGETS: [&str; 8] = ["ACCEPT", "REJECT", "DROP", "MARK", "RETURN", "DNAT", "SNAT", "MASQUERADE"];
+const BUILTIN_TARGETS: [&str; 8] = [
+    "ACCEPT",
+    "REJECT",
+    "DROP",
+    "MARK",
+    "RETURN",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+];
 const FIXED_CHAINS: [&str; 8] = [
     "KUBE-SERVICES",
     "KUBE-EXTERNAL-SERVICES",
@@ -195,20 +231,47 @@ pub fn check_jumps(text: &str) -> Result<(), String> {
     let mut deleted: BTreeSet<String> = BTreeSet::new();
     let mut filled: BTreeSet<String> = BTreeSet::new();
     let mut jumped: BTreeSet<String> = BTreeSet::new();
-    let check = |table: &str, created: &BTreeSet<String>, deleted: &BTreeSet<String>, filled: &BTreeSet<String>, jumped: &BTreeSet<String>| -> Result<(), String> {
+    let check = |table: &str,
+                 created: &BTreeSet<String>,
+                 deleted: &BTreeSet<String>,
+                 filled: &BTreeSet<String>,
+                 jumped: &BTreeSet<String>|
+     -> Result<(), String> {
         let created: BTreeSet<&String> = created.iter().filter(|c| !deleted.contains(*c)).collect();
-        let jumped: BTreeSet<&String> = jumped.iter().filter(|j| !BUILTIN_TARGETS.contains(&j.as_str())).collect();
-        let missing: Vec<&String> = jumped.iter().chain(filled.iter().collect::<Vec<_>>().iter()).filter(|c| !created.contains(**c)).copied().collect::<BTreeSet<_>>().into_iter().collect();
+        let jumped: BTreeSet<&String> = jumped
+            .iter()
+            .filter(|j| !BUILTIN_TARGETS.contains(&j.as_str()))
+            .collect();
+        let missing: Vec<&String> = jumped
+            .iter()
+            .chain(filled.iter().collect::<Vec<_>>().iter())
+            .filter(|c| !created.contains(**c))
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if !missing.is_empty() {
-            return Err(format!("some chains in {table} are used but were not created: {missing:?}"));
+            return Err(format!(
+                "some chains in {table} are used but were not created: {missing:?}"
+            ));
         }
-        let empty: Vec<&&String> = jumped.iter().filter(|c| !filled.contains(**c) && c.as_str() != "KUBE-NODEPORTS").collect();
+        let empty: Vec<&&String> = jumped
+            .iter()
+            .filter(|c| !filled.contains(**c) && c.as_str() != "KUBE-NODEPORTS")
+            .collect();
         if !empty.is_empty() {
-            return Err(format!("some chains in {table} are jumped to but have no rules: {empty:?}"));
+            return Err(format!(
+                "some chains in {table} are jumped to but have no rules: {empty:?}"
+            ));
         }
-        let extra: Vec<&&String> = created.iter().filter(|c| !jumped.contains(*c) && !FIXED_CHAINS.contains(&c.as_str())).collect();
+        let extra: Vec<&&String> = created
+            .iter()
+            .filter(|c| !jumped.contains(*c) && !FIXED_CHAINS.contains(&c.as_str()))
+            .collect();
         if !extra.is_empty() {
-            return Err(format!("some chains in {table} are created but not used: {extra:?}"));
+            return Err(format!(
+                "some chains in {table} are created but not used: {extra:?}"
+            ));
         }
         Ok(())
     };
@@ -248,11 +311,18 @@ mod tests {
         let ok = "*filter\nCOMMIT\n*nat\n:KUBE-MARK-MASQ - [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n-A KUBE-SERVICES -m comment --comment \"a cluster IP\" -j KUBE-SVC-X\n-A KUBE-SVC-X -j KUBE-MARK-MASQ\nCOMMIT\n";
         assert!(check_jumps(ok).is_ok());
         let missing = "*filter\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j KUBE-SVC-X\nCOMMIT\n";
-        assert_eq!(check_jumps(missing).unwrap_err(), "some chains in nat are used but were not created: [\"KUBE-SVC-X\"]");
+        assert_eq!(
+            check_jumps(missing).unwrap_err(),
+            "some chains in nat are used but were not created: [\"KUBE-SVC-X\"]"
+        );
         let empty = "*filter\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n-A KUBE-SERVICES -j KUBE-SVC-X\nCOMMIT\n";
-        assert!(check_jumps(empty).unwrap_err().contains("jumped to but have no rules"));
+        assert!(check_jumps(empty)
+            .unwrap_err()
+            .contains("jumped to but have no rules"));
         let unused = "*filter\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\nCOMMIT\n";
-        assert!(check_jumps(unused).unwrap_err().contains("created but not used"));
+        assert!(check_jumps(unused)
+            .unwrap_err()
+            .contains("created but not used"));
     }
 
     #[test]

@@ -161,7 +161,11 @@ impl Target {
     }
     /// The value following option `name`.
     pub fn arg(&self, name: &str) -> Option<&str> {
-        self.args.iter().position(|a| a == name).and_then(|i| self.args.get(i + 1)).map(String::as_str)
+        self.args
+            .iter()
+            .position(|a| a == name)
+            .and_then(|i| self.args.get(i + 1))
+            .map(String::as_str)
     }
     /// The MARK operation, if this is a MARK target.
     pub fn mark_op(&self) -> Option<MarkOp> {
@@ -235,7 +239,13 @@ impl SaveTable {
         if let Some(i) = self.chains.iter().position(|c| c.name == name) {
             return &mut self.chains[i];
         }
-        self.chains.push(SaveChain { name: name.into(), policy: None, counters: Counters::default(), rules: Vec::new(), deleted: false });
+        self.chains.push(SaveChain {
+            name: name.into(),
+            policy: None,
+            counters: Counters::default(),
+            rules: Vec::new(),
+            deleted: false,
+        });
         self.chains.last_mut().expect("pushed")
     }
 }
@@ -263,16 +273,23 @@ impl Dump {
     pub fn with_kube_jumps(mut self) -> Dump {
         let jumps = crate::kubeproxy::jump_rules();
         for j in jumps.iter().rev() {
-            let has_table_chain = self.chain(j.table, j.chain).is_some_and(|c| !c.rules.is_empty() && !c.rules.iter().all(|r| r.line == 0));
+            let has_table_chain = self
+                .chain(j.table, j.chain)
+                .is_some_and(|c| !c.rules.is_empty() && !c.rules.iter().all(|r| r.line == 0));
             if has_table_chain {
                 continue;
             }
             let text = format!("-A {} {}", j.chain, quote_args(&j.args));
-            let Ok(rule) = parse_rule(&text, 0) else { continue };
+            let Ok(rule) = parse_rule(&text, 0) else {
+                continue;
+            };
             let t = match self.tables.iter().position(|t| t.name == j.table) {
                 Some(i) => &mut self.tables[i],
                 None => {
-                    self.tables.push(SaveTable { name: j.table.to_string(), chains: Vec::new() });
+                    self.tables.push(SaveTable {
+                        name: j.table.to_string(),
+                        chains: Vec::new(),
+                    });
                     self.tables.last_mut().expect("pushed")
                 }
             };
@@ -289,7 +306,16 @@ impl Dump {
 }
 
 fn quote_args(args: &[String]) -> String {
-    args.iter().map(|a| if a.contains(' ') { format!("\"{a}\"") } else { a.clone() }).collect::<Vec<_>>().join(" ")
+    args.iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("\"{a}\"")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A parse error with its line.
@@ -386,7 +412,10 @@ fn parse_addr(s: &str) -> Option<Cidr> {
 
 fn parse_ports(s: &str) -> Option<PortRange> {
     match s.split_once(':') {
-        Some((a, b)) => Some(PortRange { from: if a.is_empty() { 0 } else { a.parse().ok()? }, to: if b.is_empty() { 65535 } else { b.parse().ok()? } }),
+        Some((a, b)) => Some(PortRange {
+            from: if a.is_empty() { 0 } else { a.parse().ok()? },
+            to: if b.is_empty() { 65535 } else { b.parse().ok()? },
+        }),
         None => {
             let p = s.parse().ok()?;
             Some(PortRange { from: p, to: p })
@@ -396,13 +425,21 @@ fn parse_ports(s: &str) -> Option<PortRange> {
 
 /// Parses one `-A CHAIN …` line (optionally prefixed by `[p:b]`).
 pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
-    let err = |m: String| ParseError { line: lineno, message: m };
+    let err = |m: String| ParseError {
+        line: lineno,
+        message: m,
+    };
     let mut text = line.trim();
     let mut counters = None;
     if text.starts_with('[') {
         let end = text.find(']').ok_or_else(|| err("bad counters".into()))?;
-        let (p, b) = text[1..end].split_once(':').ok_or_else(|| err("bad counters".into()))?;
-        counters = Some(Counters { packets: p.parse().map_err(|_| err("bad counters".into()))?, bytes: b.parse().map_err(|_| err("bad counters".into()))? });
+        let (p, b) = text[1..end]
+            .split_once(':')
+            .ok_or_else(|| err("bad counters".into()))?;
+        counters = Some(Counters {
+            packets: p.parse().map_err(|_| err("bad counters".into()))?,
+            bytes: b.parse().map_err(|_| err("bad counters".into()))?,
+        });
         text = text[end + 1..].trim_start();
     }
     let toks = tokenize(text).map_err(err)?;
@@ -417,7 +454,11 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
     let mut module = String::new();
     let mut recent: Option<Recent> = None;
     let mut statistic: Option<Statistic> = None;
-    let val = |i: usize| -> Result<String, ParseError> { toks.get(i + 1).cloned().ok_or_else(|| err(format!("option {} needs a value", toks[i]))) };
+    let val = |i: usize| -> Result<String, ParseError> {
+        toks.get(i + 1)
+            .cloned()
+            .ok_or_else(|| err(format!("option {} needs a value", toks[i])))
+    };
     while i < toks.len() {
         let t = toks[i].as_str();
         let negated = std::mem::take(&mut neg);
@@ -429,13 +470,31 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
             }
             "-c" | "--set-counters" => {
                 let p = val(i)?;
-                let b = toks.get(i + 2).cloned().ok_or_else(|| err("-c needs two values".into()))?;
-                counters = Some(Counters { packets: p.parse().map_err(|_| err("bad -c".into()))?, bytes: b.parse().map_err(|_| err("bad -c".into()))? });
+                let b = toks
+                    .get(i + 2)
+                    .cloned()
+                    .ok_or_else(|| err("-c needs two values".into()))?;
+                counters = Some(Counters {
+                    packets: p.parse().map_err(|_| err("bad -c".into()))?,
+                    bytes: b.parse().map_err(|_| err("bad -c".into()))?,
+                });
                 i += 3;
                 continue;
             }
-            "-s" | "--source" | "--src" => m.src = Some(mk_neg(negated, parse_addr(&val(i)?).ok_or_else(|| err(format!("bad address {:?}", toks[i + 1])))?)),
-            "-d" | "--destination" | "--dst" => m.dst = Some(mk_neg(negated, parse_addr(&val(i)?).ok_or_else(|| err(format!("bad address {:?}", toks[i + 1])))?)),
+            "-s" | "--source" | "--src" => {
+                m.src = Some(mk_neg(
+                    negated,
+                    parse_addr(&val(i)?)
+                        .ok_or_else(|| err(format!("bad address {:?}", toks[i + 1])))?,
+                ))
+            }
+            "-d" | "--destination" | "--dst" => {
+                m.dst = Some(mk_neg(
+                    negated,
+                    parse_addr(&val(i)?)
+                        .ok_or_else(|| err(format!("bad address {:?}", toks[i + 1])))?,
+                ))
+            }
             "-i" | "--in-interface" => m.in_iface = Some(mk_neg(negated, val(i)?)),
             "-o" | "--out-interface" => m.out_iface = Some(mk_neg(negated, val(i)?)),
             "-p" | "--protocol" => m.protocol = Some(mk_neg(negated, val(i)?.to_ascii_lowercase())),
@@ -446,20 +505,57 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
             "-j" | "--jump" | "-g" | "--goto" => {
                 let name = val(i)?;
                 let args = toks[i + 2..].to_vec();
-                target = Some(Target { name, goto: t == "-g" || t == "--goto", args });
+                target = Some(Target {
+                    name,
+                    goto: t == "-g" || t == "--goto",
+                    args,
+                });
                 break;
             }
-            "--dport" | "--destination-port" | "--dports" => m.dport = Some(mk_neg(negated, parse_ports(&val(i)?).ok_or_else(|| err("bad port".into()))?)),
-            "--sport" | "--source-port" | "--sports" => m.sport = Some(mk_neg(negated, parse_ports(&val(i)?).ok_or_else(|| err("bad port".into()))?)),
-            "--comment" => m.comment = Some(val(i)?),
-            "--mode" => statistic.get_or_insert(Statistic { mode: String::new(), probability: None, every: None }).mode = val(i)?,
-            "--probability" => {
-                statistic.get_or_insert(Statistic { mode: "random".into(), probability: None, every: None }).probability =
-                    Some(val(i)?.parse().map_err(|_| err("bad probability".into()))?)
+            "--dport" | "--destination-port" | "--dports" => {
+                m.dport = Some(mk_neg(
+                    negated,
+                    parse_ports(&val(i)?).ok_or_else(|| err("bad port".into()))?,
+                ))
             }
-            "--every" => statistic.get_or_insert(Statistic { mode: "nth".into(), probability: None, every: None }).every = val(i)?.parse().ok(),
+            "--sport" | "--source-port" | "--sports" => {
+                m.sport = Some(mk_neg(
+                    negated,
+                    parse_ports(&val(i)?).ok_or_else(|| err("bad port".into()))?,
+                ))
+            }
+            "--comment" => m.comment = Some(val(i)?),
+            "--mode" => {
+                statistic
+                    .get_or_insert(Statistic {
+                        mode: String::new(),
+                        probability: None,
+                        every: None,
+                    })
+                    .mode = val(i)?
+            }
+            "--probability" => {
+                statistic
+                    .get_or_insert(Statistic {
+                        mode: "random".into(),
+                        probability: None,
+                        every: None,
+                    })
+                    .probability = Some(val(i)?.parse().map_err(|_| err("bad probability".into()))?)
+            }
+            "--every" => {
+                statistic
+                    .get_or_insert(Statistic {
+                        mode: "nth".into(),
+                        probability: None,
+                        every: None,
+                    })
+                    .every = val(i)?.parse().ok()
+            }
             "--packet" => {}
-            "--name" if module == "recent" => recent.get_or_insert_with(Recent::default).name = val(i)?,
+            "--name" if module == "recent" => {
+                recent.get_or_insert_with(Recent::default).name = val(i)?
+            }
             "--set" | "--rcheck" | "--update" | "--remove" if module == "recent" => {
                 let r = recent.get_or_insert_with(Recent::default);
                 r.action = t.trim_start_matches('-').to_string();
@@ -467,7 +563,9 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
                 i += 1;
                 continue;
             }
-            "--seconds" if module == "recent" => recent.get_or_insert_with(Recent::default).seconds = val(i)?.parse().ok(),
+            "--seconds" if module == "recent" => {
+                recent.get_or_insert_with(Recent::default).seconds = val(i)?.parse().ok()
+            }
             "--reap" if module == "recent" => {
                 recent.get_or_insert_with(Recent::default).reap = true;
                 i += 1;
@@ -478,13 +576,28 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
                 continue;
             }
             "--mask" | "--hitcount" if module == "recent" => {}
-            "--mark" => m.mark = Some(mk_neg(negated, parse_mark(&val(i)?).map(|(value, mask)| MarkMatch { value, mask }).ok_or_else(|| err("bad mark".into()))?)),
+            "--mark" => {
+                m.mark = Some(mk_neg(
+                    negated,
+                    parse_mark(&val(i)?)
+                        .map(|(value, mask)| MarkMatch { value, mask })
+                        .ok_or_else(|| err("bad mark".into()))?,
+                ))
+            }
             "--src-type" => m.src_type = Some(mk_neg(negated, val(i)?)),
             "--dst-type" => m.dst_type = Some(mk_neg(negated, val(i)?)),
-            "--ctstate" | "--state" => m.ctstate = Some(mk_neg(negated, val(i)?.split(',').map(|s| s.to_ascii_uppercase()).collect())),
+            "--ctstate" | "--state" => {
+                m.ctstate = Some(mk_neg(
+                    negated,
+                    val(i)?.split(',').map(|s| s.to_ascii_uppercase()).collect(),
+                ))
+            }
             "--nfacct-name" => m.nfacct = Some(val(i)?),
             other => {
-                if toks.get(i + 1).is_some_and(|v| !v.starts_with('-') && v != "!") {
+                if toks
+                    .get(i + 1)
+                    .is_some_and(|v| !v.starts_with('-') && v != "!")
+                {
                     m.unknown.push(format!("{other} {}", toks[i + 1]));
                     i += 2;
                 } else {
@@ -503,7 +616,14 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
         }
     }
     m.recent = recent;
-    Ok(SaveRule { chain, text: text.to_string(), line: lineno, counters, matches: m, target })
+    Ok(SaveRule {
+        chain,
+        text: text.to_string(),
+        line: lineno,
+        counters,
+        matches: m,
+        target,
+    })
 }
 
 /// Parses `iptables-save` output or `iptables-restore` input.
@@ -516,12 +636,21 @@ pub fn parse(text: &str) -> Result<Dump, ParseError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let err = |m: String| ParseError { line: lineno, message: m };
+        let err = |m: String| ParseError {
+            line: lineno,
+            message: m,
+        };
         if let Some(name) = line.strip_prefix('*') {
             if let Some(t) = cur.take() {
-                return Err(err(format!("table {:?} has no COMMIT before *{name}", t.name)));
+                return Err(err(format!(
+                    "table {:?} has no COMMIT before *{name}",
+                    t.name
+                )));
             }
-            cur = Some(SaveTable { name: name.to_string(), chains: Vec::new() });
+            cur = Some(SaveTable {
+                name: name.to_string(),
+                chains: Vec::new(),
+            });
             continue;
         }
         let Some(t) = cur.as_mut() else {
@@ -531,13 +660,20 @@ pub fn parse(text: &str) -> Result<Dump, ParseError> {
             dump.tables.push(cur.take().expect("table"));
         } else if let Some(decl) = line.strip_prefix(':') {
             let parts: Vec<&str> = decl.split_whitespace().collect();
-            let name = parts.first().ok_or_else(|| err("empty chain declaration".into()))?;
+            let name = parts
+                .first()
+                .ok_or_else(|| err("empty chain declaration".into()))?;
             let policy = parts.get(1).filter(|p| **p != "-").map(|p| p.to_string());
             let counters = match parts.get(2) {
                 Some(c) => {
                     let c = c.trim_start_matches('[').trim_end_matches(']');
-                    let (p, b) = c.split_once(':').ok_or_else(|| err("bad chain counters".into()))?;
-                    Counters { packets: p.parse().map_err(|_| err("bad chain counters".into()))?, bytes: b.parse().map_err(|_| err("bad chain counters".into()))? }
+                    let (p, b) = c
+                        .split_once(':')
+                        .ok_or_else(|| err("bad chain counters".into()))?;
+                    Counters {
+                        packets: p.parse().map_err(|_| err("bad chain counters".into()))?,
+                        bytes: b.parse().map_err(|_| err("bad chain counters".into()))?,
+                    }
                 }
                 None => Counters::default(),
             };
@@ -548,7 +684,8 @@ pub fn parse(text: &str) -> Result<Dump, ParseError> {
             c.deleted = false;
         } else if let Some(name) = line.strip_prefix("-X ") {
             t.chain_mut(name.trim()).deleted = true;
-        } else if line.starts_with("-A ") || line.starts_with('[') || line.starts_with("--append ") {
+        } else if line.starts_with("-A ") || line.starts_with('[') || line.starts_with("--append ")
+        {
             let r = parse_rule(line, lineno)?;
             t.chain_mut(&r.chain.clone()).rules.push(r);
         } else if line.starts_with("-N ") || line.starts_with("-F") {
@@ -561,7 +698,10 @@ pub fn parse(text: &str) -> Result<Dump, ParseError> {
         }
     }
     if let Some(t) = cur {
-        return Err(ParseError { line: text.lines().count(), message: format!("table {:?} has no COMMIT", t.name) });
+        return Err(ParseError {
+            line: text.lines().count(),
+            message: format!("table {:?} has no COMMIT", t.name),
+        });
     }
     Ok(dump)
 }
@@ -597,25 +737,69 @@ COMMIT
         let nat = d.table("nat").unwrap();
         let pre = nat.chain("PREROUTING").unwrap();
         assert_eq!(pre.policy.as_deref(), Some("ACCEPT"));
-        assert_eq!(pre.counters, Counters { packets: 12, bytes: 720 });
-        assert_eq!(pre.rules[0].counters, Some(Counters { packets: 5, bytes: 300 }));
-        assert_eq!(pre.rules[0].matches.comment.as_deref(), Some("kubernetes service portals"));
+        assert_eq!(
+            pre.counters,
+            Counters {
+                packets: 12,
+                bytes: 720
+            }
+        );
+        assert_eq!(
+            pre.rules[0].counters,
+            Some(Counters {
+                packets: 5,
+                bytes: 300
+            })
+        );
+        assert_eq!(
+            pre.rules[0].matches.comment.as_deref(),
+            Some("kubernetes service portals")
+        );
         let svc = nat.chain("KUBE-SVC-Y").unwrap();
         let masq = &svc.rules[0].matches;
         assert!(masq.src.as_ref().unwrap().negated);
-        assert_eq!(masq.src.as_ref().unwrap().value.to_string(), "10.244.0.0/16");
-        assert_eq!(masq.dst.as_ref().unwrap().value.to_string(), "10.96.0.10/32");
-        assert_eq!(masq.dport.as_ref().unwrap().value, PortRange { from: 80, to: 80 });
+        assert_eq!(
+            masq.src.as_ref().unwrap().value.to_string(),
+            "10.244.0.0/16"
+        );
+        assert_eq!(
+            masq.dst.as_ref().unwrap().value.to_string(),
+            "10.96.0.10/32"
+        );
+        assert_eq!(
+            masq.dport.as_ref().unwrap().value,
+            PortRange { from: 80, to: 80 }
+        );
         let rc = svc.rules[1].matches.recent.as_ref().unwrap();
-        assert_eq!((rc.action.as_str(), rc.name.as_str(), rc.seconds, rc.reap), ("rcheck", "KUBE-SEP-X", Some(10800), true));
-        assert_eq!(svc.rules[2].matches.statistic.as_ref().unwrap().probability, Some(0.33333333349));
+        assert_eq!(
+            (rc.action.as_str(), rc.name.as_str(), rc.seconds, rc.reap),
+            ("rcheck", "KUBE-SEP-X", Some(10800), true)
+        );
+        assert_eq!(
+            svc.rules[2].matches.statistic.as_ref().unwrap().probability,
+            Some(0.33333333349)
+        );
         let sep = nat.chain("KUBE-SEP-X").unwrap();
-        assert_eq!(sep.rules[1].target.as_ref().unwrap().to_destination(), Some("10.244.1.5:8080"));
+        assert_eq!(
+            sep.rules[1].target.as_ref().unwrap().to_destination(),
+            Some("10.244.1.5:8080")
+        );
         assert_eq!(sep.rules[1].matches.recent.as_ref().unwrap().action, "set");
-        let mm = nat.chain("KUBE-MARK-MASQ").unwrap().rules[0].target.as_ref().unwrap().mark_op().unwrap();
+        let mm = nat.chain("KUBE-MARK-MASQ").unwrap().rules[0]
+            .target
+            .as_ref()
+            .unwrap()
+            .mark_op()
+            .unwrap();
         assert_eq!(mm.apply(0), 0x4000);
         let pr = &nat.chain("KUBE-POSTROUTING").unwrap().rules[0].matches.mark;
-        assert_eq!(pr.as_ref().unwrap().value, MarkMatch { value: 0x4000, mask: 0x4000 });
+        assert_eq!(
+            pr.as_ref().unwrap().value,
+            MarkMatch {
+                value: 0x4000,
+                mask: 0x4000
+            }
+        );
         assert!(pr.as_ref().unwrap().negated);
         let np = &nat.chain("KUBE-NODEPORTS").unwrap().rules[0].matches;
         assert_eq!(np.nfacct.as_deref(), Some("localhost_nps_accepted_pkts"));
@@ -626,10 +810,19 @@ COMMIT
     fn parses_restore_input_and_errors() {
         let d = parse("*nat\n:KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -m comment --comment ns1/a -j KUBE-SEP-B\n-X KUBE-SVC-B\nCOMMIT\n").unwrap();
         assert!(d.chain("nat", "KUBE-SVC-B").unwrap().deleted);
-        assert_eq!(d.chain("nat", "KUBE-SVC-A").unwrap().rules[0].matches.comment.as_deref(), Some("ns1/a"));
+        assert_eq!(
+            d.chain("nat", "KUBE-SVC-A").unwrap().rules[0]
+                .matches
+                .comment
+                .as_deref(),
+            Some("ns1/a")
+        );
         let e = parse("*nat\n-A X -s not-an-ip -j ACCEPT\nCOMMIT\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(parse("*nat\n:X - [0:0]\n").is_err());
-        assert_eq!(tokenize(r#"-m comment --comment "a \"b\" c" -j X"#).unwrap()[3], "a \"b\" c");
+        assert_eq!(
+            tokenize(r#"-m comment --comment "a \"b\" c" -j X"#).unwrap()[3],
+            "a \"b\" c"
+        );
     }
 }

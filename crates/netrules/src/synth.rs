@@ -1,6 +1,9 @@
 //! Synthetic Services and EndpointSlices for benchmarks and load tests.
 
-use crate::k8s::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice, ObjectMeta, Service, ServicePort, ServiceSpec, LABEL_SERVICE_NAME};
+use crate::k8s::{
+    Endpoint, EndpointConditions, EndpointPort, EndpointSlice, ObjectMeta, Service, ServicePort,
+    ServiceSpec, LABEL_SERVICE_NAME,
+};
 use std::collections::BTreeMap;
 
 /// `n` ClusterIP Services (`bench/svc-<i>`, cluster IP from 10.96.0.0/12, port 80 -> 8080)
@@ -18,7 +21,11 @@ pub fn services(n: usize, eps: usize) -> (Vec<Service>, Vec<EndpointSlice>) {
         svcs.push(Service {
             api_version: "v1".into(),
             kind: "Service".into(),
-            metadata: ObjectMeta { name: name.clone(), namespace: "bench".into(), ..Default::default() },
+            metadata: ObjectMeta {
+                name: name.clone(),
+                namespace: "bench".into(),
+                ..Default::default()
+            },
             spec: ServiceSpec {
                 type_: Some(if nodeport { "NodePort" } else { "ClusterIP" }.into()),
                 cluster_ip: cip.clone(),
@@ -29,7 +36,11 @@ pub fn services(n: usize, eps: usize) -> (Vec<Service>, Vec<EndpointSlice>) {
                     protocol: Some("TCP".into()),
                     port: 80,
                     target_port: Some(serde_json::json!(8080)),
-                    node_port: if nodeport { 30000 + (i % 2768) as i64 } else { 0 },
+                    node_port: if nodeport {
+                        30000 + (i % 2768) as i64
+                    } else {
+                        0
+                    },
                 }],
                 ..Default::default()
             },
@@ -41,7 +52,11 @@ pub fn services(n: usize, eps: usize) -> (Vec<Service>, Vec<EndpointSlice>) {
                 let ip = std::net::Ipv4Addr::from(0x0AF4_0000u32 + pod % 65534 + 1).to_string();
                 Endpoint {
                     addresses: vec![ip],
-                    conditions: EndpointConditions { ready: Some(true), serving: Some(true), terminating: Some(false) },
+                    conditions: EndpointConditions {
+                        ready: Some(true),
+                        serving: Some(true),
+                        terminating: Some(false),
+                    },
                     node_name: Some(format!("node-{}", j % 3 + 1)),
                     ..Default::default()
                 }
@@ -52,10 +67,20 @@ pub fn services(n: usize, eps: usize) -> (Vec<Service>, Vec<EndpointSlice>) {
         slices.push(EndpointSlice {
             api_version: "discovery.k8s.io/v1".into(),
             kind: "EndpointSlice".into(),
-            metadata: ObjectMeta { name: format!("{name}-abcde"), namespace: "bench".into(), labels, resource_version: "1".into(), ..Default::default() },
+            metadata: ObjectMeta {
+                name: format!("{name}-abcde"),
+                namespace: "bench".into(),
+                labels,
+                resource_version: "1".into(),
+                ..Default::default()
+            },
             address_type: "IPv4".into(),
             endpoints,
-            ports: vec![EndpointPort { name: Some("http".into()), protocol: Some("TCP".into()), port: Some(8080) }],
+            ports: vec![EndpointPort {
+                name: Some("http".into()),
+                protocol: Some("TCP".into()),
+                port: Some(8080),
+            }],
         });
     }
     (svcs, slices)

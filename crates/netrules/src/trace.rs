@@ -53,7 +53,11 @@ pub struct TraceOptions {
 
 impl Default for TraceOptions {
     fn default() -> Self {
-        TraceOptions { local_ips: Vec::new(), masquerade_mark: 0x4000, kube_jumps: true }
+        TraceOptions {
+            local_ips: Vec::new(),
+            masquerade_mark: 0x4000,
+            kube_jumps: true,
+        }
     }
 }
 
@@ -137,7 +141,12 @@ impl Trace {
         if !eps.is_empty() {
             return eps.into_iter().map(|e| e.0).collect::<Vec<_>>().join(", ");
         }
-        match self.branches.iter().find(|b| b.verdict_rule.is_some()).map(|b| &b.verdict) {
+        match self
+            .branches
+            .iter()
+            .find(|b| b.verdict_rule.is_some())
+            .map(|b| &b.verdict)
+        {
             Some(Verdict::Accept) => "ACCEPT".into(),
             Some(Verdict::Drop) => "DROP".into(),
             Some(Verdict::Reject) => "REJECT".into(),
@@ -147,7 +156,9 @@ impl Trace {
 
     /// Whether any branch is masqueraded.
     pub fn masqueraded(&self) -> bool {
-        self.branches.iter().any(|b| b.masqueraded || b.marked_for_masquerade)
+        self.branches
+            .iter()
+            .any(|b| b.masqueraded || b.marked_for_masquerade)
     }
 }
 
@@ -201,11 +212,16 @@ fn proto_matches(rule: &str, pkt: &str) -> bool {
 fn parse_dest(s: &str) -> Option<(IpAddr, Option<u16>)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (ip, port) = rest.split_once(']')?;
-        let port = port.strip_prefix(':').and_then(|p| p.split('-').next()?.parse().ok());
+        let port = port
+            .strip_prefix(':')
+            .and_then(|p| p.split('-').next()?.parse().ok());
         return Some((crate::ip::parse_ip_sloppy(ip)?, port));
     }
     match s.rsplit_once(':') {
-        Some((ip, port)) if !ip.contains(':') => Some((crate::ip::parse_ip_sloppy(ip)?, port.split('-').next()?.parse().ok())),
+        Some((ip, port)) if !ip.contains(':') => Some((
+            crate::ip::parse_ip_sloppy(ip)?,
+            port.split('-').next()?.parse().ok(),
+        )),
         _ => Some((crate::ip::parse_ip_sloppy(s)?, None)),
     }
 }
@@ -242,14 +258,21 @@ impl<'a> Tracer<'a> {
             }
         }
         if let Some(i) = &m.in_iface {
-            let ok = pkt.hook == Hook::Prerouting && pkt.in_iface.as_deref().is_some_and(|x| iface_matches(&i.value, x));
+            let ok = pkt.hook == Hook::Prerouting
+                && pkt
+                    .in_iface
+                    .as_deref()
+                    .is_some_and(|x| iface_matches(&i.value, x));
             if !check(i.negated, ok) {
                 return Match::No;
             }
         }
         if let Some(o) = &m.out_iface {
             if !o.negated {
-                self.note(format!("output interface of {chain} rule {:?} unknown: assumed not to match", r.text));
+                self.note(format!(
+                    "output interface of {chain} rule {:?} unknown: assumed not to match",
+                    r.text
+                ));
                 return Match::No;
             }
         }
@@ -274,7 +297,9 @@ impl<'a> Tracer<'a> {
                     "LOCAL" => self.is_local(&ip),
                     "UNICAST" => !ip.is_multicast(),
                     other => {
-                        self.note(format!("addrtype {other} not modelled: assumed not to match"));
+                        self.note(format!(
+                            "addrtype {other} not modelled: assumed not to match"
+                        ));
                         false
                     }
                 };
@@ -323,14 +348,23 @@ impl<'a> Tracer<'a> {
         Match::Yes
     }
 
-    fn run(&mut self, table: &str, chain: &str, start: usize, mut st: State, depth: usize) -> Vec<(State, Flow)> {
+    fn run(
+        &mut self,
+        table: &str,
+        chain: &str,
+        start: usize,
+        mut st: State,
+        depth: usize,
+    ) -> Vec<(State, Flow)> {
         let mut out = Vec::new();
         let Some(c) = self.dump.chain(table, chain) else {
             out.push((st, Flow::Return));
             return out;
         };
         if depth > MAX_DEPTH {
-            self.note(format!("chain nesting deeper than {MAX_DEPTH} at {table}/{chain}: stopped"));
+            self.note(format!(
+                "chain nesting deeper than {MAX_DEPTH} at {table}/{chain}: stopped"
+            ));
             out.push((st, Flow::Return));
             return out;
         }
@@ -357,7 +391,13 @@ impl<'a> Tracer<'a> {
                 }
                 Match::Yes => {}
             }
-            let step = Step { table: table.into(), chain: chain.into(), index: if r.line == 0 { 0 } else { i + 1 }, rule: r.text.clone(), probability: prob };
+            let step = Step {
+                table: table.into(),
+                chain: chain.into(),
+                index: if r.line == 0 { 0 } else { i + 1 },
+                rule: r.text.clone(),
+                probability: prob,
+            };
             st.path.push(step.clone());
             let Some(t) = &r.target else {
                 i += 1;
@@ -399,7 +439,9 @@ impl<'a> Tracer<'a> {
                             }
                             st.dnat = t.to_destination().map(str::to_string);
                         }
-                        None => self.note(format!("DNAT destination of {:?} not understood", r.text)),
+                        None => {
+                            self.note(format!("DNAT destination of {:?} not understood", r.text))
+                        }
                     }
                     out.push((st, Flow::Accept));
                     return out;
@@ -425,7 +467,9 @@ impl<'a> Tracer<'a> {
                     return out;
                 }
                 other => {
-                    self.note(format!("target {other} not modelled (or chain missing): treated as a no-op"));
+                    self.note(format!(
+                        "target {other} not modelled (or chain missing): treated as a no-op"
+                    ));
                     i += 1;
                 }
             }
@@ -435,8 +479,18 @@ impl<'a> Tracer<'a> {
     }
 
     /// Runs a built-in chain and resolves its policy; returns the states that continue.
-    fn builtin(&mut self, table: &str, chain: &str, states: Vec<State>, done: &mut Vec<(State, Verdict)>) -> Vec<State> {
-        let policy_drop = self.dump.chain(table, chain).and_then(|c| c.policy.as_deref()) == Some("DROP");
+    fn builtin(
+        &mut self,
+        table: &str,
+        chain: &str,
+        states: Vec<State>,
+        done: &mut Vec<(State, Verdict)>,
+    ) -> Vec<State> {
+        let policy_drop = self
+            .dump
+            .chain(table, chain)
+            .and_then(|c| c.policy.as_deref())
+            == Some("DROP");
         let mut cont = Vec::new();
         for st in states {
             for (s2, flow) in self.run(table, chain, 0, st, 0) {
@@ -462,7 +516,12 @@ pub fn trace(dump: &Dump, pkt: &Packet, opts: &TraceOptions) -> Trace {
     } else {
         dump
     };
-    let mut t = Tracer { dump, pkt, opts, notes: Vec::new() };
+    let mut t = Tracer {
+        dump,
+        pkt,
+        opts,
+        notes: Vec::new(),
+    };
     let start = State {
         prob: 1.0,
         path: Vec::new(),
@@ -480,7 +539,8 @@ pub fn trace(dump: &Dump, pkt: &Packet, opts: &TraceOptions) -> Trace {
         Hook::Output => "OUTPUT",
     };
     let after_nat = t.builtin("nat", nat_first, vec![start], &mut done);
-    let mut results: Vec<(State, Verdict, bool)> = done.drain(..).map(|(s, v)| (s, v, false)).collect();
+    let mut results: Vec<(State, Verdict, bool)> =
+        done.drain(..).map(|(s, v)| (s, v, false)).collect();
     for st in after_nat {
         let local = pkt.hook == Hook::Prerouting && t.is_local(&st.dst);
         let filter_chain = match (pkt.hook, local) {
@@ -514,5 +574,8 @@ pub fn trace(dump: &Dump, pkt: &Packet, opts: &TraceOptions) -> Trace {
             local_delivery,
         })
         .collect();
-    Trace { branches, notes: t.notes }
+    Trace {
+        branches,
+        notes: t.notes,
+    }
 }

@@ -11,15 +11,25 @@ use std::path::Path;
 #[test]
 fn golden_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("tests/golden").filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("tests/golden")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     assert!(!dirs.is_empty());
     let mut failures = Vec::new();
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        let input = std::fs::read_to_string(dir.join("input.yaml")).unwrap_or_else(|_| panic!("{name}: input.yaml"));
+        let input = std::fs::read_to_string(dir.join("input.yaml"))
+            .unwrap_or_else(|_| panic!("{name}: input.yaml"));
         let loaded = netrules::k8s::load(&input);
-        assert!(loaded.errors.is_empty(), "{name}: input errors {:?}", loaded.errors);
+        assert!(
+            loaded.errors.is_empty(),
+            "{name}: input errors {:?}",
+            loaded.errors
+        );
         let cfg = common::config_from_flags_file(&dir.join("flags"), &loaded.objects.nodes);
         let out = render(&cfg, &loaded.objects);
         if let Err(e) = netrules::normalize::check_jumps(&out.restore_text) {
@@ -37,12 +47,23 @@ fn golden_cases() {
         }
         let expected = std::fs::read_to_string(&exp_path).unwrap_or_default();
         if expected != out.restore_text {
-            failures.push(format!("{name}: rules differ (- expected, + got):\n{}", common::diff(&expected, &out.restore_text)));
+            failures.push(format!(
+                "{name}: rules differ (- expected, + got):\n{}",
+                common::diff(&expected, &out.restore_text)
+            ));
         }
         let exp_warn = std::fs::read_to_string(&warn_path).unwrap_or_default();
         if exp_warn != warnings {
-            failures.push(format!("{name}: warnings differ:\n{}", common::diff(&exp_warn, &warnings)));
+            failures.push(format!(
+                "{name}: warnings differ:\n{}",
+                common::diff(&exp_warn, &warnings)
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} golden case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

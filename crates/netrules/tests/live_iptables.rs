@@ -18,13 +18,20 @@ struct Netns(String);
 impl Netns {
     fn new(tag: &str) -> Netns {
         let name = format!("nr-{}-{tag}", std::process::id());
-        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add");
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("ip netns add");
         assert!(st.success(), "ip netns add {name}");
         Netns(name)
     }
     fn run(&self, cmd: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0, cmd]).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.args(["netns", "exec", &self.0, cmd])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().map_err(|e| e.to_string())?;
         if let Some(s) = stdin {
             child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
@@ -64,7 +71,11 @@ impl Drop for Netns {
 #[ignore = "needs root and iptables; run with --ignored"]
 fn golden_outputs_load_and_round_trip() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
     for (n, dir) in dirs.iter().enumerate() {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
@@ -74,41 +85,116 @@ fn golden_outputs_load_and_round_trip() {
             eprintln!("{name}: skipped (needs the nfacct tool to create the counters)");
             continue;
         }
-        let ipt = if expected.contains("::1/128") { ("ip6tables", "ip6tables-restore", "ip6tables-save") } else { ("iptables", "iptables-restore", "iptables-save") };
+        let ipt = if expected.contains("::1/128") {
+            ("ip6tables", "ip6tables-restore", "ip6tables-save")
+        } else {
+            ("iptables", "iptables-restore", "iptables-save")
+        };
         let ns = Netns::new(&n.to_string());
         ns.install_jumps(ipt.0);
         if expected.contains("-m nfacct") {
-            for c in ["ct_state_invalid_dropped_pkts", "localhost_nps_accepted_pkts"] {
+            for c in [
+                "ct_state_invalid_dropped_pkts",
+                "localhost_nps_accepted_pkts",
+            ] {
                 let _ = ns.run("nfacct", &["add", c], None);
             }
         }
-        ns.run(ipt.1, &["-w", "--noflush", "--counters"], Some(&expected)).unwrap_or_else(|e| panic!("{name}: restore failed: {e}"));
+        ns.run(ipt.1, &["-w", "--noflush", "--counters"], Some(&expected))
+            .unwrap_or_else(|e| panic!("{name}: restore failed: {e}"));
         let saved = ns.run(ipt.2, &[], None).unwrap();
-        let dump = netrules::save::parse(&saved).unwrap_or_else(|e| panic!("{name}: cannot parse iptables-save: {e}\n{saved}"));
+        let dump = netrules::save::parse(&saved)
+            .unwrap_or_else(|e| panic!("{name}: cannot parse iptables-save: {e}\n{saved}"));
         // Same chains and rule counts in nat and filter for every KUBE chain we wrote.
         let ours = netrules::save::parse(&expected).unwrap();
         for t in &ours.tables {
             for c in &t.chains {
-                let live = dump.chain(&t.name, &c.name).unwrap_or_else(|| panic!("{name}: {}/{} missing after restore", t.name, c.name));
-                assert_eq!(live.rules.len(), c.rules.len(), "{name}: {}/{}", t.name, c.name);
+                let live = dump.chain(&t.name, &c.name).unwrap_or_else(|| {
+                    panic!("{name}: {}/{} missing after restore", t.name, c.name)
+                });
+                assert_eq!(
+                    live.rules.len(),
+                    c.rules.len(),
+                    "{name}: {}/{}",
+                    t.name,
+                    c.name
+                );
             }
         }
         // Trace every cluster IP from a pod and from the node in both forms.
-        for r in ours.table("nat").unwrap().chain("KUBE-SERVICES").unwrap().rules.iter().filter(|r| r.matches.comment.as_deref().is_some_and(|c| c.ends_with("cluster IP"))) {
+        for r in ours
+            .table("nat")
+            .unwrap()
+            .chain("KUBE-SERVICES")
+            .unwrap()
+            .rules
+            .iter()
+            .filter(|r| {
+                r.matches
+                    .comment
+                    .as_deref()
+                    .is_some_and(|c| c.ends_with("cluster IP"))
+            })
+        {
             let dst = r.matches.dst.as_ref().unwrap().value.addr;
             let port = r.matches.dport.as_ref().unwrap().value.from;
             let proto = r.matches.protocol.as_ref().unwrap().value.clone();
-            for (hook, src) in [(Hook::Prerouting, if dst.is_ipv4() { "10.244.1.77" } else { "fd00:10:244:1::77" }), (Hook::Output, if dst.is_ipv4() { "172.28.5.10" } else { "fd00:28::10" })] {
-                let pkt = Packet { hook, src: src.parse().unwrap(), dst, protocol: proto.clone(), sport: None, dport: port, in_iface: None };
-                let opts = TraceOptions { local_ips: vec!["172.28.5.10".parse().unwrap(), "fd00:28::10".parse().unwrap()], ..Default::default() };
+            for (hook, src) in [
+                (
+                    Hook::Prerouting,
+                    if dst.is_ipv4() {
+                        "10.244.1.77"
+                    } else {
+                        "fd00:10:244:1::77"
+                    },
+                ),
+                (
+                    Hook::Output,
+                    if dst.is_ipv4() {
+                        "172.28.5.10"
+                    } else {
+                        "fd00:28::10"
+                    },
+                ),
+            ] {
+                let pkt = Packet {
+                    hook,
+                    src: src.parse().unwrap(),
+                    dst,
+                    protocol: proto.clone(),
+                    sport: None,
+                    dport: port,
+                    in_iface: None,
+                };
+                let opts = TraceOptions {
+                    local_ips: vec![
+                        "172.28.5.10".parse().unwrap(),
+                        "fd00:28::10".parse().unwrap(),
+                    ],
+                    ..Default::default()
+                };
                 let a = trace(&ours, &pkt, &opts);
-                let b = trace(&dump, &pkt, &TraceOptions { kube_jumps: false, ..opts });
+                let b = trace(
+                    &dump,
+                    &pkt,
+                    &TraceOptions {
+                        kube_jumps: false,
+                        ..opts
+                    },
+                );
                 assert_eq!(a.summary(), b.summary(), "{name}: {src} -> {dst}:{port}");
-                assert_eq!(a.masqueraded(), b.masqueraded(), "{name}: {src} -> {dst}:{port}");
+                assert_eq!(
+                    a.masqueraded(),
+                    b.masqueraded(),
+                    "{name}: {src} -> {dst}:{port}"
+                );
                 let (pa, pb): (Vec<_>, Vec<_>) = (a.endpoints(), b.endpoints());
                 for ((ea, xa), (eb, xb)) in pa.iter().zip(pb.iter()) {
                     assert_eq!(ea, eb);
-                    assert!((xa - xb).abs() < 1e-6, "{name}: probability {xa} vs kernel's {xb}");
+                    assert!(
+                        (xa - xb).abs() < 1e-6,
+                        "{name}: probability {xa} vs kernel's {xb}"
+                    );
                 }
             }
         }
@@ -124,7 +210,11 @@ fn kube_state(saved: &str) -> Vec<(String, Vec<String>)> {
                 continue;
             }
             let mut rules: Vec<String> = c.rules.iter().map(|r| r.text.clone()).collect();
-            if c.name == "KUBE-SERVICES" || c.name == "KUBE-NODEPORTS" || c.name == "KUBE-EXTERNAL-SERVICES" || c.name == "KUBE-PROXY-FIREWALL" {
+            if c.name == "KUBE-SERVICES"
+                || c.name == "KUBE-NODEPORTS"
+                || c.name == "KUBE-EXTERNAL-SERVICES"
+                || c.name == "KUBE-PROXY-FIREWALL"
+            {
                 rules.sort();
             }
             out.push((format!("{}/{}", t.name, c.name), rules));
@@ -137,7 +227,11 @@ fn kube_state(saved: &str) -> Vec<(String, Vec<String>)> {
 #[test]
 #[ignore = "needs root and iptables; run with --ignored"]
 fn partial_syncs_converge_to_full_sync_state() {
-    let cfg = ProxierConfig { node_name: "node-1".into(), cluster_cidrs: vec!["10.244.0.0/16".into()], ..Default::default() };
+    let cfg = ProxierConfig {
+        node_name: "node-1".into(),
+        cluster_cidrs: vec!["10.244.0.0/16".into()],
+        ..Default::default()
+    };
     let (mut svcs, mut slices) = netrules::synth::services(40, 3);
     let ns = Netns::new("partial");
     ns.install_jumps("iptables");
@@ -159,7 +253,9 @@ fn partial_syncs_converge_to_full_sync_state() {
                 e.metadata.name = format!("new-{step}");
                 let mut es = extra_slices.last().unwrap().clone();
                 es.metadata.name = format!("new-{step}-x");
-                es.metadata.labels.insert("kubernetes.io/service-name".into(), e.metadata.name.clone());
+                es.metadata
+                    .labels
+                    .insert("kubernetes.io/service-name".into(), e.metadata.name.clone());
                 svcs.push(e);
                 slices.push(es);
             }
@@ -174,13 +270,28 @@ fn partial_syncs_converge_to_full_sync_state() {
         p.set_objects(&svcs, &slices);
         let r = p.sync();
         assert_eq!(r.full, step == 0);
-        ns.run("iptables-restore", &["-w", "--noflush", "--counters"], Some(&r.restore_text)).unwrap_or_else(|e| panic!("step {step}: {e}\n{}", r.restore_text));
+        ns.run(
+            "iptables-restore",
+            &["-w", "--noflush", "--counters"],
+            Some(&r.restore_text),
+        )
+        .unwrap_or_else(|e| panic!("step {step}: {e}\n{}", r.restore_text));
     }
     let incremental = kube_state(&ns.run("iptables-save", &[], None).unwrap());
     let fresh = Netns::new("full");
     fresh.install_jumps("iptables");
-    let objs = netrules::k8s::Objects { services: svcs, endpoint_slices: slices, nodes: vec![] };
-    fresh.run("iptables-restore", &["-w", "--noflush", "--counters"], Some(&render(&cfg, &objs).restore_text)).unwrap();
+    let objs = netrules::k8s::Objects {
+        services: svcs,
+        endpoint_slices: slices,
+        nodes: vec![],
+    };
+    fresh
+        .run(
+            "iptables-restore",
+            &["-w", "--noflush", "--counters"],
+            Some(&render(&cfg, &objs).restore_text),
+        )
+        .unwrap();
     let full = kube_state(&fresh.run("iptables-save", &[], None).unwrap());
     assert_eq!(incremental, full);
 }

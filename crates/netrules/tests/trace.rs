@@ -11,7 +11,13 @@ const NODE_IP: &str = "192.168.0.2";
 const NODE_IP_ALT: &str = "192.168.1.2";
 const EXTERNAL: &str = "203.0.113.2";
 const BLOCKED: &str = "203.0.113.130";
-const LOCAL_IPS: [&str; 5] = ["192.168.0.2", "192.168.1.2", "192.168.99.11", "2001:db8::1", "2001:db8:1::2"];
+const LOCAL_IPS: [&str; 5] = [
+    "192.168.0.2",
+    "192.168.1.2",
+    "192.168.99.11",
+    "2001:db8::1",
+    "2001:db8:1::2",
+];
 
 /// (name, source, protocol, destination, port, expected summary, masqueraded)
 type Flow<'a> = (&'a str, &'a str, &'a str, &'a str, u16, &'a str, bool);
@@ -21,7 +27,10 @@ fn run(label: &str, yaml: &str, cfg: &ProxierConfig, flows: &[Flow]) {
     assert!(loaded.errors.is_empty(), "{label}: {:?}", loaded.errors);
     let out = render(cfg, &loaded.objects);
     let dump = netrules::save::parse(&out.restore_text).expect("our own output parses");
-    let opts = TraceOptions { local_ips: LOCAL_IPS.iter().map(|s| s.parse().unwrap()).collect(), ..Default::default() };
+    let opts = TraceOptions {
+        local_ips: LOCAL_IPS.iter().map(|s| s.parse().unwrap()).collect(),
+        ..Default::default()
+    };
     let mut failures = Vec::new();
     for (name, src, proto, dst, port, want, masq) in flows {
         let pkt = Packet {
@@ -35,7 +44,10 @@ fn run(label: &str, yaml: &str, cfg: &ProxierConfig, flows: &[Flow]) {
         };
         let t = trace(&dump, &pkt, &opts);
         let total: f64 = t.branches.iter().map(|b| b.probability).sum();
-        assert!((total - 1.0).abs() < 1e-9, "{label}/{name}: probabilities sum to {total}");
+        assert!(
+            (total - 1.0).abs() < 1e-9,
+            "{label}/{name}: probabilities sum to {total}"
+        );
         if t.summary() != *want || t.masqueraded() != *masq {
             failures.push(format!(
                 "{label}/{name}: {src} -> {dst}:{port}/{proto}: got {:?} masq={} want {:?} masq={masq}\n  paths: {:#?}",
@@ -54,7 +66,11 @@ fn fake() -> ProxierConfig {
 }
 
 fn overall_yaml() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upstream/TestOverallIPTablesRules/input.yaml")).unwrap()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/upstream/TestOverallIPTablesRules/input.yaml"
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -66,38 +82,122 @@ fn trace_packet_overall() {
         &fake(),
         &[
             ("no match", "10.0.0.2", "tcp", "10.0.0.3", 80, "", false),
-            ("single endpoint", "10.0.0.2", "tcp", "172.30.0.41", 80, "10.180.0.1:80", false),
-            ("multiple endpoints", "10.0.0.2", "tcp", "172.30.0.44", 80, "10.180.0.4:80, 10.180.0.5:80", false),
-            ("LOCAL, KUBE-MARK-MASQ", NODE_IP, "tcp", "192.168.99.22", 80, "10.180.0.2:80", true),
+            (
+                "single endpoint",
+                "10.0.0.2",
+                "tcp",
+                "172.30.0.41",
+                80,
+                "10.180.0.1:80",
+                false,
+            ),
+            (
+                "multiple endpoints",
+                "10.0.0.2",
+                "tcp",
+                "172.30.0.44",
+                80,
+                "10.180.0.4:80, 10.180.0.5:80",
+                false,
+            ),
+            (
+                "LOCAL, KUBE-MARK-MASQ",
+                NODE_IP,
+                "tcp",
+                "192.168.99.22",
+                80,
+                "10.180.0.2:80",
+                true,
+            ),
             ("DROP", EXTERNAL, "tcp", "192.168.99.22", 80, "DROP", false),
-            ("ACCEPT (NodePortHealthCheck)", NODE_IP, "tcp", NODE_IP, 30000, "ACCEPT", false),
-            ("REJECT", "10.0.0.2", "tcp", "172.30.0.46", 80, "REJECT", false),
+            (
+                "ACCEPT (NodePortHealthCheck)",
+                NODE_IP,
+                "tcp",
+                NODE_IP,
+                30000,
+                "ACCEPT",
+                false,
+            ),
+            (
+                "REJECT",
+                "10.0.0.2",
+                "tcp",
+                "172.30.0.46",
+                80,
+                "REJECT",
+                false,
+            ),
         ],
     );
 }
 
 #[test]
 fn branch_probabilities() {
-    let loaded = netrules::k8s::load(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/clusterip-basic/input.yaml")).unwrap());
-    let cfg = ProxierConfig { node_name: "node-1".into(), cluster_cidrs: vec!["10.244.0.0/16".into()], ..Default::default() };
+    let loaded = netrules::k8s::load(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/clusterip-basic/input.yaml"
+        ))
+        .unwrap(),
+    );
+    let cfg = ProxierConfig {
+        node_name: "node-1".into(),
+        cluster_cidrs: vec!["10.244.0.0/16".into()],
+        ..Default::default()
+    };
     let out = render(&cfg, &loaded.objects);
     let dump = netrules::save::parse(&out.restore_text).unwrap();
-    let pkt = Packet { hook: Hook::Output, src: "172.28.5.10".parse().unwrap(), dst: "10.96.12.34".parse().unwrap(), protocol: "tcp".into(), sport: None, dport: 80, in_iface: None };
-    let t = trace(&dump, &pkt, &TraceOptions { local_ips: vec!["172.28.5.10".parse().unwrap()], ..Default::default() });
+    let pkt = Packet {
+        hook: Hook::Output,
+        src: "172.28.5.10".parse().unwrap(),
+        dst: "10.96.12.34".parse().unwrap(),
+        protocol: "tcp".into(),
+        sport: None,
+        dport: 80,
+        in_iface: None,
+    };
+    let t = trace(
+        &dump,
+        &pkt,
+        &TraceOptions {
+            local_ips: vec!["172.28.5.10".parse().unwrap()],
+            ..Default::default()
+        },
+    );
     let eps = t.endpoints();
-    assert_eq!(eps.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["10.244.1.10:8080", "10.244.1.2:8080", "10.244.2.3:8080"]);
+    assert_eq!(
+        eps.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        ["10.244.1.10:8080", "10.244.1.2:8080", "10.244.2.3:8080"]
+    );
     for (_, p) in &eps {
         assert!((p - 1.0 / 3.0).abs() < 1e-9, "{eps:?}");
     }
     // From the node: not in the cluster CIDR, so masqueraded in POSTROUTING.
-    assert!(t.branches.iter().all(|b| b.marked_for_masquerade && b.masqueraded));
+    assert!(t
+        .branches
+        .iter()
+        .all(|b| b.marked_for_masquerade && b.masqueraded));
     // The first branch took rule 2 of KUBE-SVC (rule 1 is the masquerade rule) with p=1/3.
-    let first = t.branches.iter().find(|b| b.dnat.as_deref() == Some("10.244.1.10:8080")).unwrap();
-    let svc_step = first.path.iter().find(|s| s.chain.starts_with("KUBE-SVC-") && s.probability.is_some()).unwrap();
+    let first = t
+        .branches
+        .iter()
+        .find(|b| b.dnat.as_deref() == Some("10.244.1.10:8080"))
+        .unwrap();
+    let svc_step = first
+        .path
+        .iter()
+        .find(|s| s.chain.starts_with("KUBE-SVC-") && s.probability.is_some())
+        .unwrap();
     assert_eq!(svc_step.index, 2);
     assert!((svc_step.probability.unwrap() - 1.0 / 3.0).abs() < 1e-9);
     // A pod source is not masqueraded.
-    let pod = Packet { hook: Hook::Prerouting, src: "10.244.1.7".parse().unwrap(), in_iface: Some("cali0123456789a".into()), ..pkt };
+    let pod = Packet {
+        hook: Hook::Prerouting,
+        src: "10.244.1.7".parse().unwrap(),
+        in_iface: Some("cali0123456789a".into()),
+        ..pkt
+    };
     let t = trace(&dump, &pod, &TraceOptions::default());
     assert!(!t.masqueraded());
     assert_eq!(t.endpoints().len(), 3);
@@ -117,12 +217,60 @@ fn no_endpoints_reject() {
         NO_ENDPOINTS,
         &fake(),
         &[
-            ("pod to cluster IP with no endpoints", "10.0.0.2", "tcp", "172.30.0.41", 80, "REJECT", false),
-            ("external to external IP with no endpoints", EXTERNAL, "tcp", "192.168.99.11", 80, "REJECT", false),
-            ("pod to NodePort with no endpoints", "10.0.0.2", "tcp", NODE_IP, 3001, "REJECT", false),
-            ("external to NodePort with no endpoints", EXTERNAL, "tcp", NODE_IP, 3001, "REJECT", false),
-            ("pod to LoadBalancer IP with no endpoints", "10.0.0.2", "tcp", "1.2.3.4", 80, "REJECT", false),
-            ("external to LoadBalancer IP with no endpoints", EXTERNAL, "tcp", "1.2.3.4", 80, "REJECT", false),
+            (
+                "pod to cluster IP with no endpoints",
+                "10.0.0.2",
+                "tcp",
+                "172.30.0.41",
+                80,
+                "REJECT",
+                false,
+            ),
+            (
+                "external to external IP with no endpoints",
+                EXTERNAL,
+                "tcp",
+                "192.168.99.11",
+                80,
+                "REJECT",
+                false,
+            ),
+            (
+                "pod to NodePort with no endpoints",
+                "10.0.0.2",
+                "tcp",
+                NODE_IP,
+                3001,
+                "REJECT",
+                false,
+            ),
+            (
+                "external to NodePort with no endpoints",
+                EXTERNAL,
+                "tcp",
+                NODE_IP,
+                3001,
+                "REJECT",
+                false,
+            ),
+            (
+                "pod to LoadBalancer IP with no endpoints",
+                "10.0.0.2",
+                "tcp",
+                "1.2.3.4",
+                80,
+                "REJECT",
+                false,
+            ),
+            (
+                "external to LoadBalancer IP with no endpoints",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "REJECT",
+                false,
+            ),
         ],
     );
 }
@@ -168,15 +316,87 @@ fn cluster_ip_general() {
         CLUSTER_IP_GENERAL,
         &fake(),
         &[
-            ("simple clusterIP", "10.180.0.2", "tcp", "172.30.0.41", 80, "10.180.0.1:80", false),
-            ("hairpin to cluster IP", "10.180.0.1", "tcp", "172.30.0.41", 80, "10.180.0.1:80", true),
-            ("clusterIP with multiple endpoints", "10.180.0.2", "tcp", "172.30.0.42", 80, "10.180.0.1:80, 10.180.2.1:80", false),
-            ("clusterIP with TargetPort", "10.180.0.2", "tcp", "172.30.0.42", 443, "10.180.0.1:8443, 10.180.2.1:8443", false),
-            ("TCP on shared port", "10.180.0.2", "tcp", "172.30.0.42", 53, "10.180.0.1:5353, 10.180.2.1:5353", false),
-            ("UDP on shared port", "10.180.0.2", "udp", "172.30.0.42", 53, "10.180.0.1:53, 10.180.2.1:53", false),
-            ("SCTP on shared port", "10.180.0.2", "sctp", "172.30.0.42", 53, "10.180.0.1:53, 10.180.2.1:53", false),
-            ("TCP-only port does not match UDP traffic", "10.180.0.2", "udp", "172.30.0.42", 80, "", false),
-            ("svc1 does not accept svc2's ports", "10.180.0.2", "tcp", "172.30.0.41", 443, "", false),
+            (
+                "simple clusterIP",
+                "10.180.0.2",
+                "tcp",
+                "172.30.0.41",
+                80,
+                "10.180.0.1:80",
+                false,
+            ),
+            (
+                "hairpin to cluster IP",
+                "10.180.0.1",
+                "tcp",
+                "172.30.0.41",
+                80,
+                "10.180.0.1:80",
+                true,
+            ),
+            (
+                "clusterIP with multiple endpoints",
+                "10.180.0.2",
+                "tcp",
+                "172.30.0.42",
+                80,
+                "10.180.0.1:80, 10.180.2.1:80",
+                false,
+            ),
+            (
+                "clusterIP with TargetPort",
+                "10.180.0.2",
+                "tcp",
+                "172.30.0.42",
+                443,
+                "10.180.0.1:8443, 10.180.2.1:8443",
+                false,
+            ),
+            (
+                "TCP on shared port",
+                "10.180.0.2",
+                "tcp",
+                "172.30.0.42",
+                53,
+                "10.180.0.1:5353, 10.180.2.1:5353",
+                false,
+            ),
+            (
+                "UDP on shared port",
+                "10.180.0.2",
+                "udp",
+                "172.30.0.42",
+                53,
+                "10.180.0.1:53, 10.180.2.1:53",
+                false,
+            ),
+            (
+                "SCTP on shared port",
+                "10.180.0.2",
+                "sctp",
+                "172.30.0.42",
+                53,
+                "10.180.0.1:53, 10.180.2.1:53",
+                false,
+            ),
+            (
+                "TCP-only port does not match UDP traffic",
+                "10.180.0.2",
+                "udp",
+                "172.30.0.42",
+                80,
+                "",
+                false,
+            ),
+            (
+                "svc1 does not accept svc2's ports",
+                "10.180.0.2",
+                "tcp",
+                "172.30.0.41",
+                443,
+                "",
+                false,
+            ),
         ],
     );
 }
@@ -206,19 +426,123 @@ fn load_balancer() {
         LOAD_BALANCER,
         &fake(),
         &[
-            ("pod to cluster IP", "10.0.0.2", "tcp", "172.30.0.41", 80, ep, false),
-            ("external to nodePort", EXTERNAL, "tcp", NODE_IP, 3001, ep, true),
-            ("nodePort bypasses LoadBalancerSourceRanges", BLOCKED, "tcp", NODE_IP, 3001, ep, true),
-            ("accepted external to LB1", EXTERNAL, "tcp", "1.2.3.4", 80, ep, true),
-            ("accepted external to LB2", EXTERNAL, "tcp", "5.6.7.8", 80, ep, true),
-            ("blocked external to LB1", BLOCKED, "tcp", "1.2.3.4", 80, "DROP", false),
-            ("blocked external to LB2", BLOCKED, "tcp", "5.6.7.8", 80, "DROP", false),
-            ("pod to LB1 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", "tcp", "1.2.3.4", 80, "DROP", false),
-            ("pod to LB2 (blocked by LoadBalancerSourceRanges)", "10.0.0.2", "tcp", "5.6.7.8", 80, "DROP", false),
-            ("node to LB1 (allowed by LoadBalancerSourceRanges)", NODE_IP, "tcp", "1.2.3.4", 80, ep, true),
-            ("node to LB2 (allowed by LoadBalancerSourceRanges)", NODE_IP, "tcp", "5.6.7.8", 80, ep, true),
-            ("same node to LB1, SNATted to LB1 (implicitly allowed)", "1.2.3.4", "tcp", "1.2.3.4", 80, ep, true),
-            ("same node to LB2, SNATted to LB2 (implicitly allowed)", "5.6.7.8", "tcp", "5.6.7.8", 80, ep, true),
+            (
+                "pod to cluster IP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.0.41",
+                80,
+                ep,
+                false,
+            ),
+            (
+                "external to nodePort",
+                EXTERNAL,
+                "tcp",
+                NODE_IP,
+                3001,
+                ep,
+                true,
+            ),
+            (
+                "nodePort bypasses LoadBalancerSourceRanges",
+                BLOCKED,
+                "tcp",
+                NODE_IP,
+                3001,
+                ep,
+                true,
+            ),
+            (
+                "accepted external to LB1",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                ep,
+                true,
+            ),
+            (
+                "accepted external to LB2",
+                EXTERNAL,
+                "tcp",
+                "5.6.7.8",
+                80,
+                ep,
+                true,
+            ),
+            (
+                "blocked external to LB1",
+                BLOCKED,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "DROP",
+                false,
+            ),
+            (
+                "blocked external to LB2",
+                BLOCKED,
+                "tcp",
+                "5.6.7.8",
+                80,
+                "DROP",
+                false,
+            ),
+            (
+                "pod to LB1 (blocked by LoadBalancerSourceRanges)",
+                "10.0.0.2",
+                "tcp",
+                "1.2.3.4",
+                80,
+                "DROP",
+                false,
+            ),
+            (
+                "pod to LB2 (blocked by LoadBalancerSourceRanges)",
+                "10.0.0.2",
+                "tcp",
+                "5.6.7.8",
+                80,
+                "DROP",
+                false,
+            ),
+            (
+                "node to LB1 (allowed by LoadBalancerSourceRanges)",
+                NODE_IP,
+                "tcp",
+                "1.2.3.4",
+                80,
+                ep,
+                true,
+            ),
+            (
+                "node to LB2 (allowed by LoadBalancerSourceRanges)",
+                NODE_IP,
+                "tcp",
+                "5.6.7.8",
+                80,
+                ep,
+                true,
+            ),
+            (
+                "same node to LB1, SNATted to LB1 (implicitly allowed)",
+                "1.2.3.4",
+                "tcp",
+                "1.2.3.4",
+                80,
+                ep,
+                true,
+            ),
+            (
+                "same node to LB2, SNATted to LB2 (implicitly allowed)",
+                "5.6.7.8",
+                "tcp",
+                "5.6.7.8",
+                80,
+                ep,
+                true,
+            ),
         ],
     );
 }
@@ -251,13 +575,55 @@ ports: [{name: p80, port: 80, protocol: TCP}]
 fn node_ports() {
     // (name, family, localhost nodeports, --nodeport-addresses, alt node IP allowed)
     let cases: [(&str, IpFamily, bool, &[&str], bool); 7] = [
-        ("ipv4, localhost-nodeports enabled", IpFamily::V4, true, &[], true),
-        ("ipv4, localhost-nodeports disabled", IpFamily::V4, false, &[], true),
-        ("ipv4, localhost-nodeports disabled, localhost in nodeport-addresses", IpFamily::V4, false, &["192.168.0.0/24", "127.0.0.1/32"], false),
-        ("ipv4, multiple nodeport-addresses", IpFamily::V4, false, &["192.168.0.0/24", "192.168.1.0/24", "2001:db8::/64"], true),
-        ("ipv6, localhost-nodeports enabled", IpFamily::V6, true, &[], true),
-        ("ipv6, localhost-nodeports disabled", IpFamily::V6, false, &[], true),
-        ("ipv6, multiple nodeport-addresses", IpFamily::V6, false, &["192.168.0.0/24", "192.168.1.0/24", "2001:db8::/64"], false),
+        (
+            "ipv4, localhost-nodeports enabled",
+            IpFamily::V4,
+            true,
+            &[],
+            true,
+        ),
+        (
+            "ipv4, localhost-nodeports disabled",
+            IpFamily::V4,
+            false,
+            &[],
+            true,
+        ),
+        (
+            "ipv4, localhost-nodeports disabled, localhost in nodeport-addresses",
+            IpFamily::V4,
+            false,
+            &["192.168.0.0/24", "127.0.0.1/32"],
+            false,
+        ),
+        (
+            "ipv4, multiple nodeport-addresses",
+            IpFamily::V4,
+            false,
+            &["192.168.0.0/24", "192.168.1.0/24", "2001:db8::/64"],
+            true,
+        ),
+        (
+            "ipv6, localhost-nodeports enabled",
+            IpFamily::V6,
+            true,
+            &[],
+            true,
+        ),
+        (
+            "ipv6, localhost-nodeports disabled",
+            IpFamily::V6,
+            false,
+            &[],
+            true,
+        ),
+        (
+            "ipv6, multiple nodeport-addresses",
+            IpFamily::V6,
+            false,
+            &["192.168.0.0/24", "192.168.1.0/24", "2001:db8::/64"],
+            false,
+        ),
     ];
     for (name, fam, lnp, npa, alt) in cases {
         let mut cfg = ProxierConfig::upstream_test_fake(fam);
@@ -265,13 +631,73 @@ fn node_ports() {
         cfg.nodeport_addresses = npa.iter().map(|s| s.to_string()).collect();
         let v4 = fam == IpFamily::V4;
         let (yaml, svc, pod, ext, node, alt_ip, lo) = if v4 {
-            (NODE_PORTS_V4, "172.30.0.41", "10.0.0.2", EXTERNAL, NODE_IP, NODE_IP_ALT, "127.0.0.1")
+            (
+                NODE_PORTS_V4,
+                "172.30.0.41",
+                "10.0.0.2",
+                EXTERNAL,
+                NODE_IP,
+                NODE_IP_ALT,
+                "127.0.0.1",
+            )
         } else {
-            (NODE_PORTS_V6, "fd00:172:30::41", "fd00:10::2", "2600:5200::1", "2001:db8::1", "2001:db8:1::2", "::1")
+            (
+                NODE_PORTS_V6,
+                "fd00:172:30::41",
+                "fd00:10::2",
+                "2600:5200::1",
+                "2001:db8::1",
+                "2001:db8:1::2",
+                "::1",
+            )
         };
-        let both = if v4 { "10.180.0.1:80, 10.180.2.1:80" } else { "[fd00:10:180::1]:80, [fd00:10:180::2:1]:80" };
-        let lo_flow: Flow = if v4 && lnp { ("localhost to nodePort gets masqueraded", lo, "tcp", lo, 3001, both, true) } else { ("localhost to nodePort is ignored", lo, "tcp", lo, 3001, "", false) };
-        let alt_flow: Flow = if alt { ("external to nodePort on secondary IP", ext, "tcp", alt_ip, 3001, both, true) } else { ("secondary nodeIP ignores NodePorts", ext, "tcp", alt_ip, 3001, "", false) };
+        let both = if v4 {
+            "10.180.0.1:80, 10.180.2.1:80"
+        } else {
+            "[fd00:10:180::1]:80, [fd00:10:180::2:1]:80"
+        };
+        let lo_flow: Flow = if v4 && lnp {
+            (
+                "localhost to nodePort gets masqueraded",
+                lo,
+                "tcp",
+                lo,
+                3001,
+                both,
+                true,
+            )
+        } else {
+            (
+                "localhost to nodePort is ignored",
+                lo,
+                "tcp",
+                lo,
+                3001,
+                "",
+                false,
+            )
+        };
+        let alt_flow: Flow = if alt {
+            (
+                "external to nodePort on secondary IP",
+                ext,
+                "tcp",
+                alt_ip,
+                3001,
+                both,
+                true,
+            )
+        } else {
+            (
+                "secondary nodeIP ignores NodePorts",
+                ext,
+                "tcp",
+                alt_ip,
+                3001,
+                "",
+                false,
+            )
+        };
         run(
             name,
             yaml,
@@ -315,13 +741,69 @@ fn external_traffic_policy() {
         &ETP.replace("POLICY", "Local"),
         &fake(),
         &[
-            ("pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", "tcp", "172.30.0.41", 80, both, false),
-            ("pod to external IP hits both endpoints, unmasqueraded", "10.0.0.2", "tcp", "192.168.99.11", 80, both, false),
-            ("external to external IP hits only local endpoint, unmasqueraded", EXTERNAL, "tcp", "192.168.99.11", 80, local, false),
-            ("pod to LB IP hits only both endpoints, unmasqueraded", "10.0.0.2", "tcp", "1.2.3.4", 80, both, false),
-            ("external to LB IP hits only local endpoint, unmasqueraded", EXTERNAL, "tcp", "1.2.3.4", 80, local, false),
-            ("pod to NodePort hits both endpoints, unmasqueraded", "10.0.0.2", "tcp", NODE_IP, 3001, both, false),
-            ("external to NodePort hits only local endpoint, unmasqueraded", EXTERNAL, "tcp", NODE_IP, 3001, local, false),
+            (
+                "pod to cluster IP hits both endpoints, unmasqueraded",
+                "10.0.0.2",
+                "tcp",
+                "172.30.0.41",
+                80,
+                both,
+                false,
+            ),
+            (
+                "pod to external IP hits both endpoints, unmasqueraded",
+                "10.0.0.2",
+                "tcp",
+                "192.168.99.11",
+                80,
+                both,
+                false,
+            ),
+            (
+                "external to external IP hits only local endpoint, unmasqueraded",
+                EXTERNAL,
+                "tcp",
+                "192.168.99.11",
+                80,
+                local,
+                false,
+            ),
+            (
+                "pod to LB IP hits only both endpoints, unmasqueraded",
+                "10.0.0.2",
+                "tcp",
+                "1.2.3.4",
+                80,
+                both,
+                false,
+            ),
+            (
+                "external to LB IP hits only local endpoint, unmasqueraded",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                local,
+                false,
+            ),
+            (
+                "pod to NodePort hits both endpoints, unmasqueraded",
+                "10.0.0.2",
+                "tcp",
+                NODE_IP,
+                3001,
+                both,
+                false,
+            ),
+            (
+                "external to NodePort hits only local endpoint, unmasqueraded",
+                EXTERNAL,
+                "tcp",
+                NODE_IP,
+                3001,
+                local,
+                false,
+            ),
         ],
     );
     run(
@@ -329,13 +811,69 @@ fn external_traffic_policy() {
         &ETP.replace("POLICY", "Cluster"),
         &fake(),
         &[
-            ("pod to cluster IP hits both endpoints, unmasqueraded", "10.0.0.2", "tcp", "172.30.0.41", 80, both, false),
-            ("pod to external IP hits both endpoints, masqueraded", "10.0.0.2", "tcp", "192.168.99.11", 80, both, true),
-            ("external to external IP hits both endpoints, masqueraded", EXTERNAL, "tcp", "192.168.99.11", 80, both, true),
-            ("pod to LB IP hits both endpoints, masqueraded", "10.0.0.2", "tcp", "1.2.3.4", 80, both, true),
-            ("external to LB IP hits both endpoints, masqueraded", EXTERNAL, "tcp", "1.2.3.4", 80, both, true),
-            ("pod to NodePort hits both endpoints, masqueraded", "10.0.0.2", "tcp", NODE_IP, 3001, both, true),
-            ("external to NodePort hits both endpoints, masqueraded", EXTERNAL, "tcp", NODE_IP, 3001, both, true),
+            (
+                "pod to cluster IP hits both endpoints, unmasqueraded",
+                "10.0.0.2",
+                "tcp",
+                "172.30.0.41",
+                80,
+                both,
+                false,
+            ),
+            (
+                "pod to external IP hits both endpoints, masqueraded",
+                "10.0.0.2",
+                "tcp",
+                "192.168.99.11",
+                80,
+                both,
+                true,
+            ),
+            (
+                "external to external IP hits both endpoints, masqueraded",
+                EXTERNAL,
+                "tcp",
+                "192.168.99.11",
+                80,
+                both,
+                true,
+            ),
+            (
+                "pod to LB IP hits both endpoints, masqueraded",
+                "10.0.0.2",
+                "tcp",
+                "1.2.3.4",
+                80,
+                both,
+                true,
+            ),
+            (
+                "external to LB IP hits both endpoints, masqueraded",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                both,
+                true,
+            ),
+            (
+                "pod to NodePort hits both endpoints, masqueraded",
+                "10.0.0.2",
+                "tcp",
+                NODE_IP,
+                3001,
+                both,
+                true,
+            ),
+            (
+                "external to NodePort hits both endpoints, masqueraded",
+                EXTERNAL,
+                "tcp",
+                NODE_IP,
+                3001,
+                both,
+                true,
+            ),
         ],
     );
 }
@@ -381,36 +919,244 @@ fn internal_external_masquerade() {
     let s2 = "10.180.0.2:80, 10.180.1.2:80";
     let s3 = "10.180.0.3:80, 10.180.1.3:80";
     let base: Vec<Flow> = vec![
-        ("pod to ClusterIP", "10.0.0.2", "tcp", "172.30.0.41", 80, s1, false),
-        ("pod to NodePort", "10.0.0.2", "tcp", NODE_IP, 3001, s1, true),
+        (
+            "pod to ClusterIP",
+            "10.0.0.2",
+            "tcp",
+            "172.30.0.41",
+            80,
+            s1,
+            false,
+        ),
+        (
+            "pod to NodePort",
+            "10.0.0.2",
+            "tcp",
+            NODE_IP,
+            3001,
+            s1,
+            true,
+        ),
         ("pod to LB", "10.0.0.2", "tcp", "1.2.3.4", 80, s1, true),
-        ("node to ClusterIP", NODE_IP, "tcp", "172.30.0.41", 80, s1, true),
+        (
+            "node to ClusterIP",
+            NODE_IP,
+            "tcp",
+            "172.30.0.41",
+            80,
+            s1,
+            true,
+        ),
         ("node to NodePort", NODE_IP, "tcp", NODE_IP, 3001, s1, true),
-        ("localhost to NodePort", "127.0.0.1", "tcp", "127.0.0.1", 3001, s1, true),
+        (
+            "localhost to NodePort",
+            "127.0.0.1",
+            "tcp",
+            "127.0.0.1",
+            3001,
+            s1,
+            true,
+        ),
         ("node to LB", NODE_IP, "tcp", "1.2.3.4", 80, s1, true),
-        ("external to ClusterIP", EXTERNAL, "tcp", "172.30.0.41", 80, s1, true),
-        ("external to NodePort", EXTERNAL, "tcp", NODE_IP, 3001, s1, true),
+        (
+            "external to ClusterIP",
+            EXTERNAL,
+            "tcp",
+            "172.30.0.41",
+            80,
+            s1,
+            true,
+        ),
+        (
+            "external to NodePort",
+            EXTERNAL,
+            "tcp",
+            NODE_IP,
+            3001,
+            s1,
+            true,
+        ),
         ("external to LB", EXTERNAL, "tcp", "1.2.3.4", 80, s1, true),
-        ("pod to ClusterIP with eTP:Local", "10.0.0.2", "tcp", "172.30.0.42", 80, s2, false),
-        ("pod to NodePort with eTP:Local", "10.0.0.2", "tcp", NODE_IP, 3002, s2, false),
-        ("pod to LB with eTP:Local", "10.0.0.2", "tcp", "5.6.7.8", 80, s2, false),
-        ("node to ClusterIP with eTP:Local", NODE_IP, "tcp", "172.30.0.42", 80, s2, true),
-        ("node to NodePort with eTP:Local", NODE_IP, "tcp", NODE_IP, 3001, s1, true),
-        ("localhost to NodePort with eTP:Local", "127.0.0.1", "tcp", "127.0.0.1", 3002, s2, true),
-        ("node to LB with eTP:Local", NODE_IP, "tcp", "5.6.7.8", 80, s2, true),
-        ("external to ClusterIP with eTP:Local", EXTERNAL, "tcp", "172.30.0.42", 80, s2, true),
-        ("external to NodePort with eTP:Local", EXTERNAL, "tcp", NODE_IP, 3002, "10.180.0.2:80", false),
-        ("external to LB with eTP:Local", EXTERNAL, "tcp", "5.6.7.8", 80, "10.180.0.2:80", false),
-        ("pod to ClusterIP with iTP:Local", "10.0.0.2", "tcp", "172.30.0.43", 80, "10.180.0.3:80", false),
-        ("pod to NodePort with iTP:Local", "10.0.0.2", "tcp", NODE_IP, 3003, s3, true),
-        ("pod to LB with iTP:Local", "10.0.0.2", "tcp", "9.10.11.12", 80, s3, true),
-        ("node to ClusterIP with iTP:Local", NODE_IP, "tcp", "172.30.0.43", 80, "10.180.0.3:80", true),
-        ("node to NodePort with iTP:Local", NODE_IP, "tcp", NODE_IP, 3003, s3, true),
-        ("localhost to NodePort with iTP:Local", "127.0.0.1", "tcp", "127.0.0.1", 3003, s3, true),
-        ("node to LB with iTP:Local", NODE_IP, "tcp", "9.10.11.12", 80, s3, true),
-        ("external to ClusterIP with iTP:Local", EXTERNAL, "tcp", "172.30.0.43", 80, "10.180.0.3:80", true),
-        ("external to NodePort with iTP:Local", EXTERNAL, "tcp", NODE_IP, 3003, s3, true),
-        ("external to LB with iTP:Local", EXTERNAL, "tcp", "9.10.11.12", 80, s3, true),
+        (
+            "pod to ClusterIP with eTP:Local",
+            "10.0.0.2",
+            "tcp",
+            "172.30.0.42",
+            80,
+            s2,
+            false,
+        ),
+        (
+            "pod to NodePort with eTP:Local",
+            "10.0.0.2",
+            "tcp",
+            NODE_IP,
+            3002,
+            s2,
+            false,
+        ),
+        (
+            "pod to LB with eTP:Local",
+            "10.0.0.2",
+            "tcp",
+            "5.6.7.8",
+            80,
+            s2,
+            false,
+        ),
+        (
+            "node to ClusterIP with eTP:Local",
+            NODE_IP,
+            "tcp",
+            "172.30.0.42",
+            80,
+            s2,
+            true,
+        ),
+        (
+            "node to NodePort with eTP:Local",
+            NODE_IP,
+            "tcp",
+            NODE_IP,
+            3001,
+            s1,
+            true,
+        ),
+        (
+            "localhost to NodePort with eTP:Local",
+            "127.0.0.1",
+            "tcp",
+            "127.0.0.1",
+            3002,
+            s2,
+            true,
+        ),
+        (
+            "node to LB with eTP:Local",
+            NODE_IP,
+            "tcp",
+            "5.6.7.8",
+            80,
+            s2,
+            true,
+        ),
+        (
+            "external to ClusterIP with eTP:Local",
+            EXTERNAL,
+            "tcp",
+            "172.30.0.42",
+            80,
+            s2,
+            true,
+        ),
+        (
+            "external to NodePort with eTP:Local",
+            EXTERNAL,
+            "tcp",
+            NODE_IP,
+            3002,
+            "10.180.0.2:80",
+            false,
+        ),
+        (
+            "external to LB with eTP:Local",
+            EXTERNAL,
+            "tcp",
+            "5.6.7.8",
+            80,
+            "10.180.0.2:80",
+            false,
+        ),
+        (
+            "pod to ClusterIP with iTP:Local",
+            "10.0.0.2",
+            "tcp",
+            "172.30.0.43",
+            80,
+            "10.180.0.3:80",
+            false,
+        ),
+        (
+            "pod to NodePort with iTP:Local",
+            "10.0.0.2",
+            "tcp",
+            NODE_IP,
+            3003,
+            s3,
+            true,
+        ),
+        (
+            "pod to LB with iTP:Local",
+            "10.0.0.2",
+            "tcp",
+            "9.10.11.12",
+            80,
+            s3,
+            true,
+        ),
+        (
+            "node to ClusterIP with iTP:Local",
+            NODE_IP,
+            "tcp",
+            "172.30.0.43",
+            80,
+            "10.180.0.3:80",
+            true,
+        ),
+        (
+            "node to NodePort with iTP:Local",
+            NODE_IP,
+            "tcp",
+            NODE_IP,
+            3003,
+            s3,
+            true,
+        ),
+        (
+            "localhost to NodePort with iTP:Local",
+            "127.0.0.1",
+            "tcp",
+            "127.0.0.1",
+            3003,
+            s3,
+            true,
+        ),
+        (
+            "node to LB with iTP:Local",
+            NODE_IP,
+            "tcp",
+            "9.10.11.12",
+            80,
+            s3,
+            true,
+        ),
+        (
+            "external to ClusterIP with iTP:Local",
+            EXTERNAL,
+            "tcp",
+            "172.30.0.43",
+            80,
+            "10.180.0.3:80",
+            true,
+        ),
+        (
+            "external to NodePort with iTP:Local",
+            EXTERNAL,
+            "tcp",
+            NODE_IP,
+            3003,
+            s3,
+            true,
+        ),
+        (
+            "external to LB with iTP:Local",
+            EXTERNAL,
+            "tcp",
+            "9.10.11.12",
+            80,
+            s3,
+            true,
+        ),
     ];
     // (case, masqueradeAll, local detector, overrides: name -> (output, masq))
     type Override<'a> = (&'a str, Option<&'a str>, Option<bool>);
@@ -427,7 +1173,11 @@ fn internal_external_masquerade() {
                 ("external to ClusterIP", None, Some(false)),
                 ("external to ClusterIP with eTP:Local", None, Some(false)),
                 ("external to ClusterIP with iTP:Local", None, Some(false)),
-                ("pod to NodePort with eTP:Local", Some("10.180.0.2:80"), None),
+                (
+                    "pod to NodePort with eTP:Local",
+                    Some("10.180.0.2:80"),
+                    None,
+                ),
                 ("pod to LB with eTP:Local", Some("10.180.0.2:80"), None),
             ],
         ),
@@ -435,7 +1185,11 @@ fn internal_external_masquerade() {
             "masqueradeAll",
             true,
             true,
-            vec![("pod to ClusterIP", None, Some(true)), ("pod to ClusterIP with eTP:Local", None, Some(true)), ("pod to ClusterIP with iTP:Local", None, Some(true))],
+            vec![
+                ("pod to ClusterIP", None, Some(true)),
+                ("pod to ClusterIP with eTP:Local", None, Some(true)),
+                ("pod to ClusterIP with iTP:Local", None, Some(true)),
+            ],
         ),
         (
             "masqueradeAll, no LocalTrafficDetector",
@@ -445,7 +1199,11 @@ fn internal_external_masquerade() {
                 ("pod to ClusterIP", None, Some(true)),
                 ("pod to ClusterIP with eTP:Local", None, Some(true)),
                 ("pod to ClusterIP with iTP:Local", None, Some(true)),
-                ("pod to NodePort with eTP:Local", Some("10.180.0.2:80"), None),
+                (
+                    "pod to NodePort with eTP:Local",
+                    Some("10.180.0.2:80"),
+                    None,
+                ),
                 ("pod to LB with eTP:Local", Some("10.180.0.2:80"), None),
             ],
         ),
@@ -471,7 +1229,12 @@ fn internal_external_masquerade() {
                 f
             })
             .collect();
-        run(&format!("TestInternalExternalMasquerade/{name}"), INT_EXT_MASQ, &cfg, &flows);
+        run(
+            &format!("TestInternalExternalMasquerade/{name}"),
+            INT_EXT_MASQ,
+            &cfg,
+            &flows,
+        );
     }
 }
 
@@ -480,7 +1243,9 @@ fn itp_yaml(policy: &str, eps: &[(&str, &str)]) -> String {
         "kind: Service\nmetadata: {{namespace: ns1, name: svc1}}\nspec: {{clusterIP: 172.30.1.1, internalTrafficPolicy: {policy}, ports: [{{name: \"\", port: 80, protocol: TCP}}]}}\n---\nkind: EndpointSlice\nmetadata: {{namespace: ns1, name: svc1-1, labels: {{kubernetes.io/service-name: svc1}}}}\naddressType: IPv4\nports: [{{name: \"\", port: 80, protocol: TCP}}]\nendpoints:\n"
     );
     for (ip, node) in eps {
-        y.push_str(&format!("- {{addresses: [{ip}], conditions: {{ready: true}}, nodeName: {node}}}\n"));
+        y.push_str(&format!(
+            "- {{addresses: [{ip}], conditions: {{ready: true}}, nodeName: {node}}}\n"
+        ));
     }
     y
 }
@@ -489,14 +1254,76 @@ fn itp_yaml(policy: &str, eps: &[(&str, &str)]) -> String {
 fn internal_traffic_policy() {
     type Case<'a> = (&'a str, &'a str, [(&'a str, &'a str); 3], &'a str);
     let cases: [Case; 4] = [
-        ("cluster", "Cluster", [("10.0.1.1", "test-node"), ("10.0.1.2", "node1"), ("10.0.1.3", "node2")], "10.0.1.1:80, 10.0.1.2:80, 10.0.1.3:80"),
-        ("local, one local endpoint", "Local", [("10.0.1.1", "test-node"), ("10.0.1.2", "node1"), ("10.0.1.3", "node2")], "10.0.1.1:80"),
-        ("local, two local endpoints", "Local", [("10.0.1.1", "test-node"), ("10.0.1.2", "test-node"), ("10.0.1.3", "node2")], "10.0.1.1:80, 10.0.1.2:80"),
-        ("local, no local endpoints", "Local", [("10.0.1.1", "node0"), ("10.0.1.2", "node1"), ("10.0.1.3", "node2")], "DROP"),
+        (
+            "cluster",
+            "Cluster",
+            [
+                ("10.0.1.1", "test-node"),
+                ("10.0.1.2", "node1"),
+                ("10.0.1.3", "node2"),
+            ],
+            "10.0.1.1:80, 10.0.1.2:80, 10.0.1.3:80",
+        ),
+        (
+            "local, one local endpoint",
+            "Local",
+            [
+                ("10.0.1.1", "test-node"),
+                ("10.0.1.2", "node1"),
+                ("10.0.1.3", "node2"),
+            ],
+            "10.0.1.1:80",
+        ),
+        (
+            "local, two local endpoints",
+            "Local",
+            [
+                ("10.0.1.1", "test-node"),
+                ("10.0.1.2", "test-node"),
+                ("10.0.1.3", "node2"),
+            ],
+            "10.0.1.1:80, 10.0.1.2:80",
+        ),
+        (
+            "local, no local endpoints",
+            "Local",
+            [
+                ("10.0.1.1", "node0"),
+                ("10.0.1.2", "node1"),
+                ("10.0.1.3", "node2"),
+            ],
+            "DROP",
+        ),
     ];
     for (name, policy, eps, want) in cases {
-        run(&format!("TestInternalTrafficPolicy/{name}"), &itp_yaml(policy, &eps), &fake(), &[("pod to ClusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, want, false)]);
-        run(&format!("TestInternalTrafficPolicy/{name}/deleted"), &itp_yaml(policy, &[]), &fake(), &[("endpoints deleted", "10.0.0.2", "tcp", "172.30.1.1", 80, "REJECT", false)]);
+        run(
+            &format!("TestInternalTrafficPolicy/{name}"),
+            &itp_yaml(policy, &eps),
+            &fake(),
+            &[(
+                "pod to ClusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                want,
+                false,
+            )],
+        );
+        run(
+            &format!("TestInternalTrafficPolicy/{name}/deleted"),
+            &itp_yaml(policy, &[]),
+            &fake(),
+            &[(
+                "endpoints deleted",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "REJECT",
+                false,
+            )],
+        );
     }
 }
 
@@ -521,25 +1348,117 @@ fn terminating_endpoints() {
         ("10.0.1.4", false, false, true, N),
         ("10.0.1.5", true, true, false, "node-1"),
     ];
-    run("TerminatingLocal/ready endpoints exist", &term_yaml("Local", &ready), &fake(), &[
-        ("pod to clusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80", false),
-        ("external to LB", EXTERNAL, "tcp", "1.2.3.4", 80, "10.0.1.1:80, 10.0.1.2:80", false),
-    ]);
-    let only_term = [("10.0.1.2", false, true, true, N), ("10.0.1.3", false, true, true, N), ("10.0.1.4", false, false, true, N), ("10.0.1.5", true, true, false, "node-1")];
-    run("TerminatingLocal/only terminating endpoints exist", &term_yaml("Local", &only_term), &fake(), &[
-        ("pod to clusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, "10.0.1.5:80", false),
-        ("external to LB", EXTERNAL, "tcp", "1.2.3.4", 80, "10.0.1.2:80, 10.0.1.3:80", false),
-    ]);
+    run(
+        "TerminatingLocal/ready endpoints exist",
+        &term_yaml("Local", &ready),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
+                false,
+            ),
+            (
+                "external to LB",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "10.0.1.1:80, 10.0.1.2:80",
+                false,
+            ),
+        ],
+    );
+    let only_term = [
+        ("10.0.1.2", false, true, true, N),
+        ("10.0.1.3", false, true, true, N),
+        ("10.0.1.4", false, false, true, N),
+        ("10.0.1.5", true, true, false, "node-1"),
+    ];
+    run(
+        "TerminatingLocal/only terminating endpoints exist",
+        &term_yaml("Local", &only_term),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "10.0.1.5:80",
+                false,
+            ),
+            (
+                "external to LB",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "10.0.1.2:80, 10.0.1.3:80",
+                false,
+            ),
+        ],
+    );
     let remote = [("10.0.1.5", false, true, true, "node-1")];
-    run("TerminatingLocal/terminating endpoints on remote node", &term_yaml("Local", &remote), &fake(), &[
-        ("pod to clusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, "10.0.1.5:80", false),
-        ("external to LB, no locally-usable endpoints", EXTERNAL, "tcp", "1.2.3.4", 80, "DROP", false),
-    ]);
-    let none = [("10.0.1.5", false, false, true, N), ("10.0.1.5", false, false, true, "node-1")];
-    run("TerminatingLocal/no usable endpoints on any node", &term_yaml("Local", &none), &fake(), &[
-        ("pod to clusterIP, no usable endpoints", "10.0.0.2", "tcp", "172.30.1.1", 80, "REJECT", false),
-        ("external to LB, no usable endpoints", EXTERNAL, "tcp", "1.2.3.4", 80, "REJECT", false),
-    ]);
+    run(
+        "TerminatingLocal/terminating endpoints on remote node",
+        &term_yaml("Local", &remote),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "10.0.1.5:80",
+                false,
+            ),
+            (
+                "external to LB, no locally-usable endpoints",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "DROP",
+                false,
+            ),
+        ],
+    );
+    let none = [
+        ("10.0.1.5", false, false, true, N),
+        ("10.0.1.5", false, false, true, "node-1"),
+    ];
+    run(
+        "TerminatingLocal/no usable endpoints on any node",
+        &term_yaml("Local", &none),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP, no usable endpoints",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "REJECT",
+                false,
+            ),
+            (
+                "external to LB, no usable endpoints",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "REJECT",
+                false,
+            ),
+        ],
+    );
     // TestTerminatingEndpointsTrafficPolicyCluster
     let ready = [
         ("10.0.1.1", true, true, false, N),
@@ -548,23 +1467,112 @@ fn terminating_endpoints() {
         ("10.0.1.4", false, false, true, "another-node"),
         ("10.0.1.5", true, true, false, "another-node"),
     ];
-    run("TerminatingCluster/ready endpoints exist", &term_yaml("Cluster", &ready), &fake(), &[
-        ("pod to clusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80", false),
-        ("external to LB", EXTERNAL, "tcp", "1.2.3.4", 80, "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80", true),
-    ]);
-    let only_term = [("10.0.1.2", false, true, true, N), ("10.0.1.3", false, true, true, N), ("10.0.1.4", false, false, true, "another-node"), ("10.0.1.5", false, true, true, "another-node")];
-    run("TerminatingCluster/only terminating endpoints exist", &term_yaml("Cluster", &only_term), &fake(), &[
-        ("pod to clusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80", false),
-        ("external to LB", EXTERNAL, "tcp", "1.2.3.4", 80, "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80", true),
-    ]);
-    run("TerminatingCluster/terminating endpoints on remote node", &term_yaml("Cluster", &remote), &fake(), &[
-        ("pod to clusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, "10.0.1.5:80", false),
-        ("external to LB", EXTERNAL, "tcp", "1.2.3.4", 80, "10.0.1.5:80", true),
-    ]);
-    run("TerminatingCluster/no usable endpoints on any node", &term_yaml("Cluster", &none), &fake(), &[
-        ("pod to clusterIP", "10.0.0.2", "tcp", "172.30.1.1", 80, "REJECT", false),
-        ("external to LB", EXTERNAL, "tcp", "1.2.3.4", 80, "REJECT", false),
-    ]);
+    run(
+        "TerminatingCluster/ready endpoints exist",
+        &term_yaml("Cluster", &ready),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
+                false,
+            ),
+            (
+                "external to LB",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "10.0.1.1:80, 10.0.1.2:80, 10.0.1.5:80",
+                true,
+            ),
+        ],
+    );
+    let only_term = [
+        ("10.0.1.2", false, true, true, N),
+        ("10.0.1.3", false, true, true, N),
+        ("10.0.1.4", false, false, true, "another-node"),
+        ("10.0.1.5", false, true, true, "another-node"),
+    ];
+    run(
+        "TerminatingCluster/only terminating endpoints exist",
+        &term_yaml("Cluster", &only_term),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80",
+                false,
+            ),
+            (
+                "external to LB",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "10.0.1.2:80, 10.0.1.3:80, 10.0.1.5:80",
+                true,
+            ),
+        ],
+    );
+    run(
+        "TerminatingCluster/terminating endpoints on remote node",
+        &term_yaml("Cluster", &remote),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "10.0.1.5:80",
+                false,
+            ),
+            (
+                "external to LB",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "10.0.1.5:80",
+                true,
+            ),
+        ],
+    );
+    run(
+        "TerminatingCluster/no usable endpoints on any node",
+        &term_yaml("Cluster", &none),
+        &fake(),
+        &[
+            (
+                "pod to clusterIP",
+                "10.0.0.2",
+                "tcp",
+                "172.30.1.1",
+                80,
+                "REJECT",
+                false,
+            ),
+            (
+                "external to LB",
+                EXTERNAL,
+                "tcp",
+                "1.2.3.4",
+                80,
+                "REJECT",
+                false,
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -572,6 +1580,32 @@ fn health_check_node_port() {
     let yaml = "kind: Service\nmetadata: {namespace: ns1, name: svc1}\nspec: {type: LoadBalancer, clusterIP: 172.30.0.42, externalTrafficPolicy: Local, healthCheckNodePort: 30000, ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3001}]}\n";
     let mut cfg = fake();
     cfg.nodeport_addresses = vec!["127.0.0.0/8".into()];
-    run("TestHealthCheckNodePort", yaml, &cfg, &[("firewall accepts HealthCheckNodePort", "1.2.3.4", "tcp", NODE_IP, 30000, "ACCEPT", false)]);
-    run("TestHealthCheckNodePort/deleted", "", &cfg, &[("HealthCheckNodePort no longer has any rule", "1.2.3.4", "tcp", NODE_IP, 30000, "", false)]);
+    run(
+        "TestHealthCheckNodePort",
+        yaml,
+        &cfg,
+        &[(
+            "firewall accepts HealthCheckNodePort",
+            "1.2.3.4",
+            "tcp",
+            NODE_IP,
+            30000,
+            "ACCEPT",
+            false,
+        )],
+    );
+    run(
+        "TestHealthCheckNodePort/deleted",
+        "",
+        &cfg,
+        &[(
+            "HealthCheckNodePort no longer has any rule",
+            "1.2.3.4",
+            "tcp",
+            NODE_IP,
+            30000,
+            "",
+            false,
+        )],
+    );
 }

@@ -16,7 +16,11 @@ fn main() -> ExitCode {
     if argv0 == "kplab-agent" {
         if args.len() < 2 || args[1] == "--help" || args[1] == "-h" {
             eprintln!("{}", kplab_agent::USAGE);
-            return if args.len() < 2 { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if args.len() < 2 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
         args.remove(0);
     }

@@ -127,7 +127,15 @@ impl ProxierConfig {
     /// pod CIDR `10.0.0.0/8` or `fd00:10::/64`, node IP `192.168.0.2`, mark `0x4000`, nfacct
     /// counters present, no `--random-fully`, the fake's interface addresses).
     pub fn upstream_test_fake(family: IpFamily) -> ProxierConfig {
-        let addrs = ["127.0.0.1", "::1", "192.168.0.2", "192.168.1.2", "192.168.99.11", "2001:db8::1", "2001:db8:1::2"];
+        let addrs = [
+            "127.0.0.1",
+            "::1",
+            "192.168.0.2",
+            "192.168.1.2",
+            "192.168.99.11",
+            "2001:db8::1",
+            "2001:db8:1::2",
+        ];
         ProxierConfig {
             node_name: "test-node".into(),
             ip_family: family,
@@ -178,7 +186,12 @@ pub(crate) struct Effective {
     pub node_hints: bool,
 }
 
-fn first_cidr_of_family(cidrs: &[String], family: IpFamily, what: &str, warnings: &mut Vec<Warning>) -> Option<Cidr> {
+fn first_cidr_of_family(
+    cidrs: &[String],
+    family: IpFamily,
+    what: &str,
+    warnings: &mut Vec<Warning>,
+) -> Option<Cidr> {
     let mut found = None;
     for s in cidrs {
         let s = s.trim();
@@ -213,7 +226,13 @@ impl Effective {
         };
         let detector = match cfg.detect_local_mode {
             DetectLocalMode::ClusterCidr => {
-                let d = first_cidr_of_family(&cfg.cluster_cidrs, family, "--cluster-cidr", &mut warnings).map(cidr_detector);
+                let d = first_cidr_of_family(
+                    &cfg.cluster_cidrs,
+                    family,
+                    "--cluster-cidr",
+                    &mut warnings,
+                )
+                .map(cidr_detector);
                 if d.is_none() {
                     warnings.push(Warning::config(
                         "Detect-local-mode set to ClusterCIDR, but no cluster CIDR specified for primary IP family".into(),
@@ -223,7 +242,13 @@ impl Effective {
                 d
             }
             DetectLocalMode::NodeCidr => {
-                let d = first_cidr_of_family(&cfg.node_pod_cidrs, family, "node podCIDRs", &mut warnings).map(cidr_detector);
+                let d = first_cidr_of_family(
+                    &cfg.node_pod_cidrs,
+                    family,
+                    "node podCIDRs",
+                    &mut warnings,
+                )
+                .map(cidr_detector);
                 if d.is_none() {
                     warnings.push(Warning::config(
                         "Detect-local-mode set to NodeCIDR, but no PodCIDR defined at node for primary IP family".into(),
@@ -266,7 +291,10 @@ impl Effective {
             match parse_cidr_sloppy(s) {
                 Some(c) if c.family() == family => cidrs.push(c),
                 Some(_) => {}
-                None => warnings.push(Warning::config("Invalid CIDR in --nodeport-addresses".into(), s)),
+                None => warnings.push(Warning::config(
+                    "Invalid CIDR in --nodeport-addresses".into(),
+                    s,
+                )),
             }
         }
         let mut match_all = cidrs.is_empty();
@@ -281,7 +309,8 @@ impl Effective {
                 break;
             }
         }
-        let localhost_nodeports = cfg.localhost_nodeports && family == IpFamily::V4 && contains_v4_loopback;
+        let localhost_nodeports =
+            cfg.localhost_nodeports && family == IpFamily::V4 && contains_v4_loopback;
         let nodeports = if match_all {
             NodePortTargets::All
         } else {
@@ -308,7 +337,11 @@ impl Effective {
             nfacct: cfg.nfacct,
             random_fully: cfg.random_fully,
             tcp_be_liberal: cfg.conntrack_tcp_be_liberal,
-            zone: cfg.topology_labels.get(crate::k8s::LABEL_TOPOLOGY_ZONE).cloned().unwrap_or_default(),
+            zone: cfg
+                .topology_labels
+                .get(crate::k8s::LABEL_TOPOLOGY_ZONE)
+                .cloned()
+                .unwrap_or_default(),
             node_hints: cfg.prefer_same_traffic_distribution,
         };
         (eff, warnings)

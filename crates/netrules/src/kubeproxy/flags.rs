@@ -68,12 +68,18 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
     match v {
         "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok(true),
         "false" | "0" | "f" | "F" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("invalid argument {v:?} for \"--{name}\" flag: parse error")),
+        _ => Err(format!(
+            "invalid argument {v:?} for \"--{name}\" flag: parse error"
+        )),
     }
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 impl Flags {
@@ -91,12 +97,21 @@ impl Flags {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (body, None),
             };
-            let is_bool = matches!(name, "masquerade-all" | "iptables-localhost-nodeports" | "nfacct" | "random-fully" | "conntrack-tcp-be-liberal");
+            let is_bool = matches!(
+                name,
+                "masquerade-all"
+                    | "iptables-localhost-nodeports"
+                    | "nfacct"
+                    | "random-fully"
+                    | "conntrack-tcp-be-liberal"
+            );
             let value = match inline {
                 Some(v) => v,
                 None if is_bool => "true".into(),
                 None => {
-                    let v = args.get(i).ok_or_else(|| format!("flag needs an argument: --{name}"))?;
+                    let v = args
+                        .get(i)
+                        .ok_or_else(|| format!("flag needs an argument: --{name}"))?;
                     i += 1;
                     v.as_ref().to_string()
                 }
@@ -109,16 +124,22 @@ impl Flags {
                 "pod-interface-name-prefix" => f.pod_interface_name_prefix = value,
                 "masquerade-all" => f.masquerade_all = parse_bool(name, &value)?,
                 "iptables-masquerade-bit" => {
-                    f.iptables_masquerade_bit = value.parse().map_err(|_| format!("invalid argument {value:?} for \"--{name}\" flag: parse error"))?
+                    f.iptables_masquerade_bit = value.parse().map_err(|_| {
+                        format!("invalid argument {value:?} for \"--{name}\" flag: parse error")
+                    })?
                 }
-                "iptables-localhost-nodeports" => f.iptables_localhost_nodeports = parse_bool(name, &value)?,
+                "iptables-localhost-nodeports" => {
+                    f.iptables_localhost_nodeports = parse_bool(name, &value)?
+                }
                 "nodeport-addresses" => f.nodeport_addresses = value,
                 "node-ip" => f.node_ip = Some(value),
                 "node-addresses" => f.node_addresses = value,
                 "ip-family" => f.ip_family = Some(value),
                 "nfacct" => f.nfacct = parse_bool(name, &value)?,
                 "random-fully" => f.random_fully = parse_bool(name, &value)?,
-                "conntrack-tcp-be-liberal" => f.conntrack_tcp_be_liberal = parse_bool(name, &value)?,
+                "conntrack-tcp-be-liberal" => {
+                    f.conntrack_tcp_be_liberal = parse_bool(name, &value)?
+                }
                 other => return Err(format!("unknown flag: --{other}")),
             }
         }
@@ -130,23 +151,36 @@ impl Flags {
     /// come the topology labels, the pod CIDRs (`NodeCIDR` mode) and, without `--node-ip`, the
     /// node IP (first InternalIP, then ExternalIP, of the family). Errors are flag validation
     /// errors, worded like kube-proxy's.
-    pub fn to_config(&self, nodes: &[Node], default_hostname: &str) -> Result<ProxierConfig, String> {
+    pub fn to_config(
+        &self,
+        nodes: &[Node],
+        default_hostname: &str,
+    ) -> Result<ProxierConfig, String> {
         let mut cfg = ProxierConfig::default();
         if !(0..=31).contains(&self.iptables_masquerade_bit) {
-            return Err(format!("iptables.masqueradeBit: Invalid value: {}: must be within the range [0, 31]", self.iptables_masquerade_bit));
+            return Err(format!(
+                "iptables.masqueradeBit: Invalid value: {}: must be within the range [0, 31]",
+                self.iptables_masquerade_bit
+            ));
         }
         cfg.masquerade_bit = self.iptables_masquerade_bit as u32;
         cfg.detect_local_mode = DetectLocalMode::parse(&self.detect_local_mode)
             .ok_or_else(|| format!("detectLocalMode: Unsupported value: {:?}: supported values: \"ClusterCIDR\", \"NodeCIDR\", \"BridgeInterface\", \"InterfaceNamePrefix\"", self.detect_local_mode))?;
-        if cfg.detect_local_mode == DetectLocalMode::BridgeInterface && self.pod_bridge_interface.is_empty() {
+        if cfg.detect_local_mode == DetectLocalMode::BridgeInterface
+            && self.pod_bridge_interface.is_empty()
+        {
             return Err("detectLocal.bridgeInterface: Required value: must be specified with --detect-local-mode=BridgeInterface".into());
         }
-        if cfg.detect_local_mode == DetectLocalMode::InterfaceNamePrefix && self.pod_interface_name_prefix.is_empty() {
+        if cfg.detect_local_mode == DetectLocalMode::InterfaceNamePrefix
+            && self.pod_interface_name_prefix.is_empty()
+        {
             return Err("detectLocal.interfaceNamePrefix: Required value: must be specified with --detect-local-mode=InterfaceNamePrefix".into());
         }
         for c in split_list(&self.cluster_cidr) {
             if parse_cidr_sloppy(&c).is_none() {
-                return Err(format!("clusterCIDRs: Invalid value: {c:?}: must be a valid CIDR"));
+                return Err(format!(
+                    "clusterCIDRs: Invalid value: {c:?}: must be a valid CIDR"
+                ));
             }
             cfg.cluster_cidrs.push(c);
         }
@@ -168,11 +202,18 @@ impl Flags {
         let node = nodes.iter().find(|n| n.metadata.name == name);
 
         let explicit_ip = match &self.node_ip {
-            Some(s) => Some(parse_flag_ip(s).ok_or_else(|| format!("nodeIP: Invalid value: {s:?}: must be a valid IP"))?),
+            Some(s) => Some(
+                parse_flag_ip(s)
+                    .ok_or_else(|| format!("nodeIP: Invalid value: {s:?}: must be a valid IP"))?,
+            ),
             None => None,
         };
         let family = match &self.ip_family {
-            Some(s) => IpFamily::parse(s).ok_or_else(|| format!("--ip-family: Unsupported value: {s:?}: supported values: \"IPv4\", \"IPv6\""))?,
+            Some(s) => IpFamily::parse(s).ok_or_else(|| {
+                format!(
+                    "--ip-family: Unsupported value: {s:?}: supported values: \"IPv4\", \"IPv6\""
+                )
+            })?,
             None => explicit_ip
                 .map(|ip| IpFamily::of(&ip))
                 .or_else(|| node.and_then(|n| node_ips(n).first().map(IpFamily::of)))
@@ -181,7 +222,13 @@ impl Flags {
         cfg.ip_family = family;
         cfg.node_ip = explicit_ip
             .filter(|ip| IpFamily::of(ip) == family)
-            .or_else(|| node.and_then(|n| node_ips(n).into_iter().find(|ip| IpFamily::of(ip) == family)));
+            .or_else(|| {
+                node.and_then(|n| {
+                    node_ips(n)
+                        .into_iter()
+                        .find(|ip| IpFamily::of(ip) == family)
+                })
+            });
         if let Some(n) = node {
             cfg.topology_labels = n.metadata.labels.clone();
             cfg.node_pod_cidrs = n.pod_cidrs();
@@ -189,7 +236,9 @@ impl Flags {
 
         let mut addrs: Vec<IpAddr> = Vec::new();
         for a in split_list(&self.node_addresses) {
-            let ip = parse_flag_ip(&a).ok_or_else(|| format!("--node-addresses: Invalid value: {a:?}: must be a valid IP"))?;
+            let ip = parse_flag_ip(&a).ok_or_else(|| {
+                format!("--node-addresses: Invalid value: {a:?}: must be a valid IP")
+            })?;
             addrs.push(ip);
         }
         if addrs.is_empty() {
@@ -214,7 +263,9 @@ impl Flags {
                     None => return Err("--nodeport-addresses=primary needs the node IP (--node-ip or a Node object)".into()),
                 }
             } else if parse_cidr_sloppy(&a).is_none() {
-                return Err(format!("nodePortAddresses[0]: Invalid value: {a:?}: must be a valid CIDR"));
+                return Err(format!(
+                    "nodePortAddresses[0]: Invalid value: {a:?}: must be a valid CIDR"
+                ));
             } else {
                 cfg.nodeport_addresses.push(a);
             }
@@ -244,12 +295,24 @@ mod tests {
 
     #[test]
     fn parse_and_config() {
-        let f = Flags::parse_args(&["--hostname-override=node-1", "--cluster-cidr", "10.244.0.0/16", "--masquerade-all", "--random-fully=false", "--nodeport-addresses=primary", "--node-ip=172.28.5.10"]).unwrap();
+        let f = Flags::parse_args(&[
+            "--hostname-override=node-1",
+            "--cluster-cidr",
+            "10.244.0.0/16",
+            "--masquerade-all",
+            "--random-fully=false",
+            "--nodeport-addresses=primary",
+            "--node-ip=172.28.5.10",
+        ])
+        .unwrap();
         assert!(f.masquerade_all && !f.random_fully);
         let c = f.to_config(&[], "").unwrap();
         assert_eq!(c.node_name, "node-1");
         assert_eq!(c.nodeport_addresses, vec!["172.28.5.10/32".to_string()]);
         assert!(Flags::parse_args(&["--bogus=1"]).is_err());
-        assert!(Flags::parse_args(&["--iptables-masquerade-bit=40"]).unwrap().to_config(&[], "").is_err());
+        assert!(Flags::parse_args(&["--iptables-masquerade-bit=40"])
+            .unwrap()
+            .to_config(&[], "")
+            .is_err());
     }
 }

@@ -8,8 +8,8 @@ mod objects;
 mod proxier;
 mod writer;
 
-pub use flags::Flags;
 pub use config::{parse_flag_ip, DetectLocalMode, MarkFormat, ProxierConfig};
+pub use flags::Flags;
 pub use objects::Nsn;
 pub use proxier::{Proxier, SyncOptions, SyncResult};
 pub use writer::{is_service_chain, probability, LARGE_CLUSTER_ENDPOINTS_THRESHOLD};
@@ -36,7 +36,11 @@ pub fn render(cfg: &ProxierConfig, objects: &Objects) -> Rendered {
     let r = p.sync();
     let mut all = r.warnings;
     all.append(&mut warnings);
-    Rendered { restore_text: r.restore_text, ruleset: r.ruleset, warnings: all }
+    Rendered {
+        restore_text: r.restore_text,
+        ruleset: r.ruleset,
+        warnings: all,
+    }
 }
 
 /// A rule kube-proxy keeps in a built-in chain with `iptables -C` / `iptables -I`.
@@ -60,18 +64,90 @@ pub struct JumpRule {
 pub fn jump_rules() -> Vec<JumpRule> {
     const NEW: &[&str] = &["-m", "conntrack", "--ctstate", "NEW"];
     let list: [(&str, &str, &str, &str, &[&str]); 14] = [
-        ("filter", "KUBE-EXTERNAL-SERVICES", "INPUT", "kubernetes externally-visible service portals", NEW),
-        ("filter", "KUBE-EXTERNAL-SERVICES", "FORWARD", "kubernetes externally-visible service portals", NEW),
-        ("filter", "KUBE-NODEPORTS", "INPUT", "kubernetes health check service ports", &[]),
-        ("filter", "KUBE-SERVICES", "FORWARD", "kubernetes service portals", NEW),
-        ("filter", "KUBE-SERVICES", "OUTPUT", "kubernetes service portals", NEW),
-        ("filter", "KUBE-FORWARD", "FORWARD", "kubernetes forwarding rules", &[]),
-        ("filter", "KUBE-PROXY-FIREWALL", "INPUT", "kubernetes load balancer firewall", NEW),
-        ("filter", "KUBE-PROXY-FIREWALL", "OUTPUT", "kubernetes load balancer firewall", NEW),
-        ("filter", "KUBE-PROXY-FIREWALL", "FORWARD", "kubernetes load balancer firewall", NEW),
-        ("nat", "KUBE-SERVICES", "OUTPUT", "kubernetes service portals", &[]),
-        ("nat", "KUBE-SERVICES", "PREROUTING", "kubernetes service portals", &[]),
-        ("nat", "KUBE-POSTROUTING", "POSTROUTING", "kubernetes postrouting rules", &[]),
+        (
+            "filter",
+            "KUBE-EXTERNAL-SERVICES",
+            "INPUT",
+            "kubernetes externally-visible service portals",
+            NEW,
+        ),
+        (
+            "filter",
+            "KUBE-EXTERNAL-SERVICES",
+            "FORWARD",
+            "kubernetes externally-visible service portals",
+            NEW,
+        ),
+        (
+            "filter",
+            "KUBE-NODEPORTS",
+            "INPUT",
+            "kubernetes health check service ports",
+            &[],
+        ),
+        (
+            "filter",
+            "KUBE-SERVICES",
+            "FORWARD",
+            "kubernetes service portals",
+            NEW,
+        ),
+        (
+            "filter",
+            "KUBE-SERVICES",
+            "OUTPUT",
+            "kubernetes service portals",
+            NEW,
+        ),
+        (
+            "filter",
+            "KUBE-FORWARD",
+            "FORWARD",
+            "kubernetes forwarding rules",
+            &[],
+        ),
+        (
+            "filter",
+            "KUBE-PROXY-FIREWALL",
+            "INPUT",
+            "kubernetes load balancer firewall",
+            NEW,
+        ),
+        (
+            "filter",
+            "KUBE-PROXY-FIREWALL",
+            "OUTPUT",
+            "kubernetes load balancer firewall",
+            NEW,
+        ),
+        (
+            "filter",
+            "KUBE-PROXY-FIREWALL",
+            "FORWARD",
+            "kubernetes load balancer firewall",
+            NEW,
+        ),
+        (
+            "nat",
+            "KUBE-SERVICES",
+            "OUTPUT",
+            "kubernetes service portals",
+            &[],
+        ),
+        (
+            "nat",
+            "KUBE-SERVICES",
+            "PREROUTING",
+            "kubernetes service portals",
+            &[],
+        ),
+        (
+            "nat",
+            "KUBE-POSTROUTING",
+            "POSTROUTING",
+            "kubernetes postrouting rules",
+            &[],
+        ),
         ("filter", "KUBE-FIREWALL", "INPUT", "", &[]),
         ("filter", "KUBE-FIREWALL", "OUTPUT", "", &[]),
     ];
@@ -79,15 +155,29 @@ pub fn jump_rules() -> Vec<JumpRule> {
         .map(|(table, target, chain, comment, extra)| {
             let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
             if !comment.is_empty() {
-                args.extend(["-m", "comment", "--comment", comment].iter().map(|s| s.to_string()));
+                args.extend(
+                    ["-m", "comment", "--comment", comment]
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
             }
             args.push("-j".into());
             args.push(target.to_string());
-            JumpRule { table, chain, args, target, position: 1 }
+            JumpRule {
+                table,
+                chain,
+                args,
+                target,
+                position: 1,
+            }
         })
         .collect()
 }
 
 /// The empty canary chain kube-proxy creates in each of these tables and polls for; when it is
 /// gone, a full resync is due.
-pub const CANARY_CHAINS: [(&str, &str); 3] = [("mangle", "KUBE-PROXY-CANARY"), ("nat", "KUBE-PROXY-CANARY"), ("filter", "KUBE-PROXY-CANARY")];
+pub const CANARY_CHAINS: [(&str, &str); 3] = [
+    ("mangle", "KUBE-PROXY-CANARY"),
+    ("nat", "KUBE-PROXY-CANARY"),
+    ("filter", "KUBE-PROXY-CANARY"),
+];

@@ -80,7 +80,11 @@ fn cluster_ip_by_family(s: &Service, family: IpFamily) -> Option<String> {
             return None;
         }
         let is_v6 = parse_ip_sloppy(ip).is_some_and(|a| a.is_ipv6());
-        return if is_v6 == (family == IpFamily::V6) { Some(ip.clone()) } else { None };
+        return if is_v6 == (family == IpFamily::V6) {
+            Some(ip.clone())
+        } else {
+            None
+        };
     }
     for (idx, f) in s.spec.ip_families.iter().enumerate() {
         if IpFamily::parse(f) == Some(family) {
@@ -108,21 +112,36 @@ fn port_u16(v: i64) -> Option<u16> {
 
 /// `ServiceChangeTracker.serviceToServiceMap`: the service ports of one Service for `family`.
 /// Returns an empty list for skipped Services (headless, ExternalName, no IP of this family).
-pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Warning>) -> Vec<SvcPort> {
+pub(crate) fn service_ports(
+    s: &Service,
+    family: IpFamily,
+    warnings: &mut Vec<Warning>,
+) -> Vec<SvcPort> {
     let mut out = Vec::new();
     let spec = &s.spec;
-    if spec.cluster_ip.is_empty() || spec.cluster_ip == "None" || spec.type_.as_deref() == Some("ExternalName") {
+    if spec.cluster_ip.is_empty()
+        || spec.cluster_ip == "None"
+        || spec.type_.as_deref() == Some("ExternalName")
+    {
         return out;
     }
-    let Some(cip_str) = cluster_ip_by_family(s, family) else { return out };
+    let Some(cip_str) = cluster_ip_by_family(s, family) else {
+        return out;
+    };
     let Some(cluster_ip) = parse_ip_sloppy(&cip_str) else {
-        warnings.push(Warning::object("Service", &svc_ref(s), "Skipping service with an invalid cluster IP", &cip_str));
+        warnings.push(Warning::object(
+            "Service",
+            &svc_ref(s),
+            "Skipping service with an invalid cluster IP",
+            &cip_str,
+        ));
         return out;
     };
     if IpFamily::of(&cluster_ip) != family {
         return out;
     }
-    let external_policy_local = externally_accessible_by_type(s) && spec.external_traffic_policy.as_deref() == Some("Local");
+    let external_policy_local = externally_accessible_by_type(s)
+        && spec.external_traffic_policy.as_deref() == Some("Local");
     let internal_policy_local = spec.internal_traffic_policy.as_deref() == Some("Local");
     let affinity = if spec.session_affinity.as_deref() == Some("ClientIP") {
         let t = spec
@@ -141,7 +160,12 @@ pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Wa
         match parse_ip_sloppy(e) {
             Some(ip) if IpFamily::of(&ip) == family => external_ips.push(ip),
             Some(_) => {}
-            None => warnings.push(Warning::object("Service", &svc_ref(s), "Ignoring invalid externalIP", e)),
+            None => warnings.push(Warning::object(
+                "Service",
+                &svc_ref(s),
+                "Ignoring invalid externalIP",
+                e,
+            )),
         }
     }
     let mut source_ranges = Vec::new();
@@ -149,7 +173,12 @@ pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Wa
         match parse_cidr_sloppy(r.trim()) {
             Some(c) if c.family() == family => source_ranges.push(c),
             Some(_) => {}
-            None => warnings.push(Warning::object("Service", &svc_ref(s), "Ignoring invalid loadBalancerSourceRanges entry", r)),
+            None => warnings.push(Warning::object(
+                "Service",
+                &svc_ref(s),
+                "Ignoring invalid loadBalancerSourceRanges entry",
+                r,
+            )),
         }
     }
     let mut lb_vips = Vec::new();
@@ -160,13 +189,23 @@ pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Wa
         match parse_ip_sloppy(&ing.ip) {
             Some(ip) if IpFamily::of(&ip) == family => lb_vips.push(ip),
             Some(_) => {}
-            None => warnings.push(Warning::object("Service", &svc_ref(s), "Ignoring invalid load balancer ingress IP", &ing.ip)),
+            None => warnings.push(Warning::object(
+                "Service",
+                &svc_ref(s),
+                "Ignoring invalid load balancer ingress IP",
+                &ing.ip,
+            )),
         }
     }
     let mut hc_node_port = 0u16;
     if spec.type_.as_deref() == Some("LoadBalancer") && external_policy_local {
         if spec.health_check_node_port == 0 {
-            warnings.push(Warning::object("Service", &svc_ref(s), "Service has no healthcheck nodeport", ""));
+            warnings.push(Warning::object(
+                "Service",
+                &svc_ref(s),
+                "Service has no healthcheck nodeport",
+                "",
+            ));
         } else if let Some(p) = port_u16(spec.health_check_node_port) {
             hc_node_port = p;
         } else {
@@ -186,7 +225,12 @@ pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Wa
             "UDP" => "udp",
             "SCTP" => "sctp",
             other => {
-                warnings.push(Warning::object("Service", &svc_ref(s), "Skipping service port with unknown protocol", other));
+                warnings.push(Warning::object(
+                    "Service",
+                    &svc_ref(s),
+                    "Skipping service port with unknown protocol",
+                    other,
+                ));
                 continue;
             }
         };
@@ -196,7 +240,12 @@ pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Wa
             format!("{}/{}:{}", s.metadata.namespace, s.metadata.name, p.name)
         };
         let Some(port) = port_u16(p.port) else {
-            warnings.push(Warning::object("Service", &spn, "Skipping service port with out-of-range port", &p.port.to_string()));
+            warnings.push(Warning::object(
+                "Service",
+                &spn,
+                "Skipping service port with out-of-range port",
+                &p.port.to_string(),
+            ));
             continue;
         };
         let node_port = if p.node_port == 0 {
@@ -204,7 +253,12 @@ pub(crate) fn service_ports(s: &Service, family: IpFamily, warnings: &mut Vec<Wa
         } else if let Some(np) = port_u16(p.node_port) {
             np
         } else {
-            warnings.push(Warning::object("Service", &spn, "Ignoring out-of-range nodePort", &p.node_port.to_string()));
+            warnings.push(Warning::object(
+                "Service",
+                &spn,
+                "Ignoring out-of-range nodePort",
+                &p.node_port.to_string(),
+            ));
             0
         };
         let hash = port_proto_hash(&spn, proto);
@@ -237,7 +291,9 @@ pub(crate) type ServiceEndpoints = (BTreeMap<PortKey, Vec<Ep>>, Vec<Warning>);
 
 /// Whether kube-proxy's endpoints tracker for `family` looks at this slice at all.
 pub(crate) fn slice_relevant(slice: &EndpointSlice, family: IpFamily) -> bool {
-    slice.address_type == family.as_k8s() && slice.service_name().is_some() && !slice.metadata.name.is_empty()
+    slice.address_type == family.as_k8s()
+        && slice.service_name().is_some()
+        && !slice.metadata.name.is_empty()
 }
 
 /// `EndpointSliceCache.endpointInfoByServicePort` + `endpointsMapFromEndpointInfo` for one
@@ -256,18 +312,33 @@ pub(crate) fn endpoints_for_service(
         let slice_ref = format!("{}/{}", nsn.0, slice_name);
         for port in &slice.ports {
             let Some(name) = &port.name else {
-                warnings.push(Warning::object("EndpointSlice", &slice_ref, "Ignoring port with nil name", ""));
+                warnings.push(Warning::object(
+                    "EndpointSlice",
+                    &slice_ref,
+                    "Ignoring port with nil name",
+                    "",
+                ));
                 continue;
             };
             let pnum = match port.port {
                 None | Some(0) => {
-                    warnings.push(Warning::object("EndpointSlice", &slice_ref, "Ignoring invalid endpoint port", name));
+                    warnings.push(Warning::object(
+                        "EndpointSlice",
+                        &slice_ref,
+                        "Ignoring invalid endpoint port",
+                        name,
+                    ));
                     continue;
                 }
                 Some(p) => match port_u16(p) {
                     Some(p) => p,
                     None => {
-                        warnings.push(Warning::object("EndpointSlice", &slice_ref, "Ignoring out-of-range endpoint port", &p.to_string()));
+                        warnings.push(Warning::object(
+                            "EndpointSlice",
+                            &slice_ref,
+                            "Ignoring out-of-range endpoint port",
+                            &p.to_string(),
+                        ));
                         continue;
                     }
                 },
@@ -277,20 +348,39 @@ pub(crate) fn endpoints_for_service(
                 port: name.clone(),
                 protocol: port.protocol.clone().unwrap_or_else(|| "TCP".into()),
             };
-            let spn = if name.is_empty() { format!("{}/{}", nsn.0, nsn.1) } else { format!("{}/{}:{}", nsn.0, nsn.1, name) };
+            let spn = if name.is_empty() {
+                format!("{}/{}", nsn.0, nsn.1)
+            } else {
+                format!("{}/{}:{}", nsn.0, nsn.1, name)
+            };
             let proto = key.protocol.to_ascii_lowercase();
             let set = by_port.entry(key).or_default();
             for e in &slice.endpoints {
                 let Some(addr) = e.addresses.first() else {
-                    warnings.push(Warning::object("EndpointSlice", &slice_ref, "Ignoring invalid endpoint port with empty address", ""));
+                    warnings.push(Warning::object(
+                        "EndpointSlice",
+                        &slice_ref,
+                        "Ignoring invalid endpoint port with empty address",
+                        "",
+                    ));
                     continue;
                 };
                 let Some(ip) = parse_ip_sloppy(addr) else {
-                    warnings.push(Warning::object("EndpointSlice", &slice_ref, "Ignoring endpoint with invalid address", addr));
+                    warnings.push(Warning::object(
+                        "EndpointSlice",
+                        &slice_ref,
+                        "Ignoring endpoint with invalid address",
+                        addr,
+                    ));
                     continue;
                 };
                 if IpFamily::of(&ip) != family {
-                    warnings.push(Warning::object("EndpointSlice", &slice_ref, "Ignoring endpoint whose address does not match the slice's addressType", addr));
+                    warnings.push(Warning::object(
+                        "EndpointSlice",
+                        &slice_ref,
+                        "Ignoring endpoint whose address does not match the slice's addressType",
+                        addr,
+                    ));
                     continue;
                 }
                 let terminating = e.conditions.terminating == Some(true);

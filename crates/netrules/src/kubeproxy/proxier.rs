@@ -1,7 +1,9 @@
 //! [`Proxier`]: the stateful, pure planner for kube-proxy's full and partial (KEP-3453) syncs.
 
 use super::config::{Effective, ProxierConfig};
-use super::objects::{endpoints_for_service, service_ports, slice_relevant, Nsn, ServiceEndpoints, SvcPort};
+use super::objects::{
+    endpoints_for_service, service_ports, slice_relevant, Nsn, ServiceEndpoints, SvcPort,
+};
 use super::writer::{write, WriteInput};
 use crate::k8s::{EndpointSlice, Service};
 use crate::model::Ruleset;
@@ -46,7 +48,10 @@ pub struct SyncOptions<'a> {
 
 impl Default for SyncOptions<'_> {
     fn default() -> Self {
-        SyncOptions { existing_nat_chains: None, cleanup_stale_chains: true }
+        SyncOptions {
+            existing_nat_chains: None,
+            cleanup_stale_chains: true,
+        }
     }
 }
 
@@ -169,8 +174,14 @@ impl Proxier {
                 }
                 continue;
             }
-            let nsn = (sl.metadata.namespace.clone(), sl.service_name().unwrap_or_default().to_string());
-            by_svc.entry(nsn).or_default().insert(sl.metadata.name.as_str(), sl);
+            let nsn = (
+                sl.metadata.namespace.clone(),
+                sl.service_name().unwrap_or_default().to_string(),
+            );
+            by_svc
+                .entry(nsn)
+                .or_default()
+                .insert(sl.metadata.name.as_str(), sl);
         }
         // Changes, as the two change trackers would record them.
         for (nsn, p) in &ports {
@@ -188,7 +199,13 @@ impl Proxier {
         let mut old_slices = std::mem::take(&mut self.slices);
         let mut old_endpoints = std::mem::take(&mut self.endpoints);
         for (nsn, sl) in by_svc {
-            let same = old_slices.get(&nsn).is_some_and(|old| old.len() == sl.len() && old.iter().zip(sl.iter()).all(|((on, os), (nn, ns))| on == nn && os == *ns));
+            let same = old_slices.get(&nsn).is_some_and(|old| {
+                old.len() == sl.len()
+                    && old
+                        .iter()
+                        .zip(sl.iter())
+                        .all(|((on, os), (nn, ns))| on == nn && os == *ns)
+            });
             if same {
                 let eps = old_endpoints.remove(&nsn).unwrap_or_default();
                 warnings.extend(eps.1.iter().cloned());
@@ -196,9 +213,19 @@ impl Proxier {
                 new_slices.insert(nsn.clone(), old_slices.remove(&nsn).unwrap_or_default());
             } else {
                 self.changed.insert(nsn.clone());
-                let owned: BTreeMap<String, EndpointSlice> = sl.into_iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
+                let owned: BTreeMap<String, EndpointSlice> = sl
+                    .into_iter()
+                    .map(|(n, s)| (n.to_string(), s.clone()))
+                    .collect();
                 let mut w = Vec::new();
-                let eps = endpoints_for_service(&nsn, &owned, family, &self.eff.node_name, self.eff.node_hints, &mut w);
+                let eps = endpoints_for_service(
+                    &nsn,
+                    &owned,
+                    family,
+                    &self.eff.node_name,
+                    self.eff.node_hints,
+                    &mut w,
+                );
                 warnings.extend(w.iter().cloned());
                 new_endpoints.insert(nsn.clone(), (eps, w));
                 new_slices.insert(nsn, owned);
@@ -246,11 +273,20 @@ impl Proxier {
             changed: &self.changed,
             existing_nat_chains: existing_ref,
         });
-        let deleted: Vec<String> = out.ruleset.table("nat").map(|t| t.deleted_chains().map(str::to_string).collect()).unwrap_or_default();
+        let deleted: Vec<String> = out
+            .ruleset
+            .table("nat")
+            .map(|t| t.deleted_chains().map(str::to_string).collect())
+            .unwrap_or_default();
         // What exists after this restore: the active chains, plus stale ones not cleaned.
         let mut known = out.active_nat_chains.clone();
         if !opts.cleanup_stale_chains {
-            known.extend(self.known_chains.iter().filter(|c| !out.active_nat_chains.contains(*c)).cloned());
+            known.extend(
+                self.known_chains
+                    .iter()
+                    .filter(|c| !out.active_nat_chains.contains(*c))
+                    .cloned(),
+            );
         }
         self.prev_known_chains = std::mem::replace(&mut self.known_chains, known);
         self.changed.clear();

@@ -18,8 +18,19 @@ pub(crate) struct Categorized<'a> {
     pub has_any: bool,
 }
 
-pub(crate) fn categorize<'a>(eps: &'a [Ep], svc: &SvcPort, node_name: &str, zone: &str, node_hints: bool) -> Categorized<'a> {
-    let mut c = Categorized { cluster: Vec::new(), local: Vec::new(), all_reachable: Vec::new(), has_any: false };
+pub(crate) fn categorize<'a>(
+    eps: &'a [Ep],
+    svc: &SvcPort,
+    node_name: &str,
+    zone: &str,
+    node_hints: bool,
+) -> Categorized<'a> {
+    let mut c = Categorized {
+        cluster: Vec::new(),
+        local: Vec::new(),
+        all_reachable: Vec::new(),
+        has_any: false,
+    };
     if eps.is_empty() {
         return c;
     }
@@ -27,7 +38,10 @@ pub(crate) fn categorize<'a>(eps: &'a [Ep], svc: &SvcPort, node_name: &str, zone
     let mut use_serving_terminating = false;
     if svc.uses_cluster_endpoints() {
         topology_mode = topology_mode_from_hints(eps, node_name, zone, node_hints);
-        c.cluster = eps.iter().filter(|e| e.ready && available_for_topology(e, topology_mode, node_name, zone)).collect();
+        c.cluster = eps
+            .iter()
+            .filter(|e| e.ready && available_for_topology(e, topology_mode, node_name, zone))
+            .collect();
         if c.cluster.is_empty() {
             c.cluster = eps.iter().filter(|e| e.serving && e.terminating).collect();
         }
@@ -53,7 +67,10 @@ pub(crate) fn categorize<'a>(eps: &'a [Ep], svc: &SvcPort, node_name: &str, zone
         c.local = eps.iter().filter(|e| e.local && e.ready).collect();
     } else if local_st {
         use_serving_terminating = true;
-        c.local = eps.iter().filter(|e| e.local && e.serving && e.terminating).collect();
+        c.local = eps
+            .iter()
+            .filter(|e| e.local && e.serving && e.terminating)
+            .collect();
     }
     if !svc.uses_cluster_endpoints() {
         c.all_reachable = c.local.clone();
@@ -72,8 +89,14 @@ pub(crate) fn categorize<'a>(eps: &'a [Ep], svc: &SvcPort, node_name: &str, zone
     c
 }
 
-fn topology_mode_from_hints(eps: &[Ep], node_name: &str, zone: &str, node_hints: bool) -> &'static str {
-    let (mut has_ready, mut for_node, mut all_node, mut for_zone, mut all_zone) = (false, false, true, false, true);
+fn topology_mode_from_hints(
+    eps: &[Ep],
+    node_name: &str,
+    zone: &str,
+    node_hints: bool,
+) -> &'static str {
+    let (mut has_ready, mut for_node, mut all_node, mut for_zone, mut all_zone) =
+        (false, false, true, false, true);
     for e in eps.iter().filter(|e| e.ready) {
         has_ready = true;
         if e.node_hints.is_empty() {
@@ -132,7 +155,13 @@ pub(crate) struct WriteInput<'a> {
     pub existing_nat_chains: Option<&'a BTreeSet<String>>,
 }
 
-const SERVICE_CHAIN_PREFIXES: [&str; 5] = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-SEP-", "KUBE-FW-", "KUBE-EXT-"];
+const SERVICE_CHAIN_PREFIXES: [&str; 5] = [
+    "KUBE-SVC-",
+    "KUBE-SVL-",
+    "KUBE-SEP-",
+    "KUBE-FW-",
+    "KUBE-EXT-",
+];
 
 /// Whether `name` is one of the per-service chains kube-proxy garbage-collects.
 pub fn is_service_chain(name: &str) -> bool {
@@ -148,20 +177,45 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
     let mut services_written = Vec::new();
     let mut written_nsn: BTreeSet<&Nsn> = BTreeSet::new();
 
-    for c in ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"] {
+    for c in [
+        "KUBE-SERVICES",
+        "KUBE-EXTERNAL-SERVICES",
+        "KUBE-FORWARD",
+        "KUBE-NODEPORTS",
+        "KUBE-PROXY-FIREWALL",
+    ] {
         filter.declare(c);
     }
-    for c in ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"] {
+    for c in [
+        "KUBE-SERVICES",
+        "KUBE-NODEPORTS",
+        "KUBE-POSTROUTING",
+        "KUBE-MARK-MASQ",
+    ] {
         nat.declare(c);
     }
-    nat.push("KUBE-POSTROUTING", format!("-m mark ! --mark {mark}/{mark} -j RETURN"), Origin::Fixed);
-    nat.push("KUBE-POSTROUTING", format!("-j MARK --xor-mark {mark}"), Origin::Fixed);
-    let mut masq = String::from("-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE");
+    nat.push(
+        "KUBE-POSTROUTING",
+        format!("-m mark ! --mark {mark}/{mark} -j RETURN"),
+        Origin::Fixed,
+    );
+    nat.push(
+        "KUBE-POSTROUTING",
+        format!("-j MARK --xor-mark {mark}"),
+        Origin::Fixed,
+    );
+    let mut masq = String::from(
+        "-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE",
+    );
     if eff.random_fully {
         masq.push_str(" --random-fully");
     }
     nat.push("KUBE-POSTROUTING", masq, Origin::Fixed);
-    nat.push("KUBE-MARK-MASQ", format!("-j MARK --or-mark {mark}"), Origin::Fixed);
+    nat.push(
+        "KUBE-MARK-MASQ",
+        format!("-j MARK --or-mark {mark}"),
+        Origin::Fixed,
+    );
 
     let is_v6 = eff.family == IpFamily::V6;
     if !is_v6 && eff.localhost_nodeports {
@@ -175,7 +229,11 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
 
     let mut active: BTreeSet<String> = BTreeSet::new();
     let lookup = |k: &PortKey| input.endpoints.get(&k.nsn).and_then(|(m, _)| m.get(k));
-    let total_endpoints: usize = input.ports.iter().map(|p| lookup(&p.key).map_or(0, Vec::len)).sum();
+    let total_endpoints: usize = input
+        .ports
+        .iter()
+        .map(|p| lookup(&p.key).map_or(0, Vec::len))
+        .sum();
     let large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
     let empty: Vec<Ep> = Vec::new();
 
@@ -227,13 +285,31 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
         if has_internal {
             nat.push(
                 "KUBE-SERVICES",
-                Args::new().qcomment(&format!("{spn} cluster IP")).a(&pm).a("-d").a(&cip).a("--dport").a(&port).a("-j").a(internal_chain).done(),
+                Args::new()
+                    .qcomment(&format!("{spn} cluster IP"))
+                    .a(&pm)
+                    .a("-d")
+                    .a(&cip)
+                    .a("--dport")
+                    .a(&port)
+                    .a("-j")
+                    .a(internal_chain)
+                    .done(),
                 so,
             );
         } else {
             filter.push(
                 "KUBE-SERVICES",
-                Args::new().qcomment(&int_comment).a(&pm).a("-d").a(&cip).a("--dport").a(&port).a("-j").a(int_target).done(),
+                Args::new()
+                    .qcomment(&int_comment)
+                    .a(&pm)
+                    .a("-d")
+                    .a(&cip)
+                    .a("--dport")
+                    .a(&port)
+                    .a("-j")
+                    .a(int_target)
+                    .done(),
                 so,
             );
         }
@@ -243,14 +319,32 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
             if has_eps {
                 nat.push(
                     "KUBE-SERVICES",
-                    Args::new().qcomment(&format!("{spn} external IP")).a(&pm).a("-d").a(&eip).a("--dport").a(&port).a("-j").a(&ext_chain).done(),
+                    Args::new()
+                        .qcomment(&format!("{spn} external IP"))
+                        .a(&pm)
+                        .a("-d")
+                        .a(&eip)
+                        .a("--dport")
+                        .a(&port)
+                        .a("-j")
+                        .a(&ext_chain)
+                        .done(),
                     so,
                 );
             }
             if !has_external {
                 filter.push(
                     "KUBE-EXTERNAL-SERVICES",
-                    Args::new().qcomment(&ext_comment).a(&pm).a("-d").a(&eip).a("--dport").a(&port).a("-j").a(ext_target).done(),
+                    Args::new()
+                        .qcomment(&ext_comment)
+                        .a(&pm)
+                        .a("-d")
+                        .a(&eip)
+                        .a("--dport")
+                        .a(&port)
+                        .a("-j")
+                        .a(ext_target)
+                        .done(),
                     so,
                 );
             }
@@ -261,7 +355,16 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
             if has_eps {
                 nat.push(
                     "KUBE-SERVICES",
-                    Args::new().qcomment(&format!("{spn} loadbalancer IP")).a(&pm).a("-d").a(&lb).a("--dport").a(&port).a("-j").a(lb_target).done(),
+                    Args::new()
+                        .qcomment(&format!("{spn} loadbalancer IP"))
+                        .a(&pm)
+                        .a("-d")
+                        .a(&lb)
+                        .a("--dport")
+                        .a(&port)
+                        .a("-j")
+                        .a(lb_target)
+                        .done(),
                     so,
                 );
             }
@@ -285,7 +388,16 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
             for lb in &svc.lb_vips {
                 filter.push(
                     "KUBE-EXTERNAL-SERVICES",
-                    Args::new().qcomment(&ext_comment).a(&pm).a("-d").a(&lb.to_string()).a("--dport").a(&port).a("-j").a(ext_target).done(),
+                    Args::new()
+                        .qcomment(&ext_comment)
+                        .a(&pm)
+                        .a("-d")
+                        .a(&lb.to_string())
+                        .a("--dport")
+                        .a(&port)
+                        .a("-j")
+                        .a(ext_target)
+                        .done(),
                     so,
                 );
             }
@@ -308,12 +420,31 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
                         so,
                     );
                 }
-                nat.push("KUBE-NODEPORTS", Args::new().comment(spn).a(&pm).a("--dport").a(&np).a("-j").a(&ext_chain).done(), so);
+                nat.push(
+                    "KUBE-NODEPORTS",
+                    Args::new()
+                        .comment(spn)
+                        .a(&pm)
+                        .a("--dport")
+                        .a(&np)
+                        .a("-j")
+                        .a(&ext_chain)
+                        .done(),
+                    so,
+                );
             }
             if !has_external {
                 filter.push(
                     "KUBE-EXTERNAL-SERVICES",
-                    Args::new().qcomment(&ext_comment).a("-m addrtype --dst-type LOCAL").a(&pm).a("--dport").a(&np).a("-j").a(ext_target).done(),
+                    Args::new()
+                        .qcomment(&ext_comment)
+                        .a("-m addrtype --dst-type LOCAL")
+                        .a(&pm)
+                        .a("--dport")
+                        .a(&np)
+                        .a("-j")
+                        .a(ext_target)
+                        .done(),
                     so,
                 );
             }
@@ -351,7 +482,12 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
         }
         let ep_strings: Vec<String> = all_eps.iter().map(|e| e.ep.clone()).collect();
         let ep_index = |e: &Ep| all_eps.iter().position(|x| x.ep == e.ep).unwrap_or(0);
-        services.push(ServiceRef { name: spn.to_string(), protocol: proto.to_string(), chain_hash: svc.hash.clone(), endpoints: ep_strings });
+        services.push(ServiceRef {
+            name: spn.to_string(),
+            protocol: proto.to_string(),
+            chain_hash: svc.hash.clone(),
+            endpoints: ep_strings,
+        });
         if !write_chains {
             continue;
         }
@@ -360,11 +496,21 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
         }
 
         if has_internal {
-            let base = Args::new().qcomment(&format!("{spn} cluster IP")).a(&pm).a("-d").a(&cip).a("--dport").a(&port);
+            let base = Args::new()
+                .qcomment(&format!("{spn} cluster IP"))
+                .a(&pm)
+                .a("-d")
+                .a(&cip)
+                .a("--dport")
+                .a(&port);
             if eff.masquerade_all {
                 nat.push(internal_chain, base.a("-j KUBE-MARK-MASQ").done(), so);
             } else if let Some(d) = &eff.detector {
-                nat.push(internal_chain, base.a(&d.if_not_local).a("-j KUBE-MARK-MASQ").done(), so);
+                nat.push(
+                    internal_chain,
+                    base.a(&d.if_not_local).a("-j KUBE-MARK-MASQ").done(),
+                    so,
+                );
             }
         }
         if uses_ext {
@@ -372,21 +518,33 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
             if !svc.external_policy_local {
                 nat.push(
                     &ext_chain,
-                    Args::new().qcomment(&format!("masquerade traffic for {spn} external destinations")).a("-j KUBE-MARK-MASQ").done(),
+                    Args::new()
+                        .qcomment(&format!(
+                            "masquerade traffic for {spn} external destinations"
+                        ))
+                        .a("-j KUBE-MARK-MASQ")
+                        .done(),
                     so,
                 );
             } else {
                 if let Some(d) = &eff.detector {
                     nat.push(
                         &ext_chain,
-                        Args::new().qcomment(&format!("pod traffic for {spn} external destinations")).a(&d.if_local).a("-j").a(&cluster_chain).done(),
+                        Args::new()
+                            .qcomment(&format!("pod traffic for {spn} external destinations"))
+                            .a(&d.if_local)
+                            .a("-j")
+                            .a(&cluster_chain)
+                            .done(),
                         so,
                     );
                 }
                 nat.push(
                     &ext_chain,
                     Args::new()
-                        .qcomment(&format!("masquerade LOCAL traffic for {spn} external destinations"))
+                        .qcomment(&format!(
+                            "masquerade LOCAL traffic for {spn} external destinations"
+                        ))
                         .a("-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
                         .done(),
                     so,
@@ -394,7 +552,9 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
                 nat.push(
                     &ext_chain,
                     Args::new()
-                        .qcomment(&format!("route LOCAL traffic for {spn} external destinations"))
+                        .qcomment(&format!(
+                            "route LOCAL traffic for {spn} external destinations"
+                        ))
                         .a("-m addrtype --src-type LOCAL -j")
                         .a(&cluster_chain)
                         .done(),
@@ -410,7 +570,17 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
             let lb_comment = format!("{spn} loadbalancer IP");
             let mut allow_from_node = false;
             for r in &svc.source_ranges {
-                nat.push(&fw_chain, Args::new().qcomment(&lb_comment).a("-s").a(&r.to_string()).a("-j").a(&ext_chain).done(), so);
+                nat.push(
+                    &fw_chain,
+                    Args::new()
+                        .qcomment(&lb_comment)
+                        .a("-s")
+                        .a(&r.to_string())
+                        .a("-j")
+                        .a(&ext_chain)
+                        .done(),
+                    so,
+                );
                 if let Some(nip) = &eff.node_ip {
                     if r.contains(nip) {
                         allow_from_node = true;
@@ -419,35 +589,82 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
             }
             if allow_from_node {
                 for lb in &svc.lb_vips {
-                    nat.push(&fw_chain, Args::new().qcomment(&lb_comment).a("-s").a(&lb.to_string()).a("-j").a(&ext_chain).done(), so);
+                    nat.push(
+                        &fw_chain,
+                        Args::new()
+                            .qcomment(&lb_comment)
+                            .a("-s")
+                            .a(&lb.to_string())
+                            .a("-j")
+                            .a(&ext_chain)
+                            .done(),
+                        so,
+                    );
                 }
             }
             nat.push(
                 &fw_chain,
-                Args::new().qcomment(&format!("other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL")).done(),
+                Args::new()
+                    .qcomment(&format!(
+                        "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"
+                    ))
+                    .done(),
                 so,
             );
         }
         if uses_cluster_chain {
             nat.declare(&cluster_chain);
-            write_service_to_endpoint_rules(&mut nat, spn, svc, &cluster_chain, &cat.cluster, large, sidx, &ep_index);
+            write_service_to_endpoint_rules(
+                &mut nat,
+                spn,
+                svc,
+                &cluster_chain,
+                &cat.cluster,
+                large,
+                sidx,
+                &ep_index,
+            );
         }
         if uses_local_chain {
             nat.declare(&local_chain);
-            write_service_to_endpoint_rules(&mut nat, spn, svc, &local_chain, &cat.local, large, sidx, &ep_index);
+            write_service_to_endpoint_rules(
+                &mut nat,
+                spn,
+                svc,
+                &local_chain,
+                &cat.local,
+                large,
+                sidx,
+                &ep_index,
+            );
         }
         for e in &cat.all_reachable {
-            let eo = Origin::Endpoint { service: sidx, endpoint: ep_index(e) };
+            let eo = Origin::Endpoint {
+                service: sidx,
+                endpoint: ep_index(e),
+            };
             nat.declare(&e.chain);
             let mut a = Args::new();
             if !large {
                 a = a.comment(spn);
             }
-            nat.push(&e.chain, Args(a.0.clone()).a("-s").a(&e.ip).a("-j KUBE-MARK-MASQ").done(), eo);
+            nat.push(
+                &e.chain,
+                Args(a.0.clone())
+                    .a("-s")
+                    .a(&e.ip)
+                    .a("-j KUBE-MARK-MASQ")
+                    .done(),
+                eo,
+            );
             if svc.affinity.is_some() {
                 a = a.a("-m recent --name").a(&e.chain).a("--set");
             }
-            nat.push(&e.chain, a.a(&pm).a("-j DNAT --to-destination").a(&e.ep).done(), eo);
+            nat.push(
+                &e.chain,
+                a.a(&pm).a("-j DNAT --to-destination").a(&e.ep).done(),
+                eo,
+            );
         }
     }
 
@@ -479,7 +696,11 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
                 if ip.is_loopback() && (is_v6 || !eff.localhost_nodeports) {
                     continue;
                 }
-                nat.push("KUBE-SERVICES", format!("{np_comment} -d {ip} -j KUBE-NODEPORTS"), Origin::Fixed);
+                nat.push(
+                    "KUBE-SERVICES",
+                    format!("{np_comment} -d {ip} -j KUBE-NODEPORTS"),
+                    Origin::Fixed,
+                );
             }
         }
     }
@@ -504,7 +725,10 @@ pub(crate) fn write(input: WriteInput<'_>) -> WriteOutput {
     );
 
     WriteOutput {
-        ruleset: Ruleset { tables: vec![filter, nat], services },
+        ruleset: Ruleset {
+            tables: vec![filter, nat],
+            services,
+        },
         active_nat_chains: active,
         large_cluster_mode: large,
         services_written,
@@ -530,8 +754,21 @@ fn write_service_to_endpoint_rules(
             if !large {
                 a = a.qcomment(&format!("{spn} -> {}", e.ep));
             }
-            let a = a.a("-m recent --name").a(&e.chain).a("--rcheck --seconds").a(&t).a("--reap -j").a(&e.chain);
-            nat.push(chain, a.done(), Origin::Endpoint { service: sidx, endpoint: ep_index(e) });
+            let a = a
+                .a("-m recent --name")
+                .a(&e.chain)
+                .a("--rcheck --seconds")
+                .a(&t)
+                .a("--reap -j")
+                .a(&e.chain);
+            nat.push(
+                chain,
+                a.done(),
+                Origin::Endpoint {
+                    service: sidx,
+                    endpoint: ep_index(e),
+                },
+            );
         }
     }
     let n = eps.len();
@@ -541,8 +778,17 @@ fn write_service_to_endpoint_rules(
             a = a.qcomment(&format!("{spn} -> {}", e.ep));
         }
         if i < n - 1 {
-            a = a.a("-m statistic --mode random --probability").a(&probability(n - i));
+            a = a
+                .a("-m statistic --mode random --probability")
+                .a(&probability(n - i));
         }
-        nat.push(chain, a.a("-j").a(&e.chain).done(), Origin::Endpoint { service: sidx, endpoint: ep_index(e) });
+        nat.push(
+            chain,
+            a.a("-j").a(&e.chain).done(),
+            Origin::Endpoint {
+                service: sidx,
+                endpoint: ep_index(e),
+            },
+        );
     }
 }

@@ -23,22 +23,55 @@ pub fn config_from_flags_file(path: &Path, nodes: &[netrules::k8s::Node]) -> Pro
     };
     let flags = Flags::parse_args(rest).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     match base {
-        None => flags.to_config(nodes, "").unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        None => flags
+            .to_config(nodes, "")
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         Some(fam) => {
             let mut cfg = ProxierConfig::upstream_test_fake(fam);
             for t in rest {
-                let (name, _) = t.trim_start_matches('-').split_once('=').unwrap_or((t.trim_start_matches('-'), ""));
+                let (name, _) = t
+                    .trim_start_matches('-')
+                    .split_once('=')
+                    .unwrap_or((t.trim_start_matches('-'), ""));
                 match name {
-                    "iptables-localhost-nodeports" => cfg.localhost_nodeports = flags.iptables_localhost_nodeports,
-                    "nodeport-addresses" => cfg.nodeport_addresses = flags.nodeport_addresses.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
+                    "iptables-localhost-nodeports" => {
+                        cfg.localhost_nodeports = flags.iptables_localhost_nodeports
+                    }
+                    "nodeport-addresses" => {
+                        cfg.nodeport_addresses = flags
+                            .nodeport_addresses
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    }
                     "masquerade-all" => cfg.masquerade_all = flags.masquerade_all,
                     "nfacct" => cfg.nfacct = flags.nfacct,
                     "random-fully" => cfg.random_fully = flags.random_fully,
-                    "conntrack-tcp-be-liberal" => cfg.conntrack_tcp_be_liberal = flags.conntrack_tcp_be_liberal,
-                    "cluster-cidr" => cfg.cluster_cidrs = flags.cluster_cidr.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
-                    "hostname-override" => cfg.node_name = flags.hostname_override.clone().unwrap_or_default(),
-                    "node-ip" => cfg.node_ip = flags.node_ip.as_deref().and_then(netrules::kubeproxy::parse_flag_ip),
-                    other => panic!("{}: flag --{other} not supported with @upstream-fake", path.display()),
+                    "conntrack-tcp-be-liberal" => {
+                        cfg.conntrack_tcp_be_liberal = flags.conntrack_tcp_be_liberal
+                    }
+                    "cluster-cidr" => {
+                        cfg.cluster_cidrs = flags
+                            .cluster_cidr
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    }
+                    "hostname-override" => {
+                        cfg.node_name = flags.hostname_override.clone().unwrap_or_default()
+                    }
+                    "node-ip" => {
+                        cfg.node_ip = flags
+                            .node_ip
+                            .as_deref()
+                            .and_then(netrules::kubeproxy::parse_flag_ip)
+                    }
+                    other => panic!(
+                        "{}: flag --{other} not supported with @upstream-fake",
+                        path.display()
+                    ),
                 }
             }
             cfg
@@ -54,7 +87,11 @@ pub fn diff(expected: &str, got: &str) -> String {
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let mut ops: Vec<(char, &str)> = Vec::new();
@@ -73,7 +110,11 @@ pub fn diff(expected: &str, got: &str) -> String {
         }
     }
     let mut out = String::new();
-    let near = |k: usize| ops[k.saturating_sub(2)..(k + 3).min(ops.len())].iter().any(|(c, _)| *c != ' ');
+    let near = |k: usize| {
+        ops[k.saturating_sub(2)..(k + 3).min(ops.len())]
+            .iter()
+            .any(|(c, _)| *c != ' ')
+    };
     let mut skipped = false;
     for (k, (c, l)) in ops.iter().enumerate() {
         if *c != ' ' || near(k) {
