@@ -234,8 +234,7 @@ impl SqlStore {
             url: redact(url),
             cause: e,
         };
-        let mut options =
-            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 16 } else { 16 });
+        let mut options = AnyPoolOptions::new().max_connections(16);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
