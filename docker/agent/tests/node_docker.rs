@@ -13,7 +13,8 @@
 //! cargo test -p kplab-agent --test node_docker -- --ignored --nocapture
 //! ```
 //! `KPLAB_AGENT_BIN` overrides the binary, `KPLAB_NODE_IMAGE` the image (default
-//! `kplab-base:bookworm`). Everything created is named `na-e2e-<pid>-…` and removed at the end.
+//! `kplab-node:latest`, built with `kplab image build` when missing; the freshly built agent is
+//! bind-mounted over the image's own). Everything created is named `na-e2e-<pid>-…` and removed at the end.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -121,15 +122,37 @@ fn agent_bin() -> PathBuf {
     root.join("target/x86_64-unknown-linux-musl/release/kplab-agent")
 }
 
+/// The node image, built by `kplab image build` (which also compiles the musl agent) when it
+/// or the agent binary is missing, so that this test needs no step of its own on a fresh machine.
+fn ensure_image_and_agent(image: &str, bin: &std::path::Path) {
+    let have_image = docker(&["image", "inspect", image]).status.success();
+    if have_image && bin.exists() {
+        return;
+    }
+    assert!(
+        std::env::var("KPLAB_NODE_IMAGE").is_err(),
+        "KPLAB_NODE_IMAGE={image} does not exist"
+    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["run", "-q", "-p", "kplab", "--", "image", "build"])
+        .current_dir(&root)
+        .status()
+        .expect("run `kplab image build`");
+    assert!(status.success(), "`kplab image build` failed");
+}
+
 fn start_lab() -> (Lab, Duration) {
     let bin = agent_bin();
+    let image = std::env::var("KPLAB_NODE_IMAGE").unwrap_or_else(|_| "kplab-node:latest".into());
+    ensure_image_and_agent(&image, &bin);
     assert!(
         bin.exists(),
         "{} is missing: build it with `cargo build --release --target x86_64-unknown-linux-musl -p kplab-agent` or set KPLAB_AGENT_BIN",
         bin.display()
     );
     let bin = std::fs::canonicalize(&bin).unwrap();
-    let image = std::env::var("KPLAB_NODE_IMAGE").unwrap_or_else(|_| "kplab-base:bookworm".into());
     let prefix = format!("na-e2e-{}", std::process::id());
     // An internal network on a free /24.
     let mut subnet = None;
