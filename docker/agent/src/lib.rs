@@ -5,6 +5,7 @@ pub mod client;
 pub mod controllers;
 pub mod dns;
 pub mod init;
+pub mod iptables;
 pub mod kubectl;
 pub mod kubelet;
 pub mod podserver;

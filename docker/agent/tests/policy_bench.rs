@@ -139,7 +139,7 @@ fn label_change_resync_with_100_pods_and_50_policies() {
             }
             let unchanged = e.resync(&c).unwrap();
             assert!(!unchanged.applied, "nothing changed: no restore");
-            let save = Iptables::default().save_filter().unwrap();
+            let save = Iptables::default().save(Some("filter")).unwrap();
             let rules = save.lines().filter(|l| l.starts_with("-A ")).count();
             let chains = save.lines().filter(|l| l.starts_with(':')).count();
             eprintln!(

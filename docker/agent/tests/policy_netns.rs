@@ -234,7 +234,9 @@ fn restore_in(ns: &str, text: &str) {
 
 fn save_in(ns: &str) -> String {
     in_netns(ns, || {
-        Iptables::default().save_filter().expect("iptables-save")
+        Iptables::default()
+            .save(Some("filter"))
+            .expect("iptables-save")
     })
 }
 

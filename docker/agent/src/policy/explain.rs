@@ -161,7 +161,7 @@ fn run(req: &Request) -> Result<String, String> {
         })
         .ok_or("cannot tell which node this is: set --node or KPLAB_NODE_NAME")?;
     let saved = Iptables::default()
-        .save_filter()
+        .save(Some("filter"))
         .map_err(|e| e.to_string())?;
     let table = parse_filter(&saved).map_err(|e| format!("reading iptables-save: {e}"))?;
     let iface = |p: &Pod| veth_name(&p.namespace, &p.name);

@@ -15,7 +15,7 @@
 //! established flows); new connections see the new rules.
 
 pub mod explain;
-pub mod iptables;
+pub use crate::iptables;
 pub mod sync;
 
 pub use explain::explain_main;

@@ -133,7 +133,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             let r = render(&cluster, &enforcer.facts(&cluster));
             let current = enforcer
                 .ipt
-                .save_filter()
+                .save(Some("filter"))
                 .ok()
                 .and_then(|t| parse_filter(&t).ok())
                 .unwrap_or_default();
@@ -243,7 +243,7 @@ impl Enforcer {
         let current = match self.loaded.take() {
             Some(t) if !read => t,
             _ => {
-                let saved = self.ipt.save_filter()?;
+                let saved = self.ipt.save(Some("filter"))?;
                 parse_filter(&saved).map_err(|e| IptablesError {
                     command: "parsing iptables-save -t filter".into(),
                     status: "unreadable".into(),

@@ -2,7 +2,7 @@
 //! plain `kube-proxy [flags]` runs the sync loop against the lab API.
 
 pub mod informer;
-pub mod iptables;
+pub use crate::iptables;
 pub mod klog;
 pub mod netrules_planner;
 pub mod planner;

@@ -1,4 +1,5 @@
-//! The only place in kube-proxy that runs `iptables`, `iptables-restore` and `iptables-save`.
+//! The only place in the agent that runs `iptables`, `iptables-restore` and `iptables-save`
+//! (kube-proxy and the NetworkPolicy enforcer both go through it).
 //!
 //! Everything here is a thin, synchronous wrapper around the real binaries (nft backend in the
 //! lab image). Failures carry the command line and the tool's own stderr, so that a learner
