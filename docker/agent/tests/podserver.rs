@@ -7,17 +7,25 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Held while a test picks ports and starts a pod. Picking a port briefly binds a listener to
+/// it; a fork by another test thread in that moment copies the listener into the child until it
+/// execs, and a connection made to the port meanwhile lands in that copy and is reset when it
+/// closes (CI saw "Connection reset by peer" on a pod's first request). No test here forks
+/// outside this lock.
+static SPAWN: Mutex<()> = Mutex::new(());
+
 /// A port no other test of this run uses (tests run in parallel; ports from the kernel's
-/// ephemeral range could be handed out twice once released).
+/// ephemeral range could be handed out twice once released). Call with `SPAWN` held.
 fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20000 + (std::process::id() % 2000) as u16 * 10;
+    let base = 20000 + (std::process::id() % 1200) as u16 * 10;
     loop {
         let p = base + NEXT.fetch_add(1, Ordering::SeqCst);
         if TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
@@ -29,6 +37,8 @@ fn free_port() -> u16 {
 
 struct Pod {
     child: Child,
+    /// The pod's stdout, past its "listening on" line.
+    out: BufReader<ChildStdout>,
     tcp: u16,
     udp: u16,
 }
@@ -41,9 +51,10 @@ impl Drop for Pod {
 }
 
 fn start_pod(run_dir: &Path) -> Pod {
+    let spawning = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
     let tcp = free_port();
     let udp = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kplab-agent"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kplab-agent"))
         .args([
             "kplab-pod",
             "web-7d4b9c8f5-x2x9z",
@@ -69,19 +80,23 @@ fn start_pod(run_dir: &Path) -> Pod {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start kplab-pod");
-    let mut child = child;
-    let began = Instant::now();
-    while TcpStream::connect(("127.0.0.1", tcp)).is_err() {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("kplab-pod exited at start: {st}");
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(5),
-            "kplab-pod did not listen on {tcp}"
+    drop(spawning);
+    // The pod prints its "listening on" line once every port is bound: no probe connection.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    if !line.contains("listening on") {
+        panic!(
+            "kplab-pod did not start ({:?}): {line:?}",
+            child.try_wait().unwrap()
         );
-        std::thread::sleep(Duration::from_millis(10));
     }
-    Pod { child, tcp, udp }
+    Pod {
+        child,
+        out,
+        tcp,
+        udp,
+    }
 }
 
 fn http_get(port: u16, path: &str) -> (u16, String, String) {
@@ -209,10 +224,11 @@ fn logs_each_request_and_exits_promptly_on_sigterm() {
     assert!(rss_kib < 16 * 1024, "pod process uses {rss_kib} KiB");
 
     let began = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     loop {
         if let Some(st) = pod.child.try_wait().unwrap() {
             assert!(!st.success() || st.code().is_some());
@@ -225,12 +241,6 @@ fn logs_each_request_and_exits_promptly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut out = String::new();
-    pod.child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(out.contains("listening on"), "{out}");
+    pod.out.read_to_string(&mut out).unwrap();
     assert!(out.contains(&format!("GET /x from {me}")), "{out}");
 }
