@@ -22,6 +22,8 @@ pub struct LabCard {
     pub title: String,
     /// Summary.
     pub summary: String,
+    /// Estimated learner time in minutes.
+    pub minutes: u8,
     /// Tasks passed.
     pub passed: usize,
     /// Tasks.
@@ -57,6 +59,7 @@ pub async fn get_catalog(
             id: l.id.clone(),
             title: l.title.clone(),
             summary: l.summary.clone(),
+            minutes: l.minutes,
             passed: results.iter().filter(|r| r.passed).count(),
             total,
             status: live.map(|s| s.status.as_str().to_string()),
