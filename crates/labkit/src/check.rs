@@ -1,10 +1,11 @@
 //! Check definitions, as written in a phase's front matter under `tasks[].checks`.
 //!
-//! Four kinds, selected by `kind:`:
+//! Five kinds, selected by `kind:`:
 //! * `rules`: assertions over the parsed `iptables-save` of one node;
 //! * `probe`: N connections from a pod, a node or `client` to a target;
 //! * `state`: an object (or list) in the lab API, read through a kubectl jsonpath;
-//! * `answer`: what the learner typed, compared with a literal or with a value read live.
+//! * `answer`: what the learner typed, compared with a literal or with a value read live;
+//! * `command`: a shell command on a host, judged by its exit status and output.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,16 +21,19 @@ pub enum Check {
     State(StateCheck),
     /// The learner's typed answer.
     Answer(AnswerCheck),
+    /// A shell command's exit status and output.
+    Command(CommandCheck),
 }
 
 impl Check {
-    /// `rules`, `probe`, `state` or `answer`.
+    /// `rules`, `probe`, `state`, `answer` or `command`.
     pub fn kind(&self) -> &'static str {
         match self {
             Check::Rules(_) => "rules",
             Check::Probe(_) => "probe",
             Check::State(_) => "state",
             Check::Answer(_) => "answer",
+            Check::Command(_) => "command",
         }
     }
 
@@ -40,6 +44,7 @@ impl Check {
             Check::Probe(c) => c.hint.as_deref(),
             Check::State(c) => c.hint.as_deref(),
             Check::Answer(c) => c.hint.as_deref(),
+            Check::Command(c) => c.hint.as_deref(),
         }
     }
 
@@ -68,6 +73,10 @@ impl Check {
                 )
             }),
             Check::Answer(c) => c.title.clone().unwrap_or_else(|| "your answer".to_string()),
+            Check::Command(c) => c
+                .title
+                .clone()
+                .unwrap_or_else(|| format!("`{}` on {}", c.run, c.host)),
         }
     }
 }
@@ -425,6 +434,93 @@ impl AnswerCheck {
     }
 }
 
+/// `kind: command`: `sh -c RUN` on `host`; passes when it exits with `exit` (default 0), its
+/// output contains `contains` and its trimmed output matches the regex `matches` (each when
+/// given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandCheck {
+    /// What the learner sees in the result list.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// `node-N` or `client` (default `node-1`).
+    #[serde(default = "default_node")]
+    pub host: String,
+    /// Shell command (`sh -c`).
+    pub run: String,
+    /// Required exit status (default 0).
+    #[serde(default)]
+    pub exit: Option<i64>,
+    /// Standard output must contain this.
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// Regex the trimmed standard output must match.
+    #[serde(default)]
+    pub matches: Option<String>,
+    /// Shown when this check is the first that fails.
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+impl CommandCheck {
+    /// The required exit status.
+    pub fn exit_status(&self) -> i64 {
+        self.exit.unwrap_or(0)
+    }
+
+    /// Judges a finished run: `(passed, detail)`. The detail names what differed.
+    pub fn evaluate(&self, code: i64, stdout: &str, stderr: &str) -> (bool, String) {
+        let out = stdout.trim();
+        let shown = excerpt(out);
+        if code != self.exit_status() {
+            let err = excerpt(stderr.trim());
+            let tail = if !err.is_empty() {
+                format!(": {err}")
+            } else if !shown.is_empty() {
+                format!(": {shown}")
+            } else {
+                String::new()
+            };
+            return (
+                false,
+                format!("exited {code}, expected {}{tail}", self.exit_status()),
+            );
+        }
+        if let Some(want) = &self.contains {
+            if !stdout.contains(want.as_str()) {
+                return (false, format!("output {shown:?} does not contain {want:?}"));
+            }
+        }
+        if let Some(pattern) = &self.matches {
+            match regex::Regex::new(pattern) {
+                Ok(re) if re.is_match(out) => {}
+                Ok(_) => {
+                    return (
+                        false,
+                        format!("output {shown:?} does not match /{pattern}/"),
+                    )
+                }
+                Err(e) => return (false, format!("bad regex {pattern:?}: {e}")),
+            }
+        }
+        if shown.is_empty() {
+            (true, format!("exit {code}"))
+        } else {
+            (true, format!("exit {code}: {shown}"))
+        }
+    }
+}
+
+/// At most 200 characters of `s`, on one line.
+fn excerpt(s: &str) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 200 {
+        format!("{}…", one.chars().take(200).collect::<String>())
+    } else {
+        one
+    }
+}
+
 /// Matches a name against a pattern: exact, or `PREFIX*`.
 pub fn glob(pattern: &str, name: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -443,6 +539,48 @@ mod tests {
         assert!(!glob("KUBE-SVC-*", "KUBE-SEP-ABC"));
         assert!(glob("KUBE-SERVICES", "KUBE-SERVICES"));
         assert!(!glob("KUBE-SERVICES", "KUBE-SERVICES2"));
+    }
+
+    #[test]
+    fn command_checks() {
+        let yaml = "kind: command\ntitle: conntrack holds the connection\nhost: node-2\nrun: \"conntrack -L | grep -c dport=80\"\nmatches: \"^[1-9][0-9]*$\"\n";
+        let c: Check = serde_yaml_ng::from_str(yaml).unwrap();
+        let Check::Command(c) = c else {
+            panic!("not a command check")
+        };
+        assert_eq!(c.host, "node-2");
+        assert_eq!(c.exit_status(), 0);
+        assert_eq!(c.evaluate(0, "3\n", ""), (true, "exit 0: 3".to_string()));
+        assert_eq!(
+            c.evaluate(0, "0\n", ""),
+            (
+                false,
+                "output \"0\" does not match /^[1-9][0-9]*$/".to_string()
+            )
+        );
+        assert_eq!(
+            c.evaluate(1, "", "grep: no match\n"),
+            (false, "exited 1, expected 0: grep: no match".to_string())
+        );
+        let d: Check = serde_yaml_ng::from_str(
+            "kind: command\nrun: curl -s x\nexit: 7\ncontains: ESTABLISHED\n",
+        )
+        .unwrap();
+        let Check::Command(d) = d else {
+            panic!("not a command check")
+        };
+        assert_eq!(d.host, "node-1");
+        assert!(!d.evaluate(0, "ESTABLISHED", "").0);
+        assert!(d.evaluate(7, "tcp ESTABLISHED src=1", "").0);
+        assert_eq!(
+            d.evaluate(7, "TIME_WAIT", "").1,
+            "output \"TIME_WAIT\" does not contain \"ESTABLISHED\""
+        );
+        assert_eq!(
+            Check::Command(d.clone()).describe(),
+            "`curl -s x` on node-1"
+        );
+        assert!(serde_yaml_ng::from_str::<Check>("kind: command\nrun: x\nexpect: 1\n").is_err());
     }
 
     #[test]

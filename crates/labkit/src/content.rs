@@ -1,16 +1,19 @@
 //! The lab content model and its loader.
 //!
-//! A lab is a folder under `labs/`: `lab.md` (front matter `title`, `summary`, `nodes`; body =
-//! introduction) and phase files `NN-name.md` in name order. A phase's front matter declares
-//! `title`, `setup` (commands run when the phase starts or is reset), `tasks` (each with
-//! `id`, `title`, `hint`, `checks`) and `solution` (the reference solution, run by
-//! `kplab labs test`). Commands are `{host: node-1, run: "…"}` or a plain string (node-1).
+//! A lab is a folder under `labs/`: `lab.md` (front matter `title`, `summary`, `nodes`,
+//! `minutes` = the estimated learner time, 10..25; body = introduction) and phase files
+//! `NN-name.md` in name order. A phase's front matter declares `title`, `setup` (commands run
+//! when the phase starts or is reset), `tasks` (each with `id`, `title`, `hint`, `checks`),
+//! `solution` (the reference solution, run by `kplab labs test`) and `answers` (the reference
+//! answers of the phase's tasks that have an `answer` check: task id -> a literal, or
+//! `{host: node-1, run: "…"}` whose trimmed output is the answer). Commands are
+//! `{host: node-1, run: "…"}` or a plain string (node-1).
 //! In the body, a code block whose info string has `run` (current tab) or `run=HOST` gets a
-//! "run in terminal" button.
+//! "run in terminal" button; `kplab labs test` runs each of them ([`Phase::runnable_blocks`]).
 //!
 //! Loading collects every problem with its file and line instead of stopping at the first.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,8 @@ pub struct Lab {
     pub summary: String,
     /// Nodes in the cluster (besides `client`).
     pub nodes: u8,
+    /// Estimated learner time in minutes.
+    pub minutes: u8,
     /// Introduction (markdown).
     pub intro: String,
     /// Phases in order.
@@ -66,8 +71,97 @@ pub struct Phase {
     pub tasks: Vec<Task>,
     /// Reference solution.
     pub solution: Vec<Step>,
+    /// Reference answers of the tasks with an `answer` check, by task id.
+    pub answers: BTreeMap<String, ReferenceAnswer>,
     /// Body (markdown).
     pub body: String,
+    /// 1-based file line of the body's first line.
+    pub body_line: usize,
+}
+
+/// A task's reference answer (what `kplab labs test` submits).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReferenceAnswer {
+    /// The answer itself.
+    Literal(String),
+    /// A command whose trimmed standard output is the answer.
+    Command(Step),
+}
+
+/// A fenced code block of a phase body marked `run` or `run=HOST`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunBlock {
+    /// `run=HOST`'s host; `None` for `run` (the current tab).
+    pub host: Option<String>,
+    /// The block's text.
+    pub code: String,
+    /// 1-based file line of the opening fence.
+    pub line: usize,
+}
+
+impl Phase {
+    /// The runnable code blocks of the body, in order.
+    pub fn runnable_blocks(&self) -> Vec<RunBlock> {
+        fenced_blocks(&self.body)
+            .into_iter()
+            .filter_map(|(info, code, i)| {
+                run_marker(&info).map(|h| RunBlock {
+                    host: h.map(str::to_string),
+                    code,
+                    line: self.body_line + i,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Fenced code blocks of a markdown text: (info string, text, 0-based line of the fence).
+fn fenced_blocks(body: &str) -> Vec<(String, String, usize)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, usize, usize, String, usize)> = None; // fence, indent, line, info, code start
+    let mut code = String::new();
+    for (i, line) in body.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let t = line.trim_start_matches(' ');
+        match &open {
+            None => {
+                if indent > 3 {
+                    continue;
+                }
+                let ch = match t.chars().next() {
+                    Some(c @ ('`' | '~')) => c,
+                    _ => continue,
+                };
+                let n = t.chars().take_while(|&c| c == ch).count();
+                if n < 3 {
+                    continue;
+                }
+                let info = t[n..].trim().to_string();
+                if ch == '`' && info.contains('`') {
+                    continue;
+                }
+                open = Some((t[..n].to_string(), indent, i, info, i + 1));
+                code.clear();
+            }
+            Some((fence, fi, start, info, _)) => {
+                let ch = fence.chars().next().unwrap_or('`');
+                let n = t.chars().take_while(|&c| c == ch).count();
+                if indent <= 3 && n >= fence.len() && t[n..].trim().is_empty() {
+                    out.push((info.clone(), std::mem::take(&mut code), *start));
+                    open = None;
+                } else {
+                    let strip = indent.min(*fi);
+                    code.push_str(&line[strip..]);
+                    code.push('\n');
+                }
+            }
+        }
+    }
+    if let Some((_, _, start, info, _)) = open {
+        out.push((info, code, start));
+    }
+    out
 }
 
 /// One task of a phase.
@@ -163,7 +257,12 @@ struct LabFront {
     summary: String,
     #[serde(default = "two")]
     nodes: u8,
+    #[serde(default)]
+    minutes: Option<u8>,
 }
+
+/// The allowed range of a lab's `minutes`.
+pub const MINUTES: std::ops::RangeInclusive<u8> = 10..=25;
 
 fn two() -> u8 {
     2
@@ -189,6 +288,43 @@ impl StepSpec {
 }
 
 #[derive(Deserialize)]
+#[serde(untagged)]
+enum AnswerSpec {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Full(AnswerCommand),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerCommand {
+    #[serde(default = "node_1")]
+    host: String,
+    run: String,
+}
+
+fn node_1() -> String {
+    "node-1".into()
+}
+
+impl AnswerSpec {
+    fn into_answer(self) -> ReferenceAnswer {
+        match self {
+            AnswerSpec::Text(s) => ReferenceAnswer::Literal(s),
+            AnswerSpec::Int(n) => ReferenceAnswer::Literal(n.to_string()),
+            AnswerSpec::Float(f) => ReferenceAnswer::Literal(f.to_string()),
+            AnswerSpec::Bool(b) => ReferenceAnswer::Literal(b.to_string()),
+            AnswerSpec::Full(c) => ReferenceAnswer::Command(Step {
+                host: c.host,
+                run: c.run,
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TaskFront {
     id: String,
@@ -209,6 +345,8 @@ struct PhaseFront {
     tasks: Vec<TaskFront>,
     #[serde(default)]
     solution: Vec<StepSpec>,
+    #[serde(default)]
+    answers: BTreeMap<String, AnswerSpec>,
 }
 
 /// A file split into front matter and body, with the line where each starts.
@@ -318,9 +456,31 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
                 title: id.clone(),
                 summary: String::new(),
                 nodes: 2,
+                minutes: Some(*MINUTES.start()),
             }
         }
     };
+    match lf.minutes {
+        None => diags.push(
+            &lab_md,
+            front_line,
+            format!(
+                "minutes is missing: the estimated learner time, {}..{} (e.g. `minutes: 15`)",
+                MINUTES.start(),
+                MINUTES.end()
+            ),
+        ),
+        Some(m) if !MINUTES.contains(&m) => diags.push(
+            &lab_md,
+            find_line(&front, front_line, 0, "minutes").unwrap_or(front_line),
+            format!(
+                "minutes must be {}..{} (the estimated learner time), not {m}",
+                MINUTES.start(),
+                MINUTES.end()
+            ),
+        ),
+        Some(_) => {}
+    }
     if lf.title.trim().is_empty() {
         diags.push(
             &lab_md,
@@ -372,6 +532,7 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
         title: lf.title,
         summary: lf.summary,
         nodes: lf.nodes,
+        minutes: lf.minutes.unwrap_or(*MINUTES.start()),
         intro,
         phases,
     })
@@ -482,22 +643,18 @@ fn load_phase(
             checks: t.checks,
         });
     }
-    for (i, line) in body.lines().enumerate() {
-        let l = line.trim_start();
-        if let Some(info) = l.strip_prefix("```").or_else(|| l.strip_prefix("~~~")) {
-            if let Some(Some(h)) = run_marker(info) {
-                if !hosts.contains(h) {
-                    diags.push(
-                        path,
-                        body_line + i,
-                        format!(
-                            "code block marked run={h}: unknown host (this lab has {host_list})"
-                        ),
-                    );
-                }
+    for (info, _, i) in fenced_blocks(&body) {
+        if let Some(Some(h)) = run_marker(&info) {
+            if !hosts.contains(h) {
+                diags.push(
+                    path,
+                    body_line + i,
+                    format!("code block marked run={h}: unknown host (this lab has {host_list})"),
+                );
             }
         }
     }
+    let answers = check_answers(path, &front, fl, pf.answers, &tasks, hosts, diags);
     Some(Phase {
         id,
         file: path.to_path_buf(),
@@ -505,8 +662,100 @@ fn load_phase(
         setup,
         tasks,
         solution,
+        answers,
         body,
+        body_line,
     })
+}
+
+/// Validates a phase's `answers:` against its tasks: every key a task of this phase with an
+/// answer check, every such task answered, commands on hosts of the lab, literals accepted by
+/// a literal `expected`.
+fn check_answers(
+    path: &Path,
+    front: &str,
+    fl: usize,
+    specs: BTreeMap<String, AnswerSpec>,
+    tasks: &[Task],
+    hosts: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, ReferenceAnswer> {
+    let answers_line = find_line(front, fl, 0, "answers:");
+    let line_of = |key: &str| {
+        answers_line
+            .and_then(|a| find_line(front, fl, a, &format!("{key}:")))
+            .or(answers_line)
+            .unwrap_or(fl)
+    };
+    let mut answers = BTreeMap::new();
+    for (key, spec) in specs {
+        let line = line_of(&key);
+        let answer = spec.into_answer();
+        match tasks.iter().find(|t| t.id == key) {
+            None => diags.push(
+                path,
+                line,
+                format!("answers: {key:?} is not a task of this phase"),
+            ),
+            Some(t) => {
+                let check = t.checks.iter().find_map(|c| match c {
+                    Check::Answer(a) => Some(a),
+                    _ => None,
+                });
+                match (check, &answer) {
+                    (None, _) => diags.push(
+                        path,
+                        line,
+                        format!("answers: task {key:?} has no answer check to answer"),
+                    ),
+                    (Some(a), ReferenceAnswer::Literal(given)) => {
+                        if let Some(expected) = &a.expected {
+                            if !a.accepts(given, expected) {
+                                diags.push(
+                                    path,
+                                    line,
+                                    format!(
+                                        "answers: {given:?} for task {key:?} is not accepted by its answer check (expected {expected:?})"
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    (Some(_), ReferenceAnswer::Command(s)) => {
+                        if !hosts.contains(&s.host) {
+                            let list = hosts.iter().cloned().collect::<Vec<_>>().join(", ");
+                            diags.push(
+                                path,
+                                line,
+                                format!(
+                                    "answers: task {key:?}: unknown host {:?} (this lab has {list})",
+                                    s.host
+                                ),
+                            );
+                        }
+                        if s.run.trim().is_empty() {
+                            diags.push(path, line, format!("answers: task {key:?}: empty command"));
+                        }
+                    }
+                }
+            }
+        }
+        answers.insert(key, answer);
+    }
+    for t in tasks.iter().filter(|t| t.needs_answer()) {
+        if !answers.contains_key(&t.id) {
+            let line = find_line(front, fl, 0, &format!("id: {}", t.id)).unwrap_or(fl);
+            diags.push(
+                path,
+                line,
+                format!(
+                    "task {:?} has an answer check but no reference answer: add `{}: <answer>` (or `{{host: node-1, run: \"…\"}}`) under `answers:`",
+                    t.id, t.id
+                ),
+            );
+        }
+    }
+    answers
 }
 
 /// If a fence info string marks the block runnable: `Some(None)` for `run` (current tab),
@@ -602,6 +851,22 @@ fn check_problems(c: &Check, hosts: &BTreeSet<String>) -> Vec<String> {
             }
             if a.command.is_some() && !hosts.contains(&a.host) {
                 p.push(format!("host {:?} is not a host of this lab", a.host));
+            }
+        }
+        Check::Command(c) => {
+            if !hosts.contains(&c.host) {
+                p.push(format!("host {:?} is not a host of this lab", c.host));
+            }
+            if c.run.trim().is_empty() {
+                p.push("`run` is empty".into());
+            }
+            if let Some(pattern) = &c.matches {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    p.push(format!("`matches` is not a valid regex: {e}"));
+                }
+            }
+            if !(0..=255).contains(&c.exit_status()) {
+                p.push(format!("exit must be 0..255, not {}", c.exit_status()));
             }
         }
     }

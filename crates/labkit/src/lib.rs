@@ -9,6 +9,8 @@ pub mod content;
 pub mod validate;
 pub mod wire;
 
-pub use check::{AnswerCheck, Check, ProbeCheck, ProbeExpect, RuleAssert, RulesCheck, StateCheck};
-pub use content::{Catalog, Lab, Phase, Step, Task};
+pub use check::{
+    AnswerCheck, Check, CommandCheck, ProbeCheck, ProbeExpect, RuleAssert, RulesCheck, StateCheck,
+};
+pub use content::{Catalog, Lab, Phase, ReferenceAnswer, RunBlock, Step, Task};
 pub use validate::{Diagnostic, Diagnostics};

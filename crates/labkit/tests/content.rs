@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use labkit::content::ReferenceAnswer;
 use labkit::{Catalog, Check};
 
 fn repo_labs() -> PathBuf {
@@ -103,4 +104,164 @@ fn an_empty_directory_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let diags = Catalog::load(tmp.path()).unwrap_err();
     assert!(diags.to_string().contains("no labs found"));
+}
+
+#[test]
+fn minutes_are_required_and_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, front) in [
+        ("a", "title: A\nnodes: 2\n"),
+        ("b", "title: B\nnodes: 2\nminutes: 40\n"),
+    ] {
+        let lab = tmp.path().join(name);
+        std::fs::create_dir(&lab).unwrap();
+        write(&lab, "lab.md", &format!("---\n{front}---\n"));
+        write(&lab, "01-a.md", "---\ntitle: A\n---\n");
+    }
+    let text = Catalog::load(tmp.path()).unwrap_err().to_string();
+    assert!(text.contains("a/lab.md:2: minutes is missing"), "{text}");
+    assert!(
+        text.contains("b/lab.md:4: minutes must be 10..25 (the estimated learner time), not 40"),
+        "{text}"
+    );
+    let ok = tmp.path().join("b/lab.md");
+    write(
+        ok.parent().unwrap(),
+        "lab.md",
+        "---\ntitle: B\nminutes: 25\n---\n",
+    );
+    std::fs::remove_dir_all(tmp.path().join("a")).unwrap();
+    let c = Catalog::load(tmp.path()).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(c.labs[0].minutes, 25);
+}
+
+#[test]
+fn command_checks_and_reference_answers_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = tmp.path().join("x");
+    std::fs::create_dir(&lab).unwrap();
+    write(&lab, "lab.md", "---\ntitle: X\nminutes: 12\n---\n");
+    write(
+        &lab,
+        "01-a.md",
+        r#"---
+title: A
+tasks:
+  - id: conn
+    title: A connection
+    checks:
+      - kind: command
+        title: conntrack holds the connection
+        host: node-2
+        run: "conntrack -L | grep -c dport=80"
+        matches: "^[1-9][0-9]*$"
+  - id: prob
+    title: Probability
+    checks:
+      - kind: answer
+        expected: "0.5"
+        tolerance: 0.001
+  - id: nodes
+    title: Nodes
+    checks:
+      - kind: answer
+        command: kubectl get nodes -o name | wc -l
+answers:
+  prob: 0.5
+  nodes: {host: client, run: "echo 2"}
+---
+Body
+
+```sh run=node-2
+echo one
+  echo two
+```
+
+~~~sh
+not runnable
+~~~
+
+````sh run
+cat <<X
+```
+X
+````
+"#,
+    );
+    let c = Catalog::load(tmp.path()).unwrap_or_else(|d| panic!("{d}"));
+    let phase = &c.labs[0].phases[0];
+    let Check::Command(cmd) = &phase.tasks[0].checks[0] else {
+        panic!("not a command check")
+    };
+    assert_eq!(cmd.host, "node-2");
+    assert_eq!(
+        phase.answers["prob"],
+        ReferenceAnswer::Literal("0.5".into())
+    );
+    assert_eq!(
+        phase.answers["nodes"],
+        ReferenceAnswer::Command(labkit::Step {
+            host: "client".into(),
+            run: "echo 2".into()
+        })
+    );
+    let blocks = phase.runnable_blocks();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    assert_eq!(blocks[0].host.as_deref(), Some("node-2"));
+    assert_eq!(blocks[0].code, "echo one\n  echo two\n");
+    assert_eq!(blocks[0].line, 29);
+    assert_eq!(blocks[1].host, None);
+    assert_eq!(blocks[1].code, "cat <<X\n```\nX\n");
+}
+
+#[test]
+fn bad_command_checks_and_answers_name_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = tmp.path().join("x");
+    std::fs::create_dir(&lab).unwrap();
+    write(&lab, "lab.md", "---\ntitle: X\nminutes: 12\n---\n");
+    write(
+        &lab,
+        "01-a.md",
+        r#"---
+title: A
+tasks:
+  - id: conn
+    title: A connection
+    checks:
+      - kind: command
+        host: node-5
+        run: " "
+        matches: "([0-9]"
+  - id: prob
+    title: Probability
+    checks:
+      - kind: answer
+        expected: "0.5"
+        tolerance: 0.001
+  - id: unanswered
+    title: Nodes
+    checks:
+      - kind: answer
+        command: kubectl get nodes -o name | wc -l
+answers:
+  prob: "0.33"
+  conn: "1"
+  ghost: "x"
+---
+"#,
+    );
+    let diags = Catalog::load(tmp.path()).unwrap_err();
+    let text = diags.to_string();
+    for want in [
+        "01-a.md:7: task \"conn\": command check: host \"node-5\" is not a host of this lab",
+        "01-a.md:7: task \"conn\": command check: `run` is empty",
+        "01-a.md:7: task \"conn\": command check: `matches` is not a valid regex",
+        "01-a.md:23: answers: \"0.33\" for task \"prob\" is not accepted by its answer check",
+        "01-a.md:24: answers: task \"conn\" has no answer check to answer",
+        "01-a.md:25: answers: \"ghost\" is not a task of this phase",
+        "01-a.md:17: task \"unanswered\" has an answer check but no reference answer",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
 }

@@ -131,6 +131,14 @@ async fn run_check(
                 Ok((false, format!("{} is not right", given.trim())))
             }
         }
+        Check::Command(c) => {
+            // The exit status is part of the verdict, so no `sh` (which fails on non-zero).
+            let out = rt
+                .exec(sandbox, &c.host, &["sh", "-c", &c.run])
+                .await
+                .map_err(|e| format!("could not run in the lab: {e}"))?;
+            Ok(c.evaluate(out.code, &out.stdout, &out.stderr))
+        }
     }
 }
 
