@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod isolation;
+pub mod labs;
 pub mod sandbox;
 pub mod web;
 
@@ -53,6 +54,39 @@ pub enum LabsCommand {
         /// Content directory.
         #[arg(default_value = "labs")]
         dir: std::path::PathBuf,
+    },
+    /// Runs every lab's reference solution on a fresh lab cluster: per step, setup, the
+    /// checks before (at least one task per lab must fail), the runnable code blocks, the
+    /// solution and reference answers, then every check must pass. Exits non-zero on any
+    /// failure; each lab cluster is removed afterwards.
+    Test {
+        /// Content directory.
+        #[arg(default_value = "labs")]
+        dir: std::path::PathBuf,
+        /// Only this lab (repeatable).
+        #[arg(long = "lab", value_name = "ID")]
+        labs: Vec<String>,
+        /// Labs tested at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Seconds a failing runnable block is retried and the final checks are polled.
+        #[arg(long, default_value_t = 60)]
+        settle: u64,
+        /// Node image.
+        #[arg(long, default_value = sandbox::plan::DEFAULT_IMAGE)]
+        image: String,
+        /// Print the report as JSON (the human report goes to stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the labs with their steps and task counts.
+    List {
+        /// Content directory.
+        #[arg(default_value = "labs")]
+        dir: std::path::PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -186,6 +220,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} error(s) in {}", d.len(), dir.display());
             }
         },
+        Command::Labs(LabsCommand::List { dir, json }) => {
+            let entries = labs::list::entries(&labs::load(&dir)?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                print!("{}", labs::list::table(&entries));
+            }
+        }
+        Command::Labs(LabsCommand::Test {
+            dir,
+            labs: ids,
+            jobs,
+            settle,
+            image,
+            json,
+        }) => {
+            let catalog = labs::load(&dir)?;
+            let selected: Vec<labkit::Lab> = labs::test::select(&catalog, &ids)?
+                .into_iter()
+                .cloned()
+                .collect();
+            let options = labs::test::Options {
+                jobs,
+                image,
+                settle: std::time::Duration::from_secs(settle),
+                json,
+                ..labs::test::Options::default()
+            };
+            let report = labs::test::run(selected, &options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            let summary = labs::test::render_summary(&report);
+            eprintln!("{summary}");
+            if !report.passed {
+                anyhow::bail!("{summary}");
+            }
+        }
         Command::Bench(BenchCommand::ClusterUp { runs, pods }) => {
             let driver = Driver::connect().await?;
             let report = bench::cluster_up(&driver, runs, pods).await?;
