@@ -396,7 +396,7 @@ fn failed_checks(o: &TaskOutcome) -> String {
     o.checks
         .iter()
         .filter(|c| !c.passed)
-        .map(|c| format!("{} check {:?}: {}", c.kind, c.title, c.detail))
+        .map(|c| format!("{} check {:?}: {}", c.kind, c.title, flat(&c.detail)))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -577,6 +577,11 @@ async fn test_step(
     (step, true)
 }
 
+/// A detail on one line (answers and command output may span lines).
+fn flat(s: &str) -> String {
+    s.trim().replace('\n', "⏎")
+}
+
 fn indent(text: &str, prefix: &str) -> String {
     text.lines()
         .map(|l| format!("{prefix}{l}"))
@@ -622,7 +627,11 @@ pub fn render_lab(r: &LabRun) -> String {
             };
             out.push_str(&format!("    before    {:<28} {verdict}\n", t.task));
             for c in t.before.checks.iter().filter(|c| !c.passed) {
-                out.push_str(&format!("                {}: {}\n", c.title, c.detail));
+                out.push_str(&format!(
+                    "                {}: {}\n",
+                    c.title,
+                    flat(&c.detail)
+                ));
             }
         }
         for c in cmds {
@@ -642,7 +651,11 @@ pub fn render_lab(r: &LabRun) -> String {
                         if o.passed { "PASS" } else { "FAIL" }
                     ));
                     for c in o.checks.iter().filter(|c| !c.passed) {
-                        out.push_str(&format!("                {}: {}\n", c.title, c.detail));
+                        out.push_str(&format!(
+                            "                {}: {}\n",
+                            c.title,
+                            flat(&c.detail)
+                        ));
                     }
                 }
                 None => out.push_str(&format!("    after     {:<28} not run\n", t.task)),

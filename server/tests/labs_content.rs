@@ -1,0 +1,116 @@
+//! The repository's own labs (`labs/`): valid, listed as the issue 6 contract asks (minutes,
+//! steps, tasks), and every lab's reference solution run by `kplab labs test` on a fresh lab
+//! cluster, so CI runs every lab's solution, runnable blocks and checks.
+//!
+//! The full run needs Docker and root: `#[ignore]`d like the other Docker tests; the README's
+//! test command (`--include-ignored`) runs it, and then a missing Docker daemon is a failure.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn labs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../labs")
+}
+
+fn kplab(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kplab"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run kplab");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn repository_labs_validate() {
+    let dir = labs_dir();
+    let (ok, out, err) = kplab(&["labs", "validate", dir.to_str().unwrap()]);
+    assert!(ok, "kplab labs validate labs:\n{err}");
+    assert!(out.contains("no errors"), "{out}");
+}
+
+#[test]
+fn repository_labs_list_as_the_contract_asks() {
+    let dir = labs_dir();
+    let (ok, out, err) = kplab(&["labs", "list", dir.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let labs: Value = serde_json::from_str(&out).expect("JSON");
+    let labs = labs.as_array().unwrap();
+    assert_eq!(labs[0]["id"], "00-hello");
+    let mut problems = Vec::new();
+    for l in labs {
+        let id = l["id"].as_str().unwrap();
+        let minutes = l["minutes"].as_u64().unwrap();
+        if !(10..=25).contains(&minutes) {
+            problems.push(format!("{id}: minutes {minutes} is not 10..25"));
+        }
+        let steps = l["steps"].as_array().unwrap();
+        let tasks: u64 = steps.iter().map(|s| s["tasks"].as_u64().unwrap()).sum();
+        assert_eq!(l["tasks"].as_u64().unwrap(), tasks, "{id}: task total");
+        if id != "00-hello" {
+            if !(3..=6).contains(&steps.len()) {
+                problems.push(format!(
+                    "{id}: {} steps, the contract says 3-6",
+                    steps.len()
+                ));
+            }
+            if tasks < 5 {
+                problems.push(format!("{id}: {tasks} tasks, the contract says at least 5"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The human table lists the same labs.
+    let (ok, table, _) = kplab(&["labs", "list", dir.to_str().unwrap()]);
+    assert!(ok);
+    for l in labs {
+        assert!(table.contains(l["id"].as_str().unwrap()), "{table}");
+    }
+}
+
+#[test]
+#[ignore = "needs Docker and root: run with --include-ignored"]
+fn every_repository_lab_passes_labs_test() {
+    let dir = labs_dir();
+    let t0 = std::time::Instant::now();
+    let (ok, out, err) = kplab(&[
+        "labs",
+        "test",
+        dir.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--json",
+    ]);
+    // The human report (per lab, per step, per task; failing commands with their stderr).
+    eprintln!("{err}");
+    eprintln!(
+        "kplab labs test labs --jobs 2: {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let report: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr:\n{err}"));
+    let failed: Vec<&str> = report["labs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["passed"] != true)
+        .map(|l| l["lab"].as_str().unwrap())
+        .collect();
+    assert!(
+        ok && failed.is_empty(),
+        "labs failing `kplab labs test`: {failed:?} (report above)"
+    );
+    // Every lab of the listing ran.
+    let (_, list, _) = kplab(&["labs", "list", dir.to_str().unwrap(), "--json"]);
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(
+        report["labs"].as_array().unwrap().len(),
+        list.as_array().unwrap().len()
+    );
+}

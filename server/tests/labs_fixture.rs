@@ -1,0 +1,365 @@
+//! `kplab labs test` and `kplab labs list` on small fixture labs in a temp dir: a good lab
+//! passes, and each kind of broken lab is caught (a check that passes vacuously before the
+//! solution, a failing runnable block, a failing solution command, a wrong reference answer),
+//! every lab cluster removed afterwards. The labs run at once (`--jobs 5`), on one node each.
+//!
+//! Needs Docker and root: `#[ignore]`d like the other Docker tests; the README's test command
+//! (`--include-ignored`) runs it, and then a missing Docker daemon is a failure.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn kplab(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kplab"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run kplab");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A one-node lab whose single step has: a `command` check on a marker file, a `state` check
+/// on a Deployment, an `answer` check read live; one runnable block per host kind; and a
+/// second step with a `run` block (current tab = node-1) and a `client` block. `edit` changes
+/// each step's text before it is written.
+fn fixture(root: &Path, id: &str, edit: impl Fn(String) -> String) {
+    let dir = root.join(id);
+    write(
+        &dir,
+        "lab.md",
+        &format!(
+            "---\ntitle: Fixture {id}\nsummary: A fixture.\nnodes: 1\nminutes: 10\n---\nIntro.\n"
+        ),
+    );
+    let step1 = r#"---
+title: Marker and deployment
+setup:
+  - rm -f /tmp/marker
+  - kubectl delete deployment web >/dev/null 2>&1 || true
+tasks:
+  - id: marker
+    title: Create the marker
+    hint: touch it
+    checks:
+      - kind: command
+        title: the marker exists and says done
+        host: node-1
+        run: "cat /tmp/marker"
+        contains: "done"
+  - id: deploy
+    title: Create web
+    checks:
+      - kind: state
+        title: web asks for 1 replica
+        resource: deployments
+        name: web
+        jsonpath: "{.spec.replicas}"
+        equals: "1"
+  - id: count
+    title: How many nodes?
+    checks:
+      - kind: answer
+        command: kubectl get nodes -o name | wc -l
+answers:
+  count: {host: node-1, run: "kubectl get nodes -o name | wc -l"}
+solution:
+  - echo done > /tmp/marker
+  - kubectl get deployment web >/dev/null 2>&1 || kubectl create deployment web --image=kplab/echo --replicas=1
+---
+# Marker
+
+```sh run=node-1
+echo done > /tmp/marker
+cat /tmp/marker
+```
+"#;
+    write(&dir, "01-marker.md", &edit(step1.to_string()));
+    write(
+        &dir,
+        "02-client.md",
+        &edit(
+            r#"---
+title: The client
+setup:
+  - {host: client, run: "rm -f /tmp/seen"}
+tasks:
+  - id: client-file
+    title: Write a file on the client
+    checks:
+      - kind: command
+        host: client
+        run: "test -f /tmp/seen && echo yes"
+        matches: "^yes$"
+solution:
+  - {host: client, run: "touch /tmp/seen"}
+---
+```sh run
+hostname
+```
+
+```sh run=client
+touch /tmp/seen
+```
+"#
+            .to_string(),
+        ),
+    );
+}
+
+fn lab<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["labs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["lab"] == id)
+        .unwrap_or_else(|| panic!("no {id} in the report"))
+}
+
+fn problems(l: &Value) -> String {
+    let mut p: Vec<String> = l["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    for s in l["steps"].as_array().unwrap() {
+        for x in s["problems"].as_array().unwrap() {
+            p.push(x.as_str().unwrap().to_string());
+        }
+    }
+    p.join("\n")
+}
+
+#[test]
+#[ignore = "needs Docker and root: run with --include-ignored"]
+fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fixture(root, "90-good", |s| s);
+    // Every check passes before the solution: setup leaves the marker and the client's file in
+    // place, and the deployment check is dropped, so no task fails before (the answer task
+    // fails only for want of an answer, which does not count).
+    fixture(root, "91-vacuous", |s| {
+        s.replace("  - rm -f /tmp/marker\n", "  - echo done > /tmp/marker\n")
+            .replace("run: \"rm -f /tmp/seen\"", "run: \"touch /tmp/seen\"")
+            .replace(
+                "  - id: deploy\n    title: Create web\n    checks:\n      - kind: state\n        title: web asks for 1 replica\n        resource: deployments\n        name: web\n        jsonpath: \"{.spec.replicas}\"\n        equals: \"1\"\n",
+                "",
+            )
+    });
+    fixture(root, "92-bad-block", |s| {
+        s.replace(
+            "cat /tmp/marker\n```",
+            "cat /tmp/marker\necho 'no such thing' >&2\nexit 3\necho never\n```",
+        )
+    });
+    fixture(root, "93-bad-solution", |s| {
+        s.replace(
+            "  - echo done > /tmp/marker\n  - kubectl get",
+            "  - echo done > /tmp/no-such-dir/marker\n  - kubectl get",
+        )
+        // The runnable block would make the marker check pass anyway: keep it out of the way.
+        .replace("echo done > /tmp/marker\ncat /tmp/marker\n", "true\n")
+    });
+    fixture(root, "94-wrong-answer", |s| {
+        s.replace(
+            "  count: {host: node-1, run: \"kubectl get nodes -o name | wc -l\"}",
+            "  count: \"7\"",
+        )
+    });
+
+    // The listing first: no Docker needed.
+    let (ok, out, err) = kplab(&["labs", "list", root.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let good = &list[0];
+    assert_eq!(good["id"], "90-good");
+    assert_eq!(good["minutes"], 10);
+    assert_eq!(good["nodes"], 1);
+    assert_eq!(good["tasks"], 4);
+    assert_eq!(
+        good["steps"][0]["task_ids"],
+        serde_json::json!(["marker", "deploy", "count"])
+    );
+    assert_eq!(good["steps"][1]["runnable_blocks"], 2);
+    let (ok, table, _) = kplab(&["labs", "list", root.to_str().unwrap()]);
+    assert!(ok);
+    assert!(table.contains("5 lab(s), 19 task(s)"), "{table}");
+
+    let t0 = std::time::Instant::now();
+    let (ok, out, err) = kplab(&[
+        "labs",
+        "test",
+        root.to_str().unwrap(),
+        "--jobs",
+        "5",
+        "--settle",
+        "6",
+        "--json",
+    ]);
+    eprintln!("{err}");
+    eprintln!(
+        "labs test on 5 fixture labs: {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(!ok, "broken labs must make the command fail");
+    let report: Value = serde_json::from_str(&out).expect("JSON report on stdout");
+    assert_eq!(report["passed"], false);
+    assert!(
+        err.contains("labs test: 4 of 5 lab(s) FAILED"),
+        "summary: {err}"
+    );
+
+    let good = lab(&report, "90-good");
+    assert_eq!(good["passed"], true, "{}", problems(good));
+    let step = &good["steps"][0];
+    // Before the solution the command and state checks failed, for real reasons.
+    let marker = &step["tasks"][0];
+    assert_eq!(marker["failed_before"], true);
+    assert!(
+        marker["before"]["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exited 1"),
+        "{marker}"
+    );
+    assert_eq!(step["tasks"][1]["failed_before"], true);
+    // The answer task fails before only for want of an answer, which does not count.
+    assert_eq!(step["tasks"][2]["failed_before"], false);
+    assert_eq!(step["tasks"][2]["answer"], "1");
+    for s in good["steps"].as_array().unwrap() {
+        for t in s["tasks"].as_array().unwrap() {
+            assert_eq!(t["after"]["passed"], true, "{t}");
+        }
+    }
+    let hosts: Vec<&str> = good["steps"][1]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["what"] == "block")
+        .map(|c| c["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["node-1", "client"]);
+
+    let vacuous = lab(&report, "91-vacuous");
+    assert_eq!(vacuous["passed"], false);
+    assert!(
+        problems(vacuous).contains("every check passes vacuously"),
+        "{}",
+        problems(vacuous)
+    );
+
+    let bad_block = lab(&report, "92-bad-block");
+    assert_eq!(bad_block["passed"], false);
+    let p = problems(bad_block);
+    assert!(
+        p.contains("01-marker.md:38: runnable block on node-1 exited 3"),
+        "{p}"
+    );
+    let block = bad_block["steps"][0]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["what"] == "block")
+        .unwrap();
+    assert_eq!(block["stderr"], "no such thing");
+    assert_eq!(block["stdout"], "done", "set -e stops the block at exit 3");
+    assert!(block["attempts"].as_u64().unwrap() >= 2, "retried: {block}");
+    // The rest of the lab still ran and passed.
+    assert_eq!(bad_block["steps"].as_array().unwrap().len(), 2);
+
+    let bad_solution = lab(&report, "93-bad-solution");
+    assert_eq!(bad_solution["passed"], false);
+    let p = problems(bad_solution);
+    assert!(
+        p.contains("solution `echo done > /tmp/no-such-dir/marker` on node-1 exited"),
+        "{p}"
+    );
+    assert!(
+        p.contains("task \"marker\" fails after the solution"),
+        "{p}"
+    );
+    let sol = bad_solution["steps"][0]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["what"] == "solution")
+        .unwrap();
+    assert!(
+        sol["stderr"].as_str().unwrap().contains("no-such-dir"),
+        "{sol}"
+    );
+
+    let wrong = lab(&report, "94-wrong-answer");
+    assert_eq!(wrong["passed"], false);
+    let p = problems(wrong);
+    assert!(
+        p.contains(
+            "task \"count\" fails after the solution: answer check \"your answer\": 7 is not right"
+        ),
+        "{p}"
+    );
+
+    // The human report names the failing block with its stderr.
+    assert!(
+        err.contains("== 92-bad-block (Fixture 92-bad-block): FAIL"),
+        "{err}"
+    );
+    assert!(err.contains("no such thing"), "{err}");
+
+    // Every lab cluster was removed, the failed ones too.
+    let (ok, out, err) = kplab(&["cluster", "ls", "--json"]);
+    assert!(ok, "{err}");
+    let labs: Value = serde_json::from_str(&out).unwrap();
+    let left: Vec<&str> = labs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .filter(|n| n.starts_with("lt-9"))
+        .collect();
+    assert!(left.is_empty(), "labs left behind: {left:?}");
+}
+
+#[test]
+fn labs_test_refuses_invalid_content_and_unknown_labs_before_docker() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixture(tmp.path(), "90-good", |s| {
+        s.replace(
+            "answers:\n  count: {host: node-1, run: \"kubectl get nodes -o name | wc -l\"}\n",
+            "",
+        )
+    });
+    let (ok, _, err) = kplab(&["labs", "test", tmp.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("01-marker.md:25: task \"count\" has an answer check but no reference answer"),
+        "{err}"
+    );
+    let (ok, _, err) = kplab(&["labs", "list", tmp.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("1 error(s)"), "{err}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    fixture(tmp.path(), "90-good", |s| s);
+    let (ok, _, err) = kplab(&[
+        "labs",
+        "test",
+        tmp.path().to_str().unwrap(),
+        "--lab",
+        "nope",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no lab \"nope\" (labs: 90-good)"), "{err}");
+}
