@@ -83,6 +83,13 @@ solution:
 echo done > /tmp/marker
 cat /tmp/marker
 ```
+
+As in the terminal, a line's status is its last command's, and the `k` alias works:
+
+```sh run=node-1
+false; echo "exit code: $?"
+k get nodes -o name
+```
 "#;
     write(&dir, "01-marker.md", &edit(step1.to_string()));
     write(
@@ -161,7 +168,7 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
     fixture(root, "92-bad-block", |s| {
         s.replace(
             "cat /tmp/marker\n```",
-            "cat /tmp/marker\necho 'no such thing' >&2\nexit 3\necho never\n```",
+            "cat /tmp/marker\nls /no-such-thing\necho still running\n```",
         )
     });
     fixture(root, "93-bad-solution", |s| {
@@ -264,7 +271,7 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
     assert_eq!(bad_block["passed"], false);
     let p = problems(bad_block);
     assert!(
-        p.contains("01-marker.md:38: runnable block on node-1 exited 3"),
+        p.contains("01-marker.md:38: runnable block on node-1 exited 2"),
         "{p}"
     );
     let block = bad_block["steps"][0]["commands"]
@@ -273,8 +280,12 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
         .iter()
         .find(|c| c["what"] == "block")
         .unwrap();
-    assert_eq!(block["stderr"], "no such thing");
-    assert_eq!(block["stdout"], "done", "set -e stops the block at exit 3");
+    // A failing line fails the block although the terminal goes on to the next line.
+    assert_eq!(
+        block["stderr"],
+        "ls: cannot access '/no-such-thing': No such file or directory"
+    );
+    assert_eq!(block["stdout"], "done\nstill running");
     assert!(block["attempts"].as_u64().unwrap() >= 2, "retried: {block}");
     // The rest of the lab still ran and passed.
     assert_eq!(bad_block["steps"].as_array().unwrap().len(), 2);
@@ -316,7 +327,7 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
         err.contains("== 92-bad-block (Fixture 92-bad-block): FAIL"),
         "{err}"
     );
-    assert!(err.contains("no such thing"), "{err}");
+    assert!(err.contains("cannot access '/no-such-thing'"), "{err}");
 
     // Every lab cluster was removed, the failed ones too.
     let (ok, out, err) = kplab(&["cluster", "ls", "--json"]);

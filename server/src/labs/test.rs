@@ -5,9 +5,10 @@
 //! 1. run `setup` (each command must exit 0; a failing setup ends the lab's run);
 //! 2. run every check of every task without an answer: the "before" results;
 //! 3. run each runnable code block of the step's text (` ```sh run=HOST `, ` ```sh run ` on
-//!    `node-1`) in order, as the terminal's login shell would (`bash -l`, `set -e`); a block that
-//!    fails is retried until `--settle` has passed, since the cluster converges asynchronously
-//!    (a learner reads for a moment before the next block), then it is a failure;
+//!    `node-1`) in order, as typed into the terminal's shell (an interactive login bash: every
+//!    command line must exit 0, so `cmd; echo $?` passes); a block that fails is retried until
+//!    `--settle` has passed, since the cluster converges asynchronously (a learner reads for a
+//!    moment before the next block), then it is a failure;
 //! 4. run `solution` (each command must exit 0, no retries);
 //! 5. work out the reference `answers` (a literal, or a command's trimmed output);
 //! 6. run every task with its answer until all pass or `--settle` has passed: every check
@@ -355,14 +356,18 @@ async fn command(
     let argv: Vec<&str> = match shell {
         Shell::Sh => vec!["sh", "-c", run],
         Shell::Terminal => {
-            script = format!("shopt -s expand_aliases\nset -e\n{run}");
-            vec!["bash", "-l", "-c", &script]
+            script = terminal_command(run);
+            vec!["sh", "-c", &script]
         }
     };
     let mut attempts = 0;
     loop {
         attempts += 1;
         let (code, stdout, stderr) = exec(rt, sandbox, host, &argv, options.command_timeout).await;
+        let (code, stderr) = match shell {
+            Shell::Terminal if !stderr.starts_with("timed out") => terminal_result(code, &stderr),
+            _ => (code, stderr),
+        };
         let done = code == 0
             || retry_for.is_none_or(|d| t0.elapsed() + Duration::from_secs(2) > d)
             || stderr.starts_with("timed out");
@@ -388,8 +393,54 @@ async fn command(
 enum Shell {
     /// `sh -c`, as setup commands and the grader run.
     Sh,
-    /// `bash -l` with `set -e`, as a block typed into the terminal.
+    /// As typed into the terminal's shell, line by line: see [`terminal_command`].
     Terminal,
+}
+
+const BEGIN: &str = "__kplab_labs_test_begin";
+const STATUS: &str = "__kplab_labs_test_status=";
+
+/// A shell command that feeds `block` to an interactive login bash (the terminal's shell:
+/// its profile, aliases such as `k`, a prompt between commands) on standard input. Before each
+/// prompt, `PROMPT_COMMAND` reports a non-zero status of the command line just run, so that
+/// `cmd; echo $?` passes as it does in the terminal while a failing line anywhere fails.
+pub fn terminal_command(block: &str) -> String {
+    let script = format!(
+        "PS1= PS2= PROMPT_COMMAND='__s=$?; [ \"$__s\" = 0 ] || echo \"{STATUS}$__s\" >&2'\necho {BEGIN} >&2\n{block}\n"
+    );
+    let b64 = data_encoding::BASE64.encode(script.as_bytes());
+    format!("echo {b64} | base64 -d | bash --noediting -l -i")
+}
+
+/// The block's exit code and its own standard error: the shell's exit code when it exited
+/// non-zero (`exit 3`), else the first non-zero status of a command line; the shell's notes
+/// (no job control, prompts before the block, `logout`) removed.
+pub fn terminal_result(code: i64, stderr: &str) -> (i64, String) {
+    let own = match stderr.find(BEGIN) {
+        Some(i) => stderr[i + BEGIN.len()..].trim_start_matches('\n'),
+        None => stderr,
+    };
+    let mut first_failure = None;
+    let mut lines: Vec<&str> = Vec::new();
+    for l in own.lines() {
+        match l.strip_prefix(STATUS) {
+            Some(st) => {
+                if first_failure.is_none() {
+                    first_failure = st.trim().parse::<i64>().ok();
+                }
+            }
+            None => lines.push(l),
+        }
+    }
+    if matches!(lines.last(), Some(&"logout") | Some(&"exit")) {
+        lines.pop();
+    }
+    let code = if code != 0 {
+        code
+    } else {
+        first_failure.unwrap_or(0)
+    };
+    (code, lines.join("\n"))
 }
 
 fn failed_checks(o: &TaskOutcome) -> String {
@@ -729,5 +780,34 @@ pub fn render_summary(r: &Report) -> String {
             r.seconds,
             failed.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_results() {
+        let err = format!(
+            "bash: no job control in this shell\nroot@node-1:/# {BEGIN}\nls: cannot access 'x'\n{STATUS}2\n{STATUS}1\nlogout\n"
+        );
+        assert_eq!(
+            terminal_result(0, &err),
+            (2, "ls: cannot access 'x'".to_string())
+        );
+        assert_eq!(
+            terminal_result(3, &format!("{BEGIN}\noops\n")),
+            (3, "oops".to_string())
+        );
+        assert_eq!(
+            terminal_result(0, &format!("{BEGIN}\nlogout\n")),
+            (0, String::new())
+        );
+        let cmd = terminal_command("echo hi");
+        assert!(
+            cmd.ends_with(" | base64 -d | bash --noediting -l -i"),
+            "{cmd}"
+        );
     }
 }
