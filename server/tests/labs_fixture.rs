@@ -374,3 +374,50 @@ fn labs_test_refuses_invalid_content_and_unknown_labs_before_docker() {
     assert!(!ok);
     assert!(err.contains("no lab \"nope\" (labs: 90-good)"), "{err}");
 }
+
+#[test]
+#[ignore = "needs Docker and root: run with --include-ignored"]
+fn labs_test_removes_its_lab_when_interrupted() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    fixture(tmp.path(), "95-interrupted", |s| s);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kplab"))
+        .args(["labs", "test", tmp.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the lab cluster runs its first step.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("kplab labs test ended before its first step:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains("step 01-marker") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{seen}{rest}");
+    assert!(
+        rest.contains("interrupted: removing lab lt-95-interrupted-"),
+        "{seen}{rest}"
+    );
+    let (ok, out, err) = kplab(&["cluster", "ls", "--json"]);
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains("lt-95-interrupted-"),
+        "lab left behind: {out}"
+    );
+}

@@ -141,6 +141,9 @@ pub struct LabRun {
     pub steps: Vec<StepRun>,
     /// Lab-wide problems (start, vacuous checks, removal).
     pub problems: Vec<String>,
+    /// Not failures, worth a look: tasks whose checks (other than answer checks) all passed
+    /// before the solution.
+    pub notes: Vec<String>,
 }
 
 /// The whole run.
@@ -275,6 +278,7 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
         start_seconds: 0.0,
         steps: Vec::new(),
         problems: Vec::new(),
+        notes: Vec::new(),
     };
     let started = rt.up(sandbox, LEARNER, lab.nodes).await;
     run.start_seconds = t0.elapsed().as_secs_f64();
@@ -298,6 +302,23 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
                 .iter()
                 .flat_map(|s| &s.tasks)
                 .any(|t| t.failed_before);
+            for s in &run.steps {
+                // Answer-only tasks fail before for want of an answer; nothing to note.
+                let noted = s.tasks.iter().filter(|t| {
+                    !t.failed_before && t.before.checks.iter().any(|c| c.kind != "answer")
+                });
+                for t in noted {
+                    let what = if t.before.passed {
+                        "passes"
+                    } else {
+                        "passes all but its answer check"
+                    };
+                    run.notes.push(format!(
+                        "{}: task {:?} {what} before its solution",
+                        s.step, t.task
+                    ));
+                }
+            }
             if completed && !any_failed_before {
                 run.problems.push(
                     "no task failed before its solution: every check passes vacuously (at least one task's checks must fail before the solution is applied)".into(),
@@ -715,6 +736,9 @@ pub fn render_lab(r: &LabRun) -> String {
         for p in &s.problems {
             out.push_str(&format!("    PROBLEM: {p}\n"));
         }
+    }
+    for n in &r.notes {
+        out.push_str(&format!("  note: {n}\n"));
     }
     for p in &r.problems {
         out.push_str(&format!("  PROBLEM: {p}\n"));
