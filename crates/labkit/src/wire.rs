@@ -81,7 +81,7 @@ pub struct ProbeReport {
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutcome {
-    /// `rules`, `probe`, `state` or `answer`.
+    /// `rules`, `probe`, `state`, `answer` or `command`.
     pub kind: String,
     /// What was checked.
     pub title: String,
