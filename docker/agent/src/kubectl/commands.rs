@@ -28,6 +28,7 @@ Basic Commands (Intermediate):
 
 Deploy Commands:
   scale           Set a new size for a deployment
+  rollout         Wait for a deployment's rollout (rollout status)
 
 Cluster Management Commands:
   cluster-info    Display cluster information
@@ -64,6 +65,7 @@ fn help_for(cmd: &str) -> &'static str {
         "expose" => "Expose a resource as a new Kubernetes service (deployment, pod or service), using the\nselector of that resource.\n\nExamples:\n  kubectl expose deployment web --port=80 --target-port=8080 --type=NodePort\n\nUsage:\n  kubectl expose (-f FILENAME | TYPE NAME) [--port=port] [--protocol=TCP|UDP|SCTP] [--target-port=number-or-name] [--name=name] [--type=type] [options]",
         "scale" => "Set a new size for a deployment.\n\nExamples:\n  kubectl scale deployment web --replicas=3\n\nUsage:\n  kubectl scale --replicas=COUNT (-f FILENAME | TYPE NAME) [options]",
         "delete" => "Delete resources by file names, stdin, resources and names, or by resources and label selector.\nFor pods, kubectl waits until the object is gone unless --wait=false.\n\nExamples:\n  kubectl delete pod web-xxx\n  kubectl delete svc,deploy -l app=web\n  kubectl delete -f web.yaml\n  kubectl delete pods --all\n\nUsage:\n  kubectl delete ([-f FILENAME] | TYPE [(NAME | -l label | --all)]) [options]",
+        "rollout" => "Show the status of a rollout (kplab: deployments, `status` only).\n\nExamples:\n  kubectl rollout status deployment/web\n  kubectl rollout status deployment web --timeout=60s\n\nUsage:\n  kubectl rollout status (TYPE NAME | TYPE/NAME) [--watch=false] [--timeout=DURATION] [options]",
         "label" => "Update the labels on a resource.\n\nExamples:\n  kubectl label pods web-xxx tier=frontend\n  kubectl label pods web-xxx tier=backend --overwrite\n  kubectl label pods web-xxx tier-\n\nUsage:\n  kubectl label [--overwrite] (-f FILENAME | TYPE NAME) KEY_1=VAL_1 ... KEY_N=VAL_N [options]",
         "patch" => "Update fields of a resource using a patch (JSON or YAML).\n\nNote (kplab): --type strategic (the default) is applied as a JSON merge patch (RFC 7386):\nlists in the patch replace whole lists instead of being merged by key. --type merge is the\nsame; --type json applies an RFC 6902 JSON patch.\n\nExamples:\n  kubectl patch svc web -p '{\"spec\":{\"type\":\"NodePort\"}}'\n  kubectl patch deploy web --type merge -p '{\"spec\":{\"replicas\":2}}'\n\nUsage:\n  kubectl patch (-f FILENAME | TYPE NAME) [-p PATCH] [--type strategic|merge|json] [options]",
         "exec" => "Execute a command in a pod (its network namespace on the pod's node).\n\nExamples:\n  kubectl exec web-xxx -- curl -s 10.96.0.10\n  kubectl exec -it web-xxx -- sh\n\nUsage:\n  kubectl exec (POD | TYPE/NAME) [-c CONTAINER] [flags] -- COMMAND [args...] [options]",
@@ -95,6 +97,7 @@ pub fn dispatch(ctx: &mut Ctx, a: &Args) -> R {
         "create" => create(ctx, a),
         "delete" => delete(ctx, a),
         "scale" => scale(ctx, a),
+        "rollout" => rollout(ctx, a),
         "label" => label(ctx, a),
         "patch" => patch(ctx, a),
         "edit" => edit(ctx, a),
@@ -1326,6 +1329,83 @@ fn scale(ctx: &mut Ctx, a: &Args) -> R {
     Ok(())
 }
 
+/// `kubectl rollout status deployment/NAME [--watch=false] [--timeout=D]`: waits until the
+/// Deployment's controller has observed its spec and every replica is updated and available,
+/// printing kubectl's progress lines (its DeploymentStatusViewer wording).
+fn rollout(ctx: &mut Ctx, a: &Args) -> R {
+    let sub = a.pos.get(1).map(String::as_str).unwrap_or("");
+    if sub != "status" {
+        let what = if sub.is_empty() {
+            "error: kplab's kubectl supports only \"kubectl rollout status\"".to_string()
+        } else {
+            format!("error: unknown command \"{sub}\" for \"kubectl rollout\"\nRun 'kubectl rollout --help' for usage.")
+        };
+        return Err(Fail::Raw(what));
+    }
+    let (r, name, _) = one_target("rollout status", &a.pos[2..])?;
+    if r.kind != "Deployment" {
+        return Err(Fail::Msg(format!(
+            "no status viewer has been implemented for {}",
+            r.kind
+        )));
+    }
+    let ns = ns_for(ctx, r, false).map(String::from);
+    let watch = a.get("watch").map(|w| w != "false").unwrap_or(true);
+    let timeout = match a.get("timeout") {
+        Some(t) => parse_go_duration(t)?,
+        None => std::time::Duration::from_secs(86400),
+    };
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    loop {
+        let d = ctx.client.get(r, ns.as_deref(), &name)?;
+        let (line, done) = deployment_rollout_line(&d, &name);
+        if line != last {
+            let _ = write!(ctx.out, "{line}");
+            last = line;
+        }
+        if done || !watch {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            return Err(Fail::Msg("timed out waiting for the condition".into()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// kubectl's status line for a Deployment and whether the rollout is complete.
+fn deployment_rollout_line(d: &Value, name: &str) -> (String, bool) {
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    let generation = int(&d["metadata"]["generation"]);
+    let st = &d["status"];
+    if generation > int(&st["observedGeneration"]) {
+        return (
+            "Waiting for deployment spec update to be observed...\n".into(),
+            false,
+        );
+    }
+    let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    let (updated, total, available) = (
+        int(&st["updatedReplicas"]),
+        int(&st["replicas"]),
+        int(&st["availableReplicas"]),
+    );
+    if updated < want {
+        return (format!("Waiting for deployment \"{name}\" rollout to finish: {updated} out of {want} new replicas have been updated...\n"), false);
+    }
+    if total > updated {
+        return (format!("Waiting for deployment \"{name}\" rollout to finish: {} old replicas are pending termination...\n", total - updated), false);
+    }
+    if available < updated {
+        return (format!("Waiting for deployment \"{name}\" rollout to finish: {available} of {updated} updated replicas are available...\n"), false);
+    }
+    (
+        format!("deployment \"{name}\" successfully rolled out\n"),
+        true,
+    )
+}
+
 fn label(ctx: &mut Ctx, a: &Args) -> R {
     let (r, name, used) = one_target("label", &a.pos[1..])?;
     let specs = &a.pos[1 + used..];
@@ -2022,5 +2102,121 @@ mod tests {
             json!({"spec": {"ports": [{"port": 81}], "type": "NodePort"}})
         );
         assert!(json_patch(&mut d, &json!([{"op": "remove", "path": "/spec/nope"}])).is_err());
+    }
+}
+
+#[cfg(test)]
+mod rollout_tests {
+    use crate::apiserver::embedded::EmbeddedServer;
+    use crate::apiserver::Config;
+    use crate::client::{ApiClient, Resource};
+    use serde_json::json;
+
+    fn kubectl(
+        server: &EmbeddedServer,
+        dir: &std::path::Path,
+        args: &[&str],
+    ) -> (u8, String, String) {
+        let mut argv = vec!["kubectl".to_string()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        argv.push(format!("--server={}", server.url()));
+        argv.push(format!("--kubeconfig={}", dir.join("kubeconfig").display()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = crate::kubectl::run(&argv, &mut "".as_bytes(), &mut out, &mut err);
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn rollout_status_waits_for_available_replicas() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = EmbeddedServer::start(dir.path(), Config::default()).unwrap();
+        let d = dir.path();
+        let (code, _, err) = kubectl(
+            &server,
+            d,
+            &[
+                "create",
+                "deployment",
+                "web",
+                "--image=kplab/echo",
+                "--replicas=2",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+
+        // No controller runs here: the spec change is not observed yet.
+        let (code, out, _) = kubectl(
+            &server,
+            d,
+            &["rollout", "status", "deployment/web", "--watch=false"],
+        );
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "Waiting for deployment spec update to be observed...\n")
+        );
+        let (code, _, err) = kubectl(
+            &server,
+            d,
+            &["rollout", "status", "deploy/web", "--timeout=500ms"],
+        );
+        assert_eq!(code, 1);
+        assert!(err.contains("timed out waiting for the condition"), "{err}");
+
+        // Status as the deployment controller writes it: 1 of 2 available.
+        let client = ApiClient::new(server.url());
+        let deploy = Resource::resolve("deployments").unwrap();
+        let generation =
+            client.get(deploy, Some("default"), "web").unwrap()["metadata"]["generation"].clone();
+        let status = |available: i64| json!({"status": {"observedGeneration": generation, "replicas": 2, "updatedReplicas": 2, "readyReplicas": available, "availableReplicas": available}});
+        client
+            .patch_status(deploy, Some("default"), "web", &status(1))
+            .unwrap();
+        let (code, out, _) = kubectl(
+            &server,
+            d,
+            &["rollout", "status", "deployment", "web", "--watch=false"],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(out, "Waiting for deployment \"web\" rollout to finish: 1 of 2 updated replicas are available...\n");
+
+        // The second replica becomes available while kubectl watches.
+        let url = server.url().to_string();
+        let later = status(2);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            let deploy = Resource::resolve("deployments").unwrap();
+            ApiClient::new(&url)
+                .patch_status(deploy, Some("default"), "web", &later)
+                .unwrap();
+        });
+        let (code, out, err) = kubectl(
+            &server,
+            d,
+            &["rollout", "status", "deployment/web", "--timeout=60s"],
+        );
+        t.join().unwrap();
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            out,
+            "Waiting for deployment \"web\" rollout to finish: 1 of 2 updated replicas are available...\n\
+             deployment \"web\" successfully rolled out\n"
+        );
+
+        let (code, _, err) = kubectl(&server, d, &["rollout", "status", "svc/kubernetes"]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("no status viewer has been implemented for Service"),
+            "{err}"
+        );
+        let (code, _, err) = kubectl(&server, d, &["rollout", "undo", "deployment/web"]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("unknown command \"undo\" for \"kubectl rollout\""),
+            "{err}"
+        );
     }
 }
