@@ -2,6 +2,7 @@
 //! `kplab bench cluster-up`), the Docker sandbox driver and the host isolation rules.
 
 pub mod bench;
+pub mod bench_workshop;
 pub mod isolation;
 pub mod labs;
 pub mod sandbox;
@@ -40,7 +41,14 @@ pub enum Command {
     Bench(BenchCommand),
     /// The web platform (http://127.0.0.1:8080 by default; SQLite under --data-dir unless
     /// DATABASE_URL names Postgres).
-    Serve(web::config::ServeArgs),
+    Serve {
+        /// Server flags.
+        #[command(flatten)]
+        args: web::config::ServeArgs,
+        /// Workshop flags (instructor token).
+        #[command(flatten)]
+        workshop: web::workshop::WorkshopArgs,
+    },
     /// Lab content.
     #[command(subcommand)]
     Labs(LabsCommand),
@@ -147,6 +155,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         pods: usize,
     },
+    /// A classroom workshop: N learners join at once; time to every learner's first prompt
+    /// with and without a warm pool, host memory per lab, dashboard update latency.
+    Workshop(bench_workshop::Args),
 }
 
 /// Runs a parsed command line.
@@ -202,8 +213,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Serve(args) => {
-            let config = web::config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
+        Command::Serve { args, workshop } => {
+            let mut config =
+                web::config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
+            workshop.apply(&mut config)?;
             web::run(config).await?;
         }
         Command::Labs(LabsCommand::Validate { dir }) => match labkit::Catalog::load(&dir) {
@@ -261,6 +274,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::ClusterUp { runs, pods }) => {
             let driver = Driver::connect().await?;
             let report = bench::cluster_up(&driver, runs, pods).await?;
+            println!("{}", report.render());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Bench(BenchCommand::Workshop(args)) => {
+            let report = bench_workshop::run(args).await?;
             println!("{}", report.render());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -66,6 +66,9 @@ pub struct Config {
     pub lab_prefix: String,
     /// Node image.
     pub image: String,
+    /// Instructor token (workshops are off without one); set by
+    /// [`crate::web::workshop::WorkshopArgs::apply`].
+    pub instructor_token: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -82,6 +85,10 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("lab_prefix", &self.lab_prefix)
             .field("image", &self.image)
+            .field(
+                "instructor_token",
+                &self.instructor_token.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -152,6 +159,7 @@ impl Config {
             request_timeout: Duration::from_secs(a.request_timeout_secs.max(1)),
             lab_prefix: a.lab_prefix,
             image: a.image,
+            instructor_token: None,
         })
     }
 }

@@ -109,6 +109,7 @@ pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session
                         )
                         .await;
                     tracing::info!(session = %s.id, lab = %s.lab, ms = t0.elapsed().as_millis() as u64, "lab running");
+                    super::workshop::on_session(&st, &s.id);
                 } else {
                     let _ = st.runtime.down(&s.sandbox).await;
                 }
@@ -123,6 +124,7 @@ pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session
                     .await;
                 let _ = st.store.record_event(&s.id, "failed", &detail, now).await;
                 let _ = st.runtime.down(&s.sandbox).await;
+                super::workshop::on_session(&st, &s.id);
             }
         }
     });
@@ -167,11 +169,9 @@ pub async fn stop(
         .record_event(&s.id, status.as_str(), detail, now)
         .await?;
     state.shells.remove_session(&s.id);
-    state
-        .runtime
-        .down(&s.sandbox)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let down = state.runtime.down(&s.sandbox).await;
+    super::workshop::on_session(state, &s.id);
+    down.map_err(|e| AppError::Internal(e.into()))?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod state;
 pub mod store;
 pub mod terminal;
+pub mod workshop;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,8 +37,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(lifecycle::sweeper(state.clone(), stop_rx));
+    let sweeper = tokio::spawn(lifecycle::sweeper(state.clone(), stop_rx.clone()));
+    let workshops = tokio::spawn(workshop::pool::run(state.clone(), stop_rx));
     let app = routes::router(state);
+    // The peer address feeds the join-code rate limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -45,6 +49,7 @@ pub async fn serve(
         })
         .await;
     sweeper.abort();
+    workshops.abort();
     result.context("serving HTTP")
 }
 

@@ -10,7 +10,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use super::auth::learner_cookie;
-use super::handlers::{api, health, pages, terminal};
+use super::handlers::{api, health, pages, terminal, workshop};
 use super::state::AppState;
 
 /// Largest request body accepted (bytes).
@@ -45,6 +45,54 @@ pub fn router(state: AppState) -> Router {
             "/api/sessions/{id}/terminals/{host}",
             get(terminal::open_terminal),
         )
+        // Workshops: instructor API and pages, learners joining.
+        .route(
+            "/api/workshops",
+            get(workshop::api_list).post(workshop::api_create),
+        )
+        .route("/api/workshops/join", post(workshop::api_join))
+        .route("/api/workshops/me", get(workshop::api_me))
+        .route("/api/workshops/me/events", get(workshop::api_me_events))
+        .route("/api/workshops/me/hand", post(workshop::api_hand))
+        .route("/api/workshops/{id}", get(workshop::api_get))
+        .route(
+            "/api/workshops/{id}/dashboard",
+            get(workshop::api_dashboard),
+        )
+        .route("/api/workshops/{id}/close", post(workshop::api_close))
+        .route("/api/workshops/{id}/open", post(workshop::api_open))
+        .route("/api/workshops/{id}/end", post(workshop::api_end))
+        .route("/api/workshops/{id}/extend", post(workshop::api_extend))
+        .route(
+            "/api/workshops/{id}/broadcast",
+            post(workshop::api_broadcast),
+        )
+        .route("/api/workshops/{id}/export", get(workshop::api_export))
+        .route("/api/workshops/{id}/events", get(workshop::api_events))
+        .route(
+            "/api/workshops/{id}/learners/{learner}/terminals/{host}",
+            get(workshop::api_view_terminal),
+        )
+        .route(
+            "/api/workshops/{id}/learners/{learner}/{action}",
+            post(workshop::api_learner_action),
+        )
+        .route("/j", get(workshop::get_join).post(workshop::post_join))
+        .route("/j/{code}", get(workshop::get_join))
+        .route("/w", get(workshop::get_learner))
+        .route("/instructor", get(workshop::get_instructor))
+        .route("/instructor/login", post(workshop::post_login))
+        .route("/instructor/workshops", post(workshop::post_create))
+        .route("/instructor/workshops/{id}", get(workshop::get_dashboard))
+        .route(
+            "/instructor/workshops/{id}/learners/{learner}",
+            get(workshop::get_view_terminal),
+        )
+        // After a learner's action, push their row to open workshop dashboards.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::workshop::notify_after,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             learner_cookie,

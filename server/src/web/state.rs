@@ -38,6 +38,8 @@ pub struct Inner {
     pub admission: tokio::sync::Mutex<()>,
     /// Last idle-timer push per session (ms), to write at most every few seconds.
     pub touched: Mutex<HashMap<String, i64>>,
+    /// Workshops: change bus, start queue, join rate limit.
+    pub workshop: super::workshop::Workshops,
 }
 
 /// The state handed to every handler.
@@ -87,6 +89,7 @@ impl AppState {
             shells: Shells::default(),
             admission: tokio::sync::Mutex::new(()),
             touched: Mutex::new(HashMap::new()),
+            workshop: super::workshop::Workshops::default(),
         }))
     }
 }

@@ -186,6 +186,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Events of a session, oldest first: (kind, detail).
     async fn events(&self, session: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Workshop persistence (issue 8), on the same database.
+    fn workshops(&self) -> &dyn crate::web::workshop::store::WorkshopStore;
 }
 
 /// Which database a URL names.
@@ -278,6 +280,11 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The connection pool (the workshop store's queries).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
 }
 
 const SESSION_COLUMNS: &str =
@@ -310,6 +317,10 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl Store for SqlStore {
+    fn workshops(&self) -> &dyn crate::web::workshop::store::WorkshopStore {
+        self
+    }
+
     async fn upsert_learner(&self, id: &str, name: &str, now: i64) -> Result<Learner, StoreError> {
         sqlx::query("INSERT INTO learners (id, name, created_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
             .bind(id)

@@ -4,6 +4,7 @@ pub mod api;
 pub mod health;
 pub mod pages;
 pub mod terminal;
+pub mod workshop;
 
 use labkit::wire::TaskOutcome;
 use serde::Serialize;

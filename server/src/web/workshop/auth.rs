@@ -1,0 +1,201 @@
+//! Instructor authentication and the join-code rate limit.
+//!
+//! The instructor proves the token given to `kplab serve --instructor-token` either with
+//! `Authorization: Bearer TOKEN` (API) or with the signed `kplab_instructor` cookie set by the
+//! login page (it holds a SHA-256 of the token, so changing the token logs everyone out).
+//! Without a configured token every instructor route answers 404 with the reason.
+//!
+//! Join codes are short, so guessing is limited per client address: after
+//! [`MAX_FAILURES`] wrong codes within [`WINDOW`] the address gets 429 with `Retry-After`
+//! until the oldest failure leaves the window. The address is the TCP peer, or the first
+//! `X-Forwarded-For` entry when the peer is loopback (a reverse proxy on the same host).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
+use sha2::{Digest, Sha256};
+
+use crate::web::state::AppState;
+
+/// The instructor cookie.
+pub const COOKIE: &str = "kplab_instructor";
+
+/// Wrong join codes allowed per address within [`WINDOW`].
+pub const MAX_FAILURES: usize = 10;
+
+/// The rate-limit window.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Why a request is not the instructor's: status and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// 404 (workshops off), 401 (no credentials) or 403 (wrong token).
+    pub status: StatusCode,
+    /// Shown to the client.
+    pub reason: &'static str,
+}
+
+fn digest(token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"kplab-instructor:");
+    h.update(token.as_bytes());
+    data_encoding::HEXLOWER.encode(&h.finalize())
+}
+
+/// Compares in time independent of where the strings differ.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (digest(a), digest(b));
+    a.bytes()
+        .zip(b.bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Checks the instructor's credentials in `headers`.
+pub fn instructor(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
+    let Some(token) = state.config.instructor_token.as_deref() else {
+        return Err(Denied {
+            status: StatusCode::NOT_FOUND,
+            reason: "workshops are off: this server was started without --instructor-token",
+        });
+    };
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let given = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        return if same(given.trim(), token) {
+            Ok(())
+        } else {
+            Err(Denied {
+                status: StatusCode::FORBIDDEN,
+                reason: "wrong instructor token",
+            })
+        };
+    }
+    let jar = SignedCookieJar::from_headers(headers, state.key.clone());
+    match jar.get(COOKIE) {
+        Some(c) if c.value() == digest(token) => Ok(()),
+        Some(_) => Err(Denied {
+            status: StatusCode::FORBIDDEN,
+            reason: "the instructor login is no longer valid; log in again",
+        }),
+        None => Err(Denied {
+            status: StatusCode::UNAUTHORIZED,
+            reason: "instructor only: send Authorization: Bearer TOKEN or log in at /instructor",
+        }),
+    }
+}
+
+/// Checks a token typed into the login form; the cookie to set when right.
+pub fn login(state: &AppState, given: &str) -> Result<SignedCookieJar, Denied> {
+    let Some(token) = state.config.instructor_token.as_deref() else {
+        return Err(Denied {
+            status: StatusCode::NOT_FOUND,
+            reason: "workshops are off: this server was started without --instructor-token",
+        });
+    };
+    if !same(given.trim(), token) {
+        return Err(Denied {
+            status: StatusCode::FORBIDDEN,
+            reason: "wrong instructor token",
+        });
+    }
+    let mut c = Cookie::new(COOKIE, digest(token));
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_path("/");
+    c.set_max_age(time::Duration::hours(12));
+    Ok(SignedCookieJar::new(state.key.clone()).add(c))
+}
+
+/// The client address for rate limiting.
+pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+    let peer_ip = peer.map(|p| p.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if peer_ip.is_loopback() {
+        if let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            return ip;
+        }
+    }
+    peer_ip
+}
+
+/// Wrong join codes per address.
+#[derive(Default)]
+pub struct Limiter {
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl Limiter {
+    /// `Err(seconds)` when the address must wait before trying another code.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let Some(q) = map.get_mut(&ip) else {
+            return Ok(());
+        };
+        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            q.pop_front();
+        }
+        if q.len() >= MAX_FAILURES {
+            let oldest = *q.front().unwrap_or(&now);
+            let wait = WINDOW.saturating_sub(now.duration_since(oldest));
+            return Err(wait.as_secs().max(1));
+        }
+        if q.is_empty() {
+            map.remove(&ip);
+        }
+        Ok(())
+    }
+
+    /// Records a wrong code.
+    pub fn fail(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.entry(ip).or_default().push_back(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_blocks_after_max_failures_per_address() {
+        let l = Limiter::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(l.check(a).is_ok());
+            l.fail(a);
+        }
+        let wait = l.check(a).unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(l.check(b).is_ok(), "another address is not affected");
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_local_proxy() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "198.51.100.1:5000".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(local), &h),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(Some(remote), &h), remote.ip());
+    }
+}

@@ -1,0 +1,245 @@
+//! The warm pool and the fair start queue.
+//!
+//! A pool lab is an ordinary lab session started through [`lifecycle::start`] for a
+//! placeholder learner `pool-<workshop>-<random>`; it counts against the server's lab limit
+//! like any other. A joining learner [`claim`]s one (a running one first, else one still
+//! starting): the session row changes owner in one conditional update, so the learner has a
+//! lab as soon as the join answers. One background task ([`run`]) refills each open
+//! workshop's pool up to `min(warm_pool, capacity - members)` and keeps pool labs from
+//! idling out.
+//!
+//! Without a pool lab, a learner is appended to the FIFO queue; the same task starts queued
+//! labs in order whenever the server has capacity (the head waits when the server is full,
+//! so nobody is overtaken), and the learner's page shows their position.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::web::error::AppError;
+use crate::web::lifecycle;
+use crate::web::state::{now_ms, AppState};
+use crate::web::store::{Session, Status};
+
+use super::store::Workshop;
+use super::Queued;
+
+/// Placeholder learner-id prefix of a workshop's pool labs.
+pub fn pool_prefix(workshop: &str) -> String {
+    format!("pool-{workshop}-")
+}
+
+/// Hands a pool lab of the workshop's first lab to `learner`, if one is there.
+pub async fn claim(
+    state: &AppState,
+    w: &Workshop,
+    learner: &str,
+) -> Result<Option<Session>, AppError> {
+    let Some(lab) = w.labs.first() else {
+        return Ok(None);
+    };
+    let prefix = pool_prefix(&w.id);
+    let _one_at_a_time = state.workshop.claim.lock().await;
+    let mut candidates: Vec<Session> = state
+        .store
+        .live_sessions()
+        .await?
+        .into_iter()
+        .filter(|s| s.learner.starts_with(&prefix) && &s.lab == lab)
+        .collect();
+    candidates.sort_by_key(|s| (s.status != Status::Running, s.created_ms));
+    for mut s in candidates {
+        let now = now_ms();
+        if state
+            .store
+            .workshops()
+            .hand_over(&s.id, &s.learner, learner, now)
+            .await?
+        {
+            s.learner = learner.to_string();
+            lifecycle::extend(state, &s).await?;
+            state
+                .store
+                .record_event(&s.id, "handed-over", learner, now)
+                .await?;
+            state.workshop.wake.notify_one();
+            // A returning learner continues at their phase: run its setup in the fresh lab.
+            let phase = state.store.phase(learner, &s.lab).await?;
+            if phase > 0 && s.status == Status::Running {
+                let st = state.clone();
+                let sess = s.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = lifecycle::run_setup(&st, &sess, phase).await {
+                        tracing::warn!(session = %sess.id, error = format!("{e:#}"), "phase setup after hand-over failed");
+                    }
+                });
+            }
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
+}
+
+/// Appends a learner to the start queue (once); returns their 1-based position.
+pub fn enqueue(state: &AppState, q: Queued) -> usize {
+    let pos = {
+        let mut queue = state
+            .workshop
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match queue
+            .iter()
+            .position(|x| x.learner == q.learner && x.lab == q.lab)
+        {
+            Some(i) => i + 1,
+            None => {
+                queue.push_back(q);
+                queue.len()
+            }
+        }
+    };
+    state.workshop.wake.notify_one();
+    pos
+}
+
+/// Starts queued labs in order while the server has room. Returns true if the head had to
+/// wait (server full).
+async fn drain_queue(state: &AppState) -> bool {
+    loop {
+        let head = state
+            .workshop
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .front()
+            .cloned();
+        let Some(q) = head else {
+            return false;
+        };
+        let Some(lab) = state.catalog.lab(&q.lab) else {
+            pop(state, &q);
+            continue;
+        };
+        match lifecycle::start(state, &q.learner, lab).await {
+            Ok(_) => {
+                pop(state, &q);
+                state.workshop.changed(&q.learner);
+                // Everyone behind moved up one place.
+                let rest: Vec<String> = state
+                    .workshop
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|x| x.learner.clone())
+                    .collect();
+                for l in rest {
+                    state.workshop.changed(&l);
+                }
+            }
+            Err(AppError::Full { .. }) => return true,
+            Err(e) => {
+                tracing::warn!(learner = %q.learner, error = %e, "queued lab start failed");
+                pop(state, &q);
+                state.workshop.changed(&q.learner);
+            }
+        }
+    }
+}
+
+fn pop(state: &AppState, q: &Queued) {
+    let mut queue = state
+        .workshop
+        .queue
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if queue.front() == Some(q) {
+        queue.pop_front();
+    }
+}
+
+/// Tops up every open workshop's pool, and keeps pool labs from idling out.
+async fn refill(state: &AppState) -> anyhow::Result<()> {
+    let workshops: Vec<Workshop> = state
+        .store
+        .workshops()
+        .workshops()
+        .await?
+        .into_iter()
+        .filter(|w| !w.ended)
+        .collect();
+    if workshops.is_empty() {
+        return Ok(());
+    }
+    let live = state.store.live_sessions().await?;
+    let mut pooled: HashMap<&str, Vec<&Session>> = HashMap::new();
+    for w in &workshops {
+        let prefix = pool_prefix(&w.id);
+        pooled.insert(
+            &w.id,
+            live.iter()
+                .filter(|s| s.learner.starts_with(&prefix))
+                .collect(),
+        );
+    }
+    let now = now_ms();
+    let idle_ms = state.config.idle.as_millis() as i64;
+    for w in &workshops {
+        let have = &pooled[w.id.as_str()];
+        for s in have {
+            if s.status == Status::Running && s.expires_ms - now < idle_ms / 2 {
+                lifecycle::extend(state, s).await?;
+            }
+        }
+        if !w.open || w.warm_pool == 0 {
+            continue;
+        }
+        let Some(lab) = w.labs.first().and_then(|l| state.catalog.lab(l)) else {
+            continue;
+        };
+        let members = state.store.workshops().members(&w.id).await?.len();
+        let target = w.warm_pool.min(w.capacity.saturating_sub(members));
+        for _ in have.len()..target {
+            let placeholder = format!("{}{}", pool_prefix(&w.id), super::random_hex(6));
+            match lifecycle::start(state, &placeholder, lab).await {
+                Ok(_) => {}
+                Err(AppError::Full { .. }) => return Ok(()),
+                Err(e) => return Err(anyhow::anyhow!("starting a pool lab: {e}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stops a workshop's pool labs (closed or ended workshops).
+pub async fn drain_pool(state: &AppState, workshop: &str) -> Result<(), AppError> {
+    let prefix = pool_prefix(workshop);
+    for s in state.store.live_sessions().await? {
+        if s.learner.starts_with(&prefix) {
+            lifecycle::stop(state, &s, Status::Stopped, "workshop pool drained").await?;
+        }
+    }
+    Ok(())
+}
+
+/// The pool/queue task: runs on every wake-up (joins, labs stopping) and every second.
+pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut shutdown = shutdown;
+    if let Err(e) = state.workshop.load(&state).await {
+        tracing::warn!(error = format!("{e:#}"), "loading workshop members");
+    }
+    loop {
+        let waited = drain_queue(&state).await;
+        // Learners waiting in the queue go before pool labs.
+        if !waited {
+            if let Err(e) = refill(&state).await {
+                tracing::warn!(error = format!("{e:#}"), "warm pool refill failed");
+            }
+        }
+        tokio::select! {
+            _ = state.workshop.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
