@@ -225,6 +225,35 @@ Events:                       <none>
     assert_eq!(strip_note(&got), want, "got:\n{got}");
 }
 
+/// Probes as kubectl prints them (`DescribeProbe`), with the API defaults for omitted timing
+/// fields; a pod without probes prints neither line (see `describe_pod_running`).
+#[test]
+fn describe_pod_probes() {
+    let mut o = obj(
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api-1", "namespace": "default", "creationTimestamp": "2026-11-23T04:00:00Z"}, "spec": {"nodeName": "node-1", "containers": [{"name": "api", "image": "kplab/echo", "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}, "status": {"phase": "Running", "podIP": "10.244.1.3", "containerStatuses": [{"name": "api", "image": "kplab/echo", "imageID": "", "containerID": "kplab://a", "ready": false, "started": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-23T04:00:00Z"}}}]}}"#,
+    );
+    o["spec"]["containers"][0]["readinessProbe"] =
+        obj(r#"{"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 2}"#);
+    o["spec"]["containers"][0]["livenessProbe"] = obj(
+        r#"{"tcpSocket": {"port": "http"}, "initialDelaySeconds": 5, "timeoutSeconds": 2, "failureThreshold": 6}"#,
+    );
+    let related = Related {
+        endpoint_slices: vec![],
+        node_pods: vec![],
+    };
+    let got = describe(&o, &related, now());
+    let lines: Vec<&str> = got.lines().collect();
+    let restart = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("Restart Count:"))
+        .expect("Restart Count line");
+    let liveness =
+        "    Liveness:       tcp-socket :http delay=5s timeout=2s period=10s #success=1 #failure=6";
+    let readiness = "    Readiness:      http-get http://:8081/healthz delay=0s timeout=1s period=2s #success=1 #failure=3";
+    assert_eq!(lines[restart + 1], liveness, "got:\n{got}");
+    assert_eq!(lines[restart + 2], readiness, "got:\n{got}");
+}
+
 #[test]
 fn describe_netpol_rules() {
     let o = obj(

@@ -52,6 +52,54 @@ fn arr<'a>(v: &'a Value, ptr: &str) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
+/// kubectl's `DescribeProbe`: the action, then its timing, with the API server's defaults for
+/// fields the object leaves out (delay 0s, timeout 1s, period 10s, success 1, failure 3).
+fn describe_probe(p: &Value) -> String {
+    let num = |key: &str, default: i64| p.get(key).and_then(Value::as_i64).unwrap_or(default);
+    let attrs = format!(
+        "delay={}s timeout={}s period={}s #success={} #failure={}",
+        num("initialDelaySeconds", 0),
+        num("timeoutSeconds", 1),
+        num("periodSeconds", 10),
+        num("successThreshold", 1),
+        num("failureThreshold", 3)
+    );
+    let port = |v: Option<&Value>| match v {
+        Some(Value::String(name)) => name.clone(),
+        Some(n) => n.to_string(),
+        None => String::new(),
+    };
+    if let Some(e) = p.get("exec") {
+        let cmd: Vec<&str> = arr(e, "/command")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        format!("exec [{}] {attrs}", cmd.join(" "))
+    } else if let Some(h) = p.get("httpGet") {
+        let scheme = h.get("scheme").and_then(Value::as_str).unwrap_or("HTTP");
+        let port = port(h.get("port"));
+        let host = s(h, "/host");
+        let authority = if port.is_empty() {
+            host.to_string()
+        } else {
+            format!("{host}:{port}")
+        };
+        format!(
+            "http-get {}://{authority}{} {attrs}",
+            scheme.to_ascii_lowercase(),
+            s(h, "/path")
+        )
+    } else if let Some(t) = p.get("tcpSocket") {
+        format!(
+            "tcp-socket {}:{} {attrs}",
+            s(t, "/host"),
+            port(t.get("port"))
+        )
+    } else {
+        format!("unknown {attrs}")
+    }
+}
+
 fn num(v: &Value, ptr: &str) -> String {
     match v.pointer(ptr) {
         Some(Value::String(x)) => x.clone(),
@@ -616,6 +664,14 @@ fn describe_container(w: &mut W, c: &Value, status: Option<&Value>) {
                 st.get("restartCount").and_then(Value::as_i64).unwrap_or(0)
             ),
         );
+    }
+    for (title, key) in [
+        ("Liveness", "/livenessProbe"),
+        ("Readiness", "/readinessProbe"),
+    ] {
+        if let Some(p) = c.pointer(key).filter(|p| p.is_object()) {
+            w.w(2, &format!("{title}:\t{}\n", describe_probe(p)));
+        }
     }
     let env = arr(c, "/env");
     if env.is_empty() {
