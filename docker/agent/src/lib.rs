@@ -8,6 +8,7 @@ pub mod init;
 pub mod iptables;
 pub mod kubectl;
 pub mod kubelet;
+pub mod nftrace;
 pub mod podserver;
 pub mod policy;
 pub mod probe;
@@ -38,7 +39,8 @@ components:
   kplab-pod                 a pod's process: answers on its containerPorts
   kplab-probe               N connections to a target from here or a pod; JSON per connection
   calico-node               `calico-node -felix`: the NetworkPolicy enforcer (cali-* chains)
-  policy                    `policy explain --from NS/POD --to NS/POD:PORT[/PROTO]`: why allowed/dropped";
+  policy                    `policy explain --from NS/POD --to NS/POD:PORT[/PROTO]`: why allowed/dropped
+  nftrace                   `nftrace --to IP:PORT [--pod NS/NAME | --wait-from IP]`: one connection traced by the kernel";
 
 /// Runs the component named by `args[0]` with the whole argument vector.
 pub fn dispatch(args: Vec<String>) -> ExitCode {
@@ -56,6 +58,7 @@ pub fn dispatch(args: Vec<String>) -> ExitCode {
         "kplab-probe" => probe::main(args),
         "calico-node" => policy::main(args),
         "policy" => policy::explain_main(args),
+        "nftrace" => nftrace::main(args),
         other => {
             eprintln!("kplab-agent: unknown component {other:?}\n\n{USAGE}");
             ExitCode::from(2)

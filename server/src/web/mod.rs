@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod lifecycle;
 pub mod markdown;
 pub mod metrics;
+pub mod panel;
 pub mod routes;
 pub mod runtime;
 pub mod state;

@@ -41,6 +41,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/sessions/{id}/reset", post(api::reset_session))
         .route("/api/sessions/{id}/extend", post(api::extend_session))
+        // The packets panel (issue 7).
+        .route(
+            "/api/sessions/{id}/nodes/{node}/ruleset",
+            get(super::handlers::panel::get_ruleset),
+        )
+        .route("/api/sessions/{id}/trace", post(super::handlers::panel::post_trace))
+        .route("/api/sessions/{id}/snapshots", get(super::handlers::panel::get_snapshots))
+        .route("/api/sessions/{id}/diff", get(super::handlers::panel::get_diff))
+        .route("/api/sessions/{id}/spread", post(super::handlers::panel::post_spread))
         .route(
             "/api/sessions/{id}/terminals/{host}",
             get(terminal::open_terminal),

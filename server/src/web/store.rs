@@ -186,6 +186,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Events of a session, oldest first: (kind, detail).
     async fn events(&self, session: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Rule snapshots of the packets panel (issue 7), on the same database.
+    fn snapshots(&self) -> crate::web::panel::store::Snapshots;
     /// Workshop persistence (issue 8), on the same database.
     fn workshops(&self) -> &dyn crate::web::workshop::store::WorkshopStore;
 }
@@ -550,6 +552,10 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    fn snapshots(&self) -> crate::web::panel::store::Snapshots {
+        crate::web::panel::store::Snapshots::new(self.pool.clone())
     }
 
     async fn events(&self, session: &str) -> Result<Vec<(String, String)>, StoreError> {

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod health;
 pub mod pages;
+pub mod panel;
 pub mod terminal;
 pub mod workshop;
 

@@ -1,0 +1,150 @@
+//! Rule snapshots in the store (table `rule_snapshots`, migrations `0003_snapshots.sql`): the
+//! same runtime queries on SQLite and Postgres, on the pool of [`crate::web::store::SqlStore`]
+//! (reached through [`crate::web::store::Store::snapshots`]).
+
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+
+use crate::web::store::StoreError;
+
+/// A snapshot without its text (for lists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotMeta {
+    /// Id (`<session>-<node>-<seq>`).
+    pub id: String,
+    /// Node.
+    pub node: String,
+    /// 1, 2, … per session and node.
+    pub seq: i64,
+    /// Phase (0-based) current when it was taken.
+    pub phase: i64,
+    /// What changed (`phase 2 start`, `default/web: +1 endpoint …`).
+    pub label: String,
+    /// Hash of the rules.
+    pub hash: String,
+    /// When.
+    pub created_ms: i64,
+}
+
+/// Snapshot persistence.
+#[derive(Clone)]
+pub struct Snapshots {
+    pool: AnyPool,
+}
+
+fn meta(r: &sqlx::any::AnyRow) -> Result<SnapshotMeta, sqlx::Error> {
+    Ok(SnapshotMeta {
+        id: r.try_get("id")?,
+        node: r.try_get("node")?,
+        seq: r.try_get("seq")?,
+        phase: r.try_get("phase")?,
+        label: r.try_get("label")?,
+        hash: r.try_get("hash")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+impl Snapshots {
+    /// Over a migrated pool.
+    pub fn new(pool: AnyPool) -> Snapshots {
+        Snapshots { pool }
+    }
+
+    /// The newest snapshot of a session's node.
+    pub async fn latest(
+        &self,
+        session: &str,
+        node: &str,
+    ) -> Result<Option<SnapshotMeta>, StoreError> {
+        let r = sqlx::query(
+            "SELECT id, node, seq, phase, label, hash, created_ms FROM rule_snapshots WHERE session = $1 AND node = $2 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(session)
+        .bind(node)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.as_ref().map(meta).transpose()?)
+    }
+
+    /// Adds a snapshot unless its hash equals the newest one of that node and the phase is the
+    /// same; returns it when added. Concurrent callers race on `(session, node, seq)`: the loser
+    /// sees a unique violation and adds nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_if_changed(
+        &self,
+        session: &str,
+        node: &str,
+        phase: i64,
+        hash: &str,
+        label: &str,
+        rules: &str,
+        now: i64,
+    ) -> Result<Option<SnapshotMeta>, StoreError> {
+        let latest = self.latest(session, node).await?;
+        if latest
+            .as_ref()
+            .is_some_and(|l| l.hash == hash && l.phase == phase)
+        {
+            return Ok(None);
+        }
+        let seq = latest.map(|l| l.seq + 1).unwrap_or(1);
+        let id = format!("{session}-{node}-{seq}");
+        let res = sqlx::query(
+            "INSERT INTO rule_snapshots (id, session, node, seq, phase, label, hash, rules, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(session)
+        .bind(node)
+        .bind(seq)
+        .bind(phase)
+        .bind(label)
+        .bind(hash)
+        .bind(rules)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(Some(SnapshotMeta {
+                id,
+                node: node.into(),
+                seq,
+                phase,
+                label: label.into(),
+                hash: hash.into(),
+                created_ms: now,
+            })),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every snapshot of a session, oldest first.
+    pub async fn list(&self, session: &str) -> Result<Vec<SnapshotMeta>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, node, seq, phase, label, hash, created_ms FROM rule_snapshots WHERE session = $1 ORDER BY created_ms, node, seq",
+        )
+        .bind(session)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(meta).collect::<Result<_, _>>()?)
+    }
+
+    /// One snapshot of a session with its rules text.
+    pub async fn get(
+        &self,
+        session: &str,
+        id: &str,
+    ) -> Result<Option<(SnapshotMeta, String)>, StoreError> {
+        let r = sqlx::query(
+            "SELECT id, node, seq, phase, label, hash, created_ms, rules FROM rule_snapshots WHERE session = $1 AND id = $2",
+        )
+        .bind(session)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match r {
+            Some(r) => Ok(Some((meta(&r)?, r.try_get("rules")?))),
+            None => Ok(None),
+        }
+    }
+}
