@@ -89,6 +89,17 @@ pub struct CommandRun {
     pub ms: u64,
 }
 
+impl CommandRun {
+    /// `exited N`, or `timed out after N s`.
+    pub fn outcome(&self) -> String {
+        if self.code == -1 && self.stderr.starts_with("timed out") {
+            self.stderr.clone()
+        } else {
+            format!("exited {}", self.code)
+        }
+    }
+}
+
 /// One task of a step.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskRun {
@@ -551,8 +562,9 @@ async fn test_step(
         .await;
         if !c.ok {
             step.problems.push(format!(
-                "{at}: runnable block on {host} exited {} (after {} attempt(s))",
-                c.code, c.attempts
+                "{at}: runnable block on {host} {} (after {} attempt(s))",
+                c.outcome(),
+                c.attempts
             ));
         }
         step.commands.push(c);
@@ -573,8 +585,10 @@ async fn test_step(
         .await;
         if !c.ok {
             step.problems.push(format!(
-                "{file}: solution `{}` on {} exited {}",
-                s.run, s.host, c.code
+                "{file}: solution `{}` on {} {}",
+                s.run,
+                s.host,
+                c.outcome()
             ));
         }
         step.commands.push(c);
@@ -602,8 +616,9 @@ async fn test_step(
                 let a = c.ok.then(|| c.stdout.trim().to_string());
                 if !c.ok {
                     step.problems.push(format!(
-                        "{file}: the reference answer command of task {:?} exited {}",
-                        t.id, c.code
+                        "{file}: the reference answer command of task {:?} {}",
+                        t.id,
+                        c.outcome()
                     ));
                 }
                 step.commands.push(c);
@@ -760,8 +775,9 @@ fn render_command(c: &CommandRun) -> String {
     );
     if !c.ok {
         out.push_str(&format!(
-            "              exit {} after {} attempt(s)\n",
-            c.code, c.attempts
+            "              {} after {} attempt(s)\n",
+            c.outcome(),
+            c.attempts
         ));
         if c.run.lines().count() > 1 {
             out.push_str(&format!("{}\n", indent(&c.run, "              | ")));
@@ -828,6 +844,22 @@ mod tests {
             terminal_result(0, &format!("{BEGIN}\nlogout\n")),
             (0, String::new())
         );
+        let mut run = CommandRun {
+            what: "block".into(),
+            host: "node-1".into(),
+            run: "sleep 999".into(),
+            at: None,
+            code: -1,
+            stdout: String::new(),
+            stderr: "timed out after 180 s".into(),
+            ok: false,
+            attempts: 1,
+            ms: 180_000,
+        };
+        assert_eq!(run.outcome(), "timed out after 180 s");
+        run.code = 7;
+        run.stderr = "curl: (7) refused".into();
+        assert_eq!(run.outcome(), "exited 7");
         let cmd = terminal_command("echo hi");
         assert!(
             cmd.ends_with(" | base64 -d | bash --noediting -l -i"),
