@@ -1,8 +1,11 @@
 //! Benchmark of the web platform (prints figures; asserts only that everything worked):
 //! click-to-terminal-prompt for a cold start vs `kplab cluster up` in the same run; check
-//! latency of a `rules` check and a 100-connection `probe`; page render latency with 200
-//! concurrent connections from ApacheBench (`ab`, Debian's apache2-utils); 20 labs started
-//! at once. Run: `cargo test -p kplab --release --test web_bench -- --ignored --nocapture`.
+//! latency of a `rules` check and a 100-connection `probe`; 20 labs started at once. A second
+//! test measures page render latency with 200 concurrent keep-alive connections from `wrk`
+//! (Debian's package, one thread so the load tool takes one core and leaves the other to the
+//! server) against the catalog and a running lab's page, with a static file served under the
+//! same conditions in the same run as the baseline; it prints p50/p99 and the ratios.
+//! Run: `cargo test -p kplab --release --test web_bench -- --ignored --nocapture`.
 
 mod web_support;
 
@@ -10,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use web_support::{open_term, Client, Server};
+
+/// The two benchmarks run one after the other, never at once (they would measure each other).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -36,8 +42,9 @@ async fn check_ms(c: &mut Client, id: &str, task: &str, kind: &str) -> (f64, boo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "benchmark: needs Docker, the node image and ab (apache2-utils)"]
+#[ignore = "benchmark: needs Docker and the node image"]
 async fn bench_web_platform() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = Server::start("wb-m-", 20).await;
     let rt = server.state.runtime.clone();
 
@@ -100,39 +107,6 @@ async fn bench_web_platform() {
         probe100.push(ms);
     }
 
-    // Page render under 200 concurrent connections.
-    let cookie = c.cookie.clone().unwrap();
-    let ab = std::process::Command::new("ab")
-        .args([
-            "-q",
-            "-n",
-            "4000",
-            "-c",
-            "200",
-            "-C",
-            &cookie,
-            &format!("http://{}/labs/00-hello", server.addr),
-        ])
-        .output()
-        .expect("ab (apache2-utils) must be installed");
-    let ab_out = String::from_utf8_lossy(&ab.stdout).to_string();
-    assert!(
-        ab.status.success(),
-        "{ab_out}{}",
-        String::from_utf8_lossy(&ab.stderr)
-    );
-    let field = |prefix: &str| {
-        ab_out
-            .lines()
-            .find(|l| l.trim_start().starts_with(prefix))
-            .map(|l| l.to_string())
-            .unwrap_or_default()
-    };
-    let failed = field("Failed requests:");
-    assert!(failed.trim().ends_with(" 0"), "{ab_out}");
-    let p50 = field("50%");
-    let p99 = field("99%");
-    let rps = field("Requests per second:");
     c.req("DELETE", &format!("/api/sessions/{id}"), None).await;
 
     // 20 labs at once.
@@ -187,13 +161,6 @@ async fn bench_web_platform() {
         pct(&mut probe100, 1.0)
     );
     println!(
-        "page render, ab -n 4000 -c 200: {} | {} | {} | {}",
-        p50.trim(),
-        p99.trim(),
-        rps.trim(),
-        failed.trim()
-    );
-    println!(
         "20 labs at once: {} running, {} failed, all up after {:.1} s",
         ok.len(),
         failures.len(),
@@ -204,4 +171,142 @@ async fn bench_web_platform() {
     }
     server.shutdown().await;
     assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// One `wrk` run's figures.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    p50_ms: f64,
+    p99_ms: f64,
+    rps: f64,
+    requests: u64,
+}
+
+/// wrk prints latencies as `812.00us`, `1.23ms` or `1.05s`.
+fn wrk_ms(v: &str) -> f64 {
+    let v = v.trim();
+    let (num, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (v, 1.0)
+    };
+    num.parse::<f64>()
+        .unwrap_or_else(|_| panic!("wrk latency {v:?}"))
+        * scale
+}
+
+/// Runs `wrk` with one thread and `conns` keep-alive connections for `secs` against `url`,
+/// as the learner of `cookie`, asking for gzip as browsers do. Asserts that every response
+/// was 2xx and no socket failed.
+fn wrk(url: &str, cookie: &str, conns: u32, secs: u32) -> Load {
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "--timeout",
+            "10s",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            "-H",
+            "Accept-Encoding: gzip",
+            url,
+        ])
+        .output()
+        .expect("wrk (Debian package wrk) must be installed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("Non-2xx"), "{url}: error responses\n{text}");
+    assert!(
+        !text.contains("Socket errors"),
+        "{url}: socket errors\n{text}"
+    );
+    let after = |key: &str| -> String {
+        text.lines()
+            .find_map(|l| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .map(|r| r.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {key:?} in wrk output:\n{text}"))
+    };
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
+    Load {
+        p50_ms: wrk_ms(&after("50%")),
+        p99_ms: wrk_ms(&after("99%")),
+        rps: after("Requests/sec:").parse().unwrap_or(f64::NAN),
+        requests,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: needs Docker, the node image and wrk"]
+async fn bench_page_render() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = Server::start("wb-r-", 2).await;
+    let mut c = Client::new(server.addr);
+    c.get("/").await;
+    let id = c.start_lab("00-hello", Duration::from_secs(120)).await;
+    // A recorded result too, so the page shows a task outcome like a learner's would.
+    let r = c
+        .post_json(
+            &format!("/api/sessions/{id}/tasks/count-nodes/check"),
+            r#"{"answer":"2"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let cookie = c.cookie.clone().unwrap();
+    let base = format!("http://{}", server.addr);
+    let targets = [
+        ("static file /static/app.css (baseline)", "/static/app.css"),
+        ("catalog /", "/"),
+        ("lab page /labs/00-hello (running lab)", "/labs/00-hello"),
+    ];
+    // Warm up (connections, caches, the pool), then measure each target in turn.
+    let url = |p: &str| format!("{base}{p}");
+    let loads: Vec<Load> = tokio::task::spawn_blocking({
+        let cookie = cookie.clone();
+        let urls: Vec<String> = targets.iter().map(|(_, p)| url(p)).collect();
+        move || {
+            for u in &urls {
+                wrk(u, &cookie, 50, 1);
+            }
+            urls.iter().map(|u| wrk(u, &cookie, 200, 5)).collect()
+        }
+    })
+    .await
+    .unwrap();
+    c.req("DELETE", &format!("/api/sessions/{id}"), None).await;
+    server.shutdown().await;
+
+    let base = loads[0];
+    println!("\n== kplab page render: wrk -t1 -c200 -d5s, keep-alive, gzip ==");
+    for ((name, _), l) in targets.iter().zip(&loads) {
+        println!(
+            "{name:<42} p50 {:>6.2} ms  p99 {:>6.2} ms  {:>7.0} req/s  ({} requests)  p99 ratio to static {:.2}x",
+            l.p50_ms,
+            l.p99_ms,
+            l.rps,
+            l.requests,
+            l.p99_ms / base.p99_ms
+        );
+    }
+    println!("target: page p99 < 50 ms with 200 concurrent connections");
+    for l in &loads {
+        assert!(l.requests > 0);
+    }
 }

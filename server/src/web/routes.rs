@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use tower_http::compression::CompressionLayer;
-use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -19,7 +18,6 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The application router.
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
-    let static_dir = state.config.static_dir.clone();
     let app = Router::new()
         .route("/", get(pages::get_catalog))
         .route("/name", post(pages::post_name))
@@ -110,9 +108,11 @@ pub fn router(state: AppState) -> Router {
         .merge(app)
         .route("/healthz", get(health::get_healthz))
         .route("/metrics", get(health::get_metrics))
-        .nest_service("/static", ServeDir::new(static_dir))
+        // Static files from memory, gzipped once (pages::Assets), not per request.
+        .route("/static/{*path}", get(pages::get_static))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(CompressionLayer::new())
+        // Pages are compressed per response: the fastest level (a few KB of HTML).
+        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,

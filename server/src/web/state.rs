@@ -38,6 +38,10 @@ pub struct Inner {
     pub admission: tokio::sync::Mutex<()>,
     /// Last idle-timer push per session (ms), to write at most every few seconds.
     pub touched: Mutex<HashMap<String, i64>>,
+    /// The pages' unchanging parts, prepared once.
+    pub pages: super::handlers::pages::PageCache,
+    /// Static files, read and gzipped once (re-read when a file changes).
+    pub assets: super::handlers::pages::Assets,
     /// Workshops: change bus, start queue, join rate limit.
     pub workshop: super::workshop::Workshops,
 }
@@ -78,7 +82,11 @@ impl AppState {
                 html.insert((lab.id.clone(), i), super::markdown::render(&p.body));
             }
         }
+        let pages = super::handlers::pages::PageCache::new(&catalog);
+        let assets = super::handlers::pages::Assets::new(&config.static_dir);
         AppState(Arc::new(Inner {
+            pages,
+            assets,
             config,
             store,
             runtime,

@@ -127,6 +127,28 @@ pub struct TaskResult {
     pub created_ms: i64,
 }
 
+/// What a lab page shows of one learner: current phase, latest session, task results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabPageState {
+    /// Current phase (0-based; 0 when never set).
+    pub phase: usize,
+    /// The latest session, live or not.
+    pub latest: Option<Session>,
+    /// As [`Store::results`].
+    pub results: Vec<TaskResult>,
+}
+
+/// What the catalog shows of one learner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogState {
+    /// Display name ('' when none or unknown learner).
+    pub name: String,
+    /// Per lab: tasks ever passed.
+    pub passed: std::collections::HashMap<String, usize>,
+    /// Per lab: the status of the live session.
+    pub live: std::collections::HashMap<String, Status>,
+}
+
 /// Persistence for the web platform.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -186,6 +208,44 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Events of a session, oldest first: (kind, detail).
     async fn events(&self, session: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// A lab page's state (phase, latest session, results); one query in [`SqlStore`].
+    async fn lab_page_state(&self, learner: &str, lab: &str) -> Result<LabPageState, StoreError> {
+        Ok(LabPageState {
+            phase: self.phase(learner, lab).await?,
+            latest: self.latest_session(learner, lab).await?,
+            results: self.results(learner, lab).await?,
+        })
+    }
+    /// The catalog's state for a learner over `labs`; one query in [`SqlStore`].
+    async fn catalog_state(
+        &self,
+        learner: &str,
+        labs: &[&str],
+    ) -> Result<CatalogState, StoreError> {
+        let mut st = CatalogState {
+            name: self
+                .learner(learner)
+                .await?
+                .map(|l| l.name)
+                .unwrap_or_default(),
+            ..CatalogState::default()
+        };
+        for lab in labs {
+            let passed = self
+                .results(learner, lab)
+                .await?
+                .iter()
+                .filter(|r| r.passed)
+                .count();
+            if passed > 0 {
+                st.passed.insert(lab.to_string(), passed);
+            }
+            if let Some(s) = self.live_session(learner, lab).await? {
+                st.live.insert(lab.to_string(), s.status);
+            }
+        }
+        Ok(st)
+    }
     /// Rule snapshots of the packets panel (issue 7), on the same database.
     fn snapshots(&self) -> crate::web::panel::store::Snapshots;
     /// Workshop persistence (issue 8), on the same database.
@@ -567,6 +627,104 @@ impl Store for SqlStore {
             .map(|r| Ok((r.try_get("kind")?, r.try_get("detail")?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+
+    async fn lab_page_state(&self, learner: &str, lab: &str) -> Result<LabPageState, StoreError> {
+        // One round trip: progress, the latest session and the results as rows of one shape,
+        // told apart by `k` ('p', 'r', 's'); results in task, time, id order.
+        let rows = sqlx::query(
+            "SELECT 'p' AS k, '' AS s1, '' AS s2, '' AS s3, '' AS s4, '' AS s5, '' AS s6, \
+                    phase AS n1, CAST(0 AS BIGINT) AS n2, CAST(0 AS BIGINT) AS n3 \
+               FROM progress WHERE learner = $1 AND lab = $2 \
+             UNION ALL \
+             SELECT 'r', task, outcome, '', '', '', '', passed, created_ms, id \
+               FROM results WHERE learner = $1 AND lab = $2 \
+             UNION ALL \
+             SELECT 's', id, learner, lab, sandbox, status, detail, created_ms, updated_ms, expires_ms \
+               FROM (SELECT * FROM sessions WHERE learner = $1 AND lab = $2 \
+                     ORDER BY created_ms DESC, id DESC LIMIT 1) latest \
+             ORDER BY 1, 2, 9, 10",
+        )
+        .bind(learner)
+        .bind(lab)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut st = LabPageState::default();
+        for r in rows {
+            let k: String = r.try_get("k")?;
+            let n1: i64 = r.try_get("n1")?;
+            match k.as_str() {
+                "p" => st.phase = usize::try_from(n1).unwrap_or(0),
+                "s" => {
+                    st.latest = Some(Session {
+                        id: r.try_get("s1")?,
+                        learner: r.try_get("s2")?,
+                        lab: r.try_get("s3")?,
+                        sandbox: r.try_get("s4")?,
+                        status: Status::parse(&r.try_get::<String, _>("s5")?),
+                        detail: r.try_get("s6")?,
+                        created_ms: n1,
+                        updated_ms: r.try_get("n2")?,
+                        expires_ms: r.try_get("n3")?,
+                    })
+                }
+                _ => {
+                    let task: String = r.try_get("s1")?;
+                    let outcome: String = r.try_get("s2")?;
+                    let created_ms: i64 = r.try_get("n2")?;
+                    match st.results.last_mut() {
+                        Some(last) if last.task == task => {
+                            last.passed |= n1 != 0;
+                            last.outcome = outcome;
+                            last.created_ms = created_ms;
+                        }
+                        _ => st.results.push(TaskResult {
+                            task,
+                            passed: n1 != 0,
+                            outcome,
+                            created_ms,
+                        }),
+                    }
+                }
+            }
+        }
+        Ok(st)
+    }
+
+    async fn catalog_state(
+        &self,
+        learner: &str,
+        labs: &[&str],
+    ) -> Result<CatalogState, StoreError> {
+        // One round trip: the name, tasks ever passed per lab, live sessions per lab.
+        let rows = sqlx::query(
+            "SELECT 'n' AS k, name AS s1, '' AS s2, CAST(0 AS BIGINT) AS n1 FROM learners WHERE id = $1 \
+             UNION ALL \
+             SELECT 'r', lab, task, MAX(passed) FROM results WHERE learner = $1 GROUP BY lab, task \
+             UNION ALL \
+             SELECT 's', lab, status, CAST(0 AS BIGINT) FROM sessions \
+               WHERE learner = $1 AND status IN ('starting', 'running')",
+        )
+        .bind(learner)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut st = CatalogState::default();
+        for r in rows {
+            let k: String = r.try_get("k")?;
+            let s1: String = r.try_get("s1")?;
+            match k.as_str() {
+                "n" => st.name = s1,
+                "r" if labs.contains(&s1.as_str()) && r.try_get::<i64, _>("n1")? != 0 => {
+                    *st.passed.entry(s1).or_default() += 1;
+                }
+                "s" if labs.contains(&s1.as_str()) => {
+                    st.live
+                        .insert(s1, Status::parse(&r.try_get::<String, _>("s2")?));
+                }
+                _ => {}
+            }
+        }
+        Ok(st)
     }
 }
 

@@ -2,12 +2,16 @@
 //! form actions behind its buttons (start, stop, reset, extend, change phase).
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::{session_view, task_views, SessionView, TaskView};
+use super::{SessionView, TaskView};
 use crate::web::auth::Learner;
 use crate::web::error::AppError;
 use crate::web::lifecycle;
@@ -45,33 +49,34 @@ fn render(t: &impl Template) -> Result<Html<String>, AppError> {
         .map_err(|e| AppError::Internal(e.into()))
 }
 
-/// `GET /`
+/// `GET /`: one store query for the learner's name, progress and live labs; the cards'
+/// static parts come from [`PageCache`].
 pub async fn get_catalog(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
 ) -> Result<Html<String>, AppError> {
-    let mut labs = Vec::new();
-    for l in &state.catalog.labs {
-        let results = state.store.results(&learner.0, &l.id).await?;
-        let total: usize = l.phases.iter().map(|p| p.tasks.len()).sum();
-        let live = state.store.live_session(&learner.0, &l.id).await?;
-        labs.push(LabCard {
+    let cache = &state.pages;
+    let ids: Vec<&str> = cache.lab_ids.iter().map(String::as_str).collect();
+    let st = state.store.catalog_state(&learner.0, &ids).await?;
+    let labs = state
+        .catalog
+        .labs
+        .iter()
+        .zip(&cache.totals)
+        .map(|(l, total)| LabCard {
             id: l.id.clone(),
             title: l.title.clone(),
             summary: l.summary.clone(),
             minutes: l.minutes,
-            passed: results.iter().filter(|r| r.passed).count(),
-            total,
-            status: live.map(|s| s.status.as_str().to_string()),
-        });
-    }
-    let name = state
-        .store
-        .learner(&learner.0)
-        .await?
-        .map(|l| l.name)
-        .unwrap_or_default();
-    render(&CatalogPage { labs, name })
+            passed: st.passed.get(&l.id).copied().unwrap_or(0),
+            total: *total,
+            status: st.live.get(&l.id).map(|s| s.as_str().to_string()),
+        })
+        .collect();
+    render(&CatalogPage {
+        labs,
+        name: st.name,
+    })
 }
 
 /// Display name form.
@@ -102,11 +107,11 @@ pub async fn post_name(
 }
 
 /// A phase link.
-pub struct PhaseLink {
+pub struct PhaseLink<'a> {
     /// Index.
     pub index: usize,
     /// Title.
-    pub title: String,
+    pub title: &'a str,
     /// Is it the one shown?
     pub current: bool,
 }
@@ -115,14 +120,14 @@ pub struct PhaseLink {
 #[template(path = "lab.html")]
 struct LabPage<'a> {
     lab: &'a labkit::Lab,
-    phases: Vec<PhaseLink>,
+    phases: Vec<PhaseLink<'a>>,
     phase: usize,
-    phase_title: String,
+    phase_title: &'a str,
     phase_html: &'a str,
     intro_html: &'a str,
     tasks: Vec<TaskView>,
     session: Option<SessionView>,
-    hosts: Vec<String>,
+    hosts: &'a [String],
     idle_secs: u64,
 }
 
@@ -133,18 +138,22 @@ pub struct PhaseQuery {
     pub phase: Option<usize>,
 }
 
-/// `GET /labs/{lab}`
+/// `GET /labs/{lab}`: one store query ([`crate::web::store::Store::lab_page_state`]); the
+/// markdown, phase links and hosts were prepared at start-up.
 pub async fn get_lab(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     Path(lab_id): Path<String>,
     Query(q): Query<PhaseQuery>,
 ) -> Result<Html<String>, AppError> {
-    let lab = state
+    let (index, lab) = state
         .catalog
-        .lab(&lab_id)
+        .labs
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.id == lab_id)
         .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
-    let stored = state.store.phase(&learner.0, &lab.id).await?;
+    let st = state.store.lab_page_state(&learner.0, &lab.id).await?;
     let phase = match q.phase {
         Some(p) if p >= 1 && p <= lab.phases.len() => p - 1,
         Some(p) => {
@@ -153,26 +162,53 @@ pub async fn get_lab(
                 lab.phases.len()
             )))
         }
-        None => stored.min(lab.phases.len().saturating_sub(1)),
+        None => st.phase.min(lab.phases.len().saturating_sub(1)),
     };
-    let session = match state.store.latest_session(&learner.0, &lab.id).await? {
-        Some(s) => Some(session_view(&state, &s).await?),
-        None => None,
-    };
+    let session = st.latest.as_ref().map(|s| SessionView {
+        id: s.id.clone(),
+        lab: s.lab.clone(),
+        status: s.status,
+        detail: s.detail.clone(),
+        phase: st.phase,
+        expires_in: s
+            .status
+            .is_live()
+            .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
+    });
+    let tasks = lab
+        .phase(phase)
+        .map(|p| {
+            p.tasks
+                .iter()
+                .map(|t| {
+                    let r = st.results.iter().find(|r| r.task == t.id);
+                    TaskView {
+                        id: t.id.clone(),
+                        title: t.title.clone(),
+                        question: t.question().map(str::to_string),
+                        passed: r.is_some_and(|r| r.passed),
+                        checked: r.is_some(),
+                        outcome: r.and_then(|r| serde_json::from_str(&r.outcome).ok()),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let prepared = &state.pages.labs[index];
     let page = LabPage {
         lab,
-        phases: lab
-            .phases
+        phases: prepared
+            .phase_titles
             .iter()
             .enumerate()
-            .map(|(i, p)| PhaseLink {
+            .map(|(i, title)| PhaseLink {
                 index: i + 1,
-                title: p.title.clone(),
+                title,
                 current: i == phase,
             })
             .collect(),
         phase: phase + 1,
-        phase_title: lab.phases[phase].title.clone(),
+        phase_title: &prepared.phase_titles[phase],
         phase_html: state
             .html
             .get(&(lab.id.clone(), phase))
@@ -183,12 +219,52 @@ pub async fn get_lab(
             .get(&(lab.id.clone(), usize::MAX))
             .map(String::as_str)
             .unwrap_or(""),
-        tasks: task_views(&state, &learner.0, lab, phase).await?,
+        tasks,
         session,
-        hosts: lab.hosts(),
+        hosts: &prepared.hosts,
         idle_secs: state.config.idle.as_secs(),
     };
     render(&page)
+}
+
+/// What the pages need that never changes while the server runs, prepared once at start-up.
+pub struct PageCache {
+    /// Lab ids in catalog order.
+    pub lab_ids: Vec<String>,
+    /// Tasks per lab, in catalog order.
+    pub totals: Vec<usize>,
+    /// Per lab, in catalog order.
+    pub labs: Vec<PreparedLab>,
+}
+
+/// A lab's unchanging page parts.
+pub struct PreparedLab {
+    /// Phase titles in order.
+    pub phase_titles: Vec<String>,
+    /// Terminal hosts (a tab each).
+    pub hosts: Vec<String>,
+}
+
+impl PageCache {
+    /// Prepares the pages' static parts of a catalog.
+    pub fn new(catalog: &labkit::Catalog) -> PageCache {
+        PageCache {
+            lab_ids: catalog.labs.iter().map(|l| l.id.clone()).collect(),
+            totals: catalog
+                .labs
+                .iter()
+                .map(|l| l.phases.iter().map(|p| p.tasks.len()).sum())
+                .collect(),
+            labs: catalog
+                .labs
+                .iter()
+                .map(|l| PreparedLab {
+                    phase_titles: l.phases.iter().map(|p| p.title.clone()).collect(),
+                    hosts: l.hosts(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `POST /labs/{lab}/start`: starts (or restarts) the lab, or shows the "full" page (503).
@@ -296,4 +372,157 @@ pub async fn post_phase(
         }
     }
     Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
+}
+
+/// Static files served from memory: each read once, gzipped once (when that makes it
+/// smaller), with an ETag; a file is re-read when its modification time or size changes, so
+/// editing `static/` needs no restart. Replaces compressing the same bytes on every request.
+pub struct Assets {
+    root: std::path::PathBuf,
+    files: std::sync::RwLock<HashMap<String, Arc<Asset>>>,
+}
+
+struct Asset {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    body: Bytes,
+    gzip: Option<Bytes>,
+    etag: String,
+    content_type: &'static str,
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "txt" | "xterm" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+impl Assets {
+    /// Serves files under `root`.
+    pub fn new(root: &std::path::Path) -> Assets {
+        Assets {
+            root: root.to_path_buf(),
+            files: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn load(&self, rel: &str) -> Result<Arc<Asset>, AppError> {
+        let not_found = || AppError::NotFound(format!("static file {rel}"));
+        let path = self.root.join(rel);
+        let meta = std::fs::metadata(&path).map_err(|_| not_found())?;
+        if !meta.is_file() {
+            return Err(not_found());
+        }
+        let modified = meta.modified().ok();
+        if let Some(a) = self
+            .files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(rel)
+        {
+            if a.modified == modified && a.len == meta.len() {
+                return Ok(a.clone());
+            }
+        }
+        let body = std::fs::read(&path).map_err(|_| not_found())?;
+        let content_type = content_type(rel);
+        let gzip = if content_type.starts_with("image/png") || content_type == "font/woff2" {
+            None
+        } else {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut enc, &body)
+                .and_then(|()| enc.finish())
+                .ok()
+                .filter(|gz| gz.len() + 64 < body.len())
+                .map(Bytes::from)
+        };
+        let stamp = modified
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let asset = Arc::new(Asset {
+            modified,
+            len: meta.len(),
+            etag: format!("\"{:x}-{:x}\"", body.len(), stamp),
+            body: Bytes::from(body),
+            gzip,
+            content_type,
+        });
+        self.files
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rel.to_string(), asset.clone());
+        Ok(asset)
+    }
+}
+
+/// `GET /static/{*path}`: a file under the static directory, gzipped when the client takes it,
+/// 304 when its ETag matches.
+pub async fn get_static(
+    State(state): State<AppState>,
+    Path(rel): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ok_segment = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    if rel.len() > 200 || !rel.split('/').all(ok_segment) {
+        return Err(AppError::BadRequest(format!(
+            "bad static path {:?}",
+            rel.chars().take(200).collect::<String>()
+        )));
+    }
+    let asset = state.assets.load(&rel)?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&asset.etag).expect("ascii etag"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == asset.etag || t.trim() == "*")
+        });
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    let takes_gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|e| {
+                let mut parts = e.split(';');
+                parts.next().is_some_and(|n| n.trim() == "gzip")
+                    && !parts.any(|q| q.trim().replace(' ', "") == "q=0")
+            })
+        });
+    let body = match (&asset.gzip, takes_gzip) {
+        (Some(gz), true) => {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            gz.clone()
+        }
+        _ => asset.body.clone(),
+    };
+    Ok((StatusCode::OK, h, body).into_response())
 }
