@@ -100,7 +100,7 @@ impl Server {
         futures_util::future::join_all(downs).await;
     }
 
-    /// Waits until `n` pool labs of the workshop run.
+    /// Waits until `n` pool labs of the workshop run, node-1's shell open.
     pub async fn wait_pool(&self, workshop: &str, n: usize, within: Duration) -> Duration {
         let t0 = Instant::now();
         let prefix = format!("pool-{workshop}-");
@@ -109,7 +109,9 @@ impl Server {
             let running = live
                 .iter()
                 .filter(|s| {
-                    s.learner.starts_with(&prefix) && s.status == kplab::web::store::Status::Running
+                    s.learner.starts_with(&prefix)
+                        && s.status == kplab::web::store::Status::Running
+                        && self.state.shells.get(&s.id, "node-1").is_some()
                 })
                 .count();
             if running >= n {

@@ -319,6 +319,7 @@ async fn set_open(state: &AppState, mut w: Workshop, open: bool) -> Result<Works
             "the workshop has ended; it cannot be opened again",
         ));
     }
+    let _pool = state.workshop.pool_lock.lock().await;
     w.open = open;
     state.store.workshops().update_workshop(&w).await?;
     if !open {
@@ -358,26 +359,7 @@ pub async fn api_end(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, Fail> {
     let mut w = instructor_workshop(&state, &headers, &id).await?;
-    w.open = false;
-    w.ended = true;
-    w.ends_ms = w.ends_ms.min(now_ms());
-    state.store.workshops().update_workshop(&w).await?;
-    state
-        .workshop
-        .queue
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|q| q.workshop != w.id);
-    pool::drain_pool(&state, &w.id).await?;
-    let mut stopped = 0;
-    for m in state.store.workshops().members(&w.id).await? {
-        if let Some(s) = live_in(&state, &w, &m.learner).await? {
-            lifecycle::stop(&state, &s, Status::Stopped, "the workshop ended").await?;
-            stopped += 1;
-        }
-        state.workshop.changed(&m.learner);
-    }
-    state.workshop.notice(&w.id);
+    let stopped = pool::end(&state, &mut w).await?;
     Ok(Json(
         json!({ "id": w.id, "ended": true, "labs_stopped": stopped }),
     ))
@@ -639,9 +621,11 @@ pub async fn api_view_terminal(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, learner, host)): Path<(String, String, String)>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, Fail> {
+    // Who asks is checked before whether it is a WebSocket handshake.
     let w = instructor_workshop(&state, &headers, &id).await?;
+    let ws = ws.map_err(|e| Fail::new(e.status(), e.body_text()))?;
     member(&state, &w, &learner).await?;
     let s = live_in(&state, &w, &learner)
         .await?
@@ -1105,9 +1089,11 @@ pub struct CreateForm {
 pub async fn post_create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<CreateForm>,
+    form: Result<Form<CreateForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, Fail> {
+    // Who asks is checked before what they sent.
     auth::instructor(&state, &headers).map_err(|d| Fail::from(d).html())?;
+    let Form(f) = form.map_err(|e| Fail::new(e.status(), e.body_text()).html())?;
     let b = CreateBody {
         name: f.name,
         labs: f

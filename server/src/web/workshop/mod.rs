@@ -89,6 +89,9 @@ pub struct Workshops {
     pub wake: Notify,
     /// Serialises pool hand-overs.
     pub claim: tokio::sync::Mutex<()>,
+    /// Held while the pool is topped up, and while a workshop closes or ends (so a refill
+    /// that read the workshop as open cannot start labs after its pool was drained).
+    pub pool_lock: tokio::sync::Mutex<()>,
     /// Failed join attempts per client address.
     pub limiter: auth::Limiter,
 }
@@ -102,6 +105,7 @@ impl Default for Workshops {
             queue: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             claim: tokio::sync::Mutex::new(()),
+            pool_lock: tokio::sync::Mutex::new(()),
             limiter: auth::Limiter::default(),
         }
     }

@@ -160,6 +160,7 @@ fn pop(state: &AppState, q: &Queued) {
 
 /// Tops up every open workshop's pool, and keeps pool labs from idling out.
 async fn refill(state: &AppState) -> anyhow::Result<()> {
+    let _pool = state.workshop.pool_lock.lock().await;
     let workshops: Vec<Workshop> = state
         .store
         .workshops()
@@ -182,6 +183,23 @@ async fn refill(state: &AppState) -> anyhow::Result<()> {
                 .collect(),
         );
     }
+    // Open node-1's shell of every ready pool lab now, so a learner's terminal attaches to
+    // a live shell (the session id survives the hand-over) instead of waiting for an exec.
+    let cold: Vec<&Session> = pooled
+        .values()
+        .flatten()
+        .filter(|s| s.status == Status::Running && state.shells.get(&s.id, "node-1").is_none())
+        .copied()
+        .collect();
+    futures_util::future::join_all(cold.into_iter().map(|s| async move {
+        match state.runtime.terminal(&s.sandbox, "node-1", 100, 30).await {
+            Ok(t) => state
+                .shells
+                .insert(&s.id, "node-1", crate::web::terminal::Shell::spawn(t)),
+            Err(e) => tracing::warn!(session = %s.id, error = %e, "pre-opening a pool lab's shell"),
+        }
+    }))
+    .await;
     let now = now_ms();
     let idle_ms = state.config.idle.as_millis() as i64;
     for w in &workshops {
@@ -222,6 +240,49 @@ pub async fn drain_pool(state: &AppState, workshop: &str) -> Result<(), AppError
     Ok(())
 }
 
+/// Ends a workshop: no more joins, queued starts dropped, the pool and every member's lab
+/// stopped; results stay. Returns how many members' labs were stopped.
+pub async fn end(state: &AppState, w: &mut Workshop) -> Result<usize, AppError> {
+    let _pool = state.workshop.pool_lock.lock().await;
+    w.open = false;
+    w.ended = true;
+    w.ends_ms = w.ends_ms.min(now_ms());
+    state.store.workshops().update_workshop(w).await?;
+    state
+        .workshop
+        .queue
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|q| q.workshop != w.id);
+    drain_pool(state, &w.id).await?;
+    let mut stopped = 0;
+    for m in state.store.workshops().members(&w.id).await? {
+        for lab in &w.labs {
+            if let Some(s) = state.store.live_session(&m.learner, lab).await? {
+                lifecycle::stop(state, &s, Status::Stopped, "the workshop ended").await?;
+                stopped += 1;
+            }
+        }
+        state.workshop.changed(&m.learner);
+    }
+    state.workshop.notice(&w.id);
+    Ok(stopped)
+}
+
+/// Ends the workshops whose end time has passed.
+async fn end_overdue(state: &AppState) -> anyhow::Result<()> {
+    let now = now_ms();
+    for mut w in state.store.workshops().workshops().await? {
+        if !w.ended && w.ends_ms <= now {
+            tracing::info!(workshop = %w.id, "the workshop's end time passed; ending it");
+            end(state, &mut w)
+                .await
+                .map_err(|e| anyhow::anyhow!("ending workshop {}: {e}", w.id))?;
+        }
+    }
+    Ok(())
+}
+
 /// The pool/queue task: runs on every wake-up (joins, labs stopping) and every second.
 pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut shutdown = shutdown;
@@ -229,6 +290,9 @@ pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) 
         tracing::warn!(error = format!("{e:#}"), "loading workshop members");
     }
     loop {
+        if let Err(e) = end_overdue(&state).await {
+            tracing::warn!(error = format!("{e:#}"), "ending overdue workshops");
+        }
         let waited = drain_queue(&state).await;
         // Learners waiting in the queue go before pool labs.
         if !waited {
