@@ -17,22 +17,47 @@
     }).then(function (r) { return r.json().then(function (j) { j._status = r.status; return j; }); });
   }
 
-  function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  // Clipboard: the async Clipboard API where the page may use it (HTTPS or localhost, and
+  // allowed), else the old execCommand("copy"); whatever was copied in this page is also kept
+  // in a page-level buffer, so pasting into a terminal works even where the browser lets the
+  // page write the clipboard but not read it (plain HTTP, permission denied).
+  var clip = "";
+
+  function execCopy(text) {
+    var active = document.activeElement;
     var ta = document.createElement("textarea");
-    ta.value = text; document.body.appendChild(ta); ta.select();
-    try { document.execCommand("copy"); } finally { document.body.removeChild(ta); }
+    ta.value = text; ta.setAttribute("readonly", ""); ta.style.position = "fixed"; ta.style.opacity = "0";
+    document.body.appendChild(ta); ta.select();
+    try { document.execCommand("copy"); } catch (e) { /* the buffer still has it */ }
+    document.body.removeChild(ta);
+    if (active && active.focus) active.focus();
+  }
+
+  function copyText(text) {
+    clip = text;
+    if (navigator.clipboard && navigator.clipboard.writeText && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { execCopy(text); });
+    }
+    execCopy(text);
     return Promise.resolve();
+  }
+
+  function readClipboard() {
+    if (navigator.clipboard && navigator.clipboard.readText && window.isSecureContext) {
+      return navigator.clipboard.readText().then(
+        function (text) { return text || clip; },
+        function () { return clip; });
+    }
+    return Promise.resolve(clip);
   }
 
   function send(t, data) {
     if (t.ws && t.ws.readyState === 1) t.ws.send(enc.encode(data));
   }
 
+  // Pastes through xterm (bracketed paste when the shell asks for it, newlines as Enter).
   function paste(t) {
-    if (navigator.clipboard && navigator.clipboard.readText) {
-      navigator.clipboard.readText().then(function (text) { send(t, text); });
-    }
+    readClipboard().then(function (text) { if (text) t.term.paste(text); t.term.focus(); });
   }
 
   function connect(host, t) {
@@ -88,20 +113,33 @@
       term.open(div);
       t = terms[host] = { term: term, fit: fit, div: div, closed: false, retry: 500 };
       term.onData(function (d) { send(t, d); });
+      // Ctrl+Shift+C copies the selection (and is not the browser's inspector); Ctrl+Shift+V
+      // is left to the browser, whose paste event xterm takes; if no paste event comes (the
+      // browser has no such shortcut), we paste from the clipboard or the page buffer.
       term.attachCustomKeyEventHandler(function (e) {
-        if (e.type === "keydown" && e.ctrlKey && e.shiftKey && (e.key === "C" || e.key === "c")) {
-          if (term.hasSelection()) copyText(term.getSelection());
+        if (!(e.ctrlKey && e.shiftKey && !e.altKey && !e.metaKey)) return true;
+        var k = (e.key || "").toLowerCase();
+        if (k === "c") {
+          if (e.type === "keydown") {
+            e.preventDefault();
+            if (term.hasSelection()) copyText(term.getSelection());
+          }
           return false;
         }
-        if (e.type === "keydown" && e.ctrlKey && e.shiftKey && (e.key === "V" || e.key === "v")) {
-          paste(t);
+        if (k === "v") {
+          if (e.type === "keydown") {
+            clearTimeout(t.pasteTimer);
+            t.pasteTimer = setTimeout(function () { paste(t); }, 50);
+          }
           return false;
         }
         return true;
       });
+      div.addEventListener("paste", function () { clearTimeout(t.pasteTimer); }, true);
+      // The context menu copies the selection, or pastes when nothing is selected.
       div.addEventListener("contextmenu", function (e) {
         e.preventDefault();
-        if (term.hasSelection()) { copyText(term.getSelection()); term.clearSelection(); } else { paste(t); }
+        if (term.hasSelection()) { copyText(term.getSelection()); term.clearSelection(); term.focus(); } else { paste(t); }
       });
       connect(host, t);
     }
