@@ -49,6 +49,47 @@ pub struct TraceOptions {
     pub masquerade_mark: u32,
     /// Emulate kube-proxy's jump rules in built-in chains the dump lacks.
     pub kube_jumps: bool,
+    /// The node's routes, for `-o` matches after routing (longest prefix wins). Empty: an `-o`
+    /// pattern is assumed not to match (and noted).
+    pub routes: Vec<Route>,
+}
+
+/// A route: destinations in `dst/prefix` leave through `iface`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Network address.
+    pub dst: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+    /// Output interface (`cali1234…`, `vxlan.calico`, `eth0`).
+    pub iface: String,
+}
+
+impl Route {
+    fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.dst, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let p = u32::from(self.prefix.min(32));
+                let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                u32::from(n) & mask == u32::from(*a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let p = u32::from(self.prefix.min(128));
+                let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                u128::from(n) & mask == u128::from(*a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The output interface of `ip` by longest-prefix match over `routes`.
+pub fn route_iface<'a>(routes: &'a [Route], ip: &IpAddr) -> Option<&'a str> {
+    routes
+        .iter()
+        .filter(|r| r.contains(ip))
+        .max_by_key(|r| r.prefix)
+        .map(|r| r.iface.as_str())
 }
 
 impl Default for TraceOptions {
@@ -57,6 +98,7 @@ impl Default for TraceOptions {
             local_ips: Vec::new(),
             masquerade_mark: 0x4000,
             kube_jumps: true,
+            routes: Vec::new(),
         }
     }
 }
@@ -268,7 +310,11 @@ impl<'a> Tracer<'a> {
             }
         }
         if let Some(o) = &m.out_iface {
-            if !o.negated {
+            if let Some(iface) = route_iface(&self.opts.routes, &st.dst) {
+                if !check(o.negated, iface_matches(&o.value, iface)) {
+                    return Match::No;
+                }
+            } else if !o.negated {
                 self.note(format!(
                     "output interface of {chain} rule {:?} unknown: assumed not to match",
                     r.text
@@ -577,5 +623,65 @@ pub fn trace(dump: &Dump, pkt: &Packet, opts: &TraceOptions) -> Trace {
     Trace {
         branches,
         notes: t.notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_interface_matches_use_the_routes() {
+        let dump = crate::save::parse(
+            "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -o cali+ -j DROP\nCOMMIT\n",
+        )
+        .unwrap();
+        let pkt = Packet {
+            hook: Hook::Prerouting,
+            src: "10.244.2.5".parse().unwrap(),
+            dst: "10.244.1.3".parse().unwrap(),
+            protocol: "tcp".into(),
+            sport: None,
+            dport: 80,
+            in_iface: Some("vxlan.calico".into()),
+        };
+        let no_routes = TraceOptions {
+            kube_jumps: false,
+            ..TraceOptions::default()
+        };
+        let t = trace(&dump, &pkt, &no_routes);
+        assert_eq!(t.branches[0].verdict, Verdict::Accept);
+        assert!(t.notes.iter().any(|n| n.contains("output interface")));
+        let routes = vec![
+            Route {
+                dst: "0.0.0.0".parse().unwrap(),
+                prefix: 0,
+                iface: "eth0".into(),
+            },
+            Route {
+                dst: "10.244.1.3".parse().unwrap(),
+                prefix: 32,
+                iface: "cali4ef16dcf0ac".into(),
+            },
+        ];
+        assert_eq!(route_iface(&routes, &pkt.dst), Some("cali4ef16dcf0ac"));
+        assert_eq!(
+            route_iface(&routes, &"8.8.8.8".parse().unwrap()),
+            Some("eth0")
+        );
+        let with = TraceOptions {
+            routes,
+            ..no_routes
+        };
+        let t = trace(&dump, &pkt, &with);
+        assert_eq!(t.branches[0].verdict, Verdict::Drop);
+        let other = Packet {
+            dst: "172.28.1.100".parse().unwrap(),
+            ..pkt
+        };
+        assert_eq!(
+            trace(&dump, &other, &with).branches[0].verdict,
+            Verdict::Accept
+        );
     }
 }

@@ -172,7 +172,12 @@ pub async fn run_trace(
     } else {
         None
     };
-    let (_, dump) = ruleset(rt, sandbox, &node).await?;
+    let (rules, routes) = tokio::join!(
+        ruleset(rt, sandbox, &node),
+        exec_ok(rt, sandbox, &node, &["ip", "-o", "-4", "route"])
+    );
+    let (_, dump) = rules?;
+    let routes = trace::parse_routes(&routes.unwrap_or_default());
     let in_iface = match (&kernel, &src) {
         (Some(k), _)
             if k.hops
@@ -212,6 +217,7 @@ pub async fn run_trace(
         &dump,
         &pkt,
         local_ips(&inv, &node),
+        routes,
         kernel.as_ref().and_then(|k| k.dnat.as_deref()),
     );
     let comparison = kernel.as_ref().map(|k| trace::compare(k, &model));
@@ -450,7 +456,16 @@ pub async fn run_spread(
         dport,
         in_iface,
     );
-    let model = trace::model_trace(&dump, &pkt, local_ips(&inv, &node), None);
+    let routes = exec_ok(rt, sandbox, &node, &["ip", "-o", "-4", "route"])
+        .await
+        .unwrap_or_default();
+    let model = trace::model_trace(
+        &dump,
+        &pkt,
+        local_ips(&inv, &node),
+        trace::parse_routes(&routes),
+        None,
+    );
     let mut rows: Vec<SpreadRow> = model
         .endpoints
         .iter()

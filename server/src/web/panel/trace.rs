@@ -171,16 +171,49 @@ fn verdict_str(v: &Verdict) -> &'static str {
     }
 }
 
+/// The routes of `ip -o route` (IPv4) for the model's `-o` matches.
+pub fn parse_routes(text: &str) -> Vec<model::Route> {
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let Some(dst) = w.first() else { continue };
+        let Some(iface) = w
+            .iter()
+            .position(|x| *x == "dev")
+            .and_then(|i| w.get(i + 1))
+        else {
+            continue;
+        };
+        let (ip, prefix) = match *dst {
+            "default" => ("0.0.0.0", 0),
+            d => match d.split_once('/') {
+                Some((ip, p)) => (ip, p.parse().unwrap_or(32)),
+                None => (d, 32),
+            },
+        };
+        if let Ok(ip) = ip.parse::<Ipv4Addr>() {
+            out.push(model::Route {
+                dst: IpAddr::V4(ip),
+                prefix,
+                iface: iface.to_string(),
+            });
+        }
+    }
+    out
+}
+
 /// Runs the model; picks the branch whose DNAT is `prefer_dnat` when given.
 pub fn model_trace(
     dump: &Dump,
     pkt: &Packet,
     local_ips: Vec<IpAddr>,
+    routes: Vec<model::Route>,
     prefer_dnat: Option<&str>,
 ) -> ModelTrace {
     let opts = TraceOptions {
         local_ips,
         kube_jumps: false,
+        routes,
         ..TraceOptions::default()
     };
     let t = model::trace(dump, pkt, &opts);
@@ -489,7 +522,17 @@ mod tests {
             80,
             None,
         );
-        let m = model_trace(&dump, &pkt, vec![], Some("10.244.2.1:80"));
+        let routes = parse_routes("default via 172.28.9.1 dev eth0\n10.244.1.2 dev calibfe7c404b9c scope link\n10.244.2.0/24 via 10.244.2.0 dev vxlan.calico onlink\n172.28.9.0/24 dev eth0 proto kernel scope link src 172.28.9.10\n");
+        assert_eq!(routes.len(), 4);
+        assert_eq!(
+            model::route_iface(&routes, &"10.244.2.1".parse().unwrap()),
+            Some("vxlan.calico")
+        );
+        assert_eq!(
+            model::route_iface(&routes, &"10.244.1.2".parse().unwrap()),
+            Some("calibfe7c404b9c")
+        );
+        let m = model_trace(&dump, &pkt, vec![], routes, Some("10.244.2.1:80"));
         assert_eq!(m.dnat.as_deref(), Some("10.244.2.1:80"));
         assert_eq!(m.endpoints.len(), 3);
         let mut k = kernel(

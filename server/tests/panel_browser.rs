@@ -1,0 +1,184 @@
+//! The packets panel in headless Chromium against a real lab: the graph of a 3-endpoint
+//! Service, counters that change after traffic (the spread form), a trace from `client` to a
+//! NodePort with the DNAT and MASQUERADE hops highlighted (table and graph), and a diff after
+//! scaling. Screenshot under `$CARGO_TARGET_TMPDIR/panel-browser/`. Needs Docker, the node
+//! image, Chromium and chromedriver.
+
+mod common;
+mod web_support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use web_support::Server;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn browser(profile: &std::path::Path) -> (Driver, Browser) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver must be installed (Debian package chromium-driver)");
+    let driver = Driver(child);
+    let t0 = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run",
+                     "--window-size=1600,1000", format!("--user-data-dir={}", profile.display())],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+    (driver, client)
+}
+
+async fn js(b: &Browser, script: &str) -> serde_json::Value {
+    b.execute(script, vec![]).await.unwrap()
+}
+
+/// Polls a JavaScript expression until it is truthy.
+async fn wait_js(b: &Browser, expr: &str, within: Duration) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        let v = js(b, &format!("return ({expr});")).await;
+        if !(v.is_null() || v == false || v == "" || v == 0) {
+            return v;
+        }
+        assert!(t0.elapsed() < within, "{expr} not true within {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Docker, the node image and Chromium (apt-get install chromium chromium-driver)"]
+async fn the_panel_in_the_browser() {
+    tokio::task::spawn_blocking(common::ensure_image)
+        .await
+        .unwrap();
+    let server = Server::start("pn-b-", 2).await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, b) = browser(profile.path()).await;
+    let base = format!("http://{}", server.addr);
+    let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("panel-browser");
+    std::fs::create_dir_all(&out_dir).unwrap();
+
+    let result = async {
+        b.goto(&format!("{base}/labs/00-hello")).await?;
+        b.find(Locator::Css("button#start")).await?.click().await?;
+        wait_js(&b, "document.getElementById('panel')", Duration::from_secs(120)).await;
+        let s = server.state.store.live_sessions().await.unwrap();
+        let sandbox = s[0].sandbox.clone();
+        let exec = |script: &'static str| {
+            let rt = server.state.runtime.clone();
+            let sandbox = sandbox.clone();
+            async move {
+                let o = rt.exec(&sandbox, "node-1", &["sh", "-c", script]).await.unwrap();
+                assert_eq!(o.code, 0, "{script}: {}", o.stderr);
+                o.stdout
+            }
+        };
+        exec("kubectl create deployment web --image=nginx --replicas=3 --port=80 >/dev/null && kubectl expose deployment web --port=80 --type=NodePort >/dev/null").await;
+        let np = exec("kubectl get svc web -o jsonpath='{.spec.ports[0].nodePort}'").await;
+
+        // The graph of the 3-endpoint Service, with pod names.
+        b.find(Locator::Css("#panel summary")).await?.click().await?;
+        wait_js(
+            &b,
+            "document.querySelectorAll('#graph-svg g.chain.kind-sep').length >= 3 && [...document.querySelectorAll('#graph-svg g.chain text')].some(t => t.textContent === 'SVC default/web')",
+            Duration::from_secs(60),
+        )
+        .await;
+        let seps = js(&b, "return [...document.querySelectorAll('#graph-svg g.chain.kind-sep text')].map(t => t.textContent).filter(t => t.startsWith('web-')).length;").await;
+        assert_eq!(seps, 3, "three endpoints labelled with their pods");
+        let before = js(&b, "return [...document.querySelectorAll('#graph-svg g.chain.kind-svc')].map(g => g.querySelector('.count').textContent).join('|');").await;
+
+        // Traffic: fire 30 connections from node-1; the SVC chain's counter changes and lights up.
+        b.find(Locator::Css("button[data-view='spread']")).await?.click().await?;
+        js(&b, "const f = document.getElementById('spread-form'); f.count.value = 30; f.from.value = 'node-1'; return 1;").await;
+        b.find(Locator::Css("#spread-run")).await?.click().await?;
+        wait_js(&b, "(document.getElementById('spread-p') || {}).textContent", Duration::from_secs(30)).await;
+        let p = js(&b, "return document.getElementById('spread-p').textContent;").await;
+        assert!(p.as_str().unwrap().contains("30/30 answered"), "{p}");
+        b.find(Locator::Css("button[data-view='graph']")).await?.click().await?;
+        wait_js(
+            &b,
+            &format!("[...document.querySelectorAll('#graph-svg g.chain.kind-svc')].map(g => g.querySelector('.count').textContent).join('|') !== {before}"),
+            Duration::from_secs(20),
+        )
+        .await;
+
+        // A trace from client to the NodePort: DNAT and MASQUERADE hops highlighted.
+        b.find(Locator::Css("button[data-view='trace']")).await?.click().await?;
+        js(&b, &format!("const f = document.getElementById('trace-form'); f.from.value = 'client'; f.to.value = 'node-1'; f.port.value = {np}; return 1;")).await;
+        b.find(Locator::Css("#trace-run")).await?.click().await?;
+        wait_js(&b, "document.getElementById('trace-compare')", Duration::from_secs(30)).await;
+        let cmp = js(&b, "return document.getElementById('trace-compare').textContent;").await;
+        assert!(cmp.as_str().unwrap().contains("agree"), "{cmp}");
+        assert!(js(&b, "return document.querySelectorAll('#trace-kernel tr.hop.dnat').length;").await.as_u64().unwrap() >= 1);
+        assert!(js(&b, "return document.querySelectorAll('#trace-kernel tr.hop.masq').length;").await.as_u64().unwrap() >= 1);
+        b.find(Locator::Css("button[data-view='graph']")).await?.click().await?;
+        wait_js(&b, "document.querySelectorAll('#graph-svg g.chain.dnat').length >= 1 && document.querySelectorAll('#graph-svg g.chain.masq').length >= 1", Duration::from_secs(10)).await;
+        std::fs::write(out_dir.join("trace.png"), b.screenshot().await?).unwrap();
+
+        // Scale, then the diff shows one more endpoint.
+        exec("kubectl scale deployment web --replicas=4 >/dev/null").await;
+        b.find(Locator::Css("button[data-view='diff']")).await?.click().await?;
+        let t0 = Instant::now();
+        loop {
+            b.find(Locator::Css("#diff-refresh")).await?.click().await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            b.find(Locator::Css("#diff-run")).await?.click().await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let t = js(&b, "return (document.getElementById('diff-services') || {}).textContent || '';").await;
+            if t.as_str().unwrap_or("").contains("default/web: +1 endpoint") {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "no diff after scaling: {t}");
+        }
+        b.find(Locator::Css("#diff-raw-box summary")).await?.click().await?;
+        std::fs::write(out_dir.join("diff.png"), b.screenshot().await?).unwrap();
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(out_dir.join("failure.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    server.shutdown().await;
+    result.unwrap();
+}
