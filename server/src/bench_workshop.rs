@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -221,31 +220,61 @@ async fn server(
     Ok((state, addr, data))
 }
 
-/// A shell on node-1 of the session's lab answers a command.
+/// A shell on node-1 of the session's lab answers a command, through the same path as the
+/// terminal WebSocket: the session's live shell (a pool lab's is opened ahead), else a new
+/// exec, attached with [`pump`] over in-memory channels instead of a socket.
 async fn first_prompt(state: &AppState, session: &str) -> anyhow::Result<()> {
+    use crate::web::terminal::{pump, Frame, Shell};
     let s = state
         .store
         .session(session)
         .await?
         .context("session gone")?;
-    let mut t = state
-        .runtime
-        .terminal(&s.sandbox, "node-1", 100, 30)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    t.input.write_all(b"echo prompt-$((40+2))\r").await?;
-    t.input.flush().await?;
+    let shell = match state.shells.get(&s.id, "node-1") {
+        Some(sh) => sh,
+        None => {
+            let t = state
+                .runtime
+                .terminal(&s.sandbox, "node-1", 100, 30)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let sh = Shell::spawn(t);
+            state.shells.insert(&s.id, "node-1", sh.clone());
+            sh
+        }
+    };
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Frame>();
+    let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel::<Frame>();
+    let sink = Box::pin(futures_util::sink::unfold(
+        out_tx,
+        |tx, f: Frame| async move {
+            tx.send(f).map_err(|_| anyhow::anyhow!("reader gone"))?;
+            anyhow::Ok(tx)
+        },
+    ));
+    let stream = Box::pin(futures_util::stream::unfold(in_rx, |mut rx| async move {
+        rx.recv().await.map(|f| (Ok::<_, anyhow::Error>(f), rx))
+    }));
+    let pumping = tokio::spawn(pump(sink, stream, shell, || {}));
+    in_tx
+        .send(Frame::Binary(b"echo prompt-$((40+2))\r".to_vec()))
+        .map_err(|_| anyhow::anyhow!("shell gone"))?;
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    while !seen.contains("prompt-42") {
-        match tokio::time::timeout_at(deadline, t.output.next()).await {
-            Ok(Some(Ok(b))) => seen.push_str(&String::from_utf8_lossy(&b)),
-            Ok(Some(Err(e))) => bail!("terminal: {e}"),
-            Ok(None) => bail!("terminal closed: {seen}"),
-            Err(_) => bail!("no prompt within 600 s: {seen}"),
+    let result = loop {
+        if seen.contains("prompt-42") {
+            break Ok(());
         }
-    }
-    Ok(())
+        match tokio::time::timeout_at(deadline, out_rx.recv()).await {
+            Ok(Some(Frame::Binary(b))) => seen.push_str(&String::from_utf8_lossy(&b)),
+            Ok(Some(_)) => {}
+            Ok(None) => break Err(anyhow::anyhow!("terminal closed: {seen}")),
+            Err(_) => break Err(anyhow::anyhow!("no prompt within 600 s: {seen}")),
+        }
+    };
+    let _ = in_tx.send(Frame::Close);
+    let _ = tokio::time::timeout(Duration::from_secs(5), pumping).await;
+    result
 }
 
 /// One learner: join, wait for a running lab, get a prompt. Returns (client, session, took).
