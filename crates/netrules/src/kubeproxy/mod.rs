@@ -11,7 +11,7 @@ mod writer;
 pub use config::{parse_flag_ip, DetectLocalMode, MarkFormat, ProxierConfig};
 pub use flags::Flags;
 pub use objects::Nsn;
-pub use proxier::{Proxier, SyncOptions, SyncResult};
+pub use proxier::{HealthCheck, Proxier, SyncOptions, SyncResult};
 pub use writer::{is_service_chain, probability, LARGE_CLUSTER_ENDPOINTS_THRESHOLD};
 
 use crate::k8s::Objects;

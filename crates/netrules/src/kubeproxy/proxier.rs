@@ -10,6 +10,21 @@ use crate::model::Ruleset;
 use crate::Warning;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A Service's health-check node port and what kube-proxy's service health server reports on it
+/// (upstream `HealthCheckNodePorts` and `LocalReadyEndpoints`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub name: String,
+    /// `spec.healthCheckNodePort`.
+    pub port: u16,
+    /// Ready endpoints on this node, counted by IP over all the Service's ports (a pod serving
+    /// two ports counts once).
+    pub local_endpoints: usize,
+}
+
 /// What one [`Proxier::sync`] produced.
 #[derive(Clone, Debug)]
 pub struct SyncResult {
@@ -240,6 +255,35 @@ impl Proxier {
         self.slices = new_slices;
         self.endpoints = new_endpoints;
         warnings
+    }
+
+    /// The health-check node ports kube-proxy serves: one per `LoadBalancer` Service with
+    /// `externalTrafficPolicy: Local` and a valid `healthCheckNodePort`, by namespace and name.
+    pub fn health_checks(&self) -> Vec<HealthCheck> {
+        self.ports
+            .iter()
+            .filter_map(|(nsn, ports)| {
+                let port = ports.iter().map(|p| p.hc_node_port).find(|&p| p != 0)?;
+                let local: BTreeSet<&str> = self
+                    .endpoints
+                    .get(nsn)
+                    .map(|(by_port, _)| {
+                        by_port
+                            .values()
+                            .flatten()
+                            .filter(|e| e.ready && e.local)
+                            .map(|e| e.ip.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(HealthCheck {
+                    namespace: nsn.0.clone(),
+                    name: nsn.1.clone(),
+                    port,
+                    local_endpoints: local.len(),
+                })
+            })
+            .collect()
     }
 
     /// Computes the next restore input with default [`SyncOptions`] (stale chains found from the

@@ -214,6 +214,10 @@ impl RulePlanner for NetrulesPlanner {
         }
     }
 
+    fn health_checks(&self) -> Vec<netrules::kubeproxy::HealthCheck> {
+        self.proxier.health_checks()
+    }
+
     fn jump_rules(&self) -> Vec<JumpRule> {
         netrules::kubeproxy::jump_rules()
             .into_iter()

@@ -68,6 +68,12 @@ pub trait RulePlanner: Send {
     /// must treat the kernel state as unknown (the next plan is a full sync).
     fn applied(&mut self, ok: bool);
 
+    /// The health-check node ports to serve and their local endpoint counts, for the objects
+    /// of the last [`RulePlanner::set_objects`].
+    fn health_checks(&self) -> Vec<netrules::kubeproxy::HealthCheck> {
+        Vec::new()
+    }
+
     /// The jump rules from built-in chains that kube-proxy installs outside the restore on every
     /// full sync (spec §4.1), in installation order.
     fn jump_rules(&self) -> Vec<JumpRule>;

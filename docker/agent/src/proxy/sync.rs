@@ -252,6 +252,7 @@ pub struct SyncEngine<P: RulePlanner> {
     fault: Option<String>,
     logged_warnings: BTreeSet<String>,
     logged_config_warnings: BTreeSet<String>,
+    health: Option<super::health::HealthServer>,
 }
 
 impl<P: RulePlanner> SyncEngine<P> {
@@ -268,7 +269,19 @@ impl<P: RulePlanner> SyncEngine<P> {
             fault: None,
             logged_warnings: BTreeSet::new(),
             logged_config_warnings: BTreeSet::new(),
+            health: None,
         }
+    }
+
+    /// Serves the health-check node ports of `LoadBalancer` Services with
+    /// `externalTrafficPolicy: Local`, updated after every applied sync (as kube-proxy does).
+    pub fn serve_health_checks(&mut self, server: super::health::HealthServer) {
+        self.health = Some(server);
+    }
+
+    /// The health server, when serving (tests inspect its ports).
+    pub fn health_server(&self) -> Option<&super::health::HealthServer> {
+        self.health.as_ref()
     }
 
     /// The planner (tests inspect it).
@@ -414,12 +427,19 @@ impl<P: RulePlanner> SyncEngine<P> {
                 );
                 self.planner.applied(false);
                 self.need_full = true;
+                if let Some(h) = &self.health {
+                    h.set_proxy_healthy(false);
+                }
                 return Err(e.into());
             }
         }
         self.planner.applied(true);
         self.need_full = false;
         self.last_endpoints = num_endpoints;
+        if let Some(h) = &mut self.health {
+            h.set_proxy_healthy(true);
+            h.sync(&self.planner.health_checks());
+        }
         if !matches!(stale, StaleChains::Skip) {
             self.last_cleanup = Some(Instant::now());
         }
@@ -683,6 +703,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
         dry_run: flags.dry_run,
     };
     let mut engine = SyncEngine::new(planner, Iptables::default(), settings);
+    if !flags.dry_run {
+        engine.serve_health_checks(super::health::HealthServer::default());
+    }
 
     if flags.once {
         let mut objects = ObjectSet::default();
