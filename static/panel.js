@@ -118,7 +118,7 @@
       const c = g.chains.find((x) => x.id === id);
       if (!c) continue;
       grp.querySelector(".count").textContent = `${c.packets} pkts · ${c.rules.length} rules`;
-      grp.classList.toggle("hot", (hot.get(id) || 0) > now - 2000);
+      grp.classList.toggle("hot", (hot.get(id) || 0) > now - 3000);
       grp.classList.toggle("traced", traced.chains.has(id));
       grp.classList.toggle("dnat", traced.dnat.has(id));
       grp.classList.toggle("masq", traced.masq.has(id));
@@ -143,7 +143,9 @@
   }
 
   async function poll() {
-    if (!panel.open || view !== "graph" || document.hidden) return;
+    // Polled in every view while the panel is open, so traffic sent from the spread or trace
+    // views is counted and lights up when the learner comes back to the graph.
+    if (!panel.open || document.hidden) return;
     const node = $("graph-node").value;
     try {
       const g = await call("GET", `/nodes/${node}/ruleset`);
@@ -157,7 +159,11 @@
             const o = b.rules.find((x) => x.index === r.index && x.text === r.text);
             if (o && r.packets > o.packets) counted.add(r.index);
           }
-          if (counted.size) { hot.set(c.id, now); c.counted = counted; }
+          if (counted.size) {
+            hot.set(c.id, now);
+            c.counted = counted;
+            panel.dataset.counted = String(Number(panel.dataset.counted || 0) + counted.size);
+          }
         }
       }
       last = g;

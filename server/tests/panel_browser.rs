@@ -82,12 +82,37 @@ async fn wait_js(b: &Browser, expr: &str, within: Duration) -> serde_json::Value
     }
 }
 
+/// Removes every lab whose name starts with the prefix when dropped, also after a panic (the
+/// server's own shutdown does it on success).
+struct LabsGone(&'static str);
+
+impl Drop for LabsGone {
+    fn drop(&mut self) {
+        let prefix = self.0;
+        // A fresh thread: the test's own runtime may be the one unwinding.
+        let _ = std::thread::spawn(move || {
+            let d = common::driver();
+            common::rt().block_on(async {
+                for l in d.ls().await.unwrap_or_default() {
+                    if l.name.starts_with(prefix) {
+                        if let Ok(name) = l.name.parse::<kplab::sandbox::LabName>() {
+                            let _ = d.down(&name).await;
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker, the node image and Chromium (apt-get install chromium chromium-driver)"]
 async fn the_panel_in_the_browser() {
     tokio::task::spawn_blocking(common::ensure_image)
         .await
         .unwrap();
+    let _gone = LabsGone("pn-b-");
     let server = Server::start("pn-b-", 2).await;
     let profile = tempfile::tempdir().unwrap();
     let (_driver, b) = browser(profile.path()).await;
@@ -132,13 +157,15 @@ async fn the_panel_in_the_browser() {
         wait_js(&b, "(document.getElementById('spread-p') || {}).textContent", Duration::from_secs(30)).await;
         let p = js(&b, "return document.getElementById('spread-p').textContent;").await;
         assert!(p.as_str().unwrap().contains("30/30 answered"), "{p}");
-        b.find(Locator::Css("button[data-view='graph']")).await?.click().await?;
-        wait_js(
+        // Polling went on during the spread: the panel saw rules count packets (they light up).
+        let counted = wait_js(
             &b,
-            &format!("[...document.querySelectorAll('#graph-svg g.chain.kind-svc')].map(g => g.querySelector('.count').textContent).join('|') !== {before}"),
+            "Number(document.getElementById('panel').dataset.counted || 0)",
             Duration::from_secs(20),
         )
         .await;
+        assert!(counted.as_u64().unwrap_or(0) > 0, "{counted} (counts before: {before})");
+        b.find(Locator::Css("button[data-view='graph']")).await?.click().await?;
 
         // A trace from client to the NodePort: DNAT and MASQUERADE hops highlighted.
         b.find(Locator::Css("button[data-view='trace']")).await?.click().await?;

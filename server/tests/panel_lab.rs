@@ -155,12 +155,37 @@ fn hop_rules(t: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Removes every lab whose name starts with the prefix when dropped, also after a panic (the
+/// server's own shutdown does it on success).
+struct LabsGone(&'static str);
+
+impl Drop for LabsGone {
+    fn drop(&mut self) {
+        let prefix = self.0;
+        // A fresh thread: the test's own runtime may be the one unwinding.
+        let _ = std::thread::spawn(move || {
+            let d = common::driver();
+            common::rt().block_on(async {
+                for l in d.ls().await.unwrap_or_default() {
+                    if l.name.starts_with(prefix) {
+                        if let Ok(name) = l.name.parse::<kplab::sandbox::LabName>() {
+                            let _ = d.down(&name).await;
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker and the node image (kplab image build)"]
 async fn the_panel_shows_what_packets_do_in_a_real_lab() {
     tokio::task::spawn_blocking(common::ensure_image)
         .await
         .unwrap();
+    let _gone = LabsGone("pn-");
     let server = Server::start("pn-", 2).await;
     let mut alice = Client::new(server.addr);
     alice.get("/").await;
@@ -386,7 +411,11 @@ async fn the_panel_shows_what_packets_do_in_a_real_lab() {
         "{rules:?}"
     );
     assert_eq!(t["kernel"]["masqueraded"], true);
-    assert_eq!(t["kernel"]["sender"], "ok", "{}", t["kernel"]);
+    assert!(
+        t["kernel"]["packets_seen"].as_u64().unwrap() >= 3,
+        "the connection went through: {}",
+        t["kernel"]
+    );
     assert_clean(&server, &sandbox).await;
     let t = trace(
         &mut alice,
@@ -508,7 +537,7 @@ async fn the_panel_shows_what_packets_do_in_a_real_lab() {
     assert_eq!(web["added"].as_array().unwrap().len(), 1, "{web}");
     assert!(
         web["summary"].as_str().unwrap().contains(
-            "probabilities 0.3333333333/0.5000000000 -> 0.2500000000/0.3333333333/0.5000000000"
+            "probabilities 0.3333333335/0.5000000000 -> 0.2500000000/0.3333333335/0.5000000000"
         ),
         "{web}"
     );
