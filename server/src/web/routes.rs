@@ -44,10 +44,22 @@ pub fn router(state: AppState) -> Router {
             "/api/sessions/{id}/nodes/{node}/ruleset",
             get(super::handlers::panel::get_ruleset),
         )
-        .route("/api/sessions/{id}/trace", post(super::handlers::panel::post_trace))
-        .route("/api/sessions/{id}/snapshots", get(super::handlers::panel::get_snapshots))
-        .route("/api/sessions/{id}/diff", get(super::handlers::panel::get_diff))
-        .route("/api/sessions/{id}/spread", post(super::handlers::panel::post_spread))
+        .route(
+            "/api/sessions/{id}/trace",
+            post(super::handlers::panel::post_trace),
+        )
+        .route(
+            "/api/sessions/{id}/snapshots",
+            get(super::handlers::panel::get_snapshots),
+        )
+        .route(
+            "/api/sessions/{id}/diff",
+            get(super::handlers::panel::get_diff),
+        )
+        .route(
+            "/api/sessions/{id}/spread",
+            post(super::handlers::panel::post_spread),
+        )
         .route(
             "/api/sessions/{id}/terminals/{host}",
             get(terminal::open_terminal),
