@@ -4,66 +4,15 @@
 //! scaling. Screenshot under `$CARGO_TARGET_TMPDIR/panel-browser/`. Needs Docker, the node
 //! image, Chromium and chromedriver.
 
+mod browser_support;
 mod common;
 mod web_support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use browser_support::browser;
+use fantoccini::{Client as Browser, Locator};
 use web_support::Server;
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn browser(profile: &std::path::Path) -> (Driver, Browser) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver must be installed (Debian package chromium-driver)");
-    let driver = Driver(child);
-    let t0 = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "chromedriver did not listen"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run",
-                     "--window-size=1600,1000", format!("--user-data-dir={}", profile.display())],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session");
-    (driver, client)
-}
 
 async fn js(b: &Browser, script: &str) -> serde_json::Value {
     b.execute(script, vec![]).await.unwrap()
@@ -115,7 +64,7 @@ async fn the_panel_in_the_browser() {
     let _gone = LabsGone("pn-b-");
     let server = Server::start("pn-b-", 2).await;
     let profile = tempfile::tempdir().unwrap();
-    let (_driver, b) = browser(profile.path()).await;
+    let (_driver, b, _) = browser(profile.path(), (1600, 1000)).await;
     let base = format!("http://{}", server.addr);
     let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("panel-browser");
     std::fs::create_dir_all(&out_dir).unwrap();

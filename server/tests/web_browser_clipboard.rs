@@ -6,74 +6,23 @@
 //! bridge, as a learner's "allow" would. Saves a screenshot under
 //! `$CARGO_TARGET_TMPDIR/web-browser/`. Needs Docker, the node image and Chromium.
 
+mod browser_support;
 mod web_support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use browser_support::{browser, text_of, wait_text};
 use fantoccini::actions::{
     InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT,
     MOUSE_BUTTON_RIGHT,
 };
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use fantoccini::{Client as Browser, Locator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use web_support::Server;
 
 const ENTER: &str = "\u{E007}";
 const CONTROL: char = '\u{E009}';
 const SHIFT: char = '\u{E008}';
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn browser(profile: &std::path::Path) -> (Driver, Browser, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver must be installed (Debian package chromium-driver)");
-    let driver = Driver(child);
-    let t0 = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "chromedriver did not listen"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run",
-                     "--window-size=1400,900", format!("--user-data-dir={}", profile.display())],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session");
-    (driver, client, port)
-}
 
 /// Runs a CDP command through chromedriver (`POST /session/{id}/goog/cdp/execute`).
 async fn cdp(b: &Browser, driver_port: u16, cmd: &str, params: serde_json::Value) {
@@ -118,28 +67,6 @@ async fn cdp(b: &Browser, driver_port: u16, cmd: &str, params: serde_json::Value
         .await
         .unwrap_or_else(|_| panic!("chromedriver did not answer {cmd}"));
     assert!(out.starts_with("HTTP/1.1 200"), "{cmd}: {out}");
-}
-
-async fn text_of(b: &Browser, css: &str) -> String {
-    match b.find(Locator::Css(css)).await {
-        Ok(e) => e.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-async fn wait_text(b: &Browser, css: &str, needle: &str, within: Duration) {
-    let t0 = Instant::now();
-    loop {
-        let t = text_of(b, css).await;
-        if t.contains(needle) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < within,
-            "{needle:?} not in {css} within {within:?}; it shows:\n{t}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn rows(host: &str) -> String {
@@ -278,7 +205,7 @@ async fn wait_clipboard(b: &Browser, want: &str) {
 async fn terminal_tabs_copy_and_paste_work_in_the_browser() {
     let server = Server::start("wb-c-", 2).await;
     let profile = tempfile::tempdir().unwrap();
-    let (_driver, b, driver_port) = browser(profile.path()).await;
+    let (_driver, b, driver_port) = browser(profile.path(), (1400, 900)).await;
     let base = format!("http://{}", server.addr);
     let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-browser");
     std::fs::create_dir_all(&out_dir).unwrap();
