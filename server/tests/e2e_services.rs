@@ -1,6 +1,6 @@
 //! Services carry real packets in a real lab: ClusterIP, NodePort, pod-to-pod, DNS,
 //! scaling, pod replacement, `externalTrafficPolicy: Local`, services without endpoints and
-//! session affinity. One lab (`hs-svc`) is shared by every scenario of this file.
+//! session affinity, and the UDP conntrack cleanup after a pod is replaced. One lab (`hs-svc`) is shared by every scenario of this file.
 
 mod common;
 
@@ -429,6 +429,69 @@ fn deleting_a_pod_replaces_the_pod_and_its_endpoint(lab: &TestLab) {
     );
 }
 
+/// `kplab-probe` over UDP from node-1 with a fixed source port: the pods that answered.
+fn udp_answers_from_fixed_port(lab: &TestLab, target: &str, count: u32) -> Vec<String> {
+    let out = lab.sh_ok(
+        lab.node(1),
+        &format!("kplab-agent kplab-probe --target {target} --protocol udp --source-port 40053 --count {count} --timeout-ms 700"),
+    );
+    let report: Value = serde_json::from_str(out.trim()).expect("probe report");
+    report["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["answer"]["pod"].as_str().unwrap_or("-").to_string())
+        .collect()
+}
+
+/// kube-proxy's UDP conntrack cleanup: a client that keeps sending from one source port keeps
+/// its conntrack entry (and its DNAT to the old pod) alive; when the pod is replaced, kube-proxy
+/// deletes that entry after the sync, so the next datagram reaches the new pod.
+fn a_udp_flow_moves_to_the_replacement_pod(lab: &TestLab) {
+    if !lab.kubectl(&["get", "deployment", "echo-udp"]).success() {
+        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: echo-udp\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: echo-udp}\n  template:\n    metadata:\n      labels: {app: echo-udp}\n    spec:\n      containers:\n      - name: echo\n        image: kplab/echo\n        ports: [{containerPort: 5300, protocol: UDP}]\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: echo-udp\nspec:\n  selector: {app: echo-udp}\n  ports: [{port: 53, targetPort: 5300, protocol: UDP}]\n";
+        let out = lab.kubectl_stdin(&["apply", "-f", "-"], yaml);
+        assert!(out.success(), "apply echo-udp: {}", out.stderr);
+    }
+    wait_ready_endpoints(lab, "echo-udp", 1);
+    let target = format!("{}:53", cluster_ip(lab, "echo-udp"));
+    let old = wait_for("the UDP service answers", Duration::from_secs(10), || {
+        let got = udp_answers_from_fixed_port(lab, &target, 1);
+        (got[0] != "-").then(|| got[0].clone())
+    });
+    let old_ip = running_pods(lab, "app=echo-udp")[0].ip.clone();
+    lab.kubectl_ok(&["delete", "pod", &old]);
+    let new_ip = wait_for(
+        "a replacement echo-udp endpoint",
+        Duration::from_secs(60),
+        || {
+            let eps = ready_endpoints(lab, "echo-udp");
+            (eps.len() == 1 && !eps.contains(&old_ip)).then(|| eps.into_iter().next().unwrap())
+        },
+    );
+    let got = wait_for(
+        "the fixed-port UDP flow answered by the new pod",
+        Duration::from_secs(10),
+        || {
+            let got = udp_answers_from_fixed_port(lab, &target, 3);
+            got.iter().all(|p| p != "-" && *p != old).then_some(got)
+        },
+    );
+    assert_eq!(got.len(), 3);
+    let entries = lab.sh_ok(
+        lab.node(1),
+        "conntrack -L -p udp --orig-port-src 40053 2>/dev/null",
+    );
+    assert!(
+        !entries.contains(&format!("src={old_ip} ")),
+        "no entry of the flow still points at the old pod {old_ip}:\n{entries}"
+    );
+    assert!(
+        entries.contains(&format!("src={new_ip} ")),
+        "the flow's entry points at the new pod {new_ip}:\n{entries}"
+    );
+}
+
 #[test]
 #[ignore = "needs Docker and root: run with --include-ignored"]
 fn services_carry_real_packets() {
@@ -463,6 +526,10 @@ fn services_carry_real_packets() {
         (
             "kubectl delete pod replaces the pod and its endpoint",
             deleting_a_pod_replaces_the_pod_and_its_endpoint,
+        ),
+        (
+            "a fixed-port UDP flow moves to the replacement pod (kube-proxy's conntrack cleanup)",
+            a_udp_flow_moves_to_the_replacement_pod,
         ),
     ];
     run_scenarios(&lab, scenarios);

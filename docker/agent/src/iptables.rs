@@ -1,5 +1,6 @@
 //! The only place in the agent that runs `iptables`, `iptables-restore` and `iptables-save`
-//! (kube-proxy and the NetworkPolicy enforcer both go through it).
+//! (kube-proxy and the NetworkPolicy enforcer both go through it), and kube-proxy's `conntrack`
+//! (its UDP conntrack cleanup).
 //!
 //! Everything here is a thin, synchronous wrapper around the real binaries (nft backend in the
 //! lab image). Failures carry the command line and the tool's own stderr, so that a learner
@@ -45,6 +46,8 @@ pub struct Iptables {
     pub restore: String,
     /// `iptables-save`.
     pub save: String,
+    /// `conntrack` (conntrack-tools).
+    pub conntrack: String,
 }
 
 impl Default for Iptables {
@@ -53,6 +56,7 @@ impl Default for Iptables {
             iptables: "iptables".into(),
             restore: "iptables-restore".into(),
             save: "iptables-save".into(),
+            conntrack: "conntrack".into(),
         }
     }
 }
@@ -171,6 +175,53 @@ impl Iptables {
         insert.extend(&spec);
         self.run(&self.iptables, &insert, None)?;
         Ok(true)
+    }
+
+    /// `conntrack -L -f FAMILY -p udp`: the UDP entries of one family, as the tool prints them.
+    pub fn conntrack_list_udp(&self, ipv6: bool) -> Result<String, IptablesError> {
+        let family = if ipv6 { "ipv6" } else { "ipv4" };
+        self.run(&self.conntrack, &["-L", "-f", family, "-p", "udp"], None)
+    }
+
+    /// `conntrack ARGS…` for a `-D` filter. Returns how many entries were deleted ("0 flow
+    /// entries", which conntrack reports with exit status 1, is not an error).
+    pub fn conntrack_delete(&self, args: &[String]) -> Result<usize, IptablesError> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let deleted = |text: &str| {
+            text.split("conntrack-tools): ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        };
+        match self.run_with_stderr(&self.conntrack, &args) {
+            Ok(stderr) => Ok(deleted(&stderr).unwrap_or(0)),
+            Err(e) if deleted(&e.stderr) == Some(0) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`Iptables::run`] without stdin, returning stderr (where conntrack prints its
+    /// summary line) instead of stdout.
+    fn run_with_stderr(&self, bin: &str, args: &[&str]) -> Result<String, IptablesError> {
+        let cmdline = command_line(bin, args);
+        let out = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| IptablesError {
+                command: cmdline.clone(),
+                status: format!("could not start {bin}"),
+                stderr: e.to_string(),
+            })?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if !out.status.success() {
+            return Err(IptablesError {
+                command: cmdline,
+                status: out.status.to_string(),
+                stderr,
+            });
+        }
+        Ok(stderr)
     }
 }
 

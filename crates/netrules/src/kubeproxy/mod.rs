@@ -3,6 +3,7 @@
 //! [`jump_rules`]/[`CANARY_CHAINS`] for what kube-proxy installs outside the restore.
 
 mod config;
+pub mod conntrack;
 mod flags;
 mod objects;
 mod proxier;

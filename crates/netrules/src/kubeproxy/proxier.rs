@@ -1,6 +1,7 @@
 //! [`Proxier`]: the stateful, pure planner for kube-proxy's full and partial (KEP-3453) syncs.
 
 use super::config::{Effective, ProxierConfig};
+use super::conntrack::UdpServicePort;
 use super::objects::{
     endpoints_for_service, service_ports, slice_relevant, Nsn, ServiceEndpoints, SvcPort,
 };
@@ -104,6 +105,9 @@ pub struct Proxier {
     need_full_sync: bool,
     known_chains: BTreeSet<String>,
     prev_known_chains: BTreeSet<String>,
+    /// The endpoints of a UDP Service changed since the last
+    /// [`Proxier::take_conntrack_cleanup`] (upstream's `ConntrackCleanupRequired`).
+    conntrack_cleanup: bool,
 }
 
 impl Proxier {
@@ -121,6 +125,7 @@ impl Proxier {
             need_full_sync: true,
             known_chains: BTreeSet::new(),
             prev_known_chains: BTreeSet::new(),
+            conntrack_cleanup: false,
         }
     }
 
@@ -213,6 +218,13 @@ impl Proxier {
         let mut new_endpoints = BTreeMap::new();
         let mut old_slices = std::mem::take(&mut self.slices);
         let mut old_endpoints = std::mem::take(&mut self.endpoints);
+        let has_udp = |nsn: &Nsn| {
+            [self.ports.get(nsn), ports.get(nsn)]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|p| p.proto == "udp")
+        };
         for (nsn, sl) in by_svc {
             let same = old_slices.get(&nsn).is_some_and(|old| {
                 old.len() == sl.len()
@@ -228,6 +240,7 @@ impl Proxier {
                 new_slices.insert(nsn.clone(), old_slices.remove(&nsn).unwrap_or_default());
             } else {
                 self.changed.insert(nsn.clone());
+                self.conntrack_cleanup |= has_udp(&nsn);
                 let owned: BTreeMap<String, EndpointSlice> = sl
                     .into_iter()
                     .map(|(n, s)| (n.to_string(), s.clone()))
@@ -249,6 +262,7 @@ impl Proxier {
         for nsn in old_slices.keys() {
             if !new_slices.contains_key(nsn) {
                 self.changed.insert(nsn.clone());
+                self.conntrack_cleanup |= has_udp(nsn);
             }
         }
         self.ports = ports;
@@ -282,6 +296,44 @@ impl Proxier {
                     port,
                     local_endpoints: local.len(),
                 })
+            })
+            .collect()
+    }
+
+    /// Whether the endpoints of a UDP Service changed since the last call (which resets it):
+    /// kube-proxy then reconciles the UDP conntrack table after its sync (see
+    /// [`super::conntrack`]). Call it only after a sync was applied, so that a failed restore
+    /// does not lose the cleanup.
+    pub fn take_conntrack_cleanup(&mut self) -> bool {
+        std::mem::take(&mut self.conntrack_cleanup)
+    }
+
+    /// The UDP service ports with their frontends and serving endpoint IPs, for
+    /// [`super::conntrack::stale_filters`].
+    pub fn udp_service_ports(&self) -> Vec<UdpServicePort> {
+        self.ports
+            .iter()
+            .flat_map(|(nsn, ports)| ports.iter().map(move |p| (nsn, p)))
+            .filter(|(_, p)| p.proto == "udp")
+            .map(|(nsn, p)| {
+                let serving = self
+                    .endpoints
+                    .get(nsn)
+                    .and_then(|(by_port, _)| by_port.get(&p.key))
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.serving)
+                    .filter_map(|e| e.ip.parse().ok())
+                    .collect();
+                let mut ips = vec![p.cluster_ip];
+                ips.extend(&p.lb_vips);
+                ips.extend(&p.external_ips);
+                UdpServicePort {
+                    ips,
+                    port: p.port,
+                    node_port: p.node_port,
+                    serving,
+                }
             })
             .collect()
     }

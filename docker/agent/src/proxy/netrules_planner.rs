@@ -218,6 +218,18 @@ impl RulePlanner for NetrulesPlanner {
         self.proxier.health_checks()
     }
 
+    fn take_conntrack_cleanup(&mut self) -> bool {
+        self.proxier.take_conntrack_cleanup()
+    }
+
+    fn udp_service_ports(&self) -> Vec<netrules::kubeproxy::conntrack::UdpServicePort> {
+        self.proxier.udp_service_ports()
+    }
+
+    fn ipv6(&self) -> bool {
+        self.proxier.config().ip_family == netrules::ip::IpFamily::V6
+    }
+
     fn jump_rules(&self) -> Vec<JumpRule> {
         netrules::kubeproxy::jump_rules()
             .into_iter()

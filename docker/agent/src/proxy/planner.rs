@@ -74,6 +74,23 @@ pub trait RulePlanner: Send {
         Vec::new()
     }
 
+    /// Whether the endpoints of a UDP Service changed since the last call (which resets it), so
+    /// that kube-proxy must reconcile the UDP conntrack table. Called after an applied sync.
+    fn take_conntrack_cleanup(&mut self) -> bool {
+        false
+    }
+
+    /// The UDP service ports with their frontends and serving endpoints, for the conntrack
+    /// reconciliation.
+    fn udp_service_ports(&self) -> Vec<netrules::kubeproxy::conntrack::UdpServicePort> {
+        Vec::new()
+    }
+
+    /// Whether this planner writes IPv6 rules (the conntrack family to reconcile).
+    fn ipv6(&self) -> bool {
+        false
+    }
+
     /// The jump rules from built-in chains that kube-proxy installs outside the restore on every
     /// full sync (spec §4.1), in installation order.
     fn jump_rules(&self) -> Vec<JumpRule>;

@@ -183,6 +183,9 @@ pub struct SyncReport {
     pub deleted_chains: usize,
     /// Jump rules that were missing and got inserted (full syncs only).
     pub inserted_jumps: usize,
+    /// Stale UDP conntrack entries deleted after the restore (only when the endpoints of a UDP
+    /// Service changed).
+    pub conntrack_deleted: usize,
     /// Time spent planning.
     pub plan_time: Duration,
     /// Time spent in `iptables-restore`.
@@ -440,6 +443,9 @@ impl<P: RulePlanner> SyncEngine<P> {
             h.set_proxy_healthy(true);
             h.sync(&self.planner.health_checks());
         }
+        if self.planner.take_conntrack_cleanup() {
+            report.conntrack_deleted = self.clean_stale_conntrack();
+        }
         if !matches!(stale, StaleChains::Skip) {
             self.last_cleanup = Some(Instant::now());
         }
@@ -456,6 +462,41 @@ impl<P: RulePlanner> SyncEngine<P> {
             "SyncProxyRules complete"
         );
         Ok(report)
+    }
+
+    /// Upstream's `conntrack.CleanStaleEntries`: deletes the UDP conntrack entries to a Service
+    /// frontend that are not answered by one of its serving endpoints (a client sending from a
+    /// fixed source port would otherwise keep talking to a pod that is gone). Failures are
+    /// logged, never fatal, as upstream. Returns how many entries were deleted.
+    fn clean_stale_conntrack(&self) -> usize {
+        use netrules::kubeproxy::conntrack::{parse_conntrack_list, stale_filters};
+        let start = Instant::now();
+        let list = match self.ipt.conntrack_list_udp(self.planner.ipv6()) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(src = "cleanup.go:52", err = %e, "Failed to list conntrack entries");
+                return 0;
+            }
+        };
+        let filters = stale_filters(
+            &self.planner.udp_service_ports(),
+            &parse_conntrack_list(&list),
+        );
+        let mut deleted = 0;
+        for f in &filters {
+            match self.ipt.conntrack_delete(&f.delete_args()) {
+                Ok(n) => deleted += n,
+                Err(e) => {
+                    tracing::error!(src = "cleanup.go:132", err = %e, entriesDeleted = deleted, "Failed to clear all conntrack entries")
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
+        } else {
+            tracing::debug!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
+        }
+        deleted
     }
 
     /// Creates the canary chains and installs the jump rules (upstream's full-sync prelude).
