@@ -334,6 +334,10 @@ pub struct ProbeCheck {
     /// `tcp` (default) or `udp`.
     #[serde(default)]
     pub protocol: Option<String>,
+    /// UDP only: send every datagram from this source port (one after another), as a client
+    /// that keeps its socket does; such a flow keeps one conntrack entry alive.
+    #[serde(default)]
+    pub source_port: Option<u16>,
     /// Connections.
     #[serde(default = "default_count")]
     pub count: u32,

@@ -813,6 +813,12 @@ fn check_problems(c: &Check, hosts: &BTreeSet<String>) -> Vec<String> {
                     p.push(format!("protocol must be tcp or udp, not {proto:?}"));
                 }
             }
+            if pr.source_port.is_some() && pr.protocol.as_deref() != Some("udp") {
+                p.push("source_port needs protocol: udp".into());
+            }
+            if pr.source_port == Some(0) {
+                p.push("source_port must be 1..65535".into());
+            }
             if !target_ok(&pr.target, hosts) {
                 p.push(format!("target {:?} must be IP:PORT, HOST:PORT, svc:NS/NAME[:PORT] or nodeport:NODE/NS/NAME", pr.target));
             }

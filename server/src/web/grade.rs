@@ -111,6 +111,9 @@ async fn run_check(
             if let Some(pod) = from_arg {
                 cmd.push_str(&format!(" --pod {}", quote(&pod)));
             }
+            if let Some(port) = p.source_port {
+                cmd.push_str(&format!(" --source-port {port}"));
+            }
             let out = sh(rt, sandbox, &host, &cmd).await?;
             let report: ProbeReport =
                 serde_json::from_str(out.trim()).map_err(|e| format!("bad probe report: {e}"))?;
@@ -722,6 +725,7 @@ mod tests {
             from: "client".into(),
             target: "10.96.0.50:80".into(),
             protocol: None,
+            source_port: None,
             count: 4,
             timeout_ms: None,
             expect,

@@ -5,7 +5,10 @@
 //! ```text
 //! kplab-probe --target 10.96.0.50:80 [--count 20] [--timeout-ms 1000] [--protocol tcp|udp]
 //!             [--pod NS/NAME] [--from LABEL] [--parallel 20] [--run-dir /run/kplab/pods]
+//!             [--source-port PORT]
 //! ```
+//! `--source-port` (UDP only) sends every datagram from that port, one at a time, as a client
+//! that keeps its socket does: the flow keeps a single conntrack entry alive.
 //! The pod servers answer with one JSON line (pod, namespace, node, podIP, client): over HTTP
 //! on TCP, as a datagram on UDP. Output: one [`labkit::wire::ProbeReport`] on stdout.
 
@@ -37,9 +40,11 @@ pub struct Args {
     pub parallel: usize,
     /// Where the kubelet keeps `<ns>/<pod>/pid`.
     pub run_dir: PathBuf,
+    /// UDP: the fixed source port (0 = a new ephemeral port per datagram).
+    pub source_port: u16,
 }
 
-const USAGE: &str = "usage: kplab-probe --target HOST:PORT [--count N] [--timeout-ms MS] [--protocol tcp|udp] [--pod NS/NAME] [--from LABEL] [--parallel N] [--run-dir DIR]";
+const USAGE: &str = "usage: kplab-probe --target HOST:PORT [--count N] [--timeout-ms MS] [--protocol tcp|udp] [--pod NS/NAME] [--from LABEL] [--parallel N] [--run-dir DIR] [--source-port PORT]";
 
 /// Parses `kplab-probe` arguments (without the program name).
 pub fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -52,6 +57,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         from: String::new(),
         parallel: 20,
         run_dir: PathBuf::from("/run/kplab/pods"),
+        source_port: 0,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -83,6 +89,13 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
                     .map_err(|_| "--parallel must be a number".to_string())?
             }
             "--run-dir" => a.run_dir = PathBuf::from(value()?),
+            "--source-port" => {
+                a.source_port = value()?
+                    .parse()
+                    .ok()
+                    .filter(|&p| p != 0)
+                    .ok_or_else(|| "--source-port must be 1..65535".to_string())?
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
         }
@@ -97,6 +110,9 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         return Err("--protocol must be tcp or udp".into());
     }
     a.parallel = a.parallel.clamp(1, 100);
+    if a.source_port != 0 && a.protocol != "udp" {
+        return Err("--source-port needs --protocol udp".into());
+    }
     if a.from.is_empty() {
         a.from = a
             .pod
@@ -164,7 +180,9 @@ pub fn run(a: &Args) -> Result<ProbeReport, String> {
         Arc::new(Mutex::new(vec![None; a.count as usize]));
     let next = Arc::new(Mutex::new(0usize));
     let mut threads = Vec::new();
-    for _ in 0..a.parallel.min(a.count as usize) {
+    // One socket per source port: with a fixed one the datagrams go one after another.
+    let parallel = if a.source_port != 0 { 1 } else { a.parallel };
+    for _ in 0..parallel.min(a.count as usize) {
         let (results, next, a) = (results.clone(), next.clone(), a.clone());
         let t = std::thread::Builder::new()
             .stack_size(128 * 1024)
@@ -179,7 +197,7 @@ pub fn run(a: &Args) -> Result<ProbeReport, String> {
                     return;
                 }
                 let r = if a.protocol == "udp" {
-                    udp_once(addr, a.timeout)
+                    udp_once(addr, a.timeout, a.source_port)
                 } else {
                     tcp_once(addr, a.timeout)
                 };
@@ -283,9 +301,25 @@ fn tcp_once(addr: SocketAddr, timeout: Duration) -> ProbeAttempt {
     }
 }
 
-fn udp_once(addr: SocketAddr, timeout: Duration) -> ProbeAttempt {
+/// Binds a UDP socket on `port` (0 = ephemeral). A fixed port that another sender holds for a
+/// moment (a lab's background client using the same flow) is retried for up to two seconds.
+fn bind_udp(port: u16) -> std::io::Result<UdpSocket> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match UdpSocket::bind(("0.0.0.0", port)) {
+            Err(e)
+                if port != 0 && e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn udp_once(addr: SocketAddr, timeout: Duration, source_port: u16) -> ProbeAttempt {
     let t0 = Instant::now();
-    let s = match UdpSocket::bind("0.0.0.0:0").and_then(|s| s.connect(addr).map(|_| s)) {
+    let s = match bind_udp(source_port).and_then(|s| s.connect(addr).map(|_| s)) {
         Ok(s) => s,
         Err(e) => return failed(t0, None, &e),
     };
@@ -405,6 +439,21 @@ mod tests {
                 .all(|x| x.answer.as_ref().is_some_and(|p| p.pod == "dns-1")),
             "{r:?}"
         );
+        // A fixed source port: every datagram leaves from it, one after another.
+        let free = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let mut a = args(addr.to_string(), 3);
+        a.protocol = "udp".into();
+        a.source_port = port;
+        let r = run(&a).unwrap();
+        assert!(
+            r.attempts.iter().all(|x| x
+                .answer
+                .as_ref()
+                .is_some_and(|p| p.client.ends_with(&format!(":{port}")))),
+            "{r:?}"
+        );
         // Nobody listening: ICMP port unreachable shows as refused.
         let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
         let caddr = closed.local_addr().unwrap();
@@ -442,5 +491,24 @@ mod tests {
         assert!(parse_args(&["--bogus".into()])
             .unwrap_err()
             .contains("unknown flag"));
+        let with = |extra: &[&str]| {
+            let mut v: Vec<String> = vec!["--target".into(), "x:1".into()];
+            v.extend(extra.iter().map(|s| s.to_string()));
+            parse_args(&v)
+        };
+        assert!(with(&["--source-port", "5353"])
+            .unwrap_err()
+            .contains("needs --protocol udp"));
+        assert!(with(&["--protocol", "udp", "--source-port", "0"]).is_err());
+        let a = with(&[
+            "--protocol",
+            "udp",
+            "--source-port",
+            "5353",
+            "--parallel",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!(a.source_port, 5353);
     }
 }
