@@ -246,6 +246,11 @@ struct Inner {
     pods: Mutex<BTreeMap<String, Entry>>,
     /// Records found at start whose pods the API has not confirmed yet.
     pending: Mutex<BTreeMap<String, PodRecord>>,
+    /// Held for a whole status push (build + PUT): the pod loop (right after a start) and the
+    /// monitor (after a probe) both push, and without it a "not ready" PUT built first could
+    /// reach the API server after a "ready" one, leaving the pod not ready for good while the
+    /// kubelet believes it reported Ready.
+    push: Mutex<()>,
 }
 
 /// The kubelet: cheap to clone, shared by its threads.
@@ -273,6 +278,7 @@ impl Kubelet {
             paths,
             pods: Mutex::new(BTreeMap::new()),
             pending: Mutex::new(pending),
+            push: Mutex::new(()),
         }))
     }
 
@@ -614,8 +620,10 @@ impl Kubelet {
         }
     }
 
-    /// Reports the pod's status (only when it changed).
+    /// Reports the pod's status (only when it changed). Pushes are serialised (see
+    /// `Inner::push`), so the last PUT always carries the newest state.
     fn push_status(&self, key: &str) {
+        let _ordered = self.0.push.lock().unwrap_or_else(|p| p.into_inner());
         let (obj, status) = {
             let mut pods = self.pods();
             let Some(e) = pods.get_mut(key) else {
