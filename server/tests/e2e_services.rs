@@ -332,6 +332,13 @@ fn session_affinity_sticks(lab: &TestLab) {
     wait_ready_endpoints(lab, "web-sticky", 3);
     let vip = cluster_ip(lab, "web-sticky");
     for n in [1, 2] {
+        // Ready in the API is not yet written on the node: wait for kube-proxy's chains, or the
+        // first connection can still meet the no-endpoints REJECT.
+        wait_for(
+            &format!("3 KUBE-SEP chains for default/web-sticky on node-{n}"),
+            Duration::from_secs(10),
+            || (kube_sep_targets(lab, n, "web-sticky").len() == 3).then_some(()),
+        );
         let got = curl_from(lab, lab.node(n), &format!("http://{vip}/"), 30);
         assert_eq!(got.len(), 30);
         let pods = answering_pods(&got);
