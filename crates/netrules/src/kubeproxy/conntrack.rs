@@ -55,43 +55,28 @@ pub enum ConntrackFilter {
 impl ConntrackFilter {
     /// The arguments of `conntrack -D` that delete the entries this filter matches.
     pub fn delete_args(&self) -> Vec<String> {
-        let family = |ip: &IpAddr| if ip.is_ipv6() { "ipv6" } else { "ipv4" };
-        let mut args: Vec<String> = vec!["-D".into()];
-        match self {
+        let (orig_dst, orig_dport, reply_src) = match self {
             ConntrackFilter::IpPortNat {
                 orig_dst,
                 orig_dport,
                 reply_src,
-            } => {
-                args.extend([
-                    "-f".into(),
-                    family(reply_src).into(),
-                    "-p".into(),
-                    "udp".into(),
-                    "--orig-dst".into(),
-                    orig_dst.to_string(),
-                    "--orig-port-dst".into(),
-                    orig_dport.to_string(),
-                    "--reply-src".into(),
-                    reply_src.to_string(),
-                ]);
-            }
+            } => (Some(orig_dst), orig_dport, reply_src),
             ConntrackFilter::PortNat {
                 orig_dport,
                 reply_src,
-            } => {
-                args.extend([
-                    "-f".into(),
-                    family(reply_src).into(),
-                    "-p".into(),
-                    "udp".into(),
-                    "--orig-port-dst".into(),
-                    orig_dport.to_string(),
-                    "--reply-src".into(),
-                    reply_src.to_string(),
-                ]);
-            }
+            } => (None, orig_dport, reply_src),
+        };
+        let family = if reply_src.is_ipv6() { "ipv6" } else { "ipv4" };
+        let mut args: Vec<String> = ["-D", "-f", family, "-p", "udp"].map(String::from).into();
+        if let Some(dst) = orig_dst {
+            args.extend(["--orig-dst".into(), dst.to_string()]);
         }
+        args.extend([
+            "--orig-port-dst".into(),
+            orig_dport.to_string(),
+            "--reply-src".into(),
+            reply_src.to_string(),
+        ]);
         args
     }
 }
