@@ -78,6 +78,16 @@ fn command_line(bin: &str, args: &[&str]) -> String {
 
 impl Iptables {
     fn run(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> Result<String, IptablesError> {
+        self.run_full(bin, args, stdin).map(|(stdout, _)| stdout)
+    }
+
+    /// Runs `bin ARGS…` (feeding `stdin`); returns its stdout and trimmed stderr.
+    fn run_full(
+        &self,
+        bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<(String, String), IptablesError> {
         let cmdline = command_line(bin, args);
         let fail = |status: String, stderr: String| IptablesError {
             command: cmdline.clone(),
@@ -193,35 +203,11 @@ impl Iptables {
                 .and_then(|rest| rest.split_whitespace().next())
                 .and_then(|n| n.parse().ok())
         };
-        match self.run_with_stderr(&self.conntrack, &args) {
-            Ok(stderr) => Ok(deleted(&stderr).unwrap_or(0)),
+        match self.run_full(&self.conntrack, &args, None) {
+            Ok((_, stderr)) => Ok(deleted(&stderr).unwrap_or(0)),
             Err(e) if deleted(&e.stderr) == Some(0) => Ok(0),
             Err(e) => Err(e),
         }
-    }
-
-    /// Like [`Iptables::run`] without stdin, returning stderr (where conntrack prints its
-    /// summary line) instead of stdout.
-    fn run_with_stderr(&self, bin: &str, args: &[&str]) -> Result<String, IptablesError> {
-        let cmdline = command_line(bin, args);
-        let out = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| IptablesError {
-                command: cmdline.clone(),
-                status: format!("could not start {bin}"),
-                stderr: e.to_string(),
-            })?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if !out.status.success() {
-            return Err(IptablesError {
-                command: cmdline,
-                status: out.status.to_string(),
-                stderr,
-            });
-        }
-        Ok(stderr)
     }
 }
 
@@ -229,7 +215,7 @@ fn finish(
     out: std::process::Output,
     fail: impl Fn(String, String) -> IptablesError,
     write_error: Option<std::io::Error>,
-) -> Result<String, IptablesError> {
+) -> Result<(String, String), IptablesError> {
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if !out.status.success() {
         return Err(fail(out.status.to_string(), stderr));
@@ -237,7 +223,7 @@ fn finish(
     if let Some(e) = write_error {
         return Err(fail("stdin write failed".into(), e.to_string()));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), stderr))
 }
 
 /// The chain names declared in `iptables-save` text (`:NAME POLICY [p:b]` lines), over all
