@@ -170,7 +170,11 @@ impl Proxier {
     /// from the previous call (for slices: any field, including `resourceVersion`, as the
     /// informer sees it) mark their Service as changed for the next partial sync. Returns
     /// warnings about malformed objects (they are skipped; other Services are unaffected).
-    pub fn set_objects(&mut self, services: &[Service], slices: &[EndpointSlice]) -> Vec<Warning> {
+    pub fn set_objects<'a>(
+        &mut self,
+        services: impl IntoIterator<Item = &'a Service>,
+        slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    ) -> Vec<Warning> {
         let mut warnings = Vec::new();
         let family = self.eff.family;
         let mut ports: BTreeMap<Nsn, Vec<SvcPort>> = BTreeMap::new();

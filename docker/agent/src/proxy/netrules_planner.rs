@@ -2,7 +2,7 @@
 //! netrules' types, builds the proxier configuration from the flags and this node's Node object
 //! (node IP, topology labels, pod CIDRs), and passes the loop's stale-chain decision through.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use netrules::k8s::{EndpointSlice, Node, Service};
 use netrules::kubeproxy::{Flags as RuleFlags, Proxier, ProxierConfig, SyncOptions};
@@ -40,43 +40,41 @@ fn warning_text(w: &netrules::Warning) -> String {
 }
 
 /// Decoded objects by `namespace/name`, with the resourceVersion they were decoded at: an
-/// unchanged object (same resourceVersion) is not decoded again, which keeps a sync with one
-/// changed EndpointSlice among thousands cheap.
-type Cache<T> = HashMap<String, (String, T)>;
+/// unchanged object (same resourceVersion) is neither decoded nor copied again, which keeps a
+/// sync with one changed EndpointSlice among thousands cheap. Ordered, so that the proxier sees
+/// (and warns about) objects in the same order on every sync.
+type Cache<T> = BTreeMap<String, (String, T)>;
 
-fn decode<T: serde::de::DeserializeOwned + Clone>(
+/// Brings `cache` to exactly the objects in `items`, decoding only the new and changed ones.
+fn decode<T: serde::de::DeserializeOwned>(
     kind: &str,
     items: &[serde_json::Value],
     cache: &mut Cache<T>,
     warnings: &mut Vec<String>,
-) -> Vec<T> {
+) {
     use crate::client::KubeObject;
-    let mut next: Cache<T> = HashMap::with_capacity(items.len());
-    let mut out = Vec::with_capacity(items.len());
+    let mut next: Cache<T> = BTreeMap::new();
     for v in items {
         let key = format!("{}/{}", v.namespace().unwrap_or(""), v.name());
         let rv = v.resource_version().unwrap_or("");
-        if !rv.is_empty() {
-            if let Some((old_rv, t)) = cache.remove(&key) {
-                if old_rv == rv {
-                    out.push(t.clone());
-                    next.insert(key, (old_rv, t));
-                    continue;
-                }
+        if let Some((old_rv, t)) = cache.remove(&key) {
+            if !rv.is_empty() && old_rv == rv {
+                next.insert(key, (old_rv, t));
+                continue;
             }
         }
         match T::deserialize(v) {
             Ok(t) => {
-                out.push(t.clone());
-                if !rv.is_empty() {
-                    next.insert(key, (rv.to_string(), t));
-                }
+                next.insert(key, (rv.to_string(), t));
             }
             Err(e) => warnings.push(format!("{kind} {key}: cannot read object: {e}")),
         }
     }
     *cache = next;
-    out
+}
+
+fn values<T>(cache: &Cache<T>) -> impl Iterator<Item = &T> {
+    cache.values().map(|(_, t)| t)
 }
 
 impl NetrulesPlanner {
@@ -114,9 +112,9 @@ impl NetrulesPlanner {
             flags,
             hostname: hostname.to_string(),
             proxier: Proxier::new(cfg),
-            services: HashMap::new(),
-            slices: HashMap::new(),
-            nodes: HashMap::new(),
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
+            nodes: BTreeMap::new(),
         })
     }
 
@@ -154,15 +152,16 @@ impl NetrulesPlanner {
 impl RulePlanner for NetrulesPlanner {
     fn set_objects(&mut self, objects: &ObjectSet) -> Vec<String> {
         let mut warnings = Vec::new();
-        let nodes: Vec<Node> = decode("Node", &objects.nodes, &mut self.nodes, &mut warnings);
+        decode("Node", &objects.nodes, &mut self.nodes, &mut warnings);
+        let nodes: Vec<Node> = values(&self.nodes).cloned().collect();
         self.reconfigure(&nodes, &mut warnings);
-        let services: Vec<Service> = decode(
+        decode(
             "Service",
             &objects.services,
             &mut self.services,
             &mut warnings,
         );
-        let slices: Vec<EndpointSlice> = decode(
+        decode(
             "EndpointSlice",
             &objects.slices,
             &mut self.slices,
@@ -170,7 +169,7 @@ impl RulePlanner for NetrulesPlanner {
         );
         warnings.extend(
             self.proxier
-                .set_objects(&services, &slices)
+                .set_objects(values(&self.services), values(&self.slices))
                 .iter()
                 .map(warning_text),
         );
