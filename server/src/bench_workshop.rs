@@ -211,7 +211,7 @@ async fn server(
         .context("host isolation, node image")?;
     let state = crate::web::build_state(config, Arc::new(docker)).await?;
     crate::web::lifecycle::recover(&state).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = crate::web::bind(([127, 0, 0, 1], 0).into())?;
     let addr = listener.local_addr()?;
     let st = state.clone();
     tokio::spawn(async move {

@@ -312,6 +312,16 @@ async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> std::io
     }
 }
 
+/// Time the hypervisor ran something else while this machine's CPUs wanted to run (the
+/// `steal` column of `/proc/stat`, all CPUs), in ms; `None` where it cannot be read.
+fn steal_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: u64 = cpu.split_whitespace().nth(7)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks * 10)
+}
+
 /// Paced (open-loop) load: `conns` keep-alive connections, each sending one GET every `period`
 /// (their phases spread evenly over the period) for `secs`, as the learner of `cookie`, asking
 /// for gzip. Latency runs from the request's scheduled send time to the end of its response.
@@ -329,6 +339,7 @@ async fn paced(
     );
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     let end = start + Duration::from_secs(secs);
+    let steal_before = steal_ms();
     let tasks = (0..conns).map(|i| {
         let request = request.clone();
         tokio::spawn(async move {
@@ -343,17 +354,41 @@ async fn paced(
                 wr.write_all(request.as_bytes()).await.expect("send");
                 let status = read_response(&mut rd).await.expect("response");
                 assert!((200..300).contains(&status), "{status}");
-                lat.push(at.elapsed().as_secs_f64() * 1000.0);
+                let sched = (at - start).as_secs_f64() * 1000.0;
+                lat.push((i, sched, at.elapsed().as_secs_f64() * 1000.0));
                 at += period;
             }
             lat
         })
     });
-    let mut all: Vec<f64> = join_all(tasks)
+    let timed: Vec<(u32, f64, f64)> = join_all(tasks)
         .await
         .into_iter()
         .flat_map(|r| r.expect("paced connection"))
         .collect();
+    // Where the slow requests were: on a few connections (a transport hiccup) or on all of
+    // them at the same moment (a stall of the server or of this client), and how long the
+    // hypervisor kept this machine's CPUs from running anything meanwhile.
+    let steal = steal_ms()
+        .zip(steal_before)
+        .map(|(a, b)| a.saturating_sub(b));
+    let slow: Vec<&(u32, f64, f64)> = timed.iter().filter(|t| t.2 > 100.0).collect();
+    let steal = steal.map_or("?".to_string(), |s| format!("{s} ms"));
+    if slow.is_empty() {
+        println!("   {path}: no request over 100 ms; CPU steal {steal}");
+    } else {
+        let conns_hit: std::collections::BTreeSet<u32> = slow.iter().map(|t| t.0).collect();
+        let from = slow.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+        let to = slow.iter().map(|t| t.1).fold(0.0, f64::max);
+        let worst = slow.iter().map(|t| t.2).fold(0.0, f64::max);
+        println!(
+            "   {path}: {} of {} requests over 100 ms, on {} connection(s), scheduled {from:.0}-{to:.0} ms into the run, worst {worst:.0} ms; CPU steal {steal}",
+            slow.len(),
+            timed.len(),
+            conns_hit.len(),
+        );
+    }
+    let mut all: Vec<f64> = timed.iter().map(|t| t.2).collect();
     Load {
         p50_ms: pct(&mut all, 0.5),
         p99_ms: pct(&mut all, 0.99),

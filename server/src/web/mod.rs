@@ -31,6 +31,33 @@ use runtime::LabRuntime;
 use state::AppState;
 use store::{SqlStore, Store};
 
+/// Connections the kernel completes and queues for `accept` (capped by `net.core.somaxconn`).
+/// The usual 128 (std's and tokio's) overflows when a classroom opens its pages at once: each
+/// connection beyond it loses its SYN and waits a second for the retransmit (measured: 3 of 200
+/// connections opened together, delayed 0.6-0.7 s).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` for [`serve`] with a [`LISTEN_BACKLOG`]-deep accept queue.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// The kernel's cap on accept queues (`net.core.somaxconn`), when it can be read.
+pub fn somaxconn() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Serves `state` on `listener` until `shutdown` resolves; runs the lifecycle sweeper.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -95,10 +122,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     lifecycle::recover(&state)
         .await
         .context("re-attaching labs")?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+    let listener = bind(listen).with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
+    if let Some(max) = somaxconn().filter(|&m| m < 1024) {
+        tracing::warn!(
+            "net.core.somaxconn is {max}: connections beyond {max} opened at once wait a second \
+             each; for a classroom, raise it (sysctl -w net.core.somaxconn={LISTEN_BACKLOG})"
+        );
+    }
     serve(listener, state, shutdown_signal()).await
 }
 
@@ -119,4 +150,37 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// Connections opened together are all queued while the server is busy: none is dropped
+    /// to wait for a SYN retransmit (with the usual backlog of 128, those beyond 129 are).
+    #[tokio::test]
+    async fn a_burst_of_connections_queues_without_drops() {
+        const BURST: u32 = 600;
+        let cap = super::somaxconn().unwrap_or(super::LISTEN_BACKLOG);
+        if cap <= BURST {
+            eprintln!("skipped: net.core.somaxconn is {cap}, not above {BURST}");
+            return;
+        }
+        let listener = super::bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nothing accepts: every connection must complete into the kernel's queue.
+        let connects = (0..BURST).map(|_| {
+            tokio::time::timeout(
+                Duration::from_millis(900),
+                tokio::net::TcpStream::connect(addr),
+            )
+        });
+        let results = futures_util::future::join_all(connects).await;
+        let dropped = results.iter().filter(|r| !matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(
+            dropped, 0,
+            "{dropped} of {BURST} connections were not queued"
+        );
+        drop(listener);
+    }
 }

@@ -53,7 +53,7 @@ impl Server {
             .await
             .unwrap();
         kplab::web::lifecycle::recover(&state).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = kplab::web::bind(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
