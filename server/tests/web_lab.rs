@@ -423,3 +423,78 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
     );
     server.shutdown().await;
 }
+
+/// One GET with `Accept-Encoding: gzip` on a fresh connection: (content-encoding, body bytes
+/// as sent, decoded).
+async fn get_gzip(addr: std::net::SocketAddr, path: &str, cookie: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\nAccept-Encoding: gzip\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_string())
+    };
+    let mut body = raw[split + 4..].to_vec();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[eol + 2 + size + 2..];
+        }
+        body = out;
+    }
+    let encoding = header("content-encoding").unwrap_or_default();
+    if encoding == "gzip" {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+            .unwrap_or_else(|e| panic!("{path}: bad gzip body: {e}"));
+        body = plain;
+    }
+    (encoding, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Docker and the node image (kplab image build)"]
+async fn large_responses_and_static_files_are_gzipped_pages_are_not() {
+    let server = Server::start("wb-z-", 1).await;
+    let mut c = Client::new(server.addr);
+    c.get("/").await;
+    let cookie = c.cookie.clone().unwrap();
+    let from = usize::from(kplab::web::routes::COMPRESS_FROM);
+    // Pages are a few KB: sent as they are (compressing each cost a quarter of the server's
+    // time per page).
+    for page in ["/", "/labs/00-hello"] {
+        let (enc, body) = get_gzip(server.addr, page, &cookie).await;
+        assert_eq!(enc, "", "{page} is sent uncompressed");
+        assert!(body.len() < from, "{page} is {} bytes", body.len());
+        assert!(String::from_utf8(body).unwrap().contains("</html>"));
+    }
+    // The lab list is larger than the threshold: gzipped, and intact.
+    let (enc, body) = get_gzip(server.addr, "/api/labs", &cookie).await;
+    assert!(body.len() >= from, "/api/labs is {} bytes", body.len());
+    assert_eq!(enc, "gzip", "/api/labs ({} bytes) is gzipped", body.len());
+    let labs: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(labs["labs"][0]["id"], "00-hello");
+    // Static files come gzipped from memory, whatever their size.
+    let (enc, body) = get_gzip(server.addr, "/static/app.css", &cookie).await;
+    assert_eq!(enc, "gzip");
+    let css = std::fs::read(web_support::repo().join("static/app.css")).unwrap();
+    assert_eq!(body, css);
+    server.shutdown().await;
+}
