@@ -5,8 +5,8 @@
 //! ClusterIP services × 5 endpoints (or the sizes given) it measures:
 //! (a) rendering (planner, full sync, objects → restore text);
 //! (b) a bare `iptables-restore --noflush` of that full text on clean tables (the baseline);
-//! (c) our full sync through the engine (canary + jump rules, `iptables-save -t nat` for stale
-//!     chains, planning, restore) on clean tables;
+//! (c) our full sync through the engine (`iptables-save -t nat` for stale chains, planning,
+//!     restore, then the canary and jump rules) on clean tables;
 //! (d) one endpoint of one service changes, then changes back, over several rounds: our
 //!     incremental sync (kube-proxy's partial payload: KUBE-SERVICES and the fixed chains in
 //!     full, plus the changed service's chains);
