@@ -17,7 +17,7 @@ use workshop_support::{Server, TOKEN};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker, the node image and Chromium (apt-get install chromium chromium-driver)"]
 async fn the_dashboard_updates_live_when_a_learner_passes_a_task() {
-    let server = Server::start("wsb-", 2, Some(TOKEN)).await;
+    let server = Server::start_with("wsb-", 2, Some(TOKEN)).await;
     let profile = tempfile::tempdir().unwrap();
     let (_driver, b, _) = browser(profile.path(), (1400, 900)).await;
     let base = format!("http://{}", server.addr);

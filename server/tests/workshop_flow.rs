@@ -19,7 +19,7 @@ const LEARNERS: usize = 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker and the node image (kplab image build)"]
 async fn twenty_learners_join_a_warm_pool_pass_tasks_and_the_dashboard_follows() {
-    let server = Server::start("wsf-", LEARNERS + 2, Some(TOKEN)).await;
+    let server = Server::start_with("wsf-", LEARNERS + 2, Some(TOKEN)).await;
     let teacher = Instructor::new(server.addr);
     let (id, code) = teacher.create("Services 101", 30, LEARNERS).await;
     let pool_time = server
@@ -230,7 +230,7 @@ async fn twenty_learners_join_a_warm_pool_pass_tasks_and_the_dashboard_follows()
 #[ignore = "needs Docker and the node image (kplab image build)"]
 async fn without_a_pool_learners_queue_in_order_with_visible_positions() {
     // Room for one lab: the second and third learner wait in line instead of failing.
-    let server = Server::start("wsq-", 1, Some(TOKEN)).await;
+    let server = Server::start_with("wsq-", 1, Some(TOKEN)).await;
     let teacher = Instructor::new(server.addr);
     let (id, code) = teacher.create("Queue", 10, 0).await;
     let mut learners = Vec::new();

@@ -15,12 +15,12 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use web_support::{open_term, Client};
-use workshop_support::{request, Instructor, Server, TOKEN};
+use workshop_support::{json_body, request, Instructor, Server, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker and the node image (kplab image build)"]
 async fn without_a_token_workshops_are_off() {
-    let server = Server::start("wso-", 2, None).await;
+    let server = Server::start_with("wso-", 2, None).await;
     for (method, path) in [
         ("GET", "/instructor"),
         ("GET", "/api/workshops"),
@@ -31,7 +31,7 @@ async fn without_a_token_workshops_are_off() {
             method,
             path,
             &[("Authorization", &format!("Bearer {TOKEN}"))],
-            Some("{}"),
+            json_body("{}"),
         )
         .await;
         assert_eq!(r.status, 404, "{method} {path}: {r:?}");
@@ -43,7 +43,7 @@ async fn without_a_token_workshops_are_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker and the node image (kplab image build)"]
 async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_only() {
-    let server = Server::start("wss-", 3, Some(TOKEN)).await;
+    let server = Server::start_with("wss-", 3, Some(TOKEN)).await;
     let teacher = Instructor::new(server.addr);
     let (id, code) = teacher.create("Secure", 10, 0).await;
 
@@ -138,7 +138,7 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
             ],
             vec![("Cookie", "kplab_instructor=forged")],
         ] {
-            let r = request(server.addr, method, path, &headers, Some("{}")).await;
+            let r = request(server.addr, method, path, &headers, json_body("{}")).await;
             assert!(
                 r.status == 401 || r.status == 403,
                 "{method} {path} with {headers:?}: {} {}",
@@ -384,7 +384,7 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
         "POST",
         "/api/workshops/join",
         &[("X-Forwarded-For", "203.0.113.9")],
-        Some(&serde_json::json!({"code": open_code, "name": "Dan"}).to_string()),
+        json_body(&serde_json::json!({"code": open_code, "name": "Dan"}).to_string()),
     )
     .await;
     assert_eq!(elsewhere.status, 200, "{elsewhere:?}");

@@ -29,8 +29,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server on Docker with labs named `<prefix>…`.
+    /// Starts a server on Docker with labs named `<prefix>…`, workshops off.
     pub async fn start(prefix: &str, max_labs: usize) -> Server {
+        Server::start_with(prefix, max_labs, None).await
+    }
+
+    /// Starts a server; `instructor_token` turns workshops on.
+    pub async fn start_with(
+        prefix: &str,
+        max_labs: usize,
+        instructor_token: Option<&str>,
+    ) -> Server {
         let data = tempfile::tempdir().unwrap();
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -44,7 +53,12 @@ impl Server {
             lab_prefix: prefix.into(),
             image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
         };
-        let config = Config::from_args(args, None).unwrap();
+        let mut config = Config::from_args(args, None).unwrap();
+        kplab::web::workshop::WorkshopArgs {
+            instructor_token: instructor_token.map(str::to_string),
+        }
+        .apply(&mut config)
+        .unwrap();
         let docker = DockerRuntime::connect(&config.image)
             .await
             .expect("Docker must be running (this test needs Docker)");
@@ -72,21 +86,40 @@ impl Server {
         }
     }
 
-    /// Stops the server and removes every lab with the prefix.
+    /// Stops the server (so that nothing starts new labs), then removes every lab it ran.
     pub async fn shutdown(mut self) {
-        for s in self.state.store.live_sessions().await.unwrap() {
-            let _ = self.state.runtime.down(&s.sandbox).await;
-        }
-        let prefix = self.state.config.lab_prefix.clone();
-        for sb in self.state.runtime.list(&prefix).await.unwrap() {
-            let _ = self.state.runtime.down(&sb.name).await;
-        }
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
         if let Some(t) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
+        let mut labs: std::collections::BTreeSet<String> = self
+            .state
+            .store
+            .live_sessions()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.sandbox)
+            .collect();
+        let prefix = self.state.config.lab_prefix.clone();
+        labs.extend(
+            self.state
+                .runtime
+                .list(&prefix)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|sb| sb.name),
+        );
+        let downs = labs.into_iter().map(|name| {
+            let rt = self.state.runtime.clone();
+            async move {
+                let _ = rt.down(&name).await;
+            }
+        });
+        futures_util::future::join_all(downs).await;
     }
 }
 
@@ -106,8 +139,64 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
+}
+
+/// One request on a fresh connection (`Connection: close`) with extra headers and an optional
+/// (content type, body).
+pub async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Resp {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or(("", b""));
+    if !body.0.is_empty() {
+        head.push_str(&format!("Content-Type: {}\r\n", body.0));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.1.len()));
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body.1).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A JSON body for [`request`].
+pub fn json_body(json: &str) -> Option<(&'static str, &[u8])> {
+    Some(("application/json", json.as_bytes()))
 }
 
 /// A browser-less learner: keeps the cookie the server sets.
@@ -123,53 +212,15 @@ impl Client {
     }
 
     pub async fn req(&mut self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Resp {
-        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        if let Some(c) = &self.cookie {
-            head.push_str(&format!("Cookie: {c}\r\n"));
-        }
-        let body = body.unwrap_or(("", b""));
-        if !body.0.is_empty() {
-            head.push_str(&format!("Content-Type: {}\r\n", body.0));
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.1.len()));
-        s.write_all(head.as_bytes()).await.unwrap();
-        s.write_all(body.1).await.unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.unwrap();
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        let chunked = headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        for (k, v) in &headers {
+        let cookie = self.cookie.clone();
+        let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
+        let resp = request(self.addr, method, path, &headers, body).await;
+        for (k, v) in &resp.headers {
             if k.eq_ignore_ascii_case("set-cookie") && v.starts_with("kplab_learner=") {
                 self.cookie = Some(v.split(';').next().unwrap().to_string());
             }
         }
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        resp
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {

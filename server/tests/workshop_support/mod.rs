@@ -1,105 +1,17 @@
-//! Helpers for the workshop tests: a real server (Docker labs) with an instructor token,
-//! instructor requests with `Authorization: Bearer`, and a reader of the dashboard's
-//! server-sent events. Learners are `web_support::Client`s.
+//! Helpers for the workshop tests, on top of `web_support` (the server, learners as its
+//! `Client`s): instructor requests with `Authorization: Bearer`, waiting for a warm pool, and a
+//! reader of the dashboard's server-sent events.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kplab::web::config::{Config, ServeArgs};
-use kplab::web::runtime::DockerRuntime;
-use kplab::web::state::AppState;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub const TOKEN: &str = "test-instructor-token-0123";
 
-/// A running in-process server with workshops on.
-pub struct Server {
-    pub addr: std::net::SocketAddr,
-    pub state: AppState,
-    pub data: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-fn repo() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+pub use crate::web_support::{json_body, request, Resp, Server};
 
 impl Server {
-    /// Starts a server on Docker with labs named `<prefix>…`; `token` None: workshops off.
-    pub async fn start(prefix: &str, max_labs: usize, token: Option<&str>) -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let args = ServeArgs {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_path_buf(),
-            labs: repo().join("labs"),
-            static_dir: repo().join("static"),
-            max_labs,
-            idle_secs: 600,
-            sweep_secs: 3600,
-            request_timeout_secs: 60,
-            lab_prefix: prefix.into(),
-            image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
-        };
-        let mut config = Config::from_args(args, None).unwrap();
-        kplab::web::workshop::WorkshopArgs {
-            instructor_token: token.map(str::to_string),
-        }
-        .apply(&mut config)
-        .unwrap();
-        let docker = DockerRuntime::connect(&config.image)
-            .await
-            .expect("Docker must be running (this test needs Docker)");
-        docker.prepare().await.expect("host isolation + node image");
-        let state = kplab::web::build_state(config, Arc::new(docker))
-            .await
-            .unwrap();
-        kplab::web::lifecycle::recover(&state).await.unwrap();
-        let listener = kplab::web::bind(([127, 0, 0, 1], 0).into()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let st = state.clone();
-        let task = tokio::spawn(async move {
-            kplab::web::serve(listener, st, async move {
-                let _ = rx.await;
-            })
-            .await
-        });
-        Server {
-            addr,
-            state,
-            data,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    /// Stops the server and removes every lab with the prefix.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-        }
-        let prefix = self.state.config.lab_prefix.clone();
-        let downs = self
-            .state
-            .runtime
-            .list(&prefix)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|sb| {
-                let rt = self.state.runtime.clone();
-                async move {
-                    let _ = rt.down(&sb.name).await;
-                }
-            });
-        futures_util::future::join_all(downs).await;
-    }
-
     /// Waits until `n` pool labs of the workshop run, node-1's shell open.
     pub async fn wait_pool(&self, workshop: &str, n: usize, within: Duration) -> Duration {
         let t0 = Instant::now();
@@ -123,67 +35,6 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-    }
-}
-
-/// An HTTP response.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-}
-
-/// One request with extra headers (HTTP/1.0: the body ends with the connection).
-pub async fn request(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Resp {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Resp {
-        status,
-        headers: lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect(),
-        body: body.to_string(),
     }
 }
 
@@ -219,7 +70,7 @@ impl Instructor {
             "POST",
             path,
             &[("Authorization", &self.auth())],
-            Some(json),
+            json_body(json),
         )
         .await
     }
