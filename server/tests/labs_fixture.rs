@@ -329,6 +329,29 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
     );
     assert!(err.contains("cannot access '/no-such-thing'"), "{err}");
 
+    // A lab whose step failed carries the cluster as it was then; a passing one does not.
+    assert_eq!(good["diagnostics"].as_array().unwrap().len(), 0);
+    let state = bad_block["diagnostics"].as_array().unwrap();
+    assert_eq!(state.len(), 2, "objects, then node-1's logs: {state:?}");
+    assert!(
+        state[0]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("service/kubernetes"),
+        "{}",
+        state[0]
+    );
+    let logs = state[1]["stdout"].as_str().unwrap();
+    assert!(
+        logs.contains("== kube-proxy") && logs.contains("== calico-node"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "the logs are plain text: {logs:?}"
+    );
+    assert!(err.contains("the lab when it failed:"), "{err}");
+
     // Every lab cluster was removed, the failed ones too.
     let (ok, out, err) = kplab(&["cluster", "ls", "--json"]);
     assert!(ok, "{err}");

@@ -66,7 +66,7 @@ impl Default for Options {
 /// One command run in the lab.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommandRun {
-    /// `setup`, `block`, `solution` or `answer`.
+    /// `setup`, `block`, `solution`, `answer`, or `state` (gathered after a failure).
     pub what: String,
     /// Host it ran on.
     pub host: String,
@@ -155,6 +155,26 @@ pub struct LabRun {
     /// Not failures, worth a look: tasks whose checks (other than answer checks) all passed
     /// before the solution.
     pub notes: Vec<String>,
+    /// When a step failed: the cluster's state and the components' recent logs, taken before
+    /// the lab was removed (a failure that depends on timing is gone by the next run).
+    pub diagnostics: Vec<CommandRun>,
+}
+
+/// What a failed lab leaves behind for whoever reads the report: objects from node-1, then
+/// each node's recent kube-proxy, kubelet and NetworkPolicy (calico-node) logs.
+fn diagnostic_commands(nodes: usize) -> Vec<(String, String)> {
+    let mut out = vec![(
+        "node-1".to_string(),
+        "kubectl get nodes,pods,services,endpointslices,networkpolicies -A -o wide".to_string(),
+    )];
+    for n in 1..=nodes.max(1) {
+        out.push((
+            format!("node-{n}"),
+            "for c in kube-proxy kubelet calico-node; do echo \"== $c\"; tail -n 25 /var/log/kplab/$c.log 2>&1; done"
+                .to_string(),
+        ));
+    }
+    out
 }
 
 /// The whole run.
@@ -290,6 +310,7 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
         steps: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
+        diagnostics: Vec::new(),
     };
     let started = rt.up(sandbox, LEARNER, lab.nodes).await;
     run.start_seconds = t0.elapsed().as_secs_f64();
@@ -335,6 +356,31 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
                     "no task failed before its solution: every check passes vacuously (at least one task's checks must fail before the solution is applied)".into(),
                 );
             }
+        }
+    }
+    let step_failed = run.steps.iter().any(|s| !s.problems.is_empty());
+    if step_failed {
+        for (host, cmd) in diagnostic_commands(usize::from(lab.nodes)) {
+            let (code, stdout, stderr) = exec(
+                rt,
+                sandbox,
+                &host,
+                &["sh", "-c", &cmd],
+                options.command_timeout,
+            )
+            .await;
+            run.diagnostics.push(CommandRun {
+                what: "state".into(),
+                host,
+                run: cmd,
+                at: None,
+                code,
+                stdout: tail(&stdout, 6000),
+                stderr: tail(&stderr, 2000),
+                ok: code == 0,
+                attempts: 1,
+                ms: 0,
+            });
         }
     }
     if let Err(e) = rt.down(sandbox).await {
@@ -757,6 +803,17 @@ pub fn render_lab(r: &LabRun) -> String {
     }
     for p in &r.problems {
         out.push_str(&format!("  PROBLEM: {p}\n"));
+    }
+    if !r.diagnostics.is_empty() {
+        out.push_str("  the lab when it failed:\n");
+    }
+    for d in &r.diagnostics {
+        out.push_str(&format!("    {} $ {}\n", d.host, d.run));
+        for text in [&d.stdout, &d.stderr] {
+            if !text.trim().is_empty() {
+                out.push_str(&format!("{}\n", indent(text, "      ")));
+            }
+        }
     }
     out
 }

@@ -115,9 +115,11 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Colour only on a terminal: the node writes this to /var/log/kplab/calico-node.log.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let client = ApiClient::from_env();
     let mut enforcer = Enforcer::new(opts.node_name.clone(), Iptables::default());
