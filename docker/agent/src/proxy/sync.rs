@@ -9,11 +9,8 @@
 //!   back;
 //! * a canary monitor looks for `KUBE-PROXY-CANARY` in mangle, nat and filter every few seconds
 //!   and forces a full sync when any is gone (someone flushed the tables);
-//! * a full sync restores, then installs the jump rules from the built-in chains and the
-//!   canary chains (`iptables -C … || iptables -I …`); partial syncs only restore. Upstream
-//!   installs the jumps first; the rules that result are the same, but on the nft backend a
-//!   large restore into chains already reachable from the built-in ones is slower (5,000
-//!   services: 116 s instead of 85 s), which a node's first sync need not pay.
+//! * a full sync first installs the jump rules from the built-in chains and the canary chains
+//!   (`iptables -C … || iptables -I …`), then restores; partial syncs only restore.
 //!
 //! All commands go through [`super::iptables::Iptables`]; this module never runs a process.
 //!
@@ -345,8 +342,8 @@ impl<P: RulePlanner> SyncEngine<P> {
         self.last_full
     }
 
-    /// One sync: read the live nat chains for stale-chain cleanup when due, plan, apply with
-    /// `iptables-restore --noflush`, and on a full sync then install the canaries and jump rules.
+    /// One sync: on a full sync install the canaries and jump rules, read the live nat chains
+    /// for stale-chain cleanup when due, plan, and apply with `iptables-restore --noflush`.
     /// On failure the kernel keeps the previous rules (each table commits atomically), the error
     /// carries iptables-restore's stderr, and the next sync is full.
     pub fn sync(&mut self) -> Result<SyncReport, SyncError> {
@@ -359,6 +356,15 @@ impl<P: RulePlanner> SyncEngine<P> {
             full,
             ..SyncReport::default()
         };
+        if full && !self.settings.dry_run {
+            match self.install_fixed() {
+                Ok(n) => report.inserted_jumps = n,
+                Err(e) => {
+                    tracing::error!(src = "proxier.go:826", err = %e, "Failed to ensure chain jumps");
+                    return Err(e.into());
+                }
+            }
+        }
         let large = self.last_endpoints > LARGE_CLUSTER_ENDPOINTS;
         let cleanup_due = !large
             || self
@@ -431,21 +437,6 @@ impl<P: RulePlanner> SyncEngine<P> {
             }
         }
         self.planner.applied(true);
-        if full {
-            match self.install_fixed() {
-                Ok(n) => report.inserted_jumps = n,
-                Err(e) => {
-                    // The rules are in place but may be unreachable: the next sync is full and
-                    // tries again.
-                    tracing::error!(src = "proxier.go:826", err = %e, "Failed to ensure chain jumps");
-                    self.need_full = true;
-                    if let Some(h) = &self.health {
-                        h.set_proxy_healthy(false);
-                    }
-                    return Err(e.into());
-                }
-            }
-        }
         self.need_full = false;
         self.last_endpoints = num_endpoints;
         if let Some(h) = &mut self.health {
