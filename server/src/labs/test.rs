@@ -361,6 +361,7 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
     let step_failed = run.steps.iter().any(|s| !s.problems.is_empty());
     if step_failed {
         for (host, cmd) in diagnostic_commands(usize::from(lab.nodes)) {
+            let t = Instant::now();
             let (code, stdout, stderr) = exec(
                 rt,
                 sandbox,
@@ -379,7 +380,7 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
                 stderr: tail(&stderr, 2000),
                 ok: code == 0,
                 attempts: 1,
-                ms: 0,
+                ms: t.elapsed().as_millis() as u64,
             });
         }
     }
