@@ -39,6 +39,17 @@ impl PortRange {
     }
 }
 
+/// The ports of `--dport 80`, `--dport 1000:2000` or `-m multiport --dports 80,443,8000:8080`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ports(pub Vec<PortRange>);
+
+impl Ports {
+    /// Whether `p` is in one of the ranges.
+    pub fn contains(&self, p: u16) -> bool {
+        self.0.iter().any(|r| r.contains(p))
+    }
+}
+
 /// `-m statistic`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Statistic {
@@ -87,12 +98,13 @@ pub struct Matches {
     pub out_iface: Option<Neg<String>>,
     /// `-p` (lower case)
     pub protocol: Option<Neg<String>>,
-    /// `--sport`
-    pub sport: Option<Neg<PortRange>>,
-    /// `--dport`
-    pub dport: Option<Neg<PortRange>>,
-    /// `-m comment --comment`
-    pub comment: Option<String>,
+    /// `--sport` / `-m multiport --sports`
+    pub sport: Option<Neg<Ports>>,
+    /// `--dport` / `-m multiport --dports`
+    pub dport: Option<Neg<Ports>>,
+    /// Every `-m comment --comment`, in order (kube-proxy writes one; Calico writes its
+    /// `cali:<hash>` id and then a description).
+    pub comments: Vec<String>,
     /// `-m statistic`
     pub statistic: Option<Statistic>,
     /// `-m recent`
@@ -111,6 +123,14 @@ pub struct Matches {
     pub modules: Vec<String>,
     /// Options not understood, with their value if they had one.
     pub unknown: Vec<String>,
+}
+
+impl Matches {
+    /// The last `--comment`: the rule's description (kube-proxy writes one comment; Calico
+    /// writes its `cali:<hash>` id first and the description after it).
+    pub fn comment(&self) -> Option<&str> {
+        self.comments.last().map(String::as_str)
+    }
 }
 
 /// A `MARK` target operation.
@@ -206,6 +226,20 @@ pub struct SaveRule {
     pub target: Option<Target>,
 }
 
+impl SaveRule {
+    /// Everything after `-A CHAIN `, as written.
+    pub fn args(&self) -> &str {
+        let after_a = self
+            .text
+            .split_once(char::is_whitespace)
+            .map_or("", |(_, r)| r);
+        after_a
+            .trim_start()
+            .strip_prefix(self.chain.as_str())
+            .map_or("", str::trim_start)
+    }
+}
+
 /// A chain with its declaration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SaveChain {
@@ -234,6 +268,10 @@ impl SaveTable {
     /// The chain called `name`.
     pub fn chain(&self, name: &str) -> Option<&SaveChain> {
         self.chains.iter().find(|c| c.name == name)
+    }
+    /// The number of rules in all chains.
+    pub fn rule_count(&self) -> usize {
+        self.chains.iter().map(|c| c.rules.len()).sum()
     }
     fn chain_mut(&mut self, name: &str) -> &mut SaveChain {
         if let Some(i) = self.chains.iter().position(|c| c.name == name) {
@@ -410,8 +448,8 @@ fn parse_addr(s: &str) -> Option<Cidr> {
     }
 }
 
-fn parse_ports(s: &str) -> Option<PortRange> {
-    match s.split_once(':') {
+fn parse_ports(s: &str) -> Option<Ports> {
+    let range = |s: &str| match s.split_once(':') {
         Some((a, b)) => Some(PortRange {
             from: if a.is_empty() { 0 } else { a.parse().ok()? },
             to: if b.is_empty() { 65535 } else { b.parse().ok()? },
@@ -420,7 +458,11 @@ fn parse_ports(s: &str) -> Option<PortRange> {
             let p = s.parse().ok()?;
             Some(PortRange { from: p, to: p })
         }
-    }
+    };
+    s.split(',')
+        .map(range)
+        .collect::<Option<Vec<_>>>()
+        .map(Ports)
 }
 
 /// Parses one `-A CHAIN …` line (optionally prefixed by `[p:b]`).
@@ -512,19 +554,19 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
                 });
                 break;
             }
-            "--dport" | "--destination-port" | "--dports" => {
+            "--dport" | "--destination-port" | "--dports" | "--destination-ports" => {
                 m.dport = Some(mk_neg(
                     negated,
                     parse_ports(&val(i)?).ok_or_else(|| err("bad port".into()))?,
                 ))
             }
-            "--sport" | "--source-port" | "--sports" => {
+            "--sport" | "--source-port" | "--sports" | "--source-ports" => {
                 m.sport = Some(mk_neg(
                     negated,
                     parse_ports(&val(i)?).ok_or_else(|| err("bad port".into()))?,
                 ))
             }
-            "--comment" => m.comment = Some(val(i)?),
+            "--comment" => m.comments.push(val(i)?),
             "--mode" => {
                 statistic
                     .get_or_insert(Statistic {
@@ -576,7 +618,7 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
                 continue;
             }
             "--mask" | "--hitcount" if module == "recent" => {}
-            "--mark" => {
+            "--mark" if module == "mark" => {
                 m.mark = Some(mk_neg(
                     negated,
                     parse_mark(&val(i)?)
@@ -624,6 +666,20 @@ pub fn parse_rule(line: &str, lineno: usize) -> Result<SaveRule, ParseError> {
         matches: m,
         target,
     })
+}
+
+/// Parses `iptables-save` output and returns the table called `name` (empty when the dump
+/// has none).
+pub fn parse_table(text: &str, name: &str) -> Result<SaveTable, ParseError> {
+    let dump = parse(text)?;
+    Ok(dump
+        .tables
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| SaveTable {
+            name: name.to_string(),
+            chains: Vec::new(),
+        }))
 }
 
 /// Parses `iptables-save` output or `iptables-restore` input.
@@ -752,7 +808,7 @@ COMMIT
             })
         );
         assert_eq!(
-            pre.rules[0].matches.comment.as_deref(),
+            pre.rules[0].matches.comment(),
             Some("kubernetes service portals")
         );
         let svc = nat.chain("KUBE-SVC-Y").unwrap();
@@ -768,7 +824,7 @@ COMMIT
         );
         assert_eq!(
             masq.dport.as_ref().unwrap().value,
-            PortRange { from: 80, to: 80 }
+            Ports(vec![PortRange { from: 80, to: 80 }])
         );
         let rc = svc.rules[1].matches.recent.as_ref().unwrap();
         assert_eq!(
@@ -813,8 +869,7 @@ COMMIT
         assert_eq!(
             d.chain("nat", "KUBE-SVC-A").unwrap().rules[0]
                 .matches
-                .comment
-                .as_deref(),
+                .comment(),
             Some("ns1/a")
         );
         let e = parse("*nat\n-A X -s not-an-ip -j ACCEPT\nCOMMIT\n").unwrap_err();
@@ -824,5 +879,46 @@ COMMIT
             tokenize(r#"-m comment --comment "a \"b\" c" -j X"#).unwrap()[3],
             "a \"b\" c"
         );
+    }
+
+    #[test]
+    fn reads_calico_style_rules() {
+        let text = "*filter\n:FORWARD ACCEPT [0:0]\n:cali-x - [0:0]\n-A FORWARD -m comment --comment \"cali:abc\" -j cali-x\n-A cali-x -s 10.244.1.5/32 -p tcp -m comment --comment \"cali:def\" -m comment --comment \"Policy x/knp.default.a ingress[0]\" -m multiport --dports 80:81,443 -j MARK --set-xmark 0x10000/0x10000\n-A cali-x -i cali+ -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A cali-x -m mark --mark 0x10000/0x10000 -m connmark --mark 0x1 -j RETURN\nCOMMIT\n";
+        let t = parse_table(text, "filter").unwrap();
+        assert_eq!(t.rule_count(), 4);
+        let c = t.chain("cali-x").unwrap();
+        let r = &c.rules[0];
+        assert_eq!(
+            r.matches.comments,
+            vec!["cali:def", "Policy x/knp.default.a ingress[0]"]
+        );
+        assert_eq!(
+            r.matches.comment(),
+            Some("Policy x/knp.default.a ingress[0]")
+        );
+        let ports = &r.matches.dport.as_ref().unwrap().value;
+        assert!(ports.contains(81) && ports.contains(443) && !ports.contains(82));
+        assert_eq!(
+            r.target.as_ref().unwrap().mark_op(),
+            Some(MarkOp::SetXmark {
+                value: 0x10000,
+                mask: 0x10000
+            })
+        );
+        assert!(
+            r.args().starts_with("-s 10.244.1.5/32 -p tcp"),
+            "{}",
+            r.args()
+        );
+        assert_eq!(
+            c.rules[1].matches.ctstate.as_ref().unwrap().value,
+            ["RELATED", "ESTABLISHED"]
+        );
+        // `--mark` belongs to the module before it: connmark's is not a packet mark match.
+        let r = &c.rules[2].matches;
+        assert_eq!(r.mark.as_ref().unwrap().value.value, 0x10000);
+        assert_eq!(r.unknown, ["--mark 0x1"]);
+        assert_eq!(r.modules, ["mark", "connmark"]);
+        assert!(parse_table(text, "nat").unwrap().chains.is_empty());
     }
 }

@@ -131,13 +131,12 @@ fn golden_outputs_load_and_round_trip() {
             .iter()
             .filter(|r| {
                 r.matches
-                    .comment
-                    .as_deref()
+                    .comment()
                     .is_some_and(|c| c.ends_with("cluster IP"))
             })
         {
             let dst = r.matches.dst.as_ref().unwrap().value.addr;
-            let port = r.matches.dport.as_ref().unwrap().value.from;
+            let port = r.matches.dport.as_ref().unwrap().value.0[0].from;
             let proto = r.matches.protocol.as_ref().unwrap().value.clone();
             for (hook, src) in [
                 (

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use netrules::netpol::e2e_model::{model_cluster, parse_policies, scenarios};
 use netrules::netpol::explain::{explain, Query};
-use netrules::netpol::iptsave::parse_filter;
 use netrules::netpol::objects::{Pod, Protocol};
+use netrules::netpol::parse_filter;
 use netrules::netpol::render::{render, NodeFacts};
 
 fn iface(p: &Pod) -> String {

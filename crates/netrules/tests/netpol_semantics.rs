@@ -10,11 +10,12 @@ use std::net::Ipv4Addr;
 use netrules::netpol::e2e_model::{
     self, apply_labels, expected_matrix, format_matrix, model_cluster, parse_policies, scenarios,
 };
-use netrules::netpol::iptsave::{parse_filter, SavedTable, Target};
 use netrules::netpol::objects::{Cluster, NamedPort, Namespace, NetworkPolicy, Pod, Protocol};
+use netrules::netpol::parse_filter;
 use netrules::netpol::render::{render, NodeFacts, MAX_CHAIN_NAME, VXLAN_IFACE};
 use netrules::netpol::semantics::{allowed, Endpoint};
 use netrules::netpol::tracer::{trace, Packet};
+use netrules::save::{SaveRule, SaveTable};
 use serde_json::{json, Value};
 
 fn iface(p: &Pod) -> String {
@@ -39,7 +40,7 @@ fn facts(c: &Cluster, node: &str) -> NodeFacts {
 }
 
 /// Rendered and parsed tables of every node.
-fn tables(c: &Cluster) -> BTreeMap<String, SavedTable> {
+fn tables(c: &Cluster) -> BTreeMap<String, SaveTable> {
     let mut nodes: Vec<String> = c.pods.iter().map(|p| p.node.clone()).collect();
     nodes.sort();
     nodes.dedup();
@@ -54,6 +55,13 @@ fn tables(c: &Cluster) -> BTreeMap<String, SavedTable> {
         .collect()
 }
 
+/// The chain a rule jumps or goes to (its target, unless that is a verdict or `MARK`).
+fn chain_target(r: &SaveRule) -> Option<&str> {
+    let t = r.target.as_ref()?;
+    let builtin = ["ACCEPT", "DROP", "REJECT", "RETURN", "MARK"].contains(&t.name.as_str());
+    (!builtin).then_some(t.name.as_str())
+}
+
 /// Every jump target exists, names fit felix's limit, every declared chain is used.
 fn check_consistent(text: &str) {
     let t = parse_filter(text).unwrap();
@@ -64,15 +72,13 @@ fn check_consistent(text: &str) {
             c.name
         );
         for r in &c.rules {
-            if let Target::Jump(x) | Target::Goto(x) = &r.target {
-                assert!(t.chain(x).is_some(), "{} jumps to undeclared {x}", r.text());
+            if let Some(x) = chain_target(r) {
+                assert!(t.chain(x).is_some(), "{} jumps to undeclared {x}", r.text);
             }
         }
         if c.policy.is_none() {
-            let used =
-                t.chains.iter().flat_map(|o| &o.rules).any(
-                    |r| matches!(&r.target, Target::Jump(x) | Target::Goto(x) if *x == c.name),
-                );
+            let mut rules = t.chains.iter().flat_map(|o| &o.rules);
+            let used = rules.any(|r| chain_target(r) == Some(c.name.as_str()));
             assert!(used, "chain {} is declared but never used", c.name);
         }
     }
@@ -85,7 +91,7 @@ enum End<'a> {
 
 /// What the rendered rules do with a new connection (both nodes' FORWARD chains).
 fn rules_allow(
-    t: &BTreeMap<String, SavedTable>,
+    t: &BTreeMap<String, SaveTable>,
     src: &End,
     dst: &End,
     port: u16,

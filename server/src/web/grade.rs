@@ -440,8 +440,7 @@ fn chains<'a>(dump: &'a Dump, sel: &ChainSel) -> Vec<&'a SaveChain> {
         .filter(|c| match &sel.comment {
             Some(text) => c.rules.iter().any(|r| {
                 r.matches
-                    .comment
-                    .as_deref()
+                    .comment()
                     .is_some_and(|k| k.contains(text.as_str()))
             }),
             None => true,

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::iptsave::{SavedTable, Target};
 use super::objects::{Cluster, Pod, Protocol};
 use super::render::{ACCEPT_MARK, VXLAN_IFACE};
 use super::semantics::{decide, DirectionVerdict, Endpoint};
 use super::tracer::{trace, Packet, Trace, TraceError};
+use crate::save::{SaveRule, SaveTable};
 
 /// One rule as shown to the learner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -51,12 +51,22 @@ pub struct Explanation {
     pub notes: Vec<String>,
 }
 
+/// A rule's comments other than Calico's `cali:<hash>` id, joined with "; ".
+fn description(rule: &SaveRule) -> String {
+    let comments = rule.matches.comments.iter();
+    let text: Vec<&str> = comments
+        .filter(|c| !c.starts_with("cali:"))
+        .map(String::as_str)
+        .collect();
+    text.join("; ")
+}
+
 fn shown(step: &super::tracer::Step) -> ShownRule {
     ShownRule {
         chain: step.chain.clone(),
         position: step.position,
-        rule: step.rule.text(),
-        comment: step.rule.description(),
+        rule: step.rule.text.clone(),
+        comment: description(&step.rule),
     }
 }
 
@@ -94,7 +104,7 @@ pub struct Query<'a> {
 /// local pod's host-side interface.
 pub fn explain(
     cluster: &Cluster,
-    table: &SavedTable,
+    table: &SaveTable,
     node: &str,
     q: Query,
     iface_of: &dyn Fn(&Pod) -> String,
@@ -197,7 +207,8 @@ pub fn explain(
             .push("no rule decided: the FORWARD chain's policy applied".into());
     }
     for s in &t.steps {
-        if matches!(s.rule.target, Target::Mark { value, .. } if value & ACCEPT_MARK != 0)
+        let sets_accept = s.rule.target.as_ref().and_then(|t| t.mark_op());
+        if sets_accept.is_some_and(|op| op.apply(0) & ACCEPT_MARK != 0)
             && s.chain.starts_with("cali-p")
         {
             ex.accepted_by.push(shown(s));

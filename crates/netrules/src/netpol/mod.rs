@@ -7,14 +7,12 @@
 //! * [`semantics`]: the decision written from the specification (the reference the rules are
 //!   tested against);
 //! * [`render`]: the Calico layout (chain names, order, comments, simplifications);
-//! * [`iptsave`]: an `iptables-save` parser;
-//! * [`tracer`]: walks a packet through a parsed table;
+//! * [`tracer`]: walks a packet through a filter table parsed by [`crate::save`];
 //! * [`explain`]: verdict + deciding rule for a pod-to-pod connection;
 //! * [`e2e_model`]: the upstream e2e model (x,y,z × a,b,c) and the scenario catalogue.
 
 pub mod e2e_model;
 pub mod explain;
-pub mod iptsave;
 pub mod objects;
 pub mod render;
 pub mod semantics;
@@ -22,3 +20,8 @@ pub mod tracer;
 
 pub use objects::{Cluster, NetworkPolicy, Pod, Protocol};
 pub use render::{render, NodeFacts, Rendered};
+
+/// Reads the `filter` table out of `iptables-save` output (an empty table when there is none).
+pub fn parse_filter(text: &str) -> Result<crate::save::SaveTable, crate::save::ParseError> {
+    crate::save::parse_table(text, "filter")
+}

@@ -34,10 +34,10 @@ use std::net::Ipv4Addr;
 
 use sha2::{Digest, Sha224};
 
-use super::iptsave::SavedTable;
 use super::objects::{Cidr, Cluster, NetworkPolicy, Peer, Pod, PortRef, Protocol};
 use super::semantics::selecting;
 use crate::model::{Origin, Table};
+use crate::save::{SaveRule, SaveTable};
 
 /// Felix's accept mark bit.
 pub const ACCEPT_MARK: u32 = 0x10000;
@@ -127,6 +127,14 @@ impl R {
         v.extend(self.post.iter().cloned());
         v.join(" ")
     }
+}
+
+/// The `cali:<hash>` id felix tags a rule with, if any.
+pub fn cali_id(rule: &SaveRule) -> Option<&str> {
+    rule.matches
+        .comments
+        .iter()
+        .find_map(|c| c.strip_prefix("cali:"))
 }
 
 fn set_accept() -> String {
@@ -564,7 +572,7 @@ impl Rendered {
     /// and deleted, and the `FORWARD` hooks are (re)placed when they are not exactly one jump
     /// at the top and one accept. Nothing outside `cali-*` and those two rules is touched.
     /// Returns `None` when the node already has exactly this ruleset.
-    pub fn restore_noflush(&self, current: &SavedTable) -> Option<String> {
+    pub fn restore_noflush(&self, current: &SaveTable) -> Option<String> {
         let mut by_chain: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for c in &self.table.chains {
             by_chain.insert(c.as_str(), Vec::new());
@@ -580,7 +588,7 @@ impl Rendered {
             let want = &by_chain[c.as_str()];
             let same = current.chain(c).is_some_and(|have| {
                 have.rules.len() == want.len()
-                    && have.rules.iter().zip(want).all(|(h, w)| h.args == *w)
+                    && have.rules.iter().zip(want).all(|(h, w)| h.args() == *w)
             });
             if !same {
                 changed.push(c);
@@ -597,15 +605,15 @@ impl Rendered {
             .map(|c| {
                 c.rules
                     .iter()
-                    .filter(|r| r.cali_id().is_some())
-                    .map(|r| r.args.as_str())
+                    .filter(|r| cali_id(r).is_some())
+                    .map(SaveRule::args)
                     .collect()
             })
             .unwrap_or_default();
         let first_is_jump = current
             .chain("FORWARD")
             .and_then(|c| c.rules.first())
-            .is_some_and(|r| r.args == HOOK_JUMP);
+            .is_some_and(|r| r.args() == HOOK_JUMP);
         let hooks_ok = first_is_jump && forward.len() == 2 && forward.contains(&HOOK_ACCEPT);
         if changed.is_empty() && stale.is_empty() && hooks_ok {
             return None;

@@ -5,8 +5,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::iptsave::{Match, SavedRule, SavedTable, Target};
 use super::objects::Protocol;
+use crate::save::{tokenize, SaveRule, SaveTable};
 
 /// The packet: the first packet of a new connection unless `ctstate` says otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,20 +74,20 @@ impl Verdict {
 }
 
 /// One rule that matched.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     /// The chain.
     pub chain: String,
     /// 1-based position in the chain (as `iptables -L --line-numbers` counts).
     pub position: usize,
     /// The rule.
-    pub rule: SavedRule,
+    pub rule: SaveRule,
     /// The mark after the rule.
     pub mark_after: u32,
 }
 
 /// The result of a trace.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
     /// What happened to the packet.
     pub verdict: Verdict,
@@ -117,33 +117,97 @@ fn iface_matches(pattern: &str, iface: &str) -> bool {
     }
 }
 
-fn in_ranges(ranges: &[(u16, u16)], p: u16) -> bool {
-    ranges.iter().any(|(a, b)| (*a..=*b).contains(&p))
+/// The matches this tracer evaluates; anything else makes a rule "not evaluated".
+const EVALUATED_MODULES: &[&str] = &[
+    "tcp",
+    "udp",
+    "sctp",
+    "multiport",
+    "conntrack",
+    "state",
+    "mark",
+    "comment",
+];
+
+/// The first part of `rule` the tracer does not evaluate, as written (`-m addrtype
+/// --dst-type LOCAL`), or `None` when it evaluates all of it.
+fn unevaluated(rule: &SaveRule) -> Option<String> {
+    let m = &rule.matches;
+    if let Some(module) = m
+        .modules
+        .iter()
+        .find(|x| !EVALUATED_MODULES.contains(&x.as_str()))
+    {
+        // The module and its options, up to the next match or the target.
+        let toks = tokenize(rule.args()).unwrap_or_default();
+        let at = toks
+            .windows(2)
+            .position(|w| (w[0] == "-m" || w[0] == "--match") && w[1] == *module)
+            .map_or(toks.len(), |at| at + 2);
+        let mut desc = format!("-m {module}");
+        for t in toks[at..].iter().take_while(|t| {
+            !matches!(
+                t.as_str(),
+                "-m" | "--match"
+                    | "-j"
+                    | "--jump"
+                    | "-g"
+                    | "--goto"
+                    | "-s"
+                    | "-d"
+                    | "-i"
+                    | "-o"
+                    | "-p"
+            )
+        }) {
+            desc.push(' ');
+            desc.push_str(t);
+        }
+        return Some(desc);
+    }
+    (!m.unknown.is_empty()).then(|| m.unknown.join(" "))
 }
 
 /// Whether one rule's matches hold; `Err` names a match the tracer does not evaluate.
-fn rule_matches(rule: &SavedRule, pkt: &Packet, mark: u32) -> Result<bool, String> {
-    for m in &rule.matches {
-        let (neg, hit) = match m {
-            Match::Source(n, c) => (*n, c.contains(pkt.src)),
-            Match::Destination(n, c) => (*n, c.contains(pkt.dst)),
-            Match::InInterface(n, i) => (*n, iface_matches(i, &pkt.in_iface)),
-            Match::OutInterface(n, i) => (*n, iface_matches(i, &pkt.out_iface)),
-            Match::Protocol(n, p) => (
-                *n,
-                p == "all" || p == pkt.proto.iptables() || p == proto_number(pkt.proto),
-            ),
-            Match::DestinationPorts(n, r) => (*n, in_ranges(r, pkt.dport)),
-            Match::SourcePorts(n, r) => (*n, in_ranges(r, pkt.sport)),
-            Match::CtState(n, states) => (*n, states.contains(&pkt.ctstate)),
-            Match::Mark(n, v, m) => (*n, mark & m == *v),
-            Match::Unsupported(what) => return Err(what.clone()),
-        };
-        if hit == neg {
-            return Ok(false);
-        }
+fn rule_matches(rule: &SaveRule, pkt: &Packet, mark: u32) -> Result<bool, String> {
+    if let Some(what) = unevaluated(rule) {
+        return Err(what);
     }
-    Ok(true)
+    let m = &rule.matches;
+    let holds = |negated: bool, hit: bool| hit != negated;
+    let all = [
+        m.src
+            .as_ref()
+            .map(|c| holds(c.negated, c.value.contains(&pkt.src.into()))),
+        m.dst
+            .as_ref()
+            .map(|c| holds(c.negated, c.value.contains(&pkt.dst.into()))),
+        m.in_iface
+            .as_ref()
+            .map(|i| holds(i.negated, iface_matches(&i.value, &pkt.in_iface))),
+        m.out_iface
+            .as_ref()
+            .map(|i| holds(i.negated, iface_matches(&i.value, &pkt.out_iface))),
+        m.protocol.as_ref().map(|p| {
+            let name = p.value.as_str();
+            let hit =
+                name == "all" || name == pkt.proto.iptables() || name == proto_number(pkt.proto);
+            holds(p.negated, hit)
+        }),
+        m.dport
+            .as_ref()
+            .map(|r| holds(r.negated, r.value.contains(pkt.dport))),
+        m.sport
+            .as_ref()
+            .map(|r| holds(r.negated, r.value.contains(pkt.sport))),
+        m.ctstate
+            .as_ref()
+            .map(|s| holds(s.negated, s.value.contains(&pkt.ctstate))),
+        m.mark
+            .as_ref()
+            .map(|k| holds(k.negated, mark & k.value.mask == k.value.value)),
+    ];
+    Ok(all.into_iter().all(|hit| hit.unwrap_or(true)))
 }
 
 fn proto_number(p: Protocol) -> &'static str {
@@ -155,7 +219,7 @@ fn proto_number(p: Protocol) -> &'static str {
 }
 
 /// Walks `pkt` through `table` from the built-in chain `start` (`FORWARD`).
-pub fn trace(table: &SavedTable, start: &str, pkt: &Packet) -> Result<Trace, TraceError> {
+pub fn trace(table: &SaveTable, start: &str, pkt: &Packet) -> Result<Trace, TraceError> {
     let chain_of = |name: &str| table.chains.iter().find(|c| c.name == name);
     let start_chain = chain_of(start).ok_or_else(|| TraceError::NoChain(start.to_string()))?;
     let policy = match start_chain.policy.as_deref() {
@@ -202,8 +266,15 @@ pub fn trace(table: &SavedTable, start: &str, pkt: &Packet) -> Result<Trace, Tra
                 continue;
             }
         }
-        if let Target::Mark { value, mask } = rule.target {
-            mark = (mark & !mask) ^ value;
+        let target = rule.target.as_ref();
+        if let Some(t) = target.filter(|t| t.name == "MARK") {
+            match t.mark_op() {
+                Some(op) => mark = op.apply(mark),
+                None => notes.push(format!(
+                    "{} rule {position} has a MARK operation the tracer does not read: mark left as it was",
+                    chain.name
+                )),
+            }
         }
         let step = Step {
             chain: chain.name.clone(),
@@ -212,26 +283,108 @@ pub fn trace(table: &SavedTable, start: &str, pkt: &Packet) -> Result<Trace, Tra
             mark_after: mark,
         };
         steps.push(step.clone());
-        match &rule.target {
-            Target::None | Target::Mark { .. } => {}
-            Target::Accept => return Ok(Trace { verdict: Verdict::Accept, decided_by: Some(step), steps, notes }),
-            Target::Drop => return Ok(Trace { verdict: Verdict::Drop, decided_by: Some(step), steps, notes }),
-            Target::Reject => return Ok(Trace { verdict: Verdict::Reject, decided_by: Some(step), steps, notes }),
-            Target::Return => match stack.pop() {
-                Some(ret) => cur = ret,
-                None => return Ok(Trace { verdict: policy, decided_by: None, steps, notes }),
+        let Some(t) = target else { continue };
+        let verdict = match t.name.as_str() {
+            "ACCEPT" => Some(Verdict::Accept),
+            "DROP" => Some(Verdict::Drop),
+            "REJECT" => Some(Verdict::Reject),
+            _ => None,
+        };
+        if let Some(verdict) = verdict {
+            return Ok(Trace {
+                verdict,
+                decided_by: Some(step),
+                steps,
+                notes,
+            });
+        }
+        match t.name.as_str() {
+            _ if t.goto => match chain_of(&t.name) {
+                Some(c) => cur = (c.name.as_str(), 0),
+                None => return Err(TraceError::NoChain(t.name.clone())),
             },
-            Target::Jump(t) => match chain_of(t) {
+            "MARK" => {}
+            "RETURN" => match stack.pop() {
+                Some(ret) => cur = ret,
+                None => {
+                    return Ok(Trace {
+                        verdict: policy,
+                        decided_by: None,
+                        steps,
+                        notes,
+                    })
+                }
+            },
+            name => match chain_of(name) {
                 Some(c) => {
                     stack.push(cur);
                     cur = (c.name.as_str(), 0);
                 }
-                None => notes.push(format!("{} rule {position} targets {t}, an extension the tracer treats as non-terminating", chain.name)),
-            },
-            Target::Goto(t) => match chain_of(t) {
-                Some(c) => cur = (c.name.as_str(), 0),
-                None => return Err(TraceError::NoChain(t.clone())),
+                None => notes.push(format!("{} rule {position} targets {name}, an extension the tracer treats as non-terminating", chain.name)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::save::parse_table;
+
+    const TABLE: &str = "*filter\n:FORWARD DROP [0:0]\n:cali-a - [0:0]\n:cali-b - [0:0]\n\
+        -A FORWARD -j cali-a\n\
+        -A cali-a -m addrtype --dst-type LOCAL -j ACCEPT\n\
+        -A cali-a -j MARK --set-xmark 0x0/0x10000\n\
+        -A cali-a -s 10.244.1.0/24 -p tcp -m multiport --dports 80,8000:8080 -j MARK --set-xmark 0x10000/0x10000\n\
+        -A cali-a -j cali-b\n\
+        -A cali-a -m mark --mark 0x10000/0x10000 -j ACCEPT\n\
+        -A cali-a -j LOG --log-prefix \"dropped \"\n\
+        -A cali-b -i cali+ ! -p udp -m conntrack --ctstate NEW -j RETURN\n\
+        -A cali-b -j REJECT --reject-with icmp-port-unreachable\n\
+        COMMIT\n";
+
+    fn pkt(src: [u8; 4], in_iface: &str, dport: u16) -> Packet {
+        Packet::new(
+            src.into(),
+            [10, 244, 2, 7].into(),
+            in_iface,
+            "eth0",
+            Protocol::Tcp,
+            dport,
+        )
+    }
+
+    #[test]
+    fn marks_jumps_returns_and_what_it_does_not_evaluate() {
+        let t = parse_table(TABLE, "filter").unwrap();
+        // A port in the multiport range: the accept mark is set, cali-b returns, the mark rule
+        // accepts.
+        let r = trace(&t, "FORWARD", &pkt([10, 244, 1, 5], "cali123", 8080)).unwrap();
+        assert_eq!(r.verdict, Verdict::Accept);
+        let d = r.decided_by.unwrap();
+        assert_eq!(
+            (d.chain.as_str(), d.position, d.mark_after),
+            ("cali-a", 5, 0x10000)
+        );
+        assert_eq!(
+            r.notes,
+            ["cali-a rule 1 uses -m addrtype --dst-type LOCAL, which the tracer does not evaluate: assumed not to match"]
+        );
+        // Outside the ranges: no mark; the LOG target does not end the walk; the policy drops.
+        let r = trace(&t, "FORWARD", &pkt([10, 244, 1, 5], "cali123", 443)).unwrap();
+        assert_eq!((r.verdict, r.decided_by), (Verdict::Drop, None));
+        assert!(
+            r.notes[1].contains("targets LOG, an extension"),
+            "{:?}",
+            r.notes
+        );
+        // Not from a cali interface: cali-b rejects.
+        let r = trace(&t, "FORWARD", &pkt([10, 244, 1, 5], "eth0", 80)).unwrap();
+        assert_eq!(r.verdict, Verdict::Reject);
+        assert_eq!(r.decided_by.unwrap().chain, "cali-b");
+        assert_eq!(
+            trace(&t, "INPUT", &pkt([1, 1, 1, 1], "eth0", 80)),
+            Err(TraceError::NoChain("INPUT".into()))
+        );
     }
 }

@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 
 use netrules::netpol::explain::{explain, Query};
-use netrules::netpol::iptsave::parse_filter;
 use netrules::netpol::objects::{Cluster, Pod, Protocol};
+use netrules::netpol::parse_filter;
 
 use super::iptables::Iptables;
 use crate::client::{ApiClient, NAMESPACES, NETWORK_POLICIES, PODS};

@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use netrules::netpol::iptsave::{parse_filter, SavedTable};
 use netrules::netpol::objects::Cluster;
+use netrules::netpol::parse_filter;
 use netrules::netpol::render::{render, NodeFacts};
+use netrules::save::SaveTable;
 use serde_json::Value;
 
 use super::iptables::{Iptables, IptablesError};
@@ -199,7 +200,7 @@ pub struct Enforcer {
     pub ipt: Iptables,
     /// The `cali-*` state this enforcer last loaded (parsed from what it rendered), so that a
     /// change needs no `iptables-save`; `None` forces reading the table.
-    loaded: Option<SavedTable>,
+    loaded: Option<SaveTable>,
 }
 
 impl Enforcer {

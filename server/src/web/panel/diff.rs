@@ -27,7 +27,7 @@ pub fn services(dump: &Dump) -> BTreeMap<String, ServiceRules> {
         let Some(table) = dump.table(t) else { continue };
         for c in &table.chains {
             for r in &c.rules {
-                let Some(s) = r.matches.comment.as_deref().and_then(service_in_comment) else {
+                let Some(s) = r.matches.comment().and_then(service_in_comment) else {
                     continue;
                 };
                 let e = out.entry(s).or_default();
@@ -35,8 +35,7 @@ pub fn services(dump: &Dump) -> BTreeMap<String, ServiceRules> {
                 if t == "nat" && c.name.starts_with("KUBE-SVC-") {
                     if let Some(ep) = r
                         .matches
-                        .comment
-                        .as_deref()
+                        .comment()
                         .and_then(|cm| cm.split_once(" -> "))
                         .map(|(_, ep)| ep.to_string())
                     {

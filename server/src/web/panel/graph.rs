@@ -153,7 +153,7 @@ fn policy_in_comment(c: &str) -> Option<String> {
 fn chain_service(c: &SaveChain) -> Option<String> {
     c.rules
         .iter()
-        .filter_map(|r| r.matches.comment.as_deref())
+        .filter_map(|r| r.matches.comment())
         .find_map(service_in_comment)
 }
 
@@ -167,7 +167,7 @@ pub fn build(node: &str, dump: &Dump, pods: &BTreeMap<String, String>) -> Graph 
         let Some(table) = dump.table(t) else { continue };
         for c in &table.chains {
             for r in &c.rules {
-                if let (Some(tg), Some(cm)) = (&r.target, r.matches.comment.as_deref()) {
+                if let (Some(tg), Some(cm)) = (&r.target, r.matches.comment()) {
                     if let Some(s) = service_in_comment(cm) {
                         if tg.name.starts_with("KUBE-") {
                             svc_of_chain.entry(tg.name.clone()).or_insert(s);
@@ -206,7 +206,7 @@ pub fn build(node: &str, dump: &Dump, pods: &BTreeMap<String, String>) -> Graph 
                     target: r.target.as_ref().map(|t| t.name.clone()),
                     packets: cnt.packets,
                     bytes: cnt.bytes,
-                    comment: r.matches.comment.clone(),
+                    comment: r.matches.comment().map(String::from),
                     probability: r.matches.statistic.as_ref().and_then(|s| s.probability),
                 });
             }
@@ -232,7 +232,7 @@ pub fn build(node: &str, dump: &Dump, pods: &BTreeMap<String, String>) -> Graph 
                 .then(|| {
                     c.rules
                         .iter()
-                        .filter_map(|r| r.matches.comment.as_deref())
+                        .filter_map(|r| r.matches.comment())
                         .find_map(policy_in_comment)
                 })
                 .flatten();
