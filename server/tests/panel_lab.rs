@@ -503,8 +503,11 @@ async fn the_panel_shows_what_packets_do_in_a_real_lab() {
             .get(&format!("/api/sessions/{id}/snapshots"))
             .await
             .json();
+        // Only snapshots taken after `before`: while the lab came up, web's pods may have
+        // turned ready one at a time, which gave earlier "+1 endpoint" snapshots.
         let found = snaps["snapshots"].as_array().unwrap().iter().find(|s| {
             s["node"] == "node-1"
+                && s["seq"].as_i64() > before["seq"].as_i64()
                 && s["label"]
                     .as_str()
                     .unwrap()

@@ -305,6 +305,24 @@ impl Dump {
         self.table(table).and_then(|t| t.chain(chain))
     }
 
+    /// Whether `other` holds the same rules: the same tables, chains, policies and rules in
+    /// the same order, counters aside.
+    pub fn same_rules(&self, other: &Dump) -> bool {
+        let shape = |d: &Dump| -> Vec<(String, String, Option<String>, Vec<String>)> {
+            let chains = d
+                .tables
+                .iter()
+                .flat_map(|t| t.chains.iter().map(move |c| (t, c)));
+            chains
+                .map(|(t, c)| {
+                    let rules = c.rules.iter().map(|r| r.text.clone()).collect();
+                    (t.name.clone(), c.name.clone(), c.policy.clone(), rules)
+                })
+                .collect()
+        };
+        shape(self) == shape(other)
+    }
+
     /// Adds the rules kube-proxy installs in built-in chains outside its restore
     /// ([`crate::kubeproxy::jump_rules`], in the order a fresh node shows them) to every
     /// built-in chain that the dump does not have. Useful to trace restore text.
@@ -860,6 +878,17 @@ COMMIT
         let np = &nat.chain("KUBE-NODEPORTS").unwrap().rules[0].matches;
         assert_eq!(np.nfacct.as_deref(), Some("localhost_nps_accepted_pkts"));
         assert!(nat.chain("KUBE-FW-Y").unwrap().rules[0].target.is_none());
+    }
+
+    #[test]
+    fn same_rules_ignores_counters_only() {
+        let a = parse(SAVE).unwrap();
+        let counted = SAVE.replace("[5:300] -A PREROUTING", "[9:540] -A PREROUTING");
+        assert!(a.same_rules(&parse(&counted).unwrap()));
+        let moved = SAVE.replace(":OUTPUT ACCEPT [3:180]", ":OUTPUT DROP [3:180]");
+        assert!(!a.same_rules(&parse(&moved).unwrap()));
+        let fewer = SAVE.replace("-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n", "");
+        assert!(!a.same_rules(&parse(&fewer).unwrap()));
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub fn resolve(
     Ok((src, dst, kind, node))
 }
 
+/// How many times a kernel trace is taken when the rules change under it.
+const TRACE_ATTEMPTS: usize = 3;
+
 /// Traces a connection (kernel and model, or the model only).
 pub async fn run_trace(
     rt: &dyn LabRuntime,
@@ -167,16 +170,25 @@ pub async fn run_trace(
     let inv = inventory(rt, sandbox).await?;
     let (src, dst, kind, node) = resolve(&inv, &req.from, &req.to)?;
     let target = format!("{dst}:{}", req.port);
-    let kernel = if req.kernel {
-        Some(kernel_trace(rt, sandbox, &src, &node, &target, req).await?)
-    } else {
-        None
+    // The model reads the rules after the kernel trace. When they changed meanwhile (a
+    // component re-placing its hooks, a sync landing), the two would be compared on different
+    // rules: trace again, up to TRACE_ATTEMPTS times.
+    let mut attempt = 0;
+    let mut rules_moved = false;
+    let (kernel, dump) = loop {
+        attempt += 1;
+        if !req.kernel {
+            break (None, ruleset(rt, sandbox, &node).await?.1);
+        }
+        let (_, before) = ruleset(rt, sandbox, &node).await?;
+        let kernel = kernel_trace(rt, sandbox, &src, &node, &target, req).await?;
+        let (_, after) = ruleset(rt, sandbox, &node).await?;
+        rules_moved = !before.same_rules(&after);
+        if !rules_moved || attempt == TRACE_ATTEMPTS {
+            break (Some(kernel), after);
+        }
     };
-    let (rules, routes) = tokio::join!(
-        ruleset(rt, sandbox, &node),
-        exec_ok(rt, sandbox, &node, &["ip", "-o", "-4", "route"])
-    );
-    let (_, dump) = rules?;
+    let routes = exec_ok(rt, sandbox, &node, &["ip", "-o", "-4", "route"]).await;
     let routes = trace::parse_routes(&routes.unwrap_or_default());
     let in_iface = match (&kernel, &src) {
         (Some(k), _)
@@ -220,7 +232,12 @@ pub async fn run_trace(
         routes,
         kernel.as_ref().and_then(|k| k.dnat.as_deref()),
     );
-    let comparison = kernel.as_ref().map(|k| trace::compare(k, &model));
+    let mut comparison = kernel.as_ref().map(|k| trace::compare(k, &model));
+    if let Some(c) = comparison.as_mut().filter(|_| rules_moved) {
+        c.differences.push(format!(
+            "the rules changed while the packet was traced, {TRACE_ATTEMPTS} times in a row"
+        ));
+    }
     let why = kernel.as_ref().and_then(trace::why);
     let kind = match kind {
         TargetKind::Service(s) => format!("service {s}"),
