@@ -4,6 +4,7 @@
 //! * [`k8s`]: the object shapes and a multi-document YAML/JSON loader;
 //! * [`kubeproxy`]: [`kubeproxy::render`] (one full sync) and [`kubeproxy::Proxier`] (full and
 //!   partial syncs, stale-chain deletion), plus the jump rules installed outside the restore;
+//! * [`labels`]: label selectors (string form, `metav1.LabelSelector` objects, printing);
 //! * [`model`]: the generated ruleset (every rule knows its service port and endpoint);
 //! * [`save`]: an `iptables-save` / `iptables-restore` text parser;
 //! * [`trace`]: walks a packet through a parsed ruleset and enumerates every random branch;
@@ -33,6 +34,7 @@ pub mod hash;
 pub mod ip;
 pub mod k8s;
 pub mod kubeproxy;
+pub mod labels;
 pub mod model;
 pub mod netpol;
 pub mod normalize;

@@ -8,6 +8,8 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
+pub use crate::labels::LabelSelector;
+
 /// A problem in one object; the object (or the part of it) is left out.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {object}: {message}")]
@@ -150,116 +152,6 @@ impl Cidr {
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.len)
-    }
-}
-
-/// One `matchExpressions` entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Requirement {
-    /// `key`
-    pub key: String,
-    /// `In`, `NotIn`, `Exists`, `DoesNotExist` (anything else matches nothing).
-    pub operator: String,
-    /// `values`
-    pub values: Vec<String>,
-}
-
-/// A `metav1.LabelSelector`. The empty selector matches everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LabelSelector {
-    /// `matchLabels`
-    pub match_labels: BTreeMap<String, String>,
-    /// `matchExpressions`
-    pub match_expressions: Vec<Requirement>,
-}
-
-impl LabelSelector {
-    /// Whether `labels` satisfy every `matchLabels` pair and every expression.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
-            && self.match_expressions.iter().all(|r| {
-                let have = labels.get(&r.key);
-                match r.operator.as_str() {
-                    "In" => have.is_some_and(|v| r.values.contains(v)),
-                    "NotIn" => have.is_none_or(|v| !r.values.contains(v)),
-                    "Exists" => have.is_some(),
-                    "DoesNotExist" => have.is_none(),
-                    _ => false,
-                }
-            })
-    }
-
-    /// Whether this is `{}`.
-    pub fn is_empty(&self) -> bool {
-        self.match_labels.is_empty() && self.match_expressions.is_empty()
-    }
-
-    /// kubectl's spelling: `a=b,k in (v1,v2),!x`; empty for `{}`.
-    pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = self
-            .match_labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        for r in &self.match_expressions {
-            parts.push(match r.operator.as_str() {
-                "In" => format!("{} in ({})", r.key, r.values.join(",")),
-                "NotIn" => format!("{} notin ({})", r.key, r.values.join(",")),
-                "Exists" => r.key.clone(),
-                "DoesNotExist" => format!("!{}", r.key),
-                other => format!("{} {other} ({})", r.key, r.values.join(",")),
-            });
-        }
-        parts.join(",")
-    }
-
-    /// Reads a selector object.
-    pub fn from_value(v: &Value) -> Result<LabelSelector, String> {
-        let mut sel = LabelSelector::default();
-        if v.is_null() {
-            return Ok(sel);
-        }
-        let obj = v.as_object().ok_or("selector is not an object")?;
-        if let Some(ml) = obj.get("matchLabels").filter(|m| !m.is_null()) {
-            for (k, val) in ml.as_object().ok_or("matchLabels is not an object")? {
-                let s = val
-                    .as_str()
-                    .ok_or_else(|| format!("matchLabels[{k}] is not a string"))?;
-                sel.match_labels.insert(k.clone(), s.to_string());
-            }
-        }
-        if let Some(me) = obj.get("matchExpressions").filter(|m| !m.is_null()) {
-            for e in me.as_array().ok_or("matchExpressions is not a list")? {
-                let key = e
-                    .get("key")
-                    .and_then(Value::as_str)
-                    .ok_or("matchExpressions[].key missing")?;
-                let operator = e
-                    .get("operator")
-                    .and_then(Value::as_str)
-                    .ok_or("matchExpressions[].operator missing")?;
-                if !matches!(operator, "In" | "NotIn" | "Exists" | "DoesNotExist") {
-                    return Err(format!("{operator:?} is not a valid selector operator"));
-                }
-                let values = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                sel.match_expressions.push(Requirement {
-                    key: key.into(),
-                    operator: operator.into(),
-                    values,
-                });
-            }
-        }
-        Ok(sel)
     }
 }
 
@@ -519,9 +411,8 @@ impl NetworkPolicy {
             return Err(e("metadata.name is missing".into()));
         }
         let spec = v.get("spec").cloned().unwrap_or(Value::Null);
-        let pod_selector =
-            LabelSelector::from_value(spec.get("podSelector").unwrap_or(&Value::Null))
-                .map_err(|m| e(format!("spec.podSelector: {m}")))?;
+        let pod_selector = LabelSelector::from_json(spec.get("podSelector"))
+            .map_err(|m| e(m.at("spec.podSelector")))?;
         let mut dirs = [Vec::new(), Vec::new()];
         for (di, (dir, peers_key)) in [("ingress", "from"), ("egress", "to")]
             .into_iter()
@@ -640,15 +531,16 @@ fn read_rule(r: &Value, peers_key: &str, at: &str) -> Result<PolicyRule, String>
     {
         let pat = format!("{at}.{peers_key}[{j}]");
         let pods = match p.get("podSelector").filter(|s| !s.is_null()) {
-            Some(s) => {
-                Some(LabelSelector::from_value(s).map_err(|m| format!("{pat}.podSelector: {m}"))?)
-            }
+            Some(s) => Some(
+                LabelSelector::from_json(Some(s))
+                    .map_err(|m| m.at(&format!("{pat}.podSelector")))?,
+            ),
             None => None,
         };
         let namespaces = match p.get("namespaceSelector").filter(|s| !s.is_null()) {
             Some(s) => Some(
-                LabelSelector::from_value(s)
-                    .map_err(|m| format!("{pat}.namespaceSelector: {m}"))?,
+                LabelSelector::from_json(Some(s))
+                    .map_err(|m| m.at(&format!("{pat}.namespaceSelector")))?,
             ),
             None => None,
         };
@@ -868,7 +760,7 @@ mod tests {
 
     #[test]
     fn selectors_follow_label_semantics() {
-        let sel = LabelSelector::from_value(&json!({"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "NotIn", "values": ["x"]}]})).unwrap();
+        let sel = LabelSelector::from_json(Some(&json!({"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "NotIn", "values": ["x"]}]}))).unwrap();
         let l = |p: &[(&str, &str)]| {
             p.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

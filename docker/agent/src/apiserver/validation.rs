@@ -985,16 +985,13 @@ pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
         None => errs.push(FieldError::required("spec.selector", "")),
         Some(sel) => {
             match crate::apiserver::selectors::LabelSelector::from_json(Some(sel)) {
-                Err(e) => {
-                    let (f, rest) = e.split_once(": ").unwrap_or(("", &e));
-                    errs.push(FieldError {
-                        field: format!("spec.selector.{f}"),
-                        kind: ErrorKind::Invalid(
-                            json!(rest.split(": ").nth(1).unwrap_or("")),
-                            "not a valid selector operator".into(),
-                        ),
-                    })
-                }
+                Err(e) => errs.push(FieldError {
+                    field: match e.field.as_str() {
+                        "" => "spec.selector".to_string(),
+                        f => format!("spec.selector.{f}"),
+                    },
+                    kind: ErrorKind::Invalid(e.value, e.detail),
+                }),
                 Ok(s) if s.is_empty() => errs.push(FieldError::invalid(
                     "spec.selector",
                     json!("v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"),
@@ -1350,6 +1347,12 @@ mod tests {
         assert_eq!(
             errs[0].to_string(),
             "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`"
+        );
+        d["spec"]["selector"] = json!({"matchExpressions":[{"key":"app","operator":"Near"}]});
+        let errs = validate_deployment(&d);
+        assert_eq!(
+            errs[0].to_string(),
+            "spec.selector.matchExpressions[0].operator: Invalid value: \"Near\": not a valid selector operator"
         );
     }
 }

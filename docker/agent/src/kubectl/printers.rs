@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use netrules::labels::LabelSelector;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -72,28 +73,10 @@ pub fn format_labels(m: Option<&Value>) -> String {
 /// `metav1.LabelSelectorAsSelector(sel).String()`: requirements sorted by key; empty string
 /// for an empty selector.
 pub fn selector_string(sel: Option<&Value>) -> String {
-    let Some(sel) = sel else { return String::new() };
-    let mut reqs: Vec<(String, String)> = Vec::new();
-    if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
-        for (k, v) in m {
-            reqs.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or(""))));
-        }
-    }
-    for e in arr(sel, "/matchExpressions") {
-        let key = s(e, "/key").to_string();
-        let mut values: Vec<&str> = arr(e, "/values").iter().filter_map(Value::as_str).collect();
-        values.sort();
-        let text = match s(e, "/operator") {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.clone(),
-            "DoesNotExist" => format!("!{key}"),
-            other => format!("{key} {other} ({})", values.join(",")),
-        };
-        reqs.push((key, text));
-    }
-    reqs.sort_by(|a, b| a.0.cmp(&b.0));
-    reqs.into_iter().map(|r| r.1).collect::<Vec<_>>().join(",")
+    // Stored objects passed validation; anything malformed prints as no selector.
+    LabelSelector::from_json(sel)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 /// `metav1.FormatLabelSelector`: like [`selector_string`], `<none>` when empty.
