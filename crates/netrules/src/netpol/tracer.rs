@@ -240,20 +240,13 @@ pub fn trace(table: &SaveTable, start: &str, pkt: &Packet) -> Result<Trace, Trac
         }
         let chain = chain_of(cur.0).ok_or_else(|| TraceError::NoChain(cur.0.to_string()))?;
         let Some(rule) = chain.rules.get(cur.1) else {
-            // End of chain: pop, or the built-in chain's policy.
+            // End of chain: back to the caller, or the built-in chain's policy.
             match stack.pop() {
                 Some(ret) => {
                     cur = ret;
                     continue;
                 }
-                None => {
-                    return Ok(Trace {
-                        verdict: policy,
-                        decided_by: None,
-                        steps,
-                        notes,
-                    })
-                }
+                None => break,
             }
         };
         let position = cur.1 + 1;
@@ -306,14 +299,7 @@ pub fn trace(table: &SaveTable, start: &str, pkt: &Packet) -> Result<Trace, Trac
             "MARK" => {}
             "RETURN" => match stack.pop() {
                 Some(ret) => cur = ret,
-                None => {
-                    return Ok(Trace {
-                        verdict: policy,
-                        decided_by: None,
-                        steps,
-                        notes,
-                    })
-                }
+                None => break,
             },
             name => match chain_of(name) {
                 Some(c) => {
@@ -324,6 +310,12 @@ pub fn trace(table: &SaveTable, start: &str, pkt: &Packet) -> Result<Trace, Trac
             },
         }
     }
+    Ok(Trace {
+        verdict: policy,
+        decided_by: None,
+        steps,
+        notes,
+    })
 }
 
 #[cfg(test)]
