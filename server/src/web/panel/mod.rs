@@ -175,18 +175,23 @@ pub async fn run_trace(
     // rules: trace again, up to TRACE_ATTEMPTS times.
     let mut attempt = 0;
     let mut rules_moved = false;
+    let mut before = None;
     let (kernel, dump) = loop {
         attempt += 1;
         if !req.kernel {
             break (None, ruleset(rt, sandbox, &node).await?.1);
         }
-        let (_, before) = ruleset(rt, sandbox, &node).await?;
+        let rules_then = match before.take() {
+            Some(dump) => dump,
+            None => ruleset(rt, sandbox, &node).await?.1,
+        };
         let kernel = kernel_trace(rt, sandbox, &src, &node, &target, req).await?;
         let (_, after) = ruleset(rt, sandbox, &node).await?;
-        rules_moved = !before.same_rules(&after);
+        rules_moved = !rules_then.same_rules(&after);
         if !rules_moved || attempt == TRACE_ATTEMPTS {
             break (Some(kernel), after);
         }
+        before = Some(after);
     };
     let routes = exec_ok(rt, sandbox, &node, &["ip", "-o", "-4", "route"]).await;
     let routes = trace::parse_routes(&routes.unwrap_or_default());
