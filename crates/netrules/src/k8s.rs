@@ -367,6 +367,18 @@ pub struct Loaded {
     pub ignored: Vec<(usize, String)>,
 }
 
+/// The strings of a JSON list (`values`, `except`, `command`, `policyTypes`): items that are
+/// not strings are skipped; a missing or non-list value gives an empty list.
+pub fn string_list(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Loads Services, EndpointSlices and Nodes from multi-document YAML or JSON (a single object,
 /// a JSON array, concatenated JSON objects, or `kind: List` with `items`). Never fails as a
 /// whole: broken documents are reported in [`Loaded::errors`] and the rest is kept.

@@ -123,15 +123,7 @@ impl LabelSelector {
                 }
                 let key = key.to_string();
                 let op = e.get("operator").unwrap_or(&Value::Null);
-                let values: Vec<String> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let values = crate::k8s::string_list(e.get("values"));
                 requirements.push(match op.as_str().unwrap_or("") {
                     "In" => Requirement::In(key, values),
                     "NotIn" => Requirement::NotIn(key, values),

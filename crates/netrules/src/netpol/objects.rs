@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
+use crate::k8s::string_list;
 pub use crate::labels::LabelSelector;
 
 /// A problem in one object; the object (or the part of it) is left out.
@@ -430,15 +431,7 @@ impl NetworkPolicy {
             }
         }
         let [ingress, egress] = dirs;
-        let types: Vec<String> = spec
-            .get("policyTypes")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let types = string_list(spec.get("policyTypes"));
         let (affects_ingress, affects_egress) = if types.is_empty() {
             (true, !egress.is_empty())
         } else {
@@ -556,15 +549,7 @@ fn read_rule(r: &Value, peers_key: &str, at: &str) -> Result<PolicyRule, String>
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                let excepts: Vec<String> = b
-                    .get("except")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let excepts = string_list(b.get("except"));
                 if text.contains(':') {
                     rule.peers.push(Peer::IpBlock {
                         cidr: None,

@@ -159,15 +159,7 @@ impl Server {
                 )
             }
         };
-        let command: Vec<String> = req
-            .get("command")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let command = netrules::k8s::string_list(req.get("command"));
         if command.is_empty() {
             return status(
                 out,
