@@ -30,12 +30,20 @@ async fn the_dashboard_updates_live_when_a_learner_passes_a_task() {
             .await?
             .send_keys(TOKEN)
             .await?;
+        // Each click submits a form; chromedriver may return before the next page is there,
+        // so the next step waits for that page's element instead of expecting it at once.
         b.find(Locator::Css("button#login")).await?.click().await?;
-        b.find(Locator::Css("#create-form input[name='name']"))
+        b.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#create-form input[name='name']"))
             .await?
             .send_keys("Browser workshop")
             .await?;
         b.find(Locator::Css("button#create")).await?.click().await?;
+        b.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#join-code"))
+            .await?;
         let url = b.current_url().await?;
         let id = url
             .path()
