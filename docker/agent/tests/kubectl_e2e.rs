@@ -636,3 +636,88 @@ fn the_multi_call_binary_reads_kplab_apiserver() {
         "Error from server (NotFound): pods \"nope\" not found\n"
     );
 }
+
+#[test]
+fn wait_for_conditions_jsonpath_and_deletion() {
+    use kplab_agent::client::{ApiClient, PODS};
+    let lab = Lab::new();
+    lab.ok(&["run", "a", "--image=nginx", "--labels=app=w"]);
+    lab.ok(&["run", "b", "--image=nginx", "--labels=app=w"]);
+
+    // Not ready yet: `--timeout=0` looks once, a short timeout gives up with kubectl's words.
+    let o = lab.run(&["wait", "--for=condition=Ready", "pod/a", "--timeout=0"]);
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "error: condition not met for pods/a\n")
+    );
+    let o = lab.run(&["wait", "--for=condition=Ready", "pod/a", "--timeout=300ms"]);
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "error: timed out waiting for the condition on pods/a\n")
+    );
+
+    // The pods become ready while kubectl waits for them by selector.
+    let url = lab.server.url().to_string();
+    let kubelet = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let c = ApiClient::new(&url);
+        for p in ["a", "b"] {
+            let ready = serde_json::json!({"status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}]}});
+            c.patch_status(&PODS, Some("default"), p, &ready).unwrap();
+        }
+    });
+    let o = lab.run(&["wait", "--for=condition=ready", "pods", "-l", "app=w"]);
+    kubelet.join().unwrap();
+    assert_eq!(
+        (o.code, o.out.as_str()),
+        (0, "pod/a condition met\npod/b condition met\n"),
+        "{}",
+        o.err
+    );
+    assert_eq!(
+        lab.ok(&["wait", "--for=jsonpath={.status.phase}=Running", "pod", "a"]),
+        "pod/a condition met\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "wait",
+            r#"--for=jsonpath={.status.conditions[?(@.type=="Ready")].status}=True"#,
+            "pod/b"
+        ]),
+        "pod/b condition met\n"
+    );
+
+    // Deletion: an object that goes away is "met", one that never existed is skipped.
+    lab.ok(&["delete", "pod", "a", "--wait=false"]);
+    let o = lab.run(&["wait", "--for=delete", "pod/a", "pod/b", "--timeout=500ms"]);
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "error: timed out waiting for the condition on pods/b\n")
+    );
+    lab.ok(&["delete", "pod", "b", "--grace-period=0", "--force"]);
+    assert_eq!(lab.ok(&["wait", "--for=delete", "pod/b", "pod/never"]), "");
+
+    // What kubectl says about bad requests.
+    for (args, want) in [
+        (
+            &["wait", "pods", "-l", "app=none", "--for=condition=Ready"][..],
+            "error: no matching resources found\n",
+        ),
+        (
+            &["wait", "pod/x", "--for=ready"][..],
+            "error: unrecognized condition: \"ready\"\n",
+        ),
+        (
+            &["wait", "pods", "--for=delete"][..],
+            "error: resource(s) were provided, but no name was specified\n",
+        ),
+        (
+            &["wait", "pod/x", "--for=condition=Ready"][..],
+            "Error from server (NotFound): pods \"x\" not found\n",
+        ),
+    ] {
+        let o = lab.run(args);
+        assert_eq!((o.code, o.err.as_str()), (1, want), "{args:?}");
+    }
+}

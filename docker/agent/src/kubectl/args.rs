@@ -34,6 +34,7 @@ const FLAGS: &[(&str, Option<char>, Kind)] = &[
     ("container", Some('c'), Kind::Value),
     ("grace-period", None, Kind::Value),
     ("timeout", None, Kind::Value),
+    ("for", None, Kind::Value),
     ("dry-run", None, Kind::Optional("client")),
     ("wait", None, Kind::Optional("true")),
     ("overwrite", None, Kind::Optional("true")),

@@ -42,6 +42,7 @@ Advanced Commands:
   apply           Apply a configuration to a resource by file name or stdin
   patch           Update fields of a resource (strategic merge patches are applied as JSON merge patches here)
   edit            Edit a resource on the server with $KUBE_EDITOR or $EDITOR (default vi)
+  wait            Experimental: Wait for a specific condition on one or many resources
 
 Settings Commands:
   label           Update the labels on a resource
@@ -65,6 +66,7 @@ fn help_for(cmd: &str) -> &'static str {
         "expose" => "Expose a resource as a new Kubernetes service (deployment, pod or service), using the\nselector of that resource.\n\nExamples:\n  kubectl expose deployment web --port=80 --target-port=8080 --type=NodePort\n\nUsage:\n  kubectl expose (-f FILENAME | TYPE NAME) [--port=port] [--protocol=TCP|UDP|SCTP] [--target-port=number-or-name] [--name=name] [--type=type] [options]",
         "scale" => "Set a new size for a deployment.\n\nExamples:\n  kubectl scale deployment web --replicas=3\n\nUsage:\n  kubectl scale --replicas=COUNT (-f FILENAME | TYPE NAME) [options]",
         "delete" => "Delete resources by file names, stdin, resources and names, or by resources and label selector.\nFor pods, kubectl waits until the object is gone unless --wait=false.\n\nExamples:\n  kubectl delete pod web-xxx\n  kubectl delete svc,deploy -l app=web\n  kubectl delete -f web.yaml\n  kubectl delete pods --all\n\nUsage:\n  kubectl delete ([-f FILENAME] | TYPE [(NAME | -l label | --all)]) [options]",
+        "wait" => "Experimental: Wait for a specific condition on one or many resources.\n\nThe command takes multiple resources and waits until the specified condition is seen in the\nStatus field of every given resource. With --for=delete it waits for the resources to be deleted.\nA successful message is printed for each resource when its condition has been met.\n\nExamples:\n  kubectl wait --for=condition=Ready pod/busybox1\n  kubectl wait --for=condition=Ready=false pod/busybox1\n  kubectl wait --for=condition=Ready pod -l app=web --timeout=60s\n  kubectl wait --for=condition=Available deployment/web\n  kubectl wait --for=jsonpath='{.status.phase}'=Running pod/busybox1\n  kubectl wait --for=delete pod/busybox1 --timeout=60s\n\nOptions:\n  --for='': delete | condition=NAME[=VALUE] (default value True, compared ignoring case) | jsonpath='{EXPR}'[=VALUE]\n  --timeout=30s: per resource; 0 checks once, a negative duration waits for a week\n  -l, --selector  --all  -A, --all-namespaces  --field-selector\n\nUsage:\n  kubectl wait ([-f FILENAME] | resource.group/resource.name | resource.group [(-l label | --all)]) [--for=delete|--for condition=available|--for=jsonpath='{}'[=value]] [options]",
         "rollout" => "Show the status of a rollout (kplab: deployments, `status` only).\n\nExamples:\n  kubectl rollout status deployment/web\n  kubectl rollout status deployment web --timeout=60s\n\nUsage:\n  kubectl rollout status (TYPE NAME | TYPE/NAME) [--watch=false] [--timeout=DURATION] [options]",
         "label" => "Update the labels on a resource.\n\nExamples:\n  kubectl label pods web-xxx tier=frontend\n  kubectl label pods web-xxx tier=backend --overwrite\n  kubectl label pods web-xxx tier-\n\nUsage:\n  kubectl label [--overwrite] (-f FILENAME | TYPE NAME) KEY_1=VAL_1 ... KEY_N=VAL_N [options]",
         "patch" => "Update fields of a resource using a patch (JSON or YAML).\n\nNote (kplab): --type strategic (the default) is applied as a JSON merge patch (RFC 7386):\nlists in the patch replace whole lists instead of being merged by key. --type merge is the\nsame; --type json applies an RFC 6902 JSON patch.\n\nExamples:\n  kubectl patch svc web -p '{\"spec\":{\"type\":\"NodePort\"}}'\n  kubectl patch deploy web --type merge -p '{\"spec\":{\"replicas\":2}}'\n\nUsage:\n  kubectl patch (-f FILENAME | TYPE NAME) [-p PATCH] [--type strategic|merge|json] [options]",
@@ -109,6 +111,7 @@ pub fn dispatch(ctx: &mut Ctx, a: &Args) -> R {
         "cluster-info" => cluster_info(ctx, a),
         "api-resources" => api_resources(ctx, a),
         "config" => config(ctx, a),
+        "wait" => super::wait::wait(ctx, a),
         other => Err(Fail::Raw(format!(
             "error: unknown command \"{other}\" for \"kubectl\"\nRun 'kubectl --help' for usage."
         ))),
@@ -126,15 +129,15 @@ pub fn resolve_type(t: &str) -> Result<&'static Resource, Fail> {
 }
 
 /// `TYPE NAME...`, `TYPE/NAME...`, `TYPE1,TYPE2`, `all`: the resources and names requested.
-struct Targets {
-    groups: Vec<(&'static Resource, Vec<String>)>,
+pub(super) struct Targets {
+    pub(super) groups: Vec<(&'static Resource, Vec<String>)>,
     /// One object named explicitly (`-o yaml` prints it bare rather than as a List).
     single: bool,
     /// Several types (names get a `kind/` prefix in tables).
     multi_type: bool,
 }
 
-fn targets(cmd: &str, words: &[String]) -> Result<Targets, Fail> {
+pub(super) fn targets(cmd: &str, words: &[String]) -> Result<Targets, Fail> {
     if words.is_empty() {
         return Err(Fail::Raw(format!(
             "You must specify the type of resource to {cmd}. Use \"kubectl api-resources\" for a complete list of supported resources.\n\nerror: Required resource not specified.\nUse \"kubectl explain <resource>\" for a detailed description of that resource (e.g. kubectl explain pods).\nSee 'kubectl {cmd} -h' for help and examples"
@@ -194,7 +197,7 @@ fn targets(cmd: &str, words: &[String]) -> Result<Targets, Fail> {
     })
 }
 
-fn ns_for<'a>(ctx: &'a Ctx, r: &Resource, all: bool) -> Option<&'a str> {
+pub(super) fn ns_for<'a>(ctx: &'a Ctx, r: &Resource, all: bool) -> Option<&'a str> {
     if !r.namespaced || all {
         None
     } else {
@@ -202,7 +205,7 @@ fn ns_for<'a>(ctx: &'a Ctx, r: &Resource, all: bool) -> Option<&'a str> {
     }
 }
 
-fn sort_items(items: &mut [Value]) {
+pub(super) fn sort_items(items: &mut [Value]) {
     items.sort_by(|a, b| {
         (a.namespace().unwrap_or(""), a.name()).cmp(&(b.namespace().unwrap_or(""), b.name()))
     });
@@ -629,7 +632,7 @@ fn doc_namespace(ctx: &Ctx, r: &Resource, doc: &Doc) -> Result<Option<String>, F
 }
 
 /// Reads and checks every document of `-f`; any problem aborts before anything is written.
-fn load_docs(ctx: &mut Ctx, a: &Args, cmd: &str) -> Result<Vec<Loaded>, Fail> {
+pub(super) fn load_docs(ctx: &mut Ctx, a: &Args, cmd: &str) -> Result<Vec<Loaded>, Fail> {
     let files = a.all("filename");
     if files.is_empty() {
         return Err(Fail::Raw(format!(
@@ -1123,7 +1126,7 @@ fn run_attached(ctx: &mut Ctx, a: &Args, r: &'static Resource, obj: Value, name:
 }
 
 /// Go duration strings as kubectl flags take them: `30s`, `2m`, `1h`, `0` (no limit: a day).
-fn parse_go_duration(t: &str) -> Result<std::time::Duration, Fail> {
+pub(super) fn parse_go_duration(t: &str) -> Result<std::time::Duration, Fail> {
     let bad = || {
         Fail::Msg(format!(
             "invalid argument \"{t}\" for \"--timeout\" flag: time: invalid duration \"{t}\""

@@ -97,6 +97,20 @@ impl Template {
         &self.source
     }
 
+    /// The values each part of the template finds in `data`, one list per part (text is its
+    /// own value), as client-go's `FindResults`: what `kubectl wait --for=jsonpath=` compares.
+    /// A `{range}` has no such list and is an error.
+    pub fn results(&self, data: &Value) -> Result<Vec<Vec<Value>>, JsonPathError> {
+        self.nodes
+            .iter()
+            .map(|node| match node {
+                Node::Text(t) => Ok(vec![Value::String(t.clone())]),
+                Node::Expr(steps) => eval(steps, data, data),
+                Node::Range(..) => Err(JsonPathError("range is not supported here".into())),
+            })
+            .collect()
+    }
+
     /// Executes the template against `data`.
     pub fn execute(&self, data: &Value) -> Result<String, JsonPathError> {
         let mut out = String::new();

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod output;
 pub mod printers;
 pub mod tabwriter;
+mod wait;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;

@@ -1,0 +1,361 @@
+//! `kubectl wait`: blocks until every named object meets a condition, the way kubectl's
+//! `pkg/cmd/wait` does it (CKA scripts lean on it: `kubectl wait --for=condition=Ready pod -l
+//! app=web`).
+//!
+//! - `--for=condition=NAME[=VALUE]`: a `status.conditions` entry of that type with that status
+//!   (default `True`), both compared ignoring case. A condition whose `observedGeneration` (or
+//!   else `status.observedGeneration`) is older than `metadata.generation` does not count yet.
+//! - `--for=jsonpath=EXPR[=VALUE]`: `EXPR` (relaxed: `{.a.b}`, `.a.b` or `a.b`) must find exactly
+//!   one value, equal to `VALUE` after trimming, or any value when `VALUE` is left out.
+//! - `--for=delete`: the object is gone; objects already gone are skipped silently.
+//!
+//! `--timeout` (default 30s) applies to each object in turn; `0` looks once, a negative one
+//! waits a week. Each object met prints `KIND/NAME condition met`. kubectl watches; this polls
+//! the lab API every 200 ms, which is the same to the learner.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::args::Args;
+use super::commands::{load_docs, ns_for, parse_go_duration, sort_items, targets};
+use super::jsonpath::Template;
+use super::printers::kind_prefix;
+use super::{Ctx, Fail};
+use crate::client::{KubeObject, Resource};
+
+type R = Result<(), Fail>;
+
+/// How often the object is read again.
+const POLL: Duration = Duration::from_millis(200);
+/// kubectl's default `--timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a negative `--timeout` means.
+const A_WEEK: Duration = Duration::from_secs(168 * 3600);
+
+/// What `--for` asks for.
+#[derive(Debug)]
+pub enum WaitFor {
+    Delete,
+    Condition {
+        name: String,
+        status: String,
+    },
+    JsonPath {
+        template: Template,
+        value: Option<String>,
+    },
+}
+
+impl WaitFor {
+    /// Parses the value of `--for`, with kubectl's errors.
+    pub fn parse(s: &str) -> Result<WaitFor, Fail> {
+        if s.eq_ignore_ascii_case("delete") {
+            return Ok(WaitFor::Delete);
+        }
+        if let Some(c) = s.strip_prefix("condition=") {
+            let (name, status) = c.split_once('=').unwrap_or((c, "true"));
+            return Ok(WaitFor::Condition {
+                name: name.to_string(),
+                status: status.to_string(),
+            });
+        }
+        if let Some(j) = s.strip_prefix("jsonpath=") {
+            let parts = split_jsonpath_input(j);
+            if parts.len() > 2 {
+                return Err(Fail::Msg("jsonpath wait format must be --for=jsonpath='{.status.readyReplicas}'=3 or --for=jsonpath='{.status.readyReplicas}'".into()));
+            }
+            let expr = relaxed_jsonpath(&parts[0])?;
+            let value = match parts.get(1) {
+                None => None,
+                Some(v) => {
+                    let v = v.trim_matches(|c| c == '\'' || c == '"');
+                    if v.is_empty() {
+                        return Err(Fail::Msg("jsonpath wait has to have a value after equal sign, like --for=jsonpath='{.status.readyReplicas}'=3".into()));
+                    }
+                    Some(v.to_string())
+                }
+            };
+            let template = Template::parse(&expr).map_err(|e| Fail::Msg(e.0))?;
+            return Ok(WaitFor::JsonPath { template, value });
+        }
+        Err(Fail::Msg(format!("unrecognized condition: \"{s}\"")))
+    }
+
+    /// Whether `obj` meets the condition (never called for `Delete`).
+    pub fn met(&self, obj: &Value) -> Result<bool, Fail> {
+        match self {
+            WaitFor::Delete => Ok(false),
+            WaitFor::Condition { name, status } => Ok(condition_met(obj, name, status)),
+            WaitFor::JsonPath { template, value } => {
+                let results = template.results(obj).map_err(|e| Fail::Msg(e.0))?;
+                let Some(first) = results.first().filter(|r| !r.is_empty()) else {
+                    return Ok(false);
+                };
+                if results.len() > 1 {
+                    return Err(Fail::Msg(
+                        "given jsonpath expression matches more than one list".into(),
+                    ));
+                }
+                if first.len() > 1 {
+                    return Err(Fail::Msg(
+                        "given jsonpath expression matches more than one value".into(),
+                    ));
+                }
+                let Some(want) = value else {
+                    return Ok(true);
+                };
+                let got = match &first[0] {
+                    Value::Object(_) | Value::Array(_) => {
+                        return Err(Fail::Msg(
+                            "jsonpath leads to a nested object or list which is not supported"
+                                .into(),
+                        ))
+                    }
+                    Value::String(s) => s.clone(),
+                    Value::Null => "<nil>".into(),
+                    other => other.to_string(),
+                };
+                Ok(got.trim() == want.trim())
+            }
+        }
+    }
+}
+
+fn condition_met(obj: &Value, name: &str, status: &str) -> bool {
+    let Some(conditions) = obj["status"]["conditions"].as_array() else {
+        return false;
+    };
+    let Some(c) = conditions.iter().find(|c| {
+        c["type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case(name))
+            && c["status"].is_string()
+    }) else {
+        return false;
+    };
+    if let Some(generation) = obj["metadata"]["generation"].as_i64() {
+        let observed = c["observedGeneration"]
+            .as_i64()
+            .or_else(|| obj["status"]["observedGeneration"].as_i64());
+        if observed.is_some_and(|o| o < generation) {
+            return false;
+        }
+    }
+    c["status"]
+        .as_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case(status))
+}
+
+/// Splits on single `=`; `==` (a filter's comparison) stays in the part, as kubectl does.
+fn split_jsonpath_input(input: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '=' {
+            if chars.peek() == Some(&'=') {
+                chars.next();
+                parts.last_mut().unwrap().push_str("==");
+            } else {
+                parts.push(String::new());
+            }
+        } else {
+            parts.last_mut().unwrap().push(c);
+        }
+    }
+    parts
+}
+
+/// kubectl's `RelaxedJSONPathExpression`: `{.a.b}`, `{a.b}`, `.a.b` and `a.b` all mean `{.a.b}`.
+fn relaxed_jsonpath(expr: &str) -> Result<String, Fail> {
+    if expr.is_empty() {
+        return Err(Fail::Msg("jsonpath expression cannot be empty".into()));
+    }
+    let inner = match expr.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
+        Some(i) => i,
+        None => expr,
+    };
+    let inner = inner.strip_prefix('.').unwrap_or(inner);
+    if inner.is_empty() || inner.contains(['{', '}']) {
+        return Err(Fail::Msg("unexpected path string, expected a 'name1.name2' or '.name1.name2' or '{name1.name2}' or '{.name1.name2}'".into()));
+    }
+    Ok(format!("{{.{inner}}}"))
+}
+
+/// `--timeout`: Go's duration syntax; `0` is "look once", a negative duration "a week".
+fn wait_timeout(a: &Args) -> Result<Duration, Fail> {
+    match a.get("timeout") {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some("0") => Ok(Duration::ZERO),
+        Some(t) => match t.strip_prefix('-') {
+            Some(pos) => parse_go_duration(pos).map(|_| A_WEEK),
+            None => parse_go_duration(t),
+        },
+    }
+}
+
+/// `kubectl wait ([-f FILENAME] | TYPE/NAME | TYPE [NAME...|-l SELECTOR|--all]) --for=...`.
+pub fn wait(ctx: &mut Ctx, a: &Args) -> R {
+    let cond = WaitFor::parse(a.get("for").unwrap_or(""))?;
+    let timeout = wait_timeout(a)?;
+    let all_ns = a.bool("all-namespaces");
+    let deleting = matches!(cond, WaitFor::Delete);
+    let mut objects: Vec<(&'static Resource, Option<String>, String)> = Vec::new();
+    let groups = if a.has("filename") {
+        for (doc, r, ns) in load_docs(ctx, a, "wait")? {
+            objects.push((r, ns, doc.object.name().to_string()));
+        }
+        Vec::new()
+    } else {
+        targets("wait", &a.pos[1..])?.groups
+    };
+    for (r, names) in &groups {
+        let ns = ns_for(ctx, r, all_ns).map(String::from);
+        if names.is_empty() {
+            if !a.bool("all") && !a.has("selector") && !a.has("field-selector") {
+                return Err(Fail::Msg(
+                    "resource(s) were provided, but no name was specified".into(),
+                ));
+            }
+            let mut items = ctx
+                .client
+                .list(r, ns.as_deref(), a.get("selector"), a.get("field-selector"))?
+                .items;
+            sort_items(&mut items);
+            objects.extend(
+                items
+                    .iter()
+                    .map(|o| (*r, o.namespace().map(String::from), o.name().to_string())),
+            );
+        } else {
+            objects.extend(names.iter().map(|n| (*r, ns.clone(), n.clone())));
+        }
+    }
+    if objects.is_empty() && !deleting {
+        return Err(Fail::Msg("no matching resources found".into()));
+    }
+    for (r, ns, name) in objects {
+        if wait_one(ctx, &cond, r, ns.as_deref(), &name, timeout)? {
+            let _ = writeln!(ctx.out, "{}/{name} condition met", kind_prefix(r));
+            let _ = ctx.out.flush();
+        }
+    }
+    Ok(())
+}
+
+/// Waits for one object. `Ok(false)`: `--for=delete` on an object that was never there.
+fn wait_one(
+    ctx: &Ctx,
+    cond: &WaitFor,
+    r: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    timeout: Duration,
+) -> Result<bool, Fail> {
+    let start = Instant::now();
+    let mut first = true;
+    loop {
+        let met = match ctx.client.get(r, ns, name) {
+            Err(e) if e.is_not_found() && matches!(cond, WaitFor::Delete) => return Ok(!first),
+            Err(e) => return Err(e.into()),
+            Ok(obj) => cond.met(&obj)?,
+        };
+        if met {
+            return Ok(true);
+        }
+        first = false;
+        if timeout.is_zero() {
+            return Err(Fail::Msg(format!(
+                "condition not met for {}/{name}",
+                r.plural
+            )));
+        }
+        if start.elapsed() >= timeout {
+            return Err(Fail::Msg(format!(
+                "timed out waiting for the condition on {}/{name}",
+                r.plural
+            )));
+        }
+        std::thread::sleep(POLL.min(timeout.saturating_sub(start.elapsed())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn met(for_: &str, obj: &Value) -> bool {
+        WaitFor::parse(for_).unwrap().met(obj).unwrap()
+    }
+
+    #[test]
+    fn conditions_ignore_case_and_default_to_true() {
+        let pod = json!({"status": {"conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "False"}]}});
+        assert!(!met("condition=Ready", &pod));
+        assert!(met("condition=ready=false", &pod));
+        assert!(met("condition=PodScheduled", &pod));
+        assert!(!met("condition=Available", &pod));
+        assert!(!met("condition=Ready", &json!({"status": {}})));
+    }
+
+    #[test]
+    fn a_condition_older_than_the_spec_does_not_count() {
+        let mut d = json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 1,
+            "conditions": [{"type": "Available", "status": "True"}]}});
+        assert!(!met("condition=Available", &d));
+        d["status"]["observedGeneration"] = json!(2);
+        assert!(met("condition=Available", &d));
+        d["status"]["conditions"][0]["observedGeneration"] = json!(1);
+        assert!(!met("condition=Available", &d));
+    }
+
+    #[test]
+    fn jsonpath_values() {
+        let d = json!({"status": {"readyReplicas": 3, "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}], "lb": {"ingress": [{"ip": "1.2.3.4"}]}}});
+        assert!(met("jsonpath={.status.readyReplicas}=3", &d));
+        assert!(!met("jsonpath={.status.readyReplicas}=2", &d));
+        assert!(met("jsonpath=.status.phase=Running", &d));
+        assert!(met("jsonpath=status.phase='Running'", &d));
+        assert!(met(
+            r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}=True"#,
+            &d
+        ));
+        // No value: any value will do, a missing one will not.
+        assert!(met("jsonpath={.status.lb.ingress}", &d));
+        assert!(!met("jsonpath={.status.podIP}", &d));
+        let e = WaitFor::parse("jsonpath={.status.lb}=x")
+            .unwrap()
+            .met(&d)
+            .unwrap_err();
+        assert!(format!("{e:?}").contains("nested object"), "{e:?}");
+    }
+
+    #[test]
+    fn bad_for_values_are_named() {
+        for (arg, want) in [
+            ("", "unrecognized condition: \"\""),
+            ("ready", "unrecognized condition: \"ready\""),
+            ("jsonpath=", "jsonpath expression cannot be empty"),
+            ("jsonpath={.a}=", "has to have a value after equal sign"),
+            ("jsonpath={.a}=1=2", "jsonpath wait format must be"),
+        ] {
+            let Err(Fail::Msg(m)) = WaitFor::parse(arg) else {
+                panic!("{arg}: not an error message");
+            };
+            assert!(m.contains(want), "{arg}: {m}");
+        }
+        assert!(matches!(WaitFor::parse("Delete"), Ok(WaitFor::Delete)));
+    }
+
+    #[test]
+    fn split_keeps_double_equals() {
+        assert_eq!(
+            split_jsonpath_input("a.b====d.e.f===g.h.i==="),
+            ["a.b====d.e.f==", "g.h.i==", ""]
+        );
+    }
+}
