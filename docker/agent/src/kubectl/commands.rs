@@ -197,7 +197,7 @@ pub(super) fn targets(cmd: &str, words: &[String]) -> Result<Targets, Fail> {
     })
 }
 
-pub(super) fn ns_for<'a>(ctx: &'a Ctx, r: &Resource, all: bool) -> Option<&'a str> {
+fn ns_for<'a>(ctx: &'a Ctx, r: &Resource, all: bool) -> Option<&'a str> {
     if !r.namespaced || all {
         None
     } else {
@@ -205,7 +205,7 @@ pub(super) fn ns_for<'a>(ctx: &'a Ctx, r: &Resource, all: bool) -> Option<&'a st
     }
 }
 
-pub(super) fn sort_items(items: &mut [Value]) {
+fn sort_items(items: &mut [Value]) {
     items.sort_by(|a, b| {
         (a.namespace().unwrap_or(""), a.name()).cmp(&(b.namespace().unwrap_or(""), b.name()))
     });
@@ -1171,6 +1171,44 @@ fn wait_gone(
     }
 }
 
+/// One object a command acts on: its resource, namespace and name.
+pub(super) type Named = (&'static Resource, Option<String>, String);
+
+/// The objects `TYPE NAME...` names, or for a type without names the ones `-l`,
+/// `--field-selector` or `--all` select (sorted by namespace and name), in the namespace of
+/// `-n`, or every namespace with `-A`.
+pub(super) fn named_objects(
+    ctx: &Ctx,
+    a: &Args,
+    groups: &[(&'static Resource, Vec<String>)],
+) -> Result<Vec<Named>, Fail> {
+    let all_ns = a.bool("all-namespaces");
+    let mut objects = Vec::new();
+    for (r, names) in groups {
+        let ns = ns_for(ctx, r, all_ns).map(String::from);
+        if !names.is_empty() {
+            objects.extend(names.iter().map(|n| (*r, ns.clone(), n.clone())));
+            continue;
+        }
+        if !a.bool("all") && !a.has("selector") && !a.has("field-selector") {
+            return Err(Fail::Msg(
+                "resource(s) were provided, but no name was specified".into(),
+            ));
+        }
+        let mut items = ctx
+            .client
+            .list(r, ns.as_deref(), a.get("selector"), a.get("field-selector"))?
+            .items;
+        sort_items(&mut items);
+        objects.extend(
+            items
+                .iter()
+                .map(|o| (*r, o.namespace().map(String::from), o.name().to_string())),
+        );
+    }
+    Ok(objects)
+}
+
 fn delete(ctx: &mut Ctx, a: &Args) -> R {
     let force = a.bool("force");
     let grace: Option<i64> = match a.get("grace-period") {
@@ -1192,7 +1230,7 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
         Some(t) => parse_go_duration(t)?,
         None => std::time::Duration::from_secs(120),
     };
-    let mut victims: Vec<(&'static Resource, Option<String>, String)> = Vec::new();
+    let mut victims: Vec<Named> = Vec::new();
     let mut errors = Vec::new();
     if a.has("filename") {
         for (doc, r, ns) in load_docs(ctx, a, "delete")? {
@@ -1202,30 +1240,7 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
         let t = targets("delete", &a.pos[1..]).map_err(|_| {
             Fail::Raw("error: You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'".into())
         })?;
-        let all_ns = a.bool("all-namespaces");
-        for (r, names) in &t.groups {
-            let ns = ns_for(ctx, r, all_ns).map(String::from);
-            if names.is_empty() {
-                if !a.bool("all") && !a.has("selector") && !a.has("field-selector") {
-                    return Err(Fail::Msg(
-                        "resource(s) were provided, but no name was specified".into(),
-                    ));
-                }
-                let mut items = ctx
-                    .client
-                    .list(r, ns.as_deref(), a.get("selector"), a.get("field-selector"))?
-                    .items;
-                sort_items(&mut items);
-                for o in items {
-                    let ns = o.namespace().map(String::from);
-                    victims.push((r, ns, o.name().to_string()));
-                }
-            } else {
-                for n in names {
-                    victims.push((r, ns.clone(), n.clone()));
-                }
-            }
-        }
+        victims = named_objects(ctx, a, &t.groups)?;
         if victims.is_empty() {
             let _ = writeln!(ctx.err, "No resources found");
             return Ok(());

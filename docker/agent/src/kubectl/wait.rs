@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::args::Args;
-use super::commands::{load_docs, ns_for, parse_go_duration, sort_items, targets};
+use super::commands::{load_docs, named_objects, parse_go_duration, targets, Named};
 use super::jsonpath::Template;
 use super::printers::kind_prefix;
 use super::{Ctx, Fail};
@@ -198,39 +198,16 @@ fn wait_timeout(a: &Args) -> Result<Duration, Fail> {
 pub fn wait(ctx: &mut Ctx, a: &Args) -> R {
     let cond = WaitFor::parse(a.get("for").unwrap_or(""))?;
     let timeout = wait_timeout(a)?;
-    let all_ns = a.bool("all-namespaces");
-    let deleting = matches!(cond, WaitFor::Delete);
-    let mut objects: Vec<(&'static Resource, Option<String>, String)> = Vec::new();
-    let groups = if a.has("filename") {
-        for (doc, r, ns) in load_docs(ctx, a, "wait")? {
-            objects.push((r, ns, doc.object.name().to_string()));
-        }
-        Vec::new()
+    let objects: Vec<Named> = if a.has("filename") {
+        load_docs(ctx, a, "wait")?
+            .into_iter()
+            .map(|(doc, r, ns)| (r, ns, doc.object.name().to_string()))
+            .collect()
     } else {
-        targets("wait", &a.pos[1..])?.groups
+        let t = targets("wait", &a.pos[1..])?;
+        named_objects(ctx, a, &t.groups)?
     };
-    for (r, names) in &groups {
-        let ns = ns_for(ctx, r, all_ns).map(String::from);
-        if names.is_empty() {
-            if !a.bool("all") && !a.has("selector") && !a.has("field-selector") {
-                return Err(Fail::Msg(
-                    "resource(s) were provided, but no name was specified".into(),
-                ));
-            }
-            let mut items = ctx
-                .client
-                .list(r, ns.as_deref(), a.get("selector"), a.get("field-selector"))?
-                .items;
-            sort_items(&mut items);
-            objects.extend(
-                items
-                    .iter()
-                    .map(|o| (*r, o.namespace().map(String::from), o.name().to_string())),
-            );
-        } else {
-            objects.extend(names.iter().map(|n| (*r, ns.clone(), n.clone())));
-        }
-    }
+    let deleting = matches!(cond, WaitFor::Delete);
     if objects.is_empty() && !deleting {
         return Err(Fail::Msg("no matching resources found".into()));
     }
