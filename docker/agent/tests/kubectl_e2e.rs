@@ -721,3 +721,47 @@ fn wait_for_conditions_jsonpath_and_deletion() {
         assert_eq!((o.code, o.err.as_str()), (1, want), "{args:?}");
     }
 }
+
+#[test]
+fn custom_columns() {
+    let lab = Lab::new();
+    lab.ok(&["run", "a", "--image=nginx", "--labels=app=w,tier=x"]);
+    lab.ok(&["run", "bb", "--image=nginx"]);
+    assert_eq!(
+        lab.ok(&[
+            "get",
+            "pods",
+            "-o",
+            "custom-columns=NAME:.metadata.name,APP:metadata.labels.app,IMAGES:{.spec.containers[*].image},LABELS:.metadata.labels"
+        ]),
+        "NAME   APP      IMAGES   LABELS\n\
+         a      w        nginx    map[app:w tier:x]\n\
+         bb     <none>   nginx    map[run:bb]\n"
+    );
+    assert_eq!(
+        lab.ok(&[
+            "get",
+            "pod",
+            "a",
+            "-o=custom-columns=N:.metadata.name",
+            "--no-headers"
+        ]),
+        "a\n"
+    );
+    let file = lab.file(
+        "cols.txt",
+        "NAME    PHASE\n.metadata.name   {.status.phase}\n",
+    );
+    assert_eq!(
+        lab.ok(&["get", "pods", &format!("-ocustom-columns-file={file}")]),
+        "NAME   PHASE\na      Pending\nbb     Pending\n"
+    );
+    for (spec, want) in [
+        ("custom-columns", "error: custom-columns format specified but no custom columns given\n"),
+        ("custom-columns=NAME", "error: unexpected custom-columns spec: NAME, expected <header>:<json-path-expr>\n"),
+        ("custom-columns=N:{.a", "error: unexpected path string, expected a 'name1.name2' or '.name1.name2' or '{name1.name2}' or '{.name1.name2}'\n"),
+    ] {
+        let o = lab.run(&["get", "pods", "-o", spec]);
+        assert_eq!((o.code, o.err.as_str()), (1, want), "{spec}");
+    }
+}

@@ -59,7 +59,7 @@ Use \"kubectl <command> --help\" for more information about a given command.";
 
 fn help_for(cmd: &str) -> &'static str {
     match cmd {
-        "get" => "Display one or many resources.\n\n Prints a table of the most important information about the specified resources. You can filter\nthe list using a label selector and the --selector flag.\n\nExamples:\n  kubectl get pods -o wide\n  kubectl get svc,ep -n kube-system\n  kubectl get pod web-xxx -o yaml\n  kubectl get pods -o jsonpath='{range .items[*]}{.metadata.name}{\"\\t\"}{.status.podIP}{\"\\n\"}{end}'\n  kubectl get all -A\n\nOptions:\n  -A, --all-namespaces  -l, --selector  --field-selector  -o, --output=wide|yaml|json|name|jsonpath=...\n  --show-labels  --no-headers\n\nUsage:\n  kubectl get [(-o|--output=)json|yaml|name|wide|jsonpath=...] (TYPE[.VERSION][.GROUP] [NAME | -l label] | TYPE[.VERSION][.GROUP]/NAME ...) [flags] [options]",
+        "get" => "Display one or many resources.\n\n Prints a table of the most important information about the specified resources. You can filter\nthe list using a label selector and the --selector flag.\n\nExamples:\n  kubectl get pods -o wide\n  kubectl get svc,ep -n kube-system\n  kubectl get pod web-xxx -o yaml\n  kubectl get pods -o jsonpath='{range .items[*]}{.metadata.name}{\"\\t\"}{.status.podIP}{\"\\n\"}{end}'\n  kubectl get all -A\n\nOptions:\n  -A, --all-namespaces  -l, --selector  --field-selector  -o, --output=wide|yaml|json|name|jsonpath=...|custom-columns=HEADER:PATH,...\n  --show-labels  --no-headers\n\nUsage:\n  kubectl get [(-o|--output=)json|yaml|name|wide|jsonpath=...] (TYPE[.VERSION][.GROUP] [NAME | -l label] | TYPE[.VERSION][.GROUP]/NAME ...) [flags] [options]",
         "describe" => "Show details of a specific resource or group of resources.\n\nExamples:\n  kubectl describe svc web\n  kubectl describe pods -l app=web\n  kubectl describe netpol deny-all\n\nUsage:\n  kubectl describe (-f FILENAME | TYPE [NAME_PREFIX | -l label] | TYPE/NAME) [options]",
         "apply" => "Apply a configuration to a resource by file name or stdin. The resource name must be specified.\nThis resource will be created if it doesn't exist yet. Every document is parsed and validated\nbefore any is sent: an invalid document changes nothing.\n\nExamples:\n  kubectl apply -f web.yaml\n  cat web.yaml | kubectl apply -f -\n\nUsage:\n  kubectl apply (-f FILENAME) [options]",
         "create" => "Create a resource from a file or from stdin.\n\nAvailable Commands:\n  deployment  Create a deployment with the specified name (--image, --replicas, --port)\n  namespace   Create a namespace with the specified name\n\nExamples:\n  kubectl create -f web.yaml\n  kubectl create deployment web --image=nginx --replicas=3 --port=80\n  kubectl create deployment web --image=nginx --dry-run=client -o yaml\n\nUsage:\n  kubectl create -f FILENAME [options]",
@@ -212,14 +212,21 @@ fn sort_items(items: &mut [Value]) {
 }
 
 enum Format {
-    Table { wide: bool },
+    Table {
+        wide: bool,
+    },
     Yaml,
     Json,
     Name,
     JsonPath(jsonpath::Template),
+    /// `-o custom-columns=HEADER:PATH,...` (or `custom-columns-file=FILE`).
+    CustomColumns {
+        columns: Vec<(String, jsonpath::Template)>,
+        headers: bool,
+    },
 }
 
-fn parse_format(o: Option<&str>) -> Result<Format, Fail> {
+fn parse_format(o: Option<&str>, no_headers: bool) -> Result<Format, Fail> {
     let o = o.unwrap_or("");
     Ok(match o {
         "" => Format::Table { wide: false },
@@ -227,8 +234,25 @@ fn parse_format(o: Option<&str>) -> Result<Format, Fail> {
         "yaml" => Format::Yaml,
         "json" => Format::Json,
         "name" => Format::Name,
+        "custom-columns" => {
+            return Err(Fail::Msg(
+                "custom-columns format specified but no custom columns given".into(),
+            ))
+        }
         _ => {
-            if let Some(t) = o
+            if let Some(spec) = o.strip_prefix("custom-columns=") {
+                Format::CustomColumns {
+                    columns: custom_columns_from_spec(spec)?,
+                    headers: !no_headers,
+                }
+            } else if let Some(file) = o.strip_prefix("custom-columns-file=") {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| Fail::Msg(format!("error reading template {file}, {e}")))?;
+                Format::CustomColumns {
+                    columns: custom_columns_from_template(&text)?,
+                    headers: true,
+                }
+            } else if let Some(t) = o
                 .strip_prefix("jsonpath=")
                 .or_else(|| o.strip_prefix("jsonpath-as-json="))
             {
@@ -246,11 +270,81 @@ fn parse_format(o: Option<&str>) -> Result<Format, Fail> {
                 ));
             } else {
                 return Err(Fail::Msg(format!(
-                    "unable to match a printer suitable for the output format \"{o}\", allowed formats are: json,jsonpath,jsonpath-as-json,name,wide,yaml"
+                    "unable to match a printer suitable for the output format \"{o}\", allowed formats are: custom-columns,custom-columns-file,json,jsonpath,jsonpath-as-json,name,wide,yaml"
                 )));
             }
         }
     })
+}
+
+/// `NAME:.metadata.name,IP:status.podIP`: comma-separated `HEADER:PATH` pairs, paths relaxed.
+fn custom_columns_from_spec(spec: &str) -> Result<Vec<(String, jsonpath::Template)>, Fail> {
+    if spec.is_empty() {
+        return Err(Fail::Msg(
+            "custom-columns format specified but no custom columns given".into(),
+        ));
+    }
+    spec.split(',')
+        .map(|part| {
+            let (header, path) = part.split_once(':').ok_or_else(|| {
+                Fail::Msg(format!(
+                    "unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>"
+                ))
+            })?;
+            Ok((header.to_string(), column_template(path)?))
+        })
+        .collect()
+}
+
+/// `-o custom-columns-file`: a line of headers and a line of paths, both split on whitespace.
+fn custom_columns_from_template(text: &str) -> Result<Vec<(String, jsonpath::Template)>, Fail> {
+    let mut lines = text.lines();
+    let expected = "Expected format is one line of space separated headers, one line of space separated column specs.";
+    let headers: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| Fail::Msg(format!("invalid template, missing header line. {expected}")))?
+        .split_whitespace()
+        .collect();
+    let specs: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| Fail::Msg(format!("invalid template, missing spec line. {expected}")))?
+        .split_whitespace()
+        .collect();
+    if headers.len() != specs.len() {
+        return Err(Fail::Msg(format!(
+            "number of headers ({}) and field specifications ({}) don't match",
+            headers.len(),
+            specs.len()
+        )));
+    }
+    headers
+        .iter()
+        .zip(&specs)
+        .map(|(h, p)| Ok((h.to_string(), column_template(p)?)))
+        .collect()
+}
+
+fn column_template(path: &str) -> Result<jsonpath::Template, Fail> {
+    let relaxed = jsonpath::relaxed(path).map_err(|e| Fail::Msg(e.0))?;
+    jsonpath::Template::parse(&relaxed).map_err(|e| Fail::Msg(e.0))
+}
+
+/// One row of custom columns: every value a path finds, joined by `,`; `<none>` for none.
+fn custom_columns_row(
+    columns: &[(String, jsonpath::Template)],
+    obj: &Value,
+) -> Result<String, Fail> {
+    let mut cells = Vec::with_capacity(columns.len());
+    for (_, t) in columns {
+        let results = t.results(obj).map_err(|e| Fail::Msg(e.0))?;
+        let values: Vec<String> = results.iter().flatten().map(output::go_sprint).collect();
+        cells.push(if results.first().is_none_or(Vec::is_empty) {
+            "<none>".to_string()
+        } else {
+            values.join(",")
+        });
+    }
+    Ok(cells.join("\t"))
 }
 
 fn as_list(items: Vec<Value>) -> Value {
@@ -260,6 +354,19 @@ fn as_list(items: Vec<Value>) -> Value {
 /// Prints objects in a non-table format (`-o yaml|json|name|jsonpath`).
 fn print_generic(ctx: &mut Ctx, fmt: &Format, items: Vec<Value>, single: bool) -> R {
     match fmt {
+        Format::CustomColumns { columns, headers } => {
+            let mut text = String::new();
+            if *headers {
+                let names: Vec<&str> = columns.iter().map(|c| c.0.as_str()).collect();
+                text.push_str(&names.join("\t"));
+                text.push('\n');
+            }
+            for o in &items {
+                text.push_str(&custom_columns_row(columns, o)?);
+                text.push('\n');
+            }
+            let _ = write!(ctx.out, "{}", tabwriter::TABLE.format(&text));
+        }
         Format::Name => {
             for o in &items {
                 let r = o
@@ -302,7 +409,7 @@ fn print_generic(ctx: &mut Ctx, fmt: &Format, items: Vec<Value>, single: bool) -
 }
 
 fn get(ctx: &mut Ctx, a: &Args) -> R {
-    let fmt = parse_format(a.get("output"))?;
+    let fmt = parse_format(a.get("output"), a.bool("no-headers"))?;
     let t = targets("get", &a.pos[1..])?;
     let all_ns = a.bool("all-namespaces");
     let has_names = t.groups.iter().any(|g| !g.1.is_empty());
@@ -764,7 +871,10 @@ fn dry_suffix(mode: Option<&str>) -> &'static str {
 
 fn apply(ctx: &mut Ctx, a: &Args) -> R {
     let dry = dry_run_mode(a)?;
-    let fmt = a.get("output").map(|o| parse_format(Some(o))).transpose()?;
+    let fmt = a
+        .get("output")
+        .map(|o| parse_format(Some(o), a.bool("no-headers")))
+        .transpose()?;
     let docs = load_docs(ctx, a, "apply")?;
     let mut errors = Vec::new();
     for (doc, r, ns) in docs {
@@ -879,7 +989,10 @@ fn create(ctx: &mut Ctx, a: &Args) -> R {
         _ => {}
     }
     let dry = dry_run_mode(a)?;
-    let fmt = a.get("output").map(|o| parse_format(Some(o))).transpose()?;
+    let fmt = a
+        .get("output")
+        .map(|o| parse_format(Some(o), a.bool("no-headers")))
+        .transpose()?;
     let docs = load_docs(ctx, a, "create")?;
     let mut errors = Vec::new();
     for (doc, r, ns) in docs {
@@ -924,7 +1037,10 @@ pub fn container_name_from_image(image: &str) -> String {
 
 fn send_new(ctx: &mut Ctx, a: &Args, r: &Resource, obj: Value) -> R {
     let dry = dry_run_mode(a)?;
-    let fmt = a.get("output").map(|o| parse_format(Some(o))).transpose()?;
+    let fmt = a
+        .get("output")
+        .map(|o| parse_format(Some(o), a.bool("no-headers")))
+        .transpose()?;
     let label = obj_label(r, obj.name());
     let v = if dry == Some("client") {
         obj
@@ -1846,7 +1962,10 @@ fn expose(ctx: &mut Ctx, a: &Args) -> R {
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec, "status": {"loadBalancer": {}}});
     let svc_res = resolve_type("services")?;
     let dry = dry_run_mode(a)?;
-    let fmt = a.get("output").map(|o| parse_format(Some(o))).transpose()?;
+    let fmt = a
+        .get("output")
+        .map(|o| parse_format(Some(o), a.bool("no-headers")))
+        .transpose()?;
     let v = if dry == Some("client") {
         svc
     } else {

@@ -47,6 +47,20 @@ enum Node {
     Range(Vec<Step>, Vec<Node>),
 }
 
+/// kubectl's `RelaxedJSONPathExpression`: `{.a.b}`, `{a.b}`, `.a.b` and `a.b` all become
+/// `{.a.b}` (custom columns, `wait --for=jsonpath=`).
+pub fn relaxed(expr: &str) -> Result<String, JsonPathError> {
+    let inner = expr
+        .strip_prefix('{')
+        .and_then(|e| e.strip_suffix('}'))
+        .unwrap_or(expr);
+    let inner = inner.strip_prefix('.').unwrap_or(inner);
+    if inner.is_empty() || inner.contains(['{', '}']) {
+        return Err(JsonPathError("unexpected path string, expected a 'name1.name2' or '.name1.name2' or '{name1.name2}' or '{.name1.name2}'".into()));
+    }
+    Ok(format!("{{.{inner}}}"))
+}
+
 /// A parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {

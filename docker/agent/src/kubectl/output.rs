@@ -38,6 +38,28 @@ pub fn go_json_compact(v: &Value) -> String {
     out
 }
 
+/// `fmt.Sprint` of a decoded JSON value, as kubectl's custom columns print one: strings raw,
+/// `<nil>`, `[a b]` for lists and `map[k:v]` (keys sorted) for objects.
+pub fn go_sprint(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "<nil>".into(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_sprint).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(m) => format!(
+            "map[{}]",
+            sorted_keys(m)
+                .into_iter()
+                .map(|k| format!("{k}:{}", go_sprint(&m[k])))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// `json.MarshalIndent(v, "", "    ")` plus a newline, as `kubectl get -o json` prints.
 pub fn go_json_indent(v: &Value) -> String {
     let mut out = String::new();
@@ -333,6 +355,12 @@ fn yaml_str(s: &str, indent: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sprint_like_go() {
+        let v = json!({"b": [1, "x", null], "a": {"k": true}, "c": 0.5});
+        assert_eq!(go_sprint(&v), "map[a:map[k:true] b:[1 x <nil>] c:0.5]");
+    }
 
     #[test]
     fn yaml_layout_like_kubectl() {

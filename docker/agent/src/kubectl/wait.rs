@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::args::Args;
 use super::commands::{load_docs, named_objects, parse_go_duration, targets, Named};
-use super::jsonpath::Template;
+use super::jsonpath::{self, Template};
 use super::printers::kind_prefix;
 use super::{Ctx, Fail};
 use crate::client::{KubeObject, Resource};
@@ -65,7 +65,10 @@ impl WaitFor {
             if parts.len() > 2 {
                 return Err(Fail::Msg("jsonpath wait format must be --for=jsonpath='{.status.readyReplicas}'=3 or --for=jsonpath='{.status.readyReplicas}'".into()));
             }
-            let expr = relaxed_jsonpath(&parts[0])?;
+            if parts[0].is_empty() {
+                return Err(Fail::Msg("jsonpath expression cannot be empty".into()));
+            }
+            let expr = jsonpath::relaxed(&parts[0]).map_err(|e| Fail::Msg(e.0))?;
             let value = match parts.get(1) {
                 None => None,
                 Some(v) => {
@@ -164,22 +167,6 @@ fn split_jsonpath_input(input: &str) -> Vec<String> {
         }
     }
     parts
-}
-
-/// kubectl's `RelaxedJSONPathExpression`: `{.a.b}`, `{a.b}`, `.a.b` and `a.b` all mean `{.a.b}`.
-fn relaxed_jsonpath(expr: &str) -> Result<String, Fail> {
-    if expr.is_empty() {
-        return Err(Fail::Msg("jsonpath expression cannot be empty".into()));
-    }
-    let inner = match expr.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
-        Some(i) => i,
-        None => expr,
-    };
-    let inner = inner.strip_prefix('.').unwrap_or(inner);
-    if inner.is_empty() || inner.contains(['{', '}']) {
-        return Err(Fail::Msg("unexpected path string, expected a 'name1.name2' or '.name1.name2' or '{name1.name2}' or '{.name1.name2}'".into()));
-    }
-    Ok(format!("{{.{inner}}}"))
 }
 
 /// `--timeout`: Go's duration syntax; `0` is "look once", a negative duration "a week".
