@@ -1241,26 +1241,53 @@ fn run_attached(ctx: &mut Ctx, a: &Args, r: &'static Resource, obj: Value, name:
     res
 }
 
-/// Go duration strings as kubectl flags take them: `30s`, `2m`, `1h`, `0` (no limit: a day).
+/// Go's `time.ParseDuration` for a `--timeout` flag: `30s`, `1m30s`, `1.5h`, `300ms`, `0`.
+/// What zero means is the command's business (delete and rollout: no limit; wait: look once).
 pub(super) fn parse_go_duration(t: &str) -> Result<std::time::Duration, Fail> {
-    let bad = || {
+    let fail = |why: String| {
         Fail::Msg(format!(
-            "invalid argument \"{t}\" for \"--timeout\" flag: time: invalid duration \"{t}\""
+            "invalid argument \"{t}\" for \"--timeout\" flag: time: {why}"
         ))
     };
-    if t == "0" || t == "0s" {
-        return Ok(std::time::Duration::from_secs(86400));
+    let invalid = || fail(format!("invalid duration \"{t}\""));
+    if t == "0" {
+        return Ok(std::time::Duration::ZERO);
     }
-    let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    Ok(std::time::Duration::from_secs_f64(secs.max(0.0)))
+    if t.is_empty() {
+        return Err(invalid());
+    }
+    let is_number = |c: char| c.is_ascii_digit() || c == '.';
+    let mut rest = t;
+    let mut secs = 0.0;
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !is_number(c)).unwrap_or(rest.len());
+        let n: f64 = rest[..n_end].parse().map_err(|_| invalid())?;
+        rest = &rest[n_end..];
+        let u_end = rest.find(is_number).unwrap_or(rest.len());
+        let unit = match &rest[..u_end] {
+            "" => return Err(fail(format!("missing unit in duration \"{t}\""))),
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            u => return Err(fail(format!("unknown unit \"{u}\" in duration \"{t}\""))),
+        };
+        secs += n * unit;
+        rest = &rest[u_end..];
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A `--timeout` where zero means no limit (a day is as good as none in a lab).
+fn timeout_or_none(a: &Args, default: std::time::Duration) -> Result<std::time::Duration, Fail> {
+    Ok(match a.get("timeout") {
+        Some(t) => Some(parse_go_duration(t)?)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(std::time::Duration::from_secs(86400)),
+        None => default,
+    })
 }
 
 fn wait_gone(
@@ -1342,10 +1369,7 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
         grace
     };
     let wait = a.get("wait").map(|w| w != "false").unwrap_or(true);
-    let timeout = match a.get("timeout") {
-        Some(t) => parse_go_duration(t)?,
-        None => std::time::Duration::from_secs(120),
-    };
+    let timeout = timeout_or_none(a, std::time::Duration::from_secs(120))?;
     let mut victims: Vec<Named> = Vec::new();
     let mut errors = Vec::new();
     if a.has("filename") {
@@ -1485,10 +1509,7 @@ fn rollout(ctx: &mut Ctx, a: &Args) -> R {
     }
     let ns = ns_for(ctx, r, false).map(String::from);
     let watch = a.get("watch").map(|w| w != "false").unwrap_or(true);
-    let timeout = match a.get("timeout") {
-        Some(t) => parse_go_duration(t)?,
-        None => std::time::Duration::from_secs(86400),
-    };
+    let timeout = timeout_or_none(a, std::time::Duration::from_secs(86400))?;
     let start = std::time::Instant::now();
     let mut last = String::new();
     loop {

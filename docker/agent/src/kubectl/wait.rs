@@ -171,14 +171,14 @@ fn split_jsonpath_input(input: &str) -> Vec<String> {
 
 /// `--timeout`: Go's duration syntax; `0` is "look once", a negative duration "a week".
 fn wait_timeout(a: &Args) -> Result<Duration, Fail> {
-    match a.get("timeout") {
-        None => Ok(DEFAULT_TIMEOUT),
-        Some("0") => Ok(Duration::ZERO),
-        Some(t) => match t.strip_prefix('-') {
-            Some(pos) => parse_go_duration(pos).map(|_| A_WEEK),
-            None => parse_go_duration(t),
-        },
-    }
+    let Some(t) = a.get("timeout") else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    Ok(match t.strip_prefix('-') {
+        Some(m) if !parse_go_duration(m)?.is_zero() => A_WEEK,
+        Some(_) => Duration::ZERO,
+        None => parse_go_duration(t)?,
+    })
 }
 
 /// `kubectl wait ([-f FILENAME] | TYPE/NAME | TYPE [NAME...|-l SELECTOR|--all]) --for=...`.
@@ -313,6 +313,24 @@ mod tests {
             assert!(m.contains(want), "{arg}: {m}");
         }
         assert!(matches!(WaitFor::parse("Delete"), Ok(WaitFor::Delete)));
+    }
+
+    #[test]
+    fn timeouts() {
+        let t = |v: &str| {
+            let argv = ["wait".to_string(), format!("--timeout={v}")];
+            wait_timeout(&Args::parse(&argv).unwrap())
+        };
+        assert_eq!(t("0").unwrap(), Duration::ZERO);
+        assert_eq!(t("0s").unwrap(), Duration::ZERO);
+        assert_eq!(t("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(t("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(t("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(t("45s").unwrap(), Duration::from_secs(45));
+        assert_eq!(t("-1s").unwrap(), A_WEEK);
+        for bad in ["-1", "soon", "1x", "", "s"] {
+            assert!(t(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
