@@ -87,6 +87,36 @@ fn web_deployment_and_service(lab: &TestLab, replicas: usize) {
         lab.kubectl_ok(&["scale", "deployment", "web", &format!("--replicas={want}")]);
     }
     wait_ready_endpoints(lab, "web", replicas);
+    wait_programmed(lab, "web", replicas);
+}
+
+/// Ready in the API is not yet written on the nodes: waits until kube-proxy has a KUBE-SEP chain
+/// per endpoint of `service` on both nodes, and calico-node has the `cali-tw-` chain of every
+/// web pod on the pod's node. Before that, a connection can meet a missing rule (one curl in
+/// 100 went unanswered in a CI run).
+fn wait_programmed(lab: &TestLab, service: &str, endpoints: usize) {
+    for node in [1, 2] {
+        wait_for(
+            &format!("{endpoints} KUBE-SEP chains for default/{service} on node-{node}"),
+            Duration::from_secs(10),
+            || (kube_sep_targets(lab, node, service).len() == endpoints).then_some(()),
+        );
+    }
+    for pod in running_pods(lab, "app=web") {
+        let node: usize = pod.node.trim_start_matches("node-").parse().unwrap();
+        let script = format!(
+            "iptables -S cali-tw-$(ip route get {} | grep -o 'cali[0-9a-f]*') >/dev/null 2>&1",
+            pod.ip
+        );
+        wait_for(
+            &format!(
+                "calico-node's cali-tw chain for {} on {}",
+                pod.name, pod.node
+            ),
+            Duration::from_secs(10),
+            || lab.sh(lab.node(node), &script).success().then_some(()),
+        );
+    }
 }
 
 fn cluster_ip(lab: &TestLab, service: &str) -> String {
@@ -330,15 +360,9 @@ fn session_affinity_sticks(lab: &TestLab) {
         assert!(out.success(), "apply web-sticky: {}", out.stderr);
     }
     wait_ready_endpoints(lab, "web-sticky", 3);
+    wait_programmed(lab, "web-sticky", 3);
     let vip = cluster_ip(lab, "web-sticky");
     for n in [1, 2] {
-        // Ready in the API is not yet written on the node: wait for kube-proxy's chains, or the
-        // first connection can still meet the no-endpoints REJECT.
-        wait_for(
-            &format!("3 KUBE-SEP chains for default/web-sticky on node-{n}"),
-            Duration::from_secs(10),
-            || (kube_sep_targets(lab, n, "web-sticky").len() == 3).then_some(()),
-        );
         let got = curl_from(lab, lab.node(n), &format!("http://{vip}/"), 30);
         assert_eq!(got.len(), 30);
         let pods = answering_pods(&got);
