@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use super::args::Args;
 use super::manifest::{self, Doc};
 use super::printers::{self, kind_prefix, TableOptions};
+use super::wait::WaitFor;
 use super::{describe, jsonpath, output, tabwriter, Ctx, Fail};
 use crate::client::{ClientError, KubeObject, Resource, RESOURCES};
 
@@ -1290,30 +1291,6 @@ fn timeout_or_none(a: &Args, default: std::time::Duration) -> Result<std::time::
     })
 }
 
-fn wait_gone(
-    ctx: &Ctx,
-    r: &Resource,
-    ns: Option<&str>,
-    name: &str,
-    timeout: std::time::Duration,
-) -> R {
-    let start = std::time::Instant::now();
-    loop {
-        match ctx.client.get(r, ns, name) {
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        if start.elapsed() > timeout {
-            return Err(Fail::Msg(format!(
-                "timed out waiting for the condition on {}/{name}",
-                r.plural
-            )));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
 /// One object a command acts on: its resource, namespace and name.
 pub(super) type Named = (&'static Resource, Option<String>, String);
 
@@ -1420,7 +1397,7 @@ fn delete(ctx: &mut Ctx, a: &Args) -> R {
     }
     let _ = ctx.out.flush();
     for (r, ns, name) in waits {
-        wait_gone(ctx, r, ns.as_deref(), &name, timeout)?;
+        super::wait::wait_one(ctx, &WaitFor::Delete, r, ns.as_deref(), &name, timeout)?;
     }
     finish_errors(ctx, errors)
 }

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::args::Args;
 use super::commands::{load_docs, named_objects, parse_go_duration, targets, Named};
 use super::jsonpath::{self, Template};
+use super::output::go_sprint;
 use super::printers::kind_prefix;
 use super::{Ctx, Fail};
 use crate::client::{KubeObject, Resource};
@@ -108,18 +109,12 @@ impl WaitFor {
                 let Some(want) = value else {
                     return Ok(true);
                 };
-                let got = match &first[0] {
-                    Value::Object(_) | Value::Array(_) => {
-                        return Err(Fail::Msg(
-                            "jsonpath leads to a nested object or list which is not supported"
-                                .into(),
-                        ))
-                    }
-                    Value::String(s) => s.clone(),
-                    Value::Null => "<nil>".into(),
-                    other => other.to_string(),
-                };
-                Ok(got.trim() == want.trim())
+                if first[0].is_object() || first[0].is_array() {
+                    return Err(Fail::Msg(
+                        "jsonpath leads to a nested object or list which is not supported".into(),
+                    ));
+                }
+                Ok(go_sprint(&first[0]).trim() == want.trim())
             }
         }
     }
@@ -208,7 +203,7 @@ pub fn wait(ctx: &mut Ctx, a: &Args) -> R {
 }
 
 /// Waits for one object. `Ok(false)`: `--for=delete` on an object that was never there.
-fn wait_one(
+pub(super) fn wait_one(
     ctx: &Ctx,
     cond: &WaitFor,
     r: &Resource,
