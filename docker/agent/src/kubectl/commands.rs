@@ -227,26 +227,28 @@ enum Format {
     },
 }
 
-fn parse_format(o: Option<&str>, no_headers: bool) -> Result<Format, Fail> {
-    let o = o.unwrap_or("");
+/// The format `-o` asks for, when it is given (apply, create, run: otherwise a status line).
+fn explicit_format(a: &Args) -> Result<Option<Format>, Fail> {
+    a.get("output").map(|_| parse_format(a)).transpose()
+}
+
+/// The format `-o` asks for (a table when it is not given).
+fn parse_format(a: &Args) -> Result<Format, Fail> {
+    let o = a.get("output").unwrap_or("");
+    let no_headers = a.bool("no-headers");
     Ok(match o {
         "" => Format::Table { wide: false },
         "wide" => Format::Table { wide: true },
         "yaml" => Format::Yaml,
         "json" => Format::Json,
         "name" => Format::Name,
-        "custom-columns" => {
-            return Err(Fail::Msg(
-                "custom-columns format specified but no custom columns given".into(),
-            ))
-        }
+        // A bare `custom-columns` is an empty spec (kubectl's "no custom columns given").
+        _ if o == "custom-columns" || o.starts_with("custom-columns=") => Format::CustomColumns {
+            columns: custom_columns_from_spec(o.strip_prefix("custom-columns=").unwrap_or(""))?,
+            headers: !no_headers,
+        },
         _ => {
-            if let Some(spec) = o.strip_prefix("custom-columns=") {
-                Format::CustomColumns {
-                    columns: custom_columns_from_spec(spec)?,
-                    headers: !no_headers,
-                }
-            } else if let Some(file) = o.strip_prefix("custom-columns-file=") {
+            if let Some(file) = o.strip_prefix("custom-columns-file=") {
                 let text = std::fs::read_to_string(file)
                     .map_err(|e| Fail::Msg(format!("error reading template {file}, {e}")))?;
                 Format::CustomColumns {
@@ -410,7 +412,7 @@ fn print_generic(ctx: &mut Ctx, fmt: &Format, items: Vec<Value>, single: bool) -
 }
 
 fn get(ctx: &mut Ctx, a: &Args) -> R {
-    let fmt = parse_format(a.get("output"), a.bool("no-headers"))?;
+    let fmt = parse_format(a)?;
     let t = targets("get", &a.pos[1..])?;
     let all_ns = a.bool("all-namespaces");
     let has_names = t.groups.iter().any(|g| !g.1.is_empty());
@@ -872,10 +874,7 @@ fn dry_suffix(mode: Option<&str>) -> &'static str {
 
 fn apply(ctx: &mut Ctx, a: &Args) -> R {
     let dry = dry_run_mode(a)?;
-    let fmt = a
-        .get("output")
-        .map(|o| parse_format(Some(o), a.bool("no-headers")))
-        .transpose()?;
+    let fmt = explicit_format(a)?;
     let docs = load_docs(ctx, a, "apply")?;
     let mut errors = Vec::new();
     for (doc, r, ns) in docs {
@@ -990,10 +989,7 @@ fn create(ctx: &mut Ctx, a: &Args) -> R {
         _ => {}
     }
     let dry = dry_run_mode(a)?;
-    let fmt = a
-        .get("output")
-        .map(|o| parse_format(Some(o), a.bool("no-headers")))
-        .transpose()?;
+    let fmt = explicit_format(a)?;
     let docs = load_docs(ctx, a, "create")?;
     let mut errors = Vec::new();
     for (doc, r, ns) in docs {
@@ -1038,10 +1034,7 @@ pub fn container_name_from_image(image: &str) -> String {
 
 fn send_new(ctx: &mut Ctx, a: &Args, r: &Resource, obj: Value) -> R {
     let dry = dry_run_mode(a)?;
-    let fmt = a
-        .get("output")
-        .map(|o| parse_format(Some(o), a.bool("no-headers")))
-        .transpose()?;
+    let fmt = explicit_format(a)?;
     let label = obj_label(r, obj.name());
     let v = if dry == Some("client") {
         obj
@@ -1960,10 +1953,7 @@ fn expose(ctx: &mut Ctx, a: &Args) -> R {
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec, "status": {"loadBalancer": {}}});
     let svc_res = resolve_type("services")?;
     let dry = dry_run_mode(a)?;
-    let fmt = a
-        .get("output")
-        .map(|o| parse_format(Some(o), a.bool("no-headers")))
-        .transpose()?;
+    let fmt = explicit_format(a)?;
     let v = if dry == Some("client") {
         svc
     } else {
