@@ -133,15 +133,59 @@ pub struct DownReport {
     pub volumes: Vec<String>,
 }
 
+/// Most bytes of standard output, and of standard error, kept from a command run in a lab:
+/// the learner is root there and can make any program print without end. Past it the server
+/// stops reading and kills the command. Large enough for `iptables-save -c` of a node with
+/// 10,000 Services.
+pub const EXEC_MAX_OUTPUT: usize = 32 << 20;
+/// Longest a command the server runs in a lab may take: `timeout -s KILL` in the image's
+/// read-only layer ends it there, whatever the server does.
+pub const EXEC_MAX_SECS: u64 = 600;
+/// `PATH` of every command the server runs in a lab: only the image's read-only directories.
+pub const EXEC_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The argv that runs `argv` in a lab as the server runs every command there: ended by `timeout`
+/// after [`EXEC_MAX_SECS`] (in its own process group, which [`Driver::exec`] kills when the
+/// output passes [`EXEC_MAX_OUTPUT`]), and first in line for the OOM killer
+/// ([`plan::LEARNER_OOM_SCORE_ADJ`]), so a command a learner made heavy cannot take the lab's
+/// control plane down with it. Every program is named by its absolute path in the read-only
+/// image.
+pub fn confined_argv(argv: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "/usr/bin/timeout".into(),
+        "-s".into(),
+        "KILL".into(),
+        EXEC_MAX_SECS.to_string(),
+    ];
+    v.extend(oom_first_argv(argv));
+    v
+}
+
+/// `argv` under `choom`, with the learner's `oom_score_adj`.
+pub fn oom_first_argv(argv: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "/usr/bin/choom".into(),
+        "-n".into(),
+        plan::LEARNER_OOM_SCORE_ADJ.to_string(),
+        "--".into(),
+    ];
+    v.extend(argv.iter().map(|s| s.to_string()));
+    v
+}
+
 /// Output of a command run in a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
-    /// Exit code (-1 if Docker did not report one).
+    /// Exit code (-1 if Docker did not report one, as when the command was killed for printing
+    /// more than [`EXEC_MAX_OUTPUT`]).
     pub code: i64,
     /// Standard output, lossily decoded.
     pub stdout: String,
     /// Standard error, lossily decoded.
     pub stderr: String,
+    /// The command printed more than [`EXEC_MAX_OUTPUT`] on a stream: it was killed and the
+    /// output cut there.
+    pub truncated: bool,
 }
 
 impl ExecOutput {
@@ -274,6 +318,10 @@ impl Driver {
             init: Some(c.init),
             privileged: Some(c.privileged),
             binds: Some(c.binds.clone()),
+            readonly_rootfs: Some(c.read_only_rootfs),
+            tmpfs: Some(c.tmpfs.clone().into_iter().collect()),
+            security_opt: Some(c.security_opt.clone()),
+            extra_hosts: Some(c.extra_hosts.clone()),
             memory: Some(c.limits.memory_bytes),
             memory_swap: Some(c.limits.memory_bytes),
             pids_limit: Some(c.limits.pids),
@@ -343,6 +391,7 @@ impl Driver {
         if exists? {
             return Err(SandboxError::LabExists(lab.to_string()));
         }
+        write_resolv_conf()?;
         let p = self.create_network(lab, options).await?;
         tracing::debug!(lab = %lab, ms = started.elapsed().as_millis() as u64, "network created");
         let result = async {
@@ -693,19 +742,34 @@ impl Driver {
     }
 
     /// Runs `argv` in a container (as `docker exec` does, environment inherited from the
-    /// container), feeding `stdin` if given, and collects its output and exit code.
+    /// container but `PATH` only the image's read-only directories), feeding `stdin` if given,
+    /// and collects its output and exit code, confined as [`confined_argv`] says: at most
+    /// [`EXEC_MAX_OUTPUT`] bytes per stream are kept, and past that the command is killed.
     pub async fn exec(
         &self,
         container: &str,
         argv: &[&str],
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, SandboxError> {
+        self.exec_capped(container, argv, stdin, EXEC_MAX_OUTPUT)
+            .await
+    }
+
+    /// [`Driver::exec`] with its own output cap (tests use a small one).
+    pub async fn exec_capped(
+        &self,
+        container: &str,
+        argv: &[&str],
+        stdin: Option<&[u8]>,
+        max_output: usize,
+    ) -> Result<ExecOutput, SandboxError> {
         let what = || format!("running {:?} in {container}", argv.join(" "));
         let config = ExecConfig {
             attach_stdin: Some(stdin.is_some()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
+            env: Some(vec![EXEC_PATH.to_string()]),
+            cmd: Some(confined_argv(argv)),
             ..Default::default()
         };
         let created = match self.docker.create_exec(container, config).await {
@@ -732,6 +796,7 @@ impl Driver {
             .map_err(SandboxError::docker(what()))?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
+        let mut truncated = false;
         if let StartExecResults::Attached {
             mut output,
             mut input,
@@ -748,12 +813,18 @@ impl Driver {
                     .map_err(SandboxError::io(format!("closing stdin of {}", what())))?;
             }
             while let Some(chunk) = output.next().await {
-                match chunk.map_err(SandboxError::docker(what()))? {
+                let (buf, message) = match chunk.map_err(SandboxError::docker(what()))? {
                     LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        stdout.extend_from_slice(&message)
+                        (&mut stdout, message)
                     }
-                    LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
-                    LogOutput::StdIn { .. } => {}
+                    LogOutput::StdErr { message } => (&mut stderr, message),
+                    LogOutput::StdIn { .. } => continue,
+                };
+                let room = max_output.saturating_sub(buf.len());
+                buf.extend_from_slice(&message[..message.len().min(room)]);
+                if message.len() > room {
+                    truncated = true;
+                    break;
                 }
             }
         }
@@ -762,11 +833,36 @@ impl Driver {
             .inspect_exec(&created.id)
             .await
             .map_err(SandboxError::docker(what()))?;
+        if truncated && inspect.running == Some(true) {
+            tracing::warn!(container, command = %argv.join(" "), max_output, "a command in a lab printed past the cap: killed");
+            if let Some(pid) = inspect.pid.filter(|p| *p > 1) {
+                kill_process_group(pid);
+            }
+        }
         Ok(ExecOutput {
-            code: inspect.exit_code.unwrap_or(-1),
+            code: if truncated {
+                -1
+            } else {
+                inspect.exit_code.unwrap_or(-1)
+            },
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            truncated,
         })
+    }
+
+    /// Bytes in a container's writable layer on the host's disk (Docker's `SizeRw`): zero for a
+    /// lab, whose root filesystem is read-only.
+    pub async fn writable_layer_bytes(&self, container: &str) -> Result<i64, SandboxError> {
+        let options = bollard::query_parameters::InspectContainerOptionsBuilder::default()
+            .size(true)
+            .build();
+        let c = self
+            .docker
+            .inspect_container(container, Some(options))
+            .await
+            .map_err(SandboxError::docker(format!("inspecting {container}")))?;
+        Ok(c.size_rw.unwrap_or(0))
     }
 
     /// Memory a container uses now (cgroup usage minus page cache).
@@ -853,5 +949,35 @@ impl Driver {
                 e,
             )),
         }
+    }
+}
+
+/// Writes the nodes' read-only `/etc/resolv.conf` on the host ([`plan::RESOLV_CONF_HOST_PATH`])
+/// unless it already holds [`plan::node_resolv_conf`]: by rename, so a running lab never reads
+/// half a file.
+fn write_resolv_conf() -> Result<(), SandboxError> {
+    let path = std::path::Path::new(plan::RESOLV_CONF_HOST_PATH);
+    let text = plan::node_resolv_conf();
+    if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    let what = || format!("writing {}", path.display());
+    let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(SandboxError::io(what()))?;
+    let tmp = dir.join(format!(".node-resolv.conf.{}", std::process::id()));
+    std::fs::write(&tmp, &text).map_err(SandboxError::io(what()))?;
+    std::fs::rename(&tmp, path).map_err(SandboxError::io(what()))
+}
+
+/// Kills the process group `pgid` (a host PID: `timeout` leads its own group) from the host;
+/// where the server cannot (not root, another PID namespace), `timeout` still ends it after
+/// [`EXEC_MAX_SECS`].
+fn kill_process_group(pgid: i64) {
+    use nix::sys::signal::{killpg, Signal};
+    let Ok(raw) = i32::try_from(pgid) else {
+        return;
+    };
+    if let Err(e) = killpg(nix::unistd::Pid::from_raw(raw), Signal::SIGKILL) {
+        tracing::warn!(pgid, error = %e, "could not kill a runaway lab command; timeout will end it");
     }
 }

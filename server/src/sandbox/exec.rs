@@ -56,7 +56,9 @@ impl TtyResizer {
 
 impl Driver {
     /// Starts `argv` in `container` with a TTY (environment `TERM=xterm-256color`) and
-    /// returns its byte streams; the TTY starts at `cols`×`rows`.
+    /// returns its byte streams; the TTY starts at `cols`×`rows`. What runs there is the
+    /// learner's, so it starts first in line for the OOM killer
+    /// ([`super::driver::oom_first_argv`]).
     pub async fn exec_tty(
         &self,
         container: &str,
@@ -72,7 +74,7 @@ impl Driver {
             attach_stderr: Some(true),
             tty: Some(true),
             env: Some(vec!["TERM=xterm-256color".to_string()]),
-            cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
+            cmd: Some(super::driver::oom_first_argv(argv)),
             ..Default::default()
         };
         let created = docker

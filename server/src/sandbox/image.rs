@@ -45,6 +45,7 @@ pub const AGENT_LINKS: &[&str] = &[
     "kube-controller-manager",
     "kube-scheduler",
     "kubelet",
+    "calico-node",
     "coredns",
     "kplab-node",
     "kplab-pod",

@@ -9,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod image;
 pub mod plan;
+pub mod seccomp;
 
 pub use driver::{
     ClientInfo, DownReport, Driver, ExecOutput, LabInfo, LabSummary, MemoryUsage, NodeInfo,

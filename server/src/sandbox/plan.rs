@@ -32,8 +32,44 @@ pub const CLIENT_OCTET: u8 = 100;
 /// Host octet of the network's gateway (the bridge's address on the host).
 pub const GATEWAY_OCTET: u8 = 1;
 /// Linux capabilities a lab container gets on top of Docker's defaults: pod network namespaces
-/// and iptables (NET_ADMIN), `unshare`/`nsenter` (SYS_ADMIN), ping and tcpdump (NET_RAW).
+/// and iptables (NET_ADMIN), `unshare`/`nsenter` (SYS_ADMIN, held in check by
+/// [`super::seccomp::PROFILE`]), ping and tcpdump (NET_RAW).
 pub const CAPABILITIES: [&str; 3] = ["NET_ADMIN", "SYS_ADMIN", "NET_RAW"];
+/// Where the driver keeps the nodes' `/etc/resolv.conf` on the host (bind-mounted read-only:
+/// the root filesystem is read-only, so the node cannot write its own).
+pub const RESOLV_CONF_HOST_PATH: &str = "/run/kplab/node-resolv.conf";
+/// The cluster DNS Service's address (`kube-system/kube-dns`, see `docker/agent/CONTRACTS.md`).
+pub const CLUSTER_DNS: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+/// The writable places of a lab container, each a size-bounded tmpfs (counted against the
+/// container's memory limit): everything else is the image's read-only layer, so a learner who
+/// fills the disk gets "No space left on device" inside the lab and costs the host nothing, and
+/// the programs the grader runs (`kplab-agent`, `iptables-save`, `kubectl`, `conntrack`) cannot
+/// be replaced. `noexec` everywhere: a binary brought into the lab does not run.
+pub const WRITABLE: &[(&str, &str)] = &[
+    ("/tmp", "rw,nosuid,nodev,noexec,mode=1777,size=64m"),
+    ("/var/tmp", "rw,nosuid,nodev,noexec,mode=1777,size=16m"),
+    ("/root", "rw,nosuid,nodev,noexec,mode=0700,size=32m"),
+    ("/run", "rw,nosuid,nodev,noexec,mode=0755,size=16m"),
+    (
+        "/var/lib/kplab",
+        "rw,nosuid,nodev,noexec,mode=0755,size=64m",
+    ),
+    ("/var/log", "rw,nosuid,nodev,noexec,mode=0755,size=64m"),
+];
+/// `oom_score_adj` of what a learner runs (terminal shells) and of every command the server runs
+/// in a lab: under memory pressure the kernel kills those before the lab's control plane, which
+/// keeps the container's default (0).
+pub const LEARNER_OOM_SCORE_ADJ: i32 = 1000;
+
+/// The nodes' `/etc/resolv.conf`: the cluster DNS, as a kubelet writes it for pods.
+pub fn node_resolv_conf() -> String {
+    format!(
+        "# kplab: the cluster DNS (Service kube-system/kube-dns)\n\
+         search default.svc.cluster.local svc.cluster.local cluster.local\n\
+         nameserver {CLUSTER_DNS}\n\
+         options ndots:5\n"
+    )
+}
 
 /// A lab name that was checked: lowercase letters, digits and `-`, starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -263,7 +299,7 @@ impl Default for LabOptions {
                 nano_cpus: 1_000_000_000,
             },
             client_limits: Limits {
-                memory_bytes: 256 << 20,
+                memory_bytes: 384 << 20,
                 pids: 256,
                 nano_cpus: 500_000_000,
             },
@@ -323,8 +359,17 @@ pub struct ContainerPlan {
     pub init: bool,
     /// Never true: listed so tests can assert it.
     pub privileged: bool,
-    /// Bind mounts (`host:container[:ro]`); always empty, in particular no Docker socket.
+    /// Bind mounts (`host:container[:ro]`): only the nodes' read-only `/etc/resolv.conf`, in
+    /// particular no Docker socket.
     pub binds: Vec<String>,
+    /// The image's root filesystem is mounted read-only.
+    pub read_only_rootfs: bool,
+    /// tmpfs mounts (path -> mount options), the only writable places: [`WRITABLE`].
+    pub tmpfs: BTreeMap<String, String>,
+    /// Docker security options: `no-new-privileges` and the seccomp profile.
+    pub security_opt: Vec<String>,
+    /// `/etc/hosts` lines (`name:ip`): every node and the client.
+    pub extra_hosts: Vec<String>,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -381,6 +426,21 @@ pub fn plan(lab: &LabName, options: &LabOptions, subnet: Subnet24) -> Result<Lab
         .collect::<Vec<_>>()
         .join(",");
     let apiserver = format!("http://{}:6443", node_ip(1));
+    let extra_hosts: Vec<String> = (1..=options.nodes)
+        .map(|n| format!("node-{n}:{}", node_ip(n)))
+        .chain(std::iter::once(format!(
+            "client:{}",
+            subnet.host(CLIENT_OCTET)
+        )))
+        .collect();
+    let tmpfs: BTreeMap<String, String> = WRITABLE
+        .iter()
+        .map(|(path, opts)| (path.to_string(), opts.to_string()))
+        .collect();
+    let security_opt = vec![
+        "no-new-privileges:true".to_string(),
+        format!("seccomp={}", super::seccomp::PROFILE),
+    ];
     let sysctls: BTreeMap<String, String> = [
         ("net.ipv4.ip_forward", "1"),
         ("net.ipv4.conf.all.route_localnet", "1"),
@@ -424,7 +484,14 @@ pub fn plan(lab: &LabName, options: &LabOptions, subnet: Subnet24) -> Result<Lab
             sysctls: sysctls.clone(),
             init: true,
             privileged: false,
-            binds: Vec::new(),
+            binds: match role {
+                Role::Client => Vec::new(),
+                _ => vec![format!("{RESOLV_CONF_HOST_PATH}:/etc/resolv.conf:ro")],
+            },
+            read_only_rootfs: true,
+            tmpfs: tmpfs.clone(),
+            security_opt: security_opt.clone(),
+            extra_hosts: extra_hosts.clone(),
             limits,
         });
     }
@@ -553,8 +620,35 @@ mod tests {
             assert!(!c.privileged, "{} must not be privileged", c.name);
             assert!(c.init, "{} needs --init", c.name);
             assert_eq!(c.cap_add, vec!["NET_ADMIN", "SYS_ADMIN", "NET_RAW"]);
-            assert!(c.binds.is_empty(), "{} must mount nothing", c.name);
+            let expected_binds = match c.role {
+                Role::Client => Vec::<String>::new(),
+                _ => vec![format!("{RESOLV_CONF_HOST_PATH}:/etc/resolv.conf:ro")],
+            };
+            assert_eq!(
+                c.binds, expected_binds,
+                "{} mounts only resolv.conf",
+                c.name
+            );
             assert!(!c.binds.iter().any(|b| b.contains("docker.sock")));
+            assert!(c.read_only_rootfs, "{} has a read-only root", c.name);
+            assert_eq!(c.tmpfs.len(), WRITABLE.len());
+            for (path, opts) in &c.tmpfs {
+                assert!(opts.contains("size="), "{path} is bounded: {opts}");
+                assert!(
+                    opts.contains("noexec") && opts.contains("nosuid"),
+                    "{path}: {opts}"
+                );
+            }
+            assert_eq!(c.security_opt[0], "no-new-privileges:true");
+            assert!(c.security_opt[1].starts_with("seccomp={"));
+            assert_eq!(
+                c.extra_hosts,
+                vec![
+                    "node-1:172.28.5.10",
+                    "node-2:172.28.5.11",
+                    "client:172.28.5.100"
+                ]
+            );
             assert_eq!(c.sysctls["net.ipv4.ip_forward"], "1");
             assert_eq!(c.sysctls["net.ipv4.conf.all.route_localnet"], "1");
             assert!(c.limits.memory_bytes > 0 && c.limits.pids > 0 && c.limits.nano_cpus > 0);

@@ -2,7 +2,8 @@
 //!
 //! `kplab-node` (under Docker's `--init`) reads `KPLAB_ROLE` and:
 //! 1. prepares the node: `/etc/resolv.conf` (cluster DNS) and `/etc/hosts` (the lab's hosts),
-//!    both rewritten in place (Docker bind-mounts them); removes Docker's embedded-DNS NAT
+//!    rewritten in place where they do not say so already (the host's sandbox driver gives them
+//!    read-only and filled in; other setups get them written); removes Docker's embedded-DNS NAT
 //!    rules through every iptables backend present, so `iptables-save` shows only Kubernetes'
 //!    rules; makes the component links in `/usr/local/bin`; creates `vxlan.calico`;
 //! 2. starts the components for its role, each as this binary with arg0 = the component's name
@@ -241,6 +242,39 @@ pub fn hosts_file(env: &NodeEnv, client_ip: Option<Ipv4Addr>) -> String {
     s
 }
 
+/// Whether a hosts file `text` maps every lab name of `wanted` (a hosts file: its IPv4 entries
+/// other than loopback) to its address.
+pub fn hosts_cover(text: &str, wanted: &str) -> bool {
+    let entries = |t: &str| -> Vec<(String, String)> {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let ip = f.next()?.to_string();
+                Some(f.map(|n| (ip.clone(), n.to_string())).collect::<Vec<_>>())
+            })
+            .flatten()
+            .collect()
+    };
+    let have = entries(text);
+    entries(wanted)
+        .iter()
+        .filter(|(ip, _)| ip.parse::<Ipv4Addr>().is_ok_and(|a| !a.is_loopback()))
+        .all(|e| have.contains(e))
+}
+
+/// Whether a resolv.conf `text` sends queries to the cluster DNS first, with its search path.
+pub fn resolv_conf_uses_cluster_dns(text: &str) -> bool {
+    let first_ns = text
+        .lines()
+        .find_map(|l| l.strip_prefix("nameserver"))
+        .map(str::trim);
+    first_ns == Some(CLUSTER_DNS)
+        && text
+            .lines()
+            .any(|l| l.starts_with("search default.svc.cluster.local "))
+}
+
 /// Writes a file in place (truncate + write): Docker bind-mounts `/etc/hosts` and
 /// `/etc/resolv.conf`, so a rename over them would fail.
 fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
@@ -413,8 +447,11 @@ fn run_node(env: NodeEnv) -> ExitCode {
         std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/kplab-agent"));
     ensure_links(&exe);
     let client_ip = var("KPLAB_CLIENT_IP").and_then(|v| v.parse().ok());
-    if let Err(e) = write_in_place(Path::new("/etc/hosts"), &hosts_file(&env, client_ip)) {
-        say(&format!("cannot rewrite /etc/hosts: {e}"));
+    let current = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    if !hosts_cover(&current, &hosts_file(&env, client_ip)) {
+        if let Err(e) = write_in_place(Path::new("/etc/hosts"), &hosts_file(&env, client_ip)) {
+            say(&format!("cannot rewrite /etc/hosts: {e}"));
+        }
     }
     let commands = component_commands(&env);
     let stopping = Arc::new(AtomicBool::new(false));
@@ -433,8 +470,11 @@ fn run_node(env: NodeEnv) -> ExitCode {
         };
     let mut pending: Vec<(usize, ComponentCommand)> = commands.into_iter().enumerate().collect();
     if env.role != Role::Client {
-        if let Err(e) = write_in_place(Path::new("/etc/resolv.conf"), &resolv_conf()) {
-            say(&format!("cannot rewrite /etc/resolv.conf: {e}"));
+        let current = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        if !resolv_conf_uses_cluster_dns(&current) {
+            if let Err(e) = write_in_place(Path::new("/etc/resolv.conf"), &resolv_conf()) {
+                say(&format!("cannot rewrite /etc/resolv.conf: {e}"));
+            }
         }
         // Boot time: the API server starts before the slower network preparation, which
         // the other components (retrying every 50 ms) do not need to wait for it.
@@ -703,7 +743,18 @@ mod tests {
             hosts_file(&env(Role::Worker), Some("10.0.0.9".parse().unwrap()))
                 .contains("10.0.0.9\tclient")
         );
+        assert!(hosts_cover(&h, &h));
+        let docker = "127.0.0.1\tlocalhost\n172.28.5.11\tnode-2\n172.28.5.10 node-1\n172.28.5.11 node-2\n172.28.5.100 client\n";
+        assert!(hosts_cover(docker, &h));
+        assert!(!hosts_cover(
+            "127.0.0.1 localhost\n172.28.5.11 node-2\n",
+            &h
+        ));
         let r = resolv_conf();
+        assert!(resolv_conf_uses_cluster_dns(&r));
+        assert!(!resolv_conf_uses_cluster_dns(
+            "nameserver 127.0.0.11\noptions ndots:0\n"
+        ));
         assert!(r.contains("nameserver 10.96.0.10\n"));
         assert!(r.contains("search default.svc.cluster.local svc.cluster.local cluster.local\n"));
     }

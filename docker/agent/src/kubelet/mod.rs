@@ -829,6 +829,16 @@ impl Kubelet {
                     };
                 }
             }
+            if self.0.cfg.overlay {
+                match net::ensure_default_route(self.0.cfg.node_ip) {
+                    Ok(true) => log(&format!(
+                        "added a default route via {} (the lab network gave none)",
+                        net::lab_gateway(self.0.cfg.node_ip)
+                    )),
+                    Ok(false) => {}
+                    Err(e) => log(&format!("default route: {e}")),
+                }
+            }
             if self.0.cfg.overlay && registered {
                 // Re-applied when the peers change, and once a minute to repair edits.
                 let peers = self.overlay_peers();

@@ -372,6 +372,40 @@ pub fn ensure_nat_outgoing(cluster_cidr: &str) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Whether `/proc/net/route` (its text given) has an IPv4 default route.
+pub fn has_default_route(proc_net_route: &str) -> bool {
+    proc_net_route.lines().skip(1).any(|l| {
+        let mut f = l.split_whitespace();
+        let _iface = f.next();
+        f.next() == Some("00000000") && l.split_whitespace().nth(7) == Some("00000000")
+    })
+}
+
+/// The lab network's gateway: `.1` of the node's /24 (`docker/agent/CONTRACTS.md`).
+pub fn lab_gateway(node_ip: Ipv4Addr) -> Ipv4Addr {
+    let [a, b, c, _] = node_ip.octets();
+    Ipv4Addr::new(a, b, c, 1)
+}
+
+/// Gives the node a default route via the lab network's gateway when it has none: Docker 25
+/// and later add none on an `--internal` network, and without one a node's own connection to
+/// a ClusterIP fails its route lookup before kube-proxy's nat OUTPUT rules can DNAT it. (The
+/// host drops what the route would carry out of the lab: the lab network is internal and the
+/// host's isolation rules refuse connections to itself.) Returns whether a route was added.
+pub fn ensure_default_route(node_ip: Ipv4Addr) -> Result<bool, NetError> {
+    let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    if has_default_route(&table) {
+        return Ok(false);
+    }
+    let gw = lab_gateway(node_ip).to_string();
+    let dev = underlay_device(node_ip);
+    run(
+        "ip",
+        &["route", "replace", "default", "via", &gw, "dev", &dev],
+    )?;
+    Ok(true)
+}
+
 /// The device carrying the node's address (`eth0` in a lab container).
 pub fn underlay_device(node_ip: Ipv4Addr) -> String {
     let out = run("ip", &["-o", "-4", "addr", "show"]).unwrap_or_default();
@@ -386,6 +420,24 @@ pub fn underlay_device(node_ip: Ipv4Addr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_routes_are_found_in_proc_net_route() {
+        let with =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    eth0\t00000000\t01051CAC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                    eth0\t00051CAC\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        assert!(has_default_route(with));
+        let without =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                       eth0\t00051CAC\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        assert!(!has_default_route(without));
+        assert!(!has_default_route(""));
+        assert_eq!(
+            lab_gateway("172.28.5.11".parse().unwrap()).to_string(),
+            "172.28.5.1"
+        );
+    }
 
     #[test]
     fn veth_names_follow_calico() {
