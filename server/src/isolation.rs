@@ -175,6 +175,34 @@ fn install_with(bin: &str) -> Result<(), IsolationError> {
 }
 
 /// Installs (idempotently) the host rules for IPv4 and, when ip6tables exists, IPv6.
+/// Whether the isolation rules are in place with `backend`'s IPv4 binary, without changing
+/// anything: `Ok(None)` when they are, `Ok(Some(what is missing))` when not.
+pub fn missing(backend: &Backend) -> Result<Option<String>, IsolationError> {
+    let bin = backend.v4.as_str();
+    let current = run(bin, &["-t", "filter", "-S", CHAIN])?;
+    if !current.status.success() {
+        return Ok(Some(format!("{bin}: no chain {CHAIN}")));
+    }
+    let listed = String::from_utf8_lossy(&current.stdout);
+    if listed.lines().collect::<Vec<_>>()
+        != chain_rules().iter().map(String::as_str).collect::<Vec<_>>()
+    {
+        return Ok(Some(format!(
+            "{bin}: chain {CHAIN} differs: {}",
+            listed.trim()
+        )));
+    }
+    let jump = jump_rule();
+    let mut probe = vec!["-t", "filter", "-C", "INPUT"];
+    probe.extend(jump.iter().map(String::as_str));
+    if !run(bin, &probe)?.status.success() {
+        return Ok(Some(format!(
+            "{bin}: INPUT has no -i {BRIDGE_MATCH} -j {CHAIN}"
+        )));
+    }
+    Ok(None)
+}
+
 pub fn install() -> Result<Backend, IsolationError> {
     let backend = detect_backend()?;
     install_with(&backend.v4)?;

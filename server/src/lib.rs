@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_workshop;
+pub mod doctor;
 pub mod isolation;
 pub mod labs;
 pub mod sandbox;
@@ -52,6 +53,17 @@ pub enum Command {
     /// Lab content.
     #[command(subcommand)]
     Labs(LabsCommand),
+    /// Checks this host before labs are handed to strangers: cgroup version, AppArmor, the
+    /// Docker engine, the host isolation rules, and a lab container's confinement tried for
+    /// real (escapes must fail, pods must work). Exits 1 when a check fails.
+    Doctor {
+        /// Node image the probe container runs.
+        #[arg(long, default_value = sandbox::plan::DEFAULT_IMAGE)]
+        image: String,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `kplab labs …`
@@ -218,6 +230,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 web::config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
             workshop.apply(&mut config)?;
             web::run(config).await?;
+        }
+        Command::Doctor { image, json } => {
+            let checks = doctor::run(&image).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&checks)?);
+            } else {
+                print!("{}", doctor::render(&checks));
+            }
+            if checks.iter().any(|c| c.verdict == doctor::Verdict::Fail) {
+                anyhow::bail!("a check failed");
+            }
         }
         Command::Labs(LabsCommand::Validate { dir }) => match labkit::Catalog::load(&dir) {
             Ok(c) => {

@@ -173,6 +173,24 @@ pub fn oom_first_argv(argv: &[&str]) -> Vec<String> {
     v
 }
 
+/// The Docker engine as `kplab doctor` reports it.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    /// Version, storage driver, cgroup version and driver, runtime.
+    pub summary: String,
+    /// Docker's security options (`name=seccomp,profile=default`, `name=apparmor`, …).
+    pub security_options: Vec<String>,
+}
+
+/// Whether one running lab container carries the plan's confinement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confinement {
+    /// Container name.
+    pub container: String,
+    /// Read-only root, `no-new-privileges` and this build's seccomp profile.
+    pub confined: bool,
+}
+
 /// Output of a command run in a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -311,23 +329,7 @@ impl Driver {
     }
 
     async fn create_and_start(&self, network: &str, c: &ContainerPlan) -> Result<(), SandboxError> {
-        let host_config = HostConfig {
-            network_mode: Some(network.to_string()),
-            cap_add: Some(c.cap_add.clone()),
-            sysctls: Some(c.sysctls.clone().into_iter().collect()),
-            init: Some(c.init),
-            privileged: Some(c.privileged),
-            binds: Some(c.binds.clone()),
-            readonly_rootfs: Some(c.read_only_rootfs),
-            tmpfs: Some(c.tmpfs.clone().into_iter().collect()),
-            security_opt: Some(c.security_opt.clone()),
-            extra_hosts: Some(c.extra_hosts.clone()),
-            memory: Some(c.limits.memory_bytes),
-            memory_swap: Some(c.limits.memory_bytes),
-            pids_limit: Some(c.limits.pids),
-            nano_cpus: Some(c.limits.nano_cpus),
-            ..Default::default()
-        };
+        let host_config = host_config(c, network);
         let endpoint = EndpointSettings {
             ipam_config: Some(EndpointIpamConfig {
                 ipv4_address: Some(c.ip.to_string()),
@@ -851,6 +853,136 @@ impl Driver {
         })
     }
 
+    /// Starts a throwaway container named `name` with a lab client's confinement (capabilities,
+    /// seccomp profile, read-only root, tmpfs, limits) but no network, runs `checks` in it (each
+    /// `sh -c` script, through [`Driver::exec`]), removes it and returns each check's output.
+    /// `kplab doctor` uses it to see what holds on this host, not what the plan says.
+    pub async fn probe_confinement(
+        &self,
+        image: &str,
+        name: &str,
+        checks: &[&str],
+    ) -> Result<Vec<ExecOutput>, SandboxError> {
+        let lab: LabName = "doctor".parse().map_err(|e| SandboxError::Io {
+            what: "planning the probe".into(),
+            cause: std::io::Error::other(e),
+        })?;
+        let options = LabOptions {
+            image: image.to_string(),
+            ..LabOptions::default()
+        };
+        let subnet = Subnet24::containing(std::net::Ipv4Addr::new(192, 0, 2, 0));
+        let p = plan::plan(&lab, &options, subnet).map_err(|e| SandboxError::Io {
+            what: "planning the probe".into(),
+            cause: std::io::Error::other(e),
+        })?;
+        let Some(c) = p.containers.iter().find(|c| c.role == Role::Client) else {
+            return Ok(Vec::new());
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            labels: Some(HashMap::from([(
+                "kplab.doctor".to_string(),
+                "probe".to_string(),
+            )])),
+            host_config: Some(host_config(c, "none")),
+            ..Default::default()
+        };
+        let _ = self.remove_container(name).await;
+        let create = CreateContainerOptionsBuilder::default().name(name).build();
+        self.docker
+            .create_container(Some(create), body)
+            .await
+            .map_err(SandboxError::docker(format!("creating container {name}")))?;
+        let result = async {
+            self.docker
+                .start_container(
+                    name,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(SandboxError::docker(format!("starting container {name}")))?;
+            let mut outputs = Vec::new();
+            for check in checks {
+                outputs.push(self.exec(name, &["sh", "-c", check], None).await?);
+            }
+            Ok(outputs)
+        }
+        .await;
+        if let Err(e) = self.remove_container(name).await {
+            tracing::warn!(container = name, error = %e, "removing the probe container");
+        }
+        result
+    }
+
+    /// The engine, in one line, and its security options (`name=seccomp,profile=default`, …).
+    pub async fn engine_info(&self) -> Result<EngineInfo, SandboxError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(SandboxError::docker("reading Docker's info"))?;
+        let summary = format!(
+            "{} (storage {}, cgroup {} with the {} driver, {})",
+            info.server_version.as_deref().unwrap_or("?"),
+            info.driver.as_deref().unwrap_or("?"),
+            info.cgroup_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "?".into()),
+            info.cgroup_driver
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "?".into()),
+            info.default_runtime.as_deref().unwrap_or("?"),
+        );
+        Ok(EngineInfo {
+            summary,
+            security_options: info.security_options.unwrap_or_default(),
+        })
+    }
+
+    /// Every running lab container, and whether it carries the plan's confinement today
+    /// (read-only root, `no-new-privileges`, this build's seccomp profile).
+    pub async fn lab_confinement(&self) -> Result<Vec<Confinement>, SandboxError> {
+        let options = ListContainersOptionsBuilder::default()
+            .filters(&HashMap::from([("label", vec![LABEL_LAB])]))
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(SandboxError::docker("listing lab containers"))?;
+        let wanted = format!("seccomp={}", super::seccomp::PROFILE);
+        let mut out = Vec::new();
+        for c in list {
+            let Some(id) = c.id else { continue };
+            let name = c
+                .names
+                .and_then(|n| n.first().cloned())
+                .unwrap_or_else(|| id.clone())
+                .trim_start_matches('/')
+                .to_string();
+            let inspect = self
+                .docker
+                .inspect_container(
+                    &id,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .map_err(SandboxError::docker(format!("inspecting {name}")))?;
+            let hc = inspect.host_config.unwrap_or_default();
+            let opts = hc.security_opt.unwrap_or_default();
+            let confined = hc.readonly_rootfs == Some(true)
+                && opts.iter().any(|o| o.starts_with("no-new-privileges"))
+                && opts.iter().any(|o| o.trim() == wanted.trim());
+            out.push(Confinement {
+                container: name,
+                confined,
+            });
+        }
+        Ok(out)
+    }
+
     /// Bytes in a container's writable layer on the host's disk (Docker's `SizeRw`): zero for a
     /// lab, whose root filesystem is read-only.
     pub async fn writable_layer_bytes(&self, container: &str) -> Result<i64, SandboxError> {
@@ -949,6 +1081,27 @@ impl Driver {
                 e,
             )),
         }
+    }
+}
+
+/// Docker's host configuration of a planned container on `network` (a network name, or `none`).
+fn host_config(c: &ContainerPlan, network: &str) -> HostConfig {
+    HostConfig {
+        network_mode: Some(network.to_string()),
+        cap_add: Some(c.cap_add.clone()),
+        sysctls: Some(c.sysctls.clone().into_iter().collect()),
+        init: Some(c.init),
+        privileged: Some(c.privileged),
+        binds: Some(c.binds.clone()),
+        readonly_rootfs: Some(c.read_only_rootfs),
+        tmpfs: Some(c.tmpfs.clone().into_iter().collect()),
+        security_opt: Some(c.security_opt.clone()),
+        extra_hosts: Some(c.extra_hosts.clone()),
+        memory: Some(c.limits.memory_bytes),
+        memory_swap: Some(c.limits.memory_bytes),
+        pids_limit: Some(c.limits.pids),
+        nano_cpus: Some(c.limits.nano_cpus),
+        ..Default::default()
     }
 }
 
