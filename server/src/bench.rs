@@ -28,6 +28,9 @@ pub struct Report {
     pub pods: usize,
     /// Sum of the lab containers' cgroup memory (usage minus cache), MiB.
     pub idle_cgroup_mib: Option<f64>,
+    /// What the lab's files hold in its tmpfs mounts (charged to its memory limit, but counted
+    /// as cache by cgroup v1), MiB.
+    pub idle_tmpfs_mib: Option<f64>,
     /// Proportional set size (PSS: private pages plus a fair share of the shared binary) of
     /// their `containerd-shim` processes, MiB.
     pub idle_shim_mib: Option<f64>,
@@ -42,13 +45,18 @@ impl Report {
              ratio: {:.2} (target <= 1.5)\n",
             self.bare_p50_secs, self.runs, self.up_p50_secs, self.runs, self.ratio
         );
-        if let (Some(cg), Some(shim)) = (self.idle_cgroup_mib, self.idle_shim_mib) {
+        if let (Some(cg), Some(tmpfs), Some(shim)) = (
+            self.idle_cgroup_mib,
+            self.idle_tmpfs_mib,
+            self.idle_shim_mib,
+        ) {
             s += &format!(
-                "idle lab with {} pods: {:.1} MiB in the containers' cgroups + {:.1} MiB of shims (PSS) = {:.1} MiB (target < 60)\n",
+                "idle lab with {} pods: {:.1} MiB in the containers' cgroups + {:.1} MiB in their tmpfs + {:.1} MiB of shims (PSS) = {:.1} MiB (target < 60)\n",
                 self.pods,
                 cg,
+                tmpfs,
                 shim,
-                cg + shim
+                cg + tmpfs + shim
             );
         }
         s
@@ -117,15 +125,15 @@ pub async fn cluster_up(driver: &Driver, runs: usize, pods: usize) -> anyhow::Re
         up.push(elapsed);
     }
 
-    let (idle_cgroup_mib, idle_shim_mib) = if pods > 0 {
+    let (idle_cgroup_mib, idle_tmpfs_mib, idle_shim_mib) = if pods > 0 {
         let lab: LabName = format!("bench-{pid}-mem").parse()?;
         let info = crate::cluster_up(driver, &lab, &LabOptions::default()).await?;
         let measured = idle_memory(driver, &info, pods).await;
         driver.down(&lab).await?;
-        let (cg, shim) = measured?;
-        (Some(cg), Some(shim))
+        let (cg, tmpfs, shim) = measured?;
+        (Some(cg), Some(tmpfs), Some(shim))
     } else {
-        (None, None)
+        (None, None, None)
     };
 
     let bare_p50_secs = p50(&bare);
@@ -139,6 +147,7 @@ pub async fn cluster_up(driver: &Driver, runs: usize, pods: usize) -> anyhow::Re
         ratio: up_p50_secs / bare_p50_secs,
         pods,
         idle_cgroup_mib,
+        idle_tmpfs_mib,
         idle_shim_mib,
     })
 }
@@ -147,7 +156,7 @@ async fn idle_memory(
     driver: &Driver,
     info: &crate::sandbox::LabInfo,
     pods: usize,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(f64, f64, f64)> {
     let node1 = &info.nodes[0].container;
     let replicas = format!("--replicas={pods}");
     let out = driver
@@ -198,6 +207,7 @@ async fn idle_memory(
     // Let start-up garbage settle before measuring the idle state.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut cgroup = 0u64;
+    let mut tmpfs = 0u64;
     let mut shims = 0u64;
     let containers = info
         .nodes
@@ -206,11 +216,29 @@ async fn idle_memory(
         .chain(std::iter::once(info.client.container.as_str()));
     for c in containers {
         cgroup += driver.memory(c).await?.bytes;
+        tmpfs += tmpfs_bytes(driver, c).await?;
         let id = driver.container_id(c).await?;
         shims += shim_memory_bytes(&id);
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    Ok((mib(cgroup), mib(shims)))
+    Ok((mib(cgroup), mib(tmpfs), mib(shims)))
+}
+
+/// Bytes the files in a lab container's tmpfs mounts (its writable places and `/dev/shm`) hold.
+async fn tmpfs_bytes(
+    driver: &Driver,
+    container: &str,
+) -> Result<u64, crate::sandbox::SandboxError> {
+    let mut argv = vec!["df", "-k", "--output=used"];
+    argv.extend(plan::WRITABLE.iter().map(|(path, _)| *path));
+    argv.push("/dev/shm");
+    let out = driver.exec(container, &argv, None).await?;
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .sum::<u64>()
+        * 1024)
 }
 
 /// Memory of the `containerd-shim` process serving a container: its PSS from
