@@ -239,8 +239,12 @@ impl Client {
         .await
     }
 
-    /// Starts a lab through the API and waits until it runs; returns the session id.
+    /// Starts a lab through the API and waits until it runs; returns the session id. A
+    /// learner without a cookie views the catalog first (a start needs one).
     pub async fn start_lab(&mut self, lab: &str, within: Duration) -> String {
+        if self.cookie.is_none() {
+            self.get("/").await;
+        }
         let r = self
             .post_json(&format!("/api/labs/{lab}/sessions"), "")
             .await;
