@@ -424,24 +424,56 @@ async fn a_terminal_websocket_from_a_foreign_origin_is_refused() {
     assert_eq!(ws_status(s.addr, &path, &cookie, &own).await, 101);
 }
 
-/// A foreign page reading the learner's or the instructor's event stream.
+/// A foreign page reading a workshop member's event stream (the cookie rides along), or the
+/// instructor's.
 #[tokio::test]
 async fn event_streams_from_a_foreign_origin_are_refused() {
     let s = server(GuardArgs::default()).await;
+    let bearer = format!("Bearer {TOKEN}");
+    let w = request(
+        s.addr,
+        "POST",
+        "/api/workshops",
+        &[("Authorization", &bearer)],
+        json_body(r#"{"name":"W","labs":["00-hello"],"capacity":5,"warm_pool":0}"#),
+    )
+    .await;
+    assert_eq!(w.status, 201, "{w:?}");
+    let (wid, code) = (
+        w.json()["id"].as_str().unwrap().to_string(),
+        w.json()["join_code"].as_str().unwrap().to_string(),
+    );
     let cookie = learner(s.addr).await;
-    for path in ["/api/workshops/me/events", "/api/workshops/x/events"] {
-        let r = request(
-            s.addr,
-            "GET",
-            path,
-            &[
-                ("Cookie", &cookie),
-                ("Origin", EVIL),
-                ("Accept", "text/event-stream"),
-            ],
-            None,
+    let j = request(
+        s.addr,
+        "POST",
+        "/api/workshops/join",
+        &[("Cookie", &cookie)],
+        json_body(&format!(r#"{{"code":"{code}","name":"Alice"}}"#)),
+    )
+    .await;
+    assert_eq!(j.status, 200, "{j:?}");
+    for path in [
+        "/api/workshops/me/events".to_string(),
+        format!("/api/workshops/{wid}/events"),
+    ] {
+        let r = tokio::time::timeout(
+            Duration::from_secs(3),
+            request(
+                s.addr,
+                "GET",
+                &path,
+                &[
+                    ("Cookie", &cookie),
+                    ("Authorization", &bearer),
+                    ("Origin", EVIL),
+                    ("Accept", "text/event-stream"),
+                ],
+                None,
+            ),
         )
-        .await;
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the stream was opened for a foreign origin"));
         assert_eq!(r.status, 403, "{path}: {r:?}");
     }
 }
