@@ -927,3 +927,67 @@ async fn what_a_check_stores_is_capped() {
         "{rows} results kept"
     );
 }
+
+/// A workshop member firing requests that fail (unknown session, lab not running) makes the
+/// server recompute no dashboard row: each push is a row read for every open dashboard.
+#[tokio::test]
+async fn requests_that_change_nothing_push_no_dashboard_rows() {
+    let s = server(GuardArgs::default()).await;
+    let bearer = format!("Bearer {TOKEN}");
+    let w = request(
+        s.addr,
+        "POST",
+        "/api/workshops",
+        &[("Authorization", &bearer)],
+        json_body(r#"{"name":"W","labs":["00-hello"],"capacity":5,"warm_pool":0}"#),
+    )
+    .await;
+    assert_eq!(w.status, 201, "{w:?}");
+    let code = w.json()["join_code"].as_str().unwrap().to_string();
+    let cookie = learner(s.addr).await;
+    let j = request(
+        s.addr,
+        "POST",
+        "/api/workshops/join",
+        &[("Cookie", &cookie)],
+        json_body(&format!(r#"{{"code":"{code}","name":"Alice"}}"#)),
+    )
+    .await;
+    assert_eq!(j.status, 200, "{j:?}");
+    // Let the queued start settle, then listen.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut changes = s.state.workshop.subscribe();
+    for (method, path) in [
+        ("POST", "/api/sessions/nope00/extend"),
+        ("POST", "/api/sessions/nope00/tasks/x/check"),
+        ("DELETE", "/api/sessions/nope00"),
+        ("POST", "/labs/nope/stop"),
+        ("POST", "/labs/00-hello/phase"),
+    ] {
+        for _ in 0..5 {
+            let r = request(s.addr, method, path, &[("Cookie", &cookie)], None).await;
+            assert!(r.status >= 400, "{method} {path}: {r:?}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut pushed = 0;
+    while changes.try_recv().is_ok() {
+        pushed += 1;
+    }
+    assert_eq!(
+        pushed, 0,
+        "25 failed requests pushed {pushed} dashboard rows"
+    );
+    // A request that changes something still pushes the row.
+    let r = request(
+        s.addr,
+        "POST",
+        "/api/workshops/me/hand",
+        &[("Cookie", &cookie)],
+        json_body(r#"{"raised":true}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(changes.try_recv().is_ok(), "raising a hand pushed no row");
+}
