@@ -3,6 +3,12 @@
 //!
 //! [`serve`] takes a bound listener, the state and a shutdown future, so tests bind port 0
 //! and stop the server cleanly; [`run`] is what `kplab serve` calls.
+//!
+//! What holds the server against abuse from outside (issue 13) is in [`guard`]: the
+//! same-origin check, the security headers, the client address behind trusted proxies, the
+//! start and login rate limits, `/metrics` access; [`serve`] adds the header-read timeout and
+//! the connection limit; [`load_key`] keeps `cookie.key` 0600; [`store::cap_text`] bounds what
+//! a lab's output can make us store. `tests/attack_server.rs` attacks all of it.
 
 pub mod auth;
 pub mod config;
