@@ -31,13 +31,14 @@ pub struct Learner(pub String);
 pub struct NewLearner;
 
 /// Refuses a request of a learner without a cookie from an earlier page view: lab starts
-/// need one, so a script without cookies starts nothing.
+/// (and the forms that create a learner row: name, phase) need one, so a script without
+/// cookies starts and stores nothing.
 pub fn require_returning(new: Option<NewLearner>) -> Result<(), AppError> {
     match new {
         None => Ok(()),
         Some(NewLearner) => Err(AppError::Refused(
-            "your browser sent no kplab cookie: reload the lab's page (cookies must be on), \
-             then press Start again"
+            "your browser sent no kplab cookie: reload the page (cookies must be on), then \
+             press the button again"
                 .into(),
         )),
     }

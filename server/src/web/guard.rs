@@ -604,7 +604,7 @@ pub fn metrics_allowed(
     // local only when a trusted proxy says so.
     let forwarded = headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded");
     let proxied_untrusted = forwarded && !client.peer.is_some_and(|p| guard.trusts(p.ip()));
-    if client.ip.is_loopback() && !proxied_untrusted {
+    if client.ip.to_canonical().is_loopback() && !proxied_untrusted {
         return Ok(());
     }
     Err((

@@ -56,9 +56,10 @@ pub async fn create_session(
     Ok((code, Json(json!({ "id": s.id, "status": s.status }))))
 }
 
-/// Terminal WebSocket URLs of a session.
+/// Terminal WebSocket URLs of a session (`wss://` when the request came over TLS).
 pub fn terminal_urls(
     headers: &HeaderMap,
+    https: bool,
     lab: &labkit::Lab,
     session: &str,
 ) -> Vec<serde_json::Value> {
@@ -66,13 +67,15 @@ pub fn terminal_urls(
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
-    lab.hosts().into_iter().map(|h| json!({ "host": h, "url": format!("ws://{host}/api/sessions/{session}/terminals/{h}") })).collect()
+    let scheme = if https { "wss" } else { "ws" };
+    lab.hosts().into_iter().map(|h| json!({ "host": h, "url": format!("{scheme}://{host}/api/sessions/{session}/terminals/{h}") })).collect()
 }
 
 /// `GET /api/sessions/{id}`: status, current phase, task results, terminals.
 pub async fn get_session(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    client: Client,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -87,7 +90,7 @@ pub async fn get_session(
         tasks.extend(task_views(&state, &learner.0, lab, i).await?);
     }
     let terminals = if s.status == Status::Running {
-        terminal_urls(&headers, lab, &s.id)
+        terminal_urls(&headers, client.https, lab, &s.id)
     } else {
         Vec::new()
     };

@@ -87,12 +87,15 @@ pub struct NameForm {
     pub name: String,
 }
 
-/// `POST /name`: sets the learner's display name.
+/// `POST /name`: sets the learner's display name (a learner who has a cookie already: a
+/// cookieless script gets no learner row).
 pub async fn post_name(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    new: Option<Extension<NewLearner>>,
     Form(f): Form<NameForm>,
 ) -> Result<Response, AppError> {
+    require_returning(new.map(|Extension(n)| n))?;
     let name = f.name.trim();
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AppError::BadRequest(
@@ -357,9 +360,11 @@ pub struct PhaseForm {
 pub async fn post_phase(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    new: Option<Extension<NewLearner>>,
     Path(lab_id): Path<String>,
     Form(f): Form<PhaseForm>,
 ) -> Result<Response, AppError> {
+    require_returning(new.map(|Extension(n)| n))?;
     let lab = state
         .catalog
         .lab(&lab_id)
