@@ -4,6 +4,7 @@
 //! whose labs start at once and whose commands print a megabyte: no Docker is needed, so
 //! these run in plain `cargo test -p kplab --test attack_server`.
 
+mod browser_support;
 mod web_support;
 
 use std::net::{IpAddr, SocketAddr};
@@ -298,10 +299,26 @@ async fn a_start_flood_from_one_address_gets_429() {
     assert!(s.state.store.live_sessions().await.unwrap().len() <= 4);
 }
 
-/// Page views by bots leave no learner rows behind.
+/// Page views and cookieless form posts by bots leave no learner rows behind.
 #[tokio::test]
 async fn cookieless_page_views_leave_no_learner_rows() {
     let s = server(GuardArgs::default()).await;
+    for (path, form) in [("/name", "name=bot"), ("/labs/00-hello/phase", "phase=2")] {
+        let r = request(
+            s.addr,
+            "POST",
+            path,
+            &[],
+            Some(("application/x-www-form-urlencoded", form.as_bytes())),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{path}: {r:?}");
+        let id = learner_id(&set_cookie(&r).expect("a cookie for the reload"));
+        assert!(
+            s.state.store.learner(&id).await.unwrap().is_none(),
+            "POST {path} stored learner {id}"
+        );
+    }
     for path in ["/", "/labs/00-hello", "/j", "/api/labs"] {
         let r = request(s.addr, "GET", path, &[], None).await;
         assert_eq!(r.status, 200, "{path}: {r:?}");
@@ -990,4 +1007,151 @@ async fn requests_that_change_nothing_push_no_dashboard_rows() {
     assert_eq!(r.status, 200, "{r:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(changes.try_recv().is_ok(), "raising a hand pushed no row");
+}
+
+// ---------------------------------------------------------------- in a browser
+
+/// Runs a CDP command through chromedriver; returns its JSON answer.
+async fn cdp(
+    b: &fantoccini::Client,
+    driver_port: u16,
+    cmd: &str,
+    params: serde_json::Value,
+) -> String {
+    let session = b.session_id().await.unwrap().expect("a session id");
+    let body = serde_json::json!({ "cmd": cmd, "params": params }).to_string();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", driver_port))
+        .await
+        .unwrap();
+    let req = format!(
+        "POST /session/{session}/goog/cdp/execute HTTP/1.1\r\nHost: 127.0.0.1:{driver_port}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    return text;
+                }
+            }
+            if n == 0 {
+                return text;
+            }
+        }
+    };
+    let out = tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .unwrap_or_else(|_| panic!("chromedriver did not answer {cmd}"));
+    assert!(out.starts_with("HTTP/1.1 200"), "{cmd}: {out}");
+    out
+}
+
+/// The CSP violations the current page reported (recorded by a script CDP adds to every
+/// document before the page's own).
+async fn violations(b: &fantoccini::Client) -> Vec<String> {
+    let v = b
+        .execute("return window.__cspViolations || null;", vec![])
+        .await
+        .unwrap();
+    assert!(!v.is_null(), "the violation recorder did not run");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The pages still work under the security headers in a real browser, and report no CSP
+/// violation: the Start form (a same-origin POST with the browser's own Origin) starts the
+/// lab, xterm.js draws the terminal and its WebSocket passes the origin check, the instructor
+/// login form and the join page load their scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver (apt-get install chromium chromium-driver)"]
+async fn the_pages_work_in_a_browser_under_the_policy() {
+    use fantoccini::Locator;
+    let s = server(GuardArgs::default()).await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, b, port) = browser_support::browser(profile.path(), (1280, 900)).await;
+    cdp(&b, port, "Page.enable", serde_json::json!({})).await;
+    cdp(
+        &b,
+        port,
+        "Page.addScriptToEvaluateOnNewDocument",
+        serde_json::json!({ "source": "window.__cspViolations = []; \
+            document.addEventListener('securitypolicyviolation', function (e) { \
+              window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber); });" }),
+    )
+    .await;
+    let base = format!("http://{}", s.addr);
+    let mut seen = Vec::new();
+
+    b.goto(&format!("{base}/")).await.unwrap();
+    seen.extend(violations(&b).await);
+    b.goto(&format!("{base}/labs/00-hello")).await.unwrap();
+    b.find(Locator::Css("#start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let session = loop {
+        let live = s.state.store.live_sessions().await.unwrap();
+        if let Some(l) = live.first() {
+            if s.state.shells.get(&l.id, "node-1").is_some()
+                && b.find(Locator::Css(".term .xterm-screen")).await.is_ok()
+            {
+                break l.id.clone();
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no terminal within 20 s (live: {live:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    seen.extend(violations(&b).await);
+    assert!(!session.is_empty());
+
+    for page in ["/j", "/instructor"] {
+        b.goto(&format!("{base}{page}")).await.unwrap();
+        seen.extend(violations(&b).await);
+    }
+    b.find(Locator::Css("#login-form input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        b.find(Locator::Css("#create-form")).await.is_ok(),
+        "the login form (a same-origin POST) did not log in: {}",
+        b.source().await.unwrap_or_default()
+    );
+    seen.extend(violations(&b).await);
+    b.close().await.unwrap();
+    assert!(seen.is_empty(), "CSP violations: {seen:#?}");
 }
