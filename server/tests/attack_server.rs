@@ -822,6 +822,38 @@ async fn rotating_forwarded_for_does_not_escape_the_login_limit() {
     assert_eq!(r.status, 429, "{r:?}");
 }
 
+/// Guessing the instructor token on the Bearer API from rotating forwarded addresses.
+#[tokio::test]
+async fn guessing_the_instructor_token_on_the_api_is_limited() {
+    let s = server(GuardArgs::default()).await;
+    let mut codes = Vec::new();
+    for i in 0..15 {
+        let xff = format!("198.51.100.{i}");
+        let bearer = format!("Bearer guess-{i}-aaaaaaaaaaaa");
+        let r = request(
+            s.addr,
+            "GET",
+            "/api/workshops",
+            &[("Authorization", &bearer), ("X-Forwarded-For", &xff)],
+            None,
+        )
+        .await;
+        codes.push(r.status);
+    }
+    assert_eq!(&codes[..10], [403; 10], "{codes:?}");
+    assert_eq!(&codes[10..], [429; 5], "{codes:?}");
+    let r = request(
+        s.addr,
+        "GET",
+        "/api/workshops",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(r.header("retry-after").is_some());
+}
+
 // ---------------------------------------------------------------- metrics
 
 /// A non-loopback address of this machine, if it has one.

@@ -1,8 +1,8 @@
 //! What holds the server against abuse from outside (issue 13): the same-origin check on
 //! state-changing requests, WebSockets and event streams; the security headers on every
 //! response; the client address (`X-Forwarded-For` only from a configured proxy); the
-//! sliding-window rate limits (lab starts, wrong join codes, wrong instructor tokens); who may
-//! read `/metrics`.
+//! sliding-window rate limits (lab starts, wrong instructor and metrics tokens; the join-code
+//! limit is in [`super::workshop::auth`]); who may read `/metrics`.
 //!
 //! Configured by [`GuardArgs`] (flags of `kplab serve`, each with an environment fallback):
 //!
@@ -420,6 +420,38 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
     next.run(req).await
 }
 
+// ---------------------------------------------------------------- token guesses
+
+/// Middleware on every route: requests that present a token (an `Authorization` header: the
+/// instructor API, `/metrics`; or the instructor login form) are limited per client address
+/// to [`LOGIN_FAILURES`] refused (403) tries per [`LOGIN_WINDOW`]; past that, 429 with
+/// `Retry-After`, even for the right token, until the window has room again.
+pub async fn token_guesses(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let guessing = req.headers().contains_key(header::AUTHORIZATION)
+        || (req.method() == Method::POST && req.uri().path() == "/instructor/login");
+    if !guessing {
+        return next.run(req).await;
+    }
+    let client = Client::of(&state, req.extensions(), req.headers());
+    if let Err(wait) = state.limits.logins.check(&client.ip) {
+        tracing::info!(ip = %client.ip, "token guesses limited");
+        let e = AppError::TooMany {
+            retry_after: wait,
+            reason: format!("too many wrong tokens from your address; try again in {wait} s"),
+        };
+        return if req.uri().path().starts_with("/api/") {
+            ApiError(e).into_response()
+        } else {
+            e.into_response()
+        };
+    }
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::FORBIDDEN {
+        state.limits.logins.record(client.ip);
+    }
+    resp
+}
+
 // ---------------------------------------------------------------- headers
 
 /// The Content-Security-Policy of every response. Scripts only from our own files (no
@@ -530,7 +562,7 @@ pub struct Limits {
     pub starts_by_learner: RateLimit<String>,
     /// Lab starts per client address.
     pub starts_by_address: RateLimit<IpAddr>,
-    /// Wrong instructor tokens per client address.
+    /// Refused tokens (instructor, metrics) per client address ([`token_guesses`]).
     pub logins: RateLimit<IpAddr>,
 }
 

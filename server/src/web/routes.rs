@@ -1,7 +1,7 @@
 //! Every route of the web server, in one place, with the layers every response goes
 //! through: the learner cookie and the workshop change push on the learner routes; then, on
-//! all, the body limit, compression, the request timeout, the same-origin check and the
-//! security headers ([`super::guard`]).
+//! all, the body limit, compression, the request timeout, the token-guess limit, the
+//! same-origin check and the security headers ([`super::guard`]).
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -142,6 +142,10 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::guard::token_guesses,
         ))
         // Outside the learner cookie: a cross-site request is refused before a cookie is set.
         .layer(middleware::from_fn_with_state(

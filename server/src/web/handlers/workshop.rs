@@ -1052,28 +1052,14 @@ pub struct LoginForm {
     pub token: String,
 }
 
-/// `POST /instructor/login`: wrong tokens are limited per client address
-/// ([`crate::web::guard::LOGIN_FAILURES`] per minute, then 429 with `Retry-After`).
+/// `POST /instructor/login`: wrong tokens are limited per client address by
+/// [`crate::web::guard::token_guesses`].
 pub async fn post_login(
     State(state): State<AppState>,
     client: Client,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, Fail> {
-    let logins = &state.limits.logins;
-    if let Err(wait) = logins.check(&client.ip) {
-        let mut f = Fail::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many wrong instructor tokens from your address; try again in {wait} s"),
-        );
-        f.retry_after = Some(wait);
-        return Err(f.html());
-    }
-    let jar = auth::login(&state, &f.token, client.https).map_err(|d| {
-        if d.status == StatusCode::FORBIDDEN {
-            logins.record(client.ip);
-        }
-        Fail::from(d).html()
-    })?;
+    let jar = auth::login(&state, &f.token, client.https).map_err(|d| Fail::from(d).html())?;
     Ok((jar, Redirect::to("/instructor")).into_response())
 }
 
