@@ -139,9 +139,12 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
         ),
         ("POST", "/instructor/workshops".to_string()),
     ];
+    // Each try comes from its own address (as the trusted proxy forwards it): wrong tokens
+    // from one address are limited to 10 a minute (tests/attack_server.rs shows that).
     let cookie = alice.cookie.clone().unwrap();
+    let mut tries = 0;
     for (method, path) in &instructor_routes {
-        for headers in [
+        for mut headers in [
             vec![("Cookie", cookie.as_str())],
             vec![
                 ("Cookie", cookie.as_str()),
@@ -149,6 +152,9 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
             ],
             vec![("Cookie", "kplab_instructor=forged")],
         ] {
+            tries += 1;
+            let from = format!("203.0.113.{}", tries % 250 + 1);
+            headers.push(("X-Forwarded-For", &from));
             let r = request(server.addr, method, path, &headers, json_body("{}")).await;
             assert!(
                 r.status == 401 || r.status == 403,
