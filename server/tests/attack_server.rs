@@ -95,6 +95,11 @@ impl Drop for Server {
 
 /// Starts a server on `ip` (port 0) with the defences `guard` asks for.
 async fn server_on(ip: IpAddr, guard: GuardArgs) -> Server {
+    server_timed(ip, guard, 60).await
+}
+
+/// [`server_on`] with a request timeout of `request_timeout_secs`.
+async fn server_timed(ip: IpAddr, guard: GuardArgs, request_timeout_secs: u64) -> Server {
     let data = tempfile::tempdir().unwrap();
     let args = ServeArgs {
         listen: SocketAddr::new(ip, 0),
@@ -104,7 +109,7 @@ async fn server_on(ip: IpAddr, guard: GuardArgs) -> Server {
         max_labs: 50,
         idle_secs: 600,
         sweep_secs: 3600,
-        request_timeout_secs: 60,
+        request_timeout_secs,
         lab_prefix: "atk-".into(),
         image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
     };
@@ -724,6 +729,42 @@ async fn a_slow_header_is_cut_off() {
     let read = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the connection was still open after 10 s");
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}
+
+/// A slow body (the head at once, then a trickle) is cut off by the request timeout rather
+/// than holding a handler.
+#[tokio::test]
+async fn a_slow_body_is_cut_off() {
+    let s = server_timed(IpAddr::from([127, 0, 0, 1]), GuardArgs::default(), 2).await;
+    let cookie = learner(s.addr).await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "POST /name HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nname=",
+        s.addr
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    let t0 = Instant::now();
+    let trickle = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if c.write_all(b"a").await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(4), trickle).await;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(6), c.read(&mut buf))
+        .await
+        .expect("the server still waited for the body after 10 s")
+        .unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 504") || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
 }
 
 /// Many idle connections past the limit do not each get a task: the excess waits in the
