@@ -1228,3 +1228,54 @@ async fn the_pages_work_in_a_browser_under_the_policy() {
     b.close().await.unwrap();
     assert!(seen.is_empty(), "CSP violations: {seen:#?}");
 }
+
+/// Trimming keeps what matters: a task passed long ago stays passed after many failing
+/// checks, and a session keeps only the newest rule snapshots of a node however often its
+/// rules change.
+#[tokio::test]
+async fn trimmed_history_keeps_passes_and_bounds_snapshots() {
+    use kplab::web::store::TaskResult;
+    let s = server(GuardArgs::default()).await;
+    let cookie = learner(s.addr).await;
+    let id = running_lab(&s, &cookie).await;
+    let who = learner_id(&cookie);
+    for i in 0..40 {
+        let r = TaskResult {
+            task: "create-web".into(),
+            passed: i == 0,
+            outcome: "{}".into(),
+            created_ms: i,
+        };
+        s.state
+            .store
+            .record_result(&who, "00-hello", &id, &r)
+            .await
+            .unwrap();
+    }
+    let results = s.state.store.results(&who, "00-hello").await.unwrap();
+    let r = results.iter().find(|r| r.task == "create-web").unwrap();
+    assert!(r.passed, "the early pass was trimmed away");
+    let snaps = s.state.store.snapshots();
+    for i in 0..80 {
+        snaps
+            .add_if_changed(
+                &id,
+                "node-1",
+                0,
+                &format!("h{i}"),
+                "x",
+                "*filter\nCOMMIT\n",
+                i,
+            )
+            .await
+            .unwrap();
+    }
+    let kept = snaps.list(&id).await.unwrap();
+    let max = kplab::web::panel::store::SNAPSHOTS_PER_NODE as usize;
+    assert!(kept.len() <= max, "{} snapshots kept", kept.len());
+    assert_eq!(
+        kept.iter().map(|m| m.seq).max(),
+        Some(80),
+        "the newest is kept"
+    );
+}
