@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 /// Top-level commands.
+// Parsed once per run: the size of the `serve` flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The node image.
@@ -49,6 +51,9 @@ pub enum Command {
         /// Workshop flags (instructor token).
         #[command(flatten)]
         workshop: web::workshop::WorkshopArgs,
+        /// The server's defences (trusted proxies, limits, metrics access).
+        #[command(flatten)]
+        guard: web::guard::GuardArgs,
     },
     /// Lab content.
     #[command(subcommand)]
@@ -225,10 +230,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Serve { args, workshop } => {
+        Command::Serve {
+            args,
+            workshop,
+            guard,
+        } => {
             let mut config =
                 web::config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
             workshop.apply(&mut config)?;
+            guard.apply(&mut config)?;
             web::run(config).await?;
         }
         Command::Doctor { image, json } => {

@@ -43,7 +43,18 @@ async fn without_a_token_workshops_are_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker and the node image (kplab image build)"]
 async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_only() {
-    let server = Server::start_with("wss-", 3, Some(TOKEN)).await;
+    // As behind a reverse proxy on this host (Caddy): its X-Forwarded-For names the client,
+    // so the join-code limit below can be shown to be per client address.
+    let server = Server::start_guarded(
+        "wss-",
+        3,
+        Some(TOKEN),
+        kplab::web::guard::GuardArgs {
+            trusted_proxy: vec!["127.0.0.1".into()],
+            ..kplab::web::guard::GuardArgs::default()
+        },
+    )
+    .await;
     let teacher = Instructor::new(server.addr);
     let (id, code) = teacher.create("Secure", 10, 0).await;
 
@@ -128,9 +139,12 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
         ),
         ("POST", "/instructor/workshops".to_string()),
     ];
+    // Each try comes from its own address (as the trusted proxy forwards it): wrong tokens
+    // from one address are limited to 10 a minute (tests/attack_server.rs shows that).
     let cookie = alice.cookie.clone().unwrap();
+    let mut tries = 0;
     for (method, path) in &instructor_routes {
-        for headers in [
+        for mut headers in [
             vec![("Cookie", cookie.as_str())],
             vec![
                 ("Cookie", cookie.as_str()),
@@ -138,6 +152,9 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
             ],
             vec![("Cookie", "kplab_instructor=forged")],
         ] {
+            tries += 1;
+            let from = format!("203.0.113.{}", tries % 250 + 1);
+            headers.push(("X-Forwarded-For", &from));
             let r = request(server.addr, method, path, &headers, json_body("{}")).await;
             assert!(
                 r.status == 401 || r.status == 403,
@@ -354,7 +371,8 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
     assert_eq!(ended.status, 409, "{ended:?}");
 
     // Join codes are rate-limited per address: 10 wrong codes, then 429 with Retry-After,
-    // even for the right code; another client address is not affected.
+    // even for the right code; another client address (as the trusted proxy forwards it) is
+    // not affected.
     let (_, open_code) = teacher.create("Open", 10, 0).await;
     let mut mallory = Client::new(server.addr);
     for i in 0..10 {

@@ -1,5 +1,12 @@
 //! Learner identity: a signed cookie (`kplab_learner`) holding a random id. The middleware
-//! issues one to a new browser and exposes the id to handlers as [`Learner`].
+//! issues one to a new browser and exposes the id to handlers as [`Learner`]; a request that
+//! came without a valid cookie also carries [`NewLearner`], so that what needs a learner who
+//! has been here before (a lab start) can refuse it.
+//!
+//! No learner row is written here: a request that never becomes a learner (a bot, a page
+//! view) leaves nothing in the store; the handlers that need the row (start, join, name,
+//! phase) create it. The cookie is `Secure` when the request came over TLS
+//! ([`crate::web::guard::Guard::https`]).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -7,8 +14,9 @@ use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
 
 use super::error::AppError;
+use super::guard::Client;
 use super::lifecycle::new_learner_id;
-use super::state::{now_ms, AppState};
+use super::state::AppState;
 use super::store::Session;
 
 /// The cookie's name.
@@ -17,6 +25,24 @@ pub const COOKIE: &str = "kplab_learner";
 /// The learner making the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Learner(pub String);
+
+/// Marks a request whose learner id was minted by this very request (no valid cookie came).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewLearner;
+
+/// Refuses a request of a learner without a cookie from an earlier page view: lab starts
+/// (and the forms that create a learner row: name, phase) need one, so a script without
+/// cookies starts and stores nothing.
+pub fn require_returning(new: Option<NewLearner>) -> Result<(), AppError> {
+    match new {
+        None => Ok(()),
+        Some(NewLearner) => Err(AppError::Refused(
+            "your browser sent no kplab cookie: reload the page (cookies must be on), then \
+             press the button again"
+                .into(),
+        )),
+    }
+}
 
 /// Reads or issues the learner cookie.
 pub async fn learner_cookie(
@@ -34,13 +60,15 @@ pub async fn learner_cookie(
         None => (new_learner_id(), true),
     };
     req.extensions_mut().insert(Learner(id.clone()));
+    if new {
+        req.extensions_mut().insert(NewLearner);
+    }
+    let https = Client::of(&state, req.extensions(), req.headers()).https;
     let mut resp = next.run(req).await;
     if new {
-        if let Err(e) = state.store.upsert_learner(&id, "", now_ms()).await {
-            tracing::warn!(error = %e, "could not record a new learner");
-        }
         let mut c = Cookie::new(COOKIE, id);
         c.set_http_only(true);
+        c.set_secure(https);
         c.set_same_site(SameSite::Lax);
         c.set_path("/");
         c.set_max_age(time::Duration::days(365));

@@ -69,6 +69,9 @@ pub struct Config {
     /// Instructor token (workshops are off without one); set by
     /// [`crate::web::workshop::WorkshopArgs::apply`].
     pub instructor_token: Option<String>,
+    /// The server's defences (origin check, limits, proxies, metrics); set by
+    /// [`crate::web::guard::GuardArgs::apply`], the secure defaults otherwise.
+    pub guard: super::guard::Guard,
 }
 
 impl fmt::Debug for Config {
@@ -89,6 +92,11 @@ impl fmt::Debug for Config {
                 "instructor_token",
                 &self.instructor_token.as_ref().map(|_| "***"),
             )
+            .field("trusted_proxies", &self.guard.trusted_proxies)
+            .field("secure_cookies", &self.guard.secure_cookies)
+            .field("header_timeout", &self.guard.header_timeout)
+            .field("max_connections", &self.guard.max_connections)
+            .field("metrics", &self.guard.metrics)
             .finish()
     }
 }
@@ -160,6 +168,7 @@ impl Config {
             lab_prefix: a.lab_prefix,
             image: a.image,
             instructor_token: None,
+            guard: super::guard::Guard::default(),
         })
     }
 }

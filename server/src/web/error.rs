@@ -2,7 +2,8 @@
 //!
 //! Handlers return [`AppError`] (HTML pages) or [`ApiError`] (JSON under `/api`). Each variant
 //! is a failure the client can act on and maps to one status code: 400 bad request (with the
-//! reason), 401/403 (not yours), 404, 409 conflict, 503 full (with `Retry-After`). Anything
+//! reason), 401/403 (not yours, or refused with the reason), 404, 409 conflict, 429 too many
+//! (with `Retry-After`), 503 full (with `Retry-After`). Anything
 //! else is `Internal`: logged with its cause, shown only as "internal error".
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -34,6 +35,18 @@ pub enum AppError {
         /// The limit.
         capacity: usize,
     },
+    /// Refused for a reason the client is told (403): a cross-site request, a start without
+    /// the learner cookie.
+    #[error("{0}")]
+    Refused(String),
+    /// Rate-limited (429): try again after this many seconds.
+    #[error("{reason}")]
+    TooMany {
+        /// Seconds.
+        retry_after: u64,
+        /// What was limited.
+        reason: String,
+    },
     /// Anything else (logged, not shown).
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -59,6 +72,8 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Refused(_) => StatusCode::FORBIDDEN,
+            AppError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,8 +84,18 @@ impl AppError {
         }
     }
 
+    /// Seconds to wait before trying again (503 full, 429 rate-limited).
+    pub fn wait(&self) -> Option<u64> {
+        match self {
+            AppError::Full { retry_after, .. } | AppError::TooMany { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
     fn retry_after(&self, r: &mut Response) {
-        if let AppError::Full { retry_after, .. } = self {
+        if let Some(retry_after) = self.wait() {
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -91,11 +116,8 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
-        let retry_after = match &self {
-            AppError::Full { retry_after, .. } => Some(*retry_after),
-            _ => None,
-        };
-        let title = if retry_after.is_some() {
+        let retry_after = self.wait();
+        let title = if matches!(self, AppError::Full { .. }) {
             "Full"
         } else {
             status.canonical_reason().unwrap_or("Error")
@@ -127,8 +149,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.log();
         let mut body = serde_json::json!({ "error": self.0.to_string() });
-        if let AppError::Full { retry_after, .. } = &self.0 {
-            body["retry_after"] = (*retry_after).into();
+        if let Some(retry_after) = self.0.wait() {
+            body["retry_after"] = retry_after.into();
         }
         let mut r = (self.0.status(), Json(body)).into_response();
         self.0.retry_after(&mut r);

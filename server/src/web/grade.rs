@@ -36,7 +36,9 @@ pub async fn run_task(
             kind: c.kind().into(),
             title: c.describe(),
             passed,
-            detail,
+            // What a lab printed is the learner's to choose: cut before it is stored or shown.
+            detail: crate::web::store::cap_text(&detail, crate::web::store::MAX_STORED_TEXT)
+                .into_owned(),
             ms: t0.elapsed().as_millis() as u64,
         });
     }

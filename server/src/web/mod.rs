@@ -3,11 +3,18 @@
 //!
 //! [`serve`] takes a bound listener, the state and a shutdown future, so tests bind port 0
 //! and stop the server cleanly; [`run`] is what `kplab serve` calls.
+//!
+//! What holds the server against abuse from outside (issue 13) is in [`guard`]: the
+//! same-origin check, the security headers, the client address behind trusted proxies, the
+//! start and login rate limits, `/metrics` access; [`serve`] adds the header-read timeout and
+//! the connection limit; [`load_key`] keeps `cookie.key` 0600; [`store::cap_text`] bounds what
+//! a lab's output can make us store. `tests/attack_server.rs` attacks all of it.
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grade;
+pub mod guard;
 pub mod handlers;
 pub mod lifecycle;
 pub mod markdown;
@@ -59,6 +66,12 @@ pub fn somaxconn() -> Option<u32> {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; runs the lifecycle sweeper.
+///
+/// Each connection is HTTP/1.1 with upgrades (the WebSockets), and must send each request's
+/// head within `--header-timeout-secs` (a slow client is cut off, not waited for). At most
+/// `--max-connections` connections are served at once, WebSockets included: beyond that the
+/// server stops accepting and new connections wait in the listen queue until one closes. On
+/// shutdown, open connections finish their current request (up to the request timeout).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -66,31 +79,178 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(lifecycle::sweeper(state.clone(), stop_rx.clone()));
-    let workshops = tokio::spawn(workshop::pool::run(state.clone(), stop_rx));
+    let workshops = tokio::spawn(workshop::pool::run(state.clone(), stop_rx.clone()));
+    let guard = state.config.guard.clone();
+    let drain = state.config.request_timeout;
     let app = routes::router(state);
-    // The peer address feeds the join-code rate limit.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await;
+    let permits = Arc::new(tokio::sync::Semaphore::new(guard.max_connections));
+    // Every connection task holds a clone; `closed()` resolves when the last one ends.
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.context("connection limit")?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(
+            Limited {
+                io: stream,
+                _permit: permit,
+            },
+            peer,
+            app.clone(),
+            guard.header_timeout,
+            stop_rx.clone(),
+            open_rx.clone(),
+        ));
+    }
+    drop(listener);
+    drop(open_rx);
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(drain, open_tx.closed()).await.is_err() {
+        tracing::warn!("connections still open after {drain:?}; shutting down anyway");
+    }
     sweeper.abort();
     workshops.abort();
-    result.context("serving HTTP")
+    Ok(())
 }
 
-/// Loads (or creates) the cookie key under the data directory.
+/// Serves one connection: the peer address goes into each request as `ConnectInfo`.
+async fn connection(
+    io: Limited,
+    peer: std::net::SocketAddr,
+    app: axum::Router,
+    header_timeout: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    _open: tokio::sync::watch::Receiver<()>,
+) {
+    use tower::ServiceExt;
+    let service =
+        hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(req.map(axum::body::Body::new))
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, peer = %peer, "connection ended");
+            }
+            return;
+        }
+        _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+    }
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, peer = %peer, "connection ended");
+    }
+}
+
+/// A connection's socket with its slot of the connection limit: the slot is given back when
+/// the socket closes, also after an upgrade to a WebSocket (which takes the socket along).
+struct Limited {
+    io: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Limited {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Limited {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Loads (or creates) the cookie key under the data directory. The file is written 0600; an
+/// existing key readable by others is tightened to 0600 (with a warning).
 pub fn load_key(data_dir: &std::path::Path) -> anyhow::Result<Key> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = data_dir.join("cookie.key");
     if let Ok(bytes) = std::fs::read(&path) {
         if bytes.len() >= 64 {
+            let mode = std::fs::metadata(&path)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o600);
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the cookie key was readable by others; setting it to 0600"
+                );
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("restricting {}", path.display()))?;
+            }
             return Key::try_from(&bytes[..]).context("cookie key");
         }
     }
     let key = Key::generate();
-    std::fs::write(&path, key.master()).with_context(|| format!("writing {}", path.display()))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        // `mode` applies only to a file this call creates.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        std::io::Write::write_all(&mut f, key.master())?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("writing {}", path.display()))?;
     Ok(key)
 }
 

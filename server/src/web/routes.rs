@@ -1,4 +1,7 @@
-//! Every route of the web server, in one place.
+//! Every route of the web server, in one place, with the layers every response goes
+//! through: the learner cookie and the workshop change push on the learner routes; then, on
+//! all, the body limit, compression, the request timeout, the token-guess limit, the
+//! same-origin check and the security headers ([`super::guard`]).
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -140,6 +143,16 @@ pub fn router(state: AppState) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::guard::token_guesses,
+        ))
+        // Outside the learner cookie: a cross-site request is refused before a cookie is set.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::guard::same_origin,
+        ))
+        .layer(middleware::from_fn(super::guard::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

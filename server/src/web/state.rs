@@ -44,6 +44,8 @@ pub struct Inner {
     pub assets: super::handlers::pages::Assets,
     /// Workshops: change bus, start queue, join rate limit.
     pub workshop: super::workshop::Workshops,
+    /// Rate limits of lab starts and instructor logins.
+    pub limits: super::guard::Limits,
 }
 
 /// The state handed to every handler.
@@ -84,6 +86,7 @@ impl AppState {
         }
         let pages = super::handlers::pages::PageCache::new(&catalog);
         let assets = super::handlers::pages::Assets::new(&config.static_dir);
+        let limits = super::guard::Limits::new(&config.guard);
         AppState(Arc::new(Inner {
             pages,
             assets,
@@ -98,6 +101,7 @@ impl AppState {
             admission: tokio::sync::Mutex::new(()),
             touched: Mutex::new(HashMap::new()),
             workshop: super::workshop::Workshops::default(),
+            limits,
         }))
     }
 }

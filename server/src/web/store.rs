@@ -377,6 +377,28 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Longest text stored from a lab's output (a check's detail, an event's or a session's
+/// detail): the learner is root in the lab and controls what its programs print.
+pub const MAX_STORED_TEXT: usize = 4096;
+
+/// Results kept per session and task (the newest, plus the newest that passed, so "ever
+/// passed" survives the trimming).
+pub const RESULTS_PER_TASK: i64 = 20;
+
+/// `s` cut to at most `max` bytes on a character boundary, with a marker saying how much was
+/// cut.
+pub fn cap_text(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let marker = format!("… [{} bytes cut]", s.len());
+    let mut end = max.saturating_sub(marker.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{marker}", &s[..end]))
+}
+
 #[async_trait]
 impl Store for SqlStore {
     fn workshops(&self) -> &dyn crate::web::workshop::store::WorkshopStore {
@@ -492,7 +514,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET status = $1, detail = $2, updated_ms = $3 WHERE id = $4")
             .bind(status.as_str())
-            .bind(detail)
+            .bind(cap_text(detail, MAX_STORED_TEXT).into_owned())
             .bind(now)
             .bind(id)
             .execute(&self.pool)
@@ -561,6 +583,17 @@ impl Store for SqlStore {
         .bind(r.created_ms)
         .execute(&self.pool)
         .await?;
+        // Keep the newest results of this task in this session, and its newest pass.
+        sqlx::query(
+            "DELETE FROM results WHERE session = $1 AND task = $2 \
+             AND id NOT IN (SELECT id FROM results WHERE session = $1 AND task = $2 ORDER BY id DESC LIMIT $3) \
+             AND id NOT IN (SELECT id FROM results WHERE session = $1 AND task = $2 AND passed = 1 ORDER BY id DESC LIMIT 1)",
+        )
+        .bind(session)
+        .bind(&r.task)
+        .bind(RESULTS_PER_TASK)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -607,7 +640,7 @@ impl Store for SqlStore {
         )
         .bind(session)
         .bind(kind)
-        .bind(detail)
+        .bind(cap_text(detail, MAX_STORED_TEXT).into_owned())
         .bind(now)
         .execute(&self.pool)
         .await?;

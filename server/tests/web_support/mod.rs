@@ -40,6 +40,22 @@ impl Server {
         max_labs: usize,
         instructor_token: Option<&str>,
     ) -> Server {
+        Server::start_guarded(
+            prefix,
+            max_labs,
+            instructor_token,
+            kplab::web::guard::GuardArgs::default(),
+        )
+        .await
+    }
+
+    /// Starts a server with the defences `guard` configures (trusted proxies, limits).
+    pub async fn start_guarded(
+        prefix: &str,
+        max_labs: usize,
+        instructor_token: Option<&str>,
+        guard: kplab::web::guard::GuardArgs,
+    ) -> Server {
         let data = tempfile::tempdir().unwrap();
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -59,6 +75,7 @@ impl Server {
         }
         .apply(&mut config)
         .unwrap();
+        guard.apply(&mut config).unwrap();
         let docker = DockerRuntime::connect(&config.image)
             .await
             .expect("Docker must be running (this test needs Docker)");
@@ -239,8 +256,12 @@ impl Client {
         .await
     }
 
-    /// Starts a lab through the API and waits until it runs; returns the session id.
+    /// Starts a lab through the API and waits until it runs; returns the session id. A
+    /// learner without a cookie views the catalog first (a start needs one).
     pub async fn start_lab(&mut self, lab: &str, within: Duration) -> String {
+        if self.cookie.is_none() {
+            self.get("/").await;
+        }
         let r = self
             .post_json(&format!("/api/labs/{lab}/sessions"), "")
             .await;

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{session_view, task_views};
-use crate::web::auth::{owned_session, Learner};
+use crate::web::auth::{owned_session, require_returning, Learner, NewLearner};
 use crate::web::error::{ApiError, AppError};
+use crate::web::guard::Client;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
 use crate::web::store::{Status, TaskResult};
@@ -31,16 +32,21 @@ pub async fn list_labs(State(state): State<AppState>) -> Json<serde_json::Value>
     Json(json!({ "labs": labs }))
 }
 
-/// `POST /api/labs/{lab}/sessions` -> `{id, status}` (202 while starting).
+/// `POST /api/labs/{lab}/sessions` -> `{id, status}` (202 while starting). 403 without a
+/// learner cookie from an earlier request; 429 with `Retry-After` past the start limits.
 pub async fn create_session(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    new: Option<Extension<NewLearner>>,
+    client: Client,
     Path(lab): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let lab = state
         .catalog
         .lab(&lab)
         .ok_or_else(|| AppError::NotFound(format!("lab {lab}")))?;
+    require_returning(new.map(|Extension(n)| n))?;
+    state.limits.admit_start(&learner.0, client.ip)?;
     let s = lifecycle::start(&state, &learner.0, lab).await?;
     let code = if s.status == Status::Running {
         StatusCode::OK
@@ -50,9 +56,10 @@ pub async fn create_session(
     Ok((code, Json(json!({ "id": s.id, "status": s.status }))))
 }
 
-/// Terminal WebSocket URLs of a session.
+/// Terminal WebSocket URLs of a session (`wss://` when the request came over TLS).
 pub fn terminal_urls(
     headers: &HeaderMap,
+    https: bool,
     lab: &labkit::Lab,
     session: &str,
 ) -> Vec<serde_json::Value> {
@@ -60,13 +67,15 @@ pub fn terminal_urls(
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
-    lab.hosts().into_iter().map(|h| json!({ "host": h, "url": format!("ws://{host}/api/sessions/{session}/terminals/{h}") })).collect()
+    let scheme = if https { "wss" } else { "ws" };
+    lab.hosts().into_iter().map(|h| json!({ "host": h, "url": format!("{scheme}://{host}/api/sessions/{session}/terminals/{h}") })).collect()
 }
 
 /// `GET /api/sessions/{id}`: status, current phase, task results, terminals.
 pub async fn get_session(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    client: Client,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -81,7 +90,7 @@ pub async fn get_session(
         tasks.extend(task_views(&state, &learner.0, lab, i).await?);
     }
     let terminals = if s.status == Status::Running {
-        terminal_urls(&headers, lab, &s.id)
+        terminal_urls(&headers, client.https, lab, &s.id)
     } else {
         Vec::new()
     };
@@ -172,6 +181,7 @@ pub struct ResetBody {
 pub async fn reset_session(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    client: Client,
     Path(id): Path<String>,
     body: Option<Json<ResetBody>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -179,6 +189,10 @@ pub async fn reset_session(
     let scope = body
         .and_then(|Json(b)| b.scope)
         .unwrap_or_else(|| "phase".into());
+    if scope == "lab" {
+        // A fresh lab is a start: it counts against the start limits.
+        state.limits.admit_start(&learner.0, client.ip)?;
+    }
     let s = reset(&state, &learner, s, &scope).await?;
     Ok(Json(
         json!({ "id": s.id, "status": s.status, "scope": scope }),

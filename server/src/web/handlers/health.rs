@@ -1,9 +1,10 @@
 //! `/healthz` and `/metrics`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 
+use crate::web::guard::{metrics_allowed, Client};
 use crate::web::state::AppState;
 
 /// `GET /healthz`: 200 `ok` when the store answers.
@@ -20,8 +21,16 @@ pub async fn get_healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: Prometheus text format, to whom `--metrics` / `--metrics-token` allow
+/// ([`crate::web::guard::metrics_allowed`]).
+pub async fn get_metrics(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = metrics_allowed(&state.config.guard, &client, &headers) {
+        return refused.into_response();
+    }
     let running = state
         .store
         .live_sessions()
@@ -32,4 +41,5 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(running),
     )
+        .into_response()
 }

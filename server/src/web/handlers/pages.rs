@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{SessionView, TaskView};
-use crate::web::auth::Learner;
+use crate::web::auth::{require_returning, Learner, NewLearner};
 use crate::web::error::AppError;
+use crate::web::guard::Client;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
 use crate::web::store::Status;
@@ -86,12 +87,15 @@ pub struct NameForm {
     pub name: String,
 }
 
-/// `POST /name`: sets the learner's display name.
+/// `POST /name`: sets the learner's display name (a learner who has a cookie already: a
+/// cookieless script gets no learner row).
 pub async fn post_name(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    new: Option<Extension<NewLearner>>,
     Form(f): Form<NameForm>,
 ) -> Result<Response, AppError> {
+    require_returning(new.map(|Extension(n)| n))?;
     let name = f.name.trim();
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AppError::BadRequest(
@@ -268,15 +272,21 @@ impl PageCache {
 }
 
 /// `POST /labs/{lab}/start`: starts (or restarts) the lab, or shows the "full" page (503).
+/// Refused (403, a page asking to reload) without a learner cookie from an earlier page view;
+/// limited per learner and per address (429, a page that says when to try again).
 pub async fn post_start(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    new: Option<Extension<NewLearner>>,
+    client: Client,
     Path(lab_id): Path<String>,
 ) -> Result<Response, AppError> {
     let lab = state
         .catalog
         .lab(&lab_id)
         .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
+    require_returning(new.map(|Extension(n)| n))?;
+    state.limits.admit_start(&learner.0, client.ip)?;
     lifecycle::start(&state, &learner.0, lab).await?;
     Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
 }
@@ -315,10 +325,15 @@ pub struct ResetForm {
 pub async fn post_reset(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    client: Client,
     Path(lab_id): Path<String>,
     Form(f): Form<ResetForm>,
 ) -> Result<Response, AppError> {
     let s = live(&state, &learner, &lab_id).await?;
+    if f.scope == "lab" {
+        // A fresh lab is a start: it counts against the start limits.
+        state.limits.admit_start(&learner.0, client.ip)?;
+    }
     super::api::reset(&state, &learner, s, &f.scope).await?;
     Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
 }
@@ -345,9 +360,11 @@ pub struct PhaseForm {
 pub async fn post_phase(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
+    new: Option<Extension<NewLearner>>,
     Path(lab_id): Path<String>,
     Form(f): Form<PhaseForm>,
 ) -> Result<Response, AppError> {
+    require_returning(new.map(|Extension(n)| n))?;
     let lab = state
         .catalog
         .lab(&lab_id)

@@ -8,13 +8,12 @@
 //! `GET /api/workshops/me` (queue position, pinned message), `…/me/events`, raise a hand.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -26,6 +25,7 @@ use serde_json::json;
 
 use crate::web::auth::Learner;
 use crate::web::error::AppError;
+use crate::web::guard::Client;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
 use crate::web::store::{Session, Status};
@@ -63,9 +63,7 @@ impl From<AppError> for Fail {
             tracing::error!(error = format!("{cause:#}"), "workshop request failed");
         }
         let mut f = Fail::new(e.status(), e.to_string());
-        if let AppError::Full { retry_after, .. } = e {
-            f.retry_after = Some(retry_after);
-        }
+        f.retry_after = e.wait();
         f
     }
 }
@@ -804,13 +802,11 @@ pub struct JoinBody {
 pub async fn api_join(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Fail> {
     let b: JoinBody = parse(&body)?;
-    let ip = auth::client_ip(Some(peer), &headers);
-    let j = join(&state, &learner, ip, &b.code, &b.name).await?;
+    let j = join(&state, &learner, client.ip, &b.code, &b.name).await?;
     Ok(Json(joined_json(&j, &learner)))
 }
 
@@ -963,12 +959,10 @@ pub struct JoinForm {
 pub async fn post_join(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Form(f): Form<JoinForm>,
 ) -> Result<Response, Fail> {
-    let ip = auth::client_ip(Some(peer), &headers);
-    join(&state, &learner, ip, &f.code, &f.name)
+    join(&state, &learner, client.ip, &f.code, &f.name)
         .await
         .map_err(Fail::html)?;
     Ok(Redirect::to("/w").into_response())
@@ -1058,12 +1052,14 @@ pub struct LoginForm {
     pub token: String,
 }
 
-/// `POST /instructor/login`
+/// `POST /instructor/login`: wrong tokens are limited per client address by
+/// [`crate::web::guard::token_guesses`].
 pub async fn post_login(
     State(state): State<AppState>,
+    client: Client,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, Fail> {
-    let jar = auth::login(&state, &f.token).map_err(|d| Fail::from(d).html())?;
+    let jar = auth::login(&state, &f.token, client.https).map_err(|d| Fail::from(d).html())?;
     Ok((jar, Redirect::to("/instructor")).into_response())
 }
 

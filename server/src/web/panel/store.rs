@@ -7,6 +7,9 @@ use sqlx::{AnyPool, Row};
 
 use crate::web::store::StoreError;
 
+/// Snapshots kept per session and node: the newest (older ones are deleted as new ones come).
+pub const SNAPSHOTS_PER_NODE: i64 = 50;
+
 /// A snapshot without its text (for lists).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotMeta {
@@ -103,6 +106,17 @@ impl Snapshots {
         .bind(now)
         .execute(&self.pool)
         .await;
+        if res.is_ok() {
+            // Keep the newest SNAPSHOTS_PER_NODE of this node in this session.
+            sqlx::query(
+                "DELETE FROM rule_snapshots WHERE session = $1 AND node = $2 AND seq <= $3",
+            )
+            .bind(session)
+            .bind(node)
+            .bind(seq - SNAPSHOTS_PER_NODE)
+            .execute(&self.pool)
+            .await?;
+        }
         match res {
             Ok(_) => Ok(Some(SnapshotMeta {
                 id,
