@@ -178,6 +178,23 @@ fn pods_still_get_their_network_namespaces(lab: &TestLab) {
     );
 }
 
+fn the_tools_the_labs_teach_still_work(lab: &TestLab) {
+    for script in [
+        "iptables-save -t nat | grep -q KUBE-SERVICES",
+        "nft list ruleset | grep -q KUBE-SERVICES",
+        "conntrack -L >/dev/null 2>&1",
+        "ip -4 route show >/dev/null",
+        "tcpdump -D | grep -q any",
+        "timeout 5 tcpdump -n -c 1 -i lo icmp >/tmp/td.out 2>&1 & sleep 1; ping -c 2 -W 1 127.0.0.1 >/dev/null; wait; grep -q ICMP /tmp/td.out",
+        "iptables -t raw -I OUTPUT -p icmp -d 127.0.0.9 -j TRACE && iptables -t raw -D OUTPUT -p icmp -d 127.0.0.9 -j TRACE",
+        "echo 'apiVersion: v1' > /root/notes.yaml && cat /root/notes.yaml && rm /root/notes.yaml",
+        "echo hi > /tmp/x && sh -c 'cat /tmp/x' && rm /tmp/x",
+    ] {
+        let out = lab.sh(lab.node(1), script);
+        assert!(out.success(), "{script}: {out:?}");
+    }
+}
+
 fn mount_tmpfs_proc_and_cgroup_fail(lab: &TestLab) {
     for script in [
         "mount -t tmpfs none /mnt",
@@ -480,6 +497,10 @@ fn a_learners_root_shell_stays_inside_its_lab() {
         (
             "pods still get their network namespaces",
             pods_still_get_their_network_namespaces,
+        ),
+        (
+            "the tools the labs teach still work",
+            the_tools_the_labs_teach_still_work,
         ),
         (
             "mount of tmpfs, proc and cgroups fails",

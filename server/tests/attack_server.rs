@@ -1084,56 +1084,6 @@ async fn requests_that_change_nothing_push_no_dashboard_rows() {
 
 // ---------------------------------------------------------------- in a browser
 
-/// Runs a CDP command through chromedriver; returns its JSON answer.
-async fn cdp(
-    b: &fantoccini::Client,
-    driver_port: u16,
-    cmd: &str,
-    params: serde_json::Value,
-) -> String {
-    let session = b.session_id().await.unwrap().expect("a session id");
-    let body = serde_json::json!({ "cmd": cmd, "params": params }).to_string();
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", driver_port))
-        .await
-        .unwrap();
-    let req = format!(
-        "POST /session/{session}/goog/cdp/execute HTTP/1.1\r\nHost: 127.0.0.1:{driver_port}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let read = async {
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = s.read(&mut chunk).await.unwrap();
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let len = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                if body.len() >= len {
-                    return text;
-                }
-            }
-            if n == 0 {
-                return text;
-            }
-        }
-    };
-    let out = tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .unwrap_or_else(|_| panic!("chromedriver did not answer {cmd}"));
-    assert!(out.starts_with("HTTP/1.1 200"), "{cmd}: {out}");
-    out
-}
-
 /// The CSP violations the current page reported (recorded by a script CDP adds to every
 /// document before the page's own).
 async fn violations(b: &fantoccini::Client) -> Vec<String> {
@@ -1160,8 +1110,8 @@ async fn the_pages_work_in_a_browser_under_the_policy() {
     let s = server(GuardArgs::default()).await;
     let profile = tempfile::tempdir().unwrap();
     let (_driver, b, port) = browser_support::browser(profile.path(), (1280, 900)).await;
-    cdp(&b, port, "Page.enable", serde_json::json!({})).await;
-    cdp(
+    browser_support::cdp(&b, port, "Page.enable", serde_json::json!({})).await;
+    browser_support::cdp(
         &b,
         port,
         "Page.addScriptToEvaluateOnNewDocument",

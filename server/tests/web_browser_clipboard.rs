@@ -11,63 +11,17 @@ mod web_support;
 
 use std::time::{Duration, Instant};
 
-use browser_support::{browser, text_of, wait_text};
+use browser_support::{browser, cdp, text_of, wait_text};
 use fantoccini::actions::{
     InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT,
     MOUSE_BUTTON_RIGHT,
 };
 use fantoccini::{Client as Browser, Locator};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use web_support::Server;
 
 const ENTER: &str = "\u{E007}";
 const CONTROL: char = '\u{E009}';
 const SHIFT: char = '\u{E008}';
-
-/// Runs a CDP command through chromedriver (`POST /session/{id}/goog/cdp/execute`).
-async fn cdp(b: &Browser, driver_port: u16, cmd: &str, params: serde_json::Value) {
-    let session = b.session_id().await.unwrap().expect("a session id");
-    let body = serde_json::json!({ "cmd": cmd, "params": params }).to_string();
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", driver_port))
-        .await
-        .unwrap();
-    let req = format!(
-        "POST /session/{session}/goog/cdp/execute HTTP/1.1\r\nHost: 127.0.0.1:{driver_port}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    // Read the head and a Content-Length body (chromedriver may keep the connection open).
-    let mut buf = Vec::new();
-    let read = async {
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = s.read(&mut chunk).await.unwrap();
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let len = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                if body.len() >= len {
-                    return text;
-                }
-            }
-            if n == 0 {
-                return text;
-            }
-        }
-    };
-    let out = tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .unwrap_or_else(|_| panic!("chromedriver did not answer {cmd}"));
-    assert!(out.starts_with("HTTP/1.1 200"), "{cmd}: {out}");
-}
 
 fn rows(host: &str) -> String {
     format!(".term[data-host='{host}'] .xterm-rows")

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The chromedriver process, killed when dropped.
 pub struct Driver(Child);
@@ -87,4 +88,49 @@ pub async fn wait_text(b: &Browser, css: &str, needle: &str, within: Duration) -
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Runs a CDP command through chromedriver; returns its JSON answer.
+pub async fn cdp(b: &Browser, driver_port: u16, cmd: &str, params: serde_json::Value) -> String {
+    let session = b.session_id().await.unwrap().expect("a session id");
+    let body = serde_json::json!({ "cmd": cmd, "params": params }).to_string();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", driver_port))
+        .await
+        .unwrap();
+    let req = format!(
+        "POST /session/{session}/goog/cdp/execute HTTP/1.1\r\nHost: 127.0.0.1:{driver_port}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    return text;
+                }
+            }
+            if n == 0 {
+                return text;
+            }
+        }
+    };
+    let out = tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .unwrap_or_else(|_| panic!("chromedriver did not answer {cmd}"));
+    assert!(out.starts_with("HTTP/1.1 200"), "{cmd}: {out}");
+    out
 }
