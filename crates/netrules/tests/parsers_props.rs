@@ -650,3 +650,62 @@ fn regression_yaml_aliases_are_bounded() {
     }
 }
 
+/// A dump the tracer must finish quickly on, whatever the learner's `iptables-save` printed.
+fn assert_trace_finishes(text: &str) {
+    let dump = save::parse(text).expect("parses");
+    let t = std::time::Instant::now();
+    check_trace(&dump);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+/// A chain that jumps to itself twice: every call makes two more, 2^64 walks before the depth
+/// limit stopped each one. (iptables refuses loops, but the learner can replace iptables-save.)
+#[test]
+fn regression_trace_self_jump_twice() {
+    assert_trace_finishes(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:A - [0:0]\n\
+         -A INPUT -j A\n-A FORWARD -j A\n-A OUTPUT -j A\n-A A -j A\n-A A -j A\nCOMMIT\n",
+    );
+}
+
+/// Random rules that do not end the walk: each one doubles the branches (2^40 here).
+#[test]
+fn regression_trace_random_marks_double_the_branches() {
+    let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for chain in ["PREROUTING", "OUTPUT"] {
+        for _ in 0..40 {
+            text.push_str(&format!(
+                "-A {chain} -m statistic --mode random --probability 0.5 -j MARK --set-xmark 0x1/0x1\n"
+            ));
+        }
+    }
+    text.push_str("COMMIT\n");
+    assert_trace_finishes(&text);
+}
+
+/// Thousands of random rules in one chain: each branch not taken continues one call deeper, so
+/// without a nesting limit the walk overflows the stack (an abort, not even a panic).
+#[test]
+fn regression_trace_long_random_chain_keeps_the_stack() {
+    let mut text = String::from("*nat\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "-A OUTPUT -m statistic --mode random --probability 0.0002 -j DNAT --to-destination 10.0.{}.{}:80\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    text.push_str("COMMIT\n");
+    // The test harness's 2 MiB thread stack is what the server's worker threads have too.
+    assert_trace_finishes(&text);
+    let dump = save::parse(&text).unwrap();
+    let t = trace(&dump, &trace_packets()[1], &TraceOptions::default());
+    assert!(t
+        .notes
+        .iter()
+        .any(|n| n.contains("not traced") || n.contains("trace stopped")));
+}
