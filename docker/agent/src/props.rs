@@ -168,3 +168,27 @@ fn set_path(v: &mut Value, path: &[String], value: Value) {
     set_path(m.entry(first.clone()).or_insert(Value::Null), rest, value);
 }
 
+/// Go-duration-shaped text: numbers (huge, fractional, dotted) and units.
+pub fn duration_text() -> impl Strategy<Value = String> {
+    let num = prop_oneof![
+        Just("0".to_string()),
+        Just("1.5".to_string()),
+        Just(".".to_string()),
+        Just("1.2.3".to_string()),
+        Just("99999999999999999999".to_string()),
+        Just("1".repeat(400)),
+        any::<u64>().prop_map(|n| n.to_string()),
+        any::<u32>().prop_map(|n| format!("0.{n}")),
+    ];
+    let unit = prop::sample::select(vec![
+        "ns", "us", "µs", "\u{3bc}s", "ms", "s", "m", "h", "", "d", "x",
+    ]);
+    prop_oneof![
+        4 => prop::collection::vec((num, unit), 1..4).prop_map(|parts| parts
+            .into_iter()
+            .map(|(n, u)| format!("{n}{u}"))
+            .collect::<String>()),
+        1 => prop::sample::select(vec!["", "0", "-1s", "+1s", " 1s", "1s "]).prop_map(str::to_string),
+        1 => any_text(),
+    ]
+}
