@@ -420,3 +420,35 @@ proptest! {
 
 // Regression tests: every input a property above ever failed on, by name.
 
+/// Two snapshots of `lines` rules each, every line different: the worst case of a line diff.
+fn unrelated_snapshots(lines: usize) -> (String, String) {
+    let a: String = (0..lines)
+        .map(|i| format!("-A KUBE-SVC-A -j KUBE-SEP-{i}\n"))
+        .collect();
+    let b: String = (0..lines)
+        .map(|i| format!("-A KUBE-SVC-B -j KUBE-SEP-{i}\n"))
+        .collect();
+    (a, b)
+}
+
+/// The learner decides what the snapshots hold. The line diff's LCS table was n x m cells
+/// (8000 lines each side: 256 MB and 64 million steps; a few MB of text made gigabytes), and
+/// the context filter compared every line with every change.
+#[test]
+fn regression_raw_diff_of_big_unrelated_snapshots() {
+    // What the diff shows is unchanged where the table fits.
+    let d = diff::raw_diff("a\nb\nc\nd\ne\nf\ng\n", "a\nb\nc\nX\ne\nf\ng\nh\n", 1);
+    let ops: Vec<String> = d.iter().map(|l| format!("{}{}", l.op, l.line)).collect();
+    assert_eq!(ops, vec![" c", "-d", "+X", " e", " g", "+h"]);
+    let (a, b) = unrelated_snapshots(8000);
+    let t = std::time::Instant::now();
+    let d = diff::raw_diff(&a, &b, 2);
+    assert_eq!(d.len(), 16_000);
+    assert!(d[..8000].iter().all(|l| l.op == '-'));
+    assert!(d[8000..].iter().all(|l| l.op == '+'));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}
