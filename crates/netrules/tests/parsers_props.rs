@@ -428,6 +428,33 @@ proptest! {
         check_load(&v.to_string());
     }
 
+    /// kube-proxy and calico-node read the objects the learner creates through the lab API.
+    #[test]
+    fn objects_render_as_rules(objs in prop::collection::vec(near_valid_object(), 0..6)) {
+        let text = serde_json::to_string(&objs).expect("json");
+        check_load(&text);
+        let loaded = k8s::load(&text);
+        let cfg = netrules::kubeproxy::ProxierConfig {
+            node_name: "node-1".into(),
+            cluster_cidrs: vec!["10.244.0.0/16".into()],
+            ..Default::default()
+        };
+        let out = netrules::kubeproxy::render(&cfg, &loaded.objects);
+        prop_assert!(save::parse(&out.restore_text).is_ok(), "{}", out.restore_text);
+        let (cluster, errors) = netrules::netpol::Cluster::from_values(&objs);
+        let facts = netrules::netpol::NodeFacts {
+            node_name: "node-1".into(),
+            ifaces: cluster.pods.iter().map(|p| (p.key(), "cali0123456789a".to_string())).collect(),
+        };
+        let r = netrules::netpol::render(&cluster, &facts);
+        for e in &errors {
+            prop_assert!(!e.message.is_empty());
+        }
+        // What calico-node would restore reads back as a dump.
+        let text = r.save_text();
+        prop_assert!(save::parse(&text).is_ok(), "{}", text);
+    }
+
     #[test]
     fn ip_and_cidr_parsers_round_trip(s in prop_oneof![ip_like(), any_text()]) {
         if let Some(ip) = netrules::ip::parse_ip_sloppy(&s) {
@@ -439,6 +466,84 @@ proptest! {
         }
         let _ = netrules::kubeproxy::parse_flag_ip(&s);
     }
+}
+
+/// A near-valid object: one of kube-proxy's and Calico's inputs with a few fields replaced
+/// by any JSON.
+fn near_valid_object() -> impl Strategy<Value = Value> {
+    let base = prop::sample::select(vec![
+        r#"{"kind":"Service","metadata":{"name":"web","namespace":"default"},"spec":{"type":"NodePort","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"ipFamilies":["IPv4"],"selector":{"app":"web"},"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080,"nodePort":30080}],"externalTrafficPolicy":"Local","sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":10800}},"loadBalancerSourceRanges":["10.0.0.0/8"],"externalIPs":["192.0.2.1"]},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.2"}]}}}"#,
+        r#"{"kind":"EndpointSlice","metadata":{"name":"web-1","namespace":"default","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","endpoints":[{"addresses":["10.244.1.5"],"conditions":{"ready":true,"serving":true,"terminating":false},"nodeName":"node-1"}],"ports":[{"name":"http","protocol":"TCP","port":8080}]}"#,
+        r#"{"kind":"Node","metadata":{"name":"node-1"},"spec":{"podCIDR":"10.244.1.0/24","podCIDRs":["10.244.1.0/24"]},"status":{"addresses":[{"type":"InternalIP","address":"172.18.0.2"}]}}"#,
+        r#"{"kind":"NetworkPolicy","metadata":{"name":"np","namespace":"default"},"spec":{"podSelector":{"matchLabels":{"app":"web"}},"ingress":[{"from":[{"podSelector":{"matchExpressions":[{"key":"app","operator":"In","values":["a"]}]},"namespaceSelector":{}},{"ipBlock":{"cidr":"10.0.0.0/8","except":["10.1.0.0/16"]}}],"ports":[{"protocol":"TCP","port":80,"endPort":90},{"port":"http"}]}],"egress":[{"to":[{"ipBlock":{"cidr":"0.0.0.0/0"}}]}],"policyTypes":["Ingress","Egress"]}}"#,
+        r#"{"kind":"Pod","metadata":{"name":"web-1","namespace":"default","labels":{"app":"web"}},"spec":{"nodeName":"node-1","containers":[{"name":"c","ports":[{"name":"http","containerPort":8080}]}]},"status":{"podIP":"10.244.1.5","phase":"Running"}}"#,
+        r#"{"kind":"Namespace","metadata":{"name":"default","labels":{"kubernetes.io/metadata.name":"default"}}}"#,
+    ]);
+    let path = prop::collection::vec(
+        prop::sample::select(vec![
+            "metadata",
+            "name",
+            "namespace",
+            "labels",
+            "spec",
+            "status",
+            "ports",
+            "port",
+            "targetPort",
+            "nodePort",
+            "endPort",
+            "protocol",
+            "clusterIP",
+            "clusterIPs",
+            "type",
+            "selector",
+            "endpoints",
+            "addresses",
+            "conditions",
+            "ready",
+            "addressType",
+            "podSelector",
+            "namespaceSelector",
+            "matchLabels",
+            "matchExpressions",
+            "ingress",
+            "egress",
+            "from",
+            "to",
+            "ipBlock",
+            "cidr",
+            "except",
+            "policyTypes",
+            "podIP",
+            "nodeName",
+            "containers",
+            "containerPort",
+            "externalTrafficPolicy",
+            "sessionAffinityConfig",
+            "timeoutSeconds",
+            "podCIDR",
+            "items",
+        ]),
+        1..4,
+    );
+    (base, prop::collection::vec((path, json_value()), 0..4)).prop_map(|(base, edits)| {
+        let mut v: Value = serde_json::from_str(base).expect("valid base");
+        for (path, value) in edits {
+            let mut cur = &mut v;
+            for k in path {
+                if !cur.is_object() {
+                    *cur = Value::Object(Default::default());
+                }
+                cur = cur
+                    .as_object_mut()
+                    .expect("object")
+                    .entry(k.to_string())
+                    .or_insert(Value::Null);
+            }
+            *cur = value;
+        }
+        v
+    })
 }
 
 fn conntrack_line() -> impl Strategy<Value = String> {
