@@ -455,6 +455,28 @@ proptest! {
         prop_assert!(save::parse(&text).is_ok(), "{}", text);
     }
 
+    /// calico-node and `policy explain` walk the node's filter table as iptables-save printed it.
+    #[test]
+    fn netpol_tracer_any_filter_table(text in prop_oneof![save_text(), any_text()]) {
+        use netrules::netpol::tracer::{trace as walk, Packet as NpPacket};
+        if let Ok(table) = netrules::netpol::parse_filter(&text) {
+            let pkt = NpPacket::new(
+                "10.244.1.2".parse().unwrap(),
+                "10.244.2.3".parse().unwrap(),
+                "cali0123456789a",
+                "vxlan.calico",
+                netrules::netpol::Protocol::Tcp,
+                80,
+            );
+            for start in ["FORWARD", "INPUT", "OUTPUT", "cali-FORWARD"] {
+                match walk(&table, start, &pkt) {
+                    Ok(t) => prop_assert!(t.steps.len() <= 100_000),
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+        }
+    }
+
     #[test]
     fn ip_and_cidr_parsers_round_trip(s in prop_oneof![ip_like(), any_text()]) {
         if let Some(ip) = netrules::ip::parse_ip_sloppy(&s) {
@@ -821,4 +843,32 @@ fn regression_yaml_error_line_counts_cr_breaks() {
     let loaded = k8s::load("'\r\t");
     assert_eq!(loaded.errors.len(), 1);
     check_load("'\r\t");
+}
+
+/// A self-jumping rule with a long comment: the netpol tracer walks it until its 100 000-rule
+/// budget runs out, and each step kept a full copy of the rule.
+#[test]
+fn regression_netpol_tracer_loop_with_a_long_rule() {
+    use netrules::netpol::tracer::{trace as walk, Packet as NpPacket};
+    let text = format!(
+        "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m comment --comment \"{}\" -j FORWARD\nCOMMIT\n",
+        "x".repeat(2000)
+    );
+    let table = netrules::netpol::parse_filter(&text).unwrap();
+    let pkt = NpPacket::new(
+        "10.244.1.2".parse().unwrap(),
+        "10.244.2.3".parse().unwrap(),
+        "cali0123456789a",
+        "vxlan.calico",
+        netrules::netpol::Protocol::Tcp,
+        80,
+    );
+    let t = std::time::Instant::now();
+    let r = walk(&table, "FORWARD", &pkt);
+    assert!(r.unwrap_err().to_string().contains("a loop?"));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
 }
