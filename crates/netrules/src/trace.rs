@@ -250,11 +250,23 @@ struct Tracer<'a> {
 
 const MAX_DEPTH: usize = 64;
 
-/// The most rule visits and copied path steps one trace may cost. The dump comes from a node
-/// whose `iptables-save` the learner controls: a chain that jumps to itself twice, or rules that
-/// each split the walk at random without ending it, would otherwise take 2^n steps. Real
-/// kube-proxy and Calico rulesets stay far below this.
+/// The most rule visits and copied path steps (weighed by their text, see [`step_cost`]) one
+/// trace may cost. The dump comes from a node whose `iptables-save` the learner controls: a
+/// chain that jumps to itself twice, or rules that each split the walk at random without ending
+/// it, would otherwise take 2^n steps, and long rules would be copied at each. Real kube-proxy
+/// and Calico rulesets stay far below this.
 const MAX_WORK: usize = 200_000;
+
+/// What copying a step costs, in [`MAX_WORK`] units: one, plus one per 64 bytes of rule text
+/// (the learner may write rules of any length).
+fn step_cost(s: &Step) -> usize {
+    1 + s.rule.len() / 64
+}
+
+/// What copying a path costs.
+fn path_cost(path: &[Step]) -> usize {
+    path.iter().map(step_cost).sum()
+}
 
 /// The most branches one trace enumerates (a Service with more endpoints than this is traced
 /// through its first ones only, with a note).
@@ -499,15 +511,16 @@ impl<'a> Tracer<'a> {
                                 continue;
                             }
                             Match::Random(p) => {
-                                let miss = (p < 1.0 && self.split(st.path.len())).then(|| {
-                                    let mut miss = st.clone();
-                                    miss.prob *= 1.0 - p;
-                                    Todo::Walk {
-                                        i: i + 1,
-                                        st: miss,
-                                        taken: None,
-                                    }
-                                });
+                                let miss =
+                                    (p < 1.0 && self.split(path_cost(&st.path))).then(|| {
+                                        let mut miss = st.clone();
+                                        miss.prob *= 1.0 - p;
+                                        Todo::Walk {
+                                            i: i + 1,
+                                            st: miss,
+                                            taken: None,
+                                        }
+                                    });
                                 if p <= 0.0 {
                                     todo.extend(miss);
                                     break None;
@@ -535,6 +548,10 @@ impl<'a> Tracer<'a> {
                     rule: r.text.clone(),
                     probability: prob,
                 };
+                // The step copies the rule's text (twice, with the verdict rule).
+                if !self.spend(2 * step_cost(&step)) {
+                    break Some((st, Flow::Return));
+                }
                 st.path.push(step.clone());
                 let Some(t) = &r.target else {
                     i += 1;
@@ -583,7 +600,7 @@ impl<'a> Tracer<'a> {
                         i += 1;
                     }
                     name if self.dump.chain(table, name).is_some() => {
-                        if !self.spend(st.path.len()) {
+                        if !self.spend(path_cost(&st.path)) {
                             break Some((st, Flow::Return));
                         }
                         let goto = t.goto;

@@ -872,3 +872,15 @@ fn regression_netpol_tracer_loop_with_a_long_rule() {
         t.elapsed()
     );
 }
+
+/// The walk's budget counted rules, but every step on a path keeps the rule's text: two 40 KB
+/// rules that jump to their own chain filled the budget with copies of them (9 s, 300 MB).
+#[test]
+fn regression_trace_loop_of_long_rules() {
+    let long = "x".repeat(40000);
+    assert_trace_finishes(&format!(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:A - [0:0]\n\
+         -A INPUT -j A\n-A FORWARD -j A\n-A OUTPUT -j A\n\
+         -A A -m comment --comment \"{long}\" -j A\n-A A -m comment --comment \"{long}\" -j A\nCOMMIT\n"
+    ));
+}
