@@ -9,7 +9,8 @@
 //! to match and are reported in [`Trace::notes`]. Built-in chains missing from the dump get
 //! kube-proxy's jump rules when [`TraceOptions::kube_jumps`] is on, so restore text can be traced.
 
-use crate::save::{Dump, SaveRule};
+use crate::save::{Dump, SaveChain, SaveRule};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Where the packet enters.
@@ -238,7 +239,9 @@ enum Todo {
 }
 
 struct Tracer<'a> {
-    dump: &'a Dump,
+    /// The dump's chains by (table, name), the first of each name as [`Dump::chain`] finds it:
+    /// a dump may hold tens of thousands of chains, and a lookup per jump must not scan them.
+    chains: HashMap<(&'a str, &'a str), &'a SaveChain>,
     pkt: &'a Packet,
     opts: &'a TraceOptions,
     notes: Vec<String>,
@@ -267,6 +270,9 @@ fn step_cost(s: &Step) -> usize {
 fn path_cost(path: &[Step]) -> usize {
     path.iter().map(step_cost).sum()
 }
+
+/// The most notes one trace keeps (one per rule a learner's dump can make unique).
+const MAX_NOTES: usize = 64;
 
 /// The most branches one trace enumerates (a Service with more endpoints than this is traced
 /// through its first ones only, with a note).
@@ -318,10 +324,23 @@ impl<'a> Tracer<'a> {
         ip.is_loopback() || self.opts.local_ips.contains(ip)
     }
 
+    /// The chain `name` of `table`.
+    fn chain(&self, table: &str, name: &str) -> Option<&'a SaveChain> {
+        self.chains.get(&(table, name)).copied()
+    }
+
+    /// Adds a note once; past [`MAX_NOTES`] says that the rest were left out.
     fn note(&mut self, n: String) {
-        if !self.notes.contains(&n) {
-            self.notes.push(n);
+        if self.notes.len() > MAX_NOTES || self.notes.contains(&n) {
+            return;
         }
+        if self.notes.len() == MAX_NOTES {
+            self.notes.push(format!(
+                "more than {MAX_NOTES} notes: the rest are left out"
+            ));
+            return;
+        }
+        self.notes.push(n);
     }
 
     fn matches(&mut self, r: &SaveRule, st: &State, chain: &str) -> Match {
@@ -467,7 +486,7 @@ impl<'a> Tracer<'a> {
         depth: usize,
     ) -> Vec<(State, Flow)> {
         let mut out = Vec::new();
-        let Some(c) = self.dump.chain(table, chain) else {
+        let Some(c) = self.chain(table, chain) else {
             out.push((st, Flow::Return));
             return out;
         };
@@ -599,7 +618,7 @@ impl<'a> Tracer<'a> {
                     "LOG" | "NFLOG" | "TRACE" | "CONNMARK" | "NOTRACK" | "CT" => {
                         i += 1;
                     }
-                    name if self.dump.chain(table, name).is_some() => {
+                    name if self.chain(table, name).is_some() => {
                         if !self.spend(path_cost(&st.path)) {
                             break Some((st, Flow::Return));
                         }
@@ -637,11 +656,8 @@ impl<'a> Tracer<'a> {
         states: Vec<State>,
         done: &mut Vec<(State, Verdict)>,
     ) -> Vec<State> {
-        let policy_drop = self
-            .dump
-            .chain(table, chain)
-            .and_then(|c| c.policy.as_deref())
-            == Some("DROP");
+        let policy_drop =
+            self.chain(table, chain).and_then(|c| c.policy.as_deref()) == Some("DROP");
         let mut cont = Vec::new();
         for st in states {
             for (s2, flow) in self.run(table, chain, 0, st, 0) {
@@ -667,8 +683,22 @@ pub fn trace(dump: &Dump, pkt: &Packet, opts: &TraceOptions) -> Trace {
     } else {
         dump
     };
+    // As Dump::chain finds them: the first table of a name, the first chain of a name in it.
+    let mut chains = HashMap::new();
+    let mut seen_tables = std::collections::HashSet::new();
+    for table in dump
+        .tables
+        .iter()
+        .filter(|t| seen_tables.insert(t.name.as_str()))
+    {
+        for c in &table.chains {
+            chains
+                .entry((table.name.as_str(), c.name.as_str()))
+                .or_insert(c);
+        }
+    }
     let mut t = Tracer {
-        dump,
+        chains,
         pkt,
         opts,
         notes: Vec::new(),
