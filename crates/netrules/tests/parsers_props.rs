@@ -911,3 +911,18 @@ fn regression_many_chains_parse_and_trace_in_linear_time() {
         );
     }
 }
+
+/// A stream of 50 000 small JSON documents (800 KB): each document's line was counted from the
+/// start of the text (350 s in a debug build).
+#[test]
+fn regression_json_stream_lines_in_linear_time() {
+    let text = "{\"kind\": \"Pod\"}\n".repeat(50_000);
+    let t = std::time::Instant::now();
+    let loaded = k8s::load(&text);
+    assert_eq!(loaded.ignored.len(), 50_000);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}
