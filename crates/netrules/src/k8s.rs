@@ -396,12 +396,18 @@ pub fn load(text: &str) -> Loaded {
 fn load_json(text: &str, out: &mut Loaded) {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
     let mut index = 0;
+    // The line of the last document's start, and its offset: each document's line is counted
+    // on from there, not from the start of the text (a stream of 50 000 documents took minutes).
+    let (mut line_at, mut counted_to) = (1, 0);
     loop {
         let offset = stream.byte_offset();
         match stream.next() {
             None => break,
             Some(Ok(v)) => {
-                let line = line_of_offset(text, offset + leading_ws(&text[offset..]));
+                let start = offset + leading_ws(&text[offset..]);
+                line_at += line_of_offset(&text[counted_to..start], start - counted_to) - 1;
+                counted_to = start;
+                let line = line_at;
                 add_value(v, index, line, out);
                 index += 1;
             }

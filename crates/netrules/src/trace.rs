@@ -9,7 +9,8 @@
 //! to match and are reported in [`Trace::notes`]. Built-in chains missing from the dump get
 //! kube-proxy's jump rules when [`TraceOptions::kube_jumps`] is on, so restore text can be traced.
 
-use crate::save::{Dump, SaveRule};
+use crate::save::{Dump, SaveChain, SaveRule};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Where the packet enters.
@@ -224,14 +225,58 @@ enum Flow {
     Reject,
 }
 
+/// A walk left to do in the chain [`Tracer::run`] is in.
+enum Todo {
+    /// Walk from rule `i`; `taken`: rule `i` is a random rule whose branch was taken with
+    /// this probability (already applied), so go on with its target.
+    Walk {
+        i: usize,
+        st: State,
+        taken: Option<f64>,
+    },
+    /// A result of a jump that ends the walk in this chain.
+    Emit(State, Flow),
+}
+
 struct Tracer<'a> {
-    dump: &'a Dump,
+    /// The dump's chains by (table, name), the first of each name as [`Dump::chain`] finds it:
+    /// a dump may hold tens of thousands of chains, and a lookup per jump must not scan them.
+    chains: HashMap<(&'a str, &'a str), &'a SaveChain>,
     pkt: &'a Packet,
     opts: &'a TraceOptions,
     notes: Vec<String>,
+    /// Rules visited and path steps copied so far (see [`MAX_WORK`]).
+    work: usize,
+    /// Random branches split off so far (see [`MAX_BRANCHES`]).
+    splits: usize,
 }
 
 const MAX_DEPTH: usize = 64;
+
+/// The most rule visits and copied path steps (weighed by their text, see [`step_cost`]) one
+/// trace may cost. The dump comes from a node whose `iptables-save` the learner controls: a
+/// chain that jumps to itself twice, or rules that each split the walk at random without ending
+/// it, would otherwise take 2^n steps, and long rules would be copied at each. Real kube-proxy
+/// and Calico rulesets stay far below this.
+const MAX_WORK: usize = 200_000;
+
+/// What copying a step costs, in [`MAX_WORK`] units: one, plus one per 64 bytes of rule text
+/// (the learner may write rules of any length).
+fn step_cost(s: &Step) -> usize {
+    1 + s.rule.len() / 64
+}
+
+/// What copying a path costs.
+fn path_cost(path: &[Step]) -> usize {
+    path.iter().map(step_cost).sum()
+}
+
+/// The most notes one trace keeps (one per rule a learner's dump can make unique).
+const MAX_NOTES: usize = 64;
+
+/// The most branches one trace enumerates (a Service with more endpoints than this is traced
+/// through its first ones only, with a note).
+const MAX_BRANCHES: usize = 1024;
 
 fn iface_matches(pattern: &str, iface: &str) -> bool {
     match pattern.strip_suffix('+') {
@@ -279,10 +324,23 @@ impl<'a> Tracer<'a> {
         ip.is_loopback() || self.opts.local_ips.contains(ip)
     }
 
+    /// The chain `name` of `table`.
+    fn chain(&self, table: &str, name: &str) -> Option<&'a SaveChain> {
+        self.chains.get(&(table, name)).copied()
+    }
+
+    /// Adds a note once; past [`MAX_NOTES`] says that the rest were left out.
     fn note(&mut self, n: String) {
-        if !self.notes.contains(&n) {
-            self.notes.push(n);
+        if self.notes.len() > MAX_NOTES || self.notes.contains(&n) {
+            return;
         }
+        if self.notes.len() == MAX_NOTES {
+            self.notes.push(format!(
+                "more than {MAX_NOTES} notes: the rest are left out"
+            ));
+            return;
+        }
+        self.notes.push(n);
     }
 
     fn matches(&mut self, r: &SaveRule, st: &State, chain: &str) -> Match {
@@ -394,16 +452,41 @@ impl<'a> Tracer<'a> {
         Match::Yes
     }
 
+    /// Charges `n` units of work; false once the trace is over budget (noted once).
+    fn spend(&mut self, n: usize) -> bool {
+        self.work = self.work.saturating_add(n);
+        if self.work <= MAX_WORK {
+            return true;
+        }
+        self.note(format!(
+            "trace stopped after {MAX_WORK} steps: the ruleset loops or branches too much, \
+             so the branches shown are incomplete"
+        ));
+        false
+    }
+
+    /// Whether the walk may split off one more random branch whose path is `path_len` long.
+    fn split(&mut self, path_len: usize) -> bool {
+        if self.splits + 1 >= MAX_BRANCHES {
+            self.note(format!(
+                "more than {MAX_BRANCHES} random branches: the rest are not traced"
+            ));
+            return false;
+        }
+        self.splits += 1;
+        self.spend(path_len)
+    }
+
     fn run(
         &mut self,
         table: &str,
         chain: &str,
         start: usize,
-        mut st: State,
+        st: State,
         depth: usize,
     ) -> Vec<(State, Flow)> {
         let mut out = Vec::new();
-        let Some(c) = self.dump.chain(table, chain) else {
+        let Some(c) = self.chain(table, chain) else {
             out.push((st, Flow::Return));
             return out;
         };
@@ -414,113 +497,154 @@ impl<'a> Tracer<'a> {
             out.push((st, Flow::Return));
             return out;
         }
-        let mut i = start;
-        while i < c.rules.len() {
-            let r = &c.rules[i];
-            let mut prob = None;
-            match self.matches(r, &st, chain) {
-                Match::No => {
-                    i += 1;
+        // The walks left in this chain, the next one last: a random branch not taken is walked
+        // before the branch taken, and what follows a jump in the order the jump's results
+        // came, so branches are listed as a depth-first walk would list them. Only jumps nest
+        // calls (at most MAX_DEPTH deep): a long run of random rules must not grow the stack.
+        let mut todo = vec![Todo::Walk {
+            i: start,
+            st,
+            taken: None,
+        }];
+        while let Some(item) = todo.pop() {
+            let (mut i, mut st, mut taken) = match item {
+                Todo::Emit(st, flow) => {
+                    out.push((st, flow));
                     continue;
                 }
-                Match::Random(p) => {
-                    if p < 1.0 {
-                        let mut miss = st.clone();
-                        miss.prob *= 1.0 - p;
-                        out.extend(self.run(table, chain, i + 1, miss, depth));
-                    }
-                    if p <= 0.0 {
-                        return out;
-                    }
-                    st.prob *= p;
-                    prob = Some(p);
-                }
-                Match::Yes => {}
-            }
-            let step = Step {
-                table: table.into(),
-                chain: chain.into(),
-                index: if r.line == 0 { 0 } else { i + 1 },
-                rule: r.text.clone(),
-                probability: prob,
+                Todo::Walk { i, st, taken } => (i, st, taken),
             };
-            st.path.push(step.clone());
-            let Some(t) = &r.target else {
-                i += 1;
-                continue;
-            };
-            match t.name.as_str() {
-                "ACCEPT" => {
-                    st.verdict_rule = Some(step);
-                    out.push((st, Flow::Accept));
-                    return out;
-                }
-                "DROP" => {
-                    st.verdict_rule = Some(step);
-                    out.push((st, Flow::Drop));
-                    return out;
-                }
-                "REJECT" => {
-                    st.verdict_rule = Some(step);
-                    out.push((st, Flow::Reject));
-                    return out;
-                }
-                "RETURN" => {
-                    out.push((st, Flow::Return));
-                    return out;
-                }
-                "MARK" => {
-                    match t.mark_op() {
-                        Some(op) => st.mark = op.apply(st.mark),
-                        None => self.note(format!("MARK options {:?} not understood", t.args)),
-                    }
-                    i += 1;
-                }
-                "DNAT" => {
-                    match t.to_destination().and_then(parse_dest) {
-                        Some((ip, port)) => {
-                            st.dst = ip;
-                            if let Some(p) = port {
-                                st.dport = p;
+            let ended = loop {
+                let Some(r) = c.rules.get(i) else {
+                    break Some((st, Flow::Return));
+                };
+                let prob = match taken.take() {
+                    Some(p) => Some(p),
+                    None => {
+                        if !self.spend(1) {
+                            break Some((st, Flow::Return));
+                        }
+                        match self.matches(r, &st, chain) {
+                            Match::No => {
+                                i += 1;
+                                continue;
                             }
-                            st.dnat = t.to_destination().map(str::to_string);
-                        }
-                        None => {
-                            self.note(format!("DNAT destination of {:?} not understood", r.text))
+                            Match::Random(p) => {
+                                let miss =
+                                    (p < 1.0 && self.split(path_cost(&st.path))).then(|| {
+                                        let mut miss = st.clone();
+                                        miss.prob *= 1.0 - p;
+                                        Todo::Walk {
+                                            i: i + 1,
+                                            st: miss,
+                                            taken: None,
+                                        }
+                                    });
+                                if p <= 0.0 {
+                                    todo.extend(miss);
+                                    break None;
+                                }
+                                st.prob *= p;
+                                if let Some(miss) = miss {
+                                    todo.push(Todo::Walk {
+                                        i,
+                                        st,
+                                        taken: Some(p),
+                                    });
+                                    todo.push(miss);
+                                    break None;
+                                }
+                                Some(p)
+                            }
+                            Match::Yes => None,
                         }
                     }
-                    out.push((st, Flow::Accept));
-                    return out;
+                };
+                let step = Step {
+                    table: table.into(),
+                    chain: chain.into(),
+                    index: if r.line == 0 { 0 } else { i + 1 },
+                    rule: r.text.clone(),
+                    probability: prob,
+                };
+                // The step copies the rule's text (twice, with the verdict rule).
+                if !self.spend(2 * step_cost(&step)) {
+                    break Some((st, Flow::Return));
                 }
-                "MASQUERADE" | "SNAT" => {
-                    st.masqueraded = true;
-                    out.push((st, Flow::Accept));
-                    return out;
-                }
-                "LOG" | "NFLOG" | "TRACE" | "CONNMARK" | "NOTRACK" | "CT" => {
+                st.path.push(step.clone());
+                let Some(t) = &r.target else {
                     i += 1;
-                }
-                name if self.dump.chain(table, name).is_some() => {
-                    let name = name.to_string();
-                    let goto = t.goto;
-                    for (s2, flow) in self.run(table, &name, 0, st.clone(), depth + 1) {
-                        match flow {
-                            Flow::Return if goto => out.push((s2, Flow::Return)),
-                            Flow::Return => out.extend(self.run(table, chain, i + 1, s2, depth)),
-                            f => out.push((s2, f)),
-                        }
+                    continue;
+                };
+                match t.name.as_str() {
+                    "ACCEPT" => {
+                        st.verdict_rule = Some(step);
+                        break Some((st, Flow::Accept));
                     }
-                    return out;
+                    "DROP" => {
+                        st.verdict_rule = Some(step);
+                        break Some((st, Flow::Drop));
+                    }
+                    "REJECT" => {
+                        st.verdict_rule = Some(step);
+                        break Some((st, Flow::Reject));
+                    }
+                    "RETURN" => break Some((st, Flow::Return)),
+                    "MARK" => {
+                        match t.mark_op() {
+                            Some(op) => st.mark = op.apply(st.mark),
+                            None => self.note(format!("MARK options {:?} not understood", t.args)),
+                        }
+                        i += 1;
+                    }
+                    "DNAT" => {
+                        match t.to_destination().and_then(parse_dest) {
+                            Some((ip, port)) => {
+                                st.dst = ip;
+                                if let Some(p) = port {
+                                    st.dport = p;
+                                }
+                                st.dnat = t.to_destination().map(str::to_string);
+                            }
+                            None => self
+                                .note(format!("DNAT destination of {:?} not understood", r.text)),
+                        }
+                        break Some((st, Flow::Accept));
+                    }
+                    "MASQUERADE" | "SNAT" => {
+                        st.masqueraded = true;
+                        break Some((st, Flow::Accept));
+                    }
+                    "LOG" | "NFLOG" | "TRACE" | "CONNMARK" | "NOTRACK" | "CT" => {
+                        i += 1;
+                    }
+                    name if self.chain(table, name).is_some() => {
+                        if !self.spend(path_cost(&st.path)) {
+                            break Some((st, Flow::Return));
+                        }
+                        let goto = t.goto;
+                        let results = self.run(table, name, 0, st.clone(), depth + 1);
+                        todo.extend(results.into_iter().rev().map(|(s2, flow)| match flow {
+                            Flow::Return if goto => Todo::Emit(s2, Flow::Return),
+                            Flow::Return => Todo::Walk {
+                                i: i + 1,
+                                st: s2,
+                                taken: None,
+                            },
+                            f => Todo::Emit(s2, f),
+                        }));
+                        break None;
+                    }
+                    other => {
+                        self.note(format!(
+                            "target {other} not modelled (or chain missing): treated as a no-op"
+                        ));
+                        i += 1;
+                    }
                 }
-                other => {
-                    self.note(format!(
-                        "target {other} not modelled (or chain missing): treated as a no-op"
-                    ));
-                    i += 1;
-                }
-            }
+            };
+            out.extend(ended);
         }
-        out.push((st, Flow::Return));
         out
     }
 
@@ -532,11 +656,8 @@ impl<'a> Tracer<'a> {
         states: Vec<State>,
         done: &mut Vec<(State, Verdict)>,
     ) -> Vec<State> {
-        let policy_drop = self
-            .dump
-            .chain(table, chain)
-            .and_then(|c| c.policy.as_deref())
-            == Some("DROP");
+        let policy_drop =
+            self.chain(table, chain).and_then(|c| c.policy.as_deref()) == Some("DROP");
         let mut cont = Vec::new();
         for st in states {
             for (s2, flow) in self.run(table, chain, 0, st, 0) {
@@ -562,11 +683,27 @@ pub fn trace(dump: &Dump, pkt: &Packet, opts: &TraceOptions) -> Trace {
     } else {
         dump
     };
+    // As Dump::chain finds them: the first table of a name, the first chain of a name in it.
+    let mut chains = HashMap::new();
+    let mut seen_tables = std::collections::HashSet::new();
+    for table in dump
+        .tables
+        .iter()
+        .filter(|t| seen_tables.insert(t.name.as_str()))
+    {
+        for c in &table.chains {
+            chains
+                .entry((table.name.as_str(), c.name.as_str()))
+                .or_insert(c);
+        }
+    }
     let mut t = Tracer {
-        dump,
+        chains,
         pkt,
         opts,
         notes: Vec::new(),
+        work: 0,
+        splits: 0,
     };
     let start = State {
         prob: 1.0,

@@ -12,6 +12,8 @@ pub mod nftrace;
 pub mod podserver;
 pub mod policy;
 pub mod probe;
+#[cfg(test)]
+mod props;
 pub mod proxy;
 
 use std::process::ExitCode;

@@ -219,6 +219,12 @@ fn proto_number(p: Protocol) -> &'static str {
 }
 
 /// Walks `pkt` through `table` from the built-in chain `start` (`FORWARD`).
+/// The most rule text the steps of one trace keep (a few hundred bytes a rule on real nodes).
+/// The table is what the node's iptables-save printed, and the learner is root there: a rule
+/// with a long comment that jumps to its own chain would otherwise be copied at every one of
+/// the 100 000 steps (2 KB of input, 500 MB held).
+const MAX_STEP_TEXT: usize = 4 << 20;
+
 pub fn trace(table: &SaveTable, start: &str, pkt: &Packet) -> Result<Trace, TraceError> {
     let chain_of = |name: &str| table.chains.iter().find(|c| c.name == name);
     let start_chain = chain_of(start).ok_or_else(|| TraceError::NoChain(start.to_string()))?;
@@ -233,6 +239,8 @@ pub fn trace(table: &SaveTable, start: &str, pkt: &Packet) -> Result<Trace, Trac
     let mut stack: Vec<(&str, usize)> = Vec::new();
     let mut cur: (&str, usize) = (start_chain.name.as_str(), 0);
     let mut budget = 100_000usize;
+    // Every step keeps a copy of its rule: bound what they hold as well as how many there are.
+    let mut held = 0usize;
     loop {
         budget -= 1;
         if budget == 0 {
@@ -268,6 +276,10 @@ pub fn trace(table: &SaveTable, start: &str, pkt: &Packet) -> Result<Trace, Trac
                     chain.name
                 )),
             }
+        }
+        held += rule.text.len();
+        if held > MAX_STEP_TEXT {
+            return Err(TraceError::TooLong(100_000 - budget));
         }
         let step = Step {
             chain: chain.name.clone(),

@@ -280,6 +280,23 @@ pub async fn serve_with_shutdown(
     result.map_err(|e| anyhow::anyhow!("server error: {e}"))
 }
 
+/// A fresh state with the bootstrap objects and no persistence, for tests that call the
+/// handlers directly.
+#[cfg(test)]
+pub(crate) fn test_state() -> AppState {
+    let (_closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let app = AppState(Arc::new(Inner {
+        store: Mutex::new(Store::new()),
+        persist: tokio::sync::Notify::new(),
+        write_lock: Mutex::new(()),
+        data_dir: PathBuf::from("/nonexistent/kplab-test"),
+        config: Config::default(),
+        closing: closing_rx,
+    }));
+    bootstrap(&app);
+    app
+}
+
 /// Every route of the server.
 pub fn routes(app: AppState) -> Router {
     Router::new()

@@ -108,3 +108,57 @@ mod tests {
         );
     }
 }
+
+/// Property tests (issue 13): `fieldSelector=` and `labelSelector=` come from the learner's
+/// requests. Any text parses or gets kubernetes' message, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, json_value, nasty, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/apiserver_selectors.txt";
+
+    fn selector() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            Just("metadata.name=p".to_string()),
+            Just("spec.nodeName!=node-1".to_string()),
+            Just("status.phase==Running".to_string()),
+            Just("spec.unknown=1".to_string()),
+            Just("=".to_string()),
+            Just("!=".to_string()),
+            nasty(),
+        ];
+        prop_oneof![
+            3 => prop::collection::vec(part, 0..5).prop_map(|p| p.join(",")),
+            1 => any_text(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_field_selector_parses_or_is_refused(
+            s in selector(),
+            kind in prop::sample::select(vec!["Pod", "Service", "Node", "Namespace", "EndpointSlice", "x"]),
+            obj in json_value(),
+        ) {
+            match FieldSelector::parse(&s, kind) {
+                Ok(f) => {
+                    prop_assert!(f.requirements.len() <= s.len());
+                    let _ = f.matches(&obj);
+                }
+                Err(e) => prop_assert!(
+                    e.starts_with("invalid selector: ") || e.starts_with("field label not supported: "),
+                    "{}", e
+                ),
+            }
+            if let Ok(l) = LabelSelector::parse(&s) {
+                let _ = l.matches_object(&obj);
+            }
+        }
+    }
+
+    // Regression tests: every selector a property above ever failed on, by name.
+}

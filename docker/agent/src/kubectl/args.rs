@@ -276,3 +276,42 @@ mod tests {
         assert_eq!(e, "unknown shorthand flag: 'x' in -x");
     }
 }
+
+/// Property tests (issue 13): a learner types kubectl's command lines. Any argv parses or is
+/// refused with a message, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{config, nasty, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubectl_args.txt";
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::sample::select(vec![
+                "get", "logs", "exec", "wait", "apply", "delete", "pods", "svc", "-o", "-ojson",
+                "-o=jsonpath={.items[*].metadata.name}", "-n", "-nkube-system", "--namespace",
+                "--namespace=", "-l", "-lapp=web", "-f", "-fp", "-p", "-it", "-c", "--", "-",
+                "--for=condition=Ready", "--for", "--timeout=1s", "--timeout", "--all", "-A",
+                "--selector=app in (a,b)", "-=", "--=x", "---", "-\u{e9}", "--all=maybe",
+            ])
+            .prop_map(str::to_string),
+            1 => nasty(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_command_line_parses_or_is_refused(argv in prop::collection::vec(word(), 0..8)) {
+            match Args::parse(&argv) {
+                Ok(a) => prop_assert!(a.pos.len() + a.flags.len() <= argv.len() * 2 + 1),
+                Err(e) => prop_assert!(!e.is_empty()),
+            }
+        }
+    }
+
+    // Regression tests: every command line a property above ever failed on, by name.
+}

@@ -1271,7 +1271,9 @@ pub(super) fn parse_go_duration(t: &str) -> Result<std::time::Duration, Fail> {
         secs += n * unit;
         rest = &rest[u_end..];
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    // Go's int64 nanoseconds overflow gives "invalid duration"; so does what a Duration cannot
+    // hold (from_secs_f64 would panic on it).
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| invalid())
 }
 
 /// A `--timeout` where zero means no limit (a day is as good as none in a lab).
@@ -2343,5 +2345,53 @@ mod rollout_tests {
             err.contains("unknown command \"undo\" for \"kubectl rollout\""),
             "{err}"
         );
+    }
+}
+
+/// Property tests (issue 13): `--timeout` is typed by the learner. Any value gives a duration
+/// or Go's error, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{config, duration_text, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubectl_commands.txt";
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_timeout_parses_or_is_refused(t in duration_text()) {
+            match parse_go_duration(&t) {
+                Ok(_) => {}
+                Err(Fail::Msg(m)) => {
+                    prop_assert!(m.starts_with(&format!("invalid argument \"{t}\" for \"--timeout\" flag: time: ")), "{}", m);
+                }
+                Err(_) => prop_assert!(false, "not a message"),
+            }
+        }
+    }
+
+    // Regression tests: every value a property above ever failed on, by name.
+
+    /// Found by `any_timeout_parses_or_is_refused`: `Duration::from_secs_f64` panicked on a
+    /// number of seconds a Duration cannot hold.
+    #[test]
+    fn regression_timeout_too_big_is_refused() {
+        for t in [
+            "99999999999999999999s",
+            "18446744073709551616s",
+            "9999999999999999h",
+        ] {
+            match parse_go_duration(t) {
+                Err(Fail::Msg(m)) => assert_eq!(
+                    m,
+                    format!("invalid argument \"{t}\" for \"--timeout\" flag: time: invalid duration \"{t}\"")
+                ),
+                Err(_) => panic!("not a message"),
+                Ok(d) => panic!("{t} gave {d:?}"),
+            }
+        }
     }
 }

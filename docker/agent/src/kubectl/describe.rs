@@ -1309,3 +1309,59 @@ pub fn deployment(o: &Value) -> String {
     events_none(&mut w);
     finish(w)
 }
+
+/// Property tests (issue 13): describe prints objects a learner wrote (status and spec
+/// fields of any shape reach it through the lab API). Any object prints, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{config, json_value, near_valid_object, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubectl_describe.txt";
+
+    /// An object of `kind` whose fields are anything.
+    fn object() -> impl Strategy<Value = Value> {
+        let kind = prop::sample::select(vec![
+            "Service",
+            "Pod",
+            "Endpoints",
+            "EndpointSlice",
+            "Node",
+            "NetworkPolicy",
+            "Deployment",
+            "Namespace",
+            "Other",
+        ]);
+        prop_oneof![
+            near_valid_object(),
+            (kind, json_value(), json_value(), json_value()).prop_map(|(k, m, spec, status)| {
+                serde_json::json!({"kind": k, "metadata": m, "spec": spec, "status": status,
+                    "subsets": spec, "endpoints": status, "ports": m})
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_object_describes_and_prints(o in object(), other in object()) {
+            let related = Related {
+                endpoint_slices: vec![other.clone()],
+                node_pods: vec![other],
+            };
+            let now = OffsetDateTime::now_utc();
+            let _ = describe(&o, &related, now);
+            let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+            for wide in [false, true] {
+                let _ = super::super::printers::row(kind, &o, wide, now);
+            }
+            let _ = super::super::output::go_yaml(&o);
+            let _ = super::super::output::go_json_indent(&o);
+            let _ = super::super::output::go_sprint(&o);
+        }
+    }
+
+    // Regression tests: every object a property above ever failed on, by name.
+}

@@ -70,10 +70,11 @@ const MONTHS: [&str; 12] = [
 
 /// Go's `time.RFC1123Z` (`Mon, 02 Jan 2006 15:04:05 -0700`), used by describe, in UTC.
 pub fn rfc1123z(s: &str) -> String {
-    let Some(t) = parse_time(s) else {
+    // In UTC a valid timestamp may fall outside the years `time` holds (9999-12-31T23:59:59-23:59
+    // is in year 10000): `to_offset` would panic on it.
+    let Some(t) = parse_time(s).and_then(|t| t.checked_to_offset(time::UtcOffset::UTC)) else {
         return "<unknown>".into();
     };
-    let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
         DAYS[t.weekday().number_days_from_monday() as usize],
@@ -88,10 +89,9 @@ pub fn rfc1123z(s: &str) -> String {
 
 /// Go's `time.Time.String()` in UTC without fractional seconds: `2006-01-02 15:04:05 +0000 UTC`.
 pub fn go_time_string(s: &str) -> String {
-    let Some(t) = parse_time(s) else {
+    let Some(t) = parse_time(s).and_then(|t| t.checked_to_offset(time::UtcOffset::UTC)) else {
         return "0001-01-01 00:00:00 +0000 UTC".into();
     };
-    let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
         t.year(),
@@ -152,6 +152,64 @@ mod tests {
         assert_eq!(
             go_time_string("2026-11-23T04:00:00Z"),
             "2026-11-23 04:00:00 +0000 UTC"
+        );
+    }
+}
+
+/// Property tests (issue 13): timestamps come from objects the learner may have written
+/// (conditions, status). Any string prints as a time or `<unknown>`, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubectl_duration.txt";
+
+    fn timestamp() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => (
+                prop_oneof![Just(0u32), Just(1), Just(9999), 0u32..10000],
+                1u32..13, 1u32..32, 0u32..24, 0u32..60, 0u32..61,
+                prop::sample::select(vec!["Z", "+23:59", "-23:59", "+00:00", "+24:00", ".999999999Z"]),
+            )
+                .prop_map(|(y, mo, d, h, mi, s, off)| format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{off}")),
+            1 => any_text(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_timestamp_prints(ts in timestamp()) {
+            let now = OffsetDateTime::now_utc();
+            let _ = age(Some(&ts), now);
+            let _ = rfc1123z(&ts);
+            let _ = go_time_string(&ts);
+        }
+
+        #[test]
+        fn any_duration_prints(secs in any::<i64>(), nanos in any::<i32>()) {
+            let d = Duration::new(secs, nanos);
+            prop_assert!(!human_duration(d).is_empty());
+        }
+    }
+
+    // Regression tests: every timestamp a property above ever failed on, by name.
+
+    /// `to_offset(UTC)` panicked ("local datetime out of valid range") on timestamps whose UTC
+    /// time falls outside years 0..=9999; `kubectl describe` prints them.
+    #[test]
+    fn regression_timestamp_out_of_range_in_utc() {
+        let ts = "9999-12-31T23:59:59-23:59";
+        assert_eq!(rfc1123z(ts), "<unknown>");
+        assert_eq!(go_time_string(ts), "0001-01-01 00:00:00 +0000 UTC");
+        let _ = age(Some(ts), OffsetDateTime::now_utc());
+        // Year -1 in UTC is in range.
+        assert_eq!(
+            rfc1123z("0000-01-01T00:00:00+23:59"),
+            "Fri, 31 Dec -1 00:01:00 +0000"
         );
     }
 }

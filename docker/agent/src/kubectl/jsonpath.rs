@@ -573,7 +573,8 @@ fn apply(step: &Step, v: &Value, root: &Value, next: &mut Vec<Value>) -> Result<
             let mut i = s;
             while i < e {
                 next.push(a[i as usize].clone());
-                i += st;
+                // A step as large as i64::MAX must end the walk, not overflow.
+                i = i.saturating_add(st);
             }
         }
         Step::Union(alts) => {
@@ -728,5 +729,127 @@ mod tests {
     fn unclosed_range_is_an_error() {
         assert!(Template::parse("{range .items[*]}{.x}").is_err());
         assert!(Template::parse("{.items[*]").is_err());
+    }
+}
+
+/// Property tests (issue 13): a learner types JSONPath templates (`-o jsonpath=`,
+/// `custom-columns`, `wait --for=jsonpath=`). Whatever the template, parsing and running it
+/// over an object does not panic, and a refusal says what was wrong.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, json_value, nasty, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubectl_jsonpath.txt";
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::sample::select(vec![
+                "{", "}", "{.items[*].metadata.name}", "{range .items[*]}", "{end}",
+                ".items", ".metadata", ".name", "[*]", "[0]", "[-1]", "[1:3]", "[::2]",
+                "[:-1:0]", "[1:3:9223372036854775807]", "[-9223372036854775808]",
+                "[9223372036854775807:]", "[?(@.spec.type==\"NodePort\")]", "[?(@.a)]",
+                "[?(@.port>=80)]", "[?(@.name=~\"w.*\")]", "[a,b]", "['x']", "..", "..*",
+                "@", "$", "\"\\n\"", "'lit'", "range", "end", "{{", "}}", "[", "]", "(", ")",
+                "==", "\\", "\"", "'", " ", "\t",
+            ])
+            .prop_map(str::to_string),
+            1 => nasty(),
+        ]
+    }
+
+    /// A step of a path: the pieces that parse, with odd numbers.
+    fn step() -> impl Strategy<Value = String> {
+        let int = prop_oneof![
+            Just(String::new()),
+            Just(i64::MAX.to_string()),
+            Just(i64::MIN.to_string()),
+            (-5i64..5).prop_map(|i| i.to_string()),
+        ];
+        prop_oneof![
+            prop::sample::select(vec![
+                ".items",
+                ".metadata",
+                ".name",
+                ".spec",
+                ".ports",
+                "..",
+                "[*]",
+                ".*"
+            ])
+            .prop_map(str::to_string),
+            int.clone().prop_map(|i| format!("[{i}]")),
+            (int.clone(), int.clone(), int).prop_map(|(a, b, c)| format!("[{a}:{b}:{c}]")),
+            Just("[?(@.port>=80)]".to_string()),
+        ]
+    }
+
+    fn template() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::collection::vec(piece(), 0..10).prop_map(|p| p.concat()),
+            3 => (any::<bool>(), prop::collection::vec(step(), 1..5)).prop_map(|(range, steps)| {
+                let path = steps.concat();
+                if range {
+                    format!("{{range {path}}}[{{@}}]{{end}}")
+                } else {
+                    format!("{{{path}}}")
+                }
+            }),
+            1 => any_text(),
+        ]
+    }
+
+    fn data() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            3 => Just(serde_json::json!({
+                "kind": "List",
+                "items": [
+                    {"metadata": {"name": "web"}, "spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}},
+                    {"metadata": {"name": "db"}, "spec": {"type": "ClusterIP", "ports": []}},
+                    {"metadata": {"name": "x"}, "a": null, "port": "80"},
+                ],
+            })),
+            1 => json_value(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_template_parses_and_runs_or_is_refused(text in template(), data in data()) {
+            match Template::parse(&text) {
+                Ok(t) => {
+                    prop_assert_eq!(t.source(), text.as_str());
+                    if let Err(e) = t.execute(&data) {
+                        prop_assert!(!e.0.is_empty());
+                    }
+                    let _ = t.results(&data);
+                }
+                Err(e) => prop_assert!(!e.0.is_empty()),
+            }
+            if let Ok(r) = relaxed(&text) {
+                prop_assert!(r.len() <= text.len() + 3);
+            }
+        }
+    }
+
+    // Regression tests: every template a property above ever failed on, by name.
+
+    /// `i += step` overflowed (a panic in debug builds, an index far out of bounds after the
+    /// wrap in release builds) when the step is near i64::MAX.
+    #[test]
+    fn regression_slice_with_a_huge_step() {
+        let data = serde_json::json!({"items": [1, 2, 3, 4]});
+        for t in [
+            "{.items[1:3:9223372036854775807]}",
+            "{.items[-9223372036854775808]}",
+            "{.items[-9223372036854775808:]}",
+        ] {
+            let _ = Template::parse(t).map(|t| t.execute(&data));
+        }
+        let t = Template::parse("{.items[1:3:9223372036854775807]}").unwrap();
+        assert_eq!(t.execute(&data).unwrap(), "2");
     }
 }

@@ -488,3 +488,78 @@ mod tests {
         );
     }
 }
+
+/// Property tests (issue 13): a learner writes manifests for `kubectl apply -f`. Whatever the
+/// file holds, reading it does not panic, keeps no more than the file holds (YAML aliases aside,
+/// which the YAML library bounds), and a refusal names the source and what was wrong.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, json_value, nasty, near_valid_object, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubectl_manifest.txt";
+
+    /// A YAML document: an object printed as YAML with a splice, or YAML features.
+    fn yaml_doc() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => (near_valid_object(), any::<prop::sample::Index>(), nasty()).prop_map(
+                |(v, at, ins)| {
+                    let mut s = serde_yaml_ng::to_string(&v).unwrap_or_default();
+                    let mut i = at.index(s.len() + 1);
+                    while !s.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    s.insert_str(i, &ins);
+                    s
+                }
+            ),
+            1 => prop::sample::select(vec![
+                "a: &a [1, 2]\nb: [*a, *a, *a]\nkind: List\nitems: *a\n",
+                "kind: List\nitems:\n- kind: List\n  items: [{kind: Pod}]\n",
+                "? [complex, key]\n: value\n",
+                "!!binary aGk=\n",
+                "x: 1e999\n",
+                "--- # comment\n",
+                "--- not a separator\n",
+                "{\"kind\": \"Pod\"}{\"kind\": 5}",
+                "[1, 2]",
+                "- a\n- b\n",
+                "x: !!float .nan\n",
+                "null\n",
+            ])
+            .prop_map(str::to_string),
+            1 => json_value().prop_map(|v| v.to_string()),
+            1 => any_text(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_manifest_reads_or_is_refused(docs in prop::collection::vec(yaml_doc(), 1..4)) {
+            let text = docs.join("\n---\n");
+            match parse("m.yaml", &text) {
+                Ok(docs) => {
+                    // serde_yaml_ng stops alias repetition at 100 times a document's events.
+                    prop_assert!(docs.len() <= 100 * (text.len() + 1));
+                    for d in &docs {
+                        prop_assert!(d.object.is_object());
+                        match resolve(d) {
+                            Ok(_) => {
+                                if let Err(e) = validate(d) {
+                                    prop_assert!(!e.is_empty());
+                                }
+                            }
+                            Err(e) => prop_assert!(e.contains("m.yaml") || !e.is_empty()),
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(e.contains("m.yaml") || e.starts_with("error "), "{}", e),
+            }
+        }
+    }
+
+    // Regression tests: every manifest a property above ever failed on, by name.
+}

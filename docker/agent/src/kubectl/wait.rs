@@ -336,3 +336,33 @@ mod tests {
         );
     }
 }
+
+/// Property tests (issue 13): `--for` is typed by the learner. Any value parses or is refused
+/// with kubectl's message, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, nasty, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubectl_wait.txt";
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_wait_condition_parses_or_is_refused(s in prop_oneof![
+            any_text(),
+            (prop::sample::select(vec!["delete", "condition=", "jsonpath=", "jsonpath='", "create", "x="]), nasty(), prop::option::of(nasty()))
+                .prop_map(|(p, a, b)| format!("{p}{a}{}", b.map(|b| format!("={b}")).unwrap_or_default())),
+        ]) {
+            match WaitFor::parse(&s) {
+                Ok(_) => {}
+                Err(Fail::Msg(m)) | Err(Fail::Raw(m)) | Err(Fail::Usage(m, _)) => prop_assert!(!m.is_empty()),
+                Err(_) => {}
+            }
+        }
+    }
+
+    // Regression tests: every value a property above ever failed on, by name.
+}

@@ -729,3 +729,28 @@ mod tests {
         assert!(cs["note"].as_str().unwrap().contains("not run"));
     }
 }
+
+/// Property tests (issue 13): a readiness probe comes from a pod object the learner wrote.
+/// Any value gives a probe or none, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{config, json_value, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/kubelet_pods.txt";
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_probe_object(p in json_value(), http in json_value(), tcp in json_value()) {
+            let named = vec![("http".to_string(), 8080u16)];
+            let _ = parse_probe(&p, &named);
+            let _ = parse_probe(&serde_json::json!({"httpGet": http, "periodSeconds": p}), &named);
+            let _ = parse_probe(&serde_json::json!({"tcpSocket": tcp, "failureThreshold": u64::MAX}), &named);
+        }
+    }
+
+    // Regression tests: every object a property above ever failed on, by name.
+}

@@ -85,6 +85,20 @@ fn field<'a>(tokens: &[&'a str], key: &str) -> Option<&'a str> {
     tokens.iter().find_map(|t| t.strip_prefix(key))
 }
 
+/// The most a text field of a [`PacketView`] keeps: an IPv6 address is 45 characters, an
+/// interface name 15. Every hop carries a copy of its packet's view, so a monitor line with a
+/// long field (the learner is root in the node) must not be copied hop after hop.
+pub const PACKET_FIELD_MAX: usize = 64;
+
+/// `s` cut to [`PACKET_FIELD_MAX`] bytes (at a character boundary).
+fn short(s: &str) -> String {
+    let mut end = s.len().min(PACKET_FIELD_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 /// Parses the body of a `PACKET:` line (the tokens after family and id).
 pub fn parse_packet(tokens: &[&str]) -> PacketView {
     let num = |k: &str| -> u32 { field(tokens, k).and_then(|v| v.parse().ok()).unwrap_or(0) };
@@ -93,21 +107,22 @@ pub fn parse_packet(tokens: &[&str]) -> PacketView {
         .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
         .unwrap_or(0);
     let flag_words = ["SYN", "ACK", "FIN", "RST", "PSH", "URG"];
-    let flags: Vec<&str> = tokens
-        .iter()
-        .copied()
-        .filter(|t| flag_words.contains(t))
-        .collect();
+    let mut flags: Vec<&str> = Vec::new();
+    for t in tokens {
+        if flag_words.contains(t) && !flags.contains(t) {
+            flags.push(t);
+        }
+    }
     let protocol = match field(tokens, "PROTO=") {
-        Some(p) => p.to_ascii_lowercase(),
+        Some(p) => short(p).to_ascii_lowercase(),
         None if !flags.is_empty() => "tcp".into(),
         None => "udp".into(),
     };
     PacketView {
-        in_iface: field(tokens, "IN=").unwrap_or("").into(),
-        out: field(tokens, "OUT=").unwrap_or("").into(),
-        src: field(tokens, "SRC=").unwrap_or("").into(),
-        dst: field(tokens, "DST=").unwrap_or("").into(),
+        in_iface: short(field(tokens, "IN=").unwrap_or("")),
+        out: short(field(tokens, "OUT=").unwrap_or("")),
+        src: short(field(tokens, "SRC=").unwrap_or("")),
+        dst: short(field(tokens, "DST=").unwrap_or("")),
         sport: port("SPORT="),
         dport: port("DPORT="),
         protocol,
@@ -174,6 +189,8 @@ pub fn packets_of_flow(text: &str, src: Option<&str>, sport: u16) -> Vec<TracedP
     let mut packets: Vec<TracedPacket> = Vec::new();
     // trace id -> (belongs to the flow, index into packets, the packet view)
     let mut current: HashMap<String, (bool, usize, PacketView)> = HashMap::new();
+    // ip id -> index into packets (a lookup per PACKET line, not a scan of every packet so far).
+    let mut by_ip_id: HashMap<u32, usize> = HashMap::new();
     for line in text.lines() {
         let line = line.trim_start();
         if let Some(rest) = line.strip_prefix("PACKET:") {
@@ -186,13 +203,14 @@ pub fn packets_of_flow(text: &str, src: Option<&str>, sport: u16) -> Vec<TracedP
             // Before SNAT (POSTROUTING is the last hook) the source port and address are the
             // original ones, so this identifies the flow at every hook.
             let ours = p.sport == sport && src.is_none_or(|s| s == p.src);
-            let idx = match packets.iter().position(|tp| tp.ip_id == p.ip_id) {
-                Some(i) => i,
+            let idx = match by_ip_id.get(&p.ip_id) {
+                Some(&i) => i,
                 None if ours => {
                     packets.push(TracedPacket {
                         ip_id: p.ip_id,
                         hops: Vec::new(),
                     });
+                    by_ip_id.insert(p.ip_id, packets.len() - 1);
                     packets.len() - 1
                 }
                 None => usize::MAX,
@@ -441,5 +459,166 @@ mod tests {
             "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown."
         )
         .is_none());
+    }
+}
+
+/// Property tests (issue 13): `xtables-monitor --trace` and `conntrack -L` print what the
+/// node's netfilter holds, and the learner is root in the node. Whatever they print, parsing
+/// does not panic and keeps no more than a constant per line read.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, nasty, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/nftrace_parse.txt";
+
+    /// Bytes a parsed packet list holds.
+    fn held(packets: &[TracedPacket]) -> usize {
+        packets
+            .iter()
+            .flat_map(|p| &p.hops)
+            .map(|h| {
+                let p = &h.packet;
+                h.table.len()
+                    + h.chain.len()
+                    + h.kind.len()
+                    + h.verdict.len()
+                    + h.target.as_ref().map_or(0, String::len)
+                    + h.rule.as_ref().map_or(0, String::len)
+                    + p.in_iface.len()
+                    + p.out.len()
+                    + p.src.len()
+                    + p.dst.len()
+                    + p.protocol.len()
+                    + p.flags.len()
+            })
+            .sum()
+    }
+
+    /// What a packet view may hold: interface names, addresses, protocol and flags are short.
+    const MAX_VIEW: usize = 6 * PACKET_FIELD_MAX;
+
+    fn check_flow(text: &str) {
+        for src in [None, Some("10.244.1.2")] {
+            let packets = packets_of_flow(text, src, 40123);
+            let hops: usize = packets.iter().map(|p| p.hops.len()).sum();
+            assert!(hops <= text.lines().count());
+            // A hop's own strings come from its TRACE line; its packet view is bounded.
+            assert!(
+                held(&packets) <= text.len() + hops * MAX_VIEW,
+                "{} bytes held for {} bytes read",
+                held(&packets),
+                text.len()
+            );
+            for p in &packets {
+                let _ = verdict_of(&p.hops);
+            }
+        }
+    }
+
+    fn monitor_line() -> impl Strategy<Value = String> {
+        let kv = prop_oneof![
+            Just("SPORT=40123".to_string()),
+            Just("SRC=10.244.1.2".to_string()),
+            (0u32..5).prop_map(|i| format!("ID={i}")),
+            Just("MARK=0x4000".to_string()),
+            Just("MARK=0xzz".to_string()),
+            Just("PROTO=UDP".to_string()),
+            Just("SYN".to_string()),
+            Just("DPORT=99999".to_string()),
+            nasty().prop_map(|v| format!("SRC={v}")),
+            nasty().prop_map(|v| format!("IN={v}")),
+            nasty(),
+        ];
+        let loc = prop_oneof![
+            Just("nat:KUBE-SERVICES:rule:0x6a:JUMP:KUBE-NODEPORTS".to_string()),
+            Just("filter:FORWARD:policy:ACCEPT".to_string()),
+            Just("raw:PREROUTING:rule:0xfffffffd".to_string()),
+            Just("a:b:rule:0xffffffff:".to_string()),
+            Just(":::".to_string()),
+            nasty(),
+        ];
+        let id = prop::sample::select(vec!["4833ed62", "1", ""]);
+        prop_oneof![
+            (id.clone(), prop::collection::vec(kv, 0..10))
+                .prop_map(|(id, kvs)| format!("PACKET: 2 {id} {}", kvs.join(" "))),
+            (id, loc, prop::option::of("[ -~]{0,40}")).prop_map(|(id, loc, rule)| format!(
+                " TRACE: 2 {id} {loc}  {}",
+                rule.map(|r| format!("-4 -t nat -A {r} -j REJECT"))
+                    .unwrap_or_default()
+            )),
+            nasty(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn monitor_output_any_text(text in any_text()) {
+            check_flow(&text);
+        }
+
+        #[test]
+        fn monitor_output_near_valid(lines in prop::collection::vec(monitor_line(), 0..40)) {
+            check_flow(&lines.join("\n"));
+        }
+
+        #[test]
+        fn trace_body_any_text(body in prop_oneof![any_text(), monitor_line()]) {
+            if let Some(h) = parse_trace_body(&body) {
+                prop_assert!(h.table.len() + h.chain.len() + h.kind.len() <= body.len());
+                prop_assert!(h.rule.as_ref().map_or(0, String::len) <= body.len());
+            }
+        }
+
+        #[test]
+        fn conntrack_line_any_text(line in prop_oneof![
+            any_text(),
+            prop::collection::vec(
+                prop_oneof![
+                    Just("tcp".to_string()),
+                    Just("udp".to_string()),
+                    Just("6".to_string()),
+                    Just("TIME_WAIT".to_string()),
+                    Just("src=10.0.0.1".to_string()),
+                    Just("dst=".to_string()),
+                    Just("sport=1".to_string()),
+                    Just("dport=2".to_string()),
+                    nasty(),
+                ],
+                0..14,
+            )
+            .prop_map(|w| w.join(" ")),
+        ]) {
+            if let Some(e) = parse_conntrack(&line) {
+                prop_assert!(e.raw.len() <= line.len());
+                prop_assert!(e.original.len() + e.reply.len() <= 2 * line.len() + 20);
+            }
+        }
+
+        #[test]
+        fn stale_rules_of_any_save(text in any_text(), now in any::<u64>()) {
+            if let Some(out) = super::super::stale_rules(&text, now) {
+                prop_assert!(out.len() <= text.len() + 3 * text.lines().count() + 16);
+            }
+        }
+    }
+
+    // Regression tests: every input a property above ever failed on, by name.
+
+    /// Every TRACE line copied its packet's view: one PACKET line with a 100 KB `SRC=` and
+    /// 2000 short TRACE lines (140 KB of output) made 200 MB of hops.
+    #[test]
+    fn regression_long_packet_fields_are_not_copied_per_hop() {
+        let mut text = format!(
+            "PACKET: 2 1 SRC={} SPORT=40123 ID=1 SYN\n",
+            "a".repeat(100_000)
+        );
+        for _ in 0..2000 {
+            text.push_str(" TRACE: 2 1 nat:X:rule:0x1:CONTINUE  -4 -t nat -A X\n");
+        }
+        check_flow(&text);
     }
 }

@@ -151,7 +151,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => value * 3600.0,
             _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
         };
-        total += Duration::from_secs_f64(secs);
+        // What a Duration cannot hold is an error, not a panic (from_secs_f64 and += panic).
+        total = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(|| format!("invalid duration {s:?}: out of range"))?;
         rest = next;
     }
     Ok(total)
@@ -854,5 +858,49 @@ mod tests {
         );
         std::thread::sleep(w);
         assert!(l.wait_time() < Duration::from_millis(5));
+    }
+}
+
+/// Property tests (issue 13): kube-proxy's duration flags read Go durations. Any value gives a
+/// duration or an error naming the value, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{config, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/proxy_sync.txt";
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn any_duration_parses_or_is_refused(
+            t in crate::props::duration_text()
+        ) {
+            match parse_duration(&t) {
+                Ok(_) => {}
+                Err(e) => prop_assert!(
+                    e == "empty duration" || e.starts_with(&format!("invalid duration {:?}", t.trim())),
+                    "{}", e
+                ),
+            }
+        }
+    }
+
+    // Regression tests: every value a property above ever failed on, by name.
+
+    /// Found by `any_duration_parses_or_is_refused`: `Duration::from_secs_f64` panicked on a
+    /// number of seconds a Duration cannot hold, and adding two huge parts overflowed.
+    #[test]
+    fn regression_duration_too_big_is_refused() {
+        assert_eq!(
+            parse_duration("99999999999999999999s").unwrap_err(),
+            "invalid duration \"99999999999999999999s\": out of range"
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615s18446744073709551615s").unwrap_err(),
+            "invalid duration \"18446744073709551615s18446744073709551615s\": out of range"
+        );
     }
 }

@@ -178,14 +178,19 @@ pub fn raw_diff(before: &str, after: &str, context: usize) -> Vec<DiffLine> {
         .count();
     let (am, bm) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
     let (n, m) = (am.len(), bm.len());
-    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if am[i] == bm[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+    // The learner decides what a snapshot holds, and the table is n x m: past MAX_DIFF_CELLS
+    // there is none, and the middle shows as removed, then added.
+    let mut lcs = Vec::new();
+    if (n + 1).saturating_mul(m + 1) <= MAX_DIFF_CELLS {
+        lcs = vec![vec![0u32; m + 1]; n + 1];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i][j] = if am[i] == bm[j] {
+                    lcs[i + 1][j + 1] + 1
+                } else {
+                    lcs[i + 1][j].max(lcs[i][j + 1])
+                };
+            }
         }
     }
     let mut all: Vec<DiffLine> = a[..head]
@@ -204,7 +209,7 @@ pub fn raw_diff(before: &str, after: &str, context: usize) -> Vec<DiffLine> {
             });
             i += 1;
             j += 1;
-        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+        } else if i < n && (j == m || lcs.is_empty() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             all.push(DiffLine {
                 op: '-',
                 line: am[i].to_string(),
@@ -222,18 +227,36 @@ pub fn raw_diff(before: &str, after: &str, context: usize) -> Vec<DiffLine> {
         op: ' ',
         line: l.to_string(),
     }));
-    let changed: Vec<usize> = all
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.op != ' ')
-        .map(|(i, _)| i)
-        .collect();
+    // Distance of each line to the nearest change, in two passes (not every line against every
+    // change).
+    let mut near = vec![usize::MAX; all.len()];
+    let mut last = None;
+    for (k, d) in all.iter().enumerate() {
+        if d.op != ' ' {
+            last = Some(k);
+        }
+        if let Some(l) = last {
+            near[k] = k - l;
+        }
+    }
+    let mut next = None;
+    for k in (0..all.len()).rev() {
+        if all[k].op != ' ' {
+            next = Some(k);
+        }
+        if let Some(x) = next {
+            near[k] = near[k].min(x - k);
+        }
+    }
     all.into_iter()
-        .enumerate()
-        .filter(|(i, d)| d.op != ' ' || changed.iter().any(|c| c.abs_diff(*i) <= context))
-        .map(|(_, d)| d)
+        .zip(near)
+        .filter(|(d, near)| d.op != ' ' || *near <= context)
+        .map(|(d, _)| d)
         .collect()
 }
+
+/// The most cells of the line diff's LCS table (4 bytes each): 2000 x 2000 lines.
+const MAX_DIFF_CELLS: usize = 4_000_000;
 
 #[cfg(test)]
 mod tests {

@@ -179,6 +179,9 @@ pub fn build(node: &str, dump: &Dump, pods: &BTreeMap<String, String>) -> Graph 
     }
     for t in TABLES {
         let Some(table) = dump.table(t) else { continue };
+        // Jump targets are looked up once per rule: a set, not a scan of every chain.
+        let names: std::collections::HashSet<&str> =
+            table.chains.iter().map(|c| c.name.as_str()).collect();
         for c in &table.chains {
             if c.deleted {
                 continue;
@@ -191,7 +194,7 @@ pub fn build(node: &str, dump: &Dump, pods: &BTreeMap<String, String>) -> Graph 
                 let cnt = r.counters.unwrap_or_default();
                 packets += cnt.packets;
                 if let Some(tg) = &r.target {
-                    if table.chain(&tg.name).is_some() {
+                    if names.contains(tg.name.as_str()) {
                         edges.push(Edge {
                             from: id.clone(),
                             to: format!("{t}:{}", tg.name),
