@@ -171,13 +171,29 @@ pub fn setup_pod(veth: &str, pid: u32, ip: Ipv4Addr) -> Result<(), NetError> {
 /// Removes a pod's veth (and with it its route and neighbour entry); the route is removed
 /// explicitly too in case the device is already gone. Missing pieces are not an error.
 pub fn teardown_pod(veth: &str, ip: Ipv4Addr) -> Result<(), NetError> {
+    // The kernel removes the veth (and its route) by itself once the pod's namespace is gone,
+    // which can happen between the look and the delete: a delete that fails because the thing
+    // is gone by then is a success.
     if link_exists(veth) {
-        run("ip", &["link", "del", veth])?;
+        if let Err(e) = run("ip", &["link", "del", veth]) {
+            if link_exists(veth) {
+                return Err(e);
+            }
+        }
     }
     let prefix = format!("{ip}/32");
-    let routes = run("ip", &["-o", "route", "show", "exact", &prefix]).unwrap_or_default();
-    if !routes.trim().is_empty() {
-        run("ip", &["route", "del", &prefix])?;
+    let route_exists = || {
+        !run("ip", &["-o", "route", "show", "exact", &prefix])
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+    };
+    if route_exists() {
+        if let Err(e) = run("ip", &["route", "del", &prefix]) {
+            if route_exists() {
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }
