@@ -357,7 +357,7 @@ async fn join_run(
             let ready = live
                 .iter()
                 .filter(|s| {
-                    s.learner.starts_with(&prefix) && s.status == crate::web::store::Status::Running
+                    s.learner.starts_with(&prefix) && s.status == crate::store::Status::Running
                 })
                 .count();
             if ready >= warm_pool {

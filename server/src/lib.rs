@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod isolation;
 pub mod labs;
 pub mod sandbox;
+pub mod store;
 pub mod web;
 
 use anyhow::Context;

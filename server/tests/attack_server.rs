@@ -1013,7 +1013,7 @@ async fn what_a_check_stores_is_capped() {
         .await
         .unwrap();
     assert!(
-        rows <= kplab::web::store::RESULTS_PER_TASK + 1,
+        rows <= kplab::store::RESULTS_PER_TASK + 1,
         "{rows} results kept"
     );
 }
@@ -1184,7 +1184,7 @@ async fn the_pages_work_in_a_browser_under_the_policy() {
 /// rules change.
 #[tokio::test]
 async fn trimmed_history_keeps_passes_and_bounds_snapshots() {
-    use kplab::web::store::TaskResult;
+    use kplab::store::TaskResult;
     let s = server(GuardArgs::default()).await;
     let cookie = learner(s.addr).await;
     let id = running_lab(&s, &cookie).await;
@@ -1221,7 +1221,7 @@ async fn trimmed_history_keeps_passes_and_bounds_snapshots() {
             .unwrap();
     }
     let kept = snaps.list(&id).await.unwrap();
-    let max = kplab::web::panel::store::SNAPSHOTS_PER_NODE as usize;
+    let max = kplab::store::SNAPSHOTS_PER_NODE as usize;
     assert!(kept.len() <= max, "{} snapshots kept", kept.len());
     assert_eq!(
         kept.iter().map(|m| m.seq).max(),

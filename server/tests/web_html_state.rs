@@ -2,7 +2,7 @@
 //! [`Store::catalog_state`]), equals what the separate reads give, on SQLite (always) and on
 //! Postgres (`KPLAB_TEST_DATABASE_URL`, started by `.ci/run`).
 
-use kplab::web::store::{Session, SqlStore, Status, Store, TaskResult};
+use kplab::store::{Session, SqlStore, Status, Store, TaskResult};
 
 fn session(id: &str, learner: &str, lab: &str, status: Status, t: i64) -> Session {
     Session {

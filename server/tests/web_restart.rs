@@ -7,7 +7,7 @@ mod web_support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kplab::web::store::{SqlStore, Store};
+use kplab::store::{SqlStore, Store};
 use web_support::{open_term, repo, Client};
 
 fn spawn_server(port: u16, data: &std::path::Path) -> Child {

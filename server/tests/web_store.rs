@@ -1,7 +1,7 @@
 //! The store's contract, run on SQLite (always) and on Postgres (when
 //! `KPLAB_TEST_DATABASE_URL` names one; `.ci/run` starts it — ignored by plain `cargo test`).
 
-use kplab::web::store::{Session, SqlStore, Status, Store, StoreError, TaskResult};
+use kplab::store::{Session, SqlStore, Status, Store, StoreError, TaskResult};
 
 fn session(id: &str, learner: &str, lab: &str, status: Status, t: i64) -> Session {
     Session {

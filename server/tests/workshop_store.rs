@@ -1,8 +1,8 @@
 //! The workshop store's contract (migrations 0002), on SQLite always and on Postgres when
 //! `KPLAB_TEST_DATABASE_URL` names one (`.ci/run` starts it; ignored by plain `cargo test`).
 
-use kplab::web::store::{Session, SqlStore, Status, Store};
-use kplab::web::workshop::store::Workshop;
+use kplab::store::Workshop;
+use kplab::store::{Session, SqlStore, Status, Store};
 
 fn workshop(id: &str, code: &str) -> Workshop {
     Workshop {

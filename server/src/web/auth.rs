@@ -17,7 +17,7 @@ use super::error::AppError;
 use super::guard::Client;
 use super::lifecycle::new_learner_id;
 use super::state::AppState;
-use super::store::Session;
+use crate::store::Session;
 
 /// The cookie's name.
 pub const COOKIE: &str = "kplab_learner";

@@ -79,7 +79,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &super::store::redact(&self.database_url))
+            .field("database_url", &crate::store::redact(&self.database_url))
             .field("labs", &self.labs)
             .field("static_dir", &self.static_dir)
             .field("max_labs", &self.max_labs)

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
-use super::store::StoreError;
+use crate::store::StoreError;
 
 /// A request failure.
 #[derive(Debug, thiserror::Error)]

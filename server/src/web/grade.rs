@@ -37,8 +37,7 @@ pub async fn run_task(
             title: c.describe(),
             passed,
             // What a lab printed is the learner's to choose: cut before it is stored or shown.
-            detail: crate::web::store::cap_text(&detail, crate::web::store::MAX_STORED_TEXT)
-                .into_owned(),
+            detail: crate::store::cap_text(&detail, crate::store::MAX_STORED_TEXT).into_owned(),
             ms: t0.elapsed().as_millis() as u64,
         });
     }

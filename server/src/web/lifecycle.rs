@@ -11,7 +11,7 @@ use labkit::Lab;
 use super::error::AppError;
 use super::runtime::Health;
 use super::state::{now_ms, AppState};
-use super::store::{Session, Status};
+use crate::store::{Session, Status};
 
 fn random_id(bytes: usize) -> String {
     use rand::RngCore;

@@ -7,7 +7,7 @@
 //! What holds the server against abuse from outside (issue 13) is in [`guard`]: the
 //! same-origin check, the security headers, the client address behind trusted proxies, the
 //! start and login rate limits, `/metrics` access; [`serve`] adds the header-read timeout and
-//! the connection limit; [`load_key`] keeps `cookie.key` 0600; [`store::cap_text`] bounds what
+//! the connection limit; [`load_key`] keeps `cookie.key` 0600; [`crate::store::cap_text`] bounds what
 //! a lab's output can make us store. `tests/attack_server.rs` attacks all of it.
 
 pub mod auth;
@@ -23,7 +23,6 @@ pub mod panel;
 pub mod routes;
 pub mod runtime;
 pub mod state;
-pub mod store;
 pub mod terminal;
 pub mod workshop;
 
@@ -33,10 +32,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum_extra::extract::cookie::Key;
 
+use crate::store::{SqlStore, Store};
 use config::Config;
 use runtime::LabRuntime;
 use state::AppState;
-use store::{SqlStore, Store};
 
 /// Connections the kernel completes and queues for `accept` (capped by `net.core.somaxconn`).
 /// The usual 128 (std's and tokio's) overflows when a classroom opens its pages at once: each

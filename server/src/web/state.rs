@@ -13,8 +13,8 @@ use labkit::Catalog;
 use super::config::Config;
 use super::metrics::Metrics;
 use super::runtime::LabRuntime;
-use super::store::Store;
 use super::terminal::Shells;
+use crate::store::Store;
 
 /// Everything a handler needs.
 pub struct Inner {

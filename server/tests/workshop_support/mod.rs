@@ -22,7 +22,7 @@ impl Server {
                 .iter()
                 .filter(|s| {
                     s.learner.starts_with(&prefix)
-                        && s.status == kplab::web::store::Status::Running
+                        && s.status == kplab::store::Status::Running
                         && self.state.shells.get(&s.id, "node-1").is_some()
                 })
                 .count();

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{session_view, task_views};
+use crate::store::{Status, TaskResult};
 use crate::web::auth::{owned_session, require_returning, Learner, NewLearner};
 use crate::web::error::{ApiError, AppError};
 use crate::web::guard::Client;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
-use crate::web::store::{Status, TaskResult};
 
 /// `GET /api/labs`
 pub async fn list_labs(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -203,9 +203,9 @@ pub async fn reset_session(
 pub async fn reset(
     state: &AppState,
     learner: &Learner,
-    s: crate::web::store::Session,
+    s: crate::store::Session,
     scope: &str,
-) -> Result<crate::web::store::Session, AppError> {
+) -> Result<crate::store::Session, AppError> {
     let lab = state
         .catalog
         .lab(&s.lab)

@@ -11,7 +11,7 @@ use labkit::wire::TaskOutcome;
 use serde::Serialize;
 
 use super::state::{now_ms, AppState};
-use super::store::{Session, Status};
+use crate::store::{Session, Status};
 
 /// A task's state for pages and the API.
 #[derive(Debug, Clone, Serialize)]

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{SessionView, TaskView};
+use crate::store::Status;
 use crate::web::auth::{require_returning, Learner, NewLearner};
 use crate::web::error::AppError;
 use crate::web::guard::Client;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
-use crate::web::store::Status;
 
 /// A catalog row.
 pub struct LabCard {
@@ -142,7 +142,7 @@ pub struct PhaseQuery {
     pub phase: Option<usize>,
 }
 
-/// `GET /labs/{lab}`: one store query ([`crate::web::store::Store::lab_page_state`]); the
+/// `GET /labs/{lab}`: one store query ([`crate::store::Store::lab_page_state`]); the
 /// markdown, phase links and hosts were prepared at start-up.
 pub async fn get_lab(
     State(state): State<AppState>,
@@ -295,7 +295,7 @@ async fn live(
     state: &AppState,
     learner: &Learner,
     lab_id: &str,
-) -> Result<crate::web::store::Session, AppError> {
+) -> Result<crate::store::Session, AppError> {
     state
         .store
         .live_session(&learner.0, lab_id)

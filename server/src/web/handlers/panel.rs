@@ -8,12 +8,12 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::store::{Session, Status};
 use crate::web::auth::{owned_session, Learner};
 use crate::web::error::{ApiError, AppError};
 use crate::web::lifecycle;
 use crate::web::panel::{self, diff, graph};
 use crate::web::state::{now_ms, AppState};
-use crate::web::store::{Session, Status};
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
     b.map(|Json(t)| t)
@@ -65,7 +65,7 @@ async fn capture(
     node: &str,
     save: &str,
     dump: &netrules::save::Dump,
-) -> Result<Option<panel::store::SnapshotMeta>, AppError> {
+) -> Result<Option<crate::store::SnapshotMeta>, AppError> {
     let snaps = state.store.snapshots();
     let phase = state.store.phase(&s.learner, &s.lab).await? as i64;
     let hash = graph::rules_hash(dump);

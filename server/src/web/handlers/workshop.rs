@@ -23,14 +23,14 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::store::{Member, Workshop};
+use crate::store::{Session, Status};
 use crate::web::auth::Learner;
 use crate::web::error::AppError;
 use crate::web::guard::Client;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
-use crate::web::store::{Session, Status};
 use crate::web::terminal::{pump, Frame, Shell};
-use crate::web::workshop::store::{Member, Workshop};
 use crate::web::workshop::{auth, normalise_code, pool, view, Queued};
 
 /// A refused request: status, reason, and for 429 the seconds to wait.
@@ -68,8 +68,8 @@ impl From<AppError> for Fail {
     }
 }
 
-impl From<crate::web::store::StoreError> for Fail {
-    fn from(e: crate::web::store::StoreError) -> Fail {
+impl From<crate::store::StoreError> for Fail {
+    fn from(e: crate::store::StoreError) -> Fail {
         AppError::from(e).into()
     }
 }

@@ -11,7 +11,6 @@ pub mod diff;
 pub mod graph;
 pub mod inventory;
 pub mod stats;
-pub mod store;
 pub mod trace;
 
 use std::collections::BTreeMap;

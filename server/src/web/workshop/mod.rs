@@ -16,7 +16,6 @@
 
 pub mod auth;
 pub mod pool;
-pub mod store;
 pub mod view;
 
 use std::collections::{HashMap, VecDeque};

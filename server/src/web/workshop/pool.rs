@@ -15,13 +15,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::store::{Session, Status};
 use crate::web::error::AppError;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
-use crate::web::store::{Session, Status};
 
-use super::store::Workshop;
 use super::Queued;
+use crate::store::Workshop;
 
 /// Placeholder learner-id prefix of a workshop's pool labs.
 pub fn pool_prefix(workshop: &str) -> String {

@@ -3,11 +3,11 @@
 use labkit::wire::TaskOutcome;
 use serde::Serialize;
 
+use crate::store::Session;
 use crate::web::error::AppError;
 use crate::web::state::{now_ms, AppState};
-use crate::web::store::Session;
 
-use super::store::{Member, Workshop};
+use crate::store::{Member, Workshop};
 
 /// The last failing check of a learner's current lab.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

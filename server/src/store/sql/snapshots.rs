@@ -1,37 +1,15 @@
-//! Rule snapshots in the store (table `rule_snapshots`, migrations `0003_snapshots.sql`): the
-//! same runtime queries on SQLite and Postgres, on the pool of [`crate::web::store::SqlStore`]
-//! (reached through [`crate::web::store::Store::snapshots`]).
+//! [`SnapshotStore`] over SQL (table `rule_snapshots`, migrations `0003_snapshots.sql`): the
+//! same runtime queries on SQLite and Postgres.
 
-use serde::Serialize;
+use async_trait::async_trait;
 use sqlx::{AnyPool, Row};
 
-use crate::web::store::StoreError;
+use crate::store::error::StoreError;
+use crate::store::snapshots::{SnapshotMeta, SnapshotStore, SNAPSHOTS_PER_NODE};
 
-/// Snapshots kept per session and node: the newest (older ones are deleted as new ones come).
-pub const SNAPSHOTS_PER_NODE: i64 = 50;
-
-/// A snapshot without its text (for lists).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SnapshotMeta {
-    /// Id (`<session>-<node>-<seq>`).
-    pub id: String,
-    /// Node.
-    pub node: String,
-    /// 1, 2, … per session and node.
-    pub seq: i64,
-    /// Phase (0-based) current when it was taken.
-    pub phase: i64,
-    /// What changed (`phase 2 start`, `default/web: +1 endpoint …`).
-    pub label: String,
-    /// Hash of the rules.
-    pub hash: String,
-    /// When.
-    pub created_ms: i64,
-}
-
-/// Snapshot persistence.
+/// [`SnapshotStore`] on the pool of a [`super::SqlStore`].
 #[derive(Clone)]
-pub struct Snapshots {
+pub struct SqlSnapshots {
     pool: AnyPool,
 }
 
@@ -47,18 +25,17 @@ fn meta(r: &sqlx::any::AnyRow) -> Result<SnapshotMeta, sqlx::Error> {
     })
 }
 
-impl Snapshots {
+impl SqlSnapshots {
     /// Over a migrated pool.
-    pub fn new(pool: AnyPool) -> Snapshots {
-        Snapshots { pool }
+    pub fn new(pool: AnyPool) -> SqlSnapshots {
+        SqlSnapshots { pool }
     }
+}
 
+#[async_trait]
+impl SnapshotStore for SqlSnapshots {
     /// The newest snapshot of a session's node.
-    pub async fn latest(
-        &self,
-        session: &str,
-        node: &str,
-    ) -> Result<Option<SnapshotMeta>, StoreError> {
+    async fn latest(&self, session: &str, node: &str) -> Result<Option<SnapshotMeta>, StoreError> {
         let r = sqlx::query(
             "SELECT id, node, seq, phase, label, hash, created_ms FROM rule_snapshots WHERE session = $1 AND node = $2 ORDER BY seq DESC LIMIT 1",
         )
@@ -73,7 +50,7 @@ impl Snapshots {
     /// same; returns it when added. Concurrent callers race on `(session, node, seq)`: the loser
     /// sees a unique violation and adds nothing.
     #[allow(clippy::too_many_arguments)]
-    pub async fn add_if_changed(
+    async fn add_if_changed(
         &self,
         session: &str,
         node: &str,
@@ -133,7 +110,7 @@ impl Snapshots {
     }
 
     /// Every snapshot of a session, oldest first.
-    pub async fn list(&self, session: &str) -> Result<Vec<SnapshotMeta>, StoreError> {
+    async fn list(&self, session: &str) -> Result<Vec<SnapshotMeta>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, node, seq, phase, label, hash, created_ms FROM rule_snapshots WHERE session = $1 ORDER BY created_ms, node, seq",
         )
@@ -144,7 +121,7 @@ impl Snapshots {
     }
 
     /// One snapshot of a session with its rules text.
-    pub async fn get(
+    async fn get(
         &self,
         session: &str,
         id: &str,
