@@ -204,7 +204,7 @@ async fn server(
         instructor_token: Some(token.to_string()),
     }
     .apply(&mut config)?;
-    let docker = crate::web::runtime::DockerRuntime::connect(&config.image).await?;
+    let docker = crate::engine::runtime::DockerRuntime::connect(&config.image).await?;
     docker
         .prepare()
         .await
@@ -224,7 +224,7 @@ async fn server(
 /// terminal WebSocket: the session's live shell (a pool lab's is opened ahead), else a new
 /// exec, attached with [`pump`] over in-memory channels instead of a socket.
 async fn first_prompt(state: &AppState, session: &str) -> anyhow::Result<()> {
-    use crate::web::terminal::{pump, Frame, Shell};
+    use crate::engine::terminal::{pump, Frame, Shell};
     let s = state
         .store
         .session(session)

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bench_workshop;
 pub mod doctor;
+pub mod engine;
 pub mod isolation;
 pub mod labs;
 pub mod sandbox;

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use kplab::engine::runtime::{Health, LabRuntime, Output, Resize, RuntimeError, Sandbox, Terminal};
 use kplab::web::config::{Config, ServeArgs};
 use kplab::web::guard::{GuardArgs, MetricsAccess};
-use kplab::web::runtime::{Health, LabRuntime, Output, Resize, RuntimeError, Sandbox, Terminal};
 use kplab::web::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

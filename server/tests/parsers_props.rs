@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use kplab::web::grade;
+use kplab::engine::grade;
 use kplab::web::panel::{diff, graph, inventory::Inventory, trace};
 use labkit::check::{ProbeCheck, RuleAssert, StateCheck};
 use labkit::wire::ProbeReport;

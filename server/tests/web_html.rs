@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kplab::engine::runtime::DockerRuntime;
 use kplab::web::config::{Config, ServeArgs};
-use kplab::web::runtime::DockerRuntime;
 use kplab::web::state::AppState;
 use scraper::{ElementRef, Html, Selector};
 use web_support::{repo, Client};

@@ -174,14 +174,15 @@ async fn sigkill_loses_no_result_and_the_lab_is_reattached() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = server.kill();
-    let docker = kplab::web::runtime::DockerRuntime::connect(kplab::sandbox::plan::DEFAULT_IMAGE)
-        .await
-        .unwrap();
-    let left = kplab::web::runtime::LabRuntime::list(&docker, "wb-k-")
+    let docker =
+        kplab::engine::runtime::DockerRuntime::connect(kplab::sandbox::plan::DEFAULT_IMAGE)
+            .await
+            .unwrap();
+    let left = kplab::engine::runtime::LabRuntime::list(&docker, "wb-k-")
         .await
         .unwrap();
     for l in &left {
-        let _ = kplab::web::runtime::LabRuntime::down(&docker, &l.name).await;
+        let _ = kplab::engine::runtime::LabRuntime::down(&docker, &l.name).await;
     }
     assert!(left.is_empty(), "labs left behind: {left:?}");
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt};
-use kplab::web::runtime::{Resize, RuntimeError, Terminal};
-use kplab::web::terminal::{pump, Frame, Shell, REPLAY_BYTES};
+use kplab::engine::runtime::{Resize, RuntimeError, Terminal};
+use kplab::engine::terminal::{pump, Frame, Shell, REPLAY_BYTES};
 use tokio::io::AsyncReadExt;
 
 #[derive(Default)]

@@ -5,8 +5,8 @@
 //! * [`test`]: every lab on a fresh lab cluster: per step, setup, the checks before the
 //!   solution, the step's runnable code blocks, the reference solution and answers, then every
 //!   check again. The checks run through the web platform's grader
-//!   ([`crate::web::grade::run_task`]) and the lab through its runtime
-//!   ([`crate::web::runtime::DockerRuntime`]): one implementation of both.
+//!   ([`crate::engine::grade::run_task`]) and the lab through its runtime
+//!   ([`crate::engine::runtime::DockerRuntime`]): one implementation of both.
 
 pub mod list;
 pub mod test;

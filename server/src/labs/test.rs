@@ -28,8 +28,8 @@ use labkit::wire::TaskOutcome;
 use labkit::{Lab, Phase, ReferenceAnswer};
 use serde::Serialize;
 
-use crate::web::grade::run_task;
-use crate::web::runtime::{DockerRuntime, LabRuntime};
+use crate::engine::grade::run_task;
+use crate::engine::runtime::{DockerRuntime, LabRuntime};
 
 /// Prefix of the lab clusters this command starts (`lt-<lab>-<random>`).
 pub const SANDBOX_PREFIX: &str = "lt-";

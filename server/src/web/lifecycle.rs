@@ -9,8 +9,8 @@ use anyhow::Context;
 use labkit::Lab;
 
 use super::error::AppError;
-use super::runtime::Health;
 use super::state::{now_ms, AppState};
+use crate::engine::runtime::Health;
 use crate::store::{Session, Status};
 
 fn random_id(bytes: usize) -> String {
@@ -134,25 +134,7 @@ pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session
 /// Runs the setup commands of phase `phase` in the session's lab.
 pub async fn run_setup(state: &AppState, s: &Session, phase: usize) -> anyhow::Result<()> {
     let lab = state.catalog.lab(&s.lab).context("lab content gone")?;
-    let Some(p) = lab.phase(phase) else {
-        return Ok(());
-    };
-    for step in &p.setup {
-        let out = state
-            .runtime
-            .exec(&s.sandbox, &step.host, &["sh", "-c", &step.run])
-            .await?;
-        if out.code != 0 {
-            anyhow::bail!(
-                "setup `{}` on {} exited {}: {}",
-                step.run,
-                step.host,
-                out.code,
-                out.stderr.trim()
-            );
-        }
-    }
-    Ok(())
+    crate::engine::setup::run_setup(state.runtime.as_ref(), lab, &s.sandbox, phase).await
 }
 
 /// Stops a session's lab and records why (`stopped`, `expired`, `lost`).

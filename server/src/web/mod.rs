@@ -13,7 +13,6 @@
 pub mod auth;
 pub mod config;
 pub mod error;
-pub mod grade;
 pub mod guard;
 pub mod handlers;
 pub mod lifecycle;
@@ -21,9 +20,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod panel;
 pub mod routes;
-pub mod runtime;
 pub mod state;
-pub mod terminal;
 pub mod workshop;
 
 use std::future::Future;
@@ -32,9 +29,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum_extra::extract::cookie::Key;
 
+use crate::engine::runtime::{DockerRuntime, LabRuntime};
 use crate::store::{SqlStore, Store};
 use config::Config;
-use runtime::LabRuntime;
 use state::AppState;
 
 /// Connections the kernel completes and queues for `accept` (capped by `net.core.somaxconn`).
@@ -271,7 +268,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Validate the content before touching Docker, so a typo fails fast.
     labkit::Catalog::load(&config.labs)
         .map_err(|d| anyhow::anyhow!("invalid lab content in {}:\n{d}", config.labs.display()))?;
-    let docker = runtime::DockerRuntime::connect(&config.image).await?;
+    let docker = DockerRuntime::connect(&config.image).await?;
     docker
         .prepare()
         .await

@@ -12,8 +12,8 @@ use labkit::Catalog;
 
 use super::config::Config;
 use super::metrics::Metrics;
-use super::runtime::LabRuntime;
-use super::terminal::Shells;
+use crate::engine::runtime::LabRuntime;
+use crate::engine::terminal::Shells;
 use crate::store::Store;
 
 /// Everything a handler needs.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use kplab::engine::runtime::DockerRuntime;
 use kplab::web::config::{Config, ServeArgs};
-use kplab::web::runtime::DockerRuntime;
 use kplab::web::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

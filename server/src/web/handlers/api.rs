@@ -135,7 +135,7 @@ pub async fn check_task(
         );
     }
     let t0 = std::time::Instant::now();
-    let outcome = crate::web::grade::run_task(
+    let outcome = crate::engine::grade::run_task(
         state.runtime.as_ref(),
         &s.sandbox,
         t,

@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::engine::terminal::{pump, Frame, Shell};
 use crate::store::{Member, Workshop};
 use crate::store::{Session, Status};
 use crate::web::auth::Learner;
@@ -30,7 +31,6 @@ use crate::web::error::AppError;
 use crate::web::guard::Client;
 use crate::web::lifecycle;
 use crate::web::state::{now_ms, AppState};
-use crate::web::terminal::{pump, Frame, Shell};
 use crate::web::workshop::{auth, normalise_code, pool, view, Queued};
 
 /// A refused request: status, reason, and for 429 the seconds to wait.

@@ -195,7 +195,7 @@ async fn refill(state: &AppState) -> anyhow::Result<()> {
         match state.runtime.terminal(&s.sandbox, "node-1", 100, 30).await {
             Ok(t) => state
                 .shells
-                .insert(&s.id, "node-1", crate::web::terminal::Shell::spawn(t)),
+                .insert(&s.id, "node-1", crate::engine::terminal::Shell::spawn(t)),
             Err(e) => tracing::warn!(session = %s.id, error = %e, "pre-opening a pool lab's shell"),
         }
     }))

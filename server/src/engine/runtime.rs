@@ -1,4 +1,4 @@
-//! The container runtime as the web platform sees it: start, stop, list and health-check
+//! The container runtime as the platform sees it: start, stop, list and health-check
 //! labs, run commands in them, open terminals. [`LabRuntime`] is a trait object in the
 //! state; [`DockerRuntime`] implements it over the sandbox driver (`crate::sandbox`).
 
