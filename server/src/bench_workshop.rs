@@ -105,7 +105,7 @@ impl Report {
 #[derive(Parser)]
 struct ServeFlags {
     #[command(flatten)]
-    serve: crate::web::config::ServeArgs,
+    serve: crate::config::ServeArgs,
 }
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {
@@ -199,8 +199,8 @@ async fn server(
         "--lab-prefix",
         "kbw-",
     ])?;
-    let mut config = crate::web::config::Config::from_args(flags.serve, None)?;
-    crate::web::workshop::WorkshopArgs {
+    let mut config = crate::config::Config::from_args(flags.serve, None)?;
+    crate::config::WorkshopArgs {
         instructor_token: Some(token.to_string()),
     }
     .apply(&mut config)?;
@@ -210,7 +210,7 @@ async fn server(
         .await
         .context("host isolation, node image")?;
     let state = crate::web::build_state(config, Arc::new(docker)).await?;
-    crate::web::lifecycle::recover(&state).await?;
+    crate::domain::lifecycle::recover(&state).await?;
     let listener = crate::web::bind(([127, 0, 0, 1], 0).into())?;
     let addr = listener.local_addr()?;
     let st = state.clone();
@@ -481,7 +481,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     if warm_pool == 0 {
         bail!("--warm-pool must be at least 1 (the cold run is always measured)");
     }
-    let token = crate::web::workshop::random_hex(16);
+    let token = crate::domain::workshop::random_hex(16);
     let (state, addr, _data) = server(args.learners.max(warm_pool), &token).await?;
     let result = async {
         let mut teacher = Http {

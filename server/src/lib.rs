@@ -3,7 +3,9 @@
 
 pub mod bench;
 pub mod bench_workshop;
+pub mod config;
 pub mod doctor;
+pub mod domain;
 pub mod engine;
 pub mod isolation;
 pub mod labs;
@@ -49,13 +51,13 @@ pub enum Command {
     Serve {
         /// Server flags.
         #[command(flatten)]
-        args: web::config::ServeArgs,
+        args: config::ServeArgs,
         /// Workshop flags (instructor token).
         #[command(flatten)]
-        workshop: web::workshop::WorkshopArgs,
+        workshop: config::WorkshopArgs,
         /// The server's defences (trusted proxies, limits, metrics access).
         #[command(flatten)]
-        guard: web::guard::GuardArgs,
+        guard: config::guard::GuardArgs,
     },
     /// Lab content.
     #[command(subcommand)]
@@ -237,8 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             workshop,
             guard,
         } => {
-            let mut config =
-                web::config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
+            let mut config = config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
             workshop.apply(&mut config)?;
             guard.apply(&mut config)?;
             web::run(config).await?;

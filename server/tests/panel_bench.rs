@@ -54,7 +54,7 @@ fn graph_json_for_100_services() {
         std::hint::black_box(&dump);
         let t0 = Instant::now();
         let dump = netrules::save::parse(&text).unwrap();
-        let g = kplab::web::panel::graph::build("node-1", &dump, &pods);
+        let g = kplab::domain::panel::graph::build("node-1", &dump, &pods);
         let json = serde_json::to_string(&g).unwrap();
         full.push(t0.elapsed());
         size = json.len();

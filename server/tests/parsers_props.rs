@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use kplab::domain::panel::{diff, graph, inventory::Inventory, trace};
 use kplab::engine::grade;
-use kplab::web::panel::{diff, graph, inventory::Inventory, trace};
 use labkit::check::{ProbeCheck, RuleAssert, StateCheck};
 use labkit::wire::ProbeReport;
 use netrules::save;
@@ -361,10 +361,10 @@ proptest! {
         for t in [text, v.to_string()] {
             match Inventory::parse(&t) {
                 Ok(inv) => {
-                    if let Err(e) = kplab::web::panel::inventory::resolve_source(&inv, &from) {
+                    if let Err(e) = kplab::domain::panel::inventory::resolve_source(&inv, &from) {
                         prop_assert!(!e.is_empty());
                     }
-                    if let Err(e) = kplab::web::panel::inventory::resolve_target(&inv, &from) {
+                    if let Err(e) = kplab::domain::panel::inventory::resolve_target(&inv, &from) {
                         prop_assert!(!e.is_empty());
                     }
                 }

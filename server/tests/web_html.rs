@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kplab::config::{Config, ServeArgs};
 use kplab::engine::runtime::DockerRuntime;
-use kplab::web::config::{Config, ServeArgs};
 use kplab::web::state::AppState;
 use scraper::{ElementRef, Html, Selector};
 use web_support::{repo, Client};
@@ -395,7 +395,7 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         .output()
         .unwrap();
     assert!(killed.status.success(), "{killed:?}");
-    kplab::web::lifecycle::sweep(&site.state).await.unwrap();
+    kplab::domain::lifecycle::sweep(&site.state).await.unwrap();
     let doc = page(&mut c, "/labs/00-hello").await;
     assert_eq!(attr(one(&doc, "#lab"), "data-status"), "lost");
     assert!(text(one(&doc, "p.lost#lost")).starts_with("Your lab stopped working"));

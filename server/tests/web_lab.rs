@@ -253,7 +253,9 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
         .output()
         .unwrap();
     assert!(killed.status.success(), "{killed:?}");
-    kplab::web::lifecycle::sweep(&server.state).await.unwrap();
+    kplab::domain::lifecycle::sweep(&server.state)
+        .await
+        .unwrap();
     let s = alice.get(&format!("/api/sessions/{id}")).await.json();
     assert_eq!(s["status"], "lost", "{s}");
     assert!(s["detail"].as_str().unwrap().contains("node-2"), "{s}");
@@ -359,7 +361,9 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
     assert!(page.contains(r#"data-expires-in="#), "{page}");
 
     // The sweep removes the orphan, leaves the owned lab.
-    kplab::web::lifecycle::sweep(&server.state).await.unwrap();
+    kplab::domain::lifecycle::sweep(&server.state)
+        .await
+        .unwrap();
     let names: Vec<String> = server
         .state
         .runtime
@@ -373,7 +377,7 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
     assert!(!names.contains(&"wb-i-orphan".to_string()));
 
     // Almost idle: extend pushes the deadline back.
-    let now = kplab::web::state::now_ms();
+    let now = kplab::domain::platform::now_ms();
     server
         .state
         .store
@@ -393,7 +397,9 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
         .set_expiry(&id, now - 1, now)
         .await
         .unwrap();
-    kplab::web::lifecycle::sweep(&server.state).await.unwrap();
+    kplab::domain::lifecycle::sweep(&server.state)
+        .await
+        .unwrap();
     let s = alice.get(&format!("/api/sessions/{id}")).await.json();
     assert_eq!(s["status"], "expired", "{s}");
     assert!(server.state.runtime.list("wb-i-").await.unwrap().is_empty());

@@ -49,9 +49,9 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
         "wss-",
         3,
         Some(TOKEN),
-        kplab::web::guard::GuardArgs {
+        kplab::config::guard::GuardArgs {
             trusted_proxy: vec!["127.0.0.1".into()],
-            ..kplab::web::guard::GuardArgs::default()
+            ..kplab::config::guard::GuardArgs::default()
         },
     )
     .await;

@@ -15,8 +15,8 @@ use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
 
 use super::error::AppError;
 use super::guard::Client;
-use super::lifecycle::new_learner_id;
 use super::state::AppState;
+use crate::domain::lifecycle::new_learner_id;
 use crate::store::Session;
 
 /// The cookie's name.

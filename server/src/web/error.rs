@@ -10,59 +10,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
-use crate::store::StoreError;
+pub use crate::domain::error::AppError;
 
-/// A request failure.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// The request is wrong; the reason is shown.
-    #[error("{0}")]
-    BadRequest(String),
-    /// The resource belongs to another learner.
-    #[error("this belongs to another learner")]
-    Forbidden,
-    /// Not found; says what.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// Conflicts with the current state; says why.
-    #[error("{0}")]
-    Conflict(String),
-    /// No capacity: try again after this many seconds.
-    #[error("all {capacity} lab slots are in use; try again in {retry_after} s")]
-    Full {
-        /// Seconds.
-        retry_after: u64,
-        /// The limit.
-        capacity: usize,
-    },
-    /// Refused for a reason the client is told (403): a cross-site request, a start without
-    /// the learner cookie.
-    #[error("{0}")]
-    Refused(String),
-    /// Rate-limited (429): try again after this many seconds.
-    #[error("{reason}")]
-    TooMany {
-        /// Seconds.
-        retry_after: u64,
-        /// What was limited.
-        reason: String,
-    },
-    /// Anything else (logged, not shown).
-    #[error("internal error")]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::LiveSessionExists { lab, .. } => {
-                AppError::Conflict(format!("you already have lab {lab} running"))
-            }
-            other => AppError::Internal(other.into()),
-        }
-    }
-}
-
+// The HTTP side of the domain's error: its status code, log line and `Retry-After`.
 impl AppError {
     /// The status code.
     pub fn status(&self) -> StatusCode {
@@ -81,16 +31,6 @@ impl AppError {
     fn log(&self) {
         if let AppError::Internal(e) = self {
             tracing::error!(error = format!("{e:#}"), "request failed");
-        }
-    }
-
-    /// Seconds to wait before trying again (503 full, 429 rate-limited).
-    pub fn wait(&self) -> Option<u64> {
-        match self {
-            AppError::Full { retry_after, .. } | AppError::TooMany { retry_after, .. } => {
-                Some(*retry_after)
-            }
-            _ => None,
         }
     }
 

@@ -10,18 +10,18 @@
 //! the connection limit; [`load_key`] keeps `cookie.key` 0600; [`crate::store::cap_text`] bounds what
 //! a lab's output can make us store. `tests/attack_server.rs` attacks all of it.
 
+pub mod assets;
 pub mod auth;
-pub mod config;
 pub mod error;
 pub mod guard;
 pub mod handlers;
-pub mod lifecycle;
+pub mod instructor;
+pub mod limits;
 pub mod markdown;
-pub mod metrics;
-pub mod panel;
+pub mod notify;
+pub mod page_cache;
 pub mod routes;
 pub mod state;
-pub mod workshop;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,9 +29,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum_extra::extract::cookie::Key;
 
+use crate::config::Config;
+use crate::domain::{lifecycle, workshop};
 use crate::engine::runtime::{DockerRuntime, LabRuntime};
 use crate::store::{SqlStore, Store};
-use config::Config;
 use state::AppState;
 
 /// Connections the kernel completes and queues for `accept` (capped by `net.core.somaxconn`).
@@ -74,8 +75,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(lifecycle::sweeper(state.clone(), stop_rx.clone()));
-    let workshops = tokio::spawn(workshop::pool::run(state.clone(), stop_rx.clone()));
+    let sweeper = tokio::spawn(lifecycle::sweeper(state.platform.clone(), stop_rx.clone()));
+    let workshops = tokio::spawn(workshop::pool::run(state.platform.clone(), stop_rx.clone()));
     let guard = state.config.guard.clone();
     let drain = state.config.request_timeout;
     let app = routes::router(state);

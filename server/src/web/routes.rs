@@ -117,7 +117,7 @@ pub fn router(state: AppState) -> Router {
         // After a learner's action, push their row to open workshop dashboards.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            super::workshop::notify_after,
+            super::notify::notify_after,
         ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

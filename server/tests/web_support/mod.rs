@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use kplab::config::{Config, ServeArgs};
 use kplab::engine::runtime::DockerRuntime;
-use kplab::web::config::{Config, ServeArgs};
 use kplab::web::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -44,7 +44,7 @@ impl Server {
             prefix,
             max_labs,
             instructor_token,
-            kplab::web::guard::GuardArgs::default(),
+            kplab::config::guard::GuardArgs::default(),
         )
         .await
     }
@@ -54,7 +54,7 @@ impl Server {
         prefix: &str,
         max_labs: usize,
         instructor_token: Option<&str>,
-        guard: kplab::web::guard::GuardArgs,
+        guard: kplab::config::guard::GuardArgs,
     ) -> Server {
         let data = tempfile::tempdir().unwrap();
         let args = ServeArgs {
@@ -70,7 +70,7 @@ impl Server {
             image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
         };
         let mut config = Config::from_args(args, None).unwrap();
-        kplab::web::workshop::WorkshopArgs {
+        kplab::config::WorkshopArgs {
             instructor_token: instructor_token.map(str::to_string),
         }
         .apply(&mut config)
@@ -83,7 +83,7 @@ impl Server {
         let state = kplab::web::build_state(config, Arc::new(docker))
             .await
             .unwrap();
-        kplab::web::lifecycle::recover(&state).await.unwrap();
+        kplab::domain::lifecycle::recover(&state).await.unwrap();
         let listener = kplab::web::bind(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

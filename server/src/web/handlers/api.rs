@@ -8,12 +8,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{session_view, task_views};
+use crate::domain::lifecycle;
+use crate::domain::platform::now_ms;
 use crate::store::{Status, TaskResult};
 use crate::web::auth::{owned_session, require_returning, Learner, NewLearner};
 use crate::web::error::{ApiError, AppError};
 use crate::web::guard::Client;
-use crate::web::lifecycle;
-use crate::web::state::{now_ms, AppState};
+use crate::web::state::AppState;
 
 /// `GET /api/labs`
 pub async fn list_labs(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -193,55 +194,10 @@ pub async fn reset_session(
         // A fresh lab is a start: it counts against the start limits.
         state.limits.admit_start(&learner.0, client.ip)?;
     }
-    let s = reset(&state, &learner, s, &scope).await?;
+    let s = lifecycle::reset(&state, &learner.0, s, &scope).await?;
     Ok(Json(
         json!({ "id": s.id, "status": s.status, "scope": scope }),
     ))
-}
-
-/// Shared by the API and the page: resets the phase (setup again) or the whole lab.
-pub async fn reset(
-    state: &AppState,
-    learner: &Learner,
-    s: crate::store::Session,
-    scope: &str,
-) -> Result<crate::store::Session, AppError> {
-    let lab = state
-        .catalog
-        .lab(&s.lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
-    match scope {
-        "phase" => {
-            if s.status != Status::Running {
-                return Err(AppError::Conflict(format!(
-                    "the lab is {}, not running",
-                    s.status.as_str()
-                )));
-            }
-            let phase = state.store.phase(&learner.0, &s.lab).await?;
-            lifecycle::run_setup(state, &s, phase)
-                .await
-                .map_err(AppError::Internal)?;
-            state
-                .store
-                .record_event(&s.id, "reset-phase", &phase.to_string(), now_ms())
-                .await?;
-            Ok(s)
-        }
-        "lab" => {
-            if s.status.is_live() {
-                lifecycle::stop(state, &s, Status::Stopped, "reset").await?;
-            }
-            state
-                .store
-                .set_phase(&learner.0, &s.lab, 0, now_ms())
-                .await?;
-            lifecycle::start(state, &learner.0, lab).await
-        }
-        other => Err(AppError::BadRequest(format!(
-            "scope must be \"phase\" or \"lab\", not {other:?}"
-        ))),
-    }
 }
 
 /// `POST /api/sessions/{id}/extend`: pushes the idle timeout.

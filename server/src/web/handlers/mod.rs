@@ -10,7 +10,8 @@ pub mod workshop;
 use labkit::wire::TaskOutcome;
 use serde::Serialize;
 
-use super::state::{now_ms, AppState};
+use super::state::AppState;
+use crate::domain::platform::now_ms;
 use crate::store::{Session, Status};
 
 /// A task's state for pages and the API.

@@ -2,22 +2,20 @@
 //! form actions behind its buttons (start, stop, reset, extend, change phase).
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::{SessionView, TaskView};
+use crate::domain::lifecycle;
+use crate::domain::platform::now_ms;
 use crate::store::Status;
 use crate::web::auth::{require_returning, Learner, NewLearner};
 use crate::web::error::AppError;
 use crate::web::guard::Client;
-use crate::web::lifecycle;
-use crate::web::state::{now_ms, AppState};
+use crate::web::state::AppState;
 
 /// A catalog row.
 pub struct LabCard {
@@ -231,46 +229,6 @@ pub async fn get_lab(
     render(&page)
 }
 
-/// What the pages need that never changes while the server runs, prepared once at start-up.
-pub struct PageCache {
-    /// Lab ids in catalog order.
-    pub lab_ids: Vec<String>,
-    /// Tasks per lab, in catalog order.
-    pub totals: Vec<usize>,
-    /// Per lab, in catalog order.
-    pub labs: Vec<PreparedLab>,
-}
-
-/// A lab's unchanging page parts.
-pub struct PreparedLab {
-    /// Phase titles in order.
-    pub phase_titles: Vec<String>,
-    /// Terminal hosts (a tab each).
-    pub hosts: Vec<String>,
-}
-
-impl PageCache {
-    /// Prepares the pages' static parts of a catalog.
-    pub fn new(catalog: &labkit::Catalog) -> PageCache {
-        PageCache {
-            lab_ids: catalog.labs.iter().map(|l| l.id.clone()).collect(),
-            totals: catalog
-                .labs
-                .iter()
-                .map(|l| l.phases.iter().map(|p| p.tasks.len()).sum())
-                .collect(),
-            labs: catalog
-                .labs
-                .iter()
-                .map(|l| PreparedLab {
-                    phase_titles: l.phases.iter().map(|p| p.title.clone()).collect(),
-                    hosts: l.hosts(),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// `POST /labs/{lab}/start`: starts (or restarts) the lab, or shows the "full" page (503).
 /// Refused (403, a page asking to reload) without a learner cookie from an earlier page view;
 /// limited per learner and per address (429, a page that says when to try again).
@@ -334,7 +292,7 @@ pub async fn post_reset(
         // A fresh lab is a start: it counts against the start limits.
         state.limits.admit_start(&learner.0, client.ip)?;
     }
-    super::api::reset(&state, &learner, s, &f.scope).await?;
+    lifecycle::reset(&state, &learner.0, s, &f.scope).await?;
     Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
 }
 
@@ -389,97 +347,6 @@ pub async fn post_phase(
         }
     }
     Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
-}
-
-/// Static files served from memory: each read once, gzipped once (when that makes it
-/// smaller), with an ETag; a file is re-read when its modification time or size changes, so
-/// editing `static/` needs no restart. Replaces compressing the same bytes on every request.
-pub struct Assets {
-    root: std::path::PathBuf,
-    files: std::sync::RwLock<HashMap<String, Arc<Asset>>>,
-}
-
-struct Asset {
-    modified: Option<std::time::SystemTime>,
-    len: u64,
-    body: Bytes,
-    gzip: Option<Bytes>,
-    etag: String,
-    content_type: &'static str,
-}
-
-fn content_type(path: &str) -> &'static str {
-    match path.rsplit('.').next().unwrap_or("") {
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "html" => "text/html; charset=utf-8",
-        "json" | "map" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "woff2" => "font/woff2",
-        "txt" | "xterm" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
-
-impl Assets {
-    /// Serves files under `root`.
-    pub fn new(root: &std::path::Path) -> Assets {
-        Assets {
-            root: root.to_path_buf(),
-            files: std::sync::RwLock::new(HashMap::new()),
-        }
-    }
-
-    fn load(&self, rel: &str) -> Result<Arc<Asset>, AppError> {
-        let not_found = || AppError::NotFound(format!("static file {rel}"));
-        let path = self.root.join(rel);
-        let meta = std::fs::metadata(&path).map_err(|_| not_found())?;
-        if !meta.is_file() {
-            return Err(not_found());
-        }
-        let modified = meta.modified().ok();
-        if let Some(a) = self
-            .files
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(rel)
-        {
-            if a.modified == modified && a.len == meta.len() {
-                return Ok(a.clone());
-            }
-        }
-        let body = std::fs::read(&path).map_err(|_| not_found())?;
-        let content_type = content_type(rel);
-        let gzip = if content_type.starts_with("image/png") || content_type == "font/woff2" {
-            None
-        } else {
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            std::io::Write::write_all(&mut enc, &body)
-                .and_then(|()| enc.finish())
-                .ok()
-                .filter(|gz| gz.len() + 64 < body.len())
-                .map(Bytes::from)
-        };
-        let stamp = modified
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let asset = Arc::new(Asset {
-            modified,
-            len: meta.len(),
-            etag: format!("\"{:x}-{:x}\"", body.len(), stamp),
-            body: Bytes::from(body),
-            gzip,
-            content_type,
-        });
-        self.files
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(rel.to_string(), asset.clone());
-        Ok(asset)
-    }
 }
 
 /// `GET /static/{*path}`: a file under the static directory, gzipped when the client takes it,

@@ -8,12 +8,13 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::domain::lifecycle;
+use crate::domain::panel::{self, diff, graph};
+use crate::domain::platform::now_ms;
 use crate::store::{Session, Status};
 use crate::web::auth::{owned_session, Learner};
 use crate::web::error::{ApiError, AppError};
-use crate::web::lifecycle;
-use crate::web::panel::{self, diff, graph};
-use crate::web::state::{now_ms, AppState};
+use crate::web::state::AppState;
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
     b.map(|Json(t)| t)

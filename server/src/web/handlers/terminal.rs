@@ -6,11 +6,11 @@ use axum::response::Response;
 use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
 
+use crate::domain::lifecycle;
 use crate::engine::terminal::{pump, Frame, Shell};
 use crate::store::Status;
 use crate::web::auth::{owned_session, Learner};
 use crate::web::error::AppError;
-use crate::web::lifecycle;
 use crate::web::state::AppState;
 
 /// Upgrades to a WebSocket attached to the session's shell on `host` (started on first use).

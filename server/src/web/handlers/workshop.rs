@@ -23,15 +23,18 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::domain::lifecycle;
+use crate::domain::platform::now_ms;
+use crate::domain::workshop::bus::Queued;
+use crate::domain::workshop::{normalise_code, pool, view};
 use crate::engine::terminal::{pump, Frame, Shell};
 use crate::store::{Member, Workshop};
 use crate::store::{Session, Status};
 use crate::web::auth::Learner;
 use crate::web::error::AppError;
 use crate::web::guard::Client;
-use crate::web::lifecycle;
-use crate::web::state::{now_ms, AppState};
-use crate::web::workshop::{auth, normalise_code, pool, view, Queued};
+use crate::web::instructor as auth;
+use crate::web::state::AppState;
 
 /// A refused request: status, reason, and for 429 the seconds to wait.
 #[derive(Debug)]
@@ -231,7 +234,7 @@ async fn create(state: &AppState, b: CreateBody) -> Result<Workshop, Fail> {
     let now = now_ms();
     let starts_ms = b.starts_ms.unwrap_or(now);
     let mut w = Workshop {
-        id: crate::web::workshop::random_hex(6),
+        id: crate::domain::workshop::random_hex(6),
         name,
         labs: b.labs,
         join_code: String::new(),
@@ -248,7 +251,7 @@ async fn create(state: &AppState, b: CreateBody) -> Result<Workshop, Fail> {
         w.join_code = match &b.join_code {
             Some(c) => normalise_code(c)
                 .ok_or_else(|| bad("join_code must be 4-16 letters and digits".into()))?,
-            None => crate::web::workshop::new_join_code(),
+            None => crate::domain::workshop::new_join_code(),
         };
         if state.store.workshops().create_workshop(&w).await? {
             state.workshop.wake.notify_one();
@@ -493,7 +496,7 @@ pub async fn api_learner_action(
             let s = live
                 .ok_or_else(|| Fail::new(StatusCode::CONFLICT, "the learner has no lab running"))?;
             let scope = b.scope.unwrap_or_else(|| "phase".into());
-            let s = crate::web::handlers::api::reset(&state, &who, s, &scope).await?;
+            let s = crate::domain::lifecycle::reset(&state, &who.0, s, &scope).await?;
             json!({ "session": s.id, "status": s.status, "scope": scope })
         }
         "restart" => {
@@ -699,7 +702,7 @@ async fn join(
     code: &str,
     name: &str,
 ) -> Result<Joined, Fail> {
-    if let Err(wait) = state.workshop.limiter.check(ip) {
+    if let Err(wait) = state.limits.joins.check(&ip) {
         let mut f = Fail::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("too many wrong join codes from your address; try again in {wait} s"),
@@ -719,7 +722,7 @@ async fn join(
         None => None,
     };
     let Some(w) = found else {
-        state.workshop.limiter.fail(ip);
+        state.limits.joins.record(ip);
         return Err(Fail::new(
             StatusCode::NOT_FOUND,
             "no workshop has this join code",

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::domain::error::AppError;
 use crate::engine::runtime::LabRuntime;
-use crate::web::error::AppError;
 use inventory::{Inventory, Source, TargetKind};
 
 /// Most connections one spread may send.

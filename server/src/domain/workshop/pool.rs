@@ -15,12 +15,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::domain::error::AppError;
+use crate::domain::lifecycle;
+use crate::domain::platform::{now_ms, Platform};
 use crate::store::{Session, Status};
-use crate::web::error::AppError;
-use crate::web::lifecycle;
-use crate::web::state::{now_ms, AppState};
 
-use super::Queued;
+use super::bus::Queued;
 use crate::store::Workshop;
 
 /// Placeholder learner-id prefix of a workshop's pool labs.
@@ -30,7 +30,7 @@ pub fn pool_prefix(workshop: &str) -> String {
 
 /// Hands a pool lab of the workshop's first lab to `learner`, if one is there.
 pub async fn claim(
-    state: &AppState,
+    state: &Platform,
     w: &Workshop,
     learner: &str,
 ) -> Result<Option<Session>, AppError> {
@@ -80,7 +80,7 @@ pub async fn claim(
 }
 
 /// Appends a learner to the start queue (once); returns their 1-based position.
-pub fn enqueue(state: &AppState, q: Queued) -> usize {
+pub fn enqueue(state: &Platform, q: Queued) -> usize {
     let pos = {
         let mut queue = state
             .workshop
@@ -104,7 +104,7 @@ pub fn enqueue(state: &AppState, q: Queued) -> usize {
 
 /// Starts queued labs in order while the server has room. Returns true if the head had to
 /// wait (server full).
-async fn drain_queue(state: &AppState) -> bool {
+async fn drain_queue(state: &Platform) -> bool {
     loop {
         let head = state
             .workshop
@@ -147,7 +147,7 @@ async fn drain_queue(state: &AppState) -> bool {
     }
 }
 
-fn pop(state: &AppState, q: &Queued) {
+fn pop(state: &Platform, q: &Queued) {
     let mut queue = state
         .workshop
         .queue
@@ -159,7 +159,7 @@ fn pop(state: &AppState, q: &Queued) {
 }
 
 /// Tops up every open workshop's pool, and keeps pool labs from idling out.
-async fn refill(state: &AppState) -> anyhow::Result<()> {
+async fn refill(state: &Platform) -> anyhow::Result<()> {
     let _pool = state.workshop.pool_lock.lock().await;
     let workshops: Vec<Workshop> = state
         .store
@@ -230,7 +230,7 @@ async fn refill(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// Stops a workshop's pool labs (closed or ended workshops).
-pub async fn drain_pool(state: &AppState, workshop: &str) -> Result<(), AppError> {
+pub async fn drain_pool(state: &Platform, workshop: &str) -> Result<(), AppError> {
     let prefix = pool_prefix(workshop);
     for s in state.store.live_sessions().await? {
         if s.learner.starts_with(&prefix) {
@@ -242,7 +242,7 @@ pub async fn drain_pool(state: &AppState, workshop: &str) -> Result<(), AppError
 
 /// Ends a workshop: no more joins, queued starts dropped, the pool and every member's lab
 /// stopped; results stay. Returns how many members' labs were stopped.
-pub async fn end(state: &AppState, w: &mut Workshop) -> Result<usize, AppError> {
+pub async fn end(state: &Platform, w: &mut Workshop) -> Result<usize, AppError> {
     let _pool = state.workshop.pool_lock.lock().await;
     w.open = false;
     w.ended = true;
@@ -270,7 +270,7 @@ pub async fn end(state: &AppState, w: &mut Workshop) -> Result<usize, AppError> 
 }
 
 /// Ends the workshops whose end time has passed.
-async fn end_overdue(state: &AppState) -> anyhow::Result<()> {
+async fn end_overdue(state: &Platform) -> anyhow::Result<()> {
     let now = now_ms();
     for mut w in state.store.workshops().workshops().await? {
         if !w.ended && w.ends_ms <= now {
@@ -284,9 +284,9 @@ async fn end_overdue(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// The pool/queue task: runs on every wake-up (joins, labs stopping) and every second.
-pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(state: Platform, shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut shutdown = shutdown;
-    if let Err(e) = state.workshop.load(&state).await {
+    if let Err(e) = state.workshop.load(state.store.as_ref()).await {
         tracing::warn!(error = format!("{e:#}"), "loading workshop members");
     }
     loop {

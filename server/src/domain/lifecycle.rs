@@ -9,7 +9,7 @@ use anyhow::Context;
 use labkit::Lab;
 
 use super::error::AppError;
-use super::state::{now_ms, AppState};
+use super::platform::{now_ms, Platform};
 use crate::engine::runtime::Health;
 use crate::store::{Session, Status};
 
@@ -26,7 +26,7 @@ pub fn new_learner_id() -> String {
 }
 
 /// Seconds a learner should wait for a slot: until the soonest live lab idles out.
-async fn retry_after(state: &AppState, live: &[Session]) -> u64 {
+async fn retry_after(state: &Platform, live: &[Session]) -> u64 {
     let now = now_ms();
     let soonest = live.iter().map(|s| s.expires_ms).min().unwrap_or(now);
     (((soonest - now).max(0) / 1000) as u64).clamp(5, state.config.idle.as_secs().max(5))
@@ -34,7 +34,7 @@ async fn retry_after(state: &AppState, live: &[Session]) -> u64 {
 
 /// Starts `lab` for `learner`: returns the live session (an existing one if there is), or
 /// `Full`. The containers start in the background; the session says `starting` until ready.
-pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session, AppError> {
+pub async fn start(state: &Platform, learner: &str, lab: &Lab) -> Result<Session, AppError> {
     let _admit = state.admission.lock().await;
     if let Some(s) = state.store.live_session(learner, &lab.id).await? {
         return Ok(s);
@@ -109,7 +109,7 @@ pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session
                         )
                         .await;
                     tracing::info!(session = %s.id, lab = %s.lab, ms = t0.elapsed().as_millis() as u64, "lab running");
-                    super::workshop::on_session(&st, &s.id);
+                    st.session_changed(&s.id);
                 } else {
                     let _ = st.runtime.down(&s.sandbox).await;
                 }
@@ -124,7 +124,7 @@ pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session
                     .await;
                 let _ = st.store.record_event(&s.id, "failed", &detail, now).await;
                 let _ = st.runtime.down(&s.sandbox).await;
-                super::workshop::on_session(&st, &s.id);
+                st.session_changed(&s.id);
             }
         }
     });
@@ -132,14 +132,14 @@ pub async fn start(state: &AppState, learner: &str, lab: &Lab) -> Result<Session
 }
 
 /// Runs the setup commands of phase `phase` in the session's lab.
-pub async fn run_setup(state: &AppState, s: &Session, phase: usize) -> anyhow::Result<()> {
+pub async fn run_setup(state: &Platform, s: &Session, phase: usize) -> anyhow::Result<()> {
     let lab = state.catalog.lab(&s.lab).context("lab content gone")?;
     crate::engine::setup::run_setup(state.runtime.as_ref(), lab, &s.sandbox, phase).await
 }
 
 /// Stops a session's lab and records why (`stopped`, `expired`, `lost`).
 pub async fn stop(
-    state: &AppState,
+    state: &Platform,
     s: &Session,
     status: Status,
     detail: &str,
@@ -152,13 +152,56 @@ pub async fn stop(
         .await?;
     state.shells.remove_session(&s.id);
     let down = state.runtime.down(&s.sandbox).await;
-    super::workshop::on_session(state, &s.id);
+    state.session_changed(&s.id);
     down.map_err(|e| AppError::Internal(e.into()))?;
     Ok(())
 }
 
+/// Resets the phase (its setup runs again) or the whole lab (stopped, back to phase 1, started
+/// again); `learner` owns `s`.
+pub async fn reset(
+    state: &Platform,
+    learner: &str,
+    s: Session,
+    scope: &str,
+) -> Result<Session, AppError> {
+    let lab = state
+        .catalog
+        .lab(&s.lab)
+        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    match scope {
+        "phase" => {
+            if s.status != Status::Running {
+                return Err(AppError::Conflict(format!(
+                    "the lab is {}, not running",
+                    s.status.as_str()
+                )));
+            }
+            let phase = state.store.phase(learner, &s.lab).await?;
+            run_setup(state, &s, phase)
+                .await
+                .map_err(AppError::Internal)?;
+            state
+                .store
+                .record_event(&s.id, "reset-phase", &phase.to_string(), now_ms())
+                .await?;
+            Ok(s)
+        }
+        "lab" => {
+            if s.status.is_live() {
+                stop(state, &s, Status::Stopped, "reset").await?;
+            }
+            state.store.set_phase(learner, &s.lab, 0, now_ms()).await?;
+            start(state, learner, lab).await
+        }
+        other => Err(AppError::BadRequest(format!(
+            "scope must be \"phase\" or \"lab\", not {other:?}"
+        ))),
+    }
+}
+
 /// Pushes the idle deadline of a live session.
-pub async fn extend(state: &AppState, s: &Session) -> Result<i64, AppError> {
+pub async fn extend(state: &Platform, s: &Session) -> Result<i64, AppError> {
     let now = now_ms();
     let expires = now + state.config.idle.as_millis() as i64;
     state.store.set_expiry(&s.id, expires, now).await?;
@@ -166,7 +209,7 @@ pub async fn extend(state: &AppState, s: &Session) -> Result<i64, AppError> {
 }
 
 /// Terminal activity: pushes the idle deadline, at most every 10 s per session.
-pub fn touch(state: &AppState, session: &str) {
+pub fn touch(state: &Platform, session: &str) {
     let now = now_ms();
     {
         let mut t = state.touched.lock().unwrap_or_else(|p| p.into_inner());
@@ -188,7 +231,7 @@ pub fn touch(state: &AppState, session: &str) {
 
 /// At start-up: re-attach running labs whose containers are healthy, mark the others lost,
 /// fail sessions interrupted while starting, then remove orphans.
-pub async fn recover(state: &AppState) -> anyhow::Result<()> {
+pub async fn recover(state: &Platform) -> anyhow::Result<()> {
     for s in state.store.live_sessions().await? {
         match (s.status, state.runtime.health(&s.sandbox).await?) {
             (Status::Running, Health::Running) => {
@@ -227,7 +270,7 @@ fn lost_detail(h: &Health) -> String {
     }
 }
 
-async fn remove_orphans(state: &AppState) -> anyhow::Result<()> {
+async fn remove_orphans(state: &Platform) -> anyhow::Result<()> {
     let owned: HashSet<String> = state
         .store
         .live_sessions()
@@ -245,7 +288,7 @@ async fn remove_orphans(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// One sweep: expire idle labs, mark labs broken from outside as lost, remove orphans.
-pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
+pub async fn sweep(state: &Platform) -> anyhow::Result<()> {
     let now = now_ms();
     for s in state.store.live_sessions().await? {
         if s.status == Status::Running && now > s.expires_ms {
@@ -270,7 +313,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// Runs [`sweep`] every `config.sweep` until `shutdown` resolves.
-pub async fn sweeper(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn sweeper(state: Platform, shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut shutdown = shutdown;
     loop {
         tokio::select! {

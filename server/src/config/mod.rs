@@ -6,6 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod error;
+pub mod guard;
+
+pub use error::ConfigError;
+use guard::{Guard, GuardArgs};
+
 /// `kplab serve` flags (each also read from the named environment variable).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -67,11 +73,11 @@ pub struct Config {
     /// Node image.
     pub image: String,
     /// Instructor token (workshops are off without one); set by
-    /// [`crate::web::workshop::WorkshopArgs::apply`].
+    /// [`WorkshopArgs::apply`].
     pub instructor_token: Option<String>,
     /// The server's defences (origin check, limits, proxies, metrics); set by
-    /// [`crate::web::guard::GuardArgs::apply`], the secure defaults otherwise.
-    pub guard: super::guard::Guard,
+    /// [`GuardArgs::apply`], the secure defaults otherwise.
+    pub guard: Guard,
 }
 
 impl fmt::Debug for Config {
@@ -99,16 +105,6 @@ impl fmt::Debug for Config {
             .field("metrics", &self.guard.metrics)
             .finish()
     }
-}
-
-/// A configuration value that is wrong, naming its variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {reason}")]
-pub struct ConfigError {
-    /// Flag / environment variable.
-    pub name: &'static str,
-    /// Why.
-    pub reason: String,
 }
 
 impl Config {
@@ -168,7 +164,44 @@ impl Config {
             lab_prefix: a.lab_prefix,
             image: a.image,
             instructor_token: None,
-            guard: super::guard::Guard::default(),
+            guard: Guard::default(),
         })
+    }
+}
+
+/// `kplab serve` flags of workshops.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WorkshopArgs {
+    /// Token that authenticates the instructor (pages and `Authorization: Bearer` API). Without
+    /// it the instructor pages and API are off (404).
+    #[arg(long, env = "KPLAB_INSTRUCTOR_TOKEN", hide_env_values = true)]
+    pub instructor_token: Option<String>,
+}
+
+impl WorkshopArgs {
+    /// Validates the token into the config (at least 12 printable ASCII characters).
+    pub fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        match self.instructor_token.filter(|t| !t.is_empty()) {
+            None => config.instructor_token = None,
+            Some(t) if t.len() >= 12 && t.bytes().all(|b| b.is_ascii_graphic()) => {
+                config.instructor_token = Some(t)
+            }
+            Some(_) => {
+                return Err(ConfigError {
+                    name: "--instructor-token / KPLAB_INSTRUCTOR_TOKEN",
+                    reason: "must be at least 12 printable characters without spaces".into(),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+// Here rather than in `guard`, so that the guard's settings do not import `Config` back.
+impl GuardArgs {
+    /// Validates into `config.guard`.
+    pub fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        config.guard = self.validate()?;
+        Ok(())
     }
 }

@@ -1,20 +1,9 @@
-//! Instructor authentication and the join-code rate limit.
+//! Instructor authentication.
 //!
 //! The instructor proves the token given to `kplab serve --instructor-token` either with
 //! `Authorization: Bearer TOKEN` (API) or with the signed `kplab_instructor` cookie set by the
 //! login page (it holds a SHA-256 of the token, so changing the token logs everyone out).
 //! Without a configured token every instructor route answers 404 with the reason.
-//!
-//! Join codes are short, so guessing is limited per client address: after
-//! [`MAX_FAILURES`] wrong codes within [`WINDOW`] the address gets 429 with `Retry-After`
-//! until the oldest failure leaves the window. The address is the TCP peer, or what a proxy
-//! named with `--trusted-proxy` forwarded ([`crate::web::guard::Guard::client_ip`]): a client
-//! that rotates `X-Forwarded-For` itself gets no new address from it.
-
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
@@ -24,12 +13,6 @@ use crate::web::state::AppState;
 
 /// The instructor cookie.
 pub const COOKIE: &str = "kplab_instructor";
-
-/// Wrong join codes allowed per address within [`WINDOW`].
-pub const MAX_FAILURES: usize = 10;
-
-/// The rate-limit window.
-pub const WINDOW: Duration = Duration::from_secs(60);
 
 /// Why a request is not the instructor's: status and reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,61 +98,4 @@ pub fn login(state: &AppState, given: &str, https: bool) -> Result<SignedCookieJ
     c.set_path("/");
     c.set_max_age(time::Duration::hours(12));
     Ok(SignedCookieJar::new(state.key.clone()).add(c))
-}
-
-/// Wrong join codes per address.
-#[derive(Default)]
-pub struct Limiter {
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
-}
-
-impl Limiter {
-    /// `Err(seconds)` when the address must wait before trying another code.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let Some(q) = map.get_mut(&ip) else {
-            return Ok(());
-        };
-        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-            q.pop_front();
-        }
-        if q.len() >= MAX_FAILURES {
-            let oldest = *q.front().unwrap_or(&now);
-            let wait = WINDOW.saturating_sub(now.duration_since(oldest));
-            return Err(wait.as_secs().max(1));
-        }
-        if q.is_empty() {
-            map.remove(&ip);
-        }
-        Ok(())
-    }
-
-    /// Records a wrong code.
-    pub fn fail(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        map.entry(ip).or_default().push_back(Instant::now());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_limiter_blocks_after_max_failures_per_address() {
-        let l = Limiter::default();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
-            assert!(l.check(a).is_ok());
-            l.fail(a);
-        }
-        let wait = l.check(a).unwrap_err();
-        assert!((1..=60).contains(&wait), "{wait}");
-        assert!(l.check(b).is_ok(), "another address is not affected");
-    }
 }

@@ -3,9 +3,9 @@
 use labkit::wire::TaskOutcome;
 use serde::Serialize;
 
+use crate::domain::error::AppError;
+use crate::domain::platform::{now_ms, Platform};
 use crate::store::Session;
-use crate::web::error::AppError;
-use crate::web::state::{now_ms, AppState};
 
 use crate::store::{Member, Workshop};
 
@@ -62,7 +62,7 @@ pub struct Row {
 }
 
 async fn current_session(
-    state: &AppState,
+    state: &Platform,
     w: &Workshop,
     learner: &str,
 ) -> Result<Option<Session>, AppError> {
@@ -82,7 +82,7 @@ async fn current_session(
 }
 
 /// A learner's row.
-pub async fn row(state: &AppState, w: &Workshop, m: &Member) -> Result<Row, AppError> {
+pub async fn row(state: &Platform, w: &Workshop, m: &Member) -> Result<Row, AppError> {
     let session = current_session(state, w, &m.learner).await?;
     let lab_id = session
         .as_ref()
@@ -167,7 +167,7 @@ pub async fn row(state: &AppState, w: &Workshop, m: &Member) -> Result<Row, AppE
 }
 
 /// Every learner's row, in join order.
-pub async fn rows(state: &AppState, w: &Workshop) -> Result<Vec<Row>, AppError> {
+pub async fn rows(state: &Platform, w: &Workshop) -> Result<Vec<Row>, AppError> {
     let mut out = Vec::new();
     for m in state.store.workshops().members(&w.id).await? {
         out.push(row(state, w, &m).await?);
@@ -195,7 +195,7 @@ pub struct ExportRow {
 }
 
 /// Every (learner, task) of the workshop's labs.
-pub async fn export(state: &AppState, w: &Workshop) -> Result<Vec<ExportRow>, AppError> {
+pub async fn export(state: &Platform, w: &Workshop) -> Result<Vec<ExportRow>, AppError> {
     let mut out = Vec::new();
     for m in state.store.workshops().members(&w.id).await? {
         for lab_id in &w.labs {

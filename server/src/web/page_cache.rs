@@ -1,0 +1,41 @@
+//! What the pages need that never changes while the server runs, prepared once at start-up.
+
+/// What the pages need that never changes while the server runs, prepared once at start-up.
+pub struct PageCache {
+    /// Lab ids in catalog order.
+    pub lab_ids: Vec<String>,
+    /// Tasks per lab, in catalog order.
+    pub totals: Vec<usize>,
+    /// Per lab, in catalog order.
+    pub labs: Vec<PreparedLab>,
+}
+
+/// A lab's unchanging page parts.
+pub struct PreparedLab {
+    /// Phase titles in order.
+    pub phase_titles: Vec<String>,
+    /// Terminal hosts (a tab each).
+    pub hosts: Vec<String>,
+}
+
+impl PageCache {
+    /// Prepares the pages' static parts of a catalog.
+    pub fn new(catalog: &labkit::Catalog) -> PageCache {
+        PageCache {
+            lab_ids: catalog.labs.iter().map(|l| l.id.clone()).collect(),
+            totals: catalog
+                .labs
+                .iter()
+                .map(|l| l.phases.iter().map(|p| p.tasks.len()).sum())
+                .collect(),
+            labs: catalog
+                .labs
+                .iter()
+                .map(|l| PreparedLab {
+                    phase_titles: l.phases.iter().map(|p| p.title.clone()).collect(),
+                    hosts: l.hosts(),
+                })
+                .collect(),
+        }
+    }
+}
