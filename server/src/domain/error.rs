@@ -15,6 +15,9 @@ pub enum AppError {
     /// Not found; says what.
     #[error("{0} not found")]
     NotFound(String),
+    /// Not found; the reason is shown as it is (404).
+    #[error("{0}")]
+    Absent(String),
     /// Conflicts with the current state; says why.
     #[error("{0}")]
     Conflict(String),

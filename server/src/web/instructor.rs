@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
 use sha2::{Digest, Sha256};
 
+use crate::web::error::Fail;
 use crate::web::state::AppState;
 
 /// The instructor cookie.
@@ -21,6 +22,12 @@ pub struct Denied {
     pub status: StatusCode,
     /// Shown to the client.
     pub reason: &'static str,
+}
+
+impl From<Denied> for Fail {
+    fn from(d: Denied) -> Fail {
+        Fail::new(d.status, d.reason)
+    }
 }
 
 fn digest(token: &str) -> String {

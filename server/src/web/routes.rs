@@ -26,14 +26,14 @@ pub const COMPRESS_FROM: u16 = 12 * 1024;
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let app = Router::new()
-        .route("/", get(pages::get_catalog))
-        .route("/name", post(pages::post_name))
-        .route("/labs/{lab}", get(pages::get_lab))
-        .route("/labs/{lab}/start", post(pages::post_start))
-        .route("/labs/{lab}/stop", post(pages::post_stop))
-        .route("/labs/{lab}/reset", post(pages::post_reset))
-        .route("/labs/{lab}/extend", post(pages::post_extend))
-        .route("/labs/{lab}/phase", post(pages::post_phase))
+        .route("/", get(pages::show_catalog))
+        .route("/name", post(pages::set_name))
+        .route("/labs/{lab}", get(pages::show_lab))
+        .route("/labs/{lab}/start", post(pages::start_lab))
+        .route("/labs/{lab}/stop", post(pages::stop_lab))
+        .route("/labs/{lab}/reset", post(pages::reset_lab))
+        .route("/labs/{lab}/extend", post(pages::extend_lab))
+        .route("/labs/{lab}/phase", post(pages::set_phase))
         .route("/api/labs", get(api::list_labs))
         .route("/api/labs/{lab}/sessions", post(api::create_session))
         .route(
@@ -53,11 +53,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/sessions/{id}/trace",
-            post(super::handlers::panel::post_trace),
+            post(super::handlers::panel::run_trace),
         )
         .route(
             "/api/sessions/{id}/snapshots",
-            get(super::handlers::panel::get_snapshots),
+            get(super::handlers::panel::list_snapshots),
         )
         .route(
             "/api/sessions/{id}/diff",
@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/sessions/{id}/spread",
-            post(super::handlers::panel::post_spread),
+            post(super::handlers::panel::run_spread),
         )
         .route(
             "/api/sessions/{id}/terminals/{host}",
@@ -74,45 +74,84 @@ pub fn router(state: AppState) -> Router {
         // Workshops: instructor API and pages, learners joining.
         .route(
             "/api/workshops",
-            get(workshop::api_list).post(workshop::api_create),
+            get(workshop::instructor::list_workshops).post(workshop::instructor::create_workshop),
         )
-        .route("/api/workshops/join", post(workshop::api_join))
-        .route("/api/workshops/me", get(workshop::api_me))
-        .route("/api/workshops/me/events", get(workshop::api_me_events))
-        .route("/api/workshops/me/hand", post(workshop::api_hand))
-        .route("/api/workshops/{id}", get(workshop::api_get))
+        .route(
+            "/api/workshops/join",
+            post(workshop::learner::join_workshop),
+        )
+        .route("/api/workshops/me", get(workshop::learner::get_my_workshop))
+        .route(
+            "/api/workshops/me/events",
+            get(workshop::events::stream_my_workshop),
+        )
+        .route(
+            "/api/workshops/me/hand",
+            post(workshop::learner::raise_hand),
+        )
+        .route(
+            "/api/workshops/{id}",
+            get(workshop::instructor::get_workshop),
+        )
         .route(
             "/api/workshops/{id}/dashboard",
-            get(workshop::api_dashboard),
+            get(workshop::instructor::get_dashboard),
         )
-        .route("/api/workshops/{id}/close", post(workshop::api_close))
-        .route("/api/workshops/{id}/open", post(workshop::api_open))
-        .route("/api/workshops/{id}/end", post(workshop::api_end))
-        .route("/api/workshops/{id}/extend", post(workshop::api_extend))
+        .route(
+            "/api/workshops/{id}/close",
+            post(workshop::instructor::close_workshop),
+        )
+        .route(
+            "/api/workshops/{id}/open",
+            post(workshop::instructor::open_workshop),
+        )
+        .route(
+            "/api/workshops/{id}/end",
+            post(workshop::instructor::end_workshop),
+        )
+        .route(
+            "/api/workshops/{id}/extend",
+            post(workshop::instructor::extend_workshop),
+        )
         .route(
             "/api/workshops/{id}/broadcast",
-            post(workshop::api_broadcast),
+            post(workshop::instructor::broadcast_message),
         )
-        .route("/api/workshops/{id}/export", get(workshop::api_export))
-        .route("/api/workshops/{id}/events", get(workshop::api_events))
+        .route(
+            "/api/workshops/{id}/export",
+            get(workshop::instructor::export_results),
+        )
+        .route(
+            "/api/workshops/{id}/events",
+            get(workshop::events::stream_dashboard),
+        )
         .route(
             "/api/workshops/{id}/learners/{learner}/terminals/{host}",
-            get(workshop::api_view_terminal),
+            get(workshop::viewer::view_terminal),
         )
         .route(
             "/api/workshops/{id}/learners/{learner}/{action}",
-            post(workshop::api_learner_action),
+            post(workshop::instructor::act_on_learner),
         )
-        .route("/j", get(workshop::get_join).post(workshop::post_join))
-        .route("/j/{code}", get(workshop::get_join))
-        .route("/w", get(workshop::get_learner))
-        .route("/instructor", get(workshop::get_instructor))
-        .route("/instructor/login", post(workshop::post_login))
-        .route("/instructor/workshops", post(workshop::post_create))
-        .route("/instructor/workshops/{id}", get(workshop::get_dashboard))
+        .route(
+            "/j",
+            get(workshop::pages::show_join).post(workshop::pages::join_from_form),
+        )
+        .route("/j/{code}", get(workshop::pages::show_join))
+        .route("/w", get(workshop::pages::show_my_workshop))
+        .route("/instructor", get(workshop::pages::show_instructor))
+        .route("/instructor/login", post(workshop::pages::log_in))
+        .route(
+            "/instructor/workshops",
+            post(workshop::pages::create_from_form),
+        )
+        .route(
+            "/instructor/workshops/{id}",
+            get(workshop::pages::show_dashboard),
+        )
         .route(
             "/instructor/workshops/{id}/learners/{learner}",
-            get(workshop::get_view_terminal),
+            get(workshop::pages::show_terminal_viewer),
         )
         // After a learner's action, push their row to open workshop dashboards.
         .route_layer(middleware::from_fn_with_state(
@@ -125,12 +164,12 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(app)
-        .route("/healthz", get(health::get_healthz))
+        .route("/healthz", get(health::get_health))
         .route("/metrics", get(health::get_metrics))
-        // Static files from memory, gzipped once (pages::Assets), not per request.
-        .route("/static/{*path}", get(pages::get_static))
+        // Static files from memory, gzipped once (web::assets::Assets), not per request.
+        .route("/static/{*path}", get(pages::serve_static))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        // Static files come gzipped from memory (pages::Assets). Other responses are gzipped
+        // Static files come gzipped from memory (web::assets::Assets). Other responses are gzipped
         // per response only from 12 KiB up: a page is 4-9 KB of HTML, and setting up a deflate
         // stream for it cost a quarter of the server's time per page (measured with wrk) to
         // save about 4 KB.

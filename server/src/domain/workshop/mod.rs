@@ -4,6 +4,7 @@
 //! dashboard and helps from it.
 //!
 //! - [`bus`]: the in-memory state: change bus, member index, start queue.
+//! - [`ops`]: what the instructor and the learners do (create, open or close, join).
 //! - [`pool`]: the warm pool (pre-started labs handed to joining learners) and the fair FIFO
 //!   start queue used when the pool is empty; one background task runs both.
 //! - [`view`]: dashboard rows and the CSV/JSON export.
@@ -17,6 +18,7 @@
 //! pushes it (no polling).
 
 pub mod bus;
+pub mod ops;
 pub mod pool;
 pub mod view;
 

@@ -8,7 +8,7 @@ use crate::web::guard::{metrics_allowed, Client};
 use crate::web::state::AppState;
 
 /// `GET /healthz`: 200 `ok` when the store answers.
-pub async fn get_healthz(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn get_health(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.live_sessions().await {
         Ok(_) => (StatusCode::OK, "ok\n".to_string()),
         Err(e) => {

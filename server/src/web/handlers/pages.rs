@@ -50,7 +50,7 @@ fn render(t: &impl Template) -> Result<Html<String>, AppError> {
 
 /// `GET /`: one store query for the learner's name, progress and live labs; the cards'
 /// static parts come from [`PageCache`].
-pub async fn get_catalog(
+pub async fn show_catalog(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
 ) -> Result<Html<String>, AppError> {
@@ -87,7 +87,7 @@ pub struct NameForm {
 
 /// `POST /name`: sets the learner's display name (a learner who has a cookie already: a
 /// cookieless script gets no learner row).
-pub async fn post_name(
+pub async fn set_name(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     new: Option<Extension<NewLearner>>,
@@ -142,7 +142,7 @@ pub struct PhaseQuery {
 
 /// `GET /labs/{lab}`: one store query ([`crate::store::Store::lab_page_state`]); the
 /// markdown, phase links and hosts were prepared at start-up.
-pub async fn get_lab(
+pub async fn show_lab(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     Path(lab_id): Path<String>,
@@ -232,7 +232,7 @@ pub async fn get_lab(
 /// `POST /labs/{lab}/start`: starts (or restarts) the lab, or shows the "full" page (503).
 /// Refused (403, a page asking to reload) without a learner cookie from an earlier page view;
 /// limited per learner and per address (429, a page that says when to try again).
-pub async fn post_start(
+pub async fn start_lab(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     new: Option<Extension<NewLearner>>,
@@ -262,7 +262,7 @@ async fn live(
 }
 
 /// `POST /labs/{lab}/stop`
-pub async fn post_stop(
+pub async fn stop_lab(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     Path(lab_id): Path<String>,
@@ -280,7 +280,7 @@ pub struct ResetForm {
 }
 
 /// `POST /labs/{lab}/reset`
-pub async fn post_reset(
+pub async fn reset_lab(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     client: Client,
@@ -297,7 +297,7 @@ pub async fn post_reset(
 }
 
 /// `POST /labs/{lab}/extend`
-pub async fn post_extend(
+pub async fn extend_lab(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     Path(lab_id): Path<String>,
@@ -315,7 +315,7 @@ pub struct PhaseForm {
 }
 
 /// `POST /labs/{lab}/phase`: moves to a phase and runs its setup in the running lab.
-pub async fn post_phase(
+pub async fn set_phase(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     new: Option<Extension<NewLearner>>,
@@ -351,7 +351,7 @@ pub async fn post_phase(
 
 /// `GET /static/{*path}`: a file under the static directory, gzipped when the client takes it,
 /// 304 when its ETag matches.
-pub async fn get_static(
+pub async fn serve_static(
     State(state): State<AppState>,
     Path(rel): Path<String>,
     headers: HeaderMap,

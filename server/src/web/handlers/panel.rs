@@ -158,7 +158,7 @@ fn protocol(p: Option<String>) -> Result<String, AppError> {
 }
 
 /// `POST /api/sessions/{id}/trace`: `{from, to, port, protocol}` -> hops (kernel and model).
-pub async fn post_trace(
+pub async fn run_trace(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     Path(id): Path<String>,
@@ -194,7 +194,7 @@ pub async fn post_trace(
 }
 
 /// `GET /api/sessions/{id}/snapshots`: every snapshot (a fresh one first if a node's rules changed).
-pub async fn get_snapshots(
+pub async fn list_snapshots(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     Path(id): Path<String>,
@@ -279,7 +279,7 @@ pub struct SpreadBody {
 
 /// `POST /api/sessions/{id}/spread`: `{from, service, port, count}` -> per-endpoint counts,
 /// expected shares, chi-square p-value.
-pub async fn post_spread(
+pub async fn run_spread(
     State(state): State<AppState>,
     Extension(learner): Extension<Learner>,
     Path(id): Path<String>,

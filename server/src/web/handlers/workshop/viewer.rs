@@ -1,0 +1,82 @@
+//! The instructor's read-only view of a learner's terminal.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+
+use super::instructor_workshop;
+use crate::domain::workshop::ops::{self};
+use crate::engine::terminal::{pump, Frame, Shell};
+use crate::store::Status;
+use crate::web::error::AppError;
+use crate::web::error::Fail;
+use crate::web::state::AppState;
+
+/// `GET /api/workshops/{id}/learners/{learner}/terminals/{host}`: a read-only WebSocket on
+/// the learner's shell. Input and control frames from this socket are dropped here, on the
+/// server: they never reach the shell.
+pub async fn view_terminal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, learner, host)): Path<(String, String, String)>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, Fail> {
+    // Who asks is checked before whether it is a WebSocket handshake.
+    let w = instructor_workshop(&state, &headers, &id).await?;
+    let ws = ws.map_err(|e| Fail::new(e.status(), e.body_text()))?;
+    ops::member(&state, &w, &learner).await?;
+    let s = ops::live_in(&state, &w, &learner)
+        .await?
+        .filter(|s| s.status == Status::Running)
+        .ok_or_else(|| Fail::new(StatusCode::CONFLICT, "the learner has no lab running"))?;
+    let lab = state
+        .catalog
+        .lab(&s.lab)
+        .ok_or_else(|| Fail::new(StatusCode::NOT_FOUND, format!("lab {}", s.lab)))?;
+    if !lab.hosts().contains(&host) {
+        return Err(Fail::new(
+            StatusCode::NOT_FOUND,
+            format!("host {host} not found"),
+        ));
+    }
+    let shell = match state.shells.get(&s.id, &host) {
+        Some(sh) => sh,
+        None => {
+            let t = state
+                .runtime
+                .terminal(&s.sandbox, &host, 100, 30)
+                .await
+                .map_err(|e| Fail::from(AppError::Internal(e.into())))?;
+            let sh = Shell::spawn(t);
+            state.shells.insert(&s.id, &host, sh.clone());
+            sh
+        }
+    };
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let (tx, rx) = socket.split();
+            let tx = tx.with(|f: Frame| async move {
+                Ok::<_, axum::Error>(match f {
+                    Frame::Binary(b) => Message::Binary(b.into()),
+                    Frame::Text(t) => Message::Text(t.into()),
+                    Frame::Close => Message::Close(None),
+                })
+            });
+            // Read-only: only the close reaches the pump; keystrokes and resizes stop here.
+            let rx = rx.filter_map(|m| async move {
+                match m {
+                    Ok(Message::Close(_)) => Some(Ok(Frame::Close)),
+                    Ok(Message::Binary(_)) | Ok(Message::Text(_)) => {
+                        tracing::debug!("read-only terminal: input dropped");
+                        None
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            });
+            pump(Box::pin(tx), Box::pin(rx), shell, || {}).await;
+        }))
+}
