@@ -1,4 +1,5 @@
-//! `kplab labs list` and `kplab labs test`: tooling for lab content (issue 6).
+//! `kplab labs list` and `kplab labs test`: tooling for lab authors (list the labs; run each
+//! lab's reference solution against its own checks on a fresh lab cluster).
 //!
 //! * [`list`]: the labs of a content directory with their steps and task counts (table or
 //!   JSON).

@@ -1,7 +1,8 @@
 //! `kplab labs test [DIR] [--lab ID] [--jobs N]`: every lab's reference solution on a fresh
 //! lab cluster.
 //!
-//! Per lab: start a lab cluster (the web platform's runtime), then for each step in order:
+//! Per lab: start a lab cluster (`crate::engine`'s runtime, as the web platform's), then for
+//! each step in order:
 //! 1. run `setup` (each command must exit 0; a failing setup ends the lab's run);
 //! 2. run every check of every task without an answer: the "before" results;
 //! 3. run each runnable code block of the step's text (` ```sh run=HOST `, ` ```sh run ` on

@@ -11,7 +11,8 @@ use super::error::StoreError;
 use super::snapshots::SnapshotStore;
 use super::workshop::WorkshopStore;
 
-/// A learner, identified by the id in their signed cookie.
+/// A learner: the id in their signed cookie (`crate::web::auth::LearnerId` in a request)
+/// and their display name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Learner {
     /// Random id.

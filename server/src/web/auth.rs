@@ -1,5 +1,5 @@
 //! Learner identity: a signed cookie (`kplab_learner`) holding a random id. The middleware
-//! issues one to a new browser and exposes the id to handlers as [`Learner`]; a request that
+//! issues one to a new browser and exposes the id to handlers as [`LearnerId`]; a request that
 //! came without a valid cookie also carries [`NewLearner`], so that what needs a learner who
 //! has been here before (a lab start) can refuse it.
 //!
@@ -22,9 +22,10 @@ use crate::store::Session;
 /// The cookie's name.
 pub const COOKIE: &str = "kplab_learner";
 
-/// The learner making the request.
+/// The id of the learner making the request, from the signed cookie (the learner themself,
+/// with their display name, is [`crate::store::Learner`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Learner(pub String);
+pub struct LearnerId(pub String);
 
 /// Marks a request whose learner id was minted by this very request (no valid cookie came).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +60,7 @@ pub async fn learner_cookie(
         Some(id) => (id, false),
         None => (new_learner_id(), true),
     };
-    req.extensions_mut().insert(Learner(id.clone()));
+    req.extensions_mut().insert(LearnerId(id.clone()));
     if new {
         req.extensions_mut().insert(NewLearner);
     }
@@ -88,7 +89,7 @@ pub async fn learner_cookie(
 /// The session `id` if it belongs to `learner`: 404 when unknown, 403 when another's.
 pub async fn owned_session(
     state: &AppState,
-    learner: &Learner,
+    learner: &LearnerId,
     id: &str,
 ) -> Result<Session, AppError> {
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {

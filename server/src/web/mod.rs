@@ -1,14 +1,17 @@
-//! The web platform (`kplab serve`): catalog and lab pages, the terminal WebSocket, the
-//! grader, sessions and lab lifecycle, the JSON API, health and metrics.
+//! The web platform (`kplab serve`), HTTP only: routes, handlers, pages, the learner cookie
+//! and the instructor token, the guard middleware, the state handlers share. What the
+//! platform does is `crate::domain`; labs, grading and terminals are `crate::engine`;
+//! persistence is `crate::store`.
 //!
 //! [`serve`] takes a bound listener, the state and a shutdown future, so tests bind port 0
 //! and stop the server cleanly; [`run`] is what `kplab serve` calls.
 //!
-//! What holds the server against abuse from outside (issue 13) is in [`guard`]: the
+//! What holds the server against abuse from outside is in [`guard`] and [`limits`]: the
 //! same-origin check, the security headers, the client address behind trusted proxies, the
-//! start and login rate limits, `/metrics` access; [`serve`] adds the header-read timeout and
-//! the connection limit; [`load_key`] keeps `cookie.key` 0600; [`crate::store::cap_text`] bounds what
-//! a lab's output can make us store. `tests/attack_server.rs` attacks all of it.
+//! start, login and join-code rate limits, `/metrics` access; [`serve`] adds the header-read
+//! timeout and the connection limit; [`load_key`] keeps `cookie.key` 0600;
+//! [`crate::store::cap_text`] bounds what a lab's output can make us store.
+//! `tests/attack_server.rs` attacks all of it.
 
 pub mod assets;
 pub mod auth;

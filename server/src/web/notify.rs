@@ -1,6 +1,6 @@
 //! Publishing a workshop member's dashboard row after their requests.
 
-use super::auth::Learner;
+use super::auth::LearnerId;
 use super::state::AppState;
 
 /// Middleware on the learner routes: after a non-GET request by a workshop member that
@@ -16,7 +16,7 @@ pub async fn notify_after(
     let path = req.uri().path();
     let read_only = path.ends_with("/trace") || path.ends_with("/spread");
     let learner = (req.method() != axum::http::Method::GET && !read_only)
-        .then(|| req.extensions().get::<Learner>().cloned())
+        .then(|| req.extensions().get::<LearnerId>().cloned())
         .flatten();
     let resp = next.run(req).await;
     let changed = resp.status().is_success() || resp.status().is_redirection();

@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/sessions/{id}/reset", post(api::reset_session))
         .route("/api/sessions/{id}/extend", post(api::extend_session))
-        // The packets panel (issue 7).
+        // The packets panel: what the rules do to a packet, per session.
         .route(
             "/api/sessions/{id}/nodes/{node}/ruleset",
             get(super::handlers::panel::get_ruleset),

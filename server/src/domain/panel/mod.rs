@@ -1,4 +1,5 @@
-//! "See the packets": the panel beside the terminal and the JSON behind it (issue 7).
+//! "See the packets": the panel beside the terminal and the JSON behind it, so that a learner
+//! sees what the rules do to a packet.
 //!
 //! The pure parts are modules of their own: [`graph`] (chain graph with counters, grouped by
 //! Service), [`diff`] (snapshot diffs grouped by Service and endpoint), [`trace`] (kernel trace

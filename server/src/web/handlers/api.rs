@@ -11,7 +11,7 @@ use super::{session_view, task_views};
 use crate::domain::lifecycle;
 use crate::domain::platform::now_ms;
 use crate::store::{Status, TaskResult};
-use crate::web::auth::{owned_session, require_returning, Learner, NewLearner};
+use crate::web::auth::{owned_session, require_returning, LearnerId, NewLearner};
 use crate::web::error::{ApiError, AppError};
 use crate::web::guard::Client;
 use crate::web::state::AppState;
@@ -37,7 +37,7 @@ pub async fn list_labs(State(state): State<AppState>) -> Json<serde_json::Value>
 /// learner cookie from an earlier request; 429 with `Retry-After` past the start limits.
 pub async fn create_session(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     new: Option<Extension<NewLearner>>,
     client: Client,
     Path(lab): Path<String>,
@@ -75,7 +75,7 @@ pub fn terminal_urls(
 /// `GET /api/sessions/{id}`: status, current phase, task results, terminals.
 pub async fn get_session(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     client: Client,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -114,7 +114,7 @@ pub struct CheckBody {
 /// `POST /api/sessions/{id}/tasks/{task}/check`: runs the checks, stores the result, then answers.
 pub async fn check_task(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path((id, task)): Path<(String, String)>,
     body: Option<Json<CheckBody>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -181,7 +181,7 @@ pub struct ResetBody {
 /// `POST /api/sessions/{id}/reset`
 pub async fn reset_session(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     client: Client,
     Path(id): Path<String>,
     body: Option<Json<ResetBody>>,
@@ -203,7 +203,7 @@ pub async fn reset_session(
 /// `POST /api/sessions/{id}/extend`: pushes the idle timeout.
 pub async fn extend_session(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let s = owned_session(&state, &learner, &id).await?;
@@ -219,7 +219,7 @@ pub async fn extend_session(
 /// `DELETE /api/sessions/{id}`: stops the lab (progress is kept).
 pub async fn delete_session(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let s = owned_session(&state, &learner, &id).await?;

@@ -12,7 +12,7 @@ use super::{SessionView, TaskView};
 use crate::domain::lifecycle;
 use crate::domain::platform::now_ms;
 use crate::store::Status;
-use crate::web::auth::{require_returning, Learner, NewLearner};
+use crate::web::auth::{require_returning, LearnerId, NewLearner};
 use crate::web::error::AppError;
 use crate::web::guard::Client;
 use crate::web::state::AppState;
@@ -52,7 +52,7 @@ fn render(t: &impl Template) -> Result<Html<String>, AppError> {
 /// static parts come from [`PageCache`].
 pub async fn show_catalog(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
 ) -> Result<Html<String>, AppError> {
     let cache = &state.pages;
     let ids: Vec<&str> = cache.lab_ids.iter().map(String::as_str).collect();
@@ -89,7 +89,7 @@ pub struct NameForm {
 /// cookieless script gets no learner row).
 pub async fn set_name(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     new: Option<Extension<NewLearner>>,
     Form(f): Form<NameForm>,
 ) -> Result<Response, AppError> {
@@ -144,7 +144,7 @@ pub struct PhaseQuery {
 /// markdown, phase links and hosts were prepared at start-up.
 pub async fn show_lab(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(lab_id): Path<String>,
     Query(q): Query<PhaseQuery>,
 ) -> Result<Html<String>, AppError> {
@@ -234,7 +234,7 @@ pub async fn show_lab(
 /// limited per learner and per address (429, a page that says when to try again).
 pub async fn start_lab(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     new: Option<Extension<NewLearner>>,
     client: Client,
     Path(lab_id): Path<String>,
@@ -251,7 +251,7 @@ pub async fn start_lab(
 
 async fn live(
     state: &AppState,
-    learner: &Learner,
+    learner: &LearnerId,
     lab_id: &str,
 ) -> Result<crate::store::Session, AppError> {
     state
@@ -264,7 +264,7 @@ async fn live(
 /// `POST /labs/{lab}/stop`
 pub async fn stop_lab(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(lab_id): Path<String>,
 ) -> Result<Response, AppError> {
     let s = live(&state, &learner, &lab_id).await?;
@@ -282,7 +282,7 @@ pub struct ResetForm {
 /// `POST /labs/{lab}/reset`
 pub async fn reset_lab(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     client: Client,
     Path(lab_id): Path<String>,
     Form(f): Form<ResetForm>,
@@ -299,7 +299,7 @@ pub async fn reset_lab(
 /// `POST /labs/{lab}/extend`
 pub async fn extend_lab(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(lab_id): Path<String>,
 ) -> Result<Response, AppError> {
     let s = live(&state, &learner, &lab_id).await?;
@@ -317,7 +317,7 @@ pub struct PhaseForm {
 /// `POST /labs/{lab}/phase`: moves to a phase and runs its setup in the running lab.
 pub async fn set_phase(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     new: Option<Extension<NewLearner>>,
     Path(lab_id): Path<String>,
     Form(f): Form<PhaseForm>,

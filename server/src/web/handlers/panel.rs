@@ -1,4 +1,4 @@
-//! The packets panel's JSON (issue 7): chain graph with counters, kernel/model traces, rule
+//! The packets panel's JSON: chain graph with counters, kernel/model traces, rule
 //! snapshots and diffs, spread histograms. Only the session's owner may call them (403
 //! otherwise); bad input is a 400 naming what was wrong.
 
@@ -12,7 +12,7 @@ use crate::domain::lifecycle;
 use crate::domain::panel::{self, diff, graph};
 use crate::domain::platform::now_ms;
 use crate::store::{Session, Status};
-use crate::web::auth::{owned_session, Learner};
+use crate::web::auth::{owned_session, LearnerId};
 use crate::web::error::{ApiError, AppError};
 use crate::web::state::AppState;
 
@@ -21,7 +21,7 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
         .map_err(|e| AppError::BadRequest(format!("bad request body: {}", e.body_text())))
 }
 
-async fn running(state: &AppState, learner: &Learner, id: &str) -> Result<Session, AppError> {
+async fn running(state: &AppState, learner: &LearnerId, id: &str) -> Result<Session, AppError> {
     let s = owned_session(state, learner, id).await?;
     if s.status != Status::Running {
         return Err(AppError::Conflict(format!(
@@ -115,7 +115,7 @@ async fn capture(
 /// by Service; takes a snapshot when the rules changed.
 pub async fn get_ruleset(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path((id, node)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let s = running(&state, &learner, &id).await?;
@@ -160,7 +160,7 @@ fn protocol(p: Option<String>) -> Result<String, AppError> {
 /// `POST /api/sessions/{id}/trace`: `{from, to, port, protocol}` -> hops (kernel and model).
 pub async fn run_trace(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(id): Path<String>,
     b: Result<Json<TraceBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -196,7 +196,7 @@ pub async fn run_trace(
 /// `GET /api/sessions/{id}/snapshots`: every snapshot (a fresh one first if a node's rules changed).
 pub async fn list_snapshots(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let s = running(&state, &learner, &id).await?;
@@ -220,7 +220,7 @@ pub struct DiffQuery {
 /// `GET /api/sessions/{id}/diff?from=&to=`: grouped by Service and endpoint, with the raw diff.
 pub async fn get_diff(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(id): Path<String>,
     Query(q): Query<DiffQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -281,7 +281,7 @@ pub struct SpreadBody {
 /// expected shares, chi-square p-value.
 pub async fn run_spread(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path(id): Path<String>,
     b: Result<Json<SpreadBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

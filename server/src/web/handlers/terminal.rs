@@ -9,14 +9,14 @@ use futures_util::{SinkExt, StreamExt};
 use crate::domain::lifecycle;
 use crate::engine::terminal::{pump, Frame, Shell};
 use crate::store::Status;
-use crate::web::auth::{owned_session, Learner};
+use crate::web::auth::{owned_session, LearnerId};
 use crate::web::error::AppError;
 use crate::web::state::AppState;
 
 /// Upgrades to a WebSocket attached to the session's shell on `host` (started on first use).
 pub async fn open_terminal(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     Path((id, host)): Path<(String, String)>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::instructor_workshop;
 use super::learner::me_json;
 use crate::domain::workshop::view;
-use crate::web::auth::Learner;
+use crate::web::auth::LearnerId;
 use crate::web::error::Fail;
 use crate::web::state::AppState;
 
@@ -100,7 +100,7 @@ pub async fn stream_dashboard(
 /// the instructor pins a message, closes or ends the workshop.
 pub async fn stream_my_workshop(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Fail> {
     let m = state
         .store

@@ -16,7 +16,7 @@ use crate::domain::platform::now_ms;
 use crate::domain::workshop::ops::{self};
 use crate::domain::workshop::{pool, view};
 use crate::store::Status;
-use crate::web::auth::Learner;
+use crate::web::auth::LearnerId;
 use crate::web::error::Fail;
 use crate::web::instructor as auth;
 use crate::web::state::AppState;
@@ -226,7 +226,7 @@ pub async fn act_on_learner(
     ops::member(&state, &w, &learner).await?;
     let b: ActionBody = parse(&body)?;
     let live = ops::live_in(&state, &w, &learner).await?;
-    let who = Learner(learner.clone());
+    let who = LearnerId(learner.clone());
     let out = match action.as_str() {
         "reset" => {
             let s = live

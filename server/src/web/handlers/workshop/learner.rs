@@ -10,7 +10,7 @@ use serde_json::json;
 use super::parse;
 use crate::domain::platform::now_ms;
 use crate::domain::workshop::ops::{self, Joined};
-use crate::web::auth::Learner;
+use crate::web::auth::LearnerId;
 use crate::web::error::AppError;
 use crate::web::error::Fail;
 use crate::web::guard::Client;
@@ -20,7 +20,7 @@ use crate::web::state::AppState;
 /// (429); each wrong code counts against it.
 pub async fn join(
     state: &AppState,
-    learner: &Learner,
+    learner: &LearnerId,
     ip: std::net::IpAddr,
     code: &str,
     name: &str,
@@ -52,7 +52,7 @@ pub struct JoinBody {
 /// cookie is set by the learner middleware.
 pub async fn join_workshop(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     client: Client,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Fail> {
@@ -61,7 +61,7 @@ pub async fn join_workshop(
     Ok(Json(joined_json(&j, &learner)))
 }
 
-fn joined_json(j: &Joined, learner: &Learner) -> serde_json::Value {
+fn joined_json(j: &Joined, learner: &LearnerId) -> serde_json::Value {
     json!({
         "workshop": j.workshop.id, "name": j.workshop.name, "learner": learner.0,
         "lab": j.session.as_ref().map(|s| s.lab.clone()).or_else(|| j.workshop.labs.first().cloned()),
@@ -76,7 +76,7 @@ fn joined_json(j: &Joined, learner: &Learner) -> serde_json::Value {
 }
 
 /// The learner's workshop as `GET /api/workshops/me` shows it.
-pub async fn me_json(state: &AppState, learner: &Learner) -> Result<serde_json::Value, Fail> {
+pub async fn me_json(state: &AppState, learner: &LearnerId) -> Result<serde_json::Value, Fail> {
     let Some(m) = state.store.workshops().membership(&learner.0).await? else {
         return Ok(json!({ "workshop": null }));
     };
@@ -99,7 +99,7 @@ pub async fn me_json(state: &AppState, learner: &Learner) -> Result<serde_json::
 /// `GET /api/workshops/me`: the learner's workshop, lab, queue position, pinned message.
 pub async fn get_my_workshop(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
 ) -> Result<Json<serde_json::Value>, Fail> {
     Ok(Json(me_json(&state, &learner).await?))
 }
@@ -115,7 +115,7 @@ pub struct HandBody {
 /// `POST /api/workshops/me/hand`: "I'm stuck".
 pub async fn raise_hand(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Fail> {
     let b: HandBody = parse(&body)?;

@@ -13,7 +13,7 @@ use super::{instructor_workshop, render};
 use crate::domain::workshop::ops::{self, NewWorkshop};
 use crate::domain::workshop::{normalise_code, view};
 use crate::store::Workshop;
-use crate::web::auth::Learner;
+use crate::web::auth::LearnerId;
 use crate::web::error::Fail;
 use crate::web::guard::Client;
 use crate::web::instructor as auth;
@@ -29,7 +29,7 @@ struct JoinPage {
 /// `GET /j` and `GET /j/{code}`: the join form.
 pub async fn show_join(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     code: Option<Path<String>>,
 ) -> Result<Html<String>, Fail> {
     let name = state
@@ -57,7 +57,7 @@ pub struct JoinForm {
 /// `POST /j`: joins, then shows the learner's workshop page.
 pub async fn join_from_form(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
     client: Client,
     Form(f): Form<JoinForm>,
 ) -> Result<Response, Fail> {
@@ -80,7 +80,7 @@ struct LearnerPage {
 /// `GET /w`: the learner's workshop: their queue position, or straight into their lab.
 pub async fn show_my_workshop(
     State(state): State<AppState>,
-    Extension(learner): Extension<Learner>,
+    Extension(learner): Extension<LearnerId>,
 ) -> Result<Response, Fail> {
     let me = me_json(&state, &learner).await.map_err(Fail::html)?;
     if me["workshop"].is_null() {
