@@ -24,7 +24,7 @@ use clap::Parser;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use crate::web::state::AppState;
+use crate::domain::platform::Platform;
 
 /// Flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -182,7 +182,7 @@ impl Http {
 async fn server(
     learners: usize,
     token: &str,
-) -> anyhow::Result<(AppState, SocketAddr, tempfile::TempDir)> {
+) -> anyhow::Result<(Platform, SocketAddr, tempfile::TempDir)> {
     let data = tempfile::tempdir()?;
     let flags = ServeFlags::try_parse_from([
         "kplab",
@@ -213,17 +213,18 @@ async fn server(
     crate::domain::lifecycle::recover(&state).await?;
     let listener = crate::web::bind(([127, 0, 0, 1], 0).into())?;
     let addr = listener.local_addr()?;
-    let st = state.clone();
+    let platform = state.platform.clone();
+    // The server under test: the only use of the web layer here.
     tokio::spawn(async move {
-        let _ = crate::web::serve(listener, st, std::future::pending()).await;
+        let _ = crate::web::serve(listener, state, std::future::pending()).await;
     });
-    Ok((state, addr, data))
+    Ok((platform, addr, data))
 }
 
 /// A shell on node-1 of the session's lab answers a command, through the same path as the
 /// terminal WebSocket: the session's live shell (a pool lab's is opened ahead), else a new
 /// exec, attached with [`pump`] over in-memory channels instead of a socket.
-async fn first_prompt(state: &AppState, session: &str) -> anyhow::Result<()> {
+async fn first_prompt(state: &Platform, session: &str) -> anyhow::Result<()> {
     use crate::engine::terminal::{pump, Frame, Shell};
     let s = state
         .store
@@ -279,7 +280,7 @@ async fn first_prompt(state: &AppState, session: &str) -> anyhow::Result<()> {
 
 /// One learner: join, wait for a running lab, get a prompt. Returns (client, session, took).
 async fn learner(
-    state: AppState,
+    state: Platform,
     addr: SocketAddr,
     code: String,
     i: usize,
@@ -328,7 +329,7 @@ async fn learner(
 }
 
 async fn join_run(
-    state: &AppState,
+    state: &Platform,
     addr: SocketAddr,
     teacher: &mut Http,
     learners: usize,
