@@ -1,5 +1,5 @@
 //! The server's defences as configured: the flags of `kplab serve` that set them, validated
-//! into [`Guard`] (what `crate::web::guard` enforces).
+//! into [`Guard`] (what the web layer's guard enforces).
 //!
 //! Configured by [`GuardArgs`] (flags of `kplab serve`, each with an environment fallback):
 //!

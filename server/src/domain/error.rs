@@ -1,5 +1,5 @@
 //! What can go wrong in the platform's operations, in terms a client can act on. The web
-//! layer maps each variant to one status code (`crate::web::error`).
+//! layer maps each variant to one status code (in `web/error.rs`).
 
 use crate::store::StoreError;
 

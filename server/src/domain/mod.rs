@@ -1,7 +1,7 @@
 //! What the platform does, apart from how it is reached: the lab lifecycle (start, stop,
 //! reset, expiry, recovery), classroom workshops, the packets panel, on the shared
 //! [`platform::Platform`] state. Below the web layer, above `crate::engine` and
-//! `crate::store`; no HTTP types except where a handler's shape leaks (none today).
+//! `crate::store`; no HTTP types.
 
 pub mod error;
 pub mod lifecycle;

@@ -1,6 +1,6 @@
 //! The platform's shared state, as the domain sees it: configuration, the store and the
 //! container runtime as trait objects, the loaded content, metrics, the live terminals and the
-//! workshops' in-memory state. The web layer wraps it (`crate::web::state::AppState`) with
+//! workshops' in-memory state. The web layer wraps it (its `AppState`) with
 //! what only HTTP needs.
 
 use std::collections::HashMap;

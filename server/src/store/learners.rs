@@ -11,7 +11,7 @@ use super::error::StoreError;
 use super::snapshots::SnapshotStore;
 use super::workshop::WorkshopStore;
 
-/// A learner: the id in their signed cookie (`crate::web::auth::LearnerId` in a request)
+/// A learner: the id in their signed cookie (the web layer's `LearnerId`)
 /// and their display name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Learner {

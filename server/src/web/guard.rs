@@ -1,7 +1,7 @@
 //! What holds the server against abuse from outside: the same-origin check on
 //! state-changing requests, WebSockets and event streams; the security headers on every
 //! response; the client address (`X-Forwarded-For` only from a configured proxy); the
-//! refused tokens limited per address (the limits themselves are in [`super::limits`]); who
+//! refused tokens limited per address (the limits themselves are in `limits.rs`); who
 //! may read `/metrics`.
 //!
 //! Configured by [`crate::config::guard::GuardArgs`].

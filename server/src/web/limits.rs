@@ -77,7 +77,7 @@ pub struct Limits {
     /// Lab starts per client address.
     pub starts_by_address: RateLimit<IpAddr>,
     /// Refused tokens (instructor, metrics) per client address
-    /// ([`crate::web::guard::token_guesses`]).
+    /// (counted by the guard's `token_guesses` middleware).
     pub logins: RateLimit<IpAddr>,
     /// Wrong workshop join codes per client address.
     pub joins: RateLimit<IpAddr>,

@@ -10,7 +10,7 @@
 //! - [`view`]: dashboard rows and the CSV/JSON export.
 //!
 //! Persistence is `crate::store::WorkshopStore`; the HTTP side (instructor token, pages, API,
-//! event streams) is in `crate::web`.
+//! event streams) is in the web layer.
 //!
 //! Live updates: handlers and the lab lifecycle call [`bus::Workshops::changed`] with a
 //! learner (or `Platform::session_changed` with a session); a broadcast channel carries the

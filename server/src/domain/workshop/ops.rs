@@ -1,6 +1,6 @@
 //! What the instructor and the learners do with a workshop: create it, open or close joining,
 //! join it (a lab from the warm pool, or a place in the start queue). The HTTP handlers in
-//! `crate::web::handlers::workshop` call these.
+//! handlers of the web layer (`handlers/workshop/`) call these.
 
 use serde::Deserialize;
 
