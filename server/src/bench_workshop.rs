@@ -24,7 +24,19 @@ use clap::Parser;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+use crate::domain::config::Config;
 use crate::domain::platform::Platform;
+use crate::engine::runtime::LabRuntime;
+
+/// Starts an in-process `kplab serve` on 127.0.0.1 (any port) with this config and runtime,
+/// lab recovery done: the platform's state and the address. The CLI passes the web layer's
+/// starter in, so that this tool itself stays below the web layer.
+pub type StartServer = fn(
+    Config,
+    Arc<dyn LabRuntime>,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = anyhow::Result<(Platform, SocketAddr)>> + Send>,
+>;
 
 /// Flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -105,7 +117,7 @@ impl Report {
 #[derive(Parser)]
 struct ServeFlags {
     #[command(flatten)]
-    serve: crate::config::ServeArgs,
+    serve: crate::domain::config::ServeArgs,
 }
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {
@@ -182,6 +194,7 @@ impl Http {
 async fn server(
     learners: usize,
     token: &str,
+    start: StartServer,
 ) -> anyhow::Result<(Platform, SocketAddr, tempfile::TempDir)> {
     let data = tempfile::tempdir()?;
     let flags = ServeFlags::try_parse_from([
@@ -199,8 +212,8 @@ async fn server(
         "--lab-prefix",
         "kbw-",
     ])?;
-    let mut config = crate::config::Config::from_args(flags.serve, None)?;
-    crate::config::WorkshopArgs {
+    let mut config = crate::domain::config::Config::from_args(flags.serve, None)?;
+    crate::domain::config::WorkshopArgs {
         instructor_token: Some(token.to_string()),
     }
     .apply(&mut config)?;
@@ -209,15 +222,7 @@ async fn server(
         .prepare()
         .await
         .context("host isolation, node image")?;
-    let state = crate::web::build_state(config, Arc::new(docker)).await?;
-    crate::domain::lifecycle::recover(&state).await?;
-    let listener = crate::web::bind(([127, 0, 0, 1], 0).into())?;
-    let addr = listener.local_addr()?;
-    let platform = state.platform.clone();
-    // The server under test: the only use of the web layer here.
-    tokio::spawn(async move {
-        let _ = crate::web::serve(listener, state, std::future::pending()).await;
-    });
+    let (platform, addr) = start(config, Arc::new(docker)).await?;
     Ok((platform, addr, data))
 }
 
@@ -474,7 +479,7 @@ async fn dashboard_latency(
 }
 
 /// Runs the benchmark.
-pub async fn run(args: Args) -> anyhow::Result<Report> {
+pub async fn run(args: Args, start: StartServer) -> anyhow::Result<Report> {
     if args.learners == 0 {
         bail!("--learners must be at least 1");
     }
@@ -483,7 +488,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         bail!("--warm-pool must be at least 1 (the cold run is always measured)");
     }
     let token = crate::domain::workshop::random_hex(16);
-    let (state, addr, _data) = server(args.learners.max(warm_pool), &token).await?;
+    let (state, addr, _data) = server(args.learners.max(warm_pool), &token, start).await?;
     let result = async {
         let mut teacher = Http {
             addr,

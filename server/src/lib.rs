@@ -3,7 +3,6 @@
 
 pub mod bench;
 pub mod bench_workshop;
-pub mod config;
 pub mod doctor;
 pub mod domain;
 pub mod engine;
@@ -51,13 +50,13 @@ pub enum Command {
     Serve {
         /// Server flags.
         #[command(flatten)]
-        args: config::ServeArgs,
+        args: domain::config::ServeArgs,
         /// Workshop flags (instructor token).
         #[command(flatten)]
-        workshop: config::WorkshopArgs,
+        workshop: domain::config::WorkshopArgs,
         /// The server's defences (trusted proxies, limits, metrics access).
         #[command(flatten)]
-        guard: config::guard::GuardArgs,
+        guard: domain::config::guard::GuardArgs,
     },
     /// Lab content.
     #[command(subcommand)]
@@ -239,7 +238,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             workshop,
             guard,
         } => {
-            let mut config = config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
+            let mut config =
+                domain::config::Config::from_args(args, std::env::var("DATABASE_URL").ok())?;
             workshop.apply(&mut config)?;
             guard.apply(&mut config)?;
             web::run(config).await?;
@@ -314,7 +314,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Bench(BenchCommand::Workshop(args)) => {
-            let report = bench_workshop::run(args).await?;
+            let report = bench_workshop::run(args, |config, runtime| {
+                Box::pin(web::start_in_process(config, runtime))
+            })
+            .await?;
             println!("{}", report.render());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use kplab::config::guard::{GuardArgs, MetricsAccess};
-use kplab::config::{Config, ServeArgs};
+use kplab::domain::config::guard::{GuardArgs, MetricsAccess};
+use kplab::domain::config::{Config, ServeArgs};
 use kplab::engine::runtime::{Health, LabRuntime, Output, Resize, RuntimeError, Sandbox, Terminal};
 use kplab::web::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,7 +114,7 @@ async fn server_timed(ip: IpAddr, guard: GuardArgs, request_timeout_secs: u64) -
         image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
     };
     let mut config = Config::from_args(args, None).unwrap();
-    kplab::config::WorkshopArgs {
+    kplab::domain::config::WorkshopArgs {
         instructor_token: Some(TOKEN.into()),
     }
     .apply(&mut config)

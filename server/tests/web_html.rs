@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kplab::config::{Config, ServeArgs};
+use kplab::domain::config::{Config, ServeArgs};
 use kplab::engine::runtime::DockerRuntime;
 use kplab::web::state::AppState;
 use scraper::{ElementRef, Html, Selector};

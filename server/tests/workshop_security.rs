@@ -49,9 +49,9 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
         "wss-",
         3,
         Some(TOKEN),
-        kplab::config::guard::GuardArgs {
+        kplab::domain::config::guard::GuardArgs {
             trusted_proxy: vec!["127.0.0.1".into()],
-            ..kplab::config::guard::GuardArgs::default()
+            ..kplab::domain::config::guard::GuardArgs::default()
         },
     )
     .await;

@@ -11,7 +11,7 @@ use labkit::Catalog;
 
 use super::metrics::Metrics;
 use super::workshop::bus::Workshops;
-use crate::config::Config;
+use crate::domain::config::Config;
 use crate::engine::runtime::LabRuntime;
 use crate::engine::terminal::Shells;
 use crate::store::Store;

@@ -4,11 +4,11 @@
 //! refused tokens limited per address (the limits themselves are in `limits.rs`); who
 //! may read `/metrics`.
 //!
-//! Configured by [`crate::config::guard::GuardArgs`].
+//! Configured by [`crate::domain::config::guard::GuardArgs`].
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::config::guard::{Guard, MetricsAccess};
+use crate::domain::config::guard::{Guard, MetricsAccess};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -272,7 +272,7 @@ pub fn metrics_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::guard::{GuardArgs, Net};
+    use crate::domain::config::guard::{GuardArgs, Net};
     use crate::web::limits::RateLimit;
     use std::time::Duration;
 

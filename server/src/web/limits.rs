@@ -3,7 +3,7 @@
 //! after [`JOIN_FAILURES`] wrong codes within [`JOIN_WINDOW`] the address gets 429 with
 //! `Retry-After` until the oldest failure leaves the window. The address is the TCP peer, or
 //! what a proxy named with `--trusted-proxy` forwarded
-//! ([`crate::config::guard::Guard::client_ip`]): a client that rotates `X-Forwarded-For`
+//! ([`crate::domain::config::guard::Guard::client_ip`]): a client that rotates `X-Forwarded-For`
 //! itself gets no new address from it.
 
 use std::collections::{HashMap, VecDeque};
@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::guard::Guard;
+use crate::domain::config::guard::Guard;
 use crate::domain::error::AppError;
 
 /// A sliding-window limit: at most `max` hits per key within `window`.

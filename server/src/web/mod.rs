@@ -32,7 +32,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum_extra::extract::cookie::Key;
 
-use crate::config::Config;
+use crate::domain::config::Config;
 use crate::domain::{lifecycle, workshop};
 use crate::engine::runtime::{DockerRuntime, LabRuntime};
 use crate::store::{SqlStore, Store};
@@ -263,6 +263,23 @@ pub async fn build_state(config: Config, runtime: Arc<dyn LabRuntime>) -> anyhow
     let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.database_url).await?);
     let key = load_key(&config.data_dir)?;
     Ok(AppState::new(config, store, runtime, catalog, key))
+}
+
+/// An in-process server on 127.0.0.1 (any port) that serves until the process ends, its
+/// labs re-attached first: the platform's state and the address (`kplab bench workshop`).
+pub async fn start_in_process(
+    config: Config,
+    runtime: Arc<dyn LabRuntime>,
+) -> anyhow::Result<(crate::domain::platform::Platform, std::net::SocketAddr)> {
+    let state = build_state(config, runtime).await?;
+    lifecycle::recover(&state).await?;
+    let listener = bind(([127, 0, 0, 1], 0).into())?;
+    let addr = listener.local_addr()?;
+    let platform = state.platform.clone();
+    tokio::spawn(async move {
+        let _ = serve(listener, state, std::future::pending()).await;
+    });
+    Ok((platform, addr))
 }
 
 /// `kplab serve`: content, store, Docker (node image built if missing), recovery, then serve

@@ -14,7 +14,7 @@ use labkit::Catalog;
 use super::assets::Assets;
 use super::limits::Limits;
 use super::page_cache::PageCache;
-use crate::config::Config;
+use crate::domain::config::Config;
 use crate::domain::platform::Platform;
 use crate::engine::runtime::LabRuntime;
 use crate::store::Store;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use kplab::config::{Config, ServeArgs};
+use kplab::domain::config::{Config, ServeArgs};
 use kplab::engine::runtime::DockerRuntime;
 use kplab::web::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,7 +44,7 @@ impl Server {
             prefix,
             max_labs,
             instructor_token,
-            kplab::config::guard::GuardArgs::default(),
+            kplab::domain::config::guard::GuardArgs::default(),
         )
         .await
     }
@@ -54,7 +54,7 @@ impl Server {
         prefix: &str,
         max_labs: usize,
         instructor_token: Option<&str>,
-        guard: kplab::config::guard::GuardArgs,
+        guard: kplab::domain::config::guard::GuardArgs,
     ) -> Server {
         let data = tempfile::tempdir().unwrap();
         let args = ServeArgs {
@@ -70,7 +70,7 @@ impl Server {
             image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
         };
         let mut config = Config::from_args(args, None).unwrap();
-        kplab::config::WorkshopArgs {
+        kplab::domain::config::WorkshopArgs {
             instructor_token: instructor_token.map(str::to_string),
         }
         .apply(&mut config)
