@@ -258,8 +258,7 @@ impl<'ast> Visit<'ast> for Collector<'_> {
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
         // Paths inside macro calls (`format!("{}", crate::x::Y)`, `vec![super::f()]`) are tokens,
         // not syntax: parse them as comma-separated expressions where they are.
-        let parser =
-            syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
+        let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
         if let Ok(exprs) = syn::parse::Parser::parse2(parser, m.tokens.clone()) {
             for e in &exprs {
                 self.visit_expr(e);
@@ -521,6 +520,24 @@ fn server_layers_depend_one_way() {
     assert!(
         bad.is_empty(),
         "imports against the server's layering:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn agent_components_share_only_the_common_layer() {
+    let krates = crates();
+    let agent = &krates[1];
+    // Every component of the agent (apiserver, controllers, kubelet, kube-proxy, dns, policy,
+    // kubectl…) uses the shared Kubernetes layer `kube` and never another component. The
+    // property-test generators (`props`, test builds only) are shared by the components' tests.
+    let mut bad = crossings(agent, |from, to| {
+        to == "kube" || to == "props" || from == "props"
+    });
+    bad.sort();
+    assert!(
+        bad.is_empty(),
+        "agent components that import each other:\n{}",
         bad.join("\n")
     );
 }
