@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kplab_agent::proxy::informer::Store;
-use kplab_agent::proxy::iptables::{strip_save_comments, Iptables};
+use kplab_agent::kube::informer::Store;
+use kplab_agent::kube::iptables::{strip_save_comments, Iptables};
 use kplab_agent::proxy::netrules_planner::NetrulesPlanner;
 use kplab_agent::proxy::planner::ObjectSet;
 use kplab_agent::proxy::sync::{run_canary_monitor, run_loop, Signal, SyncEngine, SyncSettings};
@@ -506,7 +506,7 @@ impl Drop for Child {
 #[test]
 fn end_to_end_over_the_lab_api() {
     in_netns("end_to_end_over_the_lab_api", || {
-        use kplab_agent::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
+        use kplab_agent::kube::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
         let up = Command::new("ip")
             .args(["link", "set", "lo", "up"])
             .status()

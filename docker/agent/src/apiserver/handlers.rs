@@ -18,13 +18,16 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::selectors::{FieldSelector, LabelSelector};
 use super::store::{Event, Replay, Store};
 use super::validation::{self as v, FieldError};
 use super::AppState;
-use crate::client::{
+use crate::kube::client::{
     EventType, Resource, Status, DEPLOYMENTS, NAMESPACES, PODS, RESOURCES, SERVICES,
 };
+use crate::kube::conditions::set_condition;
+use crate::kube::patch::merge_patch;
+use crate::kube::selectors::{FieldSelector, LabelSelector};
+use crate::kube::time::{now_rfc3339, rfc3339};
 
 /// Network address of the Service range 10.96.0.0/12.
 pub const SERVICE_CIDR_BASE: u32 = 0x0A60_0000;
@@ -119,16 +122,6 @@ fn conflict_modified(res: &Resource, name: &str) -> ApiError {
     );
     s.details = Some(Box::new(details(res, name)));
     ApiError(s)
-}
-
-/// Current time as RFC 3339 with seconds (`2026-11-23T04:50:01Z`), as in object metadata.
-pub fn now_rfc3339() -> String {
-    rfc3339(time::OffsetDateTime::now_utc())
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&f).unwrap_or_default()
 }
 
 /// A random RFC 4122 version-4 UID.
@@ -502,26 +495,6 @@ fn go_json_type(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
-    }
-}
-
-/// RFC 7386 JSON merge patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            let t = target.as_object_mut().expect("object");
-            for (k, pv) in p {
-                if pv.is_null() {
-                    t.remove(k);
-                } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), pv);
-                }
-            }
-        }
-        other => *target = other.clone(),
     }
 }
 
@@ -1283,46 +1256,6 @@ fn bind(st: &mut Store, ns: &str, name: &str, binding: &Value) -> ApiResult<Valu
     set_condition(&mut pod, "PodScheduled", "True", None, None);
     st.put(&PODS, pod);
     Ok(json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201}))
-}
-
-/// Sets (or updates) a status condition, keeping lastTransitionTime when the status is
-/// unchanged.
-pub fn set_condition(
-    obj: &mut Value,
-    ty: &str,
-    status: &str,
-    reason: Option<&str>,
-    message: Option<&str>,
-) {
-    if !obj.get("status").is_some_and(Value::is_object) {
-        obj["status"] = json!({});
-    }
-    if !obj["status"].get("conditions").is_some_and(Value::is_array) {
-        obj["status"]["conditions"] = json!([]);
-    }
-    let conds = obj["status"]["conditions"].as_array_mut().expect("array");
-    let mut c = json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": now_rfc3339()});
-    if let Some(r) = reason {
-        c["reason"] = json!(r);
-    }
-    if let Some(m) = message {
-        c["message"] = json!(m);
-    }
-    match conds
-        .iter_mut()
-        .find(|x| x.get("type").and_then(Value::as_str) == Some(ty))
-    {
-        Some(existing) => {
-            if existing.get("status").and_then(Value::as_str) == Some(status) {
-                c["lastTransitionTime"] = existing
-                    .get("lastTransitionTime")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-            }
-            *existing = c;
-        }
-        None => conds.push(c),
-    }
 }
 
 fn selector_string(d: &Value) -> String {

@@ -8,7 +8,7 @@
 //! (or [`embedded::EmbeddedServer`], which does it on a background thread).
 //!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
-//! only the resources of [`crate::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
+//! only the resources of [`crate::kube::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
 //! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
 //! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
 //! selector filters on the object's new state (no synthetic DELETED when an object stops
@@ -17,7 +17,6 @@
 pub mod discovery;
 pub mod embedded;
 pub mod handlers;
-pub mod selectors;
 pub mod store;
 pub mod validation;
 
@@ -37,7 +36,8 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{json, Value};
 
-use crate::client::{Status, ENDPOINTS, ENDPOINT_SLICES, NAMESPACES, SERVICES};
+use crate::kube::client::{Status, ENDPOINTS, ENDPOINT_SLICES, NAMESPACES, SERVICES};
+use crate::kube::contract;
 use store::Store;
 
 /// Settings that are not part of the stored state.
@@ -54,7 +54,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             advertise_address: None,
-            advertise_port: 6443,
+            advertise_port: contract::APISERVER_PORT,
         }
     }
 }
@@ -118,7 +118,7 @@ struct Args {
     #[arg(long, default_value = "0.0.0.0")]
     bind_address: std::net::IpAddr,
     /// Port to listen on (plain HTTP despite the name, as in the lab contracts).
-    #[arg(long, default_value_t = 6443)]
+    #[arg(long, default_value_t = contract::APISERVER_PORT)]
     secure_port: u16,
     /// Where `state.json` lives.
     #[arg(long, default_value = "/var/lib/kplab")]
@@ -392,7 +392,7 @@ fn bootstrap(app: &AppState) {
 fn upsert(
     app: &AppState,
     st: &mut Store,
-    res: &'static crate::client::Resource,
+    res: &'static crate::kube::client::Resource,
     obj: Value,
     field: &str,
 ) {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::client::Status;
+use crate::kube::client::Status;
 
 /// One field error, formatted as `field.Error` is in Kubernetes.
 #[derive(Debug, Clone, PartialEq)]
@@ -984,7 +984,7 @@ pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
     match spec.get("selector").filter(|s| !s.is_null()) {
         None => errs.push(FieldError::required("spec.selector", "")),
         Some(sel) => {
-            match crate::apiserver::selectors::LabelSelector::from_json(Some(sel)) {
+            match crate::kube::selectors::LabelSelector::from_json(Some(sel)) {
                 Err(e) => errs.push(FieldError {
                     field: match e.field.as_str() {
                         "" => "spec.selector".to_string(),
@@ -999,7 +999,7 @@ pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
                 )),
                 Ok(s) => {
                     validate_labels(sel.get("matchLabels"), "spec.selector.matchLabels", &mut errs);
-                    let labels = crate::apiserver::selectors::object_labels(
+                    let labels = crate::kube::selectors::object_labels(
                         &json!({"metadata": {"labels": template_labels.clone().unwrap_or(json!({}))}}),
                     );
                     if !s.matches(&labels) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::client::{ApiClient, EventType, KubeObject, Resource};
+use crate::kube::client::{ApiClient, EventType, KubeObject, Resource};
 
 type Key = (String, String);
 

@@ -27,15 +27,15 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::client::{ApiClient, KubeObject, NODES};
-use crate::kubelet::net;
+use crate::kube::client::{ApiClient, KubeObject, NODES};
+use crate::kube::net;
 
 /// Component logs.
-pub const LOG_DIR: &str = "/var/log/kplab";
+pub const LOG_DIR: &str = crate::kube::contract::LOG_DIR;
 /// The cluster DNS Service address.
-pub const CLUSTER_DNS: &str = "10.96.0.10";
+pub const CLUSTER_DNS: &str = crate::kube::contract::DNS_SERVICE_IP;
 /// The Service CIDR.
-pub const SERVICE_CIDR: &str = "10.96.0.0/12";
+pub const SERVICE_CIDR: &str = crate::kube::contract::SERVICE_CIDR;
 /// Names the image links to the multi-call binary.
 pub const LINKS: &[&str] = &[
     "kubectl",
@@ -135,7 +135,7 @@ impl NodeEnv {
             index,
             ip,
             apiserver: var("KPLAB_APISERVER")
-                .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string()),
+                .unwrap_or_else(|| crate::kube::contract::DEFAULT_APISERVER.to_string()),
             nodes,
         })
     }
@@ -160,7 +160,7 @@ pub fn component_commands(env: &NodeEnv) -> Vec<ComponentCommand> {
             format!("--node-ip={ip}"),
             format!("--pod-cidr={}", net::pod_cidr(env.index)),
             format!("--cluster-dns={CLUSTER_DNS}"),
-            "--cluster-domain=cluster.local".into(),
+            format!("--cluster-domain={}", crate::kube::contract::CLUSTER_DOMAIN),
             "--root-dir=/var/lib/kplab/kubelet".into(),
             "--container-runtime-endpoint=unix:///run/kplab/kplab.sock".into(),
         ],
@@ -188,7 +188,7 @@ pub fn component_commands(env: &NodeEnv) -> Vec<ComponentCommand> {
                 args: vec![
                     format!("--advertise-address={ip}"),
                     "--bind-address=0.0.0.0".into(),
-                    "--secure-port=6443".into(),
+                    format!("--secure-port={}", crate::kube::contract::APISERVER_PORT),
                     "--data-dir=/var/lib/kplab".into(),
                 ],
             },

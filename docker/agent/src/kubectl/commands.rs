@@ -9,7 +9,7 @@ use super::manifest::{self, Doc};
 use super::printers::{self, kind_prefix, TableOptions};
 use super::wait::WaitFor;
 use super::{describe, jsonpath, output, tabwriter, Ctx, Fail};
-use crate::client::{ClientError, KubeObject, Resource, RESOURCES};
+use crate::kube::client::{ClientError, KubeObject, Resource, RESOURCES};
 
 type R = Result<(), Fail>;
 
@@ -575,9 +575,9 @@ fn watch_table(
             }
             if !matches!(
                 ev.event_type,
-                crate::client::EventType::Added
-                    | crate::client::EventType::Modified
-                    | crate::client::EventType::Deleted
+                crate::kube::client::EventType::Added
+                    | crate::kube::client::EventType::Modified
+                    | crate::kube::client::EventType::Deleted
             ) {
                 continue;
             }
@@ -1592,26 +1592,6 @@ fn label(ctx: &mut Ctx, a: &Args) -> R {
     Ok(())
 }
 
-/// RFC 7386 JSON merge patch, applied locally (for `--dry-run=client`).
-fn merge_patch_local(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
-    }
-    if let Value::Object(t) = target {
-        for (k, v) in p {
-            if v.is_null() {
-                t.remove(k);
-            } else {
-                merge_patch_local(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-    }
-}
-
 /// Applies an RFC 6902 JSON patch to `doc`.
 fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops
@@ -1737,7 +1717,7 @@ fn patch(ctx: &mut Ctx, a: &Args) -> R {
     let after = match a.get("type").unwrap_or("strategic") {
         "strategic" | "merge" if dry.is_some() => {
             let mut doc = before.clone();
-            merge_patch_local(&mut doc, &patch);
+            crate::kube::patch::merge_patch(&mut doc, &patch);
             doc
         }
         "strategic" | "merge" => ctx.client.merge_patch(r, ns.as_deref(), &name, &patch)?,
@@ -1991,7 +1971,7 @@ fn version(ctx: &mut Ctx, a: &Args) -> R {
     };
     match a.get("output") {
         Some(fmt @ ("json" | "yaml")) => {
-            let mut v = json!({"clientVersion": {"major": "1", "minor": crate::KUBERNETES_MINOR, "gitVersion": super::CLIENT_VERSION, "platform": "linux/amd64"}, "kustomizeVersion": "v5.5.0"});
+            let mut v = json!({"clientVersion": {"major": "1", "minor": crate::kube::contract::KUBERNETES_MINOR, "gitVersion": super::CLIENT_VERSION, "platform": "linux/amd64"}, "kustomizeVersion": "v5.5.0"});
             if let Some(Ok(s)) = &server {
                 v["serverVersion"] = s.clone();
             }
@@ -2236,7 +2216,7 @@ mod tests {
 mod rollout_tests {
     use crate::apiserver::embedded::EmbeddedServer;
     use crate::apiserver::Config;
-    use crate::client::{ApiClient, Resource};
+    use crate::kube::client::{ApiClient, Resource};
     use serde_json::json;
 
     fn kubectl(

@@ -103,14 +103,6 @@ pub fn go_time_string(s: &str) -> String {
     )
 }
 
-/// Now, as an RFC 3339 string (seconds precision), for timestamps kubectl writes.
-pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(OffsetDateTime::now_utc());
-    now.format(&Rfc3339).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::client::Resource;
+use crate::kube::client::Resource;
 
 /// One object read from a manifest, with the file it came from (for messages).
 #[derive(Debug, Clone)]

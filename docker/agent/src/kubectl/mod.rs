@@ -19,10 +19,10 @@ mod wait;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use crate::client::{ApiClient, ClientError};
+use crate::kube::client::{ApiClient, ClientError};
 
 /// The version kubectl reports (the Kubernetes release whose output kplab reproduces).
-pub const CLIENT_VERSION: &str = crate::KUBERNETES_VERSION;
+pub const CLIENT_VERSION: &str = crate::kube::contract::KUBERNETES_VERSION;
 
 /// Why a command failed, already in kubectl's words.
 #[derive(Debug)]

@@ -23,7 +23,7 @@ use super::jsonpath::{self, Template};
 use super::output::go_sprint;
 use super::printers::kind_prefix;
 use super::{Ctx, Fail};
-use crate::client::{KubeObject, Resource};
+use crate::kube::client::{KubeObject, Resource};
 
 type R = Result<(), Fail>;
 

@@ -15,7 +15,6 @@
 //! State that must survive a kubelet restart (pod IPs and PIDs) is in [`store`].
 
 pub mod http;
-pub mod net;
 pub mod pods;
 pub mod store;
 
@@ -28,18 +27,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use crate::kube::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use crate::kube::net;
 use pods::{PodSpecInfo, Probe};
 use store::{PodRecord, Store};
 
 /// The kubelet's port (exec, logs).
-pub const KUBELET_PORT: u16 = 10250;
+pub const KUBELET_PORT: u16 = crate::kube::contract::KUBELET_PORT;
 /// Interval of Node status heartbeats.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// First retry delay while the API server is not up yet (boot).
 pub const BOOT_RETRY: Duration = Duration::from_millis(50);
 /// Version reported in the Node's `nodeInfo`.
-pub const KUBELET_VERSION: &str = crate::KUBERNETES_VERSION;
+pub const KUBELET_VERSION: &str = crate::kube::contract::KUBERNETES_VERSION;
 
 /// The kubelet's configuration: environment (`KPLAB_*`), overridable by kubelet-style flags.
 #[derive(Debug, Clone)]
@@ -140,7 +140,7 @@ impl Config {
             node_index,
             node_ip,
             apiserver: env("KPLAB_APISERVER")
-                .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string()),
+                .unwrap_or_else(|| crate::kube::contract::DEFAULT_APISERVER.to_string()),
             nodes,
             control_plane: env("KPLAB_ROLE").as_deref() == Some("control-plane"),
             state_dir: flags
@@ -150,7 +150,7 @@ impl Config {
                 .unwrap_or_else(|| "/var/lib/kplab/kubelet".into())
                 .into(),
             run_dir: env("KPLAB_POD_RUN_DIR")
-                .unwrap_or_else(|| crate::podserver::DEFAULT_RUN_DIR.into())
+                .unwrap_or_else(|| crate::kube::contract::POD_RUN_DIR.into())
                 .into(),
             pod_log_dir: env("KPLAB_POD_LOG_DIR")
                 .unwrap_or_else(|| "/var/log/kplab/pods".into())
@@ -191,16 +191,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
 
 /// A line on stderr with a timestamp, klog style (`I1123 04:50:01.123456 kubelet] …`).
 pub fn log(msg: &str) {
-    let now = time::OffsetDateTime::now_utc();
-    eprintln!(
-        "I{:02}{:02} {:02}:{:02}:{:02}.{:06} kubelet] {msg}",
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond()
-    );
+    eprintln!("{} kubelet] {msg}", crate::kube::klog::stamp('I'));
 }
 
 /// Readiness probe bookkeeping.
@@ -476,7 +467,7 @@ impl Kubelet {
             let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.remove(&key)
         };
-        let now = pods::now_rfc3339();
+        let now = crate::kube::time::now_rfc3339();
         let mut how = "started";
         let mut pods = self.pods();
         let (record, child) = match previous {
@@ -702,7 +693,7 @@ impl Kubelet {
                 e.record.last_exit = Some(store::LastExit {
                     exit_code: code,
                     started_at: e.record.started_at.clone(),
-                    finished_at: pods::now_rfc3339(),
+                    finished_at: crate::kube::time::now_rfc3339(),
                 });
                 e.child = None;
                 // Crash-loop backoff: immediately the first time, then 1 s, 2 s, … 30 s.
@@ -723,7 +714,7 @@ impl Kubelet {
             Some(at) if at <= now => {
                 e.restart_at = None;
                 e.record.restart_count += 1;
-                e.record.started_at = pods::now_rfc3339();
+                e.record.started_at = crate::kube::time::now_rfc3339();
                 let spec = e.spec.clone();
                 let mut record = e.record.clone();
                 match self.launch(&spec, &mut record) {
@@ -731,7 +722,7 @@ impl Kubelet {
                         e.record = record;
                         e.child = Some(child);
                         e.ready = spec.readiness.is_none();
-                        e.ready_since = pods::now_rfc3339();
+                        e.ready_since = crate::kube::time::now_rfc3339();
                         e.probe = ProbeState {
                             next: now
                                 + spec
@@ -796,7 +787,7 @@ impl Kubelet {
                 }
             }
             if before != e.ready {
-                e.ready_since = pods::now_rfc3339();
+                e.ready_since = crate::kube::time::now_rfc3339();
             }
         }
     }
@@ -931,7 +922,7 @@ impl Kubelet {
 
 /// The Node object for `cfg` (labels, podCIDR, addresses, Ready, VXLAN annotations).
 pub fn node_object(cfg: &Config) -> Value {
-    let now = pods::now_rfc3339();
+    let now = crate::kube::time::now_rfc3339();
     let mut labels = json!({
         "beta.kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux",

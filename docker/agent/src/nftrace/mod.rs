@@ -14,7 +14,7 @@
 //! the monitor are removed on every path (success, error, timeout); rules left by a killed run
 //! are swept by the next one once their deadline has passed.
 //!
-//! Rules go through [`crate::iptables`] (`iptables-restore --noflush` with `-I`/`-D` lines);
+//! Rules go through [`crate::kube::iptables`] (`iptables-restore --noflush` with `-I`/`-D` lines);
 //! `xtables-monitor` and `conntrack` only read.
 
 pub mod parse;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::iptables::Iptables;
+use crate::kube::iptables::Iptables;
 use parse::{ConntrackEntry, Hop};
 
 /// The comment prefix of our TRACE rules.

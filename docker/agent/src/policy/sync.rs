@@ -14,11 +14,11 @@ use netrules::netpol::render::{render, NodeFacts};
 use netrules::save::SaveTable;
 use serde_json::Value;
 
-use super::iptables::{Iptables, IptablesError};
-use crate::client::{
+use crate::kube::client::{
     ApiClient, EventType, KubeObject, Resource, NAMESPACES, NETWORK_POLICIES, PODS,
 };
-use crate::kubelet::net::veth_name;
+use crate::kube::iptables::{Iptables, IptablesError};
+use crate::kube::net::veth_name;
 
 const USAGE: &str = "\
 usage: calico-node -felix [--node-name NAME] [--once] [--dry-run] [--resync-seconds N]

@@ -2,9 +2,6 @@
 //! plain `kube-proxy [flags]` runs the sync loop against the lab API.
 
 pub mod health;
-pub mod informer;
-pub use crate::iptables;
-pub mod klog;
 pub mod netrules_planner;
 pub mod planner;
 pub mod render;

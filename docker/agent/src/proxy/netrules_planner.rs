@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use netrules::k8s::{EndpointSlice, Node, Service};
 use netrules::kubeproxy::{Flags as RuleFlags, Proxier, ProxierConfig, SyncOptions};
 
-use super::iptables::JumpRule;
 use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
 use super::sync::Flags;
+use crate::kube::iptables::JumpRule;
 
 /// The netrules planner plus what it needs to (re)configure itself when the Node changes.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ fn decode<T: serde::de::DeserializeOwned>(
     cache: &mut Cache<T>,
     warnings: &mut Vec<String>,
 ) {
-    use crate::client::KubeObject;
+    use crate::kube::client::KubeObject;
     let mut next: Cache<T> = BTreeMap::new();
     for v in items {
         let key = format!("{}/{}", v.namespace().unwrap_or(""), v.name());

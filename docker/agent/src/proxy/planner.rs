@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-pub use super::iptables::JumpRule;
+pub use crate::kube::iptables::JumpRule;
 
 /// The objects kube-proxy watches, as the API returned them.
 #[derive(Debug, Clone, Default)]

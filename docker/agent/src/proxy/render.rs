@@ -95,17 +95,7 @@ impl Args {
 
 /// A klog-style line: `W1123 04:35:00.123456    4242 render.go:0] "message" key="value"`.
 fn klog(severity: char, msg: &str) -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{severity}{:02}{:02} {:02}:{:02}:{:02}.{:06} {:>7} render.go:0] {msg}",
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond(),
-        std::process::id()
-    )
+    crate::kube::klog::line(severity, "render.go:0", msg)
 }
 
 /// Entry point. `args[0]` is "render".

@@ -2,7 +2,7 @@
 //!
 //! Gather → compute → apply, as upstream's iptables proxier does:
 //! * three informers (Services, EndpointSlices, Nodes) list and watch through
-//!   [`crate::client::ApiClient`], re-listing whenever a watch ends;
+//!   [`crate::kube::client::ApiClient`], re-listing whenever a watch ends;
 //! * every change wakes the sync runner, which is rate-limited by `--iptables-min-sync-period`
 //!   (a token bucket with a burst of 2, like upstream's BoundedFrequencyRunner) and also runs a
 //!   **full** sync every `--iptables-sync-period`, so a rule a learner deleted by hand comes
@@ -12,7 +12,7 @@
 //! * a full sync first installs the jump rules from the built-in chains and the canary chains
 //!   (`iptables -C … || iptables -I …`), then restores; partial syncs only restore.
 //!
-//! All commands go through [`super::iptables::Iptables`]; this module never runs a process.
+//! All commands go through [`crate::kube::iptables::Iptables`]; this module never runs a process.
 //!
 //! Lab default: `--iptables-min-sync-period=250ms` (upstream: 1s). With a burst of 2, the
 //! first two changes of a scale-up apply at once and later ones at most 250 ms apart, so
@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use super::informer::{run_informer, Store};
-use super::iptables::{Iptables, IptablesError};
-use super::klog;
 use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
-use crate::client::{ApiClient, ENDPOINT_SLICES, NODES, SERVICES};
+use crate::kube::client::{ApiClient, ENDPOINT_SLICES, NODES, SERVICES};
+use crate::kube::informer::{run_informer, Store};
+use crate::kube::iptables::{Iptables, IptablesError};
+use crate::kube::klog;
 
 /// The canary chain kube-proxy creates in mangle, nat and filter.
 pub const CANARY_CHAIN: &str = "KUBE-PROXY-CANARY";
@@ -737,7 +737,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         .master
         .clone()
         .or_else(|| std::env::var("KPLAB_APISERVER").ok())
-        .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string());
+        .unwrap_or_else(|| crate::kube::contract::DEFAULT_APISERVER.to_string());
     let client = ApiClient::new(&apiserver);
     let node = node_name(&flags);
     tracing::info!(src = "server_linux.go:496", node = %node, apiserver = %apiserver, "Using iptables Proxier");

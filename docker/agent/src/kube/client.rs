@@ -18,8 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// The API server address used when `KPLAB_APISERVER` is not set.
-pub const DEFAULT_APISERVER: &str = "http://127.0.0.1:6443";
+pub use super::contract::DEFAULT_APISERVER;
 
 /// A watch stream silent for this long is taken as dead and ends (the lab API server sends an
 /// empty line every 20 s), so a watcher never hangs on a vanished server.

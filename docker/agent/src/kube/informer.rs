@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::client::{ApiClient, EventType, KubeObject, Resource};
+use crate::kube::client::{ApiClient, EventType, KubeObject, Resource};
 
 /// The informers' shared cache: objects by kind, then by `namespace/name`, plus the kinds whose
 /// initial list has completed.

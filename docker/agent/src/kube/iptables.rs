@@ -131,6 +131,13 @@ impl Iptables {
         Ok(start.elapsed())
     }
 
+    /// Feeds `text` to `iptables-restore -w --noflush`, waiting for the xtables lock as long as
+    /// it takes (the kubelet's outgoing NAT, installed once at start).
+    pub fn restore_noflush_wait(&self, text: &str) -> Result<(), IptablesError> {
+        self.run(&self.restore, &["-w", "--noflush"], Some(text))
+            .map(|_| ())
+    }
+
     /// Feeds `text` to `iptables-restore -w 5` (flushing the tables it names): the baseline the
     /// benchmark compares with.
     pub fn restore_flush(&self, text: &str) -> Result<Duration, IptablesError> {
