@@ -1238,42 +1238,19 @@ fn run_attached(ctx: &mut Ctx, a: &Args, r: &'static Resource, obj: Value, name:
 /// Go's `time.ParseDuration` for a `--timeout` flag: `30s`, `1m30s`, `1.5h`, `300ms`, `0`.
 /// What zero means is the command's business (delete and rollout: no limit; wait: look once).
 pub(super) fn parse_go_duration(t: &str) -> Result<std::time::Duration, Fail> {
-    let fail = |why: String| {
+    use crate::kube::time::DurationError;
+    crate::kube::time::parse_go_duration(t).map_err(|e| {
+        let why = match e {
+            DurationError::MissingUnit => format!("missing unit in duration \"{t}\""),
+            DurationError::UnknownUnit(u) => format!("unknown unit \"{u}\" in duration \"{t}\""),
+            DurationError::Empty | DurationError::BadNumber(_) | DurationError::OutOfRange => {
+                format!("invalid duration \"{t}\"")
+            }
+        };
         Fail::Msg(format!(
             "invalid argument \"{t}\" for \"--timeout\" flag: time: {why}"
         ))
-    };
-    let invalid = || fail(format!("invalid duration \"{t}\""));
-    if t == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    if t.is_empty() {
-        return Err(invalid());
-    }
-    let is_number = |c: char| c.is_ascii_digit() || c == '.';
-    let mut rest = t;
-    let mut secs = 0.0;
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !is_number(c)).unwrap_or(rest.len());
-        let n: f64 = rest[..n_end].parse().map_err(|_| invalid())?;
-        rest = &rest[n_end..];
-        let u_end = rest.find(is_number).unwrap_or(rest.len());
-        let unit = match &rest[..u_end] {
-            "" => return Err(fail(format!("missing unit in duration \"{t}\""))),
-            "ns" => 1e-9,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            u => return Err(fail(format!("unknown unit \"{u}\" in duration \"{t}\""))),
-        };
-        secs += n * unit;
-        rest = &rest[u_end..];
-    }
-    // Go's int64 nanoseconds overflow gives "invalid duration"; so does what a Duration cannot
-    // hold (from_secs_f64 would panic on it).
-    std::time::Duration::try_from_secs_f64(secs).map_err(|_| invalid())
+    })
 }
 
 /// A `--timeout` where zero means no limit (a day is as good as none in a lab).
