@@ -14,8 +14,8 @@ use std::io::{Read, Write};
 use serde_json::{json, Value};
 
 use super::args::Args;
-use super::commands::resolve_type;
-use super::{Ctx, Fail};
+use super::ctx::{Ctx, Fail};
+use super::target::resolve_type;
 use crate::kube::client::{KubeObject, Resource};
 
 /// The kubelet port on every node.
