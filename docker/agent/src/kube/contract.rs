@@ -22,6 +22,12 @@ pub const DNS_SERVICE_IP: &str = "10.96.0.10";
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 /// The Service CIDR the API server allocates ClusterIPs from.
 pub const SERVICE_CIDR: &str = "10.96.0.0/12";
+/// Network address of [`SERVICE_CIDR`], as a number.
+pub const SERVICE_CIDR_BASE: u32 = 0x0A60_0000;
+/// Number of addresses in [`SERVICE_CIDR`].
+pub const SERVICE_CIDR_SIZE: u32 = 1 << 20;
+/// The NodePort range.
+pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
 /// The cluster's pod network (`--cluster-cidr`); node N has `10.244.N.0/24`.
 pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 
@@ -29,3 +35,19 @@ pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const POD_RUN_DIR: &str = "/run/kplab/pods";
 /// Component logs (`<component>.log`).
 pub const LOG_DIR: &str = "/var/log/kplab";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_cidr_numbers_match_the_text() {
+        let (addr, len) = SERVICE_CIDR.split_once('/').unwrap();
+        let addr: std::net::Ipv4Addr = addr.parse().unwrap();
+        assert_eq!(u32::from(addr), SERVICE_CIDR_BASE);
+        assert_eq!(
+            1u32 << (32 - len.parse::<u32>().unwrap()),
+            SERVICE_CIDR_SIZE
+        );
+    }
+}

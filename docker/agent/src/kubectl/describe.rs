@@ -1310,7 +1310,7 @@ pub fn deployment(o: &Value) -> String {
     finish(w)
 }
 
-/// Property tests (issue 13): describe prints objects a learner wrote (status and spec
+/// Property tests: describe prints objects a learner wrote (status and spec
 /// fields of any shape reach it through the lab API). Any object prints, never a panic.
 #[cfg(test)]
 mod props {

@@ -148,7 +148,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): timestamps come from objects the learner may have written
+/// Property tests: timestamps come from objects the learner may have written
 /// (conditions, status). Any string prints as a time or `<unknown>`, never a panic.
 #[cfg(test)]
 mod props {

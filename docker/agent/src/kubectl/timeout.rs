@@ -34,7 +34,7 @@ pub(crate) fn timeout_or_none(
     })
 }
 
-/// Property tests (issue 13): `--timeout` is typed by the learner. Any value gives a duration
+/// Property tests: `--timeout` is typed by the learner. Any value gives a duration
 /// or Go's error, never a panic.
 #[cfg(test)]
 mod props {

@@ -338,7 +338,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): `--for` is typed by the learner. Any value parses or is refused
+/// Property tests: `--for` is typed by the learner. Any value parses or is refused
 /// with kubectl's message, never a panic.
 #[cfg(test)]
 mod props {

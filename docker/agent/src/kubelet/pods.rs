@@ -721,7 +721,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): a readiness probe comes from a pod object the learner wrote.
+/// Property tests: a readiness probe comes from a pod object the learner wrote.
 /// Any value gives a probe or none, never a panic.
 #[cfg(test)]
 mod props {

@@ -519,3 +519,26 @@ mod tests {
         assert!(stale_rules(save, 10).is_none());
     }
 }
+
+/// Property test: the learner is root in the node and can write anything into the raw
+/// table; whatever `iptables-save` prints, the stale-rule scan does not panic and stays
+/// within a constant per line.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/nftrace_parse.txt";
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn stale_rules_of_any_save(text in any_text(), now in any::<u64>()) {
+            if let Some(out) = stale_rules(&text, now) {
+                prop_assert!(out.len() <= text.len() + 3 * text.lines().count() + 16);
+            }
+        }
+    }
+}

@@ -172,8 +172,10 @@ mod tests {
     #[test]
     fn sync_defaults_are_a_lab_nodes() {
         let f = Flags::parse_from_args(&["kube-proxy"]).unwrap();
-        let mut want = RuleFlags::default();
-        want.cluster_cidr = contract::CLUSTER_CIDR.into();
+        let want = RuleFlags {
+            cluster_cidr: contract::CLUSTER_CIDR.into(),
+            ..RuleFlags::default()
+        };
         assert_eq!(f.rules.0, want);
         assert_eq!(f.sync_period, Duration::from_secs(30));
         assert_eq!(f.min_sync_period, Duration::from_millis(250));
@@ -195,7 +197,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): kube-proxy's duration flags read Go durations. Any value gives a
+/// Property tests: kube-proxy's duration flags read Go durations. Any value gives a
 /// duration or an error naming the value, never a panic.
 #[cfg(test)]
 mod props {
