@@ -28,6 +28,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::kube::client::{ApiClient, KubeObject, NODES};
+use crate::kube::iptables::Iptables;
 use crate::kube::net;
 
 /// Component logs.
@@ -318,17 +319,13 @@ pub fn remove_docker_dns_rules() -> Vec<String> {
         if bin == "iptables-legacy" && !legacy_nat {
             continue;
         }
-        let Ok(out) = Command::new(bin)
-            .args(["-w", "-t", "nat", "-S"])
-            .stderr(Stdio::null())
-            .output()
-        else {
+        let ipt = Iptables {
+            iptables: bin.into(),
+            ..Iptables::default()
+        };
+        let Ok(text) = ipt.run_iptables(&["-w", "-t", "nat", "-S"]) else {
             continue;
         };
-        if !out.status.success() {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
         let docker_chain = |w: &str| w == "DOCKER_OUTPUT" || w == "DOCKER_POSTROUTING";
         let mut chains = Vec::new();
         for line in text.lines() {
@@ -340,11 +337,7 @@ pub fn remove_docker_dns_rules() -> Vec<String> {
                 {
                     let mut args = vec!["-w", "-t", "nat", "-D", chain];
                     args.extend_from_slice(rest);
-                    if Command::new(bin)
-                        .args(&args)
-                        .status()
-                        .is_ok_and(|s| s.success())
-                    {
+                    if ipt.run_iptables(&args).is_ok() {
                         removed.push(format!("{bin}: {line}"));
                     }
                 }
@@ -352,14 +345,8 @@ pub fn remove_docker_dns_rules() -> Vec<String> {
             }
         }
         for c in chains {
-            let ok = Command::new(bin)
-                .args(["-w", "-t", "nat", "-F", &c])
-                .status()
-                .is_ok_and(|s| s.success())
-                && Command::new(bin)
-                    .args(["-w", "-t", "nat", "-X", &c])
-                    .status()
-                    .is_ok_and(|s| s.success());
+            let ok = ipt.run_iptables(&["-w", "-t", "nat", "-F", &c]).is_ok()
+                && ipt.run_iptables(&["-w", "-t", "nat", "-X", &c]).is_ok();
             if ok {
                 removed.push(format!("{bin}: chain {c}"));
             }

@@ -459,8 +459,8 @@ pub fn run(a: &Args) -> Result<Report, String> {
 }
 
 fn read_conntrack(a: &Args) -> Option<ConntrackEntry> {
-    let out = Command::new("conntrack")
-        .args([
+    let text = Iptables::default()
+        .run_conntrack(&[
             "-L",
             "-p",
             &a.protocol,
@@ -469,11 +469,8 @@ fn read_conntrack(a: &Args) -> Option<ConntrackEntry> {
             "--orig-port-dst",
             &a.dport.to_string(),
         ])
-        .stderr(Stdio::null())
-        .output()
         .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    text.lines()
         .filter_map(parse::parse_conntrack)
         .find(|e| e.original.contains(&format!("{}:{}", a.dst, a.dport)))
 }
