@@ -3,7 +3,7 @@
 //! Threads, all blocking (no async runtime, to keep the node small):
 //! * the pod loop (main thread): list + watch pods with `fieldSelector=spec.nodeName=<me>`;
 //!   a new pod gets an IP, a `kplab-pod` process in its own network namespace, a veth and
-//!   routes ([`net`]), a `pid` file, and a Running status; a terminating pod is stopped, its
+//!   routes ([`crate::kube::net`]), a `pid` file, and a Running status; a terminating pod is stopped, its
 //!   network removed, its IP released and its object deleted with `gracePeriodSeconds=0`;
 //! * the monitor: restarts pod processes that died (restartCount++), runs readiness probes
 //!   and reports readiness changes;

@@ -1,4 +1,4 @@
-//! `kubectl describe`: gathers the related objects the printers in `describe.rs` show.
+//! `kubectl describe`: gathers the related objects the layouts in `kubectl/describe/` show.
 
 use crate::kube::client::KubeObject;
 use serde_json::json;
