@@ -132,7 +132,7 @@ impl Config {
                 .unwrap_or_else(|| "/var/log/kplab/pods".into())
                 .into(),
             log_dir: env("KPLAB_LOG_DIR")
-                .unwrap_or_else(|| "/var/log/kplab".into())
+                .unwrap_or_else(|| crate::kube::contract::LOG_DIR.into())
                 .into(),
             port,
             overlay: !flags.contains_key("no-overlay"),

@@ -69,7 +69,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         wait_from: None,
         timeout: Duration::from_millis(3000),
         ready_file: None,
-        run_dir: "/run/kplab/pods".into(),
+        run_dir: crate::kube::contract::POD_RUN_DIR.into(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
