@@ -1,7 +1,7 @@
 //! The agent's one list+watch loop ([`list_watch`]) over the blocking lab API client, and the
 //! cache kube-proxy and the cluster DNS keep with it ([`run_informer`]: objects by
-//! `namespace/name`, a notifier after every change). The controllers' cache and the policy
-//! enforcer's channel are [`Watcher`]s of the same loop.
+//! `namespace/name`, a notifier after every change). The controllers' cache, the policy
+//! enforcer's channel and the kubelet's pod loop are [`Watcher`]s of the same loop.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -131,9 +131,20 @@ pub fn list_watch(
     retry: &Retry,
     watcher: &mut impl Watcher,
 ) {
+    list_watch_selected(client, resource, None, retry, watcher);
+}
+
+/// [`list_watch`] of the objects a field selector picks (`spec.nodeName=node-2`).
+pub fn list_watch_selected(
+    client: &ApiClient,
+    resource: &'static Resource,
+    field_selector: Option<&str>,
+    retry: &Retry,
+    watcher: &mut impl Watcher,
+) {
     let mut backoff = retry.list_first;
     loop {
-        let list = match client.list(resource, None, None, None) {
+        let list = match client.list(resource, None, None, field_selector) {
             Ok(l) => l,
             Err(e) => {
                 watcher.failure(Failure::List(&e));
@@ -152,16 +163,17 @@ pub fn list_watch(
             return;
         }
         loop {
-            let stream = match client.watch(resource, None, Some(&rv)) {
-                Ok(s) => s,
-                Err(e) => {
-                    watcher.failure(Failure::Watch(&e));
-                    if retry.pause_when_gone || !e.is_gone() {
-                        std::thread::sleep(retry.watch_failed);
+            let stream =
+                match client.watch_selected(resource, None, Some(&rv), None, field_selector) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        watcher.failure(Failure::Watch(&e));
+                        if retry.pause_when_gone || !e.is_gone() {
+                            std::thread::sleep(retry.watch_failed);
+                        }
+                        break;
                     }
-                    break;
-                }
-            };
+                };
             let mut broken = false;
             for ev in stream {
                 match ev {

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::kube::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use crate::kube::informer::{list_watch_selected, Change, Failure, Retry, Watcher};
 use crate::kube::net;
 use pods::{PodSpecInfo, Probe};
 use store::{PodRecord, Store};
@@ -190,51 +191,11 @@ impl Kubelet {
 
     fn pod_loop(&self) {
         let field = format!("spec.nodeName={}", self.0.cfg.node_name);
-        let mut delay = BOOT_RETRY;
-        loop {
-            let list = match self.0.client.list(&PODS, None, None, Some(&field)) {
-                Ok(l) => l,
-                Err(e) => {
-                    if !e.is_connect() || delay >= Duration::from_secs(1) {
-                        log(&format!("listing pods failed: {e}"));
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                    continue;
-                }
-            };
-            delay = BOOT_RETRY;
-            self.sync_list(&list.items);
-            let watch = match self.0.client.watch_selected(
-                &PODS,
-                None,
-                Some(&list.resource_version),
-                None,
-                Some(&field),
-            ) {
-                Ok(w) => w,
-                Err(e) => {
-                    log(&format!("watching pods failed: {e}"));
-                    std::thread::sleep(BOOT_RETRY);
-                    continue;
-                }
-            };
-            for ev in watch {
-                match ev {
-                    Ok(ev) => match ev.event_type {
-                        EventType::Added | EventType::Modified => self.handle_pod(&ev.object),
-                        EventType::Deleted => self.forget_pod(&ev.object),
-                        _ => {}
-                    },
-                    Err(e) => {
-                        if !e.is_gone() {
-                            log(&format!("pod watch ended: {e}"));
-                        }
-                        break;
-                    }
-                }
-            }
-        }
+        let mut w = PodWatcher {
+            kubelet: self,
+            failures: 0,
+        };
+        list_watch_selected(&self.0.client, &PODS, Some(&field), &POD_RETRY, &mut w);
     }
 
     /// Reconciles against a full list: starts what is missing, forgets what is gone.
@@ -788,6 +749,54 @@ impl Kubelet {
             }
         }
         peers.into_values().collect()
+    }
+}
+
+/// The pod loop's rhythm: while the API server boots, retry the list from 50 ms, doubling up
+/// to 2 s; re-list after any watch ends.
+const POD_RETRY: Retry = Retry {
+    list_first: BOOT_RETRY,
+    list_max: Duration::from_secs(2),
+    watch_failed: BOOT_RETRY,
+    pause_when_gone: true,
+    stream_failed: Duration::ZERO,
+    stream_ended: Duration::ZERO,
+    resume: false,
+};
+
+/// Feeds this node's pods from the list+watch loop to the kubelet.
+struct PodWatcher<'a> {
+    kubelet: &'a Kubelet,
+    failures: u32,
+}
+
+impl Watcher for PodWatcher<'_> {
+    fn change(&mut self, change: Change) -> bool {
+        match change {
+            Change::Listed { items, .. } => {
+                self.failures = 0;
+                self.kubelet.sync_list(&items);
+            }
+            Change::Event(EventType::Added | EventType::Modified, o) => self.kubelet.handle_pod(&o),
+            Change::Event(EventType::Deleted, o) => self.kubelet.forget_pod(&o),
+            Change::Event(_, _) => {}
+        }
+        true
+    }
+
+    fn failure(&mut self, failure: Failure<'_>) {
+        match failure {
+            Failure::List(e) => {
+                self.failures += 1;
+                // Quiet while the API server boots: the sixth failure in a row is 1.6 s in.
+                if !e.is_connect() || self.failures >= 6 {
+                    log(&format!("listing pods failed: {e}"));
+                }
+            }
+            Failure::Watch(e) => log(&format!("watching pods failed: {e}")),
+            Failure::Stream(e) if !e.is_gone() => log(&format!("pod watch ended: {e}")),
+            Failure::Stream(_) => {}
+        }
     }
 }
 
