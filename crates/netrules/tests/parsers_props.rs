@@ -1,4 +1,4 @@
-//! Property tests of the netrules parsers that read hostile text (issue 13): `iptables-save`
+//! Property tests of the netrules parsers that read hostile text: `iptables-save`
 //! output (the learner is root in the node and controls what it prints), `conntrack -L` output,
 //! label selectors, Kubernetes manifests, IPs and CIDRs, and the packet tracer that walks a
 //! parsed dump. Each property runs a fixed, small number of cases so plain `cargo test` stays

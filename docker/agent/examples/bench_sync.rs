@@ -19,7 +19,7 @@
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use kplab_agent::proxy::iptables::Iptables;
+use kplab_agent::kube::iptables::Iptables;
 use kplab_agent::proxy::netrules_planner::NetrulesPlanner;
 use kplab_agent::proxy::planner::{ObjectSet, RulePlanner, StaleChains};
 use kplab_agent::proxy::sync::{SyncEngine, SyncSettings};

@@ -1,11 +1,10 @@
 //! The components of a lab node, one module each, and the dispatcher that picks one by name.
 
 pub mod apiserver;
-pub mod client;
 pub mod controllers;
 pub mod dns;
 pub mod init;
-pub mod iptables;
+pub mod kube;
 pub mod kubectl;
 pub mod kubelet;
 pub mod nftrace;
@@ -18,12 +17,7 @@ pub mod proxy;
 
 use std::process::ExitCode;
 
-/// The Kubernetes release every component reports (`kubectl version`, the Node's kubelet
-/// version, `/version`). One value, so a learner never sees two releases in one lab. The rules
-/// kube-proxy writes have not changed in format since 1.28 (see netrules' kube-proxy docs).
-pub const KUBERNETES_VERSION: &str = "v1.32.0";
-/// The minor number of [`KUBERNETES_VERSION`], as `/version` and `kubectl version -o json` print it.
-pub const KUBERNETES_MINOR: &str = "32";
+pub use kube::contract::{KUBERNETES_MINOR, KUBERNETES_VERSION};
 
 /// Printed by `kplab-agent` with no arguments.
 pub const USAGE: &str = "\

@@ -1,5 +1,5 @@
-//! Shared pieces of the property tests (issue 13, untrusted text): the fixed budget and the
-//! input generators used by the `props` test modules beside each parser. Every property asserts
+//! Shared pieces of the property tests of code that reads the learner's (untrusted) text: the
+//! fixed budget and the input generators used by the `props` test modules beside each parser. Every property asserts
 //! no panic, output bounded by the input, and errors that say what was wrong.
 
 use proptest::prelude::*;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use kplab_agent::apiserver::embedded::EmbeddedServer;
 use kplab_agent::apiserver::Config;
-use kplab_agent::client::{
+use kplab_agent::kube::client::{
     ApiClient, EventType, KubeObject, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NAMESPACES,
     NETWORK_POLICIES, NODES, PODS, SERVICES,
 };
@@ -31,7 +31,7 @@ fn svc(name: &str, spec: Value) -> Value {
     json!({"apiVersion":"v1","kind":"Service","metadata":{"name":name},"spec":spec})
 }
 
-fn message(c: &ApiClient, res: &kplab_agent::client::Resource, obj: Value) -> String {
+fn message(c: &ApiClient, res: &kplab_agent::kube::client::Resource, obj: Value) -> String {
     let e = c.create(res, Some("default"), &obj).unwrap_err();
     e.status().expect("an API error").message.clone()
 }

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use kplab_agent::apiserver::embedded::EmbeddedServer;
 use kplab_agent::apiserver::Config;
-use kplab_agent::client::{
+use kplab_agent::controllers;
+use kplab_agent::kube::client::{
     ApiClient, KubeObject, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES,
 };
-use kplab_agent::controllers;
 use serde_json::{json, Value};
 
 struct Lab {

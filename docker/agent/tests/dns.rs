@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use kplab_agent::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
 use kplab_agent::dns::index::Index;
 use kplab_agent::dns::server::{start, DnsState};
+use kplab_agent::kube::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
 use serde_json::{json, Value};
 
 fn query_msg(name: &str, qtype: RecordType, id: u16) -> Vec<u8> {

@@ -4,7 +4,7 @@
 
 use kplab_agent::apiserver::embedded::EmbeddedServer;
 use kplab_agent::apiserver::Config;
-use kplab_agent::client::{KubeObject, Resource};
+use kplab_agent::kube::client::{KubeObject, Resource};
 use serde_json::json;
 
 fn kubectl(url: &str, args: &[&str]) -> (u8, String, String) {

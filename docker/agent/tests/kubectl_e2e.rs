@@ -639,7 +639,7 @@ fn the_multi_call_binary_reads_kplab_apiserver() {
 
 #[test]
 fn wait_for_conditions_jsonpath_and_deletion() {
-    use kplab_agent::client::{ApiClient, PODS};
+    use kplab_agent::kube::client::{ApiClient, PODS};
     let lab = Lab::new();
     lab.ok(&["run", "a", "--image=nginx", "--labels=app=w"]);
     lab.ok(&["run", "b", "--image=nginx", "--labels=app=w"]);

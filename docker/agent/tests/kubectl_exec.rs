@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kplab_agent::apiserver::embedded::EmbeddedServer;
 use kplab_agent::apiserver::Config;
-use kplab_agent::client::Resource;
+use kplab_agent::kube::client::Resource;
 use kplab_agent::kubelet::http::Server;
 use serde_json::json;
 

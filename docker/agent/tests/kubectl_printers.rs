@@ -1,7 +1,7 @@
 //! Table printer tests: `kubectl get` layouts (columns, cell formats, tabwriter padding) for
 //! every kind kplab serves, against output samples of the real kubectl.
 
-use kplab_agent::client::Resource;
+use kplab_agent::kube::client::Resource;
 use kplab_agent::kubectl::printers::{table, TableOptions};
 use serde_json::{json, Value};
 

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kplab_agent::kubelet::{net, pods};
+use kplab_agent::kube::net;
+use kplab_agent::kubelet::pods;
 use serde_json::{json, Value};
 
 /// A process holding a network namespace; killed (and the namespace gone) on drop.

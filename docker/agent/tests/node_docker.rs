@@ -416,7 +416,7 @@ fn a_lab_of_containers_runs_pods_with_real_networking() {
     assert!(seen.contains("\"pod\":\"web-b\""), "{seen}");
 
     // Graceful deletion: the kubelet stops the pod, removes its network and finishes the delete.
-    let veth = kplab_agent::kubelet::net::veth_name("default", "web-b");
+    let veth = kplab_agent::kube::net::veth_name("default", "web-b");
     assert!(lab.sh("node-2", "ip -o link").contains(&veth));
     lab.api("-XDELETE http://127.0.0.1:6443/api/v1/namespaces/default/pods/web-b");
     let began = Instant::now();

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kplab_agent::policy::iptables::Iptables;
+use kplab_agent::kube::iptables::Iptables;
 use kplab_agent::policy::sync::Enforcer;
 use netrules::netpol::objects::{Cluster, NamedPort, Namespace, NetworkPolicy, Pod, Protocol};
 use serde_json::json;

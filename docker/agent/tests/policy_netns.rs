@@ -17,9 +17,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kplab_agent::client::{ApiClient, NAMESPACES, NETWORK_POLICIES, PODS};
-use kplab_agent::kubelet::net::{self, veth_name};
-use kplab_agent::policy::iptables::Iptables;
+use kplab_agent::kube::client::{ApiClient, NAMESPACES, NETWORK_POLICIES, PODS};
+use kplab_agent::kube::iptables::Iptables;
+use kplab_agent::kube::net::{self, veth_name};
 use netrules::netpol::e2e_model::{ipblock_scenario, scenarios};
 use netrules::netpol::objects::{Cluster, Protocol};
 use netrules::netpol::parse_filter;

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kplab_agent::proxy::informer::Store;
-use kplab_agent::proxy::iptables::{strip_save_comments, Iptables};
+use kplab_agent::kube::informer::Store;
+use kplab_agent::kube::iptables::{strip_save_comments, Iptables};
 use kplab_agent::proxy::netrules_planner::NetrulesPlanner;
 use kplab_agent::proxy::planner::ObjectSet;
 use kplab_agent::proxy::sync::{run_canary_monitor, run_loop, Signal, SyncEngine, SyncSettings};
@@ -103,8 +103,9 @@ const WEB: &str = "KUBE-SVC-CDGGSHYLG3RE2FKL";
 
 /// What `iptables-save` shows on a node after kube-proxy's first full sync of one ClusterIP
 /// service `default/web` (10.96.0.20:80 → 10.244.2.6:8080, 10.244.2.7:8080) and one with no
-/// endpoints (`default/db`), written out by hand from the spec (§4.1 jump rules in reverse
-/// insertion order, §4.2/4.3 fixed chains, §6 per-service rules, §12 save formatting). Chain
+/// endpoints (`default/db`), written out by hand from what upstream kube-proxy writes (the jump
+/// rules from the built-in chains in reverse insertion order, the fixed KUBE-* chains, the
+/// per-service rules, and iptables-save's formatting). Chain
 /// hashes: h16("default/web:httptcp") = CDGGSHYLG3RE2FKL, h16(…"10.244.2.6:8080") =
 /// 3OLK2YUW6LHBC4UX, h16(…"10.244.2.7:8080") = 2RIJ5GIYXEFH6G4D (base32 of SHA-256).
 const EXPECTED_SAVE: &str = r#"*mangle
@@ -197,7 +198,7 @@ fn full_sync_shows_what_kube_proxy_shows() {
         assert_eq!(r.num_endpoints, 2);
         assert_eq!(
             r.inserted_jumps, 14,
-            "all §4.1 jump rules inserted on a clean node"
+            "all jump rules from the built-in chains inserted on a clean node"
         );
         let got = save();
         assert_eq!(
@@ -506,7 +507,7 @@ impl Drop for Child {
 #[test]
 fn end_to_end_over_the_lab_api() {
     in_netns("end_to_end_over_the_lab_api", || {
-        use kplab_agent::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
+        use kplab_agent::kube::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
         let up = Command::new("ip")
             .args(["link", "set", "lo", "up"])
             .status()

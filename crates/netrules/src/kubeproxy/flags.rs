@@ -1,6 +1,6 @@
-//! kube-proxy's command-line flags (the subset `kube-proxy render` takes) and how they and the
-//! Node object become a [`ProxierConfig`]. The agent's clap front end fills a [`Flags`]; tests
-//! use [`Flags::parse_args`].
+//! kube-proxy's command-line flags that shape the rules, defined once in [`FLAG_SPECS`], and how
+//! they and the Node object become a [`ProxierConfig`]. The agent builds its clap commands from
+//! the specs and fills a [`Flags`] through [`Flags::set`]; tests use [`Flags::parse_args`].
 
 use super::config::{parse_flag_ip, DetectLocalMode, ProxierConfig};
 use crate::ip::{parse_cidr_sloppy, IpFamily};
@@ -42,25 +42,95 @@ pub struct Flags {
     pub conntrack_tcp_be_liberal: bool,
 }
 
+/// What a flag's value is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagKind {
+    /// `true`/`false`; the bare flag means `true`.
+    Bool,
+    /// A signed integer.
+    Int,
+    /// A text, empty when not given.
+    Text,
+    /// A text that may be absent.
+    OptionalText,
+    /// Comma-separated values; a front end may accept the flag more than once and join them.
+    List,
+}
+
+/// One kube-proxy flag: its name (without `--`), kind, default and help. [`FLAG_SPECS`] is the
+/// one definition every front end builds its parser from (the agent's clap commands, and
+/// [`Flags::parse_args`]); [`Flags::set`] the one mapping from a flag to a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlagSpec {
+    /// `cluster-cidr`.
+    pub name: &'static str,
+    /// What the value is.
+    pub kind: FlagKind,
+    /// The value when the flag is not given (a kplab node's; `None`: absent).
+    pub default: Option<&'static str>,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    kind: FlagKind,
+    default: Option<&'static str>,
+    help: &'static str,
+) -> FlagSpec {
+    FlagSpec {
+        name,
+        kind,
+        default,
+        help,
+    }
+}
+
+/// kube-proxy's flags that shape the rules, with kplab-node defaults.
+pub const FLAG_SPECS: &[FlagSpec] = &[
+    spec("hostname-override", FlagKind::OptionalText, None, "The node name; endpoints with this nodeName are local (default: the node's name)"),
+    spec("cluster-cidr", FlagKind::Text, Some(""), "Pod CIDR(s), comma-separated; used by --detect-local-mode=ClusterCIDR"),
+    spec("detect-local-mode", FlagKind::Text, Some("ClusterCIDR"), "ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix"),
+    spec("pod-bridge-interface", FlagKind::Text, Some(""), "Bridge interface for --detect-local-mode=BridgeInterface"),
+    spec("pod-interface-name-prefix", FlagKind::Text, Some(""), "Interface name prefix for --detect-local-mode=InterfaceNamePrefix"),
+    spec("masquerade-all", FlagKind::Bool, Some("false"), "SNAT all traffic sent via Service cluster IPs"),
+    spec("iptables-masquerade-bit", FlagKind::Int, Some("14"), "The bit of the fwmark space to mark packets requiring SNAT (0-31)"),
+    spec("iptables-localhost-nodeports", FlagKind::Bool, Some("true"), "Accept NodePort connections on 127.0.0.1 (IPv4 only)"),
+    spec("nodeport-addresses", FlagKind::List, Some(""), "CIDRs (comma-separated) or \"primary\" whose addresses accept NodePorts (default: all)"),
+    spec("node-ip", FlagKind::OptionalText, None, "The node IP (default: the Node's InternalIP of the family)"),
+    spec("node-addresses", FlagKind::Text, Some(""), "All interface addresses of the node, comma-separated (default: node IP + loopback); only used with --nodeport-addresses"),
+    spec("ip-family", FlagKind::OptionalText, None, "IPv4 or IPv6 (default: the node IP's family, else IPv4)"),
+    spec("nfacct", FlagKind::Bool, Some("false"), "The nfacct counters exist (adds -m nfacct matches). Default false on kplab nodes"),
+    spec("random-fully", FlagKind::Bool, Some("true"), "iptables supports MASQUERADE --random-fully. Default true"),
+    spec("conntrack-tcp-be-liberal", FlagKind::Bool, Some("false"), "net.netfilter.nf_conntrack_tcp_be_liberal is set (no INVALID drop rule). Default false"),
+];
+
 impl Default for Flags {
+    /// Every flag at its [`FLAG_SPECS`] default.
     fn default() -> Self {
-        Flags {
+        let mut f = Flags {
             hostname_override: None,
             cluster_cidr: String::new(),
-            detect_local_mode: "ClusterCIDR".into(),
+            detect_local_mode: String::new(),
             pod_bridge_interface: String::new(),
             pod_interface_name_prefix: String::new(),
             masquerade_all: false,
-            iptables_masquerade_bit: 14,
-            iptables_localhost_nodeports: true,
+            iptables_masquerade_bit: 0,
+            iptables_localhost_nodeports: false,
             nodeport_addresses: String::new(),
             node_ip: None,
             node_addresses: String::new(),
             ip_family: None,
             nfacct: false,
-            random_fully: true,
+            random_fully: false,
             conntrack_tcp_be_liberal: false,
+        };
+        for s in FLAG_SPECS {
+            if let Some(d) = s.default {
+                f.set(s.name, d).expect("FLAG_SPECS defaults parse");
+            }
         }
+        f
     }
 }
 
@@ -83,6 +153,41 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 impl Flags {
+    /// The spec of the flag `--name`.
+    pub fn spec(name: &str) -> Option<&'static FlagSpec> {
+        FLAG_SPECS.iter().find(|s| s.name == name)
+    }
+
+    /// Sets the flag `--name` from its text (Go's `strconv.ParseBool` spellings for booleans).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let value = value.to_string();
+        match name {
+            "hostname-override" => self.hostname_override = Some(value),
+            "cluster-cidr" => self.cluster_cidr = value,
+            "detect-local-mode" => self.detect_local_mode = value,
+            "pod-bridge-interface" => self.pod_bridge_interface = value,
+            "pod-interface-name-prefix" => self.pod_interface_name_prefix = value,
+            "masquerade-all" => self.masquerade_all = parse_bool(name, &value)?,
+            "iptables-masquerade-bit" => {
+                self.iptables_masquerade_bit = value.parse().map_err(|_| {
+                    format!("invalid argument {value:?} for \"--{name}\" flag: parse error")
+                })?
+            }
+            "iptables-localhost-nodeports" => {
+                self.iptables_localhost_nodeports = parse_bool(name, &value)?
+            }
+            "nodeport-addresses" => self.nodeport_addresses = value,
+            "node-ip" => self.node_ip = Some(value),
+            "node-addresses" => self.node_addresses = value,
+            "ip-family" => self.ip_family = Some(value),
+            "nfacct" => self.nfacct = parse_bool(name, &value)?,
+            "random-fully" => self.random_fully = parse_bool(name, &value)?,
+            "conntrack-tcp-be-liberal" => self.conntrack_tcp_be_liberal = parse_bool(name, &value)?,
+            other => return Err(format!("unknown flag: --{other}")),
+        }
+        Ok(())
+    }
+
     /// Parses `--name=value`, `--name value` and bare boolean `--name` (Go pflag style).
     pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Flags, String> {
         let mut f = Flags::default();
@@ -97,14 +202,7 @@ impl Flags {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (body, None),
             };
-            let is_bool = matches!(
-                name,
-                "masquerade-all"
-                    | "iptables-localhost-nodeports"
-                    | "nfacct"
-                    | "random-fully"
-                    | "conntrack-tcp-be-liberal"
-            );
+            let is_bool = Flags::spec(name).is_some_and(|s| s.kind == FlagKind::Bool);
             let value = match inline {
                 Some(v) => v,
                 None if is_bool => "true".into(),
@@ -116,32 +214,7 @@ impl Flags {
                     v.as_ref().to_string()
                 }
             };
-            match name {
-                "hostname-override" => f.hostname_override = Some(value),
-                "cluster-cidr" => f.cluster_cidr = value,
-                "detect-local-mode" => f.detect_local_mode = value,
-                "pod-bridge-interface" => f.pod_bridge_interface = value,
-                "pod-interface-name-prefix" => f.pod_interface_name_prefix = value,
-                "masquerade-all" => f.masquerade_all = parse_bool(name, &value)?,
-                "iptables-masquerade-bit" => {
-                    f.iptables_masquerade_bit = value.parse().map_err(|_| {
-                        format!("invalid argument {value:?} for \"--{name}\" flag: parse error")
-                    })?
-                }
-                "iptables-localhost-nodeports" => {
-                    f.iptables_localhost_nodeports = parse_bool(name, &value)?
-                }
-                "nodeport-addresses" => f.nodeport_addresses = value,
-                "node-ip" => f.node_ip = Some(value),
-                "node-addresses" => f.node_addresses = value,
-                "ip-family" => f.ip_family = Some(value),
-                "nfacct" => f.nfacct = parse_bool(name, &value)?,
-                "random-fully" => f.random_fully = parse_bool(name, &value)?,
-                "conntrack-tcp-be-liberal" => {
-                    f.conntrack_tcp_be_liberal = parse_bool(name, &value)?
-                }
-                other => return Err(format!("unknown flag: --{other}")),
-            }
+            f.set(name, &value)?;
         }
         Ok(f)
     }

@@ -10,7 +10,7 @@ mod proxier;
 mod writer;
 
 pub use config::{parse_flag_ip, DetectLocalMode, MarkFormat, ProxierConfig};
-pub use flags::Flags;
+pub use flags::{FlagKind, FlagSpec, Flags, FLAG_SPECS};
 pub use objects::Nsn;
 pub use proxier::{HealthCheck, Proxier, SyncOptions, SyncResult};
 pub use writer::{is_service_chain, probability, LARGE_CLUSTER_ENDPOINTS_THRESHOLD};

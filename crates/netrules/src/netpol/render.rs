@@ -1,5 +1,6 @@
-//! Renders NetworkPolicy as Calico's felix lays it out in the filter table (see
-//! `shared/reference/netpol-iptables.md` §2), for the workloads of one node:
+//! Renders NetworkPolicy as Calico's felix lays it out in the filter table, so that a
+//! learner reading `iptables-save` sees the chains a real Calico node has, for the workloads of
+//! one node:
 //!
 //! ```text
 //! FORWARD ──(rule 1)──> cali-FORWARD ─ -i cali+ ─> cali-from-wl-dispatch ─ -i caliX -g ─> cali-fw-caliX (egress of X)

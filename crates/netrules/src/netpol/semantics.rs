@@ -1,5 +1,6 @@
-//! The NetworkPolicy decision written straight from the specification
-//! (`shared/reference/netpol-spec.md` §12), independent of any rule layout: given the cluster
+//! The NetworkPolicy decision written straight from the Kubernetes NetworkPolicy semantics
+//! (a pod is isolated per direction by any policy selecting it; the union of the policies'
+//! rules allows), independent of any rule layout: given the cluster
 //! and a new connection, is it allowed, and which policies/rules allowed or isolated it? Tests
 //! compare the rendered iptables rules, walked by the tracer, against this.
 

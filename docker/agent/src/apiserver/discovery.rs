@@ -1,16 +1,16 @@
 //! Discovery documents (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`) and `/version`,
-//! minimal but valid, built from the resource table in [`crate::client::RESOURCES`].
+//! minimal but valid, built from the resource table in [`crate::kube::client::RESOURCES`].
 
 use serde_json::{json, Value};
 
-use crate::client::RESOURCES;
+use crate::kube::client::RESOURCES;
 
 /// `GET /version`.
 pub fn version() -> Value {
     json!({
         "major": "1",
-        "minor": crate::KUBERNETES_MINOR,
-        "gitVersion": crate::KUBERNETES_VERSION,
+        "minor": crate::kube::contract::KUBERNETES_MINOR,
+        "gitVersion": crate::kube::contract::KUBERNETES_VERSION,
         "gitCommit": "kplab",
         "gitTreeState": "clean",
         "buildDate": "2024-08-13T00:00:00Z",

@@ -54,7 +54,7 @@ impl EmbeddedServer {
             .recv()
             .map_err(|_| anyhow::anyhow!("the embedded API server thread died at start"))??;
         // Wait until the bootstrap is done and requests are answered.
-        let client = crate::client::ApiClient::new(&url);
+        let client = crate::kube::client::ApiClient::new(&url);
         for _ in 0..200 {
             if client.request("GET", "/version", &[], None).is_ok() {
                 break;
@@ -80,8 +80,8 @@ impl EmbeddedServer {
     }
 
     /// A client for this server.
-    pub fn client(&self) -> crate::client::ApiClient {
-        crate::client::ApiClient::new(&self.url)
+    pub fn client(&self) -> crate::kube::client::ApiClient {
+        crate::kube::client::ApiClient::new(&self.url)
     }
 
     /// Stops the server gracefully and waits for the final snapshot to be written.

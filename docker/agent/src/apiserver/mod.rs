@@ -8,16 +8,17 @@
 //! (or [`embedded::EmbeddedServer`], which does it on a background thread).
 //!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
-//! only the resources of [`crate::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
+//! only the resources of [`crate::kube::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
 //! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
 //! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
 //! selector filters on the object's new state (no synthetic DELETED when an object stops
 //! matching); `dryRun`, `fieldManager` and `managedFields` are ignored.
 
+pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
 pub mod handlers;
-pub mod selectors;
+pub mod state;
 pub mod store;
 pub mod validation;
 
@@ -25,7 +26,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -35,78 +35,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use clap::Parser;
-use serde_json::{json, Value};
 
-use crate::client::{Status, ENDPOINTS, ENDPOINT_SLICES, NAMESPACES, SERVICES};
+use crate::kube::client::Status;
+use crate::kube::contract;
 use store::Store;
 
-/// Settings that are not part of the stored state.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// node-1's address, the endpoint of the `default/kubernetes` Service (`KPLAB_NODE_IP`);
-    /// without it the Service has no endpoints.
-    pub advertise_address: Option<String>,
-    /// The port behind the `kubernetes` Service (the server's own port, 6443).
-    pub advertise_port: u16,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            advertise_address: None,
-            advertise_port: 6443,
-        }
-    }
-}
-
-/// The shared state of the server; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    store: Mutex<Store>,
-    persist: tokio::sync::Notify,
-    write_lock: Mutex<()>,
-    data_dir: PathBuf,
-    config: Config,
-    closing: tokio::sync::watch::Receiver<bool>,
-}
-
-impl AppState {
-    /// Locks the store (a poisoned lock is taken over: the store stays consistent because
-    /// every mutation is a single map operation).
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.0.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Tells the persister that something was written.
-    pub fn changed(&self) {
-        self.0.persist.notify_one();
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.0.config
-    }
-
-    /// A receiver that turns `true` when the server shuts down (watches end then).
-    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.0.closing.clone()
-    }
-
-    /// Writes the snapshot if anything changed since the last write.
-    fn flush(&self) -> std::io::Result<()> {
-        let _guard = self.0.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let snapshot = {
-            let mut st = self.store();
-            if !st.take_dirty() {
-                return Ok(());
-            }
-            st.snapshot()
-        };
-        store::write_snapshot(&self.0.data_dir, &snapshot)
-    }
-}
+pub use state::{AppState, Config};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -118,7 +52,7 @@ struct Args {
     #[arg(long, default_value = "0.0.0.0")]
     bind_address: std::net::IpAddr,
     /// Port to listen on (plain HTTP despite the name, as in the lab contracts).
-    #[arg(long, default_value_t = 6443)]
+    #[arg(long, default_value_t = contract::APISERVER_PORT)]
     secure_port: u16,
     /// Where `state.json` lives.
     #[arg(long, default_value = "/var/lib/kplab")]
@@ -227,15 +161,8 @@ pub async fn serve_with_shutdown(
 ) -> anyhow::Result<()> {
     let store = Store::load(&data_dir)?;
     let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
-    let app = AppState(Arc::new(Inner {
-        store: Mutex::new(store),
-        persist: tokio::sync::Notify::new(),
-        write_lock: Mutex::new(()),
-        data_dir: data_dir.clone(),
-        config,
-        closing: closing_rx,
-    }));
-    bootstrap(&app);
+    let app = AppState::new(store, data_dir.clone(), config, closing_rx);
+    bootstrap::bootstrap(&app);
     app.flush().map_err(|e| {
         anyhow::anyhow!(
             "cannot write {}: {e}",
@@ -246,7 +173,7 @@ pub async fn serve_with_shutdown(
         let app = app.clone();
         tokio::spawn(async move {
             loop {
-                app.0.persist.notified().await;
+                app.changes().await;
                 // Coalesce bursts of writes into one snapshot.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let a = app.clone();
@@ -280,23 +207,6 @@ pub async fn serve_with_shutdown(
     result.map_err(|e| anyhow::anyhow!("server error: {e}"))
 }
 
-/// A fresh state with the bootstrap objects and no persistence, for tests that call the
-/// handlers directly.
-#[cfg(test)]
-pub(crate) fn test_state() -> AppState {
-    let (_closing_tx, closing_rx) = tokio::sync::watch::channel(false);
-    let app = AppState(Arc::new(Inner {
-        store: Mutex::new(Store::new()),
-        persist: tokio::sync::Notify::new(),
-        write_lock: Mutex::new(()),
-        data_dir: PathBuf::from("/nonexistent/kplab-test"),
-        config: Config::default(),
-        closing: closing_rx,
-    }));
-    bootstrap(&app);
-    app
-}
-
 /// Every route of the server.
 pub fn routes(app: AppState) -> Router {
     Router::new()
@@ -304,12 +214,12 @@ pub fn routes(app: AppState) -> Router {
         .route("/readyz", get(health))
         .route("/livez", get(health))
         .route("/version", get(|| async { Json(discovery::version()) }))
-        .route("/api", any(handlers::handle_api))
-        .route("/api/{*rest}", any(handlers::handle_api))
-        .route("/apis", any(handlers::handle_api))
-        .route("/apis/{*rest}", any(handlers::handle_api))
+        .route("/api", any(handlers::entry::handle_api))
+        .route("/api/{*rest}", any(handlers::entry::handle_api))
+        .route("/apis", any(handlers::entry::handle_api))
+        .route("/apis/{*rest}", any(handlers::entry::handle_api))
         .fallback(|| async {
-            handlers::ApiError(Status::new(
+            handlers::errors::ApiError(Status::new(
                 404,
                 "NotFound",
                 "the server could not find the requested resource",
@@ -340,90 +250,6 @@ async fn log_request(req: Request, next: Next) -> Response {
         );
     }
     resp
-}
-
-/// Creates what a fresh cluster has: the four namespaces and the `default/kubernetes`
-/// Service with its Endpoints and EndpointSlice (pointing at `advertise_address`), and keeps
-/// those endpoints current when the address changed since the state was saved.
-fn bootstrap(app: &AppState) {
-    let mut st = app.store();
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        if st.get(&NAMESPACES, "", ns).is_none() {
-            let _ = handlers::create(
-                app,
-                &mut st,
-                &NAMESPACES,
-                None,
-                json!({"metadata": {"name": ns}}),
-            );
-        }
-    }
-    if st.get(&SERVICES, "default", "kubernetes").is_none() {
-        let svc = json!({
-            "metadata": {"name": "kubernetes", "namespace": "default",
-                          "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"clusterIP": "10.96.0.1", "type": "ClusterIP", "sessionAffinity": "None",
-                      "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": app.config().advertise_port}]},
-        });
-        if let Err(e) = handlers::create(app, &mut st, &SERVICES, Some("default"), svc) {
-            tracing::error!(error = %e.0.message, "cannot create the kubernetes Service");
-        }
-    }
-    let Some(ip) = app.config().advertise_address.clone() else {
-        return;
-    };
-    let port = app.config().advertise_port;
-    let ep = json!({
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                      "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
-    });
-    upsert(app, &mut st, &ENDPOINTS, ep, "subsets");
-    let slice = json!({
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                      "labels": {"kubernetes.io/service-name": "kubernetes"}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
-        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
-    });
-    upsert(app, &mut st, &ENDPOINT_SLICES, slice, "endpoints");
-}
-
-fn upsert(
-    app: &AppState,
-    st: &mut Store,
-    res: &'static crate::client::Resource,
-    obj: Value,
-    field: &str,
-) {
-    match st.get(res, "default", "kubernetes").cloned() {
-        None => {
-            if let Err(e) = handlers::create(app, st, res, Some("default"), obj) {
-                tracing::error!(error = %e.0.message, resource = res.plural, "cannot create bootstrap object");
-            }
-        }
-        Some(mut old)
-            if old.get(field) != obj.get(field)
-                || (res.kind == "EndpointSlice" && old.get("ports") != obj.get("ports")) =>
-        {
-            old[field] = obj[field].clone();
-            if let Some(p) = obj.get("ports") {
-                old["ports"] = p.clone();
-            }
-            if let Err(e) = handlers::replace(
-                app,
-                st,
-                res,
-                Some("default"),
-                "kubernetes",
-                old,
-                handlers::Mode::Main,
-            ) {
-                tracing::error!(error = %e.0.message, resource = res.plural, "cannot update bootstrap object");
-            }
-        }
-        Some(_) => {}
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use crate::client::{EventType, Resource, RESOURCES};
+use crate::kube::client::{EventType, Resource, RESOURCES};
 
 /// How many events are kept for watches that resume from an older resourceVersion.
 pub const HISTORY_LIMIT: usize = 4096;
@@ -264,7 +264,7 @@ pub fn write_snapshot(dir: &Path, snapshot: &Value) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::PODS;
+    use crate::kube::client::PODS;
 
     #[test]
     fn history_and_replay() {

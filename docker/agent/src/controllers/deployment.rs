@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::informer::Informer;
-use crate::client::{ApiClient, KubeObject, DEPLOYMENTS, PODS};
+use crate::kube::client::{ApiClient, KubeObject, DEPLOYMENTS, PODS};
 
 /// Kubernetes' alphabet for generated names (`k8s.io/apimachinery/pkg/util/rand`): no vowels,
 /// no confusable characters.
@@ -166,7 +166,7 @@ impl DeploymentController {
             if let Err(e) = self.reconcile(&d) {
                 // A stale cache loses a write race: the watch event wakes us up again.
                 let conflict = e
-                    .downcast_ref::<crate::client::ClientError>()
+                    .downcast_ref::<crate::kube::client::ClientError>()
                     .is_some_and(|c| c.is_conflict());
                 if conflict {
                     tracing::debug!(deployment = %d.name(), "conflict; retrying on the next event");
@@ -320,7 +320,7 @@ impl DeploymentController {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let now = crate::apiserver::handlers::now_rfc3339();
+        let now = crate::kube::time::now_rfc3339();
         let cond = |ty: &str, status: &str, reason: &str, message: String| -> Value {
             if let Some(c) = old_conds
                 .iter()

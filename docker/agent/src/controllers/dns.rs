@@ -6,10 +6,10 @@
 use serde_json::{json, Value};
 
 use super::informer::Informer;
-use crate::client::{ApiClient, DEPLOYMENTS, SERVICES};
+use crate::kube::client::{ApiClient, DEPLOYMENTS, SERVICES};
 
 /// The cluster DNS Service address.
-pub const DNS_SERVICE_IP: &str = "10.96.0.10";
+pub use crate::kube::contract::DNS_SERVICE_IP;
 /// The image the kubelet runs as the `coredns` component.
 pub const COREDNS_IMAGE: &str = "registry.k8s.io/coredns/coredns:v1.11.3";
 

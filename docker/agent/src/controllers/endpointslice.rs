@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use super::deployment::pod_ready;
 use super::informer::Informer;
-use crate::apiserver::selectors::LabelSelector;
-use crate::client::{ApiClient, KubeObject, ENDPOINTS, ENDPOINT_SLICES};
+use crate::kube::client::{ApiClient, KubeObject, ENDPOINTS, ENDPOINT_SLICES};
+use crate::kube::selectors::LabelSelector;
 
 /// `endpointslice.kubernetes.io/managed-by` value of this controller.
 pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";

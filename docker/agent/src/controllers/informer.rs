@@ -1,5 +1,6 @@
-//! A list+watch cache of one resource (an "informer"), fed by a background thread, with
-//! write-through for the controller's own writes and a wake-up channel for reconcilers.
+//! A list+watch cache of one resource (an "informer"), fed by a background thread running the
+//! shared [`list_watch`] loop, with write-through for the controller's own writes and a wake-up
+//! channel for reconcilers.
 //!
 //! The thread lists, then watches from the list's resourceVersion, re-watching from the last
 //! event seen when a stream ends and re-listing when the server says the version is too old
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::client::{ApiClient, EventType, KubeObject, Resource};
+use crate::kube::client::{ApiClient, EventType, KubeObject, Resource};
+use crate::kube::informer::{list_watch, Change, Failure, Retry, Watcher};
 
 type Key = (String, String);
 
@@ -139,66 +141,68 @@ impl Informer {
     }
 
     fn run(&self, client: ApiClient) {
-        let mut failures = 0u32;
-        loop {
-            let list = match client.list(self.res, None, None, None) {
-                Ok(l) => l,
-                Err(e) => {
-                    failures += 1;
-                    if failures == 1 || failures.is_multiple_of(30) {
-                        tracing::warn!(resource = self.res.plural, error = %e, "list failed; retrying");
-                    }
-                    std::thread::sleep(Duration::from_millis(300));
-                    continue;
-                }
-            };
-            failures = 0;
-            let mut rv = list.resource_version.clone();
-            self.replace_all(list.items, rv.parse().unwrap_or(0));
-            self.synced.store(true, Ordering::Release);
-            self.wake_all();
-            // Watch until the server says our version is too old or cannot be reached.
-            loop {
-                let stream = match client.watch(self.res, None, Some(&rv)) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        if !e.is_gone() {
-                            tracing::warn!(resource = self.res.plural, error = %e, "watch failed; re-listing");
-                            std::thread::sleep(Duration::from_millis(300));
-                        }
-                        break;
-                    }
-                };
-                let mut relist = false;
-                for ev in stream {
-                    match ev {
-                        Ok(ev) => {
-                            if let Some(r) = ev.object.resource_version() {
-                                rv = r.to_string();
-                            }
-                            match ev.event_type {
-                                EventType::Added | EventType::Modified => self.apply(&ev.object),
-                                EventType::Deleted => self.remove(&ev.object),
-                                EventType::Bookmark | EventType::Error => continue,
-                            }
-                            self.wake_all();
-                        }
-                        Err(e) => {
-                            if !e.is_gone() {
-                                tracing::warn!(resource = self.res.plural, error = %e, "watch error; re-listing");
-                            }
-                            relist = true;
-                            break;
-                        }
-                    }
-                }
-                if relist {
-                    break;
-                }
-                // The stream ended (server timeout or restart): re-watch from the last version;
-                // a restarted server answers 410 and we re-list.
-                std::thread::sleep(Duration::from_millis(50));
+        let mut w = CacheWatcher {
+            informer: self,
+            failures: 0,
+        };
+        list_watch(&client, self.res, &RETRY, &mut w);
+    }
+}
+
+/// The controllers' rhythm: retry a list every 300 ms; after a closed stream, watch again from
+/// the last event seen (a restarted server answers 410 and we re-list).
+const RETRY: Retry = Retry {
+    list_first: Duration::from_millis(300),
+    list_max: Duration::from_millis(300),
+    watch_failed: Duration::from_millis(300),
+    pause_when_gone: false,
+    stream_failed: Duration::ZERO,
+    stream_ended: Duration::from_millis(50),
+    resume: true,
+};
+
+/// Feeds one [`Informer`] from the list+watch loop.
+struct CacheWatcher<'a> {
+    informer: &'a Informer,
+    failures: u32,
+}
+
+impl Watcher for CacheWatcher<'_> {
+    fn change(&mut self, change: Change) -> bool {
+        let inf = self.informer;
+        match change {
+            Change::Listed {
+                items,
+                resource_version,
+            } => {
+                self.failures = 0;
+                inf.replace_all(items, resource_version.parse().unwrap_or(0));
+                inf.synced.store(true, Ordering::Release);
             }
+            Change::Event(EventType::Added | EventType::Modified, o) => inf.apply(&o),
+            Change::Event(EventType::Deleted, o) => inf.remove(&o),
+            Change::Event(EventType::Bookmark | EventType::Error, _) => return true,
+        }
+        inf.wake_all();
+        true
+    }
+
+    fn failure(&mut self, failure: Failure<'_>) {
+        let resource = self.informer.res.plural;
+        match failure {
+            Failure::List(e) => {
+                self.failures += 1;
+                if self.failures == 1 || self.failures.is_multiple_of(30) {
+                    tracing::warn!(resource, error = %e, "list failed; retrying");
+                }
+            }
+            Failure::Watch(e) if !e.is_gone() => {
+                tracing::warn!(resource, error = %e, "watch failed; re-listing")
+            }
+            Failure::Stream(e) if !e.is_gone() => {
+                tracing::warn!(resource, error = %e, "watch error; re-listing")
+            }
+            Failure::Watch(_) | Failure::Stream(_) => {}
         }
     }
 }

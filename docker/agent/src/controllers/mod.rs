@@ -21,7 +21,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::client::{ApiClient, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES};
+use crate::kube::client::{
+    ApiClient, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES,
+};
+use crate::kube::contract;
 use informer::Informer;
 
 /// How often every object is reconciled even without events.
@@ -38,11 +41,11 @@ struct ManagerArgs {
     master: Option<String>,
     /// The pod network (accepted for kube-controller-manager compatibility; node pod CIDRs
     /// are set by the kubelets).
-    #[arg(long, default_value = "10.244.0.0/16")]
+    #[arg(long, default_value = contract::CLUSTER_CIDR)]
     cluster_cidr: String,
     /// The Service range; ClusterIPs are allocated by the API server from 10.96.0.0/12, the
     /// only value accepted.
-    #[arg(long, default_value = "10.96.0.0/12")]
+    #[arg(long, default_value = contract::SERVICE_CIDR)]
     service_cluster_ip_range: String,
     /// Do not create the cluster DNS objects.
     #[arg(long)]
@@ -212,7 +215,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    if args.service_cluster_ip_range != "10.96.0.0/12" {
+    if args.service_cluster_ip_range != contract::SERVICE_CIDR {
         eprintln!(
             "kube-controller-manager: --service-cluster-ip-range={}: the lab API server allocates from 10.96.0.0/12 only",
             args.service_cluster_ip_range

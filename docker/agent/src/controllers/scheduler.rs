@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::deployment::pod_active;
 use super::informer::Informer;
-use crate::client::{ApiClient, KubeObject, PODS};
+use crate::kube::client::{ApiClient, KubeObject, PODS};
 
 /// The scheduler's name in `spec.schedulerName`.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
@@ -231,7 +231,7 @@ impl Scheduler {
             return;
         }
         let mut p = pod.clone();
-        crate::apiserver::handlers::set_condition(
+        crate::kube::conditions::set_condition(
             &mut p,
             "PodScheduled",
             "False",

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::Value;
 
-use crate::client::KubeObject;
+use crate::kube::client::KubeObject;
 
 /// TTL of every record (CoreDNS `kubernetes { ttl 30 }` in kubeadm's Corefile).
 pub const TTL: u32 = 30;

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use clap::Parser;
 
-use crate::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
-use crate::proxy::informer::{run_informer, Store};
+use crate::kube::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
+use crate::kube::informer::{run_informer, Store};
 use index::Index;
 use server::DnsState;
 
@@ -42,7 +42,7 @@ pub struct Flags {
     #[arg(long)]
     pub apiserver: Option<String>,
     /// The cluster domain.
-    #[arg(long, default_value = "cluster.local")]
+    #[arg(long, default_value = crate::kube::contract::CLUSTER_DOMAIN)]
     pub domain: String,
 }
 
@@ -132,7 +132,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         .apiserver
         .clone()
         .or_else(|| std::env::var("KPLAB_APISERVER").ok())
-        .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string());
+        .unwrap_or_else(|| crate::kube::contract::DEFAULT_APISERVER.to_string());
     let state = DnsState {
         index: Arc::new(RwLock::new(Arc::new(Index::default()))),
         domain: flags.domain.trim_matches('.').to_ascii_lowercase(),

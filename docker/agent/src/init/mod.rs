@@ -13,278 +13,42 @@
 //!
 //! `kplab-node --wait-ready [--timeout SECS]` waits until every node of `KPLAB_NODES` is Ready.
 
+mod commands;
+mod docker_dns;
+mod env;
+mod files;
+mod ready;
+
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::ExitCode;
+use std::process::Stdio;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::kill;
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use serde_json::Value;
 
-use crate::client::{ApiClient, KubeObject, NODES};
-use crate::kubelet::net;
+use crate::kube::net;
 
-/// Component logs.
-pub const LOG_DIR: &str = "/var/log/kplab";
-/// The cluster DNS Service address.
-pub const CLUSTER_DNS: &str = "10.96.0.10";
-/// The Service CIDR.
-pub const SERVICE_CIDR: &str = "10.96.0.0/12";
-/// Names the image links to the multi-call binary.
-pub const LINKS: &[&str] = &[
-    "kubectl",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kubelet",
-    "kube-proxy",
-    "calico-node",
-    "coredns",
-    "kplab-node",
-    "kplab-pod",
-];
+use env::var;
+use files::write_in_place;
+use ready::wait_ready_main;
 
-/// What this container is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// node-1: API server, controllers, scheduler, kubelet, kube-proxy.
-    ControlPlane,
-    /// kubelet and kube-proxy.
-    Worker,
-    /// An outside host: no components.
-    Client,
-}
-
-/// The node's environment (see CONTRACTS.md).
-#[derive(Debug, Clone)]
-pub struct NodeEnv {
-    /// `KPLAB_ROLE`.
-    pub role: Role,
-    /// `KPLAB_NODE_NAME` (or the hostname).
-    pub name: String,
-    /// `KPLAB_NODE_INDEX` (nodes only).
-    pub index: u32,
-    /// `KPLAB_NODE_IP` (nodes only).
-    pub ip: Option<Ipv4Addr>,
-    /// `KPLAB_APISERVER`.
-    pub apiserver: String,
-    /// `KPLAB_NODES`.
-    pub nodes: Vec<net::Peer>,
-}
-
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-impl NodeEnv {
-    /// Reads and validates the environment, naming the variable that is wrong.
-    pub fn from_env() -> Result<NodeEnv, String> {
-        let role = match var("KPLAB_ROLE").as_deref() {
-            Some("control-plane") => Role::ControlPlane,
-            Some("worker") => Role::Worker,
-            Some("client") => Role::Client,
-            Some(other) => {
-                return Err(format!(
-                    "KPLAB_ROLE={other:?}: expected control-plane, worker or client"
-                ))
-            }
-            None => return Err("KPLAB_ROLE is not set (control-plane, worker or client)".into()),
-        };
-        let nodes = match var("KPLAB_NODES") {
-            Some(v) => net::parse_nodes(&v)?,
-            None => Vec::new(),
-        };
-        let name = var("KPLAB_NODE_NAME")
-            .or_else(|| {
-                std::fs::read_to_string("/etc/hostname")
-                    .ok()
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_default();
-        let (index, ip) = if role == Role::Client {
-            (0, var("KPLAB_NODE_IP").and_then(|v| v.parse().ok()))
-        } else {
-            let index = match var("KPLAB_NODE_INDEX") {
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| format!("KPLAB_NODE_INDEX={v:?} is not a number"))?,
-                None => net::index_from_name(&name)
-                    .ok_or("KPLAB_NODE_INDEX is not set and the node name does not end in -N")?,
-            };
-            let ip_text = var("KPLAB_NODE_IP").ok_or("KPLAB_NODE_IP is not set")?;
-            let ip = ip_text
-                .parse()
-                .map_err(|_| format!("KPLAB_NODE_IP={ip_text:?} is not an IPv4 address"))?;
-            if name.is_empty() {
-                return Err("KPLAB_NODE_NAME is not set".into());
-            }
-            (index, Some(ip))
-        };
-        Ok(NodeEnv {
-            role,
-            name,
-            index,
-            ip,
-            apiserver: var("KPLAB_APISERVER")
-                .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string()),
-            nodes,
-        })
-    }
-}
-
-/// One component to run: arg0 and flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComponentCommand {
-    /// The component's name (arg0, log file name).
-    pub name: &'static str,
-    /// Its flags.
-    pub args: Vec<String>,
-}
-
-/// The components of a role with the flags `ps` shows (each accepted by its component).
-pub fn component_commands(env: &NodeEnv) -> Vec<ComponentCommand> {
-    let ip = env.ip.map(|i| i.to_string()).unwrap_or_default();
-    let kubelet = ComponentCommand {
-        name: "kubelet",
-        args: vec![
-            format!("--hostname-override={}", env.name),
-            format!("--node-ip={ip}"),
-            format!("--pod-cidr={}", net::pod_cidr(env.index)),
-            format!("--cluster-dns={CLUSTER_DNS}"),
-            "--cluster-domain=cluster.local".into(),
-            "--root-dir=/var/lib/kplab/kubelet".into(),
-            "--container-runtime-endpoint=unix:///run/kplab/kplab.sock".into(),
-        ],
-    };
-    let proxy = ComponentCommand {
-        name: "kube-proxy",
-        args: vec![
-            format!("--hostname-override={}", env.name),
-            format!("--cluster-cidr={}", net::CLUSTER_CIDR),
-            format!("--node-ip={ip}"),
-            "--detect-local-mode=ClusterCIDR".into(),
-        ],
-    };
-    // The NetworkPolicy enforcer, as on a Calico node (`calico-node -felix`).
-    let felix = ComponentCommand {
-        name: "calico-node",
-        args: vec!["-felix".into(), format!("--node-name={}", env.name)],
-    };
-    match env.role {
-        Role::Client => vec![],
-        Role::Worker => vec![kubelet, felix, proxy],
-        Role::ControlPlane => vec![
-            ComponentCommand {
-                name: "kube-apiserver",
-                args: vec![
-                    format!("--advertise-address={ip}"),
-                    "--bind-address=0.0.0.0".into(),
-                    "--secure-port=6443".into(),
-                    "--data-dir=/var/lib/kplab".into(),
-                ],
-            },
-            ComponentCommand {
-                name: "kube-controller-manager",
-                args: vec![
-                    format!("--cluster-cidr={}", net::CLUSTER_CIDR),
-                    format!("--service-cluster-ip-range={SERVICE_CIDR}"),
-                ],
-            },
-            ComponentCommand {
-                name: "kube-scheduler",
-                args: vec!["--leader-elect=false".into()],
-            },
-            kubelet,
-            felix,
-            proxy,
-        ],
-    }
-}
-
-/// `/etc/resolv.conf` of a node: the cluster DNS.
-pub fn resolv_conf() -> String {
-    format!(
-        "# written by kplab-node: the cluster DNS (Service kube-system/kube-dns)\n\
-         search default.svc.cluster.local svc.cluster.local cluster.local\n\
-         nameserver {CLUSTER_DNS}\n\
-         options ndots:5\n"
-    )
-}
-
-/// `/etc/hosts`: localhost, the nodes and the client (`.100` of the lab subnet, or
-/// `KPLAB_CLIENT_IP`).
-pub fn hosts_file(env: &NodeEnv, client_ip: Option<Ipv4Addr>) -> String {
-    let mut s = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-    );
-    for n in &env.nodes {
-        s.push_str(&format!("{}\t{}\n", n.ip, n.name));
-    }
-    let client = client_ip.or_else(|| {
-        env.nodes.first().map(|n| {
-            let o = n.ip.octets();
-            Ipv4Addr::new(o[0], o[1], o[2], 100)
-        })
-    });
-    if let Some(c) = client {
-        s.push_str(&format!("{c}\tclient\n"));
-    }
-    s
-}
-
-/// Whether a hosts file `text` maps every lab name of `wanted` (a hosts file: its IPv4 entries
-/// other than loopback) to its address.
-pub fn hosts_cover(text: &str, wanted: &str) -> bool {
-    let entries = |t: &str| -> Vec<(String, String)> {
-        t.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                let ip = f.next()?.to_string();
-                Some(f.map(|n| (ip.clone(), n.to_string())).collect::<Vec<_>>())
-            })
-            .flatten()
-            .collect()
-    };
-    let have = entries(text);
-    entries(wanted)
-        .iter()
-        .filter(|(ip, _)| ip.parse::<Ipv4Addr>().is_ok_and(|a| !a.is_loopback()))
-        .all(|e| have.contains(e))
-}
-
-/// Whether a resolv.conf `text` sends queries to the cluster DNS first, with its search path.
-pub fn resolv_conf_uses_cluster_dns(text: &str) -> bool {
-    let first_ns = text
-        .lines()
-        .find_map(|l| l.strip_prefix("nameserver"))
-        .map(str::trim);
-    first_ns == Some(CLUSTER_DNS)
-        && text
-            .lines()
-            .any(|l| l.starts_with("search default.svc.cluster.local "))
-}
-
-/// Writes a file in place (truncate + write): Docker bind-mounts `/etc/hosts` and
-/// `/etc/resolv.conf`, so a rename over them would fail.
-fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .create(true)
-        .open(path)?;
-    f.write_all(text.as_bytes())
-}
+pub use commands::{component_commands, ComponentCommand};
+pub use docker_dns::remove_docker_dns_rules;
+pub use env::{NodeEnv, Role, CLUSTER_DNS, LINKS, LOG_DIR, SERVICE_CIDR};
+pub use files::{hosts_cover, hosts_file, resolv_conf, resolv_conf_uses_cluster_dns};
+pub use ready::not_ready;
 
 /// A line on stderr and in `/var/log/kplab/kplab-node.log`.
 fn say(msg: &str) {
@@ -304,68 +68,6 @@ fn say(msg: &str) {
     {
         let _ = f.write_all(line.as_bytes());
     }
-}
-
-/// Removes Docker's embedded-DNS NAT rules (chains `DOCKER_OUTPUT`, `DOCKER_POSTROUTING` and
-/// the jumps to them) with each iptables backend found; returns what was removed.
-pub fn remove_docker_dns_rules() -> Vec<String> {
-    let mut removed = Vec::new();
-    // Listing a legacy table instantiates it in this namespace (and iptables-nft then warns
-    // "iptables-legacy tables present" forever): only touch legacy when its nat table exists.
-    let legacy_nat = std::fs::read_to_string("/proc/net/ip_tables_names")
-        .is_ok_and(|t| t.lines().any(|l| l.trim() == "nat"));
-    for bin in ["iptables-legacy", "iptables-nft"] {
-        if bin == "iptables-legacy" && !legacy_nat {
-            continue;
-        }
-        let Ok(out) = Command::new(bin)
-            .args(["-w", "-t", "nat", "-S"])
-            .stderr(Stdio::null())
-            .output()
-        else {
-            continue;
-        };
-        if !out.status.success() {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let docker_chain = |w: &str| w == "DOCKER_OUTPUT" || w == "DOCKER_POSTROUTING";
-        let mut chains = Vec::new();
-        for line in text.lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match words.as_slice() {
-                ["-N", c] if docker_chain(c) => chains.push(c.to_string()),
-                ["-A", chain, rest @ ..]
-                    if !docker_chain(chain) && rest.iter().any(|w| docker_chain(w)) =>
-                {
-                    let mut args = vec!["-w", "-t", "nat", "-D", chain];
-                    args.extend_from_slice(rest);
-                    if Command::new(bin)
-                        .args(&args)
-                        .status()
-                        .is_ok_and(|s| s.success())
-                    {
-                        removed.push(format!("{bin}: {line}"));
-                    }
-                }
-                _ => {}
-            }
-        }
-        for c in chains {
-            let ok = Command::new(bin)
-                .args(["-w", "-t", "nat", "-F", &c])
-                .status()
-                .is_ok_and(|s| s.success())
-                && Command::new(bin)
-                    .args(["-w", "-t", "nat", "-X", &c])
-                    .status()
-                    .is_ok_and(|s| s.success());
-            if ok {
-                removed.push(format!("{bin}: chain {c}"));
-            }
-        }
-    }
-    removed
 }
 
 /// Links `/usr/local/bin/<component>` to the agent binary where the image has no such file.
@@ -603,176 +305,5 @@ fn supervise(
             std::thread::sleep(Duration::from_millis(20));
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
-}
-
-/// Which of `wanted` are not yet Ready in `nodes` (a Node list), with the reason.
-pub fn not_ready(wanted: &[String], nodes: &[Value]) -> Vec<String> {
-    wanted
-        .iter()
-        .filter_map(|w| {
-            let Some(n) = nodes.iter().find(|n| n.name() == w) else {
-                return Some(format!("{w}: not registered"));
-            };
-            let ready = n
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-                .and_then(|c| c["status"].as_str())
-                .unwrap_or("Unknown");
-            (ready != "True").then(|| format!("{w}: Ready={ready}"))
-        })
-        .collect()
-}
-
-fn wait_ready_main(args: &[String]) -> ExitCode {
-    let mut timeout = Duration::from_secs(60);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value = match a.as_str() {
-            "--wait-ready" => continue,
-            "--timeout" => it.next().cloned(),
-            s if s.starts_with("--timeout=") => Some(s["--timeout=".len()..].to_string()),
-            other => {
-                eprintln!("kplab-node: unexpected argument {other:?}");
-                return ExitCode::from(2);
-            }
-        };
-        match value
-            .as_deref()
-            .map(|v| v.trim_end_matches('s').parse::<f64>())
-        {
-            Some(Ok(s)) if s >= 0.0 => timeout = Duration::from_secs_f64(s),
-            _ => {
-                eprintln!("kplab-node: --timeout needs a number of seconds");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let wanted: Vec<String> = match var("KPLAB_NODES").map(|v| net::parse_nodes(&v)) {
-        Some(Ok(n)) => n.into_iter().map(|p| p.name).collect(),
-        Some(Err(e)) => {
-            eprintln!("kplab-node: {e}");
-            return ExitCode::from(2);
-        }
-        None => {
-            eprintln!("kplab-node: KPLAB_NODES is not set: which nodes should be Ready?");
-            return ExitCode::from(2);
-        }
-    };
-    let client = ApiClient::from_env();
-    let began = Instant::now();
-    loop {
-        let last = match client.list(&NODES, None, None, None) {
-            Ok(list) => {
-                let missing = not_ready(&wanted, &list.items);
-                if missing.is_empty() {
-                    println!(
-                        "all {} nodes Ready after {:.2} s",
-                        wanted.len(),
-                        began.elapsed().as_secs_f64()
-                    );
-                    return ExitCode::SUCCESS;
-                }
-                missing.join(", ")
-            }
-            Err(e) => e.to_string(),
-        };
-        if began.elapsed() >= timeout {
-            eprintln!("kplab-node: nodes not Ready after {timeout:?}: {last}");
-            return ExitCode::from(1);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn env(role: Role) -> NodeEnv {
-        NodeEnv {
-            role,
-            name: "node-2".into(),
-            index: 2,
-            ip: Some("172.28.5.11".parse().unwrap()),
-            apiserver: "http://172.28.5.10:6443".into(),
-            nodes: net::parse_nodes("node-1=172.28.5.10,node-2=172.28.5.11").unwrap(),
-        }
-    }
-
-    #[test]
-    fn roles_start_the_right_components() {
-        let names = |r| {
-            component_commands(&env(r))
-                .iter()
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            names(Role::ControlPlane),
-            [
-                "kube-apiserver",
-                "kube-controller-manager",
-                "kube-scheduler",
-                "kubelet",
-                "calico-node",
-                "kube-proxy"
-            ]
-        );
-        assert_eq!(
-            names(Role::Worker),
-            ["kubelet", "calico-node", "kube-proxy"]
-        );
-        assert!(names(Role::Client).is_empty());
-        let proxy = component_commands(&env(Role::Worker)).pop().unwrap();
-        assert_eq!(
-            proxy.args.join(" "),
-            "--hostname-override=node-2 --cluster-cidr=10.244.0.0/16 --node-ip=172.28.5.11 --detect-local-mode=ClusterCIDR"
-        );
-    }
-
-    #[test]
-    fn hosts_and_resolv_conf() {
-        let h = hosts_file(&env(Role::Worker), None);
-        assert!(h.contains("172.28.5.10\tnode-1\n"));
-        assert!(h.contains("172.28.5.11\tnode-2\n"));
-        assert!(h.contains("172.28.5.100\tclient\n"));
-        assert!(
-            hosts_file(&env(Role::Worker), Some("10.0.0.9".parse().unwrap()))
-                .contains("10.0.0.9\tclient")
-        );
-        assert!(hosts_cover(&h, &h));
-        let docker = "127.0.0.1\tlocalhost\n172.28.5.11\tnode-2\n172.28.5.10 node-1\n172.28.5.11 node-2\n172.28.5.100 client\n";
-        assert!(hosts_cover(docker, &h));
-        assert!(!hosts_cover(
-            "127.0.0.1 localhost\n172.28.5.11 node-2\n",
-            &h
-        ));
-        let r = resolv_conf();
-        assert!(resolv_conf_uses_cluster_dns(&r));
-        assert!(!resolv_conf_uses_cluster_dns(
-            "nameserver 127.0.0.11\noptions ndots:0\n"
-        ));
-        assert!(r.contains("nameserver 10.96.0.10\n"));
-        assert!(r.contains("search default.svc.cluster.local svc.cluster.local cluster.local\n"));
-    }
-
-    #[test]
-    fn readiness_names_what_is_missing() {
-        let wanted = vec!["node-1".to_string(), "node-2".to_string()];
-        let ready = json!({"metadata": {"name": "node-1"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
-        let unready = json!({"metadata": {"name": "node-2"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}});
-        assert_eq!(
-            not_ready(&wanted, std::slice::from_ref(&ready)),
-            ["node-2: not registered"]
-        );
-        assert_eq!(
-            not_ready(&wanted, &[ready.clone(), unready]),
-            ["node-2: Ready=False"]
-        );
-        let ready2 = json!({"metadata": {"name": "node-2"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
-        assert!(not_ready(&wanted, &[ready, ready2]).is_empty());
     }
 }

@@ -277,7 +277,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): a learner types kubectl's command lines. Any argv parses or is
+/// Property tests: a learner types kubectl's command lines. Any argv parses or is
 /// refused with a message, never a panic.
 #[cfg(test)]
 mod props {

@@ -103,14 +103,6 @@ pub fn go_time_string(s: &str) -> String {
     )
 }
 
-/// Now, as an RFC 3339 string (seconds precision), for timestamps kubectl writes.
-pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(OffsetDateTime::now_utc());
-    now.format(&Rfc3339).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +148,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): timestamps come from objects the learner may have written
+/// Property tests: timestamps come from objects the learner may have written
 /// (conditions, status). Any string prints as a time or `<unknown>`, never a panic.
 #[cfg(test)]
 mod props {

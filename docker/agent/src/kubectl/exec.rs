@@ -14,12 +14,12 @@ use std::io::{Read, Write};
 use serde_json::{json, Value};
 
 use super::args::Args;
-use super::commands::resolve_type;
-use super::{Ctx, Fail};
-use crate::client::{KubeObject, Resource};
+use super::ctx::{Ctx, Fail};
+use super::target::resolve_type;
+use crate::kube::client::{KubeObject, Resource};
 
 /// The kubelet port on every node.
-pub const KUBELET_PORT: u16 = 10250;
+pub const KUBELET_PORT: u16 = crate::kube::contract::KUBELET_PORT;
 
 /// Components whose kubeadm static-pod names (`<component>-<node>`) `logs` understands.
 pub const NODE_COMPONENTS: &[&str] = &[
@@ -204,8 +204,8 @@ fn exit_with(ctx: &mut Ctx, code: i32) -> R {
 }
 
 fn kubelet_status_error(text: &str) -> Fail {
-    match serde_json::from_str::<crate::client::Status>(text) {
-        Ok(st) if !st.message.is_empty() => Fail::Client(crate::client::ClientError::Api(st)),
+    match serde_json::from_str::<crate::kube::client::Status>(text) {
+        Ok(st) if !st.message.is_empty() => Fail::Client(crate::kube::client::ClientError::Api(st)),
         _ => Fail::Msg(format!("error from the kubelet: {}", text.trim())),
     }
 }
@@ -310,8 +310,8 @@ pub fn logs(ctx: &mut Ctx, a: &Args) -> R {
                 .pointer("/spec/containers/0/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            return Err(Fail::Client(crate::client::ClientError::Api(
-                crate::client::Status::new(
+            return Err(Fail::Client(crate::kube::client::ClientError::Api(
+                crate::kube::client::Status::new(
                     400,
                     "BadRequest",
                     format!(
@@ -331,7 +331,7 @@ pub fn logs(ctx: &mut Ctx, a: &Args) -> R {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if host_ip.is_empty() {
-                return Err(Fail::Client(crate::client::ClientError::Api(crate::client::Status::new(
+                return Err(Fail::Client(crate::kube::client::ClientError::Api(crate::kube::client::Status::new(
                     400,
                     "BadRequest",
                     format!("container \"{cname}\" in pod \"{}\" is waiting to start: ContainerCreating", pod.name()),

@@ -732,7 +732,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): a learner types JSONPath templates (`-o jsonpath=`,
+/// Property tests: a learner types JSONPath templates (`-o jsonpath=`,
 /// `custom-columns`, `wait --for=jsonpath=`). Whatever the template, parsing and running it
 /// over an object does not panic, and a refusal says what was wrong.
 #[cfg(test)]

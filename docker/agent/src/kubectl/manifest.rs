@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::client::Resource;
+use crate::kube::client::Resource;
 
 /// One object read from a manifest, with the file it came from (for messages).
 #[derive(Debug, Clone)]
@@ -489,7 +489,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): a learner writes manifests for `kubectl apply -f`. Whatever the
+/// Property tests: a learner writes manifests for `kubectl apply -f`. Whatever the
 /// file holds, reading it does not panic, keeps no more than the file holds (YAML aliases aside,
 /// which the YAML library bounds), and a refusal names the source and what was wrong.
 #[cfg(test)]

@@ -5,120 +5,29 @@
 //! [`run`] does the same with explicit streams, for tests.
 
 pub mod args;
-mod commands;
+mod cmd;
+pub mod ctx;
 pub mod describe;
 pub mod duration;
 mod exec;
+mod format;
 pub mod jsonpath;
+mod kubeconfig;
 pub mod manifest;
 pub mod output;
 pub mod printers;
 pub mod tabwriter;
+mod target;
+mod timeout;
 mod wait;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use crate::client::{ApiClient, ClientError};
+use crate::kube::client::ApiClient;
+use ctx::{client_error_text, Ctx, Fail};
 
-/// The version kubectl reports (the Kubernetes release whose output kplab reproduces).
-pub const CLIENT_VERSION: &str = crate::KUBERNETES_VERSION;
-
-/// Why a command failed, already in kubectl's words.
-#[derive(Debug)]
-pub enum Fail {
-    /// Printed as `error: <msg>`.
-    Msg(String),
-    /// Printed exactly as given (kubectl's multi-line and `Error from server` forms).
-    Raw(String),
-    /// An API call failed.
-    Client(ClientError),
-    /// A command-line problem: `Error: <msg>` + `See 'kubectl <cmd> --help' for usage.`
-    Usage(String, String),
-    /// Exit with this code, nothing more to print (exec's remote exit code).
-    Exit(u8),
-}
-
-impl From<ClientError> for Fail {
-    fn from(e: ClientError) -> Self {
-        Fail::Client(e)
-    }
-}
-
-/// The text kubectl prints for a failed API call.
-pub fn client_error_text(e: &ClientError) -> String {
-    match e {
-        ClientError::Api(st) => {
-            if st.reason == "Invalid" {
-                if let Some(d) = &st.details {
-                    let kind = d.get("kind").and_then(|v| v.as_str()).unwrap_or("");
-                    let name = d.get("name").and_then(|v| v.as_str()).unwrap_or("");
-                    let causes: Vec<String> = d
-                        .get("causes")
-                        .and_then(|c| c.as_array())
-                        .map(|a| {
-                            a.iter()
-                                .map(|c| {
-                                    let f = c.get("field").and_then(|v| v.as_str()).unwrap_or("");
-                                    let m = c.get("message").and_then(|v| v.as_str()).unwrap_or("");
-                                    if f.is_empty() {
-                                        m.to_string()
-                                    } else {
-                                        format!("{f}: {m}")
-                                    }
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if !kind.is_empty() && !causes.is_empty() {
-                        let joined = if causes.len() == 1 {
-                            causes[0].clone()
-                        } else {
-                            format!("[{}]", causes.join(", "))
-                        };
-                        return format!("The {kind} \"{name}\" is invalid: {joined}");
-                    }
-                }
-            }
-            if st.reason.is_empty() {
-                format!("Error from server: {}", st.message)
-            } else {
-                format!("Error from server ({}): {}", st.reason, st.message)
-            }
-        }
-        ClientError::Connect { url, detail } => {
-            let host = url
-                .split("://")
-                .nth(1)
-                .unwrap_or(url)
-                .split('/')
-                .next()
-                .unwrap_or(url);
-            if detail.to_ascii_lowercase().contains("refused") {
-                format!("The connection to the server {host} was refused - did you specify the right host or port?")
-            } else {
-                format!("Unable to connect to the server: dial tcp {host}: {detail}")
-            }
-        }
-        ClientError::Decode { .. } => format!("error: {e}"),
-    }
-}
-
-/// The streams and settings a command runs with.
-pub struct Ctx<'a> {
-    /// The lab API.
-    pub client: ApiClient,
-    /// The namespace from `-n`, the kubeconfig context, or `default`.
-    pub namespace: String,
-    /// Whether `-n` was given.
-    pub namespace_explicit: bool,
-    /// Standard output.
-    pub out: &'a mut dyn Write,
-    /// Standard error.
-    pub err: &'a mut dyn Write,
-    /// Standard input (`apply -f -`, `exec -i`).
-    pub stdin: &'a mut dyn Read,
-}
+pub use ctx::CLIENT_VERSION;
 
 /// Runs kubectl with the process' streams; `args[0]` is `kubectl`.
 pub fn main(args: Vec<String>) -> ExitCode {
@@ -160,7 +69,7 @@ pub fn run(args: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
     let (namespace, explicit) = match parsed.get("namespace") {
         Some(n) => (n.to_string(), true),
         None => (
-            commands::context_namespace(parsed.get("kubeconfig"))
+            kubeconfig::context_namespace(parsed.get("kubeconfig"))
                 .unwrap_or_else(|| "default".into()),
             false,
         ),
@@ -173,7 +82,7 @@ pub fn run(args: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
         err,
         stdin,
     };
-    match commands::dispatch(&mut ctx, &parsed) {
+    match cmd::dispatch(&mut ctx, &parsed) {
         Ok(()) => 0,
         Err(f) => report(&mut ctx, f),
     }

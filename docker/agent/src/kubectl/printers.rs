@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::duration::age;
 use super::tabwriter;
-use crate::client::Resource;
+use crate::kube::client::Resource;
 
 /// How a table is printed.
 #[derive(Debug, Clone, Copy)]

@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::args::Args;
-use super::commands::{load_docs, named_objects, parse_go_duration, targets, Named};
+use super::ctx::{Ctx, Fail};
 use super::jsonpath::{self, Template};
 use super::output::go_sprint;
 use super::printers::kind_prefix;
-use super::{Ctx, Fail};
-use crate::client::{KubeObject, Resource};
+use super::target::{load_docs, named_objects, targets, Named};
+use super::timeout::parse_go_duration;
+use crate::kube::client::{KubeObject, Resource};
 
 type R = Result<(), Fail>;
 
@@ -337,7 +338,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): `--for` is typed by the learner. Any value parses or is refused
+/// Property tests: `--for` is typed by the learner. Any value parses or is refused
 /// with kubectl's message, never a panic.
 #[cfg(test)]
 mod props {

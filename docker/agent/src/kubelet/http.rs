@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::client::Status;
+use crate::kube::client::Status;
 
 /// Finds the PID of a local pod by namespace and name.
 pub type PodLookup = Arc<dyn Fn(&str, &str) -> Option<u32> + Send + Sync>;

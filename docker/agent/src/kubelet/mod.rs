@@ -3,7 +3,7 @@
 //! Threads, all blocking (no async runtime, to keep the node small):
 //! * the pod loop (main thread): list + watch pods with `fieldSelector=spec.nodeName=<me>`;
 //!   a new pod gets an IP, a `kplab-pod` process in its own network namespace, a veth and
-//!   routes ([`net`]), a `pid` file, and a Running status; a terminating pod is stopped, its
+//!   routes ([`crate::kube::net`]), a `pid` file, and a Running status; a terminating pod is stopped, its
 //!   network removed, its IP released and its object deleted with `gracePeriodSeconds=0`;
 //! * the monitor: restarts pod processes that died (restartCount++), runs readiness probes
 //!   and reports readiness changes;
@@ -14,156 +14,28 @@
 //!
 //! State that must survive a kubelet restart (pod IPs and PIDs) is in [`store`].
 
+pub mod config;
 pub mod http;
-pub mod net;
+pub mod node;
 pub mod pods;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::process::{Child, ExitCode};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use crate::kube::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use crate::kube::informer::{list_watch_selected, Change, Failure, Retry, Watcher};
+use crate::kube::net;
 use pods::{PodSpecInfo, Probe};
 use store::{PodRecord, Store};
 
-/// The kubelet's port (exec, logs).
-pub const KUBELET_PORT: u16 = 10250;
-/// Interval of Node status heartbeats.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
-/// First retry delay while the API server is not up yet (boot).
-pub const BOOT_RETRY: Duration = Duration::from_millis(50);
-/// Version reported in the Node's `nodeInfo`.
-pub const KUBELET_VERSION: &str = crate::KUBERNETES_VERSION;
-
-/// The kubelet's configuration: environment (`KPLAB_*`), overridable by kubelet-style flags.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Node name (`--hostname-override`, `KPLAB_NODE_NAME`).
-    pub node_name: String,
-    /// N in `node-N` (`KPLAB_NODE_INDEX`, else from the name).
-    pub node_index: u32,
-    /// The node's address (`--node-ip`, `KPLAB_NODE_IP`).
-    pub node_ip: Ipv4Addr,
-    /// API server URL (`KPLAB_APISERVER`).
-    pub apiserver: String,
-    /// All nodes, for the overlay before the API answers (`KPLAB_NODES`).
-    pub nodes: Vec<net::Peer>,
-    /// Whether this node is the control plane (`KPLAB_ROLE=control-plane`).
-    pub control_plane: bool,
-    /// Pod records (`--root-dir`, `KPLAB_KUBELET_DIR`, default `/var/lib/kplab/kubelet`).
-    pub state_dir: PathBuf,
-    /// `/run/kplab/pods` (`KPLAB_POD_RUN_DIR`).
-    pub run_dir: PathBuf,
-    /// `/var/log/kplab/pods` (`KPLAB_POD_LOG_DIR`).
-    pub pod_log_dir: PathBuf,
-    /// `/var/log/kplab` (component logs served on `/logs/node/…`; `KPLAB_LOG_DIR`).
-    pub log_dir: PathBuf,
-    /// Port of the kubelet server (`--port`, default 10250).
-    pub port: u16,
-    /// Whether to manage `vxlan.calico` (off with `--no-overlay`).
-    pub overlay: bool,
-    /// The binary pods are started from (`/proc/self/exe` resolved).
-    pub exe: PathBuf,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-impl Config {
-    /// Reads the environment and the flags after `kubelet` (unknown kubelet flags are
-    /// accepted and ignored, as they are only there to look like a real kubelet's).
-    pub fn from_env_and_args(args: &[String]) -> Result<Config, String> {
-        let mut flags: BTreeMap<String, String> = BTreeMap::new();
-        let mut it = args.iter().peekable();
-        while let Some(a) = it.next() {
-            let Some(f) = a.strip_prefix("--") else {
-                return Err(format!("unexpected argument {a:?}"));
-            };
-            match f.split_once('=') {
-                Some((k, v)) => {
-                    flags.insert(k.to_string(), v.to_string());
-                }
-                None => {
-                    let v = match it.peek() {
-                        Some(n) if !n.starts_with("--") => it.next().cloned().unwrap_or_default(),
-                        _ => "true".to_string(),
-                    };
-                    flags.insert(f.to_string(), v);
-                }
-            }
-        }
-        let node_name = flags
-            .get("hostname-override")
-            .cloned()
-            .or_else(|| env("KPLAB_NODE_NAME"))
-            .ok_or("the node name is unknown: set KPLAB_NODE_NAME or --hostname-override")?;
-        let node_index = match env("KPLAB_NODE_INDEX") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("KPLAB_NODE_INDEX={v:?} is not a number"))?,
-            None => net::index_from_name(&node_name).ok_or_else(|| {
-                format!("KPLAB_NODE_INDEX is unset and {node_name:?} does not end in -N")
-            })?,
-        };
-        if !(1..=254).contains(&node_index) {
-            return Err(format!("KPLAB_NODE_INDEX={node_index} is outside 1..=254"));
-        }
-        let ip_text = flags
-            .get("node-ip")
-            .cloned()
-            .or_else(|| env("KPLAB_NODE_IP"))
-            .ok_or("the node address is unknown: set KPLAB_NODE_IP or --node-ip")?;
-        let node_ip = ip_text
-            .parse()
-            .map_err(|_| format!("node address {ip_text:?} is not an IPv4 address"))?;
-        let nodes = match env("KPLAB_NODES") {
-            Some(v) => net::parse_nodes(&v)?,
-            None => vec![net::Peer::new(&node_name, node_index, node_ip)],
-        };
-        let port = match flags.get("port") {
-            Some(p) => p
-                .parse()
-                .map_err(|_| format!("--port={p:?} is not a port"))?,
-            None => KUBELET_PORT,
-        };
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find the kplab-agent binary (/proc/self/exe): {e}"))?;
-        Ok(Config {
-            node_name,
-            node_index,
-            node_ip,
-            apiserver: env("KPLAB_APISERVER")
-                .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string()),
-            nodes,
-            control_plane: env("KPLAB_ROLE").as_deref() == Some("control-plane"),
-            state_dir: flags
-                .get("root-dir")
-                .cloned()
-                .or_else(|| env("KPLAB_KUBELET_DIR"))
-                .unwrap_or_else(|| "/var/lib/kplab/kubelet".into())
-                .into(),
-            run_dir: env("KPLAB_POD_RUN_DIR")
-                .unwrap_or_else(|| crate::podserver::DEFAULT_RUN_DIR.into())
-                .into(),
-            pod_log_dir: env("KPLAB_POD_LOG_DIR")
-                .unwrap_or_else(|| "/var/log/kplab/pods".into())
-                .into(),
-            log_dir: env("KPLAB_LOG_DIR")
-                .unwrap_or_else(|| "/var/log/kplab".into())
-                .into(),
-            port,
-            overlay: !flags.contains_key("no-overlay"),
-            exe,
-        })
-    }
-}
+pub use config::{Config, BOOT_RETRY, HEARTBEAT, KUBELET_PORT, KUBELET_VERSION};
+pub use node::{node_object, peer_from_node};
 
 /// Entry point of the `kubelet` component.
 pub fn main(args: Vec<String>) -> ExitCode {
@@ -191,16 +63,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
 
 /// A line on stderr with a timestamp, klog style (`I1123 04:50:01.123456 kubelet] …`).
 pub fn log(msg: &str) {
-    let now = time::OffsetDateTime::now_utc();
-    eprintln!(
-        "I{:02}{:02} {:02}:{:02}:{:02}.{:06} kubelet] {msg}",
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond()
-    );
+    eprintln!("{} kubelet] {msg}", crate::kube::klog::stamp('I'));
 }
 
 /// Readiness probe bookkeeping.
@@ -328,51 +191,11 @@ impl Kubelet {
 
     fn pod_loop(&self) {
         let field = format!("spec.nodeName={}", self.0.cfg.node_name);
-        let mut delay = BOOT_RETRY;
-        loop {
-            let list = match self.0.client.list(&PODS, None, None, Some(&field)) {
-                Ok(l) => l,
-                Err(e) => {
-                    if !e.is_connect() || delay >= Duration::from_secs(1) {
-                        log(&format!("listing pods failed: {e}"));
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                    continue;
-                }
-            };
-            delay = BOOT_RETRY;
-            self.sync_list(&list.items);
-            let watch = match self.0.client.watch_selected(
-                &PODS,
-                None,
-                Some(&list.resource_version),
-                None,
-                Some(&field),
-            ) {
-                Ok(w) => w,
-                Err(e) => {
-                    log(&format!("watching pods failed: {e}"));
-                    std::thread::sleep(BOOT_RETRY);
-                    continue;
-                }
-            };
-            for ev in watch {
-                match ev {
-                    Ok(ev) => match ev.event_type {
-                        EventType::Added | EventType::Modified => self.handle_pod(&ev.object),
-                        EventType::Deleted => self.forget_pod(&ev.object),
-                        _ => {}
-                    },
-                    Err(e) => {
-                        if !e.is_gone() {
-                            log(&format!("pod watch ended: {e}"));
-                        }
-                        break;
-                    }
-                }
-            }
-        }
+        let mut w = PodWatcher {
+            kubelet: self,
+            failures: 0,
+        };
+        list_watch_selected(&self.0.client, &PODS, Some(&field), &POD_RETRY, &mut w);
     }
 
     /// Reconciles against a full list: starts what is missing, forgets what is gone.
@@ -476,7 +299,7 @@ impl Kubelet {
             let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.remove(&key)
         };
-        let now = pods::now_rfc3339();
+        let now = crate::kube::time::now_rfc3339();
         let mut how = "started";
         let mut pods = self.pods();
         let (record, child) = match previous {
@@ -702,7 +525,7 @@ impl Kubelet {
                 e.record.last_exit = Some(store::LastExit {
                     exit_code: code,
                     started_at: e.record.started_at.clone(),
-                    finished_at: pods::now_rfc3339(),
+                    finished_at: crate::kube::time::now_rfc3339(),
                 });
                 e.child = None;
                 // Crash-loop backoff: immediately the first time, then 1 s, 2 s, … 30 s.
@@ -723,7 +546,7 @@ impl Kubelet {
             Some(at) if at <= now => {
                 e.restart_at = None;
                 e.record.restart_count += 1;
-                e.record.started_at = pods::now_rfc3339();
+                e.record.started_at = crate::kube::time::now_rfc3339();
                 let spec = e.spec.clone();
                 let mut record = e.record.clone();
                 match self.launch(&spec, &mut record) {
@@ -731,7 +554,7 @@ impl Kubelet {
                         e.record = record;
                         e.child = Some(child);
                         e.ready = spec.readiness.is_none();
-                        e.ready_since = pods::now_rfc3339();
+                        e.ready_since = crate::kube::time::now_rfc3339();
                         e.probe = ProbeState {
                             next: now
                                 + spec
@@ -796,7 +619,7 @@ impl Kubelet {
                 }
             }
             if before != e.ready {
-                e.ready_since = pods::now_rfc3339();
+                e.ready_since = crate::kube::time::now_rfc3339();
             }
         }
     }
@@ -929,91 +752,52 @@ impl Kubelet {
     }
 }
 
-/// The Node object for `cfg` (labels, podCIDR, addresses, Ready, VXLAN annotations).
-pub fn node_object(cfg: &Config) -> Value {
-    let now = pods::now_rfc3339();
-    let mut labels = json!({
-        "beta.kubernetes.io/arch": "amd64",
-        "beta.kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "kubernetes.io/hostname": cfg.node_name,
-        "kubernetes.io/os": "linux",
-    });
-    if cfg.control_plane {
-        labels["node-role.kubernetes.io/control-plane"] = json!("");
-        labels["node.kubernetes.io/exclude-from-external-load-balancers"] = json!("");
-    }
-    let cond = |t: &str, status: &str, reason: &str, message: &str| {
-        json!({"type": t, "status": status, "lastHeartbeatTime": now,
-               "lastTransitionTime": now, "reason": reason, "message": message})
-    };
-    json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": cfg.node_name,
-            "labels": labels,
-            "annotations": {
-                "node.alpha.kubernetes.io/ttl": "0",
-                "projectcalico.org/IPv4Address": format!("{}/24", cfg.node_ip),
-                "projectcalico.org/IPv4VXLANTunnelAddr": net::tunnel_addr(cfg.node_index).to_string(),
-                "kplab.dev/vxlan-mac": net::vtep_mac(cfg.node_index),
-            },
-        },
-        "spec": {
-            "podCIDR": net::pod_cidr(cfg.node_index),
-            "podCIDRs": [net::pod_cidr(cfg.node_index)],
-        },
-        "status": {
-            "addresses": [
-                {"type": "InternalIP", "address": cfg.node_ip.to_string()},
-                {"type": "Hostname", "address": cfg.node_name},
-            ],
-            "capacity": {"cpu": "2", "memory": "2Gi", "pods": "110", "ephemeral-storage": "10Gi"},
-            "allocatable": {"cpu": "2", "memory": "2Gi", "pods": "110", "ephemeral-storage": "10Gi"},
-            "conditions": [
-                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-            ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
-            "nodeInfo": {
-                "architecture": "amd64",
-                "operatingSystem": "linux",
-                "osImage": "kplab node (Debian GNU/Linux 12 (bookworm))",
-                "kernelVersion": kernel_version(),
-                "containerRuntimeVersion": "kplab://0.1.0",
-                "kubeletVersion": KUBELET_VERSION,
-                "kubeProxyVersion": KUBELET_VERSION,
-            },
-        },
-    })
+/// The pod loop's rhythm: while the API server boots, retry the list from 50 ms, doubling up
+/// to 2 s; re-list after any watch ends.
+const POD_RETRY: Retry = Retry {
+    list_first: BOOT_RETRY,
+    list_max: Duration::from_secs(2),
+    watch_failed: BOOT_RETRY,
+    pause_when_gone: true,
+    stream_failed: Duration::ZERO,
+    stream_ended: Duration::ZERO,
+    resume: false,
+};
+
+/// Feeds this node's pods from the list+watch loop to the kubelet.
+struct PodWatcher<'a> {
+    kubelet: &'a Kubelet,
+    failures: u32,
 }
 
-fn kernel_version() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// An overlay peer described by a Node object (name `node-N`, InternalIP, VXLAN MAC annotation).
-pub fn peer_from_node(n: &Value) -> Option<net::Peer> {
-    let index = net::index_from_name(n.name())?;
-    let ip = n
-        .pointer("/status/addresses")?
-        .as_array()?
-        .iter()
-        .find(|a| a["type"] == "InternalIP")?
-        .get("address")?
-        .as_str()?
-        .parse()
-        .ok()?;
-    let mut p = net::Peer::new(n.name(), index, ip);
-    if let Some(mac) = n.annotations().get("kplab.dev/vxlan-mac") {
-        p.mac = mac.clone();
+impl Watcher for PodWatcher<'_> {
+    fn change(&mut self, change: Change) -> bool {
+        match change {
+            Change::Listed { items, .. } => {
+                self.failures = 0;
+                self.kubelet.sync_list(&items);
+            }
+            Change::Event(EventType::Added | EventType::Modified, o) => self.kubelet.handle_pod(&o),
+            Change::Event(EventType::Deleted, o) => self.kubelet.forget_pod(&o),
+            Change::Event(_, _) => {}
+        }
+        true
     }
-    Some(p)
+
+    fn failure(&mut self, failure: Failure<'_>) {
+        match failure {
+            Failure::List(e) => {
+                self.failures += 1;
+                // Quiet while the API server boots: the sixth failure in a row is 1.6 s in.
+                if !e.is_connect() || self.failures >= 6 {
+                    log(&format!("listing pods failed: {e}"));
+                }
+            }
+            Failure::Watch(e) => log(&format!("watching pods failed: {e}")),
+            Failure::Stream(e) if !e.is_gone() => log(&format!("pod watch ended: {e}")),
+            Failure::Stream(_) => {}
+        }
+    }
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) {
@@ -1023,82 +807,5 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) {
         .spawn(f)
     {
         log(&format!("cannot start thread {name}: {e}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg() -> Config {
-        Config {
-            node_name: "node-1".into(),
-            node_index: 1,
-            node_ip: "172.28.5.10".parse().unwrap(),
-            apiserver: "http://127.0.0.1:1".into(),
-            nodes: net::parse_nodes("node-1=172.28.5.10,node-2=172.28.5.11").unwrap(),
-            control_plane: true,
-            state_dir: "/tmp/x".into(),
-            run_dir: "/tmp/x".into(),
-            pod_log_dir: "/tmp/x".into(),
-            log_dir: "/tmp/x".into(),
-            port: 10250,
-            overlay: true,
-            exe: "/proc/self/exe".into(),
-        }
-    }
-
-    #[test]
-    fn node_object_follows_the_contract() {
-        let n = node_object(&cfg());
-        assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "node-1");
-        assert_eq!(
-            n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
-            ""
-        );
-        assert_eq!(n["spec"]["podCIDR"], "10.244.1.0/24");
-        assert_eq!(
-            n["metadata"]["annotations"]["projectcalico.org/IPv4VXLANTunnelAddr"],
-            "10.244.1.0"
-        );
-        assert_eq!(
-            n["metadata"]["annotations"]["kplab.dev/vxlan-mac"],
-            "66:6b:70:6c:00:01"
-        );
-        let ready = n["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Ready")
-            .unwrap();
-        assert_eq!(ready["status"], "True");
-        // The object is also what a peer reads back.
-        let p = peer_from_node(&n).unwrap();
-        assert_eq!(
-            p,
-            net::Peer::new("node-1", 1, "172.28.5.10".parse().unwrap())
-        );
-    }
-
-    #[test]
-    fn flags_override_the_environment_and_unknown_flags_are_ignored() {
-        let args: Vec<String> = [
-            "--hostname-override=node-7",
-            "--node-ip",
-            "10.1.2.3",
-            "--cluster-dns=10.96.0.10",
-            "--no-overlay",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let c = Config::from_env_and_args(&args).unwrap();
-        assert_eq!(c.node_name, "node-7");
-        assert_eq!(c.node_ip.to_string(), "10.1.2.3");
-        assert!(!c.overlay);
-        if std::env::var("KPLAB_NODE_INDEX").is_err() {
-            assert_eq!(c.node_index, 7);
-        }
-        assert!(Config::from_env_and_args(&["stray".to_string()]).is_err());
     }
 }

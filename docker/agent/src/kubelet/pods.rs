@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::client::KubeObject;
-use crate::podserver::{PortSpec, Protocol};
+use crate::kube::client::KubeObject;
+use crate::kube::ports::{PortSpec, Protocol};
 
 /// Images whose pods run the `coredns` component instead of `kplab-pod`.
 pub const COREDNS_IMAGE_PREFIX: &str = "registry.k8s.io/coredns/coredns:";
@@ -311,7 +311,7 @@ pub fn pod_args(spec: &PodSpecInfo, node: &str, ip: Ipv4Addr, run_dir: &Path) ->
         a.push("--readiness-path".into());
         a.push(path.to_string());
     }
-    if run_dir != Path::new(crate::podserver::DEFAULT_RUN_DIR) {
+    if run_dir != Path::new(crate::kube::contract::POD_RUN_DIR) {
         a.push("--run-dir".into());
         a.push(run_dir.display().to_string());
     }
@@ -615,15 +615,6 @@ pub fn build_status(i: &StatusInput<'_>) -> Value {
     })
 }
 
-/// Now, RFC 3339 in UTC with second precision (`2026-01-02T03:04:05Z`).
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,7 +721,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): a readiness probe comes from a pod object the learner wrote.
+/// Property tests: a readiness probe comes from a pod object the learner wrote.
 /// Any value gives a probe or none, never a panic.
 #[cfg(test)]
 mod props {

@@ -150,7 +150,7 @@ impl Store {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
         let ip = next_free(node_index, last, used).ok_or_else(|| StoreError::Exhausted {
-            cidr: super::net::pod_cidr(node_index),
+            cidr: crate::kube::net::pod_cidr(node_index),
             used: used.len(),
         })?;
         write_atomic(&cursor_path, ip.octets()[3].to_string().as_bytes())?;
@@ -191,7 +191,7 @@ mod tests {
             uid: format!("uid-{name}"),
             ip: ip.parse().unwrap(),
             pid: 42,
-            veth: super::super::net::veth_name("default", name),
+            veth: crate::kube::net::veth_name("default", name),
             start_time: "2026-01-01T00:00:00Z".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             restart_count: 0,

@@ -14,7 +14,7 @@
 //! the monitor are removed on every path (success, error, timeout); rules left by a killed run
 //! are swept by the next one once their deadline has passed.
 //!
-//! Rules go through [`crate::iptables`] (`iptables-restore --noflush` with `-I`/`-D` lines);
+//! Rules go through [`crate::kube::iptables`] (`iptables-restore --noflush` with `-I`/`-D` lines);
 //! `xtables-monitor` and `conntrack` only read.
 
 pub mod parse;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::iptables::Iptables;
+use crate::kube::iptables::Iptables;
 use parse::{ConntrackEntry, Hop};
 
 /// The comment prefix of our TRACE rules.
@@ -69,7 +69,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         wait_from: None,
         timeout: Duration::from_millis(3000),
         ready_file: None,
-        run_dir: "/run/kplab/pods".into(),
+        run_dir: crate::kube::contract::POD_RUN_DIR.into(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -459,8 +459,8 @@ pub fn run(a: &Args) -> Result<Report, String> {
 }
 
 fn read_conntrack(a: &Args) -> Option<ConntrackEntry> {
-    let out = Command::new("conntrack")
-        .args([
+    let text = Iptables::default()
+        .run_conntrack(&[
             "-L",
             "-p",
             &a.protocol,
@@ -469,11 +469,8 @@ fn read_conntrack(a: &Args) -> Option<ConntrackEntry> {
             "--orig-port-dst",
             &a.dport.to_string(),
         ])
-        .stderr(Stdio::null())
-        .output()
         .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    text.lines()
         .filter_map(parse::parse_conntrack)
         .find(|e| e.original.contains(&format!("{}:{}", a.dst, a.dport)))
 }
@@ -517,5 +514,28 @@ mod tests {
         assert!(stale.contains("-D PREROUTING -s 172.28.1.100/32"));
         assert!(!stale.contains("61000"), "not yet stale: {stale}");
         assert!(stale_rules(save, 10).is_none());
+    }
+}
+
+/// Property test: the learner is root in the node and can write anything into the raw
+/// table; whatever `iptables-save` prints, the stale-rule scan does not panic and stays
+/// within a constant per line.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{any_text, config, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/nftrace_parse.txt";
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn stale_rules_of_any_save(text in any_text(), now in any::<u64>()) {
+            if let Some(out) = stale_rules(&text, now) {
+                prop_assert!(out.len() <= text.len() + 3 * text.lines().count() + 16);
+            }
+        }
     }
 }

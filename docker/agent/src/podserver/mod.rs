@@ -33,8 +33,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+pub use crate::kube::ports::{PortSpec, Protocol};
+
 /// Where the kubelet keeps per-pod runtime files (`pid`, `unready`).
-pub const DEFAULT_RUN_DIR: &str = "/run/kplab/pods";
+pub const DEFAULT_RUN_DIR: &str = crate::kube::contract::POD_RUN_DIR;
 
 /// Stack size of every thread of a pod process: small, the handlers need little.
 const THREAD_STACK: usize = 64 * 1024;
@@ -42,65 +44,6 @@ const THREAD_STACK: usize = 64 * 1024;
 const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest HTTP header block accepted.
 const MAX_HEADER_LINES: usize = 100;
-
-/// Transport protocol of a container port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Protocol {
-    /// TCP: HTTP/1.1 or line-oriented.
-    Tcp,
-    /// UDP: one JSON line per datagram.
-    Udp,
-}
-
-impl Protocol {
-    /// `TCP` / `UDP`, as Kubernetes spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-        }
-    }
-}
-
-/// One port the pod answers on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PortSpec {
-    /// The containerPort.
-    pub port: u16,
-    /// Its protocol.
-    pub protocol: Protocol,
-}
-
-impl std::fmt::Display for PortSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.port, self.protocol.as_str())
-    }
-}
-
-impl std::str::FromStr for PortSpec {
-    type Err = String;
-
-    /// Parses `80`, `80/TCP`, `53/udp`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (p, proto) = s.split_once('/').unwrap_or((s, "TCP"));
-        let port: u16 = p
-            .parse()
-            .map_err(|_| format!("invalid port {p:?} in {s:?}: expected 1-65535"))?;
-        if port == 0 {
-            return Err(format!("invalid port 0 in {s:?}"));
-        }
-        let protocol = match proto.to_ascii_uppercase().as_str() {
-            "TCP" => Protocol::Tcp,
-            "UDP" => Protocol::Udp,
-            other => {
-                return Err(format!(
-                    "unsupported protocol {other:?} in {s:?}: expected TCP or UDP"
-                ))
-            }
-        };
-        Ok(PortSpec { port, protocol })
-    }
-}
 
 /// Who this pod is: what every answer reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use netrules::netpol::explain::{explain, Query};
 use netrules::netpol::objects::{Cluster, Pod, Protocol};
 use netrules::netpol::parse_filter;
 
-use super::iptables::Iptables;
-use crate::client::{ApiClient, NAMESPACES, NETWORK_POLICIES, PODS};
-use crate::kubelet::net::veth_name;
+use crate::kube::client::{ApiClient, NAMESPACES, NETWORK_POLICIES, PODS};
+use crate::kube::iptables::Iptables;
+use crate::kube::net::veth_name;
 
 const USAGE: &str = "\
 usage: kplab-agent policy explain --from NS/POD --to NS/POD:PORT[/PROTO] [-o json] [--node NAME]

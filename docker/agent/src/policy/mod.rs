@@ -15,7 +15,6 @@
 //! established flows); new connections see the new rules.
 
 pub mod explain;
-pub use crate::iptables;
 pub mod sync;
 
 pub use explain::explain_main;

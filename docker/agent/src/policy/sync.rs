@@ -14,11 +14,12 @@ use netrules::netpol::render::{render, NodeFacts};
 use netrules::save::SaveTable;
 use serde_json::Value;
 
-use super::iptables::{Iptables, IptablesError};
-use crate::client::{
+use crate::kube::client::{
     ApiClient, EventType, KubeObject, Resource, NAMESPACES, NETWORK_POLICIES, PODS,
 };
-use crate::kubelet::net::veth_name;
+use crate::kube::informer::{list_watch, Change, Failure, Retry, Watcher};
+use crate::kube::iptables::{Iptables, IptablesError};
+use crate::kube::net::veth_name;
 
 const USAGE: &str = "\
 usage: calico-node -felix [--node-name NAME] [--once] [--dry-run] [--resync-seconds N]
@@ -293,48 +294,51 @@ fn key(kind: &str, v: &Value) -> String {
     format!("{kind}/{}/{}", v.namespace().unwrap_or(""), v.name())
 }
 
-fn informer(client: ApiClient, resource: &'static Resource, tx: Sender<Update>) {
-    loop {
-        let list = match client.list(resource, None, None, None) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(resource = resource.plural, "list failed: {e}");
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
+/// The enforcer's rhythm: retry a list every second, re-list after any watch ends.
+const RETRY: Retry = Retry {
+    list_first: Duration::from_secs(1),
+    list_max: Duration::from_secs(1),
+    watch_failed: Duration::from_millis(500),
+    pause_when_gone: true,
+    stream_failed: Duration::ZERO,
+    stream_ended: Duration::ZERO,
+    resume: false,
+};
+
+/// Sends what one resource's list+watch loop sees into the enforcer's channel.
+struct ChannelWatcher {
+    resource: &'static Resource,
+    tx: Sender<Update>,
+}
+
+impl Watcher for ChannelWatcher {
+    fn change(&mut self, change: Change) -> bool {
+        let kind = self.resource.kind;
+        let update = match change {
+            Change::Listed { items, .. } => Update::Snapshot(kind, items),
+            Change::Event(EventType::Bookmark, _) => return true,
+            Change::Event(t, o) => Update::Event(kind, t, o),
         };
-        if tx
-            .send(Update::Snapshot(resource.kind, list.items))
-            .is_err()
-        {
-            return;
-        }
-        match client.watch(resource, None, Some(&list.resource_version)) {
-            Ok(stream) => {
-                for ev in stream {
-                    match ev {
-                        Ok(ev) if ev.event_type == EventType::Bookmark => {}
-                        Ok(ev) => {
-                            if tx
-                                .send(Update::Event(resource.kind, ev.event_type, ev.object))
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::info!(resource = resource.plural, "watch ended: {e}");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(resource = resource.plural, "watch failed: {e}");
-                std::thread::sleep(Duration::from_millis(500));
-            }
+        self.tx.send(update).is_ok()
+    }
+
+    fn failure(&mut self, failure: Failure<'_>) {
+        let resource = self.resource.plural;
+        match failure {
+            Failure::List(e) => tracing::warn!(resource, "list failed: {e}"),
+            Failure::Watch(e) => tracing::warn!(resource, "watch failed: {e}"),
+            Failure::Stream(e) => tracing::info!(resource, "watch ended: {e}"),
         }
     }
+}
+
+fn informer(client: ApiClient, resource: &'static Resource, tx: Sender<Update>) {
+    list_watch(
+        &client,
+        resource,
+        &RETRY,
+        &mut ChannelWatcher { resource, tx },
+    );
 }
 
 fn apply_update(objects: &mut BTreeMap<String, Value>, u: Update) {

@@ -56,7 +56,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         pod: None,
         from: String::new(),
         parallel: 20,
-        run_dir: PathBuf::from("/run/kplab/pods"),
+        run_dir: PathBuf::from(crate::kube::contract::POD_RUN_DIR),
         source_port: 0,
     };
     let mut it = args.iter();

@@ -1,10 +1,8 @@
 //! kube-proxy: `kube-proxy render -f FILE [flags]` prints the rules for a file of objects;
 //! plain `kube-proxy [flags]` runs the sync loop against the lab API.
 
+pub mod flags;
 pub mod health;
-pub mod informer;
-pub use crate::iptables;
-pub mod klog;
 pub mod netrules_planner;
 pub mod planner;
 pub mod render;

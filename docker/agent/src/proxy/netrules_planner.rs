@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use netrules::k8s::{EndpointSlice, Node, Service};
 use netrules::kubeproxy::{Flags as RuleFlags, Proxier, ProxierConfig, SyncOptions};
 
-use super::iptables::JumpRule;
 use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
-use super::sync::Flags;
+use crate::kube::iptables::JumpRule;
 
 /// The netrules planner plus what it needs to (re)configure itself when the Node changes.
 #[derive(Debug)]
@@ -52,7 +51,7 @@ fn decode<T: serde::de::DeserializeOwned>(
     cache: &mut Cache<T>,
     warnings: &mut Vec<String>,
 ) {
-    use crate::client::KubeObject;
+    use crate::kube::client::KubeObject;
     let mut next: Cache<T> = BTreeMap::new();
     for v in items {
         let key = format!("{}/{}", v.namespace().unwrap_or(""), v.name());
@@ -80,32 +79,6 @@ fn values<T>(cache: &Cache<T>) -> impl Iterator<Item = &T> {
 impl NetrulesPlanner {
     /// A planner for these kube-proxy flags on node `hostname` (Node not known yet). Fails on
     /// invalid flag values, with kube-proxy's wording.
-    pub fn from_flags(flags: &Flags, hostname: &str) -> Result<Self, String> {
-        let rule_flags = RuleFlags {
-            hostname_override: flags.hostname_override.clone(),
-            cluster_cidr: flags.cluster_cidr.clone(),
-            detect_local_mode: flags.detect_local_mode.clone(),
-            pod_bridge_interface: flags.pod_bridge_interface.clone(),
-            pod_interface_name_prefix: flags.pod_interface_name_prefix.clone(),
-            masquerade_all: flags.masquerade_all,
-            iptables_masquerade_bit: i64::from(flags.masquerade_bit),
-            iptables_localhost_nodeports: flags.localhost_nodeports,
-            nodeport_addresses: flags.nodeport_addresses.join(","),
-            node_ip: flags.node_ip.clone().or_else(|| {
-                std::env::var("KPLAB_NODE_IP")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            }),
-            node_addresses: flags.node_addresses.clone(),
-            ip_family: flags.ip_family.clone(),
-            nfacct: flags.nfacct,
-            random_fully: flags.random_fully,
-            conntrack_tcp_be_liberal: flags.conntrack_tcp_be_liberal,
-        };
-        Self::new(rule_flags, hostname)
-    }
-
-    /// A planner from netrules' flag struct (tests and the benchmark use this directly).
     pub fn new(flags: RuleFlags, hostname: &str) -> Result<Self, String> {
         let cfg = flags.to_config(&[], hostname)?;
         Ok(NetrulesPlanner {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-pub use super::iptables::JumpRule;
+pub use crate::kube::iptables::JumpRule;
 
 /// The objects kube-proxy watches, as the API returned them.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +39,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// How the planner should find stale per-service chains this round (spec §11).
+/// How the planner should find stale per-service chains this round: kube-proxy deletes the
+/// chains of services and endpoints that are gone, and in large-cluster mode only once per
+/// sync period.
 #[derive(Debug, Clone)]
 pub enum StaleChains {
     /// Skip stale-chain deletion (large-cluster mode between cleanups, or dry runs).
@@ -92,6 +94,6 @@ pub trait RulePlanner: Send {
     }
 
     /// The jump rules from built-in chains that kube-proxy installs outside the restore on every
-    /// full sync (spec §4.1), in installation order.
+    /// full sync (`iptables -C … || iptables -I …`), in installation order.
     fn jump_rules(&self) -> Vec<JumpRule>;
 }

@@ -3,6 +3,8 @@
 
 use clap::Parser;
 use netrules::kubeproxy::{render, Flags};
+
+use super::flags::RuleArgs;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -23,89 +25,20 @@ struct Args {
     /// File of objects ("-" reads stdin).
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     file: String,
-    /// The node name; endpoints with this nodeName are local (default: the only Node in FILE).
-    #[arg(long)]
-    hostname_override: Option<String>,
-    /// Pod CIDR(s), comma-separated; used by --detect-local-mode=ClusterCIDR.
-    #[arg(long, default_value = "")]
-    cluster_cidr: String,
-    /// ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix.
-    #[arg(long, default_value = "ClusterCIDR")]
-    detect_local_mode: String,
-    /// Bridge interface for --detect-local-mode=BridgeInterface.
-    #[arg(long, default_value = "")]
-    pod_bridge_interface: String,
-    /// Interface name prefix for --detect-local-mode=InterfaceNamePrefix.
-    #[arg(long, default_value = "")]
-    pod_interface_name_prefix: String,
-    /// SNAT all traffic sent via Service cluster IPs.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
-    masquerade_all: bool,
-    /// The bit of the fwmark space to mark packets requiring SNAT (0-31).
-    #[arg(long, default_value_t = 14, allow_negative_numbers = true)]
-    iptables_masquerade_bit: i64,
-    /// Accept NodePort connections on 127.0.0.1 (IPv4 only).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
-    iptables_localhost_nodeports: bool,
-    /// CIDRs (comma-separated) or "primary" whose addresses accept NodePorts (default: all).
-    #[arg(long, default_value = "")]
-    nodeport_addresses: String,
-    /// The node IP (default: the Node's InternalIP of the family).
-    #[arg(long)]
-    node_ip: Option<String>,
-    /// All interface addresses of the node, comma-separated (default: node IP + loopback);
-    /// only used with --nodeport-addresses.
-    #[arg(long, default_value = "")]
-    node_addresses: String,
-    /// IPv4 or IPv6 (default: the node IP's family, else IPv4).
-    #[arg(long)]
-    ip_family: Option<String>,
-    /// The nfacct counters exist (adds -m nfacct matches). Default false on kplab nodes.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
-    nfacct: bool,
-    /// iptables supports MASQUERADE --random-fully. Default true.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
-    random_fully: bool,
-    /// net.netfilter.nf_conntrack_tcp_be_liberal is set (no INVALID drop rule). Default false.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
-    conntrack_tcp_be_liberal: bool,
+    /// The flags that shape the rules, as kube-proxy spells them.
+    #[command(flatten)]
+    rules: RuleArgs,
 }
 
 impl Args {
     fn flags(&self) -> Flags {
-        Flags {
-            hostname_override: self.hostname_override.clone(),
-            cluster_cidr: self.cluster_cidr.clone(),
-            detect_local_mode: self.detect_local_mode.clone(),
-            pod_bridge_interface: self.pod_bridge_interface.clone(),
-            pod_interface_name_prefix: self.pod_interface_name_prefix.clone(),
-            masquerade_all: self.masquerade_all,
-            iptables_masquerade_bit: self.iptables_masquerade_bit,
-            iptables_localhost_nodeports: self.iptables_localhost_nodeports,
-            nodeport_addresses: self.nodeport_addresses.clone(),
-            node_ip: self.node_ip.clone(),
-            node_addresses: self.node_addresses.clone(),
-            ip_family: self.ip_family.clone(),
-            nfacct: self.nfacct,
-            random_fully: self.random_fully,
-            conntrack_tcp_be_liberal: self.conntrack_tcp_be_liberal,
-        }
+        self.rules.0.clone()
     }
 }
 
 /// A klog-style line: `W1123 04:35:00.123456    4242 render.go:0] "message" key="value"`.
 fn klog(severity: char, msg: &str) -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{severity}{:02}{:02} {:02}:{:02}:{:02}.{:06} {:>7} render.go:0] {msg}",
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond(),
-        std::process::id()
-    )
+    crate::kube::klog::line(severity, "render.go:0", msg)
 }
 
 /// Entry point. `args[0]` is "render".
@@ -149,7 +82,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
     let hostname = std::env::var("KPLAB_NODE_NAME").unwrap_or_default();
     let cfg = match args.flags().to_config(
         &loaded.objects.nodes,
-        if args.hostname_override.is_some() {
+        if args.rules.0.hostname_override.is_some() {
             ""
         } else {
             &hostname

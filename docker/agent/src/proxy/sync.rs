@@ -2,7 +2,7 @@
 //!
 //! Gather → compute → apply, as upstream's iptables proxier does:
 //! * three informers (Services, EndpointSlices, Nodes) list and watch through
-//!   [`crate::client::ApiClient`], re-listing whenever a watch ends;
+//!   [`crate::kube::client::ApiClient`], re-listing whenever a watch ends;
 //! * every change wakes the sync runner, which is rate-limited by `--iptables-min-sync-period`
 //!   (a token bucket with a burst of 2, like upstream's BoundedFrequencyRunner) and also runs a
 //!   **full** sync every `--iptables-sync-period`, so a rule a learner deleted by hand comes
@@ -12,7 +12,7 @@
 //! * a full sync first installs the jump rules from the built-in chains and the canary chains
 //!   (`iptables -C … || iptables -I …`), then restores; partial syncs only restore.
 //!
-//! All commands go through [`super::iptables::Iptables`]; this module never runs a process.
+//! All commands go through [`crate::kube::iptables::Iptables`]; this module never runs a process.
 //!
 //! Lab default: `--iptables-min-sync-period=250ms` (upstream: 1s). With a burst of 2, the
 //! first two changes of a scale-up apply at once and later ones at most 250 ms apart, so
@@ -26,13 +26,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-
-use super::informer::{run_informer, Store};
-use super::iptables::{Iptables, IptablesError};
-use super::klog;
+use super::flags::Flags;
+use super::netrules_planner::NetrulesPlanner;
 use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
-use crate::client::{ApiClient, ENDPOINT_SLICES, NODES, SERVICES};
+use crate::kube::client::{ApiClient, ENDPOINT_SLICES, NODES, SERVICES};
+use crate::kube::informer::{run_informer, Store};
+use crate::kube::iptables::{Iptables, IptablesError};
+use crate::kube::klog;
 
 /// The canary chain kube-proxy creates in mangle, nat and filter.
 pub const CANARY_CHAIN: &str = "KUBE-PROXY-CANARY";
@@ -43,123 +43,6 @@ const KINDS: [&str; 3] = ["Service", "EndpointSlice", "Node"];
 /// Above this many endpoints kube-proxy runs in "large cluster mode" (stale-chain cleanup at
 /// most once per sync period).
 pub const LARGE_CLUSTER_ENDPOINTS: usize = 1000;
-
-/// kube-proxy's command line (the flags a lab uses keep upstream's names).
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "kube-proxy",
-    about = "kplab kube-proxy (iptables mode): syncs Service rules to this node"
-)]
-pub struct Flags {
-    /// The node name (default: `KPLAB_NODE_NAME`, else the hostname).
-    #[arg(long = "hostname-override")]
-    pub hostname_override: Option<String>,
-    /// The pod CIDR of the whole cluster, for the local-traffic detector.
-    #[arg(long = "cluster-cidr", default_value = "10.244.0.0/16")]
-    pub cluster_cidr: String,
-    /// How to tell local traffic: ClusterCIDR, NodeCIDR, BridgeInterface, InterfaceNamePrefix.
-    #[arg(long = "detect-local-mode", default_value = "ClusterCIDR")]
-    pub detect_local_mode: String,
-    /// SNAT all traffic sent to service IPs.
-    #[arg(long = "masquerade-all", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub masquerade_all: bool,
-    /// The fwmark bit used to mark packets for SNAT (0–31).
-    #[arg(long = "iptables-masquerade-bit", default_value_t = 14)]
-    pub masquerade_bit: u8,
-    /// Full resync period (`30s`, `1m`, `500ms`).
-    #[arg(long = "iptables-sync-period", default_value = "30s", value_parser = parse_duration)]
-    pub sync_period: Duration,
-    /// Minimum time between syncs after a burst of 2 (lab default 250ms; upstream 1s).
-    #[arg(long = "iptables-min-sync-period", default_value = "250ms", value_parser = parse_duration)]
-    pub min_sync_period: Duration,
-    /// Addresses (CIDRs) NodePorts accept on; empty = all local addresses.
-    #[arg(long = "nodeport-addresses", value_delimiter = ',')]
-    pub nodeport_addresses: Vec<String>,
-    /// Accept NodePorts on 127.0.0.0/8 (route_localnet).
-    #[arg(long = "iptables-localhost-nodeports", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub localhost_nodeports: bool,
-    /// This node's IP (default: `KPLAB_NODE_IP`, else the Node's InternalIP).
-    #[arg(long = "node-ip")]
-    pub node_ip: Option<String>,
-    /// For `--detect-local-mode=BridgeInterface`.
-    #[arg(long = "pod-bridge-interface", default_value = "")]
-    pub pod_bridge_interface: String,
-    /// For `--detect-local-mode=InterfaceNamePrefix`.
-    #[arg(long = "pod-interface-name-prefix", default_value = "")]
-    pub pod_interface_name_prefix: String,
-    /// All interface addresses of the node, comma-separated (default: node IP + loopback).
-    #[arg(long = "node-addresses", default_value = "")]
-    pub node_addresses: String,
-    /// `IPv4` or `IPv6` (default: the node IP's family).
-    #[arg(long = "ip-family")]
-    pub ip_family: Option<String>,
-    /// Whether the nfacct counters exist (not in lab containers).
-    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub nfacct: bool,
-    /// Whether iptables supports `--random-fully`.
-    #[arg(long = "random-fully", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub random_fully: bool,
-    /// Whether `nf_conntrack_tcp_be_liberal` is set.
-    #[arg(long = "conntrack-tcp-be-liberal", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub conntrack_tcp_be_liberal: bool,
-    /// Log verbosity, klog style (2 shows every sync; lab default 2).
-    #[arg(long = "v", short = 'v', default_value_t = 2)]
-    pub v: u8,
-    /// The lab API server (default: `KPLAB_APISERVER`).
-    #[arg(long = "master", alias = "apiserver")]
-    pub master: Option<String>,
-    /// Sync once and exit.
-    #[arg(long)]
-    pub once: bool,
-    /// Print the payload that would be applied instead of applying it (no iptables access).
-    #[arg(long = "dry-run")]
-    pub dry_run: bool,
-    /// How often to look for the canary chains.
-    #[arg(long = "canary-check-period", default_value = "5s", value_parser = parse_duration)]
-    pub canary_period: Duration,
-}
-
-/// Parses a Go-style duration: `30s`, `1m`, `1m30s`, `250ms`, `1h`, `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("invalid duration {s:?}: missing unit (e.g. 30s)"))?;
-        let (num, tail) = rest.split_at(num_end);
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}: bad number {num:?}"))?;
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_end);
-        let secs = match unit {
-            "ns" => value / 1e9,
-            "us" | "µs" => value / 1e6,
-            "ms" => value / 1e3,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
-        };
-        // What a Duration cannot hold is an error, not a panic (from_secs_f64 and += panic).
-        total = Duration::try_from_secs_f64(secs)
-            .ok()
-            .and_then(|d| total.checked_add(d))
-            .ok_or_else(|| format!("invalid duration {s:?}: out of range"))?;
-        rest = next;
-    }
-    Ok(total)
-}
 
 /// The settings of the sync engine that do not concern the planner.
 #[derive(Debug, Clone)]
@@ -694,27 +577,14 @@ pub fn run_loop<P: RulePlanner>(
     }
 }
 
-fn node_name(flags: &Flags) -> String {
-    flags
-        .hostname_override
-        .clone()
-        .or_else(|| std::env::var("KPLAB_NODE_NAME").ok())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// Builds the planner for these flags.
-pub fn planner_for(flags: &Flags) -> Result<super::netrules_planner::NetrulesPlanner, String> {
-    super::netrules_planner::NetrulesPlanner::from_flags(flags, &node_name(flags))
+pub fn planner_for(flags: &Flags) -> Result<NetrulesPlanner, String> {
+    NetrulesPlanner::new(flags.rule_flags(), &flags.node_name())
 }
 
 /// Entry point for `kube-proxy [flags]`; `args[0]` is the program name.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let flags = match Flags::try_parse_from(&args) {
+    let flags = match Flags::parse_from_args(&args) {
         Ok(f) => f,
         Err(e) => {
             let _ = e.print();
@@ -737,11 +607,11 @@ pub fn main(args: Vec<String>) -> ExitCode {
         .master
         .clone()
         .or_else(|| std::env::var("KPLAB_APISERVER").ok())
-        .unwrap_or_else(|| crate::client::DEFAULT_APISERVER.to_string());
+        .unwrap_or_else(|| crate::kube::contract::DEFAULT_APISERVER.to_string());
     let client = ApiClient::new(&apiserver);
-    let node = node_name(&flags);
+    let node = flags.node_name();
     tracing::info!(src = "server_linux.go:496", node = %node, apiserver = %apiserver, "Using iptables Proxier");
-    let mark = 1u32 << flags.masquerade_bit.min(31);
+    let mark = 1u32 << flags.rules.0.iptables_masquerade_bit.clamp(0, 31);
     tracing::info!(src = "proxier.go:240", ipFamily = "IPv4", mark = %format!("{mark:#010x}"), "Using iptables mark for masquerade");
     let settings = SyncSettings {
         sync_period: flags.sync_period,
@@ -815,16 +685,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_go_durations() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_duration("10").unwrap_err().contains("missing unit"));
-        assert!(parse_duration("3 weeks").is_err());
-    }
-
-    #[test]
     fn counts_restore_lines_per_table() {
         let text = "*filter\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j RETURN\nCOMMIT\n*nat\n:A - [0:0]\n:B - [0:0]\n-A A -j B\n-X C\nCOMMIT\n";
         assert_eq!(
@@ -858,49 +718,5 @@ mod tests {
         );
         std::thread::sleep(w);
         assert!(l.wait_time() < Duration::from_millis(5));
-    }
-}
-
-/// Property tests (issue 13): kube-proxy's duration flags read Go durations. Any value gives a
-/// duration or an error naming the value, never a panic.
-#[cfg(test)]
-mod props {
-    use super::*;
-    use crate::props::{config, CASES};
-    use proptest::prelude::*;
-
-    const FILE: &str = "proptest-regressions/proxy_sync.txt";
-
-    proptest! {
-        #![proptest_config(config(CASES, FILE))]
-
-        #[test]
-        fn any_duration_parses_or_is_refused(
-            t in crate::props::duration_text()
-        ) {
-            match parse_duration(&t) {
-                Ok(_) => {}
-                Err(e) => prop_assert!(
-                    e == "empty duration" || e.starts_with(&format!("invalid duration {:?}", t.trim())),
-                    "{}", e
-                ),
-            }
-        }
-    }
-
-    // Regression tests: every value a property above ever failed on, by name.
-
-    /// Found by `any_duration_parses_or_is_refused`: `Duration::from_secs_f64` panicked on a
-    /// number of seconds a Duration cannot hold, and adding two huge parts overflowed.
-    #[test]
-    fn regression_duration_too_big_is_refused() {
-        assert_eq!(
-            parse_duration("99999999999999999999s").unwrap_err(),
-            "invalid duration \"99999999999999999999s\": out of range"
-        );
-        assert_eq!(
-            parse_duration("18446744073709551615s18446744073709551615s").unwrap_err(),
-            "invalid duration \"18446744073709551615s18446744073709551615s\": out of range"
-        );
     }
 }

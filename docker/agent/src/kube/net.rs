@@ -12,6 +12,8 @@ use std::process::{Command, Stdio};
 
 use sha1::{Digest, Sha1};
 
+use super::iptables::{Iptables, IptablesError, JumpRule};
+
 /// The overlay device, as Calico names it.
 pub const VXLAN_DEV: &str = "vxlan.calico";
 /// Calico's VXLAN network identifier.
@@ -24,8 +26,7 @@ pub const VXLAN_MTU: u32 = 1450;
 pub const CALI_MAC: &str = "ee:ee:ee:ee:ee:ee";
 /// The pod's default gateway: a link-local address answered by the node side of the veth.
 pub const POD_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
-/// The cluster's pod network (`--cluster-cidr`).
-pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
+pub use super::contract::CLUSTER_CIDR;
 
 /// A failure of one networking step, with the command's own error output.
 #[derive(Debug, thiserror::Error)]
@@ -362,29 +363,25 @@ pub fn nat_outgoing_restore(cluster_cidr: &str) -> String {
 /// Installs (idempotently) the outgoing NAT chains and the jump to them at the top of
 /// `POSTROUTING`.
 pub fn ensure_nat_outgoing(cluster_cidr: &str) -> Result<(), NetError> {
-    run_batch(
-        "iptables-restore",
-        &["-w", "--noflush"],
-        &nat_outgoing_restore(cluster_cidr),
-    )?;
-    let jump = [
-        "POSTROUTING",
-        "-m",
-        "comment",
-        "--comment",
-        NAT_JUMP_COMMENT,
-        "-j",
-        "cali-POSTROUTING",
-    ];
-    let mut check = vec!["-w", "-t", "nat", "-C"];
-    check.extend_from_slice(&jump);
-    if run("iptables", &check).is_err() {
-        let mut insert = vec!["-w", "-t", "nat", "-I"];
-        insert.extend_from_slice(&jump[..1]);
-        insert.push("1");
-        insert.extend_from_slice(&jump[1..]);
-        run("iptables", &insert)?;
-    }
+    let ipt = Iptables::default();
+    let input = nat_outgoing_restore(cluster_cidr);
+    let failed = |e: IptablesError, input: &str| NetError::Failed {
+        cmd: e.command,
+        status: e.status,
+        stderr: e.stderr,
+        input: input.to_string(),
+    };
+    ipt.restore_noflush_wait(&input)
+        .map_err(|e| failed(e, &input))?;
+    let jump = JumpRule {
+        table: "nat".into(),
+        chain: "POSTROUTING".into(),
+        args: ["-m", "comment", "--comment", NAT_JUMP_COMMENT]
+            .map(String::from)
+            .to_vec(),
+        target: "cali-POSTROUTING".into(),
+    };
+    ipt.ensure_jump(&jump).map_err(|e| failed(e, ""))?;
     Ok(())
 }
 

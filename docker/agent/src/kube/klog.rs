@@ -84,6 +84,20 @@ impl Visit for Fields {
     }
 }
 
+/// The klog timestamp with its severity letter: `I1123 05:01:02.345678` (UTC, microseconds).
+pub fn stamp(severity: char) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{severity}{:02}{:02} {:02}:{:02}:{:02}.{:06}",
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond(),
+    )
+}
+
 /// The klog header for `level` at the current time: `I1123 05:01:02.345678      42 `.
 pub fn header(level: &Level) -> String {
     let letter = match *level {
@@ -91,17 +105,16 @@ pub fn header(level: &Level) -> String {
         Level::WARN => 'W',
         _ => 'I',
     };
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{letter}{:02}{:02} {:02}:{:02}:{:02}.{:06} {:>7} ",
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond(),
-        std::process::id()
-    )
+    header_of(letter)
+}
+
+fn header_of(severity: char) -> String {
+    format!("{} {:>7} ", stamp(severity), std::process::id())
+}
+
+/// A whole klog line: `W1123 04:35:00.123456    4242 render.go:0] message`.
+pub fn line(severity: char, src: &str, msg: &str) -> String {
+    format!("{}{src}] {msg}", header_of(severity))
 }
 
 impl<S, N> FormatEvent<S, N> for KlogFormat

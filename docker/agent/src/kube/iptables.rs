@@ -1,6 +1,6 @@
-//! The only place in the agent that runs `iptables`, `iptables-restore` and `iptables-save`
-//! (kube-proxy and the NetworkPolicy enforcer both go through it), and kube-proxy's `conntrack`
-//! (its UDP conntrack cleanup).
+//! The only place in the agent that runs `iptables`, `iptables-restore`, `iptables-save` and
+//! `conntrack`: kube-proxy, the NetworkPolicy enforcer, the kubelet's outgoing NAT, `kplab-node`'s
+//! removal of Docker's DNS rules and `nftrace` all go through it.
 //!
 //! Everything here is a thin, synchronous wrapper around the real binaries (nft backend in the
 //! lab image). Failures carry the command line and the tool's own stderr, so that a learner
@@ -131,6 +131,13 @@ impl Iptables {
         Ok(start.elapsed())
     }
 
+    /// Feeds `text` to `iptables-restore -w --noflush`, waiting for the xtables lock as long as
+    /// it takes (the kubelet's outgoing NAT, installed once at start).
+    pub fn restore_noflush_wait(&self, text: &str) -> Result<(), IptablesError> {
+        self.run(&self.restore, &["-w", "--noflush"], Some(text))
+            .map(|_| ())
+    }
+
     /// Feeds `text` to `iptables-restore -w 5` (flushing the tables it names): the baseline the
     /// benchmark compares with.
     pub fn restore_flush(&self, text: &str) -> Result<Duration, IptablesError> {
@@ -185,6 +192,16 @@ impl Iptables {
         insert.extend(&spec);
         self.run(&self.iptables, &insert, None)?;
         Ok(true)
+    }
+
+    /// `iptables ARGS…` (the configured binary, e.g. `iptables-nft`); returns its stdout.
+    pub fn run_iptables(&self, args: &[&str]) -> Result<String, IptablesError> {
+        self.run(&self.iptables, args, None)
+    }
+
+    /// `conntrack ARGS…`; returns its stdout.
+    pub fn run_conntrack(&self, args: &[&str]) -> Result<String, IptablesError> {
+        self.run(&self.conntrack, args, None)
     }
 
     /// `conntrack -L -f FAMILY -p udp`: the UDP entries of one family, as the tool prints them.

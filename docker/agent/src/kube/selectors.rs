@@ -109,7 +109,7 @@ mod tests {
     }
 }
 
-/// Property tests (issue 13): `fieldSelector=` and `labelSelector=` come from the learner's
+/// Property tests: `fieldSelector=` and `labelSelector=` come from the learner's
 /// requests. Any text parses or gets kubernetes' message, never a panic.
 #[cfg(test)]
 mod props {

@@ -1,0 +1,305 @@
+//! The entry point of every `/api` and `/apis` request: parses the path and runs the verb
+//! (list, get, create, replace, patch, delete, watch, subresources).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::http::HeaderMap;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use serde_json::json;
+use serde_json::Value;
+
+use super::binding::bind;
+use super::binding::scale_of;
+use super::binding::scale_update;
+use super::create::create;
+use super::create::replace;
+use super::create::Mode;
+use super::delete::delete;
+use super::errors::bad_request;
+use super::errors::json_response;
+use super::errors::not_found;
+use super::errors::unknown_path;
+use super::errors::ApiError;
+use super::errors::ApiResult;
+use super::path::parse_path;
+use super::path::Parsed;
+use super::watch::start_watch;
+use super::watch::watch_response;
+use super::watch::WatchStart;
+use crate::apiserver::state::AppState;
+use crate::kube::client::Status;
+use crate::kube::patch::merge_patch;
+use crate::kube::selectors::FieldSelector;
+use crate::kube::selectors::LabelSelector;
+
+/// Handles every request under `/api` and `/apis`.
+pub async fn handle_api(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match dispatch(&app, &method, &uri, &headers, &body) {
+        Ok(Reply::Json(code, v)) => json_response(code, &v),
+        Ok(Reply::Watch(w)) => watch_response(w),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(crate) enum Reply {
+    Json(StatusCode, Value),
+    Watch(WatchStart),
+}
+
+pub(crate) fn query_map(uri: &Uri) -> std::collections::HashMap<String, String> {
+    axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+pub(crate) fn parse_body(body: &Bytes) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Err(bad_request("the body of the request was empty"));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+    if !v.is_object() {
+        return Err(bad_request(
+            "couldn't get version/kind; json parse error: the body is not a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+pub(crate) fn dispatch(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Reply> {
+    let q = query_map(uri);
+    let t = match parse_path(uri.path())? {
+        Parsed::Discovery(v) if method == Method::GET => return Ok(Reply::Json(StatusCode::OK, v)),
+        Parsed::Discovery(_) => return Err(method_not_allowed()),
+        Parsed::Target(t) => t,
+    };
+    let ns = t.namespace.clone();
+    let res = t.res;
+    let reply_ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
+    match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
+        (Method::GET, None, None) => {
+            let label = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
+                .map_err(bad_request)?;
+            let field =
+                FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str), res.kind)
+                    .map_err(bad_request)?;
+            let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
+            if watch {
+                let timeout = q
+                    .get("timeoutSeconds")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(1800);
+                return start_watch(
+                    app,
+                    res,
+                    ns,
+                    label,
+                    field,
+                    q.get("resourceVersion").cloned(),
+                    timeout,
+                )
+                .map(Reply::Watch);
+            }
+            let st = app.store();
+            let items: Vec<Value> = st
+                .list(res, ns.as_deref())
+                .into_iter()
+                .filter(|o| label.matches_object(o) && field.matches(o))
+                .cloned()
+                .collect();
+            reply_ok(json!({
+                "kind": format!("{}List", res.kind),
+                "apiVersion": res.api_version(),
+                "metadata": {"resourceVersion": st.resource_version().to_string()},
+                "items": items,
+            }))
+        }
+        (Method::GET, Some(name), None) | (Method::GET, Some(name), Some("status")) => {
+            let st = app.store();
+            st.get(res, ns.as_deref().unwrap_or(""), name)
+                .cloned()
+                .map(|o| Reply::Json(StatusCode::OK, o))
+                .ok_or_else(|| not_found(res, name))
+        }
+        (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
+            let st = app.store();
+            let d = st
+                .get(res, ns.as_deref().unwrap_or(""), name)
+                .ok_or_else(|| not_found(res, name))?;
+            reply_ok(scale_of(d))
+        }
+        (Method::POST, None, None) => {
+            let obj = parse_body(body)?;
+            let mut st = app.store();
+            let created = create(app, &mut st, res, ns.as_deref(), obj)?;
+            app.changed();
+            Ok(Reply::Json(StatusCode::CREATED, created))
+        }
+        (Method::POST, Some(name), Some("binding")) if res.kind == "Pod" => {
+            let b = parse_body(body)?;
+            let mut st = app.store();
+            let out = bind(&mut st, ns.as_deref().unwrap_or("default"), name, &b)?;
+            app.changed();
+            Ok(Reply::Json(StatusCode::CREATED, out))
+        }
+        (Method::PUT, Some(name), sub) => {
+            let obj = parse_body(body)?;
+            let mut st = app.store();
+            let out = match sub {
+                None => replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Main)?,
+                Some("status") => {
+                    replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Status)?
+                }
+                Some("scale") if res.kind == "Deployment" => {
+                    scale_update(app, &mut st, ns.as_deref(), name, &obj, false)?
+                }
+                _ => return Err(unknown_path()),
+            };
+            app.changed();
+            reply_ok(out)
+        }
+        (Method::PATCH, Some(name), sub) => {
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            if ct.starts_with("application/json-patch+json")
+                || ct.starts_with("application/apply-patch")
+            {
+                return Err(ApiError(Status::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got {ct})"),
+                )));
+            }
+            let patch = parse_body(body)?;
+            let mut st = app.store();
+            let out = match sub {
+                Some("scale") if res.kind == "Deployment" => {
+                    scale_update(app, &mut st, ns.as_deref(), name, &patch, true)?
+                }
+                None | Some("status") => {
+                    let key_ns = ns.as_deref().unwrap_or("");
+                    let old = st
+                        .get(res, key_ns, name)
+                        .cloned()
+                        .ok_or_else(|| not_found(res, name))?;
+                    let mut merged = old.clone();
+                    merge_patch(&mut merged, &patch);
+                    // The real server decodes the merged object into its type: a metadata that
+                    // is not an object fails there (and indexing it below would panic).
+                    if let Some(m) = merged.get("metadata").filter(|m| !m.is_object()) {
+                        return Err(bad_request(format!(
+                            "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
+                            go_json_type(m),
+                            res.kind
+                        )));
+                    }
+                    // A patch only checks the resourceVersion when it carries one.
+                    if patch.pointer("/metadata/resourceVersion").is_none() {
+                        merged["metadata"]["resourceVersion"] =
+                            old["metadata"]["resourceVersion"].clone();
+                    }
+                    let mode = if sub == Some("status") {
+                        Mode::Status
+                    } else {
+                        Mode::Main
+                    };
+                    replace(app, &mut st, res, ns.as_deref(), name, merged, mode)?
+                }
+                _ => return Err(unknown_path()),
+            };
+            app.changed();
+            reply_ok(out)
+        }
+        (Method::DELETE, Some(name), None) => {
+            let mut grace = q
+                .get("gracePeriodSeconds")
+                .map(|g| {
+                    g.parse::<i64>()
+                        .map_err(|_| bad_request(format!("invalid gracePeriodSeconds {g:?}")))
+                })
+                .transpose()?;
+            if grace.is_none() && !body.is_empty() {
+                if let Ok(opts) = serde_json::from_slice::<Value>(body) {
+                    grace = opts.get("gracePeriodSeconds").and_then(Value::as_i64);
+                }
+            }
+            let mut st = app.store();
+            let out = delete(&mut st, res, ns.as_deref().unwrap_or(""), name, grace)?;
+            app.changed();
+            reply_ok(out)
+        }
+        (Method::DELETE, None, None) => {
+            let label = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
+                .map_err(bad_request)?;
+            let field =
+                FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str), res.kind)
+                    .map_err(bad_request)?;
+            let grace = q
+                .get("gracePeriodSeconds")
+                .and_then(|g| g.parse::<i64>().ok());
+            let mut st = app.store();
+            let keys: Vec<(String, String)> = st
+                .list(res, ns.as_deref())
+                .into_iter()
+                .filter(|o| label.matches_object(o) && field.matches(o))
+                .map(crate::apiserver::store::key_of)
+                .collect();
+            let mut items = Vec::new();
+            for (kns, kname) in keys {
+                if let Ok(v) = delete(&mut st, res, &kns, &kname, grace) {
+                    items.push(v);
+                }
+            }
+            app.changed();
+            reply_ok(json!({
+                "kind": format!("{}List", res.kind),
+                "apiVersion": res.api_version(),
+                "metadata": {"resourceVersion": st.resource_version().to_string()},
+                "items": items,
+            }))
+        }
+        (Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE, _, _) => {
+            Err(unknown_path())
+        }
+        _ => Err(method_not_allowed()),
+    }
+}
+
+pub(crate) fn method_not_allowed() -> ApiError {
+    ApiError(Status::new(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+    ))
+}
+
+/// The name Go's `encoding/json` gives the JSON type of `v` in an `UnmarshalTypeError`.
+pub(crate) fn go_json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
