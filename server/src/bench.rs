@@ -88,7 +88,7 @@ pub async fn cluster_up(driver: &Driver, runs: usize, pods: usize) -> anyhow::Re
     // One untimed lab first, so that the isolation rules and caches are warm for both sides.
     let pid = std::process::id();
     let warm: LabName = format!("bench-{pid}-warm").parse()?;
-    crate::cluster_up(driver, &warm, &LabOptions::default()).await?;
+    crate::engine::cluster::cluster_up(driver, &warm, &LabOptions::default()).await?;
     driver.down(&warm).await?;
 
     let mut bare = Vec::new();
@@ -116,7 +116,7 @@ pub async fn cluster_up(driver: &Driver, runs: usize, pods: usize) -> anyhow::Re
     for run in 0..runs {
         let lab: LabName = format!("bench-{pid}-{run}").parse()?;
         let t = Instant::now();
-        let result = crate::cluster_up(driver, &lab, &LabOptions::default()).await;
+        let result = crate::engine::cluster::cluster_up(driver, &lab, &LabOptions::default()).await;
         let elapsed = t.elapsed().as_secs_f64();
         if result.is_ok() {
             driver.down(&lab).await?;
@@ -127,7 +127,7 @@ pub async fn cluster_up(driver: &Driver, runs: usize, pods: usize) -> anyhow::Re
 
     let (idle_cgroup_mib, idle_tmpfs_mib, idle_shim_mib) = if pods > 0 {
         let lab: LabName = format!("bench-{pid}-mem").parse()?;
-        let info = crate::cluster_up(driver, &lab, &LabOptions::default()).await?;
+        let info = crate::engine::cluster::cluster_up(driver, &lab, &LabOptions::default()).await?;
         let measured = idle_memory(driver, &info, pods).await;
         driver.down(&lab).await?;
         let (cg, tmpfs, shim) = measured?;

@@ -12,11 +12,12 @@ pub mod sandbox;
 pub mod store;
 pub mod web;
 
-use anyhow::Context;
+pub use engine::cluster::cluster_up;
+
 use clap::{Parser, Subcommand};
 
 use sandbox::image::{self, BaseMethod, BuildOptions};
-use sandbox::{Driver, LabInfo, LabName, LabOptions};
+use sandbox::{Driver, LabName, LabOptions};
 
 /// The `kplab` command line.
 #[derive(Debug, Parser)]
@@ -323,20 +324,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `kplab cluster up`: host isolation rules, the node image if missing, then the lab.
-pub async fn cluster_up(
-    driver: &Driver,
-    lab: &LabName,
-    options: &LabOptions,
-) -> anyhow::Result<LabInfo> {
-    // The host rules and the image are independent: prepare both at once, then start the lab.
-    let (isolated, image) = tokio::join!(
-        tokio::task::spawn_blocking(isolation::install),
-        image::ensure(driver, &options.image)
-    );
-    isolated.context("host isolation task")??;
-    image?;
-    Ok(driver.up(lab, options).await?)
 }
