@@ -272,9 +272,6 @@ pub fn metrics_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::config::guard::{GuardArgs, Net};
-    use crate::web::limits::RateLimit;
-    use std::time::Duration;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -282,48 +279,6 @@ mod tests {
             h.append(*k, v.parse().unwrap());
         }
         h
-    }
-
-    #[test]
-    fn cidrs_match_their_addresses() {
-        let n = Net::parse("10.1.0.0/16").unwrap();
-        assert!(n.contains("10.1.2.3".parse().unwrap()));
-        assert!(!n.contains("10.2.0.1".parse().unwrap()));
-        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
-        assert!(Net::parse("127.0.0.1")
-            .unwrap()
-            .contains("127.0.0.1".parse().unwrap()));
-        assert!(Net::parse("fd00::/8")
-            .unwrap()
-            .contains("fd12::1".parse().unwrap()));
-        assert!(Net::parse("0.0.0.0/0")
-            .unwrap()
-            .contains("8.8.8.8".parse().unwrap()));
-        assert_eq!(Net::parse("10.0.0.0/33"), None);
-        assert_eq!(Net::parse("nope"), None);
-    }
-
-    #[test]
-    fn forwarded_for_counts_only_from_a_trusted_proxy() {
-        let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7")]);
-        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let none = Guard::default();
-        assert_eq!(none.client_ip(Some(local), &h), local.ip());
-        let g = GuardArgs {
-            trusted_proxy: vec!["127.0.0.1".into()],
-            ..GuardArgs::default()
-        }
-        .validate()
-        .unwrap();
-        // The right-most untrusted hop: what the proxy saw, not what the client wrote.
-        assert_eq!(
-            g.client_ip(Some(local), &h),
-            "203.0.113.7".parse::<IpAddr>().unwrap()
-        );
-        let remote: SocketAddr = "198.51.100.1:5000".parse().unwrap();
-        assert_eq!(g.client_ip(Some(remote), &h), remote.ip());
-        assert!(!g.https(Some(remote), &headers(&[("x-forwarded-proto", "https")])));
-        assert!(g.https(Some(local), &headers(&[("x-forwarded-proto", "https")])));
     }
 
     #[test]
@@ -354,18 +309,6 @@ mod tests {
             cross_site(&headers(&[("host", "lab.example")]), false),
             None
         );
-    }
-
-    #[test]
-    fn the_limit_holds_per_key_and_says_how_long_to_wait() {
-        let l: RateLimit<u8> = RateLimit::new(2, Duration::from_secs(60));
-        for _ in 0..2 {
-            assert!(l.check(&1).is_ok());
-            l.record(1);
-        }
-        let wait = l.check(&1).unwrap_err();
-        assert!((1..=60).contains(&wait), "{wait}");
-        assert!(l.check(&2).is_ok());
     }
 
     #[test]

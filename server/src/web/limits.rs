@@ -145,4 +145,16 @@ mod tests {
         assert!((1..=60).contains(&wait), "{wait}");
         assert!(l.check(&b).is_ok(), "another address is not affected");
     }
+
+    #[test]
+    fn the_limit_holds_per_key_and_says_how_long_to_wait() {
+        let l: RateLimit<u8> = RateLimit::new(2, Duration::from_secs(60));
+        for _ in 0..2 {
+            assert!(l.check(&1).is_ok());
+            l.record(1);
+        }
+        let wait = l.check(&1).unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(l.check(&2).is_ok());
+    }
 }
