@@ -1,6 +1,8 @@
 //! The error policy of the web server.
 //!
-//! Handlers return [`AppError`] (HTML pages) or [`ApiError`] (JSON under `/api`). Each variant
+//! One error type for the web layer: [`ApiError`] (JSON under `/api`, or the workshop message
+//! page), built from the domain's [`AppError`] or from a status and reason; page handlers
+//! return the [`AppError`] itself, rendered as the error page. Each [`AppError`] variant
 //! is a failure the client can act on and maps to one status code: 400 bad request (with the
 //! reason), 401/403 (not yours, or refused with the reason), 404, 409 conflict, 429 too many
 //! (with `Retry-After`), 503 full (with `Retry-After`). Anything
@@ -77,43 +79,22 @@ impl IntoResponse for AppError {
     }
 }
 
-/// [`AppError`] rendered as JSON `{"error": …}` (the `/api` routes).
+/// The web layer's error for the JSON API and the workshop routes: an [`AppError`] or a
+/// refusal with any status, rendered as JSON `{"error": …}` (with `retry_after` and the
+/// `Retry-After` header when there is a wait) or, after [`ApiError::html`], as the workshop
+/// message page. Page handlers return [`AppError`] itself (the error page).
 #[derive(Debug)]
-pub struct ApiError(pub AppError);
-
-impl<E: Into<AppError>> From<E> for ApiError {
-    fn from(e: E) -> Self {
-        ApiError(e.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.0.log();
-        let mut body = serde_json::json!({ "error": self.0.to_string() });
-        if let Some(retry_after) = self.0.wait() {
-            body["retry_after"] = retry_after.into();
-        }
-        let mut r = (self.0.status(), Json(body)).into_response();
-        self.0.retry_after(&mut r);
-        r
-    }
-}
-
-/// The workshop routes' error: [`AppError`] or a refusal with any status, rendered as JSON
-/// or (after [`Fail::html`]) as the workshop message page.
-#[derive(Debug)]
-pub struct Fail {
+pub struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
     html: bool,
 }
 
-impl Fail {
+impl ApiError {
     /// A refusal with this status and reason.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Fail {
-        Fail {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
             status,
             message: message.into(),
             retry_after: None,
@@ -121,26 +102,22 @@ impl Fail {
         }
     }
     /// Rendered as a page instead of JSON.
-    pub fn html(mut self) -> Fail {
+    pub fn html(mut self) -> ApiError {
         self.html = true;
         self
     }
 }
 
-impl From<AppError> for Fail {
-    fn from(e: AppError) -> Fail {
-        if let AppError::Internal(cause) = &e {
-            tracing::error!(error = format!("{cause:#}"), "workshop request failed");
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let e = e.into();
+        e.log();
+        ApiError {
+            status: e.status(),
+            message: e.to_string(),
+            retry_after: e.wait(),
+            html: false,
         }
-        let mut f = Fail::new(e.status(), e.to_string());
-        f.retry_after = e.wait();
-        f
-    }
-}
-
-impl From<crate::store::StoreError> for Fail {
-    fn from(e: crate::store::StoreError) -> Fail {
-        AppError::from(e).into()
     }
 }
 
@@ -152,7 +129,7 @@ struct MessagePage<'a> {
     retry_after: Option<u64>,
 }
 
-impl IntoResponse for Fail {
+impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = if self.html {
             let title = self.status.canonical_reason().unwrap_or("Error");

@@ -139,7 +139,7 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
             tracing::info!(path = %req.uri().path(), ip = %client.ip, "cross-site request refused");
             let e = AppError::Refused(reason);
             return if req.uri().path().starts_with("/api/") {
-                ApiError(e).into_response()
+                ApiError::from(e).into_response()
             } else {
                 e.into_response()
             };
@@ -168,7 +168,7 @@ pub async fn token_guesses(State(state): State<AppState>, req: Request, next: Ne
             reason: format!("too many wrong tokens from your address; try again in {wait} s"),
         };
         return if req.uri().path().starts_with("/api/") {
-            ApiError(e).into_response()
+            ApiError::from(e).into_response()
         } else {
             e.into_response()
         };

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
 use sha2::{Digest, Sha256};
 
-use crate::web::error::Fail;
+use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
 /// The instructor cookie.
@@ -24,9 +24,9 @@ pub struct Denied {
     pub reason: &'static str,
 }
 
-impl From<Denied> for Fail {
-    fn from(d: Denied) -> Fail {
-        Fail::new(d.status, d.reason)
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> ApiError {
+        ApiError::new(d.status, d.reason)
     }
 }
 

@@ -15,7 +15,7 @@ use super::instructor_workshop;
 use super::learner::me_json;
 use crate::domain::workshop::view;
 use crate::web::auth::LearnerId;
-use crate::web::error::Fail;
+use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
 enum Next {
@@ -31,7 +31,7 @@ pub async fn stream_dashboard(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Fail> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     let changes = state.workshop.subscribe();
     let notices = state.workshop.subscribe_notices();
@@ -101,13 +101,13 @@ pub async fn stream_dashboard(
 pub async fn stream_my_workshop(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Fail> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let m = state
         .store
         .workshops()
         .membership(&learner.0)
         .await?
-        .ok_or_else(|| Fail::new(StatusCode::NOT_FOUND, "you are not in a workshop"))?;
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "you are not in a workshop"))?;
     let notices = state.workshop.subscribe_notices();
     let stream = futures_util::stream::unfold(
         (state, learner, m.workshop, notices),

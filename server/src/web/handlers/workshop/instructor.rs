@@ -17,7 +17,7 @@ use crate::domain::workshop::ops::{self};
 use crate::domain::workshop::{pool, view};
 use crate::store::Status;
 use crate::web::auth::LearnerId;
-use crate::web::error::Fail;
+use crate::web::error::ApiError;
 use crate::web::instructor as auth;
 use crate::web::state::AppState;
 
@@ -26,7 +26,7 @@ pub async fn create_workshop(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Fail> {
+) -> Result<Response, ApiError> {
     auth::instructor(&state, &headers)?;
     let w = ops::create(&state, parse(&body)?).await?;
     Ok((
@@ -40,7 +40,7 @@ pub async fn create_workshop(
 pub async fn list_workshops(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     auth::instructor(&state, &headers)?;
     let ws = state.store.workshops().workshops().await?;
     Ok(Json(json!({ "workshops": ws })))
@@ -51,7 +51,7 @@ pub async fn get_workshop(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     Ok(Json(json!(w)))
 }
@@ -61,7 +61,7 @@ pub async fn get_dashboard(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     let rows = view::rows(&state, &w).await?;
     Ok(Json(json!({ "workshop": w, "rows": rows })))
@@ -72,7 +72,7 @@ pub async fn close_workshop(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     let w = ops::set_open(&state, w, false).await?;
     Ok(Json(json!({ "id": w.id, "open": w.open })))
@@ -83,7 +83,7 @@ pub async fn open_workshop(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     let w = ops::set_open(&state, w, true).await?;
     Ok(Json(json!({ "id": w.id, "open": w.open })))
@@ -94,7 +94,7 @@ pub async fn end_workshop(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut w = instructor_workshop(&state, &headers, &id).await?;
     let stopped = pool::end(&state, &mut w).await?;
     Ok(Json(
@@ -116,14 +116,20 @@ pub async fn extend_workshop(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut w = instructor_workshop(&state, &headers, &id).await?;
     let b: ExtendBody = parse(&body)?;
     if !(1..=24 * 60).contains(&b.minutes) {
-        return Err(Fail::new(StatusCode::BAD_REQUEST, "minutes must be 1-1440"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "minutes must be 1-1440",
+        ));
     }
     if w.ended {
-        return Err(Fail::new(StatusCode::CONFLICT, "the workshop has ended"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the workshop has ended",
+        ));
     }
     w.ends_ms = w.ends_ms.max(now_ms()) + b.minutes * 60_000;
     state.store.workshops().update_workshop(&w).await?;
@@ -145,12 +151,12 @@ pub async fn broadcast_message(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut w = instructor_workshop(&state, &headers, &id).await?;
     let b: BroadcastBody = parse(&body)?;
     let message = b.message.trim().to_string();
     if message.chars().count() > 500 {
-        return Err(Fail::new(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "message is longer than 500 characters",
         ));
@@ -174,7 +180,7 @@ pub async fn export_results(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
-) -> Result<Response, Fail> {
+) -> Result<Response, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     let rows = view::export(&state, &w).await?;
     let file = format!("workshop-{}", w.id);
@@ -198,7 +204,7 @@ pub async fn export_results(
             view::to_csv(&rows),
         )
             .into_response()),
-        other => Err(Fail::new(
+        other => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("format must be csv or json, not {other:?}"),
         )),
@@ -221,7 +227,7 @@ pub async fn act_on_learner(
     headers: HeaderMap,
     Path((id, learner, action)): Path<(String, String, String)>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     ops::member(&state, &w, &learner).await?;
     let b: ActionBody = parse(&body)?;
@@ -229,8 +235,9 @@ pub async fn act_on_learner(
     let who = LearnerId(learner.clone());
     let out = match action.as_str() {
         "reset" => {
-            let s = live
-                .ok_or_else(|| Fail::new(StatusCode::CONFLICT, "the learner has no lab running"))?;
+            let s = live.ok_or_else(|| {
+                ApiError::new(StatusCode::CONFLICT, "the learner has no lab running")
+            })?;
             let scope = b.scope.unwrap_or_else(|| "phase".into());
             let s = crate::domain::lifecycle::reset(&state, &who.0, s, &scope).await?;
             json!({ "session": s.id, "status": s.status, "scope": scope })
@@ -250,18 +257,19 @@ pub async fn act_on_learner(
             let lab = state
                 .catalog
                 .lab(&lab_id)
-                .ok_or_else(|| Fail::new(StatusCode::NOT_FOUND, format!("lab {lab_id}")))?;
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("lab {lab_id}")))?;
             let s = lifecycle::start(&state, &learner, lab).await?;
             json!({ "session": s.id, "status": s.status })
         }
         "extend" => {
-            let s = live
-                .ok_or_else(|| Fail::new(StatusCode::CONFLICT, "the learner has no lab running"))?;
+            let s = live.ok_or_else(|| {
+                ApiError::new(StatusCode::CONFLICT, "the learner has no lab running")
+            })?;
             let expires = lifecycle::extend(&state, &s).await?;
             json!({ "session": s.id, "expires_in": (expires - now_ms()) / 1000 })
         }
         other => {
-            return Err(Fail::new(
+            return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("no action {other:?}: reset, restart or extend"),
             ))

@@ -11,8 +11,8 @@ use super::parse;
 use crate::domain::platform::now_ms;
 use crate::domain::workshop::ops::{self, Joined};
 use crate::web::auth::LearnerId;
+use crate::web::error::ApiError;
 use crate::web::error::AppError;
-use crate::web::error::Fail;
 use crate::web::guard::Client;
 use crate::web::state::AppState;
 
@@ -24,7 +24,7 @@ pub async fn join(
     ip: std::net::IpAddr,
     code: &str,
     name: &str,
-) -> Result<Joined, Fail> {
+) -> Result<Joined, ApiError> {
     if let Err(wait) = state.limits.joins.check(&ip) {
         return Err(AppError::TooMany {
             retry_after: wait,
@@ -55,7 +55,7 @@ pub async fn join_workshop(
     Extension(learner): Extension<LearnerId>,
     client: Client,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let b: JoinBody = parse(&body)?;
     let j = join(&state, &learner, client.ip, &b.code, &b.name).await?;
     Ok(Json(joined_json(&j, &learner)))
@@ -76,7 +76,7 @@ fn joined_json(j: &Joined, learner: &LearnerId) -> serde_json::Value {
 }
 
 /// The learner's workshop as `GET /api/workshops/me` shows it.
-pub async fn me_json(state: &AppState, learner: &LearnerId) -> Result<serde_json::Value, Fail> {
+pub async fn me_json(state: &AppState, learner: &LearnerId) -> Result<serde_json::Value, ApiError> {
     let Some(m) = state.store.workshops().membership(&learner.0).await? else {
         return Ok(json!({ "workshop": null }));
     };
@@ -100,7 +100,7 @@ pub async fn me_json(state: &AppState, learner: &LearnerId) -> Result<serde_json
 pub async fn get_my_workshop(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(me_json(&state, &learner).await?))
 }
 
@@ -117,14 +117,14 @@ pub async fn raise_hand(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, Fail> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let b: HandBody = parse(&body)?;
     let m = state
         .store
         .workshops()
         .membership(&learner.0)
         .await?
-        .ok_or_else(|| Fail::new(StatusCode::NOT_FOUND, "you are not in a workshop"))?;
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "you are not in a workshop"))?;
     state
         .store
         .workshops()

@@ -18,26 +18,26 @@ use axum::response::Html;
 use serde::de::DeserializeOwned;
 
 use crate::store::Workshop;
-use crate::web::error::{AppError, Fail};
+use crate::web::error::{ApiError, AppError};
 use crate::web::instructor as auth;
 use crate::web::state::AppState;
 
 /// A JSON body (empty means `{}`).
-pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Fail> {
+pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
     serde_json::from_slice(body)
-        .map_err(|e| Fail::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
 /// Renders a workshop page.
-pub fn render(t: &impl Template) -> Result<Html<String>, Fail> {
+pub fn render(t: &impl Template) -> Result<Html<String>, ApiError> {
     t.render()
         .map(Html)
-        .map_err(|e| Fail::from(AppError::Internal(e.into())).html())
+        .map_err(|e| ApiError::from(AppError::Internal(e.into())).html())
 }
 
 /// The workshop `id`, for the instructor only.
@@ -45,15 +45,15 @@ pub async fn instructor_workshop(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
-) -> Result<Workshop, Fail> {
+) -> Result<Workshop, ApiError> {
     auth::instructor(state, headers)?;
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(Fail::new(StatusCode::BAD_REQUEST, "bad workshop id"));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad workshop id"));
     }
     state
         .store
         .workshops()
         .workshop(id)
         .await?
-        .ok_or_else(|| Fail::new(StatusCode::NOT_FOUND, format!("workshop {id} not found")))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("workshop {id} not found")))
 }

@@ -14,7 +14,7 @@ use crate::domain::workshop::ops::{self, NewWorkshop};
 use crate::domain::workshop::{normalise_code, view};
 use crate::store::Workshop;
 use crate::web::auth::LearnerId;
-use crate::web::error::Fail;
+use crate::web::error::ApiError;
 use crate::web::guard::Client;
 use crate::web::instructor as auth;
 use crate::web::state::AppState;
@@ -31,12 +31,12 @@ pub async fn show_join(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
     code: Option<Path<String>>,
-) -> Result<Html<String>, Fail> {
+) -> Result<Html<String>, ApiError> {
     let name = state
         .store
         .learner(&learner.0)
         .await
-        .map_err(|e| Fail::from(e).html())?
+        .map_err(|e| ApiError::from(e).html())?
         .map(|l| l.name)
         .unwrap_or_default();
     let code = code
@@ -60,10 +60,10 @@ pub async fn join_from_form(
     Extension(learner): Extension<LearnerId>,
     client: Client,
     Form(f): Form<JoinForm>,
-) -> Result<Response, Fail> {
+) -> Result<Response, ApiError> {
     join(&state, &learner, client.ip, &f.code, &f.name)
         .await
-        .map_err(Fail::html)?;
+        .map_err(ApiError::html)?;
     Ok(Redirect::to("/w").into_response())
 }
 
@@ -81,8 +81,8 @@ struct LearnerPage {
 pub async fn show_my_workshop(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
-) -> Result<Response, Fail> {
-    let me = me_json(&state, &learner).await.map_err(Fail::html)?;
+) -> Result<Response, ApiError> {
+    let me = me_json(&state, &learner).await.map_err(ApiError::html)?;
     if me["workshop"].is_null() {
         return Ok(Redirect::to("/j").into_response());
     }
@@ -120,10 +120,10 @@ struct InstructorPage {
 pub async fn show_instructor(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Html<String>, Fail> {
+) -> Result<Html<String>, ApiError> {
     let logged_in = match auth::instructor(&state, &headers) {
         Ok(()) => true,
-        Err(d) if d.status == StatusCode::NOT_FOUND => return Err(Fail::from(d).html()),
+        Err(d) if d.status == StatusCode::NOT_FOUND => return Err(ApiError::from(d).html()),
         Err(_) => false,
     };
     let workshops = if logged_in {
@@ -132,7 +132,7 @@ pub async fn show_instructor(
             .workshops()
             .workshops()
             .await
-            .map_err(|e| Fail::from(e).html())?
+            .map_err(|e| ApiError::from(e).html())?
     } else {
         Vec::new()
     };
@@ -157,8 +157,8 @@ pub async fn log_in(
     State(state): State<AppState>,
     client: Client,
     Form(f): Form<LoginForm>,
-) -> Result<Response, Fail> {
-    let jar = auth::login(&state, &f.token, client.https).map_err(|d| Fail::from(d).html())?;
+) -> Result<Response, ApiError> {
+    let jar = auth::login(&state, &f.token, client.https).map_err(|d| ApiError::from(d).html())?;
     Ok((jar, Redirect::to("/instructor")).into_response())
 }
 
@@ -185,10 +185,10 @@ pub async fn create_from_form(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<CreateForm>, axum::extract::rejection::FormRejection>,
-) -> Result<Response, Fail> {
+) -> Result<Response, ApiError> {
     // Who asks is checked before what they sent.
-    auth::instructor(&state, &headers).map_err(|d| Fail::from(d).html())?;
-    let Form(f) = form.map_err(|e| Fail::new(e.status(), e.body_text()).html())?;
+    auth::instructor(&state, &headers).map_err(|d| ApiError::from(d).html())?;
+    let Form(f) = form.map_err(|e| ApiError::new(e.status(), e.body_text()).html())?;
     let b = NewWorkshop {
         name: f.name,
         labs: f
@@ -205,7 +205,7 @@ pub async fn create_from_form(
     };
     let w = ops::create(&state, b)
         .await
-        .map_err(|e| Fail::from(e).html())?;
+        .map_err(|e| ApiError::from(e).html())?;
     Ok(Redirect::to(&format!("/instructor/workshops/{}", w.id)).into_response())
 }
 
@@ -221,10 +221,10 @@ pub async fn show_dashboard(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Html<String>, Fail> {
+) -> Result<Html<String>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id)
         .await
-        .map_err(Fail::html)?;
+        .map_err(ApiError::html)?;
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -247,16 +247,16 @@ pub async fn show_terminal_viewer(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, learner)): Path<(String, String)>,
-) -> Result<Html<String>, Fail> {
+) -> Result<Html<String>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id)
         .await
-        .map_err(Fail::html)?;
+        .map_err(ApiError::html)?;
     let m = ops::member(&state, &w, &learner)
         .await
-        .map_err(|e| Fail::from(e).html())?;
+        .map_err(|e| ApiError::from(e).html())?;
     let lab = view::row(&state, &w, &m)
         .await
-        .map_err(|e| Fail::from(e).html())?
+        .map_err(|e| ApiError::from(e).html())?
         .lab;
     let hosts = state
         .catalog

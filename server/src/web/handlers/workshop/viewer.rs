@@ -10,8 +10,8 @@ use super::instructor_workshop;
 use crate::domain::workshop::ops::{self};
 use crate::engine::terminal::{pump, Frame, Shell};
 use crate::store::Status;
+use crate::web::error::ApiError;
 use crate::web::error::AppError;
-use crate::web::error::Fail;
 use crate::web::state::AppState;
 
 /// `GET /api/workshops/{id}/learners/{learner}/terminals/{host}`: a read-only WebSocket on
@@ -22,21 +22,21 @@ pub async fn view_terminal(
     headers: HeaderMap,
     Path((id, learner, host)): Path<(String, String, String)>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Result<Response, Fail> {
+) -> Result<Response, ApiError> {
     // Who asks is checked before whether it is a WebSocket handshake.
     let w = instructor_workshop(&state, &headers, &id).await?;
-    let ws = ws.map_err(|e| Fail::new(e.status(), e.body_text()))?;
+    let ws = ws.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     ops::member(&state, &w, &learner).await?;
     let s = ops::live_in(&state, &w, &learner)
         .await?
         .filter(|s| s.status == Status::Running)
-        .ok_or_else(|| Fail::new(StatusCode::CONFLICT, "the learner has no lab running"))?;
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "the learner has no lab running"))?;
     let lab = state
         .catalog
         .lab(&s.lab)
-        .ok_or_else(|| Fail::new(StatusCode::NOT_FOUND, format!("lab {}", s.lab)))?;
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("lab {}", s.lab)))?;
     if !lab.hosts().contains(&host) {
-        return Err(Fail::new(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("host {host} not found"),
         ));
@@ -48,7 +48,7 @@ pub async fn view_terminal(
                 .runtime
                 .terminal(&s.sandbox, &host, 100, 30)
                 .await
-                .map_err(|e| Fail::from(AppError::Internal(e.into())))?;
+                .map_err(|e| ApiError::from(AppError::Internal(e.into())))?;
             let sh = Shell::spawn(t);
             state.shells.insert(&s.id, &host, sh.clone());
             sh
