@@ -159,7 +159,7 @@ async fn sqlite_page_state_in_one_query() {
 }
 
 #[tokio::test]
-#[ignore = "needs Postgres: set KPLAB_TEST_DATABASE_URL=postgres://… (.ci/run starts one)"]
+#[ignore = "needs Postgres"]
 async fn postgres_page_state_in_one_query() {
     let url = std::env::var("KPLAB_TEST_DATABASE_URL")
         .expect("KPLAB_TEST_DATABASE_URL must name a Postgres database");
