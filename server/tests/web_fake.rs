@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use kplab::web::runtime::{Health, Output};
 use kplab_testkit::fake::{Call, FakeRuntime, Op};
-use kplab_testkit::web::{json_body, request, Client, Server};
-use kplab_testkit::workshop::{Instructor, TOKEN};
+use kplab_testkit::web::{json_body, open_term, request, Client, Server};
+use kplab_testkit::workshop::{dashboard_stream, Instructor, TOKEN};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -357,6 +357,42 @@ async fn a_restart_reattaches_healthy_labs_and_marks_vanished_ones_lost() {
     assert!(gone.detail.contains("gone"), "{}", gone.detail);
 }
 
+#[tokio::test]
+async fn a_terminal_reaches_the_labs_shell_for_its_owner_only() {
+    let (s, rt) = server("fk-t-").await;
+    let mut c = Client::new(s.addr);
+    let id = c.start_lab("00-hello", WITHIN).await;
+    let sb = sandbox(&s, &id).await;
+
+    // The fake shell echoes: what the learner types comes back through the WebSocket.
+    let mut t = open_term(&c, &id, "node-2").await.expect("terminal");
+    t.type_text("echo fake-shell-42\r").await;
+    t.wait_for("fake-shell-42", WITHIN).await;
+    t.close().await;
+    assert_eq!(
+        rt.calls_of(Op::Terminal),
+        [Call::Terminal {
+            sandbox: sb.clone(),
+            host: "node-2".into()
+        }]
+    );
+    // A second connection reuses the shell, its output included.
+    let mut t = open_term(&c, &id, "node-2").await.expect("terminal again");
+    t.type_text("echo again\r").await;
+    t.wait_for("again", WITHIN).await;
+    t.close().await;
+    assert_eq!(rt.calls_of(Op::Terminal).len(), 1);
+
+    // A host the lab does not have, another learner, a stopped lab: refused, nothing opened.
+    assert_eq!(open_term(&c, &id, "node-7").await.err(), Some(404));
+    let mut mallory = Client::new(s.addr);
+    mallory.get("/").await;
+    assert_eq!(open_term(&mallory, &id, "node-1").await.err(), Some(403));
+    c.req("DELETE", &format!("/api/sessions/{id}"), None).await;
+    assert_eq!(open_term(&c, &id, "node-1").await.err(), Some(409));
+    assert_eq!(rt.calls_of(Op::Terminal).len(), 1);
+}
+
 // ---------------------------------------------------------------- checks
 
 #[tokio::test]
@@ -548,6 +584,13 @@ async fn an_instructor_runs_a_workshop_and_sees_learners_progress() {
     assert!(r.status == 401 || r.status == 403, "{r:?}");
 
     let (w, code) = teacher.create("Services 101", 3, 0).await;
+    let mut events = dashboard_stream(s.addr, &w).await;
+    let first = tokio::time::timeout(WITHIN, events.recv())
+        .await
+        .expect("a snapshot")
+        .unwrap();
+    assert_eq!(first.event, "snapshot");
+    assert_eq!(first.data["rows"].as_array().unwrap().len(), 0);
     let list = teacher.get("/api/workshops").await;
     assert_eq!(list.status, 200, "{list:?}");
     assert!(list.body.contains("Services 101"), "{list:?}");
@@ -635,6 +678,17 @@ async fn an_instructor_runs_a_workshop_and_sees_learners_progress() {
     .clone();
     assert!(row["hand_ms"].as_i64().unwrap() > 0, "{row}");
     assert_eq!(row["tasks_passed"], 1, "{row}");
+    // The open dashboard was pushed the same row.
+    loop {
+        let ev = tokio::time::timeout(WITHIN, events.recv())
+            .await
+            .expect("a row event with the passed task")
+            .unwrap();
+        if ev.event == "row" && ev.data["tasks_passed"] == 1 {
+            assert_eq!(ev.data["learner"], learner.as_str());
+            break;
+        }
+    }
 
     // Learners cannot use the instructor's API.
     let r = alice.get(&format!("/api/workshops/{w}/dashboard")).await;
