@@ -1,6 +1,6 @@
 //! The state the pages render, read in one query ([`Store::lab_page_state`],
 //! [`Store::catalog_state`]), equals what the separate reads give, on SQLite (always) and on
-//! Postgres (`KPLAB_TEST_DATABASE_URL`, started by `.ci/run`).
+//! Postgres (`KPLAB_TEST_DATABASE_URL`, started by `./test`).
 
 use kplab::web::store::{Session, SqlStore, Status, Store, TaskResult};
 

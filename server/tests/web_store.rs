@@ -1,5 +1,5 @@
 //! The store's contract, run on SQLite (always) and on Postgres (when
-//! `KPLAB_TEST_DATABASE_URL` names one; `.ci/run` starts it — ignored by plain `cargo test`).
+//! `KPLAB_TEST_DATABASE_URL` names one; `./test` starts it — ignored by plain `cargo test`).
 
 use kplab::web::store::{Session, SqlStore, Status, Store, StoreError, TaskResult};
 

@@ -1,5 +1,5 @@
 //! The workshop store's contract (migrations 0002), on SQLite always and on Postgres when
-//! `KPLAB_TEST_DATABASE_URL` names one (`.ci/run` starts it; ignored by plain `cargo test`).
+//! `KPLAB_TEST_DATABASE_URL` names one (`./test` starts it; ignored by plain `cargo test`).
 
 use kplab::web::store::{Session, SqlStore, Status, Store};
 use kplab::web::workshop::store::Workshop;
