@@ -393,6 +393,125 @@ async fn a_terminal_reaches_the_labs_shell_for_its_owner_only() {
     assert_eq!(rt.calls_of(Op::Terminal).len(), 1);
 }
 
+#[tokio::test]
+async fn the_page_forms_drive_the_same_lifecycle() {
+    let (s, rt) = server("fk-h-").await;
+    let mut c = Client::new(s.addr);
+    c.get("/").await;
+    let see_other = |r: &kplab_testkit::web::Resp, to: &str| {
+        assert_eq!((r.status, r.header("location")), (303, Some(to)), "{r:?}");
+    };
+    see_other(&c.post_form("/name", "name=Ada").await, "/");
+    let r = c
+        .post_form("/name", &format!("name={}", "a".repeat(65)))
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+
+    see_other(
+        &c.post_form("/labs/00-hello/start", "").await,
+        "/labs/00-hello",
+    );
+    wait_until("the lab runs", || rt.labs().len() == 1).await;
+    let sb = rt.labs().remove(0);
+    let learner = c.cookie.clone().unwrap();
+    let learner = &learner[learner.len() - 32..];
+    let t0 = std::time::Instant::now();
+    while s
+        .state
+        .store
+        .live_session(learner, "00-hello")
+        .await
+        .unwrap()
+        .is_none_or(|x| x.status.as_str() != "running")
+    {
+        assert!(t0.elapsed() < WITHIN, "not running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let page = c.get("/labs/00-hello").await;
+    assert_eq!(page.status, 200);
+
+    // Step 2 runs its setup in the running lab; a step the lab does not have is a 400.
+    const STEP_2_SETUP: &str = "kubectl create deployment web";
+    let step2 = |rt: &FakeRuntime| {
+        rt.commands(&sb)
+            .iter()
+            .filter(|c| c.contains(STEP_2_SETUP))
+            .count()
+    };
+    see_other(
+        &c.post_form("/labs/00-hello/phase", "phase=2").await,
+        "/labs/00-hello",
+    );
+    assert_eq!(step2(&rt), 1, "{:?}", rt.commands(&sb));
+    let r = c.post_form("/labs/00-hello/phase", "phase=9").await;
+    assert_eq!(r.status, 400, "{r:?}");
+    see_other(
+        &c.post_form("/labs/00-hello/reset", "scope=phase").await,
+        "/labs/00-hello",
+    );
+    assert_eq!(step2(&rt), 2);
+    see_other(
+        &c.post_form("/labs/00-hello/extend", "").await,
+        "/labs/00-hello",
+    );
+
+    see_other(
+        &c.post_form("/labs/00-hello/stop", "").await,
+        "/labs/00-hello",
+    );
+    assert!(rt.labs().is_empty(), "{:?}", rt.labs());
+    let r = c.post_form("/labs/00-hello/stop", "").await;
+    assert_eq!(r.status, 409, "{r:?}");
+}
+
+#[tokio::test]
+async fn the_instructor_pages_need_the_token() {
+    let (s, _rt) = server("fk-i-").await;
+    let bearer = format!("Bearer {TOKEN}");
+    let form = "name=Form+workshop&labs=00-hello&capacity=4&warm_pool=0&minutes=60";
+    let r = request(
+        s.addr,
+        "POST",
+        "/instructor/workshops",
+        &[("Authorization", &bearer)],
+        Some(("application/x-www-form-urlencoded", form.as_bytes())),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let page = r.header("location").unwrap().to_string();
+    assert!(page.starts_with("/instructor/workshops/"), "{page}");
+    let w = page.rsplit('/').next().unwrap();
+    let api = Instructor::new(s.addr)
+        .get(&format!("/api/workshops/{w}"))
+        .await
+        .json();
+    assert_eq!(api["name"], "Form workshop", "{api}");
+    let code = api["join_code"].as_str().unwrap();
+
+    let r = request(s.addr, "GET", &page, &[("Authorization", &bearer)], None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains(&format!("/j/{code}")), "the join link");
+    // Without the token: no dashboard, no join code, no workshop created.
+    let r = request(s.addr, "GET", &page, &[], None).await;
+    assert!(r.status >= 400 || r.status == 303, "{r:?}");
+    assert!(!r.body.contains(code));
+    let r = request(
+        s.addr,
+        "POST",
+        "/instructor/workshops",
+        &[],
+        Some(("application/x-www-form-urlencoded", form.as_bytes())),
+    )
+    .await;
+    assert!(r.status >= 400, "{r:?}");
+    let list = Instructor::new(s.addr).get("/api/workshops").await.json();
+    assert_eq!(
+        list["workshops"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
+    );
+}
+
 // ---------------------------------------------------------------- checks
 
 #[tokio::test]
