@@ -221,6 +221,36 @@ async fn a_start_the_engine_refuses_fails_visibly_and_cleans_up() {
 }
 
 #[tokio::test]
+async fn a_lab_stopped_while_starting_is_removed_when_its_start_ends() {
+    let (s, rt) = server("fk-h2-").await;
+    let gate = rt.hold_starts();
+    let mut c = Client::new(s.addr);
+    c.get("/").await;
+    let r = c.post_json("/api/labs/00-hello/sessions", "").await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json()["status"], "starting");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    wait_until("the start reaches the engine", || {
+        !rt.calls_of(Op::Up).is_empty()
+    })
+    .await;
+    let v = c.get(&format!("/api/sessions/{id}")).await.json();
+    assert_eq!(v["status"], "starting", "{v}");
+    assert_eq!(v["terminals"].as_array().unwrap().len(), 0, "{v}");
+
+    let r = c.req("DELETE", &format!("/api/sessions/{id}"), None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    gate.release();
+    // The start finishes, finds its session stopped, and removes the lab it made.
+    wait_until("the late lab is removed", || {
+        rt.calls_of(Op::Down).len() == 2 && rt.labs().is_empty()
+    })
+    .await;
+    let v = c.get(&format!("/api/sessions/{id}")).await.json();
+    assert_eq!(v["status"], "stopped", "{v}");
+}
+
+#[tokio::test]
 async fn a_full_host_answers_503_and_starts_nothing() {
     let rt = FakeRuntime::new();
     let s = Server::start_fake("fk-c-", 1, None, rt.clone()).await;

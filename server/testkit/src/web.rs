@@ -1,5 +1,5 @@
-//! Helpers for the web tests: an in-process server on port 0 over Docker or the fake runtime, a tiny HTTP/1.1
-//! client that keeps a learner's cookie, and a terminal WebSocket client.
+//! Helpers for the web tests: an in-process server on port 0 over Docker or the fake runtime,
+//! a tiny HTTP/1.1 client that keeps a learner's cookie, and a terminal WebSocket client.
 
 use std::path::PathBuf;
 use std::sync::Arc;
