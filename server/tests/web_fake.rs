@@ -26,6 +26,24 @@ async fn sandbox(s: &Server, id: &str) -> String {
     s.state.store.session(id).await.unwrap().unwrap().sandbox
 }
 
+/// Waits until the start of session `id` has finished its bookkeeping: the status turns
+/// `running` before the idle deadline is set and the `running` event recorded.
+async fn start_settled(s: &Server, id: &str) {
+    let t0 = std::time::Instant::now();
+    while !s
+        .state
+        .store
+        .events(id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|(kind, _)| kind == "running")
+    {
+        assert!(t0.elapsed() < WITHIN, "session {id} never recorded running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls the session until its status is `want` (any status on the way).
 async fn wait_for_status(c: &mut Client, id: &str, want: &str) -> serde_json::Value {
     let t0 = std::time::Instant::now();
@@ -194,8 +212,14 @@ async fn a_start_the_engine_refuses_fails_visibly_and_cleans_up() {
             .contains("no space left on device"),
         "{v}"
     );
-    let sb = sandbox(&s, &id).await;
-    assert!(rt.calls_of(Op::Down).contains(&Call::Down { sandbox: sb }));
+    // The failed lab is removed just after its status is stored.
+    let down = Call::Down {
+        sandbox: sandbox(&s, &id).await,
+    };
+    wait_until("the failed lab is removed", || {
+        rt.calls_of(Op::Down).contains(&down)
+    })
+    .await;
 
     // A failing setup command fails the start too, naming the command.
     rt.on_exec_output(
@@ -326,7 +350,8 @@ async fn the_sweep_expires_idle_labs_marks_broken_ones_lost_and_removes_orphans(
     rt.add_lab("fk-s-orphan", 2);
     rt.add_lab("other-prefix", 2);
 
-    // Alice's deadline passes; Bob's node-2 dies from outside.
+    // Alice's deadline passes (after the start has set its own); Bob's node-2 dies from outside.
+    start_settled(&s, &idle).await;
     let now = kplab::web::state::now_ms();
     s.state.store.set_expiry(&idle, now - 1, now).await.unwrap();
     rt.set_health(&broken_sb, Health::Broken("node-2 exited (137)".into()));
