@@ -11,11 +11,11 @@
 //! writable `release_agent`, `unshare -m`, writing 200 MiB to `/`, replacing
 //! `/usr/local/bin/kubectl` and `/usr/sbin/iptables-save`, running a binary copied to `/tmp`.
 
-mod common;
+use kplab_testkit::lab as common;
 
 use std::time::{Duration, Instant};
 
-use common::{run_scenarios, wait_for, Scenario, TestLab, NEEDS_DOCKER};
+use common::{run_scenarios, wait_for, Scenario, TestLab};
 use kplab::sandbox::LabOptions;
 
 /// Tries one system call for real and prints `NAME=ok` or `NAME=<errno>`.
@@ -478,9 +478,8 @@ fn learner_commands_are_first_for_the_oom_killer(lab: &TestLab) {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn a_learners_root_shell_stays_inside_its_lab() {
-    let _ = NEEDS_DOCKER;
     let lab = TestLab::up_with("hs-attack", LabOptions::default());
     let other = TestLab::up_with(
         "hs-attack-b",

@@ -4,19 +4,18 @@
 //! whose labs start at once and whose commands print a megabyte: no Docker is needed, so
 //! these run in plain `cargo test -p kplab --test attack_server`.
 
-mod browser_support;
-mod web_support;
+use kplab_testkit::browser as browser_support;
+use kplab_testkit::web as web_support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use kplab::domain::config::guard::{GuardArgs, MetricsAccess};
 use kplab::domain::config::{Config, ServeArgs};
-use kplab::engine::runtime::{Health, LabRuntime, Output, Resize, RuntimeError, Sandbox, Terminal};
+use kplab::engine::runtime::Output;
 use kplab::web::state::AppState;
+use kplab_testkit::fake::FakeRuntime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use web_support::{json_body, repo, request, Resp};
@@ -24,57 +23,15 @@ use web_support::{json_body, repo, request, Resp};
 /// What every command in a fake lab prints: a megabyte, as a hostile lab would.
 const LAB_OUTPUT: usize = 1 << 20;
 
-/// A container runtime whose labs start at once and print [`LAB_OUTPUT`] bytes for anything.
-struct FakeRuntime;
-
-struct NoResize;
-
-#[async_trait]
-impl Resize for NoResize {
-    async fn resize(&self, _cols: u16, _rows: u16) -> Result<(), RuntimeError> {
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl LabRuntime for FakeRuntime {
-    async fn up(&self, _sandbox: &str, _learner: &str, _nodes: u8) -> Result<(), RuntimeError> {
-        Ok(())
-    }
-    async fn down(&self, _sandbox: &str) -> Result<(), RuntimeError> {
-        Ok(())
-    }
-    async fn list(&self, _prefix: &str) -> Result<Vec<Sandbox>, RuntimeError> {
-        Ok(Vec::new())
-    }
-    async fn health(&self, _sandbox: &str) -> Result<Health, RuntimeError> {
-        Ok(Health::Running)
-    }
-    async fn exec(
-        &self,
-        _sandbox: &str,
-        _host: &str,
-        _argv: &[&str],
-    ) -> Result<Output, RuntimeError> {
-        Ok(Output {
-            code: 0,
-            stdout: "A".repeat(LAB_OUTPUT),
-            stderr: String::new(),
-        })
-    }
-    async fn terminal(
-        &self,
-        _sandbox: &str,
-        _host: &str,
-        _cols: u16,
-        _rows: u16,
-    ) -> Result<Terminal, RuntimeError> {
-        Ok(Terminal {
-            output: Box::pin(futures_util::stream::pending()),
-            input: Box::pin(tokio::io::sink()) as Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-            resizer: Arc::new(NoResize),
-        })
-    }
+/// The shared fake runtime (labs start at once), every command printing [`LAB_OUTPUT`] bytes.
+fn fake_runtime() -> Arc<FakeRuntime> {
+    let rt = FakeRuntime::new();
+    rt.default_output(Output {
+        code: 0,
+        stdout: "A".repeat(LAB_OUTPUT),
+        stderr: String::new(),
+    });
+    rt
 }
 
 /// An in-process server over [`FakeRuntime`].
@@ -120,7 +77,7 @@ async fn server_timed(ip: IpAddr, guard: GuardArgs, request_timeout_secs: u64) -
     .apply(&mut config)
     .unwrap();
     guard.apply(&mut config).unwrap();
-    let state = kplab::web::build_state(config, Arc::new(FakeRuntime))
+    let state = kplab::web::build_state(config, fake_runtime())
         .await
         .unwrap();
     let listener = kplab::web::bind(SocketAddr::new(ip, 0)).unwrap();
@@ -1104,7 +1061,7 @@ async fn violations(b: &fantoccini::Client) -> Vec<String> {
 /// lab, xterm.js draws the terminal and its WebSocket passes the origin check, the instructor
 /// login form and the join page load their scripts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Chromium and chromedriver (apt-get install chromium chromium-driver)"]
+#[ignore = "needs Chromium"]
 async fn the_pages_work_in_a_browser_under_the_policy() {
     use fantoccini::Locator;
     let s = server(GuardArgs::default()).await;

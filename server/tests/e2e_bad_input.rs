@@ -2,7 +2,7 @@
 //! nothing, a duplicate NodePort, a pod name that is too long. Each gets a clear error and the
 //! lab keeps working afterwards. One lab (`hs-bad`) is shared by every scenario of this file.
 
-mod common;
+use kplab_testkit::lab as common;
 
 use std::time::Duration;
 
@@ -180,7 +180,7 @@ fn a_pod_name_that_is_too_long_is_refused(lab: &TestLab) {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn bad_input_gets_clear_errors_and_the_lab_keeps_working() {
     let lab = TestLab::up("hs-bad");
     let scenarios: &[Scenario] = &[

@@ -1,7 +1,7 @@
 //! `kplab cluster up/ls/down` as a user runs them: the JSON `up` prints, the confinement of the
 //! containers it starts (checked with `docker inspect`), and that `down` leaves nothing behind.
 
-mod common;
+use kplab_testkit::lab as common;
 
 use std::process::Command;
 
@@ -71,7 +71,7 @@ fn bad_lab_names_are_refused_before_touching_docker() {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn cluster_up_ls_down_as_a_user_runs_them() {
     ensure_image();
     let name = "hs-cli";
@@ -223,7 +223,7 @@ fn cluster_up_ls_down_as_a_user_runs_them() {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn an_agent_only_image_build_takes_seconds_and_a_current_image_is_not_rebuilt() {
     ensure_image();
     let tag = "kplab-node:hs-agent-only";

@@ -2,7 +2,7 @@
 //! the host can still talk to its labs. Two one-node labs (`hs-iso-a`, `hs-iso-b`), a listener
 //! on the host's 0.0.0.0, and an "outside" host in a network namespace made for the test.
 
-mod common;
+use kplab_testkit::lab as common;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -249,7 +249,7 @@ fn a_lab_does_not_reach_an_address_outside(a: &TestLab) {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn labs_are_isolated_from_the_host_each_other_and_the_outside() {
     let one_node = LabOptions {
         nodes: 1,

@@ -2,7 +2,7 @@
 //! scaling, pod replacement, `externalTrafficPolicy: Local`, services without endpoints and
 //! session affinity, and the UDP conntrack cleanup after a pod is replaced. One lab (`hs-svc`) is shared by every scenario of this file.
 
-mod common;
+use kplab_testkit::lab as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -524,7 +524,7 @@ fn a_udp_flow_moves_to_the_replacement_pod(lab: &TestLab) {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn services_carry_real_packets() {
     let lab = TestLab::up("hs-svc");
     let scenarios: &[Scenario] = &[

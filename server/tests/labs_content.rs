@@ -75,7 +75,7 @@ fn repository_labs_list_as_the_contract_asks() {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn every_repository_lab_passes_labs_test() {
     let dir = labs_dir();
     let t0 = std::time::Instant::now();

@@ -149,7 +149,7 @@ fn problems(l: &Value) -> String {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
@@ -399,7 +399,7 @@ fn labs_test_refuses_invalid_content_and_unknown_labs_before_docker() {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn labs_test_removes_its_lab_when_interrupted() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! served by the web platform from the repository's labs.
 //! Needs Docker (the server's runtime): run with `--include-ignored`.
 
-mod web_support;
+use kplab_testkit::web as web_support;
 
 use web_support::{Client, Server};
 
@@ -16,7 +16,7 @@ fn element<'a>(html: &'a str, from: &str, tag: &str, class: &str) -> Option<&'a 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn minutes_show_on_the_catalog_and_the_lab_page() {
     let catalog = labkit::Catalog::load(&web_support::repo().join("labs")).unwrap();
     let server = Server::start("lm-", 1).await;

@@ -12,7 +12,7 @@
 //!
 //! Needs Docker and root: `cargo test -p kplab --test netpol_conformance -- --include-ignored`.
 
-mod common;
+use kplab_testkit::lab as common;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -534,7 +534,7 @@ fn calico_layout_and_explain(lab: &TestLab) {
 }
 
 #[test]
-#[ignore = "needs Docker and root: run with --include-ignored"]
+#[ignore = "needs Docker and root"]
 fn networkpolicy_conformance() {
     let lab = TestLab::up("hs-netpol");
     let scenarios: &[Scenario] = &[

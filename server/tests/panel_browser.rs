@@ -4,9 +4,9 @@
 //! scaling. Screenshot under `$CARGO_TARGET_TMPDIR/panel-browser/`. Needs Docker, the node
 //! image, Chromium and chromedriver.
 
-mod browser_support;
-mod common;
-mod web_support;
+use kplab_testkit::browser as browser_support;
+use kplab_testkit::lab as common;
+use kplab_testkit::web as web_support;
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ impl Drop for LabsGone {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker, the node image and Chromium (apt-get install chromium chromium-driver)"]
+#[ignore = "needs Docker, root and Chromium"]
 async fn the_panel_in_the_browser() {
     tokio::task::spawn_blocking(common::ensure_image)
         .await

@@ -7,8 +7,8 @@
 //! or spread; 4xx with a reason for bad input; 403 for another learner.
 //! Run with `cargo test -p kplab --test panel_lab -- --include-ignored`.
 
-mod common;
-mod web_support;
+use kplab_testkit::lab as common;
+use kplab_testkit::web as web_support;
 
 use std::time::{Duration, Instant};
 
@@ -180,7 +180,7 @@ impl Drop for LabsGone {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn the_panel_shows_what_packets_do_in_a_real_lab() {
     tokio::task::spawn_blocking(common::ensure_image)
         .await

@@ -14,31 +14,16 @@ use kplab::engine::grade;
 use labkit::check::{ProbeCheck, RuleAssert, StateCheck};
 use labkit::wire::ProbeReport;
 use netrules::save;
+use propgen::any_text;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use serde_json::{json, Value};
 
 /// Cases per property: small and fixed, so plain `cargo test` stays fast.
-const CASES: u32 = 256;
+const CASES: u32 = propgen::CASES;
 
+/// Failures are kept in the crate's proptest-regressions/ (committed) and replayed first.
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: CASES,
-        // Kept in the crate's proptest-regressions/ and committed: proptest replays them first.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/parsers_props.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
-fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..500)
-            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
-        "(?s).{0,300}",
-        prop::collection::vec("[ -~]{0,80}", 0..10).prop_map(|l| l.join("\n")),
-    ]
+    propgen::config(CASES, "proptest-regressions/parsers_props.txt")
 }
 
 fn nasty() -> impl Strategy<Value = String> {

@@ -13,7 +13,7 @@
 //! 50 ms target is about: 200 learners with a page open, not 200 clients in a tight loop.
 //! Run: `cargo test -p kplab --release --test web_bench -- --ignored --nocapture`.
 
-mod web_support;
+use kplab_testkit::web as web_support;
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,7 @@ async fn check_ms(c: &mut Client, id: &str, task: &str, kind: &str) -> (f64, boo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "benchmark: needs Docker and the node image"]
+#[ignore = "benchmark"]
 async fn bench_web_platform() {
     let _one = ONE_AT_A_TIME.lock().await;
     let server = Server::start("wb-m-", 20).await;
@@ -398,7 +398,7 @@ async fn paced(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: needs Docker, the node image and wrk"]
+#[ignore = "benchmark"]
 async fn bench_page_render() {
     let _one = ONE_AT_A_TIME.lock().await;
     let server = Server::start("wb-r-", 2).await;

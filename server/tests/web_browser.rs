@@ -3,8 +3,8 @@
 //! clicks Check, sees it pass, reloads and still sees it passed. Saves a screenshot under
 //! `$CARGO_TARGET_TMPDIR/web-browser/`. Needs Docker, the node image and Chromium.
 
-mod browser_support;
-mod web_support;
+use kplab_testkit::browser as browser_support;
+use kplab_testkit::web as web_support;
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use web_support::Server;
 const ENTER: &str = "\u{E007}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker, the node image and Chromium (apt-get install chromium chromium-driver)"]
+#[ignore = "needs Docker, root and Chromium"]
 async fn a_learner_completes_a_task_in_the_browser() {
     let server = Server::start("wb-b-", 4).await;
     let profile = tempfile::tempdir().unwrap();

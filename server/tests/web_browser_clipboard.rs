@@ -6,8 +6,8 @@
 //! bridge, as a learner's "allow" would. Saves a screenshot under
 //! `$CARGO_TARGET_TMPDIR/web-browser/`. Needs Docker, the node image and Chromium.
 
-mod browser_support;
-mod web_support;
+use kplab_testkit::browser as browser_support;
+use kplab_testkit::web as web_support;
 
 use std::time::{Duration, Instant};
 
@@ -155,7 +155,7 @@ async fn wait_clipboard(b: &Browser, want: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker, the node image and Chromium (apt-get install chromium chromium-driver)"]
+#[ignore = "needs Docker, root and Chromium"]
 async fn terminal_tabs_copy_and_paste_work_in_the_browser() {
     let server = Server::start("wb-c-", 2).await;
     let profile = tempfile::tempdir().unwrap();

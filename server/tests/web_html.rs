@@ -6,7 +6,7 @@
 //! outside shows "restart lab". Content is the repository's labs plus hostile markdown added
 //! to a copy of them. Needs Docker and the node image.
 
-mod web_support;
+use kplab_testkit::web as web_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,7 +164,7 @@ fn only_our_scripts(doc: &Html) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn pages_have_the_structure_learners_rely_on() {
     let site = Site::start("wb-h-").await;
     let catalog = labkit::Catalog::load(&site.labs).unwrap();

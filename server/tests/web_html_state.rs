@@ -1,6 +1,6 @@
 //! The state the pages render, read in one query ([`Store::lab_page_state`],
 //! [`Store::catalog_state`]), equals what the separate reads give, on SQLite (always) and on
-//! Postgres (`KPLAB_TEST_DATABASE_URL`, started by `.ci/run`).
+//! Postgres (`KPLAB_TEST_DATABASE_URL`, started by `./test`).
 
 use kplab::store::{Session, SqlStore, Status, Store, TaskResult};
 
@@ -159,7 +159,7 @@ async fn sqlite_page_state_in_one_query() {
 }
 
 #[tokio::test]
-#[ignore = "needs Postgres: set KPLAB_TEST_DATABASE_URL=postgres://… (.ci/run starts one)"]
+#[ignore = "needs Postgres"]
 async fn postgres_page_state_in_one_query() {
     let url = std::env::var("KPLAB_TEST_DATABASE_URL")
         .expect("KPLAB_TEST_DATABASE_URL must name a Postgres database");

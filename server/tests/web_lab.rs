@@ -3,14 +3,14 @@
 //! Retry-After), and a lab killed from outside reported with a "Restart lab" button.
 //! Run with `cargo test -p kplab --test web_lab -- --include-ignored`.
 
-mod web_support;
+use kplab_testkit::web as web_support;
 
 use std::time::Duration;
 
 use web_support::{open_term, Client, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
     let server = Server::start("wb-t-", 1).await;
     let mut alice = Client::new(server.addr);
@@ -316,7 +316,7 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
     let server = Server::start("wb-i-", 4).await;
     // An orphan: a lab with this server's prefix that no session owns.
@@ -476,7 +476,7 @@ async fn get_gzip(addr: std::net::SocketAddr, path: &str, cookie: &str) -> (Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn large_responses_and_static_files_are_gzipped_pages_are_not() {
     let server = Server::start("wb-z-", 1).await;
     let mut c = Client::new(server.addr);

@@ -2,7 +2,7 @@
 //! and the restarted server re-attaches the running lab. Also exercises the `probe` and
 //! `rules` checks on a real lab. Needs Docker and the node image.
 
-mod web_support;
+use kplab_testkit::web as web_support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ async fn wait_healthy(c: &mut Client) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn sigkill_loses_no_result_and_the_lab_is_reattached() {
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")

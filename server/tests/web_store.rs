@@ -1,5 +1,5 @@
 //! The store's contract, run on SQLite (always) and on Postgres (when
-//! `KPLAB_TEST_DATABASE_URL` names one; `.ci/run` starts it — ignored by plain `cargo test`).
+//! `KPLAB_TEST_DATABASE_URL` names one; `./test` starts it — ignored by plain `cargo test`).
 
 use kplab::store::{Session, SqlStore, Status, Store, StoreError, TaskResult};
 
@@ -220,7 +220,7 @@ async fn bad_urls_are_refused_with_the_password_hidden() {
 }
 
 #[tokio::test]
-#[ignore = "needs Postgres: set KPLAB_TEST_DATABASE_URL=postgres://… (.ci/run starts one)"]
+#[ignore = "needs Postgres"]
 async fn postgres_store_contract() {
     let url = std::env::var("KPLAB_TEST_DATABASE_URL")
         .expect("KPLAB_TEST_DATABASE_URL must name a Postgres database");

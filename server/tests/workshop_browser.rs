@@ -3,9 +3,9 @@
 //! joins and passes a task, and the dashboard row updates live (no reload), as does the
 //! raised hand. Saves a screenshot under `$CARGO_TARGET_TMPDIR/workshop-browser/`.
 
-mod browser_support;
-mod web_support;
-mod workshop_support;
+use kplab_testkit::browser as browser_support;
+use kplab_testkit::web as web_support;
+use kplab_testkit::workshop as workshop_support;
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use web_support::Client;
 use workshop_support::{Server, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker, the node image and Chromium (apt-get install chromium chromium-driver)"]
+#[ignore = "needs Docker, root and Chromium"]
 async fn the_dashboard_updates_live_when_a_learner_passes_a_task() {
     let server = Server::start_with("wsb-", 2, Some(TOKEN)).await;
     let profile = tempfile::tempdir().unwrap();

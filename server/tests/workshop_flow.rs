@@ -5,8 +5,8 @@
 //! positions instead of failing, and move up as labs free.
 //! Run with `cargo test -p kplab --test workshop_flow -- --include-ignored --nocapture`.
 
-mod web_support;
-mod workshop_support;
+use kplab_testkit::web as web_support;
+use kplab_testkit::workshop as workshop_support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use workshop_support::{dashboard_stream, p50_max, Instructor, Server, TOKEN};
 const LEARNERS: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn twenty_learners_join_a_warm_pool_pass_tasks_and_the_dashboard_follows() {
     let server = Server::start_with("wsf-", LEARNERS + 2, Some(TOKEN)).await;
     let teacher = Instructor::new(server.addr);
@@ -227,7 +227,7 @@ async fn twenty_learners_join_a_warm_pool_pass_tasks_and_the_dashboard_follows()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn without_a_pool_learners_queue_in_order_with_visible_positions() {
     // Room for one lab: the second and third learner wait in line instead of failing.
     let server = Server::start_with("wsq-", 1, Some(TOKEN)).await;

@@ -6,8 +6,8 @@
 //! extend and reset a learner's step from the dashboard.
 //! Run with `cargo test -p kplab --test workshop_security -- --include-ignored`.
 
-mod web_support;
-mod workshop_support;
+use kplab_testkit::web as web_support;
+use kplab_testkit::workshop as workshop_support;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use web_support::{open_term, Client};
 use workshop_support::{json_body, request, Instructor, Server, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn without_a_token_workshops_are_off() {
     let server = Server::start_with("wso-", 2, None).await;
     for (method, path) in [
@@ -41,7 +41,7 @@ async fn without_a_token_workshops_are_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Docker and the node image (kplab image build)"]
+#[ignore = "needs Docker and root"]
 async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_only() {
     // As behind a reverse proxy on this host (Caddy): its X-Forwarded-For names the client,
     // so the join-code limit below can be shown to be per client address.

@@ -1,5 +1,5 @@
 //! The workshop store's contract (migrations 0002), on SQLite always and on Postgres when
-//! `KPLAB_TEST_DATABASE_URL` names one (`.ci/run` starts it; ignored by plain `cargo test`).
+//! `KPLAB_TEST_DATABASE_URL` names one (`./test` starts it; ignored by plain `cargo test`).
 
 use kplab::store::Workshop;
 use kplab::store::{Session, SqlStore, Status, Store};
@@ -139,7 +139,7 @@ async fn sqlite_workshop_store_contract_and_durability() {
 }
 
 #[tokio::test]
-#[ignore = "needs Postgres: set KPLAB_TEST_DATABASE_URL=postgres://… (.ci/run starts one)"]
+#[ignore = "needs Postgres"]
 async fn postgres_workshop_store_contract() {
     let url = std::env::var("KPLAB_TEST_DATABASE_URL")
         .expect("KPLAB_TEST_DATABASE_URL must name a Postgres database");

@@ -8,21 +8,15 @@
 
 use labkit::{Catalog, CommandCheck, Phase};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use std::path::Path;
 
-/// Cases per property that only computes; the ones that write a lab to disk run fewer.
-const CASES: u32 = 256;
+/// Cases per property that only computes ([`propgen::CASES`]); the ones that write a lab to
+/// disk run fewer.
+const CASES: u32 = propgen::CASES;
 
+/// Failures are kept in the crate's proptest-regressions/ (committed) and replayed first.
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        // Kept in the crate's proptest-regressions/ and committed: proptest replays them first.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/parsers_props.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
+    propgen::config(cases, "proptest-regressions/parsers_props.txt")
 }
 
 const LAB_MD: &str = include_str!("../../../labs/00-hello/lab.md");
@@ -31,12 +25,7 @@ const PHASE_2: &str = include_str!("../../../labs/00-hello/02-first-service.md")
 
 /// Any text: raw bytes read lossily, or arbitrary unicode with NULs and control characters.
 fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..400)
-            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
-        "(?s).{0,300}",
-        prop::collection::vec("[ -~]{0,60}", 0..10).prop_map(|l| l.join("\n")),
-    ]
+    propgen::any_text_sized(400, 300, 60, 10)
 }
 
 /// Text to splice into content: YAML and markdown that may trip a parser.

@@ -8,6 +8,11 @@ mod common;
 use netrules::kubeproxy::render;
 use std::path::Path;
 
+/// Whether expectations should be rewritten instead of checked.
+fn bless() -> bool {
+    std::env::var("NETRULES_BLESS").is_ok_and(|v| v == "1")
+}
+
 #[test]
 fn golden_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -38,7 +43,7 @@ fn golden_cases() {
         let warnings: String = out.warnings.iter().map(|w| format!("{w}\n")).collect();
         let exp_path = dir.join("expected.rules");
         let warn_path = dir.join("expected.warnings");
-        if common::bless() {
+        if bless() {
             std::fs::write(&exp_path, &out.restore_text).unwrap();
             if !warnings.is_empty() || warn_path.exists() {
                 std::fs::write(&warn_path, &warnings).unwrap();

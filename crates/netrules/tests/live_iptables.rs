@@ -68,7 +68,7 @@ impl Drop for Netns {
 }
 
 #[test]
-#[ignore = "needs root and iptables; run with --ignored"]
+#[ignore = "needs root"]
 fn golden_outputs_load_and_round_trip() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
@@ -224,7 +224,7 @@ fn kube_state(saved: &str) -> Vec<(String, Vec<String>)> {
 }
 
 #[test]
-#[ignore = "needs root and iptables; run with --ignored"]
+#[ignore = "needs root"]
 fn partial_syncs_converge_to_full_sync_state() {
     let cfg = ProxierConfig {
         node_name: "node-1".into(),

@@ -13,34 +13,21 @@ use netrules::labels::LabelSelector;
 use netrules::save::{self, Dump};
 use netrules::trace::{trace, Hook, Packet, TraceOptions};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use serde_json::Value;
 
 /// Cases per property: enough to reach the odd corners of the generators below in a few hundred
 /// milliseconds per property in a debug build.
-const CASES: u32 = 256;
+const CASES: u32 = propgen::CASES;
 
+/// Failures are kept in the crate's proptest-regressions/ (committed) and replayed first.
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: CASES,
-        // Kept in the crate's proptest-regressions/ and committed: proptest replays them first.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/parsers_props.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
+    propgen::config(CASES, "proptest-regressions/parsers_props.txt")
 }
 
 /// Any text: raw bytes read lossily (as the server reads a lab's output) or arbitrary unicode,
 /// NULs and control characters included.
 fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..600)
-            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
-        "(?s).{0,400}",
-        // Lines of printable ASCII, the alphabet these formats are written in.
-        prop::collection::vec("[ -~]{0,80}", 0..12).prop_map(|l| l.join("\n")),
-    ]
+    propgen::any_text_sized(600, 400, 80, 12)
 }
 
 /// A token that may break a naive parser.

@@ -1,7 +1,7 @@
 //! kubectl exec and logs end to end: the real lab API server and the real kubelet HTTP server
 //! (in-process), the pod's "node" listening on its own loopback address (127.x.y.z:10250).
-//! exec enters the test process' own network namespace with nsenter, so it needs root; the
-//! test says so and skips when not root (it always runs in the node image and in CI as root).
+//! exec enters the test process' own network namespace with nsenter, so it needs root: ignored
+//! in plain `cargo test`, run by the README's test command (as root), where it fails without root.
 
 use std::sync::Arc;
 
@@ -39,11 +39,12 @@ fn kubectl(url: &str, args: &[&str], stdin: &str) -> (u8, String, String) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn exec_and_logs_through_the_kubelet() {
-    if !is_root() {
-        eprintln!("kubectl_exec: skipped, nsenter into a network namespace needs root");
-        return;
-    }
+    assert!(
+        is_root(),
+        "nsenter into a network namespace needs root: run as root"
+    );
     let dir = tempfile::tempdir().unwrap();
     let server = EmbeddedServer::start(&dir.path().join("api"), Config::default()).unwrap();
     let client = server.client();

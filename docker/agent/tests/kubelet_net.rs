@@ -131,7 +131,7 @@ fn get(addr: SocketAddr) -> Result<Value, String> {
 }
 
 #[test]
-#[ignore = "needs root: creates network namespaces, veths and VXLAN devices"]
+#[ignore = "needs root"]
 fn pods_on_two_nodes_talk_over_the_overlay_with_their_real_ips() {
     assert!(
         have_root_tools(),
@@ -301,7 +301,7 @@ fn pods_on_two_nodes_talk_over_the_overlay_with_their_real_ips() {
 }
 
 #[test]
-#[ignore = "needs root: creates network namespaces and veths"]
+#[ignore = "needs root"]
 fn pod_start_latency_is_a_few_milliseconds() {
     assert!(
         have_root_tools(),

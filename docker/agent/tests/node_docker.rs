@@ -252,7 +252,7 @@ fn start_lab() -> (Lab, Duration) {
 }
 
 #[test]
-#[ignore = "needs Docker and the musl agent build"]
+#[ignore = "needs Docker and root"]
 fn a_lab_of_containers_runs_pods_with_real_networking() {
     let (lab, _) = start_lab();
 

@@ -98,7 +98,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 #[test]
-#[ignore = "needs root: creates a network namespace (run with --ignored --nocapture)"]
+#[ignore = "benchmark"]
 fn label_change_resync_with_100_pods_and_50_policies() {
     let _ = Command::new("ip")
         .args(["netns", "del", "np-bench"])

@@ -446,7 +446,7 @@ fn apply_yaml(yaml: &str) {
 }
 
 #[test]
-#[ignore = "needs root: creates network namespaces and iptables rules (run with --ignored)"]
+#[ignore = "needs root"]
 fn felix_enforces_policies_on_real_packets() {
     let mut lab = setup();
     create_objects();

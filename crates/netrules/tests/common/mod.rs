@@ -1,6 +1,5 @@
-//! Shared helpers for the golden and upstream-fixture tests: config from a `flags` file, a
-//! readable line diff, and the regenerate switch (`NETRULES_BLESS=1`).
-#![allow(dead_code)]
+//! Shared helpers for the golden and upstream-fixture tests: config from a `flags` file and a
+//! readable line diff. Both test binaries use every item (no `allow(dead_code)`).
 
 use netrules::ip::IpFamily;
 use netrules::kubeproxy::{Flags, ProxierConfig};
@@ -128,9 +127,4 @@ pub fn diff(expected: &str, got: &str) -> String {
         }
     }
     out
-}
-
-/// Whether expectations should be rewritten instead of checked.
-pub fn bless() -> bool {
-    std::env::var("NETRULES_BLESS").is_ok_and(|v| v == "1")
 }

@@ -1,6 +1,5 @@
-//! Helpers for the web tests: an in-process server on port 0 over Docker, a tiny HTTP/1.1
-//! client that keeps a learner's cookie, and a terminal WebSocket client.
-#![allow(dead_code)]
+//! Helpers for the web tests: an in-process server on port 0 over Docker or the fake runtime,
+//! a tiny HTTP/1.1 client that keeps a learner's cookie, and a terminal WebSocket client.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use kplab::domain::config::{Config, ServeArgs};
-use kplab::engine::runtime::DockerRuntime;
+use kplab::engine::runtime::{DockerRuntime, LabRuntime};
 use kplab::web::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -16,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// A running in-process server.
@@ -57,32 +56,40 @@ impl Server {
         guard: kplab::domain::config::guard::GuardArgs,
     ) -> Server {
         let data = tempfile::tempdir().unwrap();
-        let args = ServeArgs {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_path_buf(),
-            labs: repo().join("labs"),
-            static_dir: repo().join("static"),
-            max_labs,
-            idle_secs: 600,
-            sweep_secs: 3600,
-            request_timeout_secs: 60,
-            lab_prefix: prefix.into(),
-            image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
-        };
-        let mut config = Config::from_args(args, None).unwrap();
-        kplab::domain::config::WorkshopArgs {
-            instructor_token: instructor_token.map(str::to_string),
-        }
-        .apply(&mut config)
-        .unwrap();
-        guard.apply(&mut config).unwrap();
+        let config = config(&data, prefix, max_labs, instructor_token, guard);
         let docker = DockerRuntime::connect(&config.image)
             .await
             .expect("Docker must be running (this test needs Docker)");
         docker.prepare().await.expect("host isolation + node image");
-        let state = kplab::web::build_state(config, Arc::new(docker))
-            .await
-            .unwrap();
+        Server::on(config, data, Arc::new(docker)).await
+    }
+
+    /// Starts a server over `runtime` (the fake one: no Docker); `instructor_token` turns
+    /// workshops on.
+    pub async fn start_fake(
+        prefix: &str,
+        max_labs: usize,
+        instructor_token: Option<&str>,
+        runtime: Arc<crate::fake::FakeRuntime>,
+    ) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let config = config(
+            &data,
+            prefix,
+            max_labs,
+            instructor_token,
+            Default::default(),
+        );
+        Server::on(config, data, runtime).await
+    }
+
+    /// Builds the state over `runtime`, recovers the labs of an earlier run, then serves.
+    pub async fn on(
+        config: Config,
+        data: tempfile::TempDir,
+        runtime: Arc<dyn LabRuntime>,
+    ) -> Server {
+        let state = kplab::web::build_state(config, runtime).await.unwrap();
         kplab::domain::lifecycle::recover(&state).await.unwrap();
         let listener = kplab::web::bind(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -138,6 +145,37 @@ impl Server {
         });
         futures_util::future::join_all(downs).await;
     }
+}
+
+/// The configuration of a test server: data in `data`, the repository's labs and static
+/// files, idle timeout 10 min, sweeps hourly.
+pub fn config(
+    data: &tempfile::TempDir,
+    prefix: &str,
+    max_labs: usize,
+    instructor_token: Option<&str>,
+    guard: kplab::domain::config::guard::GuardArgs,
+) -> Config {
+    let args = ServeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        labs: repo().join("labs"),
+        static_dir: repo().join("static"),
+        max_labs,
+        idle_secs: 600,
+        sweep_secs: 3600,
+        request_timeout_secs: 60,
+        lab_prefix: prefix.into(),
+        image: kplab::sandbox::plan::DEFAULT_IMAGE.into(),
+    };
+    let mut config = Config::from_args(args, None).unwrap();
+    kplab::domain::config::WorkshopArgs {
+        instructor_token: instructor_token.map(str::to_string),
+    }
+    .apply(&mut config)
+    .unwrap();
+    guard.apply(&mut config).unwrap();
+    config
 }
 
 /// An HTTP response.

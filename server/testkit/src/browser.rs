@@ -1,6 +1,5 @@
 //! Helpers for the browser tests: headless Chromium (Debian's `chromium` + `chromedriver`)
 //! with the flags CI needs and a fresh profile, and text polling on the page.
-#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -7,8 +7,6 @@
 //! fast; the README's test command (`--include-ignored`) runs them, and then a missing Docker
 //! daemon is a failure, never a skip.
 
-#![allow(dead_code)]
-
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -16,9 +14,6 @@ use std::time::{Duration, Instant};
 
 use kplab::sandbox::image::{self, BaseMethod, BuildOptions};
 use kplab::sandbox::{Driver, ExecOutput, LabInfo, LabName, LabOptions};
-
-/// The reason every Docker-driven test carries in `#[ignore]`.
-pub const NEEDS_DOCKER: &str = "needs Docker and root: run with --include-ignored";
 
 /// One multi-threaded runtime per test binary.
 pub fn rt() -> &'static tokio::runtime::Runtime {

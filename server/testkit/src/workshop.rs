@@ -1,7 +1,6 @@
-//! Helpers for the workshop tests, on top of `web_support` (the server, learners as its
+//! Helpers for the workshop tests, on top of [`crate::web`] (the server, learners as its
 //! `Client`s): instructor requests with `Authorization: Bearer`, waiting for a warm pool, and a
 //! reader of the dashboard's server-sent events.
-#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub const TOKEN: &str = "test-instructor-token-0123";
 
-pub use crate::web_support::{json_body, request, Resp, Server};
+pub use crate::web::{json_body, request, Resp, Server};
 
 impl Server {
     /// Waits until `n` pool labs of the workshop run, node-1's shell open.

@@ -1,0 +1,19 @@
+//! Test support of kplab, compiled once and shared by every test binary of the server (a
+//! dev-dependency of `kplab`). One module per tier of tests:
+//!
+//! - [`tier`]: the reason strings of `#[ignore = "…"]`, one per tier, and the check that every
+//!   test in the workspace uses one of them;
+//! - [`fake`]: a fake [`LabRuntime`](kplab::engine::runtime::LabRuntime) that records calls, can
+//!   be told to fail, and answers commands with scripted output: the fast web tests (no Docker);
+//! - [`web`]: an in-process server (over Docker or the fake), an HTTP/1.1 client that keeps a
+//!   learner's cookie, a terminal WebSocket client;
+//! - [`workshop`]: the instructor's side and the dashboard's event stream;
+//! - [`browser`]: headless Chromium through chromedriver;
+//! - [`lab`]: real labs on Docker for the end-to-end tests.
+
+pub mod browser;
+pub mod fake;
+pub mod lab;
+pub mod tier;
+pub mod web;
+pub mod workshop;
