@@ -50,7 +50,7 @@
     var td = cell(tr, "actions", "");
     var a = document.createElement("a"); a.href = "/instructor/workshops/" + id + "/learners/" + encodeURIComponent(r.learner);
     a.textContent = "terminal"; a.target = "_blank"; td.appendChild(a);
-    button(td, "reset step", "reset", { scope: "phase" });
+    button(td, "reset step", "reset", { scope: "step" });
     button(td, "reset lab", "reset", { scope: "lab" });
     button(td, "restart", "restart");
     button(td, "extend", "extend");

@@ -258,9 +258,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Labs(LabsCommand::Validate { dir }) => match labkit::Catalog::load(&dir) {
             Ok(c) => {
-                let phases: usize = c.labs.iter().map(|l| l.phases.len()).sum();
+                let steps: usize = c.labs.iter().map(|l| l.steps.len()).sum();
                 println!(
-                    "{}: {} lab(s), {phases} phase(s), no errors",
+                    "{}: {} lab(s), {steps} step(s), no errors",
                     dir.display(),
                     c.labs.len()
                 );

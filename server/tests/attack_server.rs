@@ -265,7 +265,7 @@ async fn a_start_flood_from_one_address_gets_429() {
 #[tokio::test]
 async fn cookieless_page_views_leave_no_learner_rows() {
     let s = server(GuardArgs::default()).await;
-    for (path, form) in [("/name", "name=bot"), ("/labs/00-hello/phase", "phase=2")] {
+    for (path, form) in [("/name", "name=bot"), ("/labs/00-hello/step", "step=2")] {
         let r = request(
             s.addr,
             "POST",
@@ -1009,7 +1009,7 @@ async fn requests_that_change_nothing_push_no_dashboard_rows() {
         ("POST", "/api/sessions/nope00/tasks/x/check"),
         ("DELETE", "/api/sessions/nope00"),
         ("POST", "/labs/nope/stop"),
-        ("POST", "/labs/00-hello/phase"),
+        ("POST", "/labs/00-hello/step"),
     ] {
         for _ in 0..5 {
             let r = request(s.addr, method, path, &[("Cookie", &cookie)], None).await;

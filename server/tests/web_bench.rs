@@ -81,9 +81,9 @@ async fn bench_web_platform() {
         }
     }
 
-    // Checks on a lab with a Service and two Ready pods (phase 2's setup runs first).
+    // Checks on a lab with a Service and two Ready pods (step 2's setup runs first).
     assert_eq!(
-        c.post_form("/labs/00-hello/phase", "phase=2").await.status,
+        c.post_form("/labs/00-hello/step", "step=2").await.status,
         303
     );
     let mut term = open_term(&c, &id, "node-1").await.unwrap();
@@ -323,7 +323,7 @@ fn steal_ms() -> Option<u64> {
 }
 
 /// Paced (open-loop) load: `conns` keep-alive connections, each sending one GET every `period`
-/// (their phases spread evenly over the period) for `secs`, as the learner of `cookie`, asking
+/// (their steps spread evenly over the period) for `secs`, as the learner of `cookie`, asking
 /// for gzip. Latency runs from the request's scheduled send time to the end of its response.
 async fn paced(
     addr: std::net::SocketAddr,

@@ -304,7 +304,7 @@ async fn reset_reruns_the_setup_or_starts_a_fresh_lab() {
 
     // Step reset: the same lab, the setup once more.
     let r = c
-        .post_json(&format!("/api/sessions/{id}/reset"), r#"{"scope":"phase"}"#)
+        .post_json(&format!("/api/sessions/{id}/reset"), r#"{"scope":"step"}"#)
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json()["id"], id.as_str());
@@ -494,14 +494,14 @@ async fn the_page_forms_drive_the_same_lifecycle() {
             .count()
     };
     see_other(
-        &c.post_form("/labs/00-hello/phase", "phase=2").await,
+        &c.post_form("/labs/00-hello/step", "step=2").await,
         "/labs/00-hello",
     );
     assert_eq!(step2(&rt), 1, "{:?}", rt.commands(&sb));
-    let r = c.post_form("/labs/00-hello/phase", "phase=9").await;
+    let r = c.post_form("/labs/00-hello/step", "step=9").await;
     assert_eq!(r.status, 400, "{r:?}");
     see_other(
-        &c.post_form("/labs/00-hello/reset", "scope=phase").await,
+        &c.post_form("/labs/00-hello/reset", "scope=step").await,
         "/labs/00-hello",
     );
     assert_eq!(step2(&rt), 2);

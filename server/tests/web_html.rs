@@ -1,5 +1,5 @@
 //! The pages' structure, asserted with CSS selectors (`scraper`), not substrings: the
-//! catalog lists every lab with its title and link; a lab page has the phase text, a tab per
+//! catalog lists every lab with its title and link; a lab page has the step text, a tab per
 //! host, the tasks with Check buttons, a copy button on every code block and a run button on
 //! each marked one, sanitised content (a script in the markdown does not survive); a running
 //! lab shows the idle countdown and the extend button; a lab whose container was killed from
@@ -70,7 +70,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A server over a copy of the labs whose first phase of `00-hello` ends in hostile HTML.
+/// A server over a copy of the labs whose first step of `00-hello` ends in hostile HTML.
 struct Site {
     addr: std::net::SocketAddr,
     state: AppState,
@@ -85,10 +85,10 @@ impl Site {
         let content = tempfile::tempdir().unwrap();
         let labs = content.path().join("labs");
         copy_dir(&repo().join("labs"), &labs);
-        let phase = labs.join("00-hello/01-meet-the-cluster.md");
-        let mut md = std::fs::read_to_string(&phase).unwrap();
+        let step = labs.join("00-hello/01-meet-the-cluster.md");
+        let mut md = std::fs::read_to_string(&step).unwrap();
         md.push_str(HOSTILE);
-        std::fs::write(&phase, md).unwrap();
+        std::fs::write(&step, md).unwrap();
         let data = tempfile::tempdir().unwrap();
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -190,32 +190,32 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         assert_eq!(links.len(), 1, "{}", card.html());
         assert_eq!(attr(links[0], "href"), format!("/labs/{}", lab.id));
         assert_eq!(text(links[0]), lab.title);
-        let total: usize = lab.phases.iter().map(|p| p.tasks.len()).sum();
+        let total: usize = lab.steps.iter().map(|p| p.tasks.len()).sum();
         let progress = card.select(&sel("p.progress")).next().unwrap();
         assert_eq!(text(progress), format!("0 of {total} tasks done"));
         assert!(card.select(&sel(".badge")).next().is_none(), "no lab yet");
     }
     only_our_scripts(&doc);
 
-    // A lab page before any lab: phase text, tasks, code buttons, tabs, the start button.
+    // A lab page before any lab: step text, tasks, code buttons, tabs, the start button.
     let doc = page(&mut c, "/labs/00-hello").await;
-    let phase = &hello.phases[0];
+    let step = &hello.steps[0];
     assert_eq!(
-        text(one(&doc, "h2.phase-title")),
-        format!("Phase 1: {}", phase.title)
+        text(one(&doc, "h2.step-title")),
+        format!("Step 1: {}", step.title)
     );
-    let body = one(&doc, "article.phase-body");
+    let body = one(&doc, "article.step-body");
     let prose = text(body);
     assert!(
         prose.contains("List the nodes:"),
-        "the phase's text is on the page: {prose}"
+        "the step's text is on the page: {prose}"
     );
-    let phase_links = all(&doc, "nav.phases button.phase-link");
-    assert_eq!(phase_links.len(), hello.phases.len());
+    let step_links = all(&doc, "nav.steps button.step-link");
+    assert_eq!(step_links.len(), hello.steps.len());
     assert_eq!(
-        all(&doc, "nav.phases button.phase-link.current").len(),
+        all(&doc, "nav.steps button.step-link.current").len(),
         1,
-        "one current phase"
+        "one current step"
     );
     let tabs: Vec<String> = all(&doc, ".terminal-box .tabs button.tab")
         .into_iter()
@@ -226,8 +226,8 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         assert_eq!(text(t), attr(t, "data-host"));
     }
     let tasks = all(&doc, "ol.tasks > li.task");
-    assert_eq!(tasks.len(), phase.tasks.len());
-    for (li, task) in tasks.iter().zip(&phase.tasks) {
+    assert_eq!(tasks.len(), step.tasks.len());
+    for (li, task) in tasks.iter().zip(&step.tasks) {
         assert_eq!(attr(*li, "data-task"), task.id);
         assert_eq!(attr(*li, "id"), format!("task-{}", task.id));
         let title = li.select(&sel(".task-title")).next().unwrap();
@@ -245,22 +245,22 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         );
     }
     // Code blocks: a copy button on every one, a run button on each block marked `run`.
-    let fences: Vec<Option<Option<&str>>> = phase
+    let fences: Vec<Option<Option<&str>>> = step
         .body
         .lines()
         .filter_map(|l| l.strip_prefix("```"))
         .filter(|info| !info.trim().is_empty())
         .map(labkit::content::run_marker)
         .collect();
-    let blocks = all(&doc, "article.phase-body div.code");
+    let blocks = all(&doc, "article.step-body div.code");
     assert!(!blocks.is_empty());
     assert_eq!(
         blocks.len(),
-        all(&doc, "article.phase-body pre > code").len(),
+        all(&doc, "article.step-body pre > code").len(),
         "every code block is wrapped with its buttons"
     );
     let marked: Vec<Option<&str>> = fences.iter().filter_map(|m| *m).collect();
-    let runs = all(&doc, "article.phase-body div.code button.run");
+    let runs = all(&doc, "article.step-body div.code button.run");
     assert_eq!(runs.len(), marked.len(), "{}", body.html());
     for (b, host) in runs.iter().zip(&marked) {
         assert_eq!(attr(*b, "data-host"), host.unwrap_or(""));
@@ -275,7 +275,7 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
     // The hostile markdown: no script, no event handlers, no javascript: link survive; the
     // harmless parts (the image, the link text) do.
     assert!(
-        all(&doc, "article.phase-body script").is_empty(),
+        all(&doc, "article.step-body script").is_empty(),
         "{}",
         body.html()
     );
@@ -290,7 +290,7 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         }
     }
     assert!(!body.html().contains("kplabPwned"), "{}", body.html());
-    assert_eq!(all(&doc, "article.phase-body img[src=x]").len(), 1);
+    assert_eq!(all(&doc, "article.step-body img[src=x]").len(), 1);
     assert!(prose.contains("a bad link") && prose.contains("clickjack"));
     only_our_scripts(&doc);
     // No lab yet: a start button, no terminal session, no countdown.
@@ -340,7 +340,7 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
     .into_iter()
     .map(|i| attr(i, "value"))
     .collect();
-    assert_eq!(scopes, ["phase", "lab"]);
+    assert_eq!(scopes, ["step", "lab"]);
     one(&doc, "form[action='/labs/00-hello/stop'] button#stop");
     assert!(all(&doc, "button#start, button#restart").is_empty());
     // The task just checked is passed, with its check listed as ok.
@@ -366,7 +366,7 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         text(card.select(&sel(".badge.running")).next().unwrap()),
         "running"
     );
-    let total: usize = hello.phases.iter().map(|p| p.tasks.len()).sum();
+    let total: usize = hello.steps.iter().map(|p| p.tasks.len()).sum();
     assert_eq!(
         text(card.select(&sel("p.progress")).next().unwrap()),
         format!("1 of {total} tasks done")

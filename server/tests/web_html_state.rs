@@ -35,10 +35,7 @@ async fn one_query_equals_separate_reads(store: &dyn Store, p: &str) {
 
     // Nothing recorded yet: defaults.
     let st = store.lab_page_state(&alice, &hello).await.unwrap();
-    assert_eq!(
-        (st.phase, st.latest.clone(), st.results.len()),
-        (0, None, 0)
-    );
+    assert_eq!((st.step, st.latest.clone(), st.results.len()), (0, None, 0));
     let labs = [hello.as_str(), other.as_str()];
     let cat = store.catalog_state(&alice, &labs).await.unwrap();
     assert_eq!(cat.name, "Alice");
@@ -76,7 +73,7 @@ async fn one_query_equals_separate_reads(store: &dyn Store, p: &str) {
         ))
         .await
         .unwrap();
-    store.set_phase(&alice, &hello, 2, 40).await.unwrap();
+    store.set_step(&alice, &hello, 2, 40).await.unwrap();
     let s2 = format!("{p}s2");
     for (task, passed, t) in [
         ("b-task", false, 50),
@@ -100,8 +97,8 @@ async fn one_query_equals_separate_reads(store: &dyn Store, p: &str) {
         .unwrap();
 
     let st = store.lab_page_state(&alice, &hello).await.unwrap();
-    assert_eq!(st.phase, store.phase(&alice, &hello).await.unwrap());
-    assert_eq!(st.phase, 2);
+    assert_eq!(st.step, store.step(&alice, &hello).await.unwrap());
+    assert_eq!(st.step, 2);
     assert_eq!(
         st.latest,
         store.latest_session(&alice, &hello).await.unwrap()

@@ -26,7 +26,7 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
 
     let id = alice.start_lab("00-hello", Duration::from_secs(90)).await;
     let s = alice.get(&format!("/api/sessions/{id}")).await.json();
-    assert_eq!(s["phase"], 0);
+    assert_eq!(s["step"], 0);
     let hosts: Vec<&str> = s["terminals"]
         .as_array()
         .unwrap()
@@ -138,7 +138,7 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
         .unwrap()
         .contains("scope must be"));
     assert_eq!(alice.get("/api/sessions/not-hex!").await.status, 400);
-    assert_eq!(alice.get("/labs/00-hello?phase=9").await.status, 400);
+    assert_eq!(alice.get("/labs/00-hello?step=9").await.status, 400);
     assert_eq!(alice.get("/labs/nope").await.status, 404);
     assert!(open_term(&alice, &id, "node-7").await.err() == Some(404));
 
@@ -210,9 +210,9 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
         page.body
     );
 
-    // Reset the phase: its setup runs again (the deployment is deleted); results stay.
+    // Reset the step: its setup runs again (the deployment is deleted); results stay.
     let r = alice
-        .post_json(&format!("/api/sessions/{id}/reset"), r#"{"scope":"phase"}"#)
+        .post_json(&format!("/api/sessions/{id}/reset"), r#"{"scope":"step"}"#)
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     let r = alice
@@ -221,7 +221,7 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
         .json();
     assert_eq!(
         r["passed"], false,
-        "the phase setup removed the deployment: {r}"
+        "the step setup removed the deployment: {r}"
     );
     let s = alice.get(&format!("/api/sessions/{id}")).await.json();
     assert_eq!(

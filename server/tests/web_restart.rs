@@ -80,9 +80,9 @@ async fn sigkill_loses_no_result_and_the_lab_is_reattached() {
         .json();
     assert_eq!(r["passed"], true, "{r}");
 
-    // Phase 2: expose the deployment; wait for both pods; the rules and probe checks pass.
+    // Step 2: expose the deployment; wait for both pods; the rules and probe checks pass.
     assert_eq!(
-        c.post_form("/labs/00-hello/phase", "phase=2").await.status,
+        c.post_form("/labs/00-hello/step", "step=2").await.status,
         303
     );
     term.type_text("kubectl expose deployment web --port=80\r")
@@ -125,7 +125,7 @@ async fn sigkill_loses_no_result_and_the_lab_is_reattached() {
 
     let s = c.get(&format!("/api/sessions/{id}")).await.json();
     assert_eq!(s["status"], "running", "re-attached: {s}");
-    assert_eq!(s["phase"], 1);
+    assert_eq!(s["step"], 1);
     let passed: Vec<&str> = s["tasks"]
         .as_array()
         .unwrap()

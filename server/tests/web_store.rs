@@ -140,11 +140,11 @@ async fn contract(store: &dyn Store, prefix: &str) {
     );
 
     // Progress.
-    assert_eq!(store.phase(&alice, "00-hello").await.unwrap(), 0);
-    store.set_phase(&alice, "00-hello", 1, 40).await.unwrap();
-    store.set_phase(&alice, "00-hello", 2, 41).await.unwrap();
-    assert_eq!(store.phase(&alice, "00-hello").await.unwrap(), 2);
-    assert_eq!(store.phase(&bob, "00-hello").await.unwrap(), 0);
+    assert_eq!(store.step(&alice, "00-hello").await.unwrap(), 0);
+    store.set_step(&alice, "00-hello", 1, 40).await.unwrap();
+    store.set_step(&alice, "00-hello", 2, 41).await.unwrap();
+    assert_eq!(store.step(&alice, "00-hello").await.unwrap(), 2);
+    assert_eq!(store.step(&bob, "00-hello").await.unwrap(), 0);
 
     // Results: passed if ever passed, latest outcome kept, per learner.
     let r = |task: &str, passed: bool, t: i64| TaskResult {
@@ -204,7 +204,7 @@ async fn sqlite_store_contract_and_durability() {
     store.close().await;
     // Reopen: migrations are idempotent and everything is still there.
     let store = SqlStore::connect(&url).await.unwrap();
-    assert_eq!(store.phase("t-alice", "00-hello").await.unwrap(), 2);
+    assert_eq!(store.step("t-alice", "00-hello").await.unwrap(), 2);
     assert!(store.results("t-alice", "00-hello").await.unwrap()[0].passed);
 }
 

@@ -203,7 +203,7 @@ async fn twenty_learners_join_a_warm_pool_pass_tasks_and_the_dashboard_follows()
         .catalog
         .lab("00-hello")
         .unwrap()
-        .phases
+        .steps
         .iter()
         .map(|p| p.tasks.len())
         .sum();

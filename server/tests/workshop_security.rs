@@ -300,7 +300,7 @@ async fn learners_cannot_act_as_the_instructor_and_the_terminal_view_is_read_onl
     let reset = teacher
         .post(
             &format!("/api/workshops/{id}/learners/{alice_id}/reset"),
-            r#"{"scope":"phase"}"#,
+            r#"{"scope":"step"}"#,
         )
         .await;
     assert_eq!(reset.status, 200, "{reset:?}");

@@ -82,7 +82,7 @@ async fn contract(store: &dyn Store, p: &str) {
 
     // Progress time.
     assert_eq!(ws.progress_since(&alice, "00-hello").await.unwrap(), None);
-    store.set_phase(&alice, "00-hello", 1, 77).await.unwrap();
+    store.set_step(&alice, "00-hello", 1, 77).await.unwrap();
     assert_eq!(
         ws.progress_since(&alice, "00-hello").await.unwrap(),
         Some(77)

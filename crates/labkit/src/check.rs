@@ -1,4 +1,4 @@
-//! Check definitions, as written in a phase's front matter under `tasks[].checks`.
+//! Check definitions, as written in a step's front matter under `tasks[].checks`.
 //!
 //! Five kinds, selected by `kind:`:
 //! * `rules`: assertions over the parsed `iptables-save` of one node;

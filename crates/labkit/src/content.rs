@@ -1,15 +1,15 @@
 //! The lab content model and its loader.
 //!
 //! A lab is a folder under `labs/`: `lab.md` (front matter `title`, `summary`, `nodes`,
-//! `minutes` = the estimated learner time, 10..25; body = introduction) and phase files
-//! `NN-name.md` in name order. A phase's front matter declares `title`, `setup` (commands run
-//! when the phase starts or is reset), `tasks` (each with `id`, `title`, `hint`, `checks`),
+//! `minutes` = the estimated learner time, 10..25; body = introduction) and step files
+//! `NN-name.md` in name order. A step's front matter declares `title`, `setup` (commands run
+//! when the step starts or is reset), `tasks` (each with `id`, `title`, `hint`, `checks`),
 //! `solution` (the reference solution, run by `kplab labs test`) and `answers` (the reference
-//! answers of the phase's tasks that have an `answer` check: task id -> a literal, or
+//! answers of the step's tasks that have an `answer` check: task id -> a literal, or
 //! `{host: node-1, run: "…"}` whose trimmed output is the answer). Commands are
 //! `{host: node-1, run: "…"}` or a plain string (node-1).
 //! In the body, a code block whose info string has `run` (current tab) or `run=HOST` gets a
-//! "run in terminal" button; `kplab labs test` runs each of them ([`Phase::runnable_blocks`]).
+//! "run in terminal" button; `kplab labs test` runs each of them ([`Step::runnable_blocks`]).
 //!
 //! Loading collects every problem with its file and line instead of stopping at the first.
 
@@ -43,34 +43,34 @@ pub struct Lab {
     pub minutes: u8,
     /// Introduction (markdown).
     pub intro: String,
-    /// Phases in order.
-    pub phases: Vec<Phase>,
+    /// Steps in order.
+    pub steps: Vec<Step>,
 }
 
 /// A command run in the lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
+pub struct HostCommand {
     /// `node-N` or `client`.
     pub host: String,
     /// Shell command (`sh -c`).
     pub run: String,
 }
 
-/// One phase of a lab.
+/// One step of a lab.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Phase {
+pub struct Step {
     /// File stem (`01-first-service`).
     pub id: String,
     /// Source file.
     pub file: PathBuf,
     /// Title.
     pub title: String,
-    /// Run when the phase starts or is reset.
-    pub setup: Vec<Step>,
+    /// Run when the step starts or is reset.
+    pub setup: Vec<HostCommand>,
     /// Tasks.
     pub tasks: Vec<Task>,
     /// Reference solution.
-    pub solution: Vec<Step>,
+    pub solution: Vec<HostCommand>,
     /// Reference answers of the tasks with an `answer` check, by task id.
     pub answers: BTreeMap<String, ReferenceAnswer>,
     /// Body (markdown).
@@ -86,10 +86,10 @@ pub enum ReferenceAnswer {
     /// The answer itself.
     Literal(String),
     /// A command whose trimmed standard output is the answer.
-    Command(Step),
+    Command(HostCommand),
 }
 
-/// A fenced code block of a phase body marked `run` or `run=HOST`.
+/// A fenced code block of a step body marked `run` or `run=HOST`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunBlock {
     /// `run=HOST`'s host; `None` for `run` (the current tab).
@@ -100,7 +100,7 @@ pub struct RunBlock {
     pub line: usize,
 }
 
-impl Phase {
+impl Step {
     /// The runnable code blocks of the body, in order.
     pub fn runnable_blocks(&self) -> Vec<RunBlock> {
         fenced_blocks(&self.body)
@@ -164,7 +164,7 @@ fn fenced_blocks(body: &str) -> Vec<(String, String, usize)> {
     out
 }
 
-/// One task of a phase.
+/// One task of a step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Task {
     /// Unique within the lab; used in URLs.
@@ -192,13 +192,13 @@ impl Task {
 }
 
 impl Lab {
-    /// The phase at `index`.
-    pub fn phase(&self, index: usize) -> Option<&Phase> {
-        self.phases.get(index)
+    /// The step at `index`.
+    pub fn step(&self, index: usize) -> Option<&Step> {
+        self.steps.get(index)
     }
-    /// The task `id` and the index of its phase.
+    /// The task `id` and the index of its step.
     pub fn task(&self, id: &str) -> Option<(usize, &Task)> {
-        self.phases
+        self.steps
             .iter()
             .enumerate()
             .find_map(|(i, p)| p.tasks.iter().find(|t| t.id == id).map(|t| (i, t)))
@@ -270,19 +270,19 @@ fn two() -> u8 {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum StepSpec {
+enum CommandSpec {
     Plain(String),
     Full { host: String, run: String },
 }
 
-impl StepSpec {
-    fn into_step(self) -> Step {
+impl CommandSpec {
+    fn into_command(self) -> HostCommand {
         match self {
-            StepSpec::Plain(run) => Step {
+            CommandSpec::Plain(run) => HostCommand {
                 host: "node-1".into(),
                 run,
             },
-            StepSpec::Full { host, run } => Step { host, run },
+            CommandSpec::Full { host, run } => HostCommand { host, run },
         }
     }
 }
@@ -316,7 +316,7 @@ impl AnswerSpec {
             AnswerSpec::Int(n) => ReferenceAnswer::Literal(n.to_string()),
             AnswerSpec::Float(f) => ReferenceAnswer::Literal(f.to_string()),
             AnswerSpec::Bool(b) => ReferenceAnswer::Literal(b.to_string()),
-            AnswerSpec::Full(c) => ReferenceAnswer::Command(Step {
+            AnswerSpec::Full(c) => ReferenceAnswer::Command(HostCommand {
                 host: c.host,
                 run: c.run,
             }),
@@ -337,14 +337,14 @@ struct TaskFront {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PhaseFront {
+struct StepFront {
     title: String,
     #[serde(default)]
-    setup: Vec<StepSpec>,
+    setup: Vec<CommandSpec>,
     #[serde(default)]
     tasks: Vec<TaskFront>,
     #[serde(default)]
-    solution: Vec<StepSpec>,
+    solution: Vec<CommandSpec>,
     #[serde(default)]
     answers: BTreeMap<String, AnswerSpec>,
 }
@@ -447,7 +447,7 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
         );
     }
     let (front, front_line, intro, _) = read_split(&lab_md, diags)?;
-    // On a front matter error, go on with defaults so that the phases are checked too.
+    // On a front matter error, go on with defaults so that the steps are checked too.
     let lf: LabFront = match serde_yaml_ng::from_str(&front) {
         Ok(f) => f,
         Err(e) => {
@@ -515,13 +515,13 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
     };
     files.sort();
     if files.is_empty() {
-        diags.push(dir, 0, "a lab needs at least one phase file (NN-name.md)");
+        diags.push(dir, 0, "a lab needs at least one step file (NN-name.md)");
     }
-    let mut phases = Vec::new();
+    let mut steps = Vec::new();
     let mut task_ids: BTreeSet<String> = BTreeSet::new();
     for f in files {
-        if let Some(p) = load_phase(&f, &hosts, &mut task_ids, diags) {
-            phases.push(p);
+        if let Some(p) = load_step(&f, &hosts, &mut task_ids, diags) {
+            steps.push(p);
         }
     }
     if diags.len() != before {
@@ -534,19 +534,19 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
         nodes: lf.nodes,
         minutes: lf.minutes.unwrap_or(*MINUTES.start()),
         intro,
-        phases,
+        steps,
     })
 }
 
-fn load_phase(
+fn load_step(
     path: &Path,
     hosts: &BTreeSet<String>,
     task_ids: &mut BTreeSet<String>,
     diags: &mut Diagnostics,
-) -> Option<Phase> {
+) -> Option<Step> {
     let id = path.file_stem()?.to_string_lossy().into_owned();
     let (front, fl, body, body_line) = read_split(path, diags)?;
-    let pf: PhaseFront = match serde_yaml_ng::from_str(&front) {
+    let pf: StepFront = match serde_yaml_ng::from_str(&front) {
         Ok(f) => f,
         Err(e) => {
             yaml_error(path, fl, &e, diags);
@@ -561,8 +561,16 @@ fn load_phase(
             "title is empty",
         );
     }
-    let setup: Vec<Step> = pf.setup.into_iter().map(StepSpec::into_step).collect();
-    let solution: Vec<Step> = pf.solution.into_iter().map(StepSpec::into_step).collect();
+    let setup: Vec<HostCommand> = pf
+        .setup
+        .into_iter()
+        .map(CommandSpec::into_command)
+        .collect();
+    let solution: Vec<HostCommand> = pf
+        .solution
+        .into_iter()
+        .map(CommandSpec::into_command)
+        .collect();
     for (what, steps) in [("setup", &setup), ("solution", &solution)] {
         let start = find_line(&front, fl, 0, &format!("{what}:")).unwrap_or(fl);
         for s in steps {
@@ -655,7 +663,7 @@ fn load_phase(
         }
     }
     let answers = check_answers(path, &front, fl, pf.answers, &tasks, hosts, diags);
-    Some(Phase {
+    Some(Step {
         id,
         file: path.to_path_buf(),
         title: pf.title,
@@ -668,7 +676,7 @@ fn load_phase(
     })
 }
 
-/// Validates a phase's `answers:` against its tasks: every key a task of this phase with an
+/// Validates a step's `answers:` against its tasks: every key a task of this step with an
 /// answer check, every such task answered, commands on hosts of the lab, literals accepted by
 /// a literal `expected`.
 fn check_answers(
@@ -695,7 +703,7 @@ fn check_answers(
             None => diags.push(
                 path,
                 line,
-                format!("answers: {key:?} is not a task of this phase"),
+                format!("answers: {key:?} is not a task of this step"),
             ),
             Some(t) => {
                 let check = t.checks.iter().find_map(|c| match c {

@@ -1,4 +1,4 @@
-//! Pure shared types: the lab content model (labs, phases, tasks, checks), its loader and
+//! Pure shared types: the lab content model (labs, steps, tasks, checks), its loader and
 //! validator (every error with file and line), and the JSON exchanged between the in-lab agent
 //! (probes) and the server's grader.
 //!
@@ -12,5 +12,5 @@ pub mod wire;
 pub use check::{
     AnswerCheck, Check, CommandCheck, ProbeCheck, ProbeExpect, RuleAssert, RulesCheck, StateCheck,
 };
-pub use content::{Catalog, Lab, Phase, ReferenceAnswer, RunBlock, Step, Task};
+pub use content::{Catalog, HostCommand, Lab, ReferenceAnswer, RunBlock, Step, Task};
 pub use validate::{Diagnostic, Diagnostics};

@@ -19,15 +19,15 @@ fn the_example_lab_loads() {
     let catalog = Catalog::load(&repo_labs()).unwrap_or_else(|d| panic!("{d}"));
     let lab = catalog.lab("00-hello").expect("00-hello");
     assert_eq!(lab.nodes, 2);
-    assert_eq!(lab.phases.len(), 2);
+    assert_eq!(lab.steps.len(), 2);
     assert_eq!(lab.hosts(), ["node-1", "node-2", "client"]);
-    let (phase, task) = lab.task("expose-web").unwrap();
-    assert_eq!(phase, 1);
+    let (step, task) = lab.task("expose-web").unwrap();
+    assert_eq!(step, 1);
     let kinds: Vec<&str> = task.checks.iter().map(Check::kind).collect();
     assert_eq!(kinds, ["state", "rules", "probe"]);
     assert!(lab.task("balance").is_some());
     assert!(lab.task("count-nodes").unwrap().1.needs_answer());
-    assert_eq!(lab.phases[0].solution[0].host, "node-1");
+    assert_eq!(lab.steps[0].solution[0].host, "node-1");
 }
 
 #[test]
@@ -189,23 +189,20 @@ X
 "#,
     );
     let c = Catalog::load(tmp.path()).unwrap_or_else(|d| panic!("{d}"));
-    let phase = &c.labs[0].phases[0];
-    let Check::Command(cmd) = &phase.tasks[0].checks[0] else {
+    let step = &c.labs[0].steps[0];
+    let Check::Command(cmd) = &step.tasks[0].checks[0] else {
         panic!("not a command check")
     };
     assert_eq!(cmd.host, "node-2");
+    assert_eq!(step.answers["prob"], ReferenceAnswer::Literal("0.5".into()));
     assert_eq!(
-        phase.answers["prob"],
-        ReferenceAnswer::Literal("0.5".into())
-    );
-    assert_eq!(
-        phase.answers["nodes"],
-        ReferenceAnswer::Command(labkit::Step {
+        step.answers["nodes"],
+        ReferenceAnswer::Command(labkit::HostCommand {
             host: "client".into(),
             run: "echo 2".into()
         })
     );
-    let blocks = phase.runnable_blocks();
+    let blocks = step.runnable_blocks();
     assert_eq!(blocks.len(), 2, "{blocks:?}");
     assert_eq!(blocks[0].host.as_deref(), Some("node-2"));
     assert_eq!(blocks[0].code, "echo one\n  echo two\n");
@@ -259,7 +256,7 @@ answers:
         "01-a.md:7: task \"conn\": command check: `matches` is not a valid regex",
         "01-a.md:23: answers: \"0.33\" for task \"prob\" is not accepted by its answer check",
         "01-a.md:24: answers: task \"conn\" has no answer check to answer",
-        "01-a.md:25: answers: \"ghost\" is not a task of this phase",
+        "01-a.md:25: answers: \"ghost\" is not a task of this step",
         "01-a.md:17: task \"unanswered\" has an answer check but no reference answer",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");

@@ -6,7 +6,7 @@
 //! What every property asserts: no panic; a rejected lab gives diagnostics that each name a
 //! file, a line inside it and a non-empty message; output bounded by the input.
 
-use labkit::{Catalog, CommandCheck, Phase};
+use labkit::{Catalog, CommandCheck, Step};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -20,8 +20,8 @@ fn config(cases: u32) -> ProptestConfig {
 }
 
 const LAB_MD: &str = include_str!("../../../labs/00-hello/lab.md");
-const PHASE_1: &str = include_str!("../../../labs/00-hello/01-meet-the-cluster.md");
-const PHASE_2: &str = include_str!("../../../labs/00-hello/02-first-service.md");
+const STEP_1: &str = include_str!("../../../labs/00-hello/01-meet-the-cluster.md");
+const STEP_2: &str = include_str!("../../../labs/00-hello/02-first-service.md");
 
 /// Any text: raw bytes read lossily, or arbitrary unicode with NULs and control characters.
 fn any_text() -> impl Strategy<Value = String> {
@@ -90,19 +90,19 @@ fn content(real: &'static str) -> impl Strategy<Value = String> {
     prop_oneof![4 => mutated(real), 1 => any_text()]
 }
 
-/// Writes one lab (`lab.md` and two phases) under a fresh directory and loads the catalog.
-fn check_lab(lab_md: &str, phases: &[(&str, &str)]) {
+/// Writes one lab (`lab.md` and two steps) under a fresh directory and loads the catalog.
+fn check_lab(lab_md: &str, steps: &[(&str, &str)]) {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("lab-x");
     std::fs::create_dir(&dir).expect("lab dir");
     std::fs::write(dir.join("lab.md"), lab_md).expect("lab.md");
-    for (name, text) in phases {
-        std::fs::write(dir.join(name), text).expect("phase");
+    for (name, text) in steps {
+        std::fs::write(dir.join(name), text).expect("step");
     }
     match Catalog::load(root.path()) {
         Ok(cat) => {
             for lab in &cat.labs {
-                for p in &lab.phases {
+                for p in &lab.steps {
                     let blocks = p.runnable_blocks();
                     assert!(blocks.len() <= p.body.lines().count());
                     let _ = lab.hosts();
@@ -130,8 +130,8 @@ fn file_lines(p: &Path) -> usize {
     std::fs::read_to_string(p).map_or(0, |t| t.lines().count())
 }
 
-fn phase(body: String) -> Phase {
-    Phase {
+fn step(body: String) -> Step {
+    Step {
         id: "01-x".into(),
         file: "01-x.md".into(),
         title: "x".into(),
@@ -149,11 +149,11 @@ proptest! {
 
     #[test]
     fn lab_front_matter_never_panics(lab_md in content(LAB_MD)) {
-        check_lab(&lab_md, &[("01-meet-the-cluster.md", PHASE_1)]);
+        check_lab(&lab_md, &[("01-meet-the-cluster.md", STEP_1)]);
     }
 
     #[test]
-    fn phase_files_never_panic(p1 in content(PHASE_1), p2 in content(PHASE_2)) {
+    fn step_files_never_panic(p1 in content(STEP_1), p2 in content(STEP_2)) {
         check_lab(LAB_MD, &[("01-meet-the-cluster.md", &p1), ("02-first-service.md", &p2)]);
     }
 }
@@ -162,8 +162,8 @@ proptest! {
     #![proptest_config(config(CASES))]
 
     #[test]
-    fn runnable_blocks_of_any_body(body in prop_oneof![content(PHASE_1), any_text()]) {
-        let p = phase(body);
+    fn runnable_blocks_of_any_body(body in prop_oneof![content(STEP_1), any_text()]) {
+        let p = step(body);
         let blocks = p.runnable_blocks();
         prop_assert!(blocks.len() <= p.body.lines().count());
         for b in blocks {

@@ -1,4 +1,4 @@
-//! Lab lifecycle: start (with capacity admission), phase setup, reset, stop, idle expiry, and
+//! Lab lifecycle: start (with capacity admission), step setup, reset, stop, idle expiry, and
 //! the sweep that finds labs lost from outside, removes orphans and re-attaches after a
 //! restart.
 
@@ -76,8 +76,8 @@ pub async fn start(state: &Platform, learner: &str, lab: &Lab) -> Result<Session
                 .up(&s.sandbox, &s.learner, nodes)
                 .await
                 .context("starting the lab")?;
-            let phase = st.store.phase(&s.learner, &s.lab).await?;
-            run_setup(&st, &s, phase).await
+            let step = st.store.step(&s.learner, &s.lab).await?;
+            run_setup(&st, &s, step).await
         }
         .await;
         let now = now_ms();
@@ -131,10 +131,10 @@ pub async fn start(state: &Platform, learner: &str, lab: &Lab) -> Result<Session
     Ok(session)
 }
 
-/// Runs the setup commands of phase `phase` in the session's lab.
-pub async fn run_setup(state: &Platform, s: &Session, phase: usize) -> anyhow::Result<()> {
+/// Runs the setup commands of step `step` in the session's lab.
+pub async fn run_setup(state: &Platform, s: &Session, step: usize) -> anyhow::Result<()> {
     let lab = state.catalog.lab(&s.lab).context("lab content gone")?;
-    crate::engine::setup::run_setup(state.runtime.as_ref(), lab, &s.sandbox, phase).await
+    crate::engine::setup::run_setup(state.runtime.as_ref(), lab, &s.sandbox, step).await
 }
 
 /// Stops a session's lab and records why (`stopped`, `expired`, `lost`).
@@ -157,7 +157,7 @@ pub async fn stop(
     Ok(())
 }
 
-/// Resets the phase (its setup runs again) or the whole lab (stopped, back to phase 1, started
+/// Resets the step (its setup runs again) or the whole lab (stopped, back to step 1, started
 /// again); `learner` owns `s`.
 pub async fn reset(
     state: &Platform,
@@ -170,20 +170,20 @@ pub async fn reset(
         .lab(&s.lab)
         .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
     match scope {
-        "phase" => {
+        "step" => {
             if s.status != Status::Running {
                 return Err(AppError::Conflict(format!(
                     "the lab is {}, not running",
                     s.status.as_str()
                 )));
             }
-            let phase = state.store.phase(learner, &s.lab).await?;
-            run_setup(state, &s, phase)
+            let step = state.store.step(learner, &s.lab).await?;
+            run_setup(state, &s, step)
                 .await
                 .map_err(AppError::Internal)?;
             state
                 .store
-                .record_event(&s.id, "reset-phase", &phase.to_string(), now_ms())
+                .record_event(&s.id, "reset-step", &step.to_string(), now_ms())
                 .await?;
             Ok(s)
         }
@@ -191,11 +191,11 @@ pub async fn reset(
             if s.status.is_live() {
                 stop(state, &s, Status::Stopped, "reset").await?;
             }
-            state.store.set_phase(learner, &s.lab, 0, now_ms()).await?;
+            state.store.set_step(learner, &s.lab, 0, now_ms()).await?;
             start(state, learner, lab).await
         }
         other => Err(AppError::BadRequest(format!(
-            "scope must be \"phase\" or \"lab\", not {other:?}"
+            "scope must be \"step\" or \"lab\", not {other:?}"
         ))),
     }
 }

@@ -4,26 +4,26 @@ use labkit::Lab;
 
 use super::runtime::LabRuntime;
 
-/// Runs the setup commands of phase `phase` of `lab` in the lab `sandbox`; the first one that
+/// Runs the setup commands of step `step` of `lab` in the lab `sandbox`; the first one that
 /// exits non-zero ends the run with its stderr.
 pub async fn run_setup(
     runtime: &dyn LabRuntime,
     lab: &Lab,
     sandbox: &str,
-    phase: usize,
+    step: usize,
 ) -> anyhow::Result<()> {
-    let Some(p) = lab.phase(phase) else {
+    let Some(p) = lab.step(step) else {
         return Ok(());
     };
-    for step in &p.setup {
+    for cmd in &p.setup {
         let out = runtime
-            .exec(sandbox, &step.host, &["sh", "-c", &step.run])
+            .exec(sandbox, &cmd.host, &["sh", "-c", &cmd.run])
             .await?;
         if out.code != 0 {
             anyhow::bail!(
                 "setup `{}` on {} exited {}: {}",
-                step.run,
-                step.host,
+                cmd.run,
+                cmd.host,
                 out.code,
                 out.stderr.trim()
             );

@@ -21,7 +21,7 @@ pub struct LabEntry {
     pub steps: Vec<StepEntry>,
 }
 
-/// One step (phase) of a lab.
+/// One step of a lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepEntry {
     /// File stem.
@@ -43,7 +43,7 @@ pub fn entries(catalog: &labkit::Catalog) -> Vec<LabEntry> {
         .iter()
         .map(|l| {
             let steps: Vec<StepEntry> = l
-                .phases
+                .steps
                 .iter()
                 .map(|p| StepEntry {
                     id: p.id.clone(),

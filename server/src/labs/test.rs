@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use labkit::wire::TaskOutcome;
-use labkit::{Lab, Phase, ReferenceAnswer};
+use labkit::{Lab, ReferenceAnswer, Step};
 use serde::Serialize;
 
 use crate::engine::grade::run_task;
@@ -117,7 +117,7 @@ pub struct TaskRun {
     pub after: Option<TaskOutcome>,
 }
 
-/// One step (phase) of a lab.
+/// One step of a lab.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRun {
     /// File stem.
@@ -321,10 +321,10 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
             .push(format!("the lab cluster did not start: {e}")),
         Ok(()) => {
             let mut completed = true;
-            for phase in &lab.phases {
-                eprintln!("[{}] step {}", lab.id, phase.id);
-                let (step, go_on) = test_step(rt, sandbox, phase, options).await;
-                run.steps.push(step);
+            for step in &lab.steps {
+                eprintln!("[{}] step {}", lab.id, step.id);
+                let (report, go_on) = test_step(rt, sandbox, step, options).await;
+                run.steps.push(report);
                 if !go_on {
                     completed = false;
                     break;
@@ -537,24 +537,24 @@ fn failed_checks(o: &TaskOutcome) -> String {
 async fn test_step(
     rt: &dyn LabRuntime,
     sandbox: &str,
-    phase: &Phase,
+    step: &Step,
     options: &Options,
 ) -> (StepRun, bool) {
-    let file = phase
+    let file = step
         .file
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut step = StepRun {
-        step: phase.id.clone(),
-        title: phase.title.clone(),
-        file: phase.file.clone(),
+    let mut report = StepRun {
+        step: step.id.clone(),
+        title: step.title.clone(),
+        file: step.file.clone(),
         commands: Vec::new(),
         tasks: Vec::new(),
         problems: Vec::new(),
     };
     // 1. setup
-    for s in &phase.setup {
+    for s in &step.setup {
         let c = command(
             rt,
             sandbox,
@@ -568,23 +568,23 @@ async fn test_step(
         )
         .await;
         let ok = c.ok;
-        step.commands.push(c);
+        report.commands.push(c);
         if !ok {
-            step.problems.push(format!(
+            report.problems.push(format!(
                 "{file}: setup `{}` on {} failed; the lab's later steps were not run",
                 s.run, s.host
             ));
-            return (step, false);
+            return (report, false);
         }
     }
     // 2. before
-    for t in &phase.tasks {
+    for t in &step.tasks {
         let before = run_task(rt, sandbox, t, None).await;
         let failed_before = before
             .checks
             .iter()
             .any(|c| !c.passed && c.kind != "answer");
-        step.tasks.push(TaskRun {
+        report.tasks.push(TaskRun {
             task: t.id.clone(),
             before,
             failed_before,
@@ -593,7 +593,7 @@ async fn test_step(
         });
     }
     // 3. runnable blocks
-    for b in phase.runnable_blocks() {
+    for b in step.runnable_blocks() {
         let host = b.host.clone().unwrap_or_else(|| "node-1".to_string());
         let at = format!("{file}:{}", b.line);
         let c = command(
@@ -609,16 +609,16 @@ async fn test_step(
         )
         .await;
         if !c.ok {
-            step.problems.push(format!(
+            report.problems.push(format!(
                 "{at}: runnable block on {host} {} (after {} attempt(s))",
                 c.outcome(),
                 c.attempts
             ));
         }
-        step.commands.push(c);
+        report.commands.push(c);
     }
     // 4. solution
-    for s in &phase.solution {
+    for s in &step.solution {
         let c = command(
             rt,
             sandbox,
@@ -632,21 +632,21 @@ async fn test_step(
         )
         .await;
         if !c.ok {
-            step.problems.push(format!(
+            report.problems.push(format!(
                 "{file}: solution `{}` on {} {}",
                 s.run,
                 s.host,
                 c.outcome()
             ));
         }
-        step.commands.push(c);
+        report.commands.push(c);
     }
     // 5. answers
-    for (i, t) in phase.tasks.iter().enumerate() {
+    for (i, t) in step.tasks.iter().enumerate() {
         if !t.needs_answer() {
             continue;
         }
-        let answer = match phase.answers.get(&t.id) {
+        let answer = match step.answers.get(&t.id) {
             Some(ReferenceAnswer::Literal(a)) => Some(a.clone()),
             Some(ReferenceAnswer::Command(s)) => {
                 let c = command(
@@ -663,53 +663,53 @@ async fn test_step(
                 .await;
                 let a = c.ok.then(|| c.stdout.trim().to_string());
                 if !c.ok {
-                    step.problems.push(format!(
+                    report.problems.push(format!(
                         "{file}: the reference answer command of task {:?} {}",
                         t.id,
                         c.outcome()
                     ));
                 }
-                step.commands.push(c);
+                report.commands.push(c);
                 a
             }
             None => {
-                step.problems.push(format!(
+                report.problems.push(format!(
                     "{file}: task {:?} has no reference answer under `answers:`",
                     t.id
                 ));
                 None
             }
         };
-        step.tasks[i].answer = answer;
+        report.tasks[i].answer = answer;
     }
     // 6. after: poll the failing tasks until all pass or the settle time is over.
     let deadline = Instant::now() + options.settle;
     loop {
         let mut all = true;
-        for (i, t) in phase.tasks.iter().enumerate() {
-            if step.tasks[i].after.as_ref().is_some_and(|o| o.passed) {
+        for (i, t) in step.tasks.iter().enumerate() {
+            if report.tasks[i].after.as_ref().is_some_and(|o| o.passed) {
                 continue;
             }
-            let answer = step.tasks[i].answer.clone();
+            let answer = report.tasks[i].answer.clone();
             let o = run_task(rt, sandbox, t, answer.as_deref()).await;
             all &= o.passed;
-            step.tasks[i].after = Some(o);
+            report.tasks[i].after = Some(o);
         }
         if all || Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    for t in &step.tasks {
+    for t in &report.tasks {
         if let Some(o) = t.after.as_ref().filter(|o| !o.passed) {
-            step.problems.push(format!(
+            report.problems.push(format!(
                 "{file}: task {:?} fails after the solution: {}",
                 t.task,
                 failed_checks(o)
             ));
         }
     }
-    (step, true)
+    (report, true)
 }
 
 /// A detail on one line (answers and command output may span lines).

@@ -104,11 +104,11 @@ pub struct TaskResult {
     pub created_ms: i64,
 }
 
-/// What a lab page shows of one learner: current phase, latest session, task results.
+/// What a lab page shows of one learner: current step, latest session, task results.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabPageState {
-    /// Current phase (0-based; 0 when never set).
-    pub phase: usize,
+    /// Current step (0-based; 0 when never set).
+    pub step: usize,
     /// The latest session, live or not.
     pub latest: Option<Session>,
     /// As [`Store::results`].
@@ -155,14 +155,14 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Pushes the idle deadline.
     async fn set_expiry(&self, id: &str, expires_ms: i64, now: i64) -> Result<(), StoreError>;
-    /// The learner's current phase in a lab (0 when never set).
-    async fn phase(&self, learner: &str, lab: &str) -> Result<usize, StoreError>;
-    /// Sets the learner's current phase in a lab.
-    async fn set_phase(
+    /// The learner's current step in a lab (0 when never set).
+    async fn step(&self, learner: &str, lab: &str) -> Result<usize, StoreError>;
+    /// Sets the learner's current step in a lab.
+    async fn set_step(
         &self,
         learner: &str,
         lab: &str,
-        phase: usize,
+        step: usize,
         now: i64,
     ) -> Result<(), StoreError>;
     /// Records a task check (durably, before the caller responds).
@@ -185,10 +185,10 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Events of a session, oldest first: (kind, detail).
     async fn events(&self, session: &str) -> Result<Vec<(String, String)>, StoreError>;
-    /// A lab page's state (phase, latest session, results); one query in [`SqlStore`].
+    /// A lab page's state (step, latest session, results); one query in [`SqlStore`].
     async fn lab_page_state(&self, learner: &str, lab: &str) -> Result<LabPageState, StoreError> {
         Ok(LabPageState {
-            phase: self.phase(learner, lab).await?,
+            step: self.step(learner, lab).await?,
             latest: self.latest_session(learner, lab).await?,
             results: self.results(learner, lab).await?,
         })

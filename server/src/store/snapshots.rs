@@ -18,9 +18,9 @@ pub struct SnapshotMeta {
     pub node: String,
     /// 1, 2, … per session and node.
     pub seq: i64,
-    /// Phase (0-based) current when it was taken.
-    pub phase: i64,
-    /// What changed (`phase 2 start`, `default/web: +1 endpoint …`).
+    /// Step (0-based) current when it was taken.
+    pub step: i64,
+    /// What changed (`step 2 start`, `default/web: +1 endpoint …`).
     pub label: String,
     /// Hash of the rules.
     pub hash: String,
@@ -34,7 +34,7 @@ pub trait SnapshotStore: Send + Sync {
     /// The newest snapshot of a session's node.
     async fn latest(&self, session: &str, node: &str) -> Result<Option<SnapshotMeta>, StoreError>;
 
-    /// Adds a snapshot unless its hash equals the newest one of that node and the phase is the
+    /// Adds a snapshot unless its hash equals the newest one of that node and the step is the
     /// same; returns it when added. Concurrent callers race on `(session, node, seq)`: the loser
     /// sees a unique violation and adds nothing.
     #[allow(clippy::too_many_arguments)]
@@ -42,7 +42,7 @@ pub trait SnapshotStore: Send + Sync {
         &self,
         session: &str,
         node: &str,
-        phase: i64,
+        step: i64,
         hash: &str,
         label: &str,
         rules: &str,

@@ -80,7 +80,7 @@ pub trait WorkshopStore: Send + Sync {
     /// Raises (`hand_ms > 0`) or lowers (0) a member's hand.
     async fn set_hand(&self, workshop: &str, learner: &str, hand_ms: i64)
         -> Result<(), StoreError>;
-    /// When the learner's current phase in a lab was set (None: never).
+    /// When the learner's current step in a lab was set (None: never).
     async fn progress_since(&self, learner: &str, lab: &str) -> Result<Option<i64>, StoreError>;
     /// Hands a live session over to another learner (the warm pool): `Ok(false)` when it is
     /// no longer live or the learner already has a live session of that lab.

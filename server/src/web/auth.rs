@@ -5,7 +5,7 @@
 //!
 //! No learner row is written here: a request that never becomes a learner (a bot, a page
 //! view) leaves nothing in the store; the handlers that need the row (start, join, name,
-//! phase) create it. The cookie is `Secure` when the request came over TLS
+//! step) create it. The cookie is `Secure` when the request came over TLS
 //! ([`crate::web::guard::Guard::https`]).
 
 use axum::extract::{Request, State};
@@ -32,7 +32,7 @@ pub struct LearnerId(pub String);
 pub struct NewLearner;
 
 /// Refuses a request of a learner without a cookie from an earlier page view: lab starts
-/// (and the forms that create a learner row: name, phase) need one, so a script without
+/// (and the forms that create a learner row: name, step) need one, so a script without
 /// cookies starts and stores nothing.
 pub fn require_returning(new: Option<NewLearner>) -> Result<(), AppError> {
     match new {

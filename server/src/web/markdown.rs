@@ -1,4 +1,4 @@
-//! Phase markdown to safe HTML: pulldown-cmark renders, ammonia sanitises. Fenced code blocks
+//! Step markdown to safe HTML: pulldown-cmark renders, ammonia sanitises. Fenced code blocks
 //! get a "Copy" button and, when the info string says `run` or `run=HOST`, a "Run in terminal"
 //! button (the page's script does the rest).
 

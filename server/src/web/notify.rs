@@ -4,7 +4,7 @@ use super::auth::LearnerId;
 use super::state::AppState;
 
 /// Middleware on the learner routes: after a non-GET request by a workshop member that
-/// succeeded (a check, a reset, a phase change, a start or stop), publish their row. The
+/// succeeded (a check, a reset, a step change, a start or stop), publish their row. The
 /// handlers write before they answer, so the row read afterwards is current. Requests that
 /// changed nothing (refused, failed, or the panel's read-only trace and spread) recompute no
 /// dashboard row.

@@ -12,8 +12,8 @@ pub struct PageCache {
 
 /// A lab's unchanging page parts.
 pub struct PreparedLab {
-    /// Phase titles in order.
-    pub phase_titles: Vec<String>,
+    /// Step titles in order.
+    pub step_titles: Vec<String>,
     /// Terminal hosts (a tab each).
     pub hosts: Vec<String>,
 }
@@ -26,13 +26,13 @@ impl PageCache {
             totals: catalog
                 .labs
                 .iter()
-                .map(|l| l.phases.iter().map(|p| p.tasks.len()).sum())
+                .map(|l| l.steps.iter().map(|p| p.tasks.len()).sum())
                 .collect(),
             labs: catalog
                 .labs
                 .iter()
                 .map(|l| PreparedLab {
-                    phase_titles: l.phases.iter().map(|p| p.title.clone()).collect(),
+                    step_titles: l.steps.iter().map(|p| p.title.clone()).collect(),
                     hosts: l.hosts(),
                 })
                 .collect(),

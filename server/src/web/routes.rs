@@ -33,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/labs/{lab}/stop", post(pages::stop_lab))
         .route("/labs/{lab}/reset", post(pages::reset_lab))
         .route("/labs/{lab}/extend", post(pages::extend_lab))
-        .route("/labs/{lab}/phase", post(pages::set_phase))
+        .route("/labs/{lab}/step", post(pages::set_step))
         .route("/api/labs", get(api::list_labs))
         .route("/api/labs/{lab}/sessions", post(api::create_session))
         .route(

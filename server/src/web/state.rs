@@ -23,7 +23,7 @@ use crate::store::Store;
 pub struct Inner {
     /// The domain's state.
     pub platform: Platform,
-    /// Rendered HTML per (lab, phase index), and per lab intro under phase `usize::MAX`.
+    /// Rendered HTML per (lab, step index), and per lab intro under step `usize::MAX`.
     pub html: HashMap<(String, usize), String>,
     /// Signs the learner cookie.
     pub key: Key,
@@ -60,7 +60,7 @@ impl FromRef<AppState> for Key {
 }
 
 impl AppState {
-    /// Builds the state; renders every phase's markdown once.
+    /// Builds the state; renders every step's markdown once.
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
@@ -74,7 +74,7 @@ impl AppState {
                 (lab.id.clone(), usize::MAX),
                 super::markdown::render(&lab.intro),
             );
-            for (i, p) in lab.phases.iter().enumerate() {
+            for (i, p) in lab.steps.iter().enumerate() {
                 html.insert((lab.id.clone(), i), super::markdown::render(&p.body));
             }
         }

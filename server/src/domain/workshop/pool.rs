@@ -62,14 +62,14 @@ pub async fn claim(
                 .record_event(&s.id, "handed-over", learner, now)
                 .await?;
             state.workshop.wake.notify_one();
-            // A returning learner continues at their phase: run its setup in the fresh lab.
-            let phase = state.store.phase(learner, &s.lab).await?;
-            if phase > 0 && s.status == Status::Running {
+            // A returning learner continues at their step: run its setup in the fresh lab.
+            let step = state.store.step(learner, &s.lab).await?;
+            if step > 0 && s.status == Status::Running {
                 let st = state.clone();
                 let sess = s.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = lifecycle::run_setup(&st, &sess, phase).await {
-                        tracing::warn!(session = %sess.id, error = format!("{e:#}"), "phase setup after hand-over failed");
+                    if let Err(e) = lifecycle::run_setup(&st, &sess, step).await {
+                        tracing::warn!(session = %sess.id, error = format!("{e:#}"), "step setup after hand-over failed");
                     }
                 });
             }

@@ -37,7 +37,7 @@ pub struct Row {
     pub status: String,
     /// 1-based position in the start queue.
     pub queue_position: Option<usize>,
-    /// Current step (1-based phase).
+    /// Current step (1-based).
     pub step: usize,
     /// Its title.
     pub step_title: String,
@@ -90,7 +90,7 @@ pub async fn row(state: &Platform, w: &Workshop, m: &Member) -> Result<Row, AppE
         .or_else(|| w.labs.first().cloned())
         .unwrap_or_default();
     let lab = state.catalog.lab(&lab_id);
-    let phase = state.store.phase(&m.learner, &lab_id).await?;
+    let step = state.store.step(&m.learner, &lab_id).await?;
     let since = state
         .store
         .workshops()
@@ -147,15 +147,15 @@ pub async fn row(state: &Platform, w: &Workshop, m: &Member) -> Result<Row, AppE
         session: session.as_ref().map(|s| s.id.clone()),
         status,
         queue_position,
-        step: phase + 1,
+        step: step + 1,
         step_title: lab
-            .and_then(|l| l.phase(phase))
+            .and_then(|l| l.step(step))
             .map(|p| p.title.clone())
             .unwrap_or_default(),
-        steps: lab.map(|l| l.phases.len()).unwrap_or(0),
+        steps: lab.map(|l| l.steps.len()).unwrap_or(0),
         tasks_passed: passed.len(),
         tasks_total: lab
-            .map(|l| l.phases.iter().map(|p| p.tasks.len()).sum())
+            .map(|l| l.steps.iter().map(|p| p.tasks.len()).sum())
             .unwrap_or(0),
         passed,
         step_since_ms,
@@ -203,7 +203,7 @@ pub async fn export(state: &Platform, w: &Workshop) -> Result<Vec<ExportRow>, Ap
                 continue;
             };
             let results = state.store.results(&m.learner, lab_id).await?;
-            for t in lab.phases.iter().flat_map(|p| p.tasks.iter()) {
+            for t in lab.steps.iter().flat_map(|p| p.tasks.iter()) {
                 let r = results.iter().find(|r| r.task == t.id);
                 out.push(ExportRow {
                     learner: m.learner.clone(),

@@ -165,32 +165,32 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn phase(&self, learner: &str, lab: &str) -> Result<usize, StoreError> {
-        let row = sqlx::query("SELECT phase FROM progress WHERE learner = $1 AND lab = $2")
+    async fn step(&self, learner: &str, lab: &str) -> Result<usize, StoreError> {
+        let row = sqlx::query("SELECT step FROM progress WHERE learner = $1 AND lab = $2")
             .bind(learner)
             .bind(lab)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(r) => usize::try_from(r.try_get::<i64, _>("phase")?).unwrap_or(0),
+            Some(r) => usize::try_from(r.try_get::<i64, _>("step")?).unwrap_or(0),
             None => 0,
         })
     }
 
-    async fn set_phase(
+    async fn set_step(
         &self,
         learner: &str,
         lab: &str,
-        phase: usize,
+        step: usize,
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO progress (learner, lab, phase, updated_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (learner, lab) DO UPDATE SET phase = excluded.phase, updated_ms = excluded.updated_ms",
+            "INSERT INTO progress (learner, lab, step, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (learner, lab) DO UPDATE SET step = excluded.step, updated_ms = excluded.updated_ms",
         )
         .bind(learner)
         .bind(lab)
-        .bind(phase as i64)
+        .bind(step as i64)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -300,7 +300,7 @@ impl Store for SqlStore {
         // told apart by `k` ('p', 'r', 's'); results in task, time, id order.
         let rows = sqlx::query(
             "SELECT 'p' AS k, '' AS s1, '' AS s2, '' AS s3, '' AS s4, '' AS s5, '' AS s6, \
-                    phase AS n1, CAST(0 AS BIGINT) AS n2, CAST(0 AS BIGINT) AS n3 \
+                    step AS n1, CAST(0 AS BIGINT) AS n2, CAST(0 AS BIGINT) AS n3 \
                FROM progress WHERE learner = $1 AND lab = $2 \
              UNION ALL \
              SELECT 'r', task, outcome, '', '', '', '', passed, created_ms, id \
@@ -320,7 +320,7 @@ impl Store for SqlStore {
             let k: String = r.try_get("k")?;
             let n1: i64 = r.try_get("n1")?;
             match k.as_str() {
-                "p" => st.phase = usize::try_from(n1).unwrap_or(0),
+                "p" => st.step = usize::try_from(n1).unwrap_or(0),
                 "s" => {
                     st.latest = Some(Session {
                         id: r.try_get("s1")?,

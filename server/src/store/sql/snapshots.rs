@@ -18,7 +18,7 @@ fn meta(r: &sqlx::any::AnyRow) -> Result<SnapshotMeta, sqlx::Error> {
         id: r.try_get("id")?,
         node: r.try_get("node")?,
         seq: r.try_get("seq")?,
-        phase: r.try_get("phase")?,
+        step: r.try_get("step")?,
         label: r.try_get("label")?,
         hash: r.try_get("hash")?,
         created_ms: r.try_get("created_ms")?,
@@ -37,7 +37,7 @@ impl SnapshotStore for SqlSnapshots {
     /// The newest snapshot of a session's node.
     async fn latest(&self, session: &str, node: &str) -> Result<Option<SnapshotMeta>, StoreError> {
         let r = sqlx::query(
-            "SELECT id, node, seq, phase, label, hash, created_ms FROM rule_snapshots WHERE session = $1 AND node = $2 ORDER BY seq DESC LIMIT 1",
+            "SELECT id, node, seq, step, label, hash, created_ms FROM rule_snapshots WHERE session = $1 AND node = $2 ORDER BY seq DESC LIMIT 1",
         )
         .bind(session)
         .bind(node)
@@ -46,7 +46,7 @@ impl SnapshotStore for SqlSnapshots {
         Ok(r.as_ref().map(meta).transpose()?)
     }
 
-    /// Adds a snapshot unless its hash equals the newest one of that node and the phase is the
+    /// Adds a snapshot unless its hash equals the newest one of that node and the step is the
     /// same; returns it when added. Concurrent callers race on `(session, node, seq)`: the loser
     /// sees a unique violation and adds nothing.
     #[allow(clippy::too_many_arguments)]
@@ -54,7 +54,7 @@ impl SnapshotStore for SqlSnapshots {
         &self,
         session: &str,
         node: &str,
-        phase: i64,
+        step: i64,
         hash: &str,
         label: &str,
         rules: &str,
@@ -63,20 +63,20 @@ impl SnapshotStore for SqlSnapshots {
         let latest = self.latest(session, node).await?;
         if latest
             .as_ref()
-            .is_some_and(|l| l.hash == hash && l.phase == phase)
+            .is_some_and(|l| l.hash == hash && l.step == step)
         {
             return Ok(None);
         }
         let seq = latest.map(|l| l.seq + 1).unwrap_or(1);
         let id = format!("{session}-{node}-{seq}");
         let res = sqlx::query(
-            "INSERT INTO rule_snapshots (id, session, node, seq, phase, label, hash, rules, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO rule_snapshots (id, session, node, seq, step, label, hash, rules, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&id)
         .bind(session)
         .bind(node)
         .bind(seq)
-        .bind(phase)
+        .bind(step)
         .bind(label)
         .bind(hash)
         .bind(rules)
@@ -99,7 +99,7 @@ impl SnapshotStore for SqlSnapshots {
                 id,
                 node: node.into(),
                 seq,
-                phase,
+                step,
                 label: label.into(),
                 hash: hash.into(),
                 created_ms: now,
@@ -112,7 +112,7 @@ impl SnapshotStore for SqlSnapshots {
     /// Every snapshot of a session, oldest first.
     async fn list(&self, session: &str) -> Result<Vec<SnapshotMeta>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, node, seq, phase, label, hash, created_ms FROM rule_snapshots WHERE session = $1 ORDER BY created_ms, node, seq",
+            "SELECT id, node, seq, step, label, hash, created_ms FROM rule_snapshots WHERE session = $1 ORDER BY created_ms, node, seq",
         )
         .bind(session)
         .fetch_all(&self.pool)
@@ -127,7 +127,7 @@ impl SnapshotStore for SqlSnapshots {
         id: &str,
     ) -> Result<Option<(SnapshotMeta, String)>, StoreError> {
         let r = sqlx::query(
-            "SELECT id, node, seq, phase, label, hash, created_ms, rules FROM rule_snapshots WHERE session = $1 AND id = $2",
+            "SELECT id, node, seq, step, label, hash, created_ms, rules FROM rule_snapshots WHERE session = $1 AND id = $2",
         )
         .bind(session)
         .bind(id)

@@ -25,7 +25,7 @@ pub async fn list_labs(State(state): State<AppState>) -> Json<serde_json::Value>
         .map(|l| {
             json!({
                 "id": l.id, "title": l.title, "summary": l.summary, "nodes": l.nodes,
-                "phases": l.phases.iter().map(|p| json!({"id": p.id, "title": p.title,
+                "steps": l.steps.iter().map(|p| json!({"id": p.id, "title": p.title,
                     "tasks": p.tasks.iter().map(|t| json!({"id": t.id, "title": t.title})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
             })
         })
@@ -72,7 +72,7 @@ pub fn terminal_urls(
     lab.hosts().into_iter().map(|h| json!({ "host": h, "url": format!("{scheme}://{host}/api/sessions/{session}/terminals/{h}") })).collect()
 }
 
-/// `GET /api/sessions/{id}`: status, current phase, task results, terminals.
+/// `GET /api/sessions/{id}`: status, current step, task results, terminals.
 pub async fn get_session(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
@@ -87,7 +87,7 @@ pub async fn get_session(
         .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
     let view = session_view(&state, &s).await?;
     let mut tasks = Vec::new();
-    for i in 0..lab.phases.len() {
+    for i in 0..lab.steps.len() {
         tasks.extend(task_views(&state, &learner.0, lab, i).await?);
     }
     let terminals = if s.status == Status::Running {
@@ -97,7 +97,7 @@ pub async fn get_session(
     };
     Ok(Json(json!({
         "id": view.id, "lab": view.lab, "status": view.status, "detail": view.detail,
-        "phase": view.phase, "phase_title": lab.phase(view.phase).map(|p| p.title.clone()),
+        "step": view.step, "step_title": lab.step(view.step).map(|p| p.title.clone()),
         "expires_in": view.expires_in, "tasks": tasks, "terminals": terminals,
     })))
 }
@@ -173,7 +173,7 @@ pub async fn check_task(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
-    /// `phase` (default: back to the phase's setup) or `lab` (a fresh lab, phase 1).
+    /// `step` (default: back to the step's setup) or `lab` (a fresh lab, step 1).
     #[serde(default)]
     pub scope: Option<String>,
 }
@@ -189,7 +189,7 @@ pub async fn reset_session(
     let s = owned_session(&state, &learner, &id).await?;
     let scope = body
         .and_then(|Json(b)| b.scope)
-        .unwrap_or_else(|| "phase".into());
+        .unwrap_or_else(|| "step".into());
     if scope == "lab" {
         // A fresh lab is a start: it counts against the start limits.
         state.limits.admit_start(&learner.0, client.ip)?;

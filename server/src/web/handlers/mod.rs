@@ -42,21 +42,21 @@ pub struct SessionView {
     pub status: Status,
     /// Why failed/lost.
     pub detail: String,
-    /// Current phase (0-based).
-    pub phase: usize,
+    /// Current step (0-based).
+    pub step: usize,
     /// Seconds until the idle timeout stops the lab (live labs).
     pub expires_in: Option<i64>,
 }
 
-/// Builds the task views of a learner's phase in a lab.
+/// Builds the task views of a learner's step in a lab.
 pub async fn task_views(
     state: &AppState,
     learner: &str,
     lab: &labkit::Lab,
-    phase: usize,
+    step: usize,
 ) -> Result<Vec<TaskView>, super::error::AppError> {
     let results = state.store.results(learner, &lab.id).await?;
-    let Some(p) = lab.phase(phase) else {
+    let Some(p) = lab.step(step) else {
         return Ok(Vec::new());
     };
     Ok(p.tasks
@@ -80,13 +80,13 @@ pub async fn session_view(
     state: &AppState,
     s: &Session,
 ) -> Result<SessionView, super::error::AppError> {
-    let phase = state.store.phase(&s.learner, &s.lab).await?;
+    let step = state.store.step(&s.learner, &s.lab).await?;
     Ok(SessionView {
         id: s.id.clone(),
         lab: s.lab.clone(),
         status: s.status,
         detail: s.detail.clone(),
-        phase,
+        step,
         expires_in: s
             .status
             .is_live()

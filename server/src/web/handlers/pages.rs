@@ -1,5 +1,5 @@
-//! Server-rendered pages: the catalog, a lab's page (phase text, tasks, terminal), and the
-//! form actions behind its buttons (start, stop, reset, extend, change phase).
+//! Server-rendered pages: the catalog, a lab's page (step text, tasks, terminal), and the
+//! form actions behind its buttons (start, stop, reset, extend, change step).
 
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -108,8 +108,8 @@ pub async fn set_name(
     Ok(Redirect::to("/").into_response())
 }
 
-/// A phase link.
-pub struct PhaseLink<'a> {
+/// A step link.
+pub struct StepLink<'a> {
     /// Index.
     pub index: usize,
     /// Title.
@@ -122,10 +122,10 @@ pub struct PhaseLink<'a> {
 #[template(path = "lab.html")]
 struct LabPage<'a> {
     lab: &'a labkit::Lab,
-    phases: Vec<PhaseLink<'a>>,
-    phase: usize,
-    phase_title: &'a str,
-    phase_html: &'a str,
+    steps: Vec<StepLink<'a>>,
+    step: usize,
+    step_title: &'a str,
+    step_html: &'a str,
     intro_html: &'a str,
     tasks: Vec<TaskView>,
     session: Option<SessionView>,
@@ -133,20 +133,20 @@ struct LabPage<'a> {
     idle_secs: u64,
 }
 
-/// `?phase=N`
+/// `?step=N`
 #[derive(Debug, Deserialize)]
-pub struct PhaseQuery {
-    /// Phase index to show (1-based in URLs).
-    pub phase: Option<usize>,
+pub struct StepQuery {
+    /// Step index to show (1-based in URLs).
+    pub step: Option<usize>,
 }
 
 /// `GET /labs/{lab}`: one store query ([`crate::store::Store::lab_page_state`]); the
-/// markdown, phase links and hosts were prepared at start-up.
+/// markdown, step links and hosts were prepared at start-up.
 pub async fn show_lab(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
     Path(lab_id): Path<String>,
-    Query(q): Query<PhaseQuery>,
+    Query(q): Query<StepQuery>,
 ) -> Result<Html<String>, AppError> {
     let (index, lab) = state
         .catalog
@@ -156,29 +156,29 @@ pub async fn show_lab(
         .find(|(_, l)| l.id == lab_id)
         .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
     let st = state.store.lab_page_state(&learner.0, &lab.id).await?;
-    let phase = match q.phase {
-        Some(p) if p >= 1 && p <= lab.phases.len() => p - 1,
+    let step = match q.step {
+        Some(p) if p >= 1 && p <= lab.steps.len() => p - 1,
         Some(p) => {
             return Err(AppError::BadRequest(format!(
-                "phase must be 1..{}, not {p}",
-                lab.phases.len()
+                "step must be 1..{}, not {p}",
+                lab.steps.len()
             )))
         }
-        None => st.phase.min(lab.phases.len().saturating_sub(1)),
+        None => st.step.min(lab.steps.len().saturating_sub(1)),
     };
     let session = st.latest.as_ref().map(|s| SessionView {
         id: s.id.clone(),
         lab: s.lab.clone(),
         status: s.status,
         detail: s.detail.clone(),
-        phase: st.phase,
+        step: st.step,
         expires_in: s
             .status
             .is_live()
             .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
     });
     let tasks = lab
-        .phase(phase)
+        .step(step)
         .map(|p| {
             p.tasks
                 .iter()
@@ -199,21 +199,21 @@ pub async fn show_lab(
     let prepared = &state.pages.labs[index];
     let page = LabPage {
         lab,
-        phases: prepared
-            .phase_titles
+        steps: prepared
+            .step_titles
             .iter()
             .enumerate()
-            .map(|(i, title)| PhaseLink {
+            .map(|(i, title)| StepLink {
                 index: i + 1,
                 title,
-                current: i == phase,
+                current: i == step,
             })
             .collect(),
-        phase: phase + 1,
-        phase_title: &prepared.phase_titles[phase],
-        phase_html: state
+        step: step + 1,
+        step_title: &prepared.step_titles[step],
+        step_html: state
             .html
-            .get(&(lab.id.clone(), phase))
+            .get(&(lab.id.clone(), step))
             .map(String::as_str)
             .unwrap_or(""),
         intro_html: state
@@ -275,7 +275,7 @@ pub async fn stop_lab(
 /// Reset form.
 #[derive(Debug, Deserialize)]
 pub struct ResetForm {
-    /// `phase` or `lab`.
+    /// `step` or `lab`.
     pub scope: String,
 }
 
@@ -307,41 +307,41 @@ pub async fn extend_lab(
     Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
 }
 
-/// Phase form.
+/// Step form.
 #[derive(Debug, Deserialize)]
-pub struct PhaseForm {
-    /// 1-based phase.
-    pub phase: usize,
+pub struct StepForm {
+    /// 1-based step.
+    pub step: usize,
 }
 
-/// `POST /labs/{lab}/phase`: moves to a phase and runs its setup in the running lab.
-pub async fn set_phase(
+/// `POST /labs/{lab}/step`: moves to a step and runs its setup in the running lab.
+pub async fn set_step(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
     new: Option<Extension<NewLearner>>,
     Path(lab_id): Path<String>,
-    Form(f): Form<PhaseForm>,
+    Form(f): Form<StepForm>,
 ) -> Result<Response, AppError> {
     require_returning(new.map(|Extension(n)| n))?;
     let lab = state
         .catalog
         .lab(&lab_id)
         .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
-    if f.phase == 0 || f.phase > lab.phases.len() {
+    if f.step == 0 || f.step > lab.steps.len() {
         return Err(AppError::BadRequest(format!(
-            "phase must be 1..{}, not {}",
-            lab.phases.len(),
-            f.phase
+            "step must be 1..{}, not {}",
+            lab.steps.len(),
+            f.step
         )));
     }
     state.store.upsert_learner(&learner.0, "", now_ms()).await?;
     state
         .store
-        .set_phase(&learner.0, &lab.id, f.phase - 1, now_ms())
+        .set_step(&learner.0, &lab.id, f.step - 1, now_ms())
         .await?;
     if let Some(s) = state.store.live_session(&learner.0, &lab.id).await? {
         if s.status == Status::Running {
-            lifecycle::run_setup(&state, &s, f.phase - 1)
+            lifecycle::run_setup(&state, &s, f.step - 1)
                 .await
                 .map_err(AppError::Internal)?;
         }

@@ -59,7 +59,7 @@ fn nodes(state: &AppState, s: &Session) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Stores a snapshot of `node`'s rules if they changed since the last one (or the phase did).
+/// Stores a snapshot of `node`'s rules if they changed since the last one (or the step did).
 async fn capture(
     state: &AppState,
     s: &Session,
@@ -68,18 +68,18 @@ async fn capture(
     dump: &netrules::save::Dump,
 ) -> Result<Option<crate::store::SnapshotMeta>, AppError> {
     let snaps = state.store.snapshots();
-    let phase = state.store.phase(&s.learner, &s.lab).await? as i64;
+    let step = state.store.step(&s.learner, &s.lab).await? as i64;
     let hash = graph::rules_hash(dump);
     let latest = snaps.latest(&s.id, node).await?;
     if latest
         .as_ref()
-        .is_some_and(|l| l.hash == hash && l.phase == phase)
+        .is_some_and(|l| l.hash == hash && l.step == step)
     {
         return Ok(None);
     }
     let label = match &latest {
-        None => format!("phase {} start", phase + 1),
-        Some(l) if l.phase != phase => format!("phase {} start", phase + 1),
+        None => format!("step {} start", step + 1),
+        Some(l) if l.step != step => format!("step {} start", step + 1),
         Some(l) => match snaps.get(&s.id, &l.id).await? {
             Some((_, before)) => {
                 let before = netrules::save::parse(&before).unwrap_or_default();
@@ -102,7 +102,7 @@ async fn capture(
         .add_if_changed(
             &s.id,
             node,
-            phase,
+            step,
             &hash,
             &label,
             &graph::strip_counters(save),

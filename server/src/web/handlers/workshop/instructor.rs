@@ -215,12 +215,12 @@ pub async fn export_results(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
-    /// For `reset`: `phase` (default) or `lab`.
+    /// For `reset`: `step` (default) or `lab`.
     #[serde(default)]
     pub scope: Option<String>,
 }
 
-/// `POST /api/workshops/{id}/learners/{learner}/{action}`: `reset` (`{"scope":"phase"|"lab"}`),
+/// `POST /api/workshops/{id}/learners/{learner}/{action}`: `reset` (`{"scope":"step"|"lab"}`),
 /// `restart` (a fresh lab, progress kept) or `extend` (the idle timeout).
 pub async fn act_on_learner(
     State(state): State<AppState>,
@@ -238,7 +238,7 @@ pub async fn act_on_learner(
             let s = live.ok_or_else(|| {
                 ApiError::new(StatusCode::CONFLICT, "the learner has no lab running")
             })?;
-            let scope = b.scope.unwrap_or_else(|| "phase".into());
+            let scope = b.scope.unwrap_or_else(|| "step".into());
             let s = crate::domain::lifecycle::reset(&state, &who.0, s, &scope).await?;
             json!({ "session": s.id, "status": s.status, "scope": scope })
         }
