@@ -3,11 +3,13 @@
 use serde_json::Value;
 
 use super::writer::arr;
+use super::writer::comma_or_none;
 use super::writer::events_none;
 use super::writer::finish;
 use super::writer::meta_header;
 use super::writer::num;
 use super::writer::s;
+use super::writer::strs;
 use super::writer::W;
 use crate::kubectl::printers::format_labels;
 
@@ -29,41 +31,12 @@ pub fn service(o: &Value, slices: &[Value]) -> String {
             &format!("IP Family Policy:\t{}\n", s(o, "/spec/ipFamilyPolicy")),
         );
     }
-    let fams: Vec<&str> = arr(o, "/spec/ipFamilies")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    w.w(
-        0,
-        &format!(
-            "IP Families:\t{}\n",
-            if fams.is_empty() {
-                "<none>".into()
-            } else {
-                fams.join(",")
-            }
-        ),
-    );
+    let fams = comma_or_none(&strs(o, "/spec/ipFamilies"));
+    w.w(0, &format!("IP Families:\t{fams}\n"));
     w.w(0, &format!("IP:\t{}\n", s(o, "/spec/clusterIP")));
-    let ips: Vec<&str> = arr(o, "/spec/clusterIPs")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    w.w(
-        0,
-        &format!(
-            "IPs:\t{}\n",
-            if ips.is_empty() {
-                "<none>".into()
-            } else {
-                ips.join(",")
-            }
-        ),
-    );
-    let ext: Vec<&str> = arr(o, "/spec/externalIPs")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let ips = comma_or_none(&strs(o, "/spec/clusterIPs"));
+    w.w(0, &format!("IPs:\t{ips}\n"));
+    let ext = strs(o, "/spec/externalIPs");
     if !ext.is_empty() {
         w.w(0, &format!("External IPs:\t{}\n", ext.join(",")));
     }
@@ -156,10 +129,7 @@ pub fn service(o: &Value, slices: &[Value]) -> String {
             ),
         );
     }
-    let ranges: Vec<&str> = arr(o, "/spec/loadBalancerSourceRanges")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let ranges = strs(o, "/spec/loadBalancerSourceRanges");
     if !ranges.is_empty() {
         w.w(
             0,
@@ -315,21 +285,8 @@ pub fn endpoint_slice(o: &Value) -> String {
         }
     };
     for e in eps {
-        let a: Vec<&str> = arr(e, "/addresses")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        w.w(
-            1,
-            &format!(
-                "- Addresses:\t{}\n",
-                if a.is_empty() {
-                    "<none>".into()
-                } else {
-                    a.join(",")
-                }
-            ),
-        );
+        let addresses = comma_or_none(&strs(e, "/addresses"));
+        w.w(1, &format!("- Addresses:\t{addresses}\n"));
         w.w(2, "Conditions:\n");
         let ready = match e.pointer("/conditions/ready").and_then(Value::as_bool) {
             Some(b) => b.to_string(),

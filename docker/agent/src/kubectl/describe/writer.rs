@@ -128,10 +128,34 @@ pub(crate) fn finish(w: W) -> String {
 }
 
 pub(crate) fn meta_header(w: &mut W, o: &Value, namespaced: bool) {
+    name_header(w, o, namespaced);
+    labels_and_annotations(w, o);
+}
+
+/// The `Name:` line and, when `namespaced`, the `Namespace:` line.
+pub(crate) fn name_header(w: &mut W, o: &Value, namespaced: bool) {
     w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
     if namespaced {
         w.w(0, &format!("Namespace:\t{}\n", s(o, "/metadata/namespace")));
     }
+}
+
+/// The object's `Labels:` and `Annotations:` blocks.
+pub(crate) fn labels_and_annotations(w: &mut W, o: &Value) {
     labels_multiline(w, "", "Labels", o.pointer("/metadata/labels"));
     annotations_multiline(w, "", "Annotations", o.pointer("/metadata/annotations"));
+}
+
+/// The strings of the array at `ptr` (other items skipped).
+pub(crate) fn strs<'a>(v: &'a Value, ptr: &str) -> Vec<&'a str> {
+    arr(v, ptr).iter().filter_map(Value::as_str).collect()
+}
+
+/// `items` joined with commas, or `<none>` when there are none.
+pub(crate) fn comma_or_none<S: std::borrow::Borrow<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        "<none>".into()
+    } else {
+        items.join(",")
+    }
 }
