@@ -3,6 +3,7 @@
 //! pod networking, pod port specs and the one iptables runner. Components import from here and
 //! never from each other; nothing here imports a component.
 
+pub mod cli;
 pub mod client;
 pub mod conditions;
 pub mod contract;

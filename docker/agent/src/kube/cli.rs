@@ -1,0 +1,29 @@
+//! What every component's entry point does first: parse its flags and start logging.
+
+use std::process::ExitCode;
+
+/// The parsed flags, or, once clap's message is printed, the exit code to return: 2 for a usage
+/// error, success for `--help` and `--version`.
+pub fn flags_or_exit<T>(parsed: Result<T, clap::Error>) -> Result<T, ExitCode> {
+    parsed.map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// The tracing subscriber of the long-running components: `RUST_LOG` (default `info`) on
+/// stderr, coloured only on a terminal, without targets.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
