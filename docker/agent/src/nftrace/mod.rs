@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::kube::iptables::Iptables;
+use crate::kube::process::spawn_piped;
 use parse::{ConntrackEntry, Hop};
 
 /// The comment prefix of our TRACE rules.
@@ -367,15 +368,7 @@ pub fn run(a: &Args) -> Result<Report, String> {
         }
         ("not sent here".to_string(), String::new())
     } else {
-        let out = sender_command(a)?
-            .stdin(if a.protocol == "udp" {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let out = spawn_piped(&mut sender_command(a)?, a.protocol == "udp")
             .map_err(|e| format!("starting the sender: {e}"))
             .and_then(|mut child| {
                 if let Some(mut stdin) = child.stdin.take() {
