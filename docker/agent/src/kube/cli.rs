@@ -15,6 +15,25 @@ pub fn flags_or_exit<T>(parsed: Result<T, clap::Error>) -> Result<T, ExitCode> {
     })
 }
 
+/// The arguments parsed by a hand-written parser, or, once reported, the exit code to return:
+/// an empty error asks for help (`usage` on stdout, success); any other is printed on stderr as
+/// `{program}: {error}` followed by `usage` (2).
+pub fn args_or_usage<T>(
+    parsed: Result<T, String>,
+    program: &str,
+    usage: &str,
+) -> Result<T, ExitCode> {
+    parsed.map_err(|e| {
+        if e.is_empty() {
+            println!("{usage}");
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("{program}: {e}\n\n{usage}");
+            ExitCode::from(2)
+        }
+    })
+}
+
 /// The tracing subscriber of the long-running components: `RUST_LOG` (default `info`) on
 /// stderr, coloured only on a terminal, without targets.
 pub fn init_tracing() {

@@ -9,6 +9,7 @@ use netrules::netpol::explain::{explain, Query};
 use netrules::netpol::objects::{Cluster, Pod, Protocol};
 use netrules::netpol::parse_filter;
 
+use crate::kube::cli::args_or_usage;
 use crate::kube::client::{ApiClient, NAMESPACES, NETWORK_POLICIES, PODS};
 use crate::kube::iptables::Iptables;
 use crate::kube::net::veth_name;
@@ -104,16 +105,9 @@ pub fn parse_args(args: &[String]) -> Result<Request, String> {
 
 /// Entry point of `kplab-agent policy`.
 pub fn explain_main(args: Vec<String>) -> ExitCode {
-    let req = match parse_args(&args) {
+    let req = match args_or_usage(parse_args(&args), "policy explain", USAGE) {
         Ok(r) => r,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("policy explain: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&req) {
         Ok(out) => {

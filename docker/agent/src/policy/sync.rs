@@ -14,6 +14,7 @@ use netrules::netpol::render::{render, NodeFacts};
 use netrules::save::SaveTable;
 use serde_json::Value;
 
+use crate::kube::cli::args_or_usage;
 use crate::kube::client::{
     ApiClient, EventType, KubeObject, Resource, NAMESPACES, NETWORK_POLICIES, PODS,
 };
@@ -106,16 +107,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
 
 /// Entry point of `calico-node`.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let opts = match parse_args(&args) {
+    let opts = match args_or_usage(parse_args(&args), "calico-node", USAGE) {
         Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("calico-node: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     // Colour only on a terminal: the node writes this to /var/log/kplab/calico-node.log.
     let _ = tracing_subscriber::fmt()
