@@ -20,7 +20,7 @@ use crate::kube::client::{
 };
 use crate::kube::informer::{list_watch, Change, Failure, Retry, Watcher};
 use crate::kube::iptables::{Iptables, IptablesError};
-use crate::kube::net::veth_name;
+use crate::kube::net::{this_node_name, veth_name};
 
 const USAGE: &str = "\
 usage: calico-node -felix [--node-name NAME] [--once] [--dry-run] [--resync-seconds N]
@@ -45,15 +45,7 @@ pub struct Options {
 }
 
 fn default_node_name() -> String {
-    std::env::var("KPLAB_NODE_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_default()
+    this_node_name().unwrap_or_default()
 }
 
 /// Parses `calico-node` arguments (`args[0]` is the program name).
@@ -154,7 +146,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
     run(client, enforcer, opts.resync)
 }
 
-fn list_all(client: &ApiClient) -> Result<Cluster, String> {
+/// The namespaces, pods and network policies of the whole cluster.
+pub(crate) fn list_all(client: &ApiClient) -> Result<Cluster, String> {
     let mut values = Vec::new();
     for r in [&NAMESPACES, &PODS, &NETWORK_POLICIES] {
         values.extend(
