@@ -34,6 +34,24 @@ pub fn args_or_usage<T>(
     })
 }
 
+/// The end of a one-shot tool: its report as one JSON line on stdout (success), or
+/// `{program}: {error}` on stderr (1).
+pub fn report_json<T: serde::Serialize, E: std::fmt::Display>(
+    program: &str,
+    result: Result<T, E>,
+) -> ExitCode {
+    match result {
+        Ok(report) => {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// The tracing subscriber of the long-running components: `RUST_LOG` (default `info`) on
 /// stderr, coloured only on a terminal, without targets.
 pub fn init_tracing() {

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::kube::cli::report_json;
 use crate::kube::iptables::Iptables;
 use crate::kube::process::spawn_piped;
 use parse::{ConntrackEntry, Hop};
@@ -175,16 +176,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&a) {
-        Ok(r) => {
-            println!("{}", serde_json::to_string(&r).unwrap_or_default());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("nftrace: {e}");
-            ExitCode::from(1)
-        }
-    }
+    report_json("nftrace", run(&a))
 }
 
 fn unix_now() -> u64 {
