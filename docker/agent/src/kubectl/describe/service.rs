@@ -151,7 +151,8 @@ pub(crate) fn format_endpoint_slices(slices: &[Value], port_name: &str) -> Strin
         let eps = arr(sl, "/endpoints");
         let ready =
             |e: &Value| e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
-        if ports.is_empty() {
+        // The ready endpoints of this slice, as `ip` (a slice without ports) or `ip:port`.
+        let mut add_ready = |port: Option<String>| {
             for e in eps {
                 if list.len() == max {
                     more = true;
@@ -161,41 +162,23 @@ pub(crate) fn format_endpoint_slices(slices: &[Value], port_name: &str) -> Strin
                 }
                 count += 1;
                 if !more {
-                    list.push(
-                        arr(e, "/addresses")
-                            .first()
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    );
+                    let ip = arr(e, "/addresses")
+                        .first()
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    list.push(match &port {
+                        None => ip.to_string(),
+                        Some(port) if ip.contains(':') => format!("[{ip}]:{port}"),
+                        Some(port) => format!("{ip}:{port}"),
+                    });
                 }
             }
+        };
+        if ports.is_empty() {
+            add_ready(None);
         } else {
-            for p in ports {
-                if s(p, "/name") != port_name {
-                    continue;
-                }
-                for e in eps {
-                    if list.len() == max {
-                        more = true;
-                    }
-                    if !ready(e) {
-                        continue;
-                    }
-                    count += 1;
-                    if !more {
-                        let ip = arr(e, "/addresses")
-                            .first()
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        let port = num(p, "/port");
-                        list.push(if ip.contains(':') {
-                            format!("[{ip}]:{port}")
-                        } else {
-                            format!("{ip}:{port}")
-                        });
-                    }
-                }
+            for p in ports.iter().filter(|p| s(p, "/name") == port_name) {
+                add_ready(Some(num(p, "/port")));
             }
         }
     }
@@ -228,24 +211,34 @@ pub fn endpoints(o: &Value) -> String {
         );
         let ports = arr(ss, "/ports");
         if !ports.is_empty() {
-            w.w(1, "Ports:\n");
-            w.w(2, "Name\tPort\tProtocol\n");
-            w.w(2, "----\t----\t--------\n");
-            for p in ports {
-                let name = match s(p, "/name") {
-                    "" => "<unset>",
-                    n => n,
-                };
-                w.w(
-                    2,
-                    &format!("{name}\t{}\t{}\n", num(p, "/port"), s(p, "/protocol")),
-                );
-            }
+            ports_table(&mut w, 1, ports, "");
         }
         w.w(0, "\n");
     }
     events_none(&mut w);
     finish(w)
+}
+
+/// A `Ports:` table at `level`: an unnamed port shows as `<unset>`, a missing number as
+/// `empty_port`.
+fn ports_table(w: &mut W, level: usize, ports: &[Value], empty_port: &str) {
+    w.w(level, "Ports:\n");
+    w.w(level + 1, "Name\tPort\tProtocol\n");
+    w.w(level + 1, "----\t----\t--------\n");
+    for p in ports {
+        let name = match s(p, "/name") {
+            "" => "<unset>",
+            n => n,
+        };
+        let port = match num(p, "/port") {
+            x if x.is_empty() => empty_port.to_string(),
+            x => x,
+        };
+        w.w(
+            level + 1,
+            &format!("{name}\t{port}\t{}\n", s(p, "/protocol")),
+        );
+    }
 }
 
 /// `describe endpointslice`.
@@ -257,20 +250,7 @@ pub fn endpoint_slice(o: &Value) -> String {
     if ports.is_empty() {
         w.w(0, "Ports: <unset>\n");
     } else {
-        w.w(0, "Ports:\n");
-        w.w(1, "Name\tPort\tProtocol\n");
-        w.w(1, "----\t----\t--------\n");
-        for p in ports {
-            let name = match s(p, "/name") {
-                "" => "<unset>",
-                n => n,
-            };
-            let port = match num(p, "/port") {
-                x if x.is_empty() => "<unset>".to_string(),
-                x => x,
-            };
-            w.w(1, &format!("{name}\t{port}\t{}\n", s(p, "/protocol")));
-        }
+        ports_table(&mut w, 0, ports, "<unset>");
     }
     w.w(0, "Endpoints:\n");
     let eps = arr(o, "/endpoints");
