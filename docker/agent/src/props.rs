@@ -3,32 +3,10 @@
 //! no panic, output bounded by the input, and errors that say what was wrong.
 
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use serde_json::Value;
 
-/// Cases per property: small and fixed, so plain `cargo test` stays fast.
-pub const CASES: u32 = 256;
-
-/// The budget of a property with `cases` cases; failures are kept in
-/// `proptest-regressions/<file>.txt` (committed) and replayed first.
-pub fn config(cases: u32, file: &'static str) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
-        ..ProptestConfig::default()
-    }
-}
-
-/// Any text: raw bytes read lossily, arbitrary unicode (NULs and controls included), or lines
-/// of printable ASCII.
-pub fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..500)
-            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
-        "(?s).{0,300}",
-        prop::collection::vec("[ -~]{0,80}", 0..10).prop_map(|l| l.join("\n")),
-    ]
-}
+/// The fixed budget, its regressions file, and any text: shared with the other crates' properties.
+pub use propgen::{any_text, config, CASES};
 
 /// A token that may break a naive parser.
 pub fn nasty() -> impl Strategy<Value = String> {

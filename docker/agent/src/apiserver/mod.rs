@@ -36,6 +36,7 @@ use axum::routing::{any, get};
 use axum::{Json, Router};
 use clap::Parser;
 
+use crate::kube::cli::{flags_or_exit, init_tracing};
 use crate::kube::client::Status;
 use crate::kube::contract;
 use store::Store;
@@ -64,16 +65,9 @@ struct Args {
 
 /// Entry point of `kube-apiserver`.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let args = match Args::try_parse_from(&args) {
+    let args = match flags_or_exit(Args::try_parse_from(&args)) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -106,17 +100,6 @@ pub fn main(args: Vec<String>) -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
 }
 
 /// Serves until SIGTERM or Ctrl-C, then writes the final snapshot.

@@ -231,6 +231,15 @@ fn has_selector(svc: &Value) -> bool {
         && svc.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName")
 }
 
+/// A copy of the Service's labels (an empty object when it has none): the start of the labels
+/// of its EndpointSlices and Endpoints.
+fn service_labels(svc: &Value) -> Value {
+    svc.pointer("/metadata/labels")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or(json!({}))
+}
+
 impl EndpointController {
     /// A controller over these caches.
     pub fn new(
@@ -290,11 +299,7 @@ impl EndpointController {
 
     fn sync_slices(&self, svc: &Value, desired: &Desired) -> anyhow::Result<()> {
         let ns = svc.namespace().unwrap_or("default");
-        let mut labels = svc
-            .pointer("/metadata/labels")
-            .cloned()
-            .filter(Value::is_object)
-            .unwrap_or(json!({}));
+        let mut labels = service_labels(svc);
         labels["endpointslice.kubernetes.io/managed-by"] = json!(MANAGED_BY);
         labels[SERVICE_NAME_LABEL] = json!(svc.name());
         let mut existing: Vec<Value> = self
@@ -413,11 +418,7 @@ impl EndpointController {
 
     fn sync_endpoints(&self, svc: &Value, desired: &Desired) -> anyhow::Result<()> {
         let ns = svc.namespace().unwrap_or("default");
-        let mut labels = svc
-            .pointer("/metadata/labels")
-            .cloned()
-            .filter(Value::is_object)
-            .unwrap_or(json!({}));
+        let mut labels = service_labels(svc);
         labels[ENDPOINTS_MANAGED_BY] = json!("endpoint-controller");
         let subsets = Value::Array(desired.subsets.clone());
         match self.endpoints.get(ns, svc.name()) {

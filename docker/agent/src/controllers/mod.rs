@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::kube::cli::{flags_or_exit, init_tracing};
 use crate::kube::client::{
     ApiClient, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES,
 };
@@ -67,25 +68,7 @@ struct SchedulerArgs {
 }
 
 fn parse_args<T: Parser>(args: &[String]) -> Result<T, ExitCode> {
-    T::try_parse_from(args).map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        }
-    })
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+    flags_or_exit(T::try_parse_from(args))
 }
 
 fn client_for(master: &Option<String>) -> ApiClient {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use clap::Parser;
 
+use crate::kube::cli::flags_or_exit;
 use crate::kube::client::{ApiClient, ENDPOINT_SLICES, SERVICES};
 use crate::kube::informer::{run_informer, Store};
 use index::Index;
@@ -111,16 +112,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
         }
         filtered.push(a);
     }
-    let flags = match Flags::try_parse_from(&filtered) {
+    let flags = match flags_or_exit(Flags::try_parse_from(&filtered)) {
         Ok(f) => f,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     let listen = flags.listen.unwrap_or_else(|| {
         SocketAddr::new(

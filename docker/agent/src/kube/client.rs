@@ -252,12 +252,13 @@ impl ApiClient {
         name: &str,
         object: &Value,
     ) -> Result<Value> {
-        check_name(name)?;
-        self.request(
+        self.send_item(
             "PUT",
-            &resource.item_path(namespace, name),
-            &[],
-            Some(("application/json", object)),
+            resource,
+            namespace,
+            name,
+            "",
+            ("application/json", object),
         )
     }
 
@@ -269,13 +270,8 @@ impl ApiClient {
         name: &str,
         patch: &Value,
     ) -> Result<Value> {
-        check_name(name)?;
-        self.request(
-            "PATCH",
-            &resource.item_path(namespace, name),
-            &[],
-            Some(("application/merge-patch+json", patch)),
-        )
+        let body = ("application/merge-patch+json", patch);
+        self.send_item("PATCH", resource, namespace, name, "", body)
     }
 
     /// PUTs the `status` subresource (only `status` of `object` is taken by the server).
@@ -286,13 +282,8 @@ impl ApiClient {
         name: &str,
         object: &Value,
     ) -> Result<Value> {
-        check_name(name)?;
-        self.request(
-            "PUT",
-            &format!("{}/status", resource.item_path(namespace, name)),
-            &[],
-            Some(("application/json", object)),
-        )
+        let body = ("application/json", object);
+        self.send_item("PUT", resource, namespace, name, "/status", body)
     }
 
     /// PATCHes the `status` subresource with a merge patch.
@@ -303,13 +294,24 @@ impl ApiClient {
         name: &str,
         patch: &Value,
     ) -> Result<Value> {
+        let body = ("application/merge-patch+json", patch);
+        self.send_item("PATCH", resource, namespace, name, "/status", body)
+    }
+
+    /// Sends `body` (content type, value) to one named object, or to its subresource `sub`
+    /// (`/status`; empty for the object itself): the shared path of PUT and PATCH.
+    fn send_item(
+        &self,
+        method: &str,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        sub: &str,
+        body: (&str, &Value),
+    ) -> Result<Value> {
         check_name(name)?;
-        self.request(
-            "PATCH",
-            &format!("{}/status", resource.item_path(namespace, name)),
-            &[],
-            Some(("application/merge-patch+json", patch)),
-        )
+        let path = format!("{}{sub}", resource.item_path(namespace, name));
+        self.request(method, &path, &[], Some(body))
     }
 
     /// DELETEs an object. `grace_period_seconds` is sent as `?gracePeriodSeconds=N` (pods:

@@ -8,8 +8,10 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use super::process::spawn_piped;
 
 /// A failure of one iptables command: what was run, its exit status and its stderr.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,16 +96,7 @@ impl Iptables {
             status,
             stderr,
         };
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let mut child = spawn_piped(Command::new(bin).args(args), stdin.is_some())
             .map_err(|e| fail(format!("could not start {bin}"), e.to_string()))?;
         if let Some(text) = stdin {
             // Write from a thread so a tool that prints a lot while reading cannot deadlock us.

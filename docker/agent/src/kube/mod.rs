@@ -3,6 +3,7 @@
 //! pod networking, pod port specs and the one iptables runner. Components import from here and
 //! never from each other; nothing here imports a component.
 
+pub mod cli;
 pub mod client;
 pub mod conditions;
 pub mod contract;
@@ -13,6 +14,7 @@ pub mod net;
 pub mod object;
 pub mod patch;
 pub mod ports;
+pub mod process;
 pub mod resource;
 pub mod selectors;
 pub mod time;

@@ -54,6 +54,19 @@ pub enum NetError {
 }
 
 /// `cali` + the first 11 hex characters of sha1(`<ns>.<pod>`), as Calico names the host side.
+/// This node's name: `KPLAB_NODE_NAME` when set and not empty, else `/etc/hostname` (trimmed);
+/// `None` when neither can be read.
+pub fn this_node_name() -> Option<String> {
+    std::env::var("KPLAB_NODE_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+}
+
 pub fn veth_name(namespace: &str, pod: &str) -> String {
     let digest = Sha1::digest(format!("{namespace}.{pod}").as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -28,6 +28,19 @@ pub struct PortSpec {
     pub protocol: Protocol,
 }
 
+/// The ports a pod serves, in order and without repeats: `80/TCP` when it declares none.
+pub fn served_ports(mut ports: Vec<PortSpec>) -> Vec<PortSpec> {
+    if ports.is_empty() {
+        ports.push(PortSpec {
+            port: 80,
+            protocol: Protocol::Tcp,
+        });
+    }
+    ports.sort();
+    ports.dedup();
+    ports
+}
+
 impl std::fmt::Display for PortSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.port, self.protocol.as_str())

@@ -13,7 +13,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::kube::client::Status;
+use crate::kube::process::spawn_piped;
 
 /// Finds the PID of a local pod by namespace and name.
 pub type PodLookup = Arc<dyn Fn(&str, &str) -> Option<u32> + Send + Sync>;
@@ -169,19 +170,12 @@ impl Server {
             );
         }
         let stdin = req.get("stdin").and_then(Value::as_str).map(String::from);
-        let mut child = match Command::new("nsenter")
+        let mut nsenter = Command::new("nsenter");
+        nsenter
             .arg(format!("--net=/proc/{pid}/ns/net"))
             .arg("--")
-            .args(&command)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
+            .args(&command);
+        let mut child = match spawn_piped(&mut nsenter, stdin.is_some()) {
             Ok(c) => c,
             Err(e) => {
                 return status(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::kube::client::KubeObject;
-use crate::kube::ports::{PortSpec, Protocol};
+use crate::kube::ports::{served_ports, PortSpec, Protocol};
 
 /// Images whose pods run the `coredns` component instead of `kplab-pod`.
 pub const COREDNS_IMAGE_PREFIX: &str = "registry.k8s.io/coredns/coredns:";
@@ -135,14 +135,7 @@ impl PodSpecInfo {
                 ports.push(PortSpec { port, protocol });
             }
         }
-        if ports.is_empty() {
-            ports.push(PortSpec {
-                port: 80,
-                protocol: Protocol::Tcp,
-            });
-        }
-        ports.sort();
-        ports.dedup();
+        let ports = served_ports(ports);
         let readiness = containers_json
             .iter()
             .find_map(|c| c.get("readinessProbe"))

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::kube::cli::report_json;
 use crate::kube::iptables::Iptables;
+use crate::kube::process::spawn_piped;
 use parse::{ConntrackEntry, Hop};
 
 /// The comment prefix of our TRACE rules.
@@ -174,16 +176,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&a) {
-        Ok(r) => {
-            println!("{}", serde_json::to_string(&r).unwrap_or_default());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("nftrace: {e}");
-            ExitCode::from(1)
-        }
-    }
+    report_json("nftrace", run(&a))
 }
 
 fn unix_now() -> u64 {
@@ -367,15 +360,7 @@ pub fn run(a: &Args) -> Result<Report, String> {
         }
         ("not sent here".to_string(), String::new())
     } else {
-        let out = sender_command(a)?
-            .stdin(if a.protocol == "udp" {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let out = spawn_piped(&mut sender_command(a)?, a.protocol == "udp")
             .map_err(|e| format!("starting the sender: {e}"))
             .and_then(|mut child| {
                 if let Some(mut stdin) = child.stdin.take() {

@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::kube::ports::served_ports;
 pub use crate::kube::ports::{PortSpec, Protocol};
 
 /// Where the kubelet keeps per-pod runtime files (`pid`, `unready`).
@@ -155,14 +156,7 @@ impl Options {
             }
         }
         let pod = pod.ok_or("missing the pod name")?;
-        if ports.is_empty() {
-            ports.push(PortSpec {
-                port: 80,
-                protocol: Protocol::Tcp,
-            });
-        }
-        ports.sort();
-        ports.dedup();
+        let ports = served_ports(ports);
         Ok(Options {
             identity: PodIdentity {
                 pod,

@@ -6,12 +6,14 @@
 use std::process::ExitCode;
 
 use netrules::netpol::explain::{explain, Query};
-use netrules::netpol::objects::{Cluster, Pod, Protocol};
+use netrules::netpol::objects::{Pod, Protocol};
 use netrules::netpol::parse_filter;
 
-use crate::kube::client::{ApiClient, NAMESPACES, NETWORK_POLICIES, PODS};
+use super::sync::list_all;
+use crate::kube::cli::args_or_usage;
+use crate::kube::client::ApiClient;
 use crate::kube::iptables::Iptables;
-use crate::kube::net::veth_name;
+use crate::kube::net::{this_node_name, veth_name};
 
 const USAGE: &str = "\
 usage: kplab-agent policy explain --from NS/POD --to NS/POD:PORT[/PROTO] [-o json] [--node NAME]
@@ -104,16 +106,9 @@ pub fn parse_args(args: &[String]) -> Result<Request, String> {
 
 /// Entry point of `kplab-agent policy`.
 pub fn explain_main(args: Vec<String>) -> ExitCode {
-    let req = match parse_args(&args) {
+    let req = match args_or_usage(parse_args(&args), "policy explain", USAGE) {
         Ok(r) => r,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("policy explain: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&req) {
         Ok(out) => {
@@ -128,17 +123,7 @@ pub fn explain_main(args: Vec<String>) -> ExitCode {
 }
 
 fn run(req: &Request) -> Result<String, String> {
-    let client = ApiClient::from_env();
-    let mut values = Vec::new();
-    for r in [&NAMESPACES, &PODS, &NETWORK_POLICIES] {
-        values.extend(
-            client
-                .list(r, None, None, None)
-                .map_err(|e| format!("listing {}: {e}", r.plural))?
-                .items,
-        );
-    }
-    let (cluster, _) = Cluster::from_values(&values);
+    let cluster = list_all(&ApiClient::from_env())?;
     let find = |(ns, p): &(String, String)| -> Result<Pod, String> {
         cluster
             .pod(ns, p)
@@ -149,16 +134,7 @@ fn run(req: &Request) -> Result<String, String> {
     let node = req
         .node
         .clone()
-        .or_else(|| {
-            std::env::var("KPLAB_NODE_NAME")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
+        .or_else(this_node_name)
         .ok_or("cannot tell which node this is: set --node or KPLAB_NODE_NAME")?;
     let saved = Iptables::default()
         .save(Some("filter"))

@@ -14,12 +14,13 @@ use netrules::netpol::render::{render, NodeFacts};
 use netrules::save::SaveTable;
 use serde_json::Value;
 
+use crate::kube::cli::args_or_usage;
 use crate::kube::client::{
     ApiClient, EventType, KubeObject, Resource, NAMESPACES, NETWORK_POLICIES, PODS,
 };
 use crate::kube::informer::{list_watch, Change, Failure, Retry, Watcher};
 use crate::kube::iptables::{Iptables, IptablesError};
-use crate::kube::net::veth_name;
+use crate::kube::net::{this_node_name, veth_name};
 
 const USAGE: &str = "\
 usage: calico-node -felix [--node-name NAME] [--once] [--dry-run] [--resync-seconds N]
@@ -44,15 +45,7 @@ pub struct Options {
 }
 
 fn default_node_name() -> String {
-    std::env::var("KPLAB_NODE_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_default()
+    this_node_name().unwrap_or_default()
 }
 
 /// Parses `calico-node` arguments (`args[0]` is the program name).
@@ -106,16 +99,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
 
 /// Entry point of `calico-node`.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let opts = match parse_args(&args) {
+    let opts = match args_or_usage(parse_args(&args), "calico-node", USAGE) {
         Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("calico-node: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     // Colour only on a terminal: the node writes this to /var/log/kplab/calico-node.log.
     let _ = tracing_subscriber::fmt()
@@ -160,7 +146,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
     run(client, enforcer, opts.resync)
 }
 
-fn list_all(client: &ApiClient) -> Result<Cluster, String> {
+/// The namespaces, pods and network policies of the whole cluster.
+pub(crate) fn list_all(client: &ApiClient) -> Result<Cluster, String> {
     let mut values = Vec::new();
     for r in [&NAMESPACES, &PODS, &NETWORK_POLICIES] {
         values.extend(

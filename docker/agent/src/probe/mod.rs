@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::kube::cli::report_json;
 use labkit::wire::{Failure, PodAnswer, ProbeAttempt, ProbeReport};
 
 /// Parsed arguments.
@@ -138,16 +139,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    match run(&a) {
-        Ok(report) => {
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("kplab-probe: {e}");
-            ExitCode::from(1)
-        }
-    }
+    report_json("kplab-probe", run(&a))
 }
 
 /// Enters the network namespace of pod `NS/NAME` (before any thread is started).
@@ -244,6 +236,32 @@ fn failed(t0: Instant, local: Option<String>, e: &std::io::Error) -> ProbeAttemp
     }
 }
 
+/// The attempt that got a reply: the pod's answer in it, or an error (`missing`) saying it had
+/// none.
+fn answered(
+    t0: Instant,
+    local: Option<String>,
+    answer: Option<PodAnswer>,
+    missing: impl FnOnce() -> String,
+) -> ProbeAttempt {
+    match answer {
+        Some(answer) => ProbeAttempt {
+            local,
+            answer: Some(answer),
+            failure: None,
+            error: None,
+            ms: ms(t0),
+        },
+        None => ProbeAttempt {
+            local,
+            answer: None,
+            failure: Some(Failure::Error),
+            error: Some(missing()),
+            ms: ms(t0),
+        },
+    }
+}
+
 fn ms(t0: Instant) -> f64 {
     (t0.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
 }
@@ -280,25 +298,12 @@ fn tcp_once(addr: SocketAddr, timeout: Duration) -> ProbeAttempt {
         }
     }
     let text = String::from_utf8_lossy(&buf);
-    match answer_of(&text) {
-        Some(answer) => ProbeAttempt {
-            local,
-            answer: Some(answer),
-            failure: None,
-            error: None,
-            ms: ms(t0),
-        },
-        None => ProbeAttempt {
-            local,
-            answer: None,
-            failure: Some(Failure::Error),
-            error: Some(format!(
-                "no pod answer in {:?}",
-                text.chars().take(80).collect::<String>()
-            )),
-            ms: ms(t0),
-        },
-    }
+    answered(t0, local, answer_of(&text), || {
+        format!(
+            "no pod answer in {:?}",
+            text.chars().take(80).collect::<String>()
+        )
+    })
 }
 
 /// Binds a UDP socket on `port` (0 = ephemeral). A fixed port that another sender holds for a
@@ -330,22 +335,12 @@ fn udp_once(addr: SocketAddr, timeout: Duration, source_port: u16) -> ProbeAttem
     }
     let mut buf = [0u8; 2048];
     match s.recv(&mut buf) {
-        Ok(n) => match answer_of(&String::from_utf8_lossy(&buf[..n])) {
-            Some(answer) => ProbeAttempt {
-                local,
-                answer: Some(answer),
-                failure: None,
-                error: None,
-                ms: ms(t0),
-            },
-            None => ProbeAttempt {
-                local,
-                answer: None,
-                failure: Some(Failure::Error),
-                error: Some("no pod answer in the datagram".into()),
-                ms: ms(t0),
-            },
-        },
+        Ok(n) => answered(
+            t0,
+            local,
+            answer_of(&String::from_utf8_lossy(&buf[..n])),
+            || "no pod answer in the datagram".into(),
+        ),
         Err(e) => failed(t0, local, &e),
     }
 }

@@ -5,6 +5,7 @@ use clap::Parser;
 use netrules::kubeproxy::{render, Flags};
 
 use super::flags::RuleArgs;
+use crate::kube::cli::flags_or_exit;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -43,12 +44,9 @@ fn klog(severity: char, msg: &str) -> String {
 
 /// Entry point. `args[0]` is "render".
 pub fn main(args: Vec<String>) -> ExitCode {
-    let args = match Args::try_parse_from(&args) {
+    let args = match flags_or_exit(Args::try_parse_from(&args)) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(code) => return code,
     };
     let text = if args.file == "-" {
         let mut s = String::new();

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use super::flags::Flags;
 use super::netrules_planner::NetrulesPlanner;
 use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
+use crate::kube::cli::flags_or_exit;
 use crate::kube::client::{ApiClient, ENDPOINT_SLICES, NODES, SERVICES};
 use crate::kube::informer::{run_informer, Store};
 use crate::kube::iptables::{Iptables, IptablesError};
@@ -584,16 +585,9 @@ pub fn planner_for(flags: &Flags) -> Result<NetrulesPlanner, String> {
 
 /// Entry point for `kube-proxy [flags]`; `args[0]` is the program name.
 pub fn main(args: Vec<String>) -> ExitCode {
-    let flags = match Flags::parse_from_args(&args) {
+    let flags = match flags_or_exit(Flags::parse_from_args(&args)) {
         Ok(f) => f,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     klog::init(flags.v);
     let planner = match planner_for(&flags) {

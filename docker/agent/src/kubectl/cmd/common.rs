@@ -33,6 +33,20 @@ pub(crate) fn finish_errors(ctx: &mut Ctx, errors: Vec<Fail>) -> R {
 }
 
 /// The `kind.group/name` label kubectl prints in apply/create/delete messages.
+/// What `get` and `describe` print when nothing matched: the namespace is named when the
+/// listing was of namespaced kinds in one namespace.
+pub(crate) fn no_resources_found(ctx: &mut Ctx, in_namespace: bool) {
+    if in_namespace {
+        let _ = writeln!(
+            ctx.err,
+            "No resources found in {} namespace.",
+            ctx.namespace
+        );
+    } else {
+        let _ = writeln!(ctx.err, "No resources found");
+    }
+}
+
 pub(crate) fn obj_label(r: &Resource, name: &str) -> String {
     format!("{}/{}", kind_prefix(r), name)
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 use serde_json::Value;
 
 use super::common::finish_errors;
+use super::common::no_resources_found;
 use super::common::now;
 use crate::kube::client::Resource;
 use crate::kubectl::args::Args;
@@ -97,15 +98,8 @@ pub(crate) fn describe_cmd(ctx: &mut Ctx, a: &Args) -> R {
         }
     }
     if objects.is_empty() && errors.is_empty() {
-        if t.groups.iter().any(|g| g.0.namespaced) && !all_ns {
-            let _ = writeln!(
-                ctx.err,
-                "No resources found in {} namespace.",
-                ctx.namespace
-            );
-        } else {
-            let _ = writeln!(ctx.err, "No resources found");
-        }
+        let in_namespace = t.groups.iter().any(|g| g.0.namespaced) && !all_ns;
+        no_resources_found(ctx, in_namespace);
     }
     let n = now();
     for (i, o) in objects.iter().enumerate() {

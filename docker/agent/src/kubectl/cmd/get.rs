@@ -5,6 +5,7 @@ use serde_json::json;
 use serde_json::Value;
 
 use super::common::finish_errors;
+use super::common::no_resources_found;
 use super::common::now;
 use crate::kube::client::Resource;
 use crate::kubectl::args::Args;
@@ -108,15 +109,7 @@ pub(crate) fn get(ctx: &mut Ctx, a: &Args) -> R {
             }
             if total == 0 && errors.is_empty() && !ignore_not_found {
                 let namespaced = t.groups.iter().any(|g| g.0.namespaced);
-                if namespaced && !all_ns {
-                    let _ = writeln!(
-                        ctx.err,
-                        "No resources found in {} namespace.",
-                        ctx.namespace
-                    );
-                } else {
-                    let _ = writeln!(ctx.err, "No resources found");
-                }
+                no_resources_found(ctx, namespaced && !all_ns);
             }
         }
         _ => {

@@ -5,6 +5,7 @@ use serde_json::Value;
 use super::writer::arr;
 use super::writer::num;
 use super::writer::s;
+use super::writer::strs;
 use super::writer::W;
 use crate::kubectl::duration::rfc1123z;
 
@@ -26,10 +27,7 @@ pub(crate) fn describe_probe(p: &Value) -> String {
         None => String::new(),
     };
     if let Some(e) = p.get("exec") {
-        let cmd: Vec<&str> = arr(e, "/command")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
+        let cmd = strs(e, "/command");
         format!("exec [{}] {attrs}", cmd.join(" "))
     } else if let Some(h) = p.get("httpGet") {
         let scheme = h.get("scheme").and_then(Value::as_str).unwrap_or("HTTP");

@@ -7,7 +7,9 @@ use super::writer::annotations_multiline;
 use super::writer::arr;
 use super::writer::events_none;
 use super::writer::finish;
+use super::writer::labels_and_annotations;
 use super::writer::labels_multiline;
+use super::writer::name_header;
 use super::writer::num;
 use super::writer::s;
 use super::writer::tolerations_multiline;
@@ -18,8 +20,7 @@ use crate::kubectl::printers::selector_string;
 /// `describe deployment`.
 pub fn deployment(o: &Value) -> String {
     let mut w = W(String::new());
-    w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
-    w.w(0, &format!("Namespace:\t{}\n", s(o, "/metadata/namespace")));
+    name_header(&mut w, o, true);
     w.w(
         0,
         &format!(
@@ -27,13 +28,7 @@ pub fn deployment(o: &Value) -> String {
             rfc1123z(s(o, "/metadata/creationTimestamp"))
         ),
     );
-    labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(
-        &mut w,
-        "",
-        "Annotations",
-        o.pointer("/metadata/annotations"),
-    );
+    labels_and_annotations(&mut w, o);
     w.w(
         0,
         &format!(

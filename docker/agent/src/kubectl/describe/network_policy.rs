@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
-use super::writer::annotations_multiline;
 use super::writer::arr;
 use super::writer::finish;
-use super::writer::labels_multiline;
+use super::writer::labels_and_annotations;
+use super::writer::name_header;
 use super::writer::num;
 use super::writer::s;
 use super::writer::W;
@@ -130,8 +130,7 @@ pub(crate) fn peers(w: &mut W, rules: &[Value], ingress: bool) {
 /// `describe networkpolicy`, with kubectl's human summary and kplab's enforcer note.
 pub fn network_policy(o: &Value) -> String {
     let mut w = W(String::new());
-    w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
-    w.w(0, &format!("Namespace:\t{}\n", s(o, "/metadata/namespace")));
+    name_header(&mut w, o, true);
     w.w(
         0,
         &format!(
@@ -139,13 +138,7 @@ pub fn network_policy(o: &Value) -> String {
             go_time_string(s(o, "/metadata/creationTimestamp"))
         ),
     );
-    labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(
-        &mut w,
-        "",
-        "Annotations",
-        o.pointer("/metadata/annotations"),
-    );
+    labels_and_annotations(&mut w, o);
     let spec = o.get("spec").cloned().unwrap_or(Value::Null);
     w.w(0, "Spec:\n");
     w.w(1, "PodSelector: ");

@@ -3,13 +3,14 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::writer::annotations_multiline;
 use super::writer::arr;
+use super::writer::comma_or_none;
 use super::writer::events_none;
 use super::writer::finish;
-use super::writer::labels_multiline;
+use super::writer::labels_and_annotations;
 use super::writer::s;
 use super::writer::sorted_map;
+use super::writer::strs;
 use super::writer::W;
 use crate::kubectl::duration::age;
 use crate::kubectl::duration::rfc1123z;
@@ -19,25 +20,9 @@ use crate::kubectl::printers::node_roles;
 pub fn node(o: &Value, pods: &[Value], now: OffsetDateTime) -> String {
     let mut w = W(String::new());
     w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
-    let roles = node_roles(o);
-    w.w(
-        0,
-        &format!(
-            "Roles:\t{}\n",
-            if roles.is_empty() {
-                "<none>".into()
-            } else {
-                roles.join(",")
-            }
-        ),
-    );
-    labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(
-        &mut w,
-        "",
-        "Annotations",
-        o.pointer("/metadata/annotations"),
-    );
+    let roles = comma_or_none(&node_roles(o));
+    w.w(0, &format!("Roles:\t{roles}\n"));
+    labels_and_annotations(&mut w, o);
     w.w(
         0,
         &format!(
@@ -138,10 +123,7 @@ pub fn node(o: &Value, pods: &[Value], now: OffsetDateTime) -> String {
     if !s(o, "/spec/podCIDR").is_empty() {
         w.w(0, &format!("PodCIDR:\t{}\n", s(o, "/spec/podCIDR")));
     }
-    let cidrs: Vec<&str> = arr(o, "/spec/podCIDRs")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let cidrs = strs(o, "/spec/podCIDRs");
     if !cidrs.is_empty() {
         w.w(0, &format!("PodCIDRs:\t{}\n", cidrs.join(",")));
     }

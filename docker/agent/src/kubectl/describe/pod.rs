@@ -4,10 +4,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::container::describe_container;
-use super::writer::annotations_multiline;
 use super::writer::arr;
 use super::writer::events_none;
 use super::writer::finish;
+use super::writer::labels_and_annotations;
 use super::writer::labels_multiline;
 use super::writer::s;
 use super::writer::tolerations_multiline;
@@ -64,13 +64,7 @@ pub fn pod(o: &Value, now: OffsetDateTime) -> String {
             &format!("Start Time:\t{}\n", rfc1123z(s(o, "/status/startTime"))),
         );
     }
-    labels_multiline(&mut w, "", "Labels", o.pointer("/metadata/labels"));
-    annotations_multiline(
-        &mut w,
-        "",
-        "Annotations",
-        o.pointer("/metadata/annotations"),
-    );
+    labels_and_annotations(&mut w, o);
     if !s(o, "/metadata/deletionTimestamp").is_empty() {
         let ts = s(o, "/metadata/deletionTimestamp");
         w.w(

@@ -3,11 +3,13 @@
 use serde_json::Value;
 
 use super::writer::arr;
+use super::writer::comma_or_none;
 use super::writer::events_none;
 use super::writer::finish;
 use super::writer::meta_header;
 use super::writer::num;
 use super::writer::s;
+use super::writer::strs;
 use super::writer::W;
 use crate::kubectl::printers::format_labels;
 
@@ -29,41 +31,12 @@ pub fn service(o: &Value, slices: &[Value]) -> String {
             &format!("IP Family Policy:\t{}\n", s(o, "/spec/ipFamilyPolicy")),
         );
     }
-    let fams: Vec<&str> = arr(o, "/spec/ipFamilies")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    w.w(
-        0,
-        &format!(
-            "IP Families:\t{}\n",
-            if fams.is_empty() {
-                "<none>".into()
-            } else {
-                fams.join(",")
-            }
-        ),
-    );
+    let fams = comma_or_none(&strs(o, "/spec/ipFamilies"));
+    w.w(0, &format!("IP Families:\t{fams}\n"));
     w.w(0, &format!("IP:\t{}\n", s(o, "/spec/clusterIP")));
-    let ips: Vec<&str> = arr(o, "/spec/clusterIPs")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    w.w(
-        0,
-        &format!(
-            "IPs:\t{}\n",
-            if ips.is_empty() {
-                "<none>".into()
-            } else {
-                ips.join(",")
-            }
-        ),
-    );
-    let ext: Vec<&str> = arr(o, "/spec/externalIPs")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let ips = comma_or_none(&strs(o, "/spec/clusterIPs"));
+    w.w(0, &format!("IPs:\t{ips}\n"));
+    let ext = strs(o, "/spec/externalIPs");
     if !ext.is_empty() {
         w.w(0, &format!("External IPs:\t{}\n", ext.join(",")));
     }
@@ -156,10 +129,7 @@ pub fn service(o: &Value, slices: &[Value]) -> String {
             ),
         );
     }
-    let ranges: Vec<&str> = arr(o, "/spec/loadBalancerSourceRanges")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let ranges = strs(o, "/spec/loadBalancerSourceRanges");
     if !ranges.is_empty() {
         w.w(
             0,
@@ -181,7 +151,8 @@ pub(crate) fn format_endpoint_slices(slices: &[Value], port_name: &str) -> Strin
         let eps = arr(sl, "/endpoints");
         let ready =
             |e: &Value| e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
-        if ports.is_empty() {
+        // The ready endpoints of this slice, as `ip` (a slice without ports) or `ip:port`.
+        let mut add_ready = |port: Option<String>| {
             for e in eps {
                 if list.len() == max {
                     more = true;
@@ -191,41 +162,23 @@ pub(crate) fn format_endpoint_slices(slices: &[Value], port_name: &str) -> Strin
                 }
                 count += 1;
                 if !more {
-                    list.push(
-                        arr(e, "/addresses")
-                            .first()
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    );
+                    let ip = arr(e, "/addresses")
+                        .first()
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    list.push(match &port {
+                        None => ip.to_string(),
+                        Some(port) if ip.contains(':') => format!("[{ip}]:{port}"),
+                        Some(port) => format!("{ip}:{port}"),
+                    });
                 }
             }
+        };
+        if ports.is_empty() {
+            add_ready(None);
         } else {
-            for p in ports {
-                if s(p, "/name") != port_name {
-                    continue;
-                }
-                for e in eps {
-                    if list.len() == max {
-                        more = true;
-                    }
-                    if !ready(e) {
-                        continue;
-                    }
-                    count += 1;
-                    if !more {
-                        let ip = arr(e, "/addresses")
-                            .first()
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        let port = num(p, "/port");
-                        list.push(if ip.contains(':') {
-                            format!("[{ip}]:{port}")
-                        } else {
-                            format!("{ip}:{port}")
-                        });
-                    }
-                }
+            for p in ports.iter().filter(|p| s(p, "/name") == port_name) {
+                add_ready(Some(num(p, "/port")));
             }
         }
     }
@@ -258,24 +211,34 @@ pub fn endpoints(o: &Value) -> String {
         );
         let ports = arr(ss, "/ports");
         if !ports.is_empty() {
-            w.w(1, "Ports:\n");
-            w.w(2, "Name\tPort\tProtocol\n");
-            w.w(2, "----\t----\t--------\n");
-            for p in ports {
-                let name = match s(p, "/name") {
-                    "" => "<unset>",
-                    n => n,
-                };
-                w.w(
-                    2,
-                    &format!("{name}\t{}\t{}\n", num(p, "/port"), s(p, "/protocol")),
-                );
-            }
+            ports_table(&mut w, 1, ports, "");
         }
         w.w(0, "\n");
     }
     events_none(&mut w);
     finish(w)
+}
+
+/// A `Ports:` table at `level`: an unnamed port shows as `<unset>`, a missing number as
+/// `empty_port`.
+fn ports_table(w: &mut W, level: usize, ports: &[Value], empty_port: &str) {
+    w.w(level, "Ports:\n");
+    w.w(level + 1, "Name\tPort\tProtocol\n");
+    w.w(level + 1, "----\t----\t--------\n");
+    for p in ports {
+        let name = match s(p, "/name") {
+            "" => "<unset>",
+            n => n,
+        };
+        let port = match num(p, "/port") {
+            x if x.is_empty() => empty_port.to_string(),
+            x => x,
+        };
+        w.w(
+            level + 1,
+            &format!("{name}\t{port}\t{}\n", s(p, "/protocol")),
+        );
+    }
 }
 
 /// `describe endpointslice`.
@@ -287,20 +250,7 @@ pub fn endpoint_slice(o: &Value) -> String {
     if ports.is_empty() {
         w.w(0, "Ports: <unset>\n");
     } else {
-        w.w(0, "Ports:\n");
-        w.w(1, "Name\tPort\tProtocol\n");
-        w.w(1, "----\t----\t--------\n");
-        for p in ports {
-            let name = match s(p, "/name") {
-                "" => "<unset>",
-                n => n,
-            };
-            let port = match num(p, "/port") {
-                x if x.is_empty() => "<unset>".to_string(),
-                x => x,
-            };
-            w.w(1, &format!("{name}\t{port}\t{}\n", s(p, "/protocol")));
-        }
+        ports_table(&mut w, 0, ports, "<unset>");
     }
     w.w(0, "Endpoints:\n");
     let eps = arr(o, "/endpoints");
@@ -315,21 +265,8 @@ pub fn endpoint_slice(o: &Value) -> String {
         }
     };
     for e in eps {
-        let a: Vec<&str> = arr(e, "/addresses")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        w.w(
-            1,
-            &format!(
-                "- Addresses:\t{}\n",
-                if a.is_empty() {
-                    "<none>".into()
-                } else {
-                    a.join(",")
-                }
-            ),
-        );
+        let addresses = comma_or_none(&strs(e, "/addresses"));
+        w.w(1, &format!("- Addresses:\t{addresses}\n"));
         w.w(2, "Conditions:\n");
         let ready = match e.pointer("/conditions/ready").and_then(Value::as_bool) {
             Some(b) => b.to_string(),

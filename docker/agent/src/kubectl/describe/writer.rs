@@ -48,9 +48,16 @@ pub(crate) fn sorted_map(v: Option<&Value>) -> Vec<(String, String)> {
     m
 }
 
-pub(crate) fn labels_multiline(w: &mut W, initial: &str, title: &str, labels: Option<&Value>) {
+/// `{initial}{title}:\t` and one `entry` per pair, the later ones after `{initial}\t`; `<none>`
+/// when there are no pairs.
+fn pairs_multiline(
+    w: &mut W,
+    initial: &str,
+    title: &str,
+    m: &[(String, String)],
+    mut entry: impl FnMut(&mut W, &str, &str),
+) {
     w.w(0, &format!("{initial}{title}:\t"));
-    let m = sorted_map(labels);
     if m.is_empty() {
         w.w(0, "<none>\n");
         return;
@@ -59,24 +66,22 @@ pub(crate) fn labels_multiline(w: &mut W, initial: &str, title: &str, labels: Op
         if i != 0 {
             w.w(0, &format!("{initial}\t"));
         }
-        w.w(0, &format!("{k}={v}\n"));
+        entry(w, k, v);
     }
 }
 
+pub(crate) fn labels_multiline(w: &mut W, initial: &str, title: &str, labels: Option<&Value>) {
+    pairs_multiline(w, initial, title, &sorted_map(labels), |w, k, v| {
+        w.w(0, &format!("{k}={v}\n"));
+    });
+}
+
 pub(crate) fn annotations_multiline(w: &mut W, initial: &str, title: &str, ann: Option<&Value>) {
-    w.w(0, &format!("{initial}{title}:\t"));
     let m: Vec<(String, String)> = sorted_map(ann)
         .into_iter()
         .filter(|(k, _)| k != "kubectl.kubernetes.io/last-applied-configuration")
         .collect();
-    if m.is_empty() {
-        w.w(0, "<none>\n");
-        return;
-    }
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i != 0 {
-            w.w(0, &format!("{initial}\t"));
-        }
+    pairs_multiline(w, initial, title, &m, |w, k, v| {
         if v.len() > 140 || v.contains('\n') {
             w.w(0, &format!("{k}:\n"));
             for line in v.lines() {
@@ -85,7 +90,7 @@ pub(crate) fn annotations_multiline(w: &mut W, initial: &str, title: &str, ann: 
         } else {
             w.w(0, &format!("{k}: {v}\n"));
         }
-    }
+    });
 }
 
 pub(crate) fn tolerations_multiline(w: &mut W, initial: &str, title: &str, tols: &[Value]) {
@@ -128,10 +133,34 @@ pub(crate) fn finish(w: W) -> String {
 }
 
 pub(crate) fn meta_header(w: &mut W, o: &Value, namespaced: bool) {
+    name_header(w, o, namespaced);
+    labels_and_annotations(w, o);
+}
+
+/// The `Name:` line and, when `namespaced`, the `Namespace:` line.
+pub(crate) fn name_header(w: &mut W, o: &Value, namespaced: bool) {
     w.w(0, &format!("Name:\t{}\n", s(o, "/metadata/name")));
     if namespaced {
         w.w(0, &format!("Namespace:\t{}\n", s(o, "/metadata/namespace")));
     }
+}
+
+/// The object's `Labels:` and `Annotations:` blocks.
+pub(crate) fn labels_and_annotations(w: &mut W, o: &Value) {
     labels_multiline(w, "", "Labels", o.pointer("/metadata/labels"));
     annotations_multiline(w, "", "Annotations", o.pointer("/metadata/annotations"));
+}
+
+/// The strings of the array at `ptr` (other items skipped).
+pub(crate) fn strs<'a>(v: &'a Value, ptr: &str) -> Vec<&'a str> {
+    arr(v, ptr).iter().filter_map(Value::as_str).collect()
+}
+
+/// `items` joined with commas, or `<none>` when there are none.
+pub(crate) fn comma_or_none<S: std::borrow::Borrow<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        "<none>".into()
+    } else {
+        items.join(",")
+    }
 }
