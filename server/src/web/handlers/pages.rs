@@ -166,36 +166,8 @@ pub async fn show_lab(
         }
         None => st.step.min(lab.steps.len().saturating_sub(1)),
     };
-    let session = st.latest.as_ref().map(|s| SessionView {
-        id: s.id.clone(),
-        lab: s.lab.clone(),
-        status: s.status,
-        detail: s.detail.clone(),
-        step: st.step,
-        expires_in: s
-            .status
-            .is_live()
-            .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
-    });
-    let tasks = lab
-        .step(step)
-        .map(|p| {
-            p.tasks
-                .iter()
-                .map(|t| {
-                    let r = st.results.iter().find(|r| r.task == t.id);
-                    TaskView {
-                        id: t.id.clone(),
-                        title: t.title.clone(),
-                        question: t.question().map(str::to_string),
-                        passed: r.is_some_and(|r| r.passed),
-                        checked: r.is_some(),
-                        outcome: r.and_then(|r| serde_json::from_str(&r.outcome).ok()),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let session = st.latest.as_ref().map(|s| SessionView::of(s, st.step));
+    let tasks = TaskView::of_step(lab, step, &st.results);
     let prepared = &state.pages.labs[index];
     let page = LabPage {
         lab,

@@ -73,9 +73,7 @@ pub async fn close_workshop(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let w = instructor_workshop(&state, &headers, &id).await?;
-    let w = ops::set_open(&state, w, false).await?;
-    Ok(Json(json!({ "id": w.id, "open": w.open })))
+    set_open(&state, &headers, &id, false).await
 }
 
 /// `POST /api/workshops/{id}/open`: joining again.
@@ -84,8 +82,18 @@ pub async fn open_workshop(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let w = instructor_workshop(&state, &headers, &id).await?;
-    let w = ops::set_open(&state, w, true).await?;
+    set_open(&state, &headers, &id, true).await
+}
+
+/// Opens or closes the instructor's workshop `id` to joins.
+async fn set_open(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    open: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let w = instructor_workshop(state, headers, id).await?;
+    let w = ops::set_open(state, w, open).await?;
     Ok(Json(json!({ "id": w.id, "open": w.open })))
 }
 
