@@ -468,16 +468,22 @@ impl Driver {
         }
     }
 
-    /// If the container is not running: its exit code and the last lines of its log.
-    async fn exited(&self, container: &str) -> Option<String> {
-        let inspect = self
-            .docker
+    /// `docker inspect` of a container (without its size).
+    async fn inspect(
+        &self,
+        container: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, bollard::errors::Error> {
+        self.docker
             .inspect_container(
                 container,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             )
             .await
-            .ok()?;
+    }
+
+    /// If the container is not running: its exit code and the last lines of its log.
+    async fn exited(&self, container: &str) -> Option<String> {
+        let inspect = self.inspect(container).await.ok()?;
         let state = inspect.state?;
         if state.running == Some(true) {
             return None;
@@ -963,11 +969,7 @@ impl Driver {
                 .trim_start_matches('/')
                 .to_string();
             let inspect = self
-                .docker
-                .inspect_container(
-                    &id,
-                    None::<bollard::query_parameters::InspectContainerOptions>,
-                )
+                .inspect(&id)
                 .await
                 .map_err(SandboxError::docker(format!("inspecting {name}")))?;
             let hc = inspect.host_config.unwrap_or_default();
@@ -1029,11 +1031,7 @@ impl Driver {
     /// Full container id of a container name.
     pub async fn container_id(&self, container: &str) -> Result<String, SandboxError> {
         let c = self
-            .docker
-            .inspect_container(
-                container,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+            .inspect(container)
             .await
             .map_err(SandboxError::docker(format!(
                 "inspecting container {container}"
