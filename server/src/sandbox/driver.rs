@@ -554,15 +554,7 @@ impl Driver {
     pub async fn down(&self, lab: &LabName) -> Result<DownReport, SandboxError> {
         let mut report = DownReport::default();
         let containers = self.lab_containers(lab).await?;
-        let names: Vec<String> = containers
-            .iter()
-            .filter_map(|c| {
-                c.names
-                    .as_ref()?
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-            })
-            .collect();
+        let names: Vec<String> = containers.iter().filter_map(container_name).collect();
         let removals = join_all(names.iter().map(|name| async move {
             let options = RemoveContainerOptionsBuilder::default()
                 .force(true)
@@ -657,12 +649,7 @@ impl Driver {
             let Some(lab) = c.labels.as_ref().and_then(|l| l.get(LABEL_LAB)).cloned() else {
                 continue;
             };
-            let name = c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default();
+            let name = container_name(&c).unwrap_or_default();
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
             labs.entry(lab.clone())
                 .or_insert_with(|| LabSummary {
@@ -705,12 +692,7 @@ impl Driver {
         };
         for c in &containers {
             let labels = c.labels.clone().unwrap_or_default();
-            let name = c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default();
+            let name = container_name(c).unwrap_or_default();
             let ip = c
                 .network_settings
                 .as_ref()
@@ -1131,4 +1113,12 @@ fn kill_process_group(pgid: i64) {
     if let Err(e) = killpg(nix::unistd::Pid::from_raw(raw), Signal::SIGKILL) {
         tracing::warn!(pgid, error = %e, "could not kill a runaway lab command; timeout will end it");
     }
+}
+
+/// A container's first name, without Docker's leading `/`.
+fn container_name(c: &bollard::models::ContainerSummary) -> Option<String> {
+    c.names
+        .as_ref()?
+        .first()
+        .map(|n| n.trim_start_matches('/').to_string())
 }

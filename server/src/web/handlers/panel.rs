@@ -146,6 +146,14 @@ pub struct TraceBody {
     pub mode: Option<String>,
 }
 
+/// Refuses port 0.
+fn port(p: u16) -> Result<(), AppError> {
+    if p == 0 {
+        return Err(AppError::BadRequest("port must be 1..65535, not 0".into()));
+    }
+    Ok(())
+}
+
 fn protocol(p: Option<String>) -> Result<String, AppError> {
     let p = p.unwrap_or_else(|| "tcp".into()).to_ascii_lowercase();
     if p != "tcp" && p != "udp" {
@@ -165,9 +173,7 @@ pub async fn run_trace(
     b: Result<Json<TraceBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let b = body(b)?;
-    if b.port == 0 {
-        return Err(AppError::BadRequest("port must be 1..65535, not 0".into()).into());
-    }
+    port(b.port)?;
     let protocol = protocol(b.protocol)?;
     let kernel = match b.mode.as_deref().unwrap_or("kernel") {
         "kernel" => true,
@@ -286,9 +292,7 @@ pub async fn run_spread(
     b: Result<Json<SpreadBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let b = body(b)?;
-    if b.port == 0 {
-        return Err(AppError::BadRequest("port must be 1..65535, not 0".into()).into());
-    }
+    port(b.port)?;
     if !(1..=panel::MAX_SPREAD).contains(&b.count) {
         return Err(AppError::BadRequest(format!(
             "count must be 1..{}, not {}",
