@@ -867,22 +867,14 @@ impl Driver {
         let Some(c) = p.containers.iter().find(|c| c.role == Role::Client) else {
             return Ok(Vec::new());
         };
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(vec!["sleep".into(), "infinity".into()]),
-            labels: Some(HashMap::from([(
-                "kplab.doctor".to_string(),
-                "probe".to_string(),
-            )])),
-            host_config: Some(host_config(c, "none")),
-            ..Default::default()
-        };
         let _ = self.remove_container(name).await;
-        let create = CreateContainerOptionsBuilder::default().name(name).build();
-        self.docker
-            .create_container(Some(create), body)
-            .await
-            .map_err(SandboxError::docker(format!("creating container {name}")))?;
+        self.create_sleeper(
+            image,
+            name,
+            ("kplab.doctor", "probe"),
+            host_config(c, "none"),
+        )
+        .await?;
         let result = async {
             self.docker
                 .start_container(
@@ -1021,20 +1013,20 @@ impl Driver {
         Ok(c.id.unwrap_or_default())
     }
 
-    /// `docker run -d` of a bare container (create + start, default bridge, `--init`,
-    /// `sleep infinity`): the benchmark's baseline.
-    pub async fn run_bare(&self, image: &str, name: &str) -> Result<(), SandboxError> {
+    /// Creates (does not start) container `name` of `image`, labelled `label`, that sleeps
+    /// until it is removed.
+    async fn create_sleeper(
+        &self,
+        image: &str,
+        name: &str,
+        label: (&str, &str),
+        host_config: HostConfig,
+    ) -> Result<(), SandboxError> {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(vec!["sleep".into(), "infinity".into()]),
-            labels: Some(HashMap::from([(
-                "kplab.bench".to_string(),
-                "bare".to_string(),
-            )])),
-            host_config: Some(HostConfig {
-                init: Some(true),
-                ..Default::default()
-            }),
+            labels: Some(HashMap::from([(label.0.to_string(), label.1.to_string())])),
+            host_config: Some(host_config),
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(name).build();
@@ -1042,6 +1034,18 @@ impl Driver {
             .create_container(Some(options), body)
             .await
             .map_err(SandboxError::docker(format!("creating container {name}")))?;
+        Ok(())
+    }
+
+    /// `docker run -d` of a bare container (create + start, default bridge, `--init`,
+    /// `sleep infinity`): the benchmark's baseline.
+    pub async fn run_bare(&self, image: &str, name: &str) -> Result<(), SandboxError> {
+        let init = HostConfig {
+            init: Some(true),
+            ..Default::default()
+        };
+        self.create_sleeper(image, name, ("kplab.bench", "bare"), init)
+            .await?;
         self.docker
             .start_container(
                 name,
