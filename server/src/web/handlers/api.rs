@@ -169,7 +169,8 @@ pub async fn check_task(
     ))
 }
 
-/// Body of a reset request.
+/// Body of a reset request: the learner's, or the instructor's per-learner action (where
+/// `scope` matters to `reset` only).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {

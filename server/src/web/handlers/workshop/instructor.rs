@@ -18,6 +18,7 @@ use crate::domain::workshop::{pool, view};
 use crate::store::Status;
 use crate::web::auth::LearnerId;
 use crate::web::error::ApiError;
+use crate::web::handlers::api::ResetBody;
 use crate::web::instructor as auth;
 use crate::web::state::AppState;
 
@@ -219,15 +220,6 @@ pub async fn export_results(
     }
 }
 
-/// Per-learner action body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionBody {
-    /// For `reset`: `step` (default) or `lab`.
-    #[serde(default)]
-    pub scope: Option<String>,
-}
-
 /// `POST /api/workshops/{id}/learners/{learner}/{action}`: `reset` (`{"scope":"step"|"lab"}`),
 /// `restart` (a fresh lab, progress kept) or `extend` (the idle timeout).
 pub async fn act_on_learner(
@@ -238,7 +230,7 @@ pub async fn act_on_learner(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     ops::member(&state, &w, &learner).await?;
-    let b: ActionBody = parse(&body)?;
+    let b: ResetBody = parse(&body)?;
     let live = ops::live_in(&state, &w, &learner).await?;
     let who = LearnerId(learner.clone());
     let out = match action.as_str() {
