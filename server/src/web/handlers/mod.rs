@@ -10,6 +10,7 @@ pub mod workshop;
 use labkit::wire::TaskOutcome;
 use serde::Serialize;
 
+use super::error::AppError;
 use super::state::AppState;
 use crate::domain::platform::now_ms;
 use crate::store::{Session, Status, TaskResult};
@@ -86,6 +87,14 @@ impl SessionView {
                 .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
         }
     }
+}
+
+/// The catalog's lab `id` (404 when there is none).
+pub fn find_lab<'a>(state: &'a AppState, id: &str) -> Result<&'a labkit::Lab, AppError> {
+    state
+        .catalog
+        .lab(id)
+        .ok_or_else(|| AppError::NotFound(format!("lab {id}")))
 }
 
 /// Builds the task views of a learner's step in a lab.

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::{SessionView, TaskView};
+use super::{find_lab, SessionView, TaskView};
 use crate::domain::lifecycle;
 use crate::domain::platform::now_ms;
 use crate::store::Status;
@@ -211,10 +211,7 @@ pub async fn start_lab(
     client: Client,
     Path(lab_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let lab = state
-        .catalog
-        .lab(&lab_id)
-        .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
+    let lab = find_lab(&state, &lab_id)?;
     require_returning(new.map(|Extension(n)| n))?;
     state.limits.admit_start(&learner.0, client.ip)?;
     lifecycle::start(&state, &learner.0, lab).await?;
@@ -295,10 +292,7 @@ pub async fn set_step(
     Form(f): Form<StepForm>,
 ) -> Result<Response, AppError> {
     require_returning(new.map(|Extension(n)| n))?;
-    let lab = state
-        .catalog
-        .lab(&lab_id)
-        .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
+    let lab = find_lab(&state, &lab_id)?;
     if f.step == 0 || f.step > lab.steps.len() {
         return Err(AppError::BadRequest(format!(
             "step must be 1..{}, not {}",

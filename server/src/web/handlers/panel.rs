@@ -8,6 +8,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::find_lab;
 use crate::domain::lifecycle;
 use crate::domain::panel::{self, diff, graph};
 use crate::domain::platform::now_ms;
@@ -33,10 +34,7 @@ async fn running(state: &AppState, learner: &LearnerId, id: &str) -> Result<Sess
 }
 
 fn check_node(state: &AppState, s: &Session, node: &str) -> Result<(), AppError> {
-    let lab = state
-        .catalog
-        .lab(&s.lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let lab = find_lab(state, &s.lab)?;
     if node == "client" || !lab.hosts().iter().any(|h| h == node) {
         return Err(AppError::BadRequest(format!(
             "unknown node {:?}: this lab has {}",

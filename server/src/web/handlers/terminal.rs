@@ -7,6 +7,7 @@ use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 
+use super::find_lab;
 use crate::domain::lifecycle;
 use crate::engine::terminal::{pump, Frame, Shell};
 use crate::store::{Session, Status};
@@ -50,10 +51,7 @@ pub async fn open_terminal(
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     let s = owned_session(&state, &learner, &id).await?;
-    let lab = state
-        .catalog
-        .lab(&s.lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let lab = find_lab(&state, &s.lab)?;
     if !lab.hosts().contains(&host) {
         return Err(AppError::NotFound(format!("host {host}")));
     }
