@@ -23,6 +23,17 @@ pub enum Verdict {
     Fail,
 }
 
+impl Verdict {
+    /// `Ok` when `ok`, else `otherwise`.
+    fn ok_if(ok: bool, otherwise: Verdict) -> Verdict {
+        if ok {
+            Verdict::Ok
+        } else {
+            otherwise
+        }
+    }
+}
+
 /// One line of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -75,40 +86,43 @@ pub fn profile_sha256() -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(seccomp::PROFILE.as_bytes()))
 }
 
+/// A check of a yes/no property of the host: `Ok` with `yes`, or `otherwise` with `no`.
+fn yes_no(what: &str, on: bool, otherwise: Verdict, yes: &str, no: &str) -> Check {
+    check(
+        what,
+        Verdict::ok_if(on, otherwise),
+        if on { yes } else { no },
+    )
+}
+
 fn host_checks() -> Vec<Check> {
     let mut out = Vec::new();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     out.push(check("kernel", Verdict::Ok, kernel.trim()));
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    out.push(check(
+    out.push(yes_no(
         "cgroup version",
-        if v2 { Verdict::Ok } else { Verdict::Warn },
-        if v2 {
-            "v2 (unified)"
-        } else {
-            "v1: a mounted cgroup's release_agent reaches host root; the seccomp profile refuses every mount"
-        },
+        v2,
+        Verdict::Warn,
+        "v2 (unified)",
+        "v1: a mounted cgroup's release_agent reaches host root; the seccomp profile refuses every mount",
     ));
     let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|s| s.trim() == "Y");
-    out.push(check(
+    out.push(yes_no(
         "AppArmor",
-        if apparmor { Verdict::Ok } else { Verdict::Warn },
-        if apparmor {
-            "enabled: Docker's docker-default profile confines labs too"
-        } else {
-            "not enabled: the seccomp profile and the read-only root are the only confinement beyond capabilities"
-        },
+        apparmor,
+        Verdict::Warn,
+        "enabled: Docker's docker-default profile confines labs too",
+        "not enabled: the seccomp profile and the read-only root are the only confinement beyond capabilities",
     ));
     let vxlan = std::path::Path::new("/sys/module/vxlan").exists();
-    out.push(check(
+    out.push(yes_no(
         "vxlan module",
-        if vxlan { Verdict::Ok } else { Verdict::Fail },
-        if vxlan {
-            "loaded"
-        } else {
-            "not loaded: `modprobe vxlan` (pods on different nodes cannot talk)"
-        },
+        vxlan,
+        Verdict::Fail,
+        "loaded",
+        "not loaded: `modprobe vxlan` (pods on different nodes cannot talk)",
     ));
     match isolation::detect_backend().and_then(|b| Ok((isolation::missing(&b)?, b))) {
         Ok((None, b)) => out.push(check(
@@ -141,11 +155,7 @@ async fn docker_checks(driver: &Driver, image: &str) -> Vec<Check> {
             let seccomp_on = info.security_options.iter().any(|o| o.contains("seccomp"));
             out.push(check(
                 "Docker security options",
-                if seccomp_on {
-                    Verdict::Ok
-                } else {
-                    Verdict::Fail
-                },
+                Verdict::ok_if(seccomp_on, Verdict::Fail),
                 if info.security_options.is_empty() {
                     "none".to_string()
                 } else {
@@ -186,11 +196,7 @@ async fn docker_checks(driver: &Driver, image: &str) -> Vec<Check> {
                 .collect();
             out.push(check(
                 "a lab container refuses escapes",
-                if held.is_empty() {
-                    Verdict::Ok
-                } else {
-                    Verdict::Fail
-                },
+                Verdict::ok_if(held.is_empty(), Verdict::Fail),
                 if held.is_empty() {
                     format!(
                         "{} attempts refused (seccomp profile {}, read-only root, noexec tmpfs)",
@@ -209,11 +215,7 @@ async fn docker_checks(driver: &Driver, image: &str) -> Vec<Check> {
                 .collect();
             out.push(check(
                 "a lab container can run pods",
-                if broken.is_empty() {
-                    Verdict::Ok
-                } else {
-                    Verdict::Fail
-                },
+                Verdict::ok_if(broken.is_empty(), Verdict::Fail),
                 if broken.is_empty() {
                     "network namespaces, iptables and nft work".to_string()
                 } else {
@@ -239,11 +241,7 @@ async fn docker_checks(driver: &Driver, image: &str) -> Vec<Check> {
                 .collect();
             out.push(check(
                 "running labs",
-                if weak.is_empty() {
-                    Verdict::Ok
-                } else {
-                    Verdict::Warn
-                },
+                Verdict::ok_if(weak.is_empty(), Verdict::Warn),
                 if weak.is_empty() {
                     format!("{} containers, every one confined as planned", labs.len())
                 } else {

@@ -103,6 +103,13 @@ pub fn jump_rule() -> Vec<String> {
         .collect()
 }
 
+/// Appends `rule` to [`CHAIN`].
+fn append(bin: &str, rule: &[&str]) -> Result<(), IsolationError> {
+    let mut args = vec!["-t", "filter", "-A", CHAIN];
+    args.extend(rule);
+    check(bin, &args)
+}
+
 fn check(bin: &str, args: &[&str]) -> Result<(), IsolationError> {
     let out = run(bin, args)?;
     if out.status.success() {
@@ -131,13 +138,9 @@ fn install_with(bin: &str) -> Result<(), IsolationError> {
     }
     if listed != wanted.iter().map(String::as_str).collect::<Vec<_>>() {
         check(bin, &["-t", "filter", "-F", CHAIN])?;
-        check(
+        append(
             bin,
             &[
-                "-t",
-                "filter",
-                "-A",
-                CHAIN,
                 "-m",
                 "conntrack",
                 "--ctstate",
@@ -146,13 +149,9 @@ fn install_with(bin: &str) -> Result<(), IsolationError> {
                 "RETURN",
             ],
         )?;
-        check(
+        append(
             bin,
             &[
-                "-t",
-                "filter",
-                "-A",
-                CHAIN,
                 "-m",
                 "comment",
                 "--comment",

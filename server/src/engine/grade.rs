@@ -204,6 +204,21 @@ async fn json(rt: &dyn LabRuntime, sandbox: &str, cmd: &str) -> Result<serde_jso
     serde_json::from_str(&out).map_err(|e| format!("bad JSON from `{cmd}`: {e}"))
 }
 
+/// The service `ns/name` as JSON.
+async fn service(
+    rt: &dyn LabRuntime,
+    sandbox: &str,
+    ns: &str,
+    name: &str,
+) -> Result<serde_json::Value, String> {
+    let cmd = format!(
+        "kubectl get service {} -n {} -o json",
+        quote(name),
+        quote(ns)
+    );
+    json(rt, sandbox, &cmd).await
+}
+
 /// The host to run the probe on, and the `--pod NS/NAME` argument.
 async fn resolve_from(
     rt: &dyn LabRuntime,
@@ -269,16 +284,7 @@ async fn resolve_target(
         let (ns, name) = path
             .split_once('/')
             .ok_or_else(|| format!("bad service {target:?}"))?;
-        let svc = json(
-            rt,
-            sandbox,
-            &format!(
-                "kubectl get service {} -n {} -o json",
-                quote(name),
-                quote(ns)
-            ),
-        )
-        .await?;
+        let svc = service(rt, sandbox, ns, name).await?;
         let ip = svc["spec"]["clusterIP"]
             .as_str()
             .ok_or_else(|| format!("service {ns}/{name} has no clusterIP"))?;
@@ -296,16 +302,7 @@ async fn resolve_target(
         let [node, ns, name] = parts[..] else {
             return Err(format!("bad nodeport target {target:?}"));
         };
-        let svc = json(
-            rt,
-            sandbox,
-            &format!(
-                "kubectl get service {} -n {} -o json",
-                quote(name),
-                quote(ns)
-            ),
-        )
-        .await?;
+        let svc = service(rt, sandbox, ns, name).await?;
         let port = svc["spec"]["ports"][0]["nodePort"]
             .as_u64()
             .ok_or_else(|| format!("service {ns}/{name} has no nodePort"))?;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use labkit::wire::TaskOutcome;
-use labkit::{Lab, ReferenceAnswer, Step};
+use labkit::{HostCommand, Lab, ReferenceAnswer, Step};
 use serde::Serialize;
 
 use crate::engine::grade::run_task;
@@ -419,6 +419,28 @@ async fn exec(
 }
 
 /// Runs one command; with `retry_for`, again every 2 s until it succeeds or that time passed.
+/// A step's `sh -c` command (setup, solution, reference answer) on its host, run once.
+async fn host_command(
+    rt: &dyn LabRuntime,
+    sandbox: &str,
+    what: &str,
+    c: &HostCommand,
+    options: &Options,
+) -> CommandRun {
+    command(
+        rt,
+        sandbox,
+        what,
+        &c.host,
+        &c.run,
+        None,
+        Shell::Sh,
+        None,
+        options,
+    )
+    .await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn command(
     rt: &dyn LabRuntime,
@@ -555,18 +577,7 @@ async fn test_step(
     };
     // 1. setup
     for s in &step.setup {
-        let c = command(
-            rt,
-            sandbox,
-            "setup",
-            &s.host,
-            &s.run,
-            None,
-            Shell::Sh,
-            None,
-            options,
-        )
-        .await;
+        let c = host_command(rt, sandbox, "setup", s, options).await;
         let ok = c.ok;
         report.commands.push(c);
         if !ok {
@@ -619,18 +630,7 @@ async fn test_step(
     }
     // 4. solution
     for s in &step.solution {
-        let c = command(
-            rt,
-            sandbox,
-            "solution",
-            &s.host,
-            &s.run,
-            None,
-            Shell::Sh,
-            None,
-            options,
-        )
-        .await;
+        let c = host_command(rt, sandbox, "solution", s, options).await;
         if !c.ok {
             report.problems.push(format!(
                 "{file}: solution `{}` on {} {}",
@@ -649,18 +649,7 @@ async fn test_step(
         let answer = match step.answers.get(&t.id) {
             Some(ReferenceAnswer::Literal(a)) => Some(a.clone()),
             Some(ReferenceAnswer::Command(s)) => {
-                let c = command(
-                    rt,
-                    sandbox,
-                    "answer",
-                    &s.host,
-                    &s.run,
-                    None,
-                    Shell::Sh,
-                    None,
-                    options,
-                )
-                .await;
+                let c = host_command(rt, sandbox, "answer", s, options).await;
                 let a = c.ok.then(|| c.stdout.trim().to_string());
                 if !c.ok {
                     report.problems.push(format!(

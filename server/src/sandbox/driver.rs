@@ -468,16 +468,22 @@ impl Driver {
         }
     }
 
-    /// If the container is not running: its exit code and the last lines of its log.
-    async fn exited(&self, container: &str) -> Option<String> {
-        let inspect = self
-            .docker
+    /// `docker inspect` of a container (without its size).
+    async fn inspect(
+        &self,
+        container: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, bollard::errors::Error> {
+        self.docker
             .inspect_container(
                 container,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             )
             .await
-            .ok()?;
+    }
+
+    /// If the container is not running: its exit code and the last lines of its log.
+    async fn exited(&self, container: &str) -> Option<String> {
+        let inspect = self.inspect(container).await.ok()?;
         let state = inspect.state?;
         if state.running == Some(true) {
             return None;
@@ -548,15 +554,7 @@ impl Driver {
     pub async fn down(&self, lab: &LabName) -> Result<DownReport, SandboxError> {
         let mut report = DownReport::default();
         let containers = self.lab_containers(lab).await?;
-        let names: Vec<String> = containers
-            .iter()
-            .filter_map(|c| {
-                c.names
-                    .as_ref()?
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-            })
-            .collect();
+        let names: Vec<String> = containers.iter().filter_map(container_name).collect();
         let removals = join_all(names.iter().map(|name| async move {
             let options = RemoveContainerOptionsBuilder::default()
                 .force(true)
@@ -651,12 +649,7 @@ impl Driver {
             let Some(lab) = c.labels.as_ref().and_then(|l| l.get(LABEL_LAB)).cloned() else {
                 continue;
             };
-            let name = c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default();
+            let name = container_name(&c).unwrap_or_default();
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
             labs.entry(lab.clone())
                 .or_insert_with(|| LabSummary {
@@ -699,12 +692,7 @@ impl Driver {
         };
         for c in &containers {
             let labels = c.labels.clone().unwrap_or_default();
-            let name = c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default();
+            let name = container_name(c).unwrap_or_default();
             let ip = c
                 .network_settings
                 .as_ref()
@@ -879,22 +867,14 @@ impl Driver {
         let Some(c) = p.containers.iter().find(|c| c.role == Role::Client) else {
             return Ok(Vec::new());
         };
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(vec!["sleep".into(), "infinity".into()]),
-            labels: Some(HashMap::from([(
-                "kplab.doctor".to_string(),
-                "probe".to_string(),
-            )])),
-            host_config: Some(host_config(c, "none")),
-            ..Default::default()
-        };
         let _ = self.remove_container(name).await;
-        let create = CreateContainerOptionsBuilder::default().name(name).build();
-        self.docker
-            .create_container(Some(create), body)
-            .await
-            .map_err(SandboxError::docker(format!("creating container {name}")))?;
+        self.create_sleeper(
+            image,
+            name,
+            ("kplab.doctor", "probe"),
+            host_config(c, "none"),
+        )
+        .await?;
         let result = async {
             self.docker
                 .start_container(
@@ -963,11 +943,7 @@ impl Driver {
                 .trim_start_matches('/')
                 .to_string();
             let inspect = self
-                .docker
-                .inspect_container(
-                    &id,
-                    None::<bollard::query_parameters::InspectContainerOptions>,
-                )
+                .inspect(&id)
                 .await
                 .map_err(SandboxError::docker(format!("inspecting {name}")))?;
             let hc = inspect.host_config.unwrap_or_default();
@@ -1029,11 +1005,7 @@ impl Driver {
     /// Full container id of a container name.
     pub async fn container_id(&self, container: &str) -> Result<String, SandboxError> {
         let c = self
-            .docker
-            .inspect_container(
-                container,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+            .inspect(container)
             .await
             .map_err(SandboxError::docker(format!(
                 "inspecting container {container}"
@@ -1041,20 +1013,20 @@ impl Driver {
         Ok(c.id.unwrap_or_default())
     }
 
-    /// `docker run -d` of a bare container (create + start, default bridge, `--init`,
-    /// `sleep infinity`): the benchmark's baseline.
-    pub async fn run_bare(&self, image: &str, name: &str) -> Result<(), SandboxError> {
+    /// Creates (does not start) container `name` of `image`, labelled `label`, that sleeps
+    /// until it is removed.
+    async fn create_sleeper(
+        &self,
+        image: &str,
+        name: &str,
+        label: (&str, &str),
+        host_config: HostConfig,
+    ) -> Result<(), SandboxError> {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(vec!["sleep".into(), "infinity".into()]),
-            labels: Some(HashMap::from([(
-                "kplab.bench".to_string(),
-                "bare".to_string(),
-            )])),
-            host_config: Some(HostConfig {
-                init: Some(true),
-                ..Default::default()
-            }),
+            labels: Some(HashMap::from([(label.0.to_string(), label.1.to_string())])),
+            host_config: Some(host_config),
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(name).build();
@@ -1062,6 +1034,18 @@ impl Driver {
             .create_container(Some(options), body)
             .await
             .map_err(SandboxError::docker(format!("creating container {name}")))?;
+        Ok(())
+    }
+
+    /// `docker run -d` of a bare container (create + start, default bridge, `--init`,
+    /// `sleep infinity`): the benchmark's baseline.
+    pub async fn run_bare(&self, image: &str, name: &str) -> Result<(), SandboxError> {
+        let init = HostConfig {
+            init: Some(true),
+            ..Default::default()
+        };
+        self.create_sleeper(image, name, ("kplab.bench", "bare"), init)
+            .await?;
         self.docker
             .start_container(
                 name,
@@ -1133,4 +1117,12 @@ fn kill_process_group(pgid: i64) {
     if let Err(e) = killpg(nix::unistd::Pid::from_raw(raw), Signal::SIGKILL) {
         tracing::warn!(pgid, error = %e, "could not kill a runaway lab command; timeout will end it");
     }
+}
+
+/// A container's first name, without Docker's leading `/`.
+fn container_name(c: &bollard::models::ContainerSummary) -> Option<String> {
+    c.names
+        .as_ref()?
+        .first()
+        .map(|n| n.trim_start_matches('/').to_string())
 }

@@ -97,11 +97,16 @@ mod tests {
         }
     }
 
+    /// The argument condition of the one rule for `name`.
+    fn sole_condition(name: &str) -> Value {
+        let r = rules_for(name);
+        assert_eq!(r.len(), 1, "{r:?}");
+        r[0]["args"][0].clone()
+    }
+
     #[test]
     fn unshare_is_for_network_namespaces_only() {
-        let r = rules_for("unshare");
-        assert_eq!(r.len(), 1, "{r:?}");
-        let arg = &r[0]["args"][0];
+        let arg = sole_condition("unshare");
         assert_eq!(arg["index"], 0);
         assert_eq!(arg["op"], "SCMP_CMP_MASKED_EQ");
         assert_eq!(arg["valueTwo"], 0);
@@ -122,9 +127,7 @@ mod tests {
 
     #[test]
     fn setns_enters_network_namespaces_only() {
-        let r = rules_for("setns");
-        assert_eq!(r.len(), 1, "{r:?}");
-        let arg = &r[0]["args"][0];
+        let arg = sole_condition("setns");
         assert_eq!(arg["index"], 1);
         assert_eq!(arg["op"], "SCMP_CMP_EQ");
         assert_eq!(arg["value"].as_u64(), Some(CLONE_NEWNET));

@@ -272,14 +272,7 @@ pub fn metrics_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
-        }
-        h
-    }
+    use crate::domain::config::guard::tests::headers;
 
     #[test]
     fn origins_must_name_this_server() {

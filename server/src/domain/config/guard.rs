@@ -181,29 +181,27 @@ impl GuardArgs {
                 reason: format!("{p:?} is not an address or CIDR"),
             })?);
         }
-        if self.header_timeout_secs == 0 {
-            return Err(err(
+        for (zero, name) in [
+            (
+                self.header_timeout_secs == 0,
                 "--header-timeout-secs / KPLAB_HEADER_TIMEOUT_SECS",
-                "must be at least 1",
-            ));
-        }
-        if self.max_connections == 0 {
-            return Err(err(
+            ),
+            (
+                self.max_connections == 0,
                 "--max-connections / KPLAB_MAX_CONNECTIONS",
-                "must be at least 1",
-            ));
-        }
-        if self.start_limit_learner == 0 || self.start_limit_address == 0 {
-            return Err(err(
+            ),
+            (
+                self.start_limit_learner == 0 || self.start_limit_address == 0,
                 "--start-limit-learner / --start-limit-address",
-                "must be at least 1",
-            ));
-        }
-        if self.start_window_secs == 0 {
-            return Err(err(
+            ),
+            (
+                self.start_window_secs == 0,
                 "--start-window-secs / KPLAB_START_WINDOW_SECS",
-                "must be at least 1",
-            ));
+            ),
+        ] {
+            if zero {
+                return Err(err(name, "must be at least 1"));
+            }
         }
         let metrics_token = self.metrics_token.filter(|t| !t.is_empty());
         if metrics_token
@@ -275,10 +273,11 @@ impl Guard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    /// A header map from `(name, value)` pairs (also used by the web layer's tests).
+    pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(*k, v.parse().unwrap());

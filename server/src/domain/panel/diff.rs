@@ -97,18 +97,16 @@ pub fn grouped(before: &Dump, after: &Dump, pods: &BTreeMap<String, String>) -> 
         if x == y {
             continue;
         }
-        let added: Vec<String> = y
-            .endpoints
-            .iter()
-            .filter(|e| !x.endpoints.contains(e))
-            .map(|e| name_of(e))
-            .collect();
-        let removed: Vec<String> = x
-            .endpoints
-            .iter()
-            .filter(|e| !y.endpoints.contains(e))
-            .map(|e| name_of(e))
-            .collect();
+        // The endpoints of `from` that `to` lacks, named.
+        let lacking = |from: &ServiceRules, to: &ServiceRules| -> Vec<String> {
+            from.endpoints
+                .iter()
+                .filter(|e| !to.endpoints.contains(e))
+                .map(|e| name_of(e))
+                .collect()
+        };
+        let added = lacking(y, x);
+        let removed = lacking(x, y);
         let probabilities = (x.probabilities != y.probabilities)
             .then(|| (x.probabilities.join("/"), y.probabilities.join("/")));
         let rules_added = y.rules.difference(&x.rules).count();
@@ -119,21 +117,15 @@ pub fn grouped(before: &Dump, after: &Dump, pods: &BTreeMap<String, String>) -> 
         } else if y.rules.is_empty() {
             parts.push("Service removed".to_string());
         }
-        if !added.is_empty() {
-            parts.push(format!(
-                "+{} endpoint{} {}",
-                added.len(),
-                if added.len() == 1 { "" } else { "s" },
-                added.join(", ")
-            ));
-        }
-        if !removed.is_empty() {
-            parts.push(format!(
-                "-{} endpoint{} {}",
-                removed.len(),
-                if removed.len() == 1 { "" } else { "s" },
-                removed.join(", ")
-            ));
+        for (sign, eps) in [('+', &added), ('-', &removed)] {
+            if !eps.is_empty() {
+                parts.push(format!(
+                    "{sign}{} endpoint{} {}",
+                    eps.len(),
+                    if eps.len() == 1 { "" } else { "s" },
+                    eps.join(", ")
+                ));
+            }
         }
         if let Some((p, q)) = &probabilities {
             let show = |s: &str| {

@@ -32,6 +32,27 @@ fn session_row(r: &AnyRow) -> Result<Session, sqlx::Error> {
     })
 }
 
+impl SqlStore {
+    /// The first of a learner's sessions of a lab, by `rest` (the clause after the learner and
+    /// lab filter).
+    async fn learner_session(
+        &self,
+        learner: &str,
+        lab: &str,
+        rest: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        let q = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE learner = $1 AND lab = $2 {rest}"
+        );
+        let row = sqlx::query(&q)
+            .bind(learner)
+            .bind(lab)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(session_row).transpose()?)
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     fn workshops(&self) -> &dyn WorkshopStore {
@@ -105,15 +126,8 @@ impl Store for SqlStore {
     }
 
     async fn live_session(&self, learner: &str, lab: &str) -> Result<Option<Session>, StoreError> {
-        let q = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE learner = $1 AND lab = $2 AND status IN ('starting', 'running')"
-        );
-        let row = sqlx::query(&q)
-            .bind(learner)
-            .bind(lab)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(session_row).transpose()?)
+        self.learner_session(learner, lab, "AND status IN ('starting', 'running')")
+            .await
     }
 
     async fn latest_session(
@@ -121,15 +135,8 @@ impl Store for SqlStore {
         learner: &str,
         lab: &str,
     ) -> Result<Option<Session>, StoreError> {
-        let q = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE learner = $1 AND lab = $2 ORDER BY created_ms DESC, id DESC LIMIT 1"
-        );
-        let row = sqlx::query(&q)
-            .bind(learner)
-            .bind(lab)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(session_row).transpose()?)
+        self.learner_session(learner, lab, "ORDER BY created_ms DESC, id DESC LIMIT 1")
+            .await
     }
 
     async fn live_sessions(&self) -> Result<Vec<Session>, StoreError> {

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{session_view, task_views};
+use super::{find_lab, session_view, task_views};
 use crate::domain::lifecycle;
 use crate::domain::platform::now_ms;
 use crate::store::{Status, TaskResult};
@@ -42,10 +42,7 @@ pub async fn create_session(
     client: Client,
     Path(lab): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lab = state
-        .catalog
-        .lab(&lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {lab}")))?;
+    let lab = find_lab(&state, &lab)?;
     require_returning(new.map(|Extension(n)| n))?;
     state.limits.admit_start(&learner.0, client.ip)?;
     let s = lifecycle::start(&state, &learner.0, lab).await?;
@@ -81,10 +78,7 @@ pub async fn get_session(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let s = owned_session(&state, &learner, &id).await?;
-    let lab = state
-        .catalog
-        .lab(&s.lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let lab = find_lab(&state, &s.lab)?;
     let view = session_view(&state, &s).await?;
     let mut tasks = Vec::new();
     for i in 0..lab.steps.len() {
@@ -123,10 +117,7 @@ pub async fn check_task(
     if body.answer.as_ref().is_some_and(|a| a.len() > 1000) {
         return Err(AppError::BadRequest("answer is longer than 1000 characters".into()).into());
     }
-    let lab = state
-        .catalog
-        .lab(&s.lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let lab = find_lab(&state, &s.lab)?;
     let (_, t) = lab
         .task(&task)
         .ok_or_else(|| AppError::NotFound(format!("task {task}")))?;
@@ -169,7 +160,8 @@ pub async fn check_task(
     ))
 }
 
-/// Body of a reset request.
+/// Body of a reset request: the learner's, or the instructor's per-learner action (where
+/// `scope` matters to `reset` only).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {

@@ -10,9 +10,10 @@ pub mod workshop;
 use labkit::wire::TaskOutcome;
 use serde::Serialize;
 
+use super::error::AppError;
 use super::state::AppState;
 use crate::domain::platform::now_ms;
-use crate::store::{Session, Status};
+use crate::store::{Session, Status, TaskResult};
 
 /// A task's state for pages and the API.
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +49,54 @@ pub struct SessionView {
     pub expires_in: Option<i64>,
 }
 
+impl TaskView {
+    /// The views of the tasks of a lab's step (none past the last step), as `results` left them.
+    pub fn of_step(lab: &labkit::Lab, step: usize, results: &[TaskResult]) -> Vec<TaskView> {
+        let Some(p) = lab.step(step) else {
+            return Vec::new();
+        };
+        p.tasks
+            .iter()
+            .map(|t| {
+                let r = results.iter().find(|r| r.task == t.id);
+                TaskView {
+                    id: t.id.clone(),
+                    title: t.title.clone(),
+                    question: t.question().map(str::to_string),
+                    passed: r.is_some_and(|r| r.passed),
+                    checked: r.is_some(),
+                    outcome: r.and_then(|r| serde_json::from_str(&r.outcome).ok()),
+                }
+            })
+            .collect()
+    }
+}
+
+impl SessionView {
+    /// The view of a session whose learner is at `step` of its lab.
+    pub fn of(s: &Session, step: usize) -> SessionView {
+        SessionView {
+            id: s.id.clone(),
+            lab: s.lab.clone(),
+            status: s.status,
+            detail: s.detail.clone(),
+            step,
+            expires_in: s
+                .status
+                .is_live()
+                .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
+        }
+    }
+}
+
+/// The catalog's lab `id` (404 when there is none).
+pub fn find_lab<'a>(state: &'a AppState, id: &str) -> Result<&'a labkit::Lab, AppError> {
+    state
+        .catalog
+        .lab(id)
+        .ok_or_else(|| AppError::NotFound(format!("lab {id}")))
+}
+
 /// Builds the task views of a learner's step in a lab.
 pub async fn task_views(
     state: &AppState,
@@ -56,23 +105,7 @@ pub async fn task_views(
     step: usize,
 ) -> Result<Vec<TaskView>, super::error::AppError> {
     let results = state.store.results(learner, &lab.id).await?;
-    let Some(p) = lab.step(step) else {
-        return Ok(Vec::new());
-    };
-    Ok(p.tasks
-        .iter()
-        .map(|t| {
-            let r = results.iter().find(|r| r.task == t.id);
-            TaskView {
-                id: t.id.clone(),
-                title: t.title.clone(),
-                question: t.question().map(str::to_string),
-                passed: r.is_some_and(|r| r.passed),
-                checked: r.is_some(),
-                outcome: r.and_then(|r| serde_json::from_str(&r.outcome).ok()),
-            }
-        })
-        .collect())
+    Ok(TaskView::of_step(lab, step, &results))
 }
 
 /// A session view.
@@ -81,15 +114,5 @@ pub async fn session_view(
     s: &Session,
 ) -> Result<SessionView, super::error::AppError> {
     let step = state.store.step(&s.learner, &s.lab).await?;
-    Ok(SessionView {
-        id: s.id.clone(),
-        lab: s.lab.clone(),
-        status: s.status,
-        detail: s.detail.clone(),
-        step,
-        expires_in: s
-            .status
-            .is_live()
-            .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
-    })
+    Ok(SessionView::of(s, step))
 }

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::{SessionView, TaskView};
+use super::{find_lab, SessionView, TaskView};
 use crate::domain::lifecycle;
 use crate::domain::platform::now_ms;
 use crate::store::Status;
@@ -166,36 +166,8 @@ pub async fn show_lab(
         }
         None => st.step.min(lab.steps.len().saturating_sub(1)),
     };
-    let session = st.latest.as_ref().map(|s| SessionView {
-        id: s.id.clone(),
-        lab: s.lab.clone(),
-        status: s.status,
-        detail: s.detail.clone(),
-        step: st.step,
-        expires_in: s
-            .status
-            .is_live()
-            .then(|| ((s.expires_ms - now_ms()) / 1000).max(0)),
-    });
-    let tasks = lab
-        .step(step)
-        .map(|p| {
-            p.tasks
-                .iter()
-                .map(|t| {
-                    let r = st.results.iter().find(|r| r.task == t.id);
-                    TaskView {
-                        id: t.id.clone(),
-                        title: t.title.clone(),
-                        question: t.question().map(str::to_string),
-                        passed: r.is_some_and(|r| r.passed),
-                        checked: r.is_some(),
-                        outcome: r.and_then(|r| serde_json::from_str(&r.outcome).ok()),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let session = st.latest.as_ref().map(|s| SessionView::of(s, st.step));
+    let tasks = TaskView::of_step(lab, step, &st.results);
     let prepared = &state.pages.labs[index];
     let page = LabPage {
         lab,
@@ -239,10 +211,7 @@ pub async fn start_lab(
     client: Client,
     Path(lab_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let lab = state
-        .catalog
-        .lab(&lab_id)
-        .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
+    let lab = find_lab(&state, &lab_id)?;
     require_returning(new.map(|Extension(n)| n))?;
     state.limits.admit_start(&learner.0, client.ip)?;
     lifecycle::start(&state, &learner.0, lab).await?;
@@ -323,10 +292,7 @@ pub async fn set_step(
     Form(f): Form<StepForm>,
 ) -> Result<Response, AppError> {
     require_returning(new.map(|Extension(n)| n))?;
-    let lab = state
-        .catalog
-        .lab(&lab_id)
-        .ok_or_else(|| AppError::NotFound(format!("lab {lab_id}")))?;
+    let lab = find_lab(&state, &lab_id)?;
     if f.step == 0 || f.step > lab.steps.len() {
         return Err(AppError::BadRequest(format!(
             "step must be 1..{}, not {}",

@@ -8,6 +8,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::find_lab;
 use crate::domain::lifecycle;
 use crate::domain::panel::{self, diff, graph};
 use crate::domain::platform::now_ms;
@@ -33,10 +34,7 @@ async fn running(state: &AppState, learner: &LearnerId, id: &str) -> Result<Sess
 }
 
 fn check_node(state: &AppState, s: &Session, node: &str) -> Result<(), AppError> {
-    let lab = state
-        .catalog
-        .lab(&s.lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let lab = find_lab(state, &s.lab)?;
     if node == "client" || !lab.hosts().iter().any(|h| h == node) {
         return Err(AppError::BadRequest(format!(
             "unknown node {:?}: this lab has {}",
@@ -146,6 +144,14 @@ pub struct TraceBody {
     pub mode: Option<String>,
 }
 
+/// Refuses port 0.
+fn port(p: u16) -> Result<(), AppError> {
+    if p == 0 {
+        return Err(AppError::BadRequest("port must be 1..65535, not 0".into()));
+    }
+    Ok(())
+}
+
 fn protocol(p: Option<String>) -> Result<String, AppError> {
     let p = p.unwrap_or_else(|| "tcp".into()).to_ascii_lowercase();
     if p != "tcp" && p != "udp" {
@@ -165,9 +171,7 @@ pub async fn run_trace(
     b: Result<Json<TraceBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let b = body(b)?;
-    if b.port == 0 {
-        return Err(AppError::BadRequest("port must be 1..65535, not 0".into()).into());
-    }
+    port(b.port)?;
     let protocol = protocol(b.protocol)?;
     let kernel = match b.mode.as_deref().unwrap_or("kernel") {
         "kernel" => true,
@@ -286,9 +290,7 @@ pub async fn run_spread(
     b: Result<Json<SpreadBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let b = body(b)?;
-    if b.port == 0 {
-        return Err(AppError::BadRequest("port must be 1..65535, not 0".into()).into());
-    }
+    port(b.port)?;
     if !(1..=panel::MAX_SPREAD).contains(&b.count) {
         return Err(AppError::BadRequest(format!(
             "count must be 1..{}, not {}",

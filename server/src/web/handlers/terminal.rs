@@ -5,13 +5,43 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 
+use super::find_lab;
 use crate::domain::lifecycle;
 use crate::engine::terminal::{pump, Frame, Shell};
-use crate::store::Status;
+use crate::store::{Session, Status};
 use crate::web::auth::{owned_session, LearnerId};
 use crate::web::error::AppError;
 use crate::web::state::AppState;
+
+/// The session's shell on `host`, started on first use.
+pub(crate) async fn shell_on(
+    state: &AppState,
+    s: &Session,
+    host: &str,
+) -> Result<Arc<Shell>, AppError> {
+    if let Some(sh) = state.shells.get(&s.id, host) {
+        return Ok(sh);
+    }
+    let t = state
+        .runtime
+        .terminal(&s.sandbox, host, 100, 30)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let sh = Shell::spawn(t);
+    state.shells.insert(&s.id, host, sh.clone());
+    Ok(sh)
+}
+
+/// A frame from the shell as a WebSocket message.
+pub(crate) fn message(f: Frame) -> Message {
+    match f {
+        Frame::Binary(b) => Message::Binary(b.into()),
+        Frame::Text(t) => Message::Text(t.into()),
+        Frame::Close => Message::Close(None),
+    }
+}
 
 /// Upgrades to a WebSocket attached to the session's shell on `host` (started on first use).
 pub async fn open_terminal(
@@ -21,10 +51,7 @@ pub async fn open_terminal(
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     let s = owned_session(&state, &learner, &id).await?;
-    let lab = state
-        .catalog
-        .lab(&s.lab)
-        .ok_or_else(|| AppError::NotFound(format!("lab {}", s.lab)))?;
+    let lab = find_lab(&state, &s.lab)?;
     if !lab.hosts().contains(&host) {
         return Err(AppError::NotFound(format!("host {host}")));
     }
@@ -34,30 +61,12 @@ pub async fn open_terminal(
             s.status.as_str()
         )));
     }
-    let shell = match state.shells.get(&s.id, &host) {
-        Some(sh) => sh,
-        None => {
-            let t = state
-                .runtime
-                .terminal(&s.sandbox, &host, 100, 30)
-                .await
-                .map_err(|e| AppError::Internal(e.into()))?;
-            let sh = Shell::spawn(t);
-            state.shells.insert(&s.id, &host, sh.clone());
-            sh
-        }
-    };
+    let shell = shell_on(&state, &s, &host).await?;
     Ok(ws
         .max_message_size(1 << 20)
         .on_upgrade(move |socket: WebSocket| async move {
             let (tx, rx) = socket.split();
-            let tx = tx.with(|f: Frame| async move {
-                Ok::<_, axum::Error>(match f {
-                    Frame::Binary(b) => Message::Binary(b.into()),
-                    Frame::Text(t) => Message::Text(t.into()),
-                    Frame::Close => Message::Close(None),
-                })
-            });
+            let tx = tx.with(|f: Frame| async move { Ok::<_, axum::Error>(message(f)) });
             let rx = rx.filter_map(|m| async move {
                 match m {
                     Ok(Message::Binary(b)) => Some(Ok(Frame::Binary(b.to_vec()))),

@@ -5,14 +5,14 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
 use futures_util::Stream;
 use serde_json::json;
 
-use super::instructor_workshop;
 use super::learner::me_json;
+use super::{instructor_workshop, my_membership};
 use crate::domain::workshop::view;
 use crate::web::auth::LearnerId;
 use crate::web::error::ApiError;
@@ -102,12 +102,7 @@ pub async fn stream_my_workshop(
     State(state): State<AppState>,
     Extension(learner): Extension<LearnerId>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let m = state
-        .store
-        .workshops()
-        .membership(&learner.0)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "you are not in a workshop"))?;
+    let m = my_membership(&state, &learner.0).await?;
     let notices = state.workshop.subscribe_notices();
     let stream = futures_util::stream::unfold(
         (state, learner, m.workshop, notices),

@@ -18,6 +18,7 @@ use crate::domain::workshop::{pool, view};
 use crate::store::Status;
 use crate::web::auth::LearnerId;
 use crate::web::error::ApiError;
+use crate::web::handlers::api::ResetBody;
 use crate::web::instructor as auth;
 use crate::web::state::AppState;
 
@@ -73,9 +74,7 @@ pub async fn close_workshop(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let w = instructor_workshop(&state, &headers, &id).await?;
-    let w = ops::set_open(&state, w, false).await?;
-    Ok(Json(json!({ "id": w.id, "open": w.open })))
+    set_open(&state, &headers, &id, false).await
 }
 
 /// `POST /api/workshops/{id}/open`: joining again.
@@ -84,8 +83,18 @@ pub async fn open_workshop(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let w = instructor_workshop(&state, &headers, &id).await?;
-    let w = ops::set_open(&state, w, true).await?;
+    set_open(&state, &headers, &id, true).await
+}
+
+/// Opens or closes the instructor's workshop `id` to joins.
+async fn set_open(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    open: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let w = instructor_workshop(state, headers, id).await?;
+    let w = ops::set_open(state, w, open).await?;
     Ok(Json(json!({ "id": w.id, "open": w.open })))
 }
 
@@ -211,15 +220,6 @@ pub async fn export_results(
     }
 }
 
-/// Per-learner action body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionBody {
-    /// For `reset`: `step` (default) or `lab`.
-    #[serde(default)]
-    pub scope: Option<String>,
-}
-
 /// `POST /api/workshops/{id}/learners/{learner}/{action}`: `reset` (`{"scope":"step"|"lab"}`),
 /// `restart` (a fresh lab, progress kept) or `extend` (the idle timeout).
 pub async fn act_on_learner(
@@ -230,7 +230,7 @@ pub async fn act_on_learner(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let w = instructor_workshop(&state, &headers, &id).await?;
     ops::member(&state, &w, &learner).await?;
-    let b: ActionBody = parse(&body)?;
+    let b: ResetBody = parse(&body)?;
     let live = ops::live_in(&state, &w, &learner).await?;
     let who = LearnerId(learner.clone());
     let out = match action.as_str() {

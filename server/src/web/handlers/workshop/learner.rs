@@ -2,12 +2,11 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::parse;
+use super::{my_membership, parse};
 use crate::domain::platform::now_ms;
 use crate::domain::workshop::ops::{self, Joined};
 use crate::web::auth::LearnerId;
@@ -119,12 +118,7 @@ pub async fn raise_hand(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let b: HandBody = parse(&body)?;
-    let m = state
-        .store
-        .workshops()
-        .membership(&learner.0)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "you are not in a workshop"))?;
+    let m = my_membership(&state, &learner.0).await?;
     state
         .store
         .workshops()

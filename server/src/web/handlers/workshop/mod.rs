@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Html;
 use serde::de::DeserializeOwned;
 
-use crate::store::Workshop;
+use crate::store::{Member, Workshop};
 use crate::web::error::{ApiError, AppError};
 use crate::web::instructor as auth;
 use crate::web::state::AppState;
@@ -56,4 +56,14 @@ pub async fn instructor_workshop(
         .workshop(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("workshop {id} not found")))
+}
+
+/// The learner's workshop membership (404 when they are in no workshop).
+pub async fn my_membership(state: &AppState, learner: &str) -> Result<Member, ApiError> {
+    state
+        .store
+        .workshops()
+        .membership(learner)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "you are not in a workshop"))
 }

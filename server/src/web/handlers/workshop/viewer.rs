@@ -8,10 +8,10 @@ use futures_util::{SinkExt, StreamExt};
 
 use super::instructor_workshop;
 use crate::domain::workshop::ops::{self};
-use crate::engine::terminal::{pump, Frame, Shell};
+use crate::engine::terminal::{pump, Frame};
 use crate::store::Status;
 use crate::web::error::ApiError;
-use crate::web::error::AppError;
+use crate::web::handlers::terminal::{message, shell_on};
 use crate::web::state::AppState;
 
 /// `GET /api/workshops/{id}/learners/{learner}/terminals/{host}`: a read-only WebSocket on
@@ -41,30 +41,12 @@ pub async fn view_terminal(
             format!("host {host} not found"),
         ));
     }
-    let shell = match state.shells.get(&s.id, &host) {
-        Some(sh) => sh,
-        None => {
-            let t = state
-                .runtime
-                .terminal(&s.sandbox, &host, 100, 30)
-                .await
-                .map_err(|e| ApiError::from(AppError::Internal(e.into())))?;
-            let sh = Shell::spawn(t);
-            state.shells.insert(&s.id, &host, sh.clone());
-            sh
-        }
-    };
+    let shell = shell_on(&state, &s, &host).await?;
     Ok(ws
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket: WebSocket| async move {
             let (tx, rx) = socket.split();
-            let tx = tx.with(|f: Frame| async move {
-                Ok::<_, axum::Error>(match f {
-                    Frame::Binary(b) => Message::Binary(b.into()),
-                    Frame::Text(t) => Message::Text(t.into()),
-                    Frame::Close => Message::Close(None),
-                })
-            });
+            let tx = tx.with(|f: Frame| async move { Ok::<_, axum::Error>(message(f)) });
             // Read-only: only the close reaches the pump; keystrokes and resizes stop here.
             let rx = rx.filter_map(|m| async move {
                 match m {
