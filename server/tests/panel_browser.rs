@@ -31,37 +31,13 @@ async fn wait_js(b: &Browser, expr: &str, within: Duration) -> serde_json::Value
     }
 }
 
-/// Removes every lab whose name starts with the prefix when dropped, also after a panic (the
-/// server's own shutdown does it on success).
-struct LabsGone(&'static str);
-
-impl Drop for LabsGone {
-    fn drop(&mut self) {
-        let prefix = self.0;
-        // A fresh thread: the test's own runtime may be the one unwinding.
-        let _ = std::thread::spawn(move || {
-            let d = common::driver();
-            common::rt().block_on(async {
-                for l in d.ls().await.unwrap_or_default() {
-                    if l.name.starts_with(prefix) {
-                        if let Ok(name) = l.name.parse::<kplab::sandbox::LabName>() {
-                            let _ = d.down(&name).await;
-                        }
-                    }
-                }
-            });
-        })
-        .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker, root and Chromium"]
 async fn the_panel_in_the_browser() {
     tokio::task::spawn_blocking(common::ensure_image)
         .await
         .unwrap();
-    let _gone = LabsGone("pn-b-");
+    let _gone = common::LabsGone("pn-b-");
     let server = Server::start("pn-b-", 2).await;
     let profile = tempfile::tempdir().unwrap();
     let (_driver, b, _) = browser(profile.path(), (1600, 1000)).await;
@@ -157,12 +133,7 @@ async fn the_panel_in_the_browser() {
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
-    if result.is_err() {
-        if let Ok(png) = b.screenshot().await {
-            let _ = std::fs::write(out_dir.join("failure.png"), png);
-        }
-    }
-    let _ = b.close().await;
+    let result = kplab_testkit::browser::close(b, &out_dir, result).await;
     server.shutdown().await;
     result.unwrap();
 }

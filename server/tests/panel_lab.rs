@@ -155,37 +155,13 @@ fn hop_rules(t: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Removes every lab whose name starts with the prefix when dropped, also after a panic (the
-/// server's own shutdown does it on success).
-struct LabsGone(&'static str);
-
-impl Drop for LabsGone {
-    fn drop(&mut self) {
-        let prefix = self.0;
-        // A fresh thread: the test's own runtime may be the one unwinding.
-        let _ = std::thread::spawn(move || {
-            let d = common::driver();
-            common::rt().block_on(async {
-                for l in d.ls().await.unwrap_or_default() {
-                    if l.name.starts_with(prefix) {
-                        if let Ok(name) = l.name.parse::<kplab::sandbox::LabName>() {
-                            let _ = d.down(&name).await;
-                        }
-                    }
-                }
-            });
-        })
-        .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker and root"]
 async fn the_panel_shows_what_packets_do_in_a_real_lab() {
     tokio::task::spawn_blocking(common::ensure_image)
         .await
         .unwrap();
-    let _gone = LabsGone("pn-");
+    let _gone = common::LabsGone("pn-");
     let server = Server::start("pn-", 2).await;
     let mut alice = Client::new(server.addr);
     alice.get("/").await;

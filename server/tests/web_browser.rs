@@ -103,12 +103,7 @@ async fn a_learner_completes_a_task_in_the_browser() {
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
-    if result.is_err() {
-        if let Ok(png) = b.screenshot().await {
-            let _ = std::fs::write(out_dir.join("failure.png"), png);
-        }
-    }
-    let _ = b.close().await;
+    let result = kplab_testkit::browser::close(b, &out_dir, result).await;
     server.shutdown().await;
     result.unwrap();
 }

@@ -158,15 +158,6 @@ async fn sqlite_page_state_in_one_query() {
 #[tokio::test]
 #[ignore = "needs Postgres"]
 async fn postgres_page_state_in_one_query() {
-    let url = std::env::var("KPLAB_TEST_DATABASE_URL")
-        .expect("KPLAB_TEST_DATABASE_URL must name a Postgres database");
-    let store = SqlStore::connect(&url).await.unwrap();
-    let prefix = format!(
-        "p{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let (store, prefix) = kplab_testkit::store::postgres().await;
     one_query_equals_separate_reads(&store, &prefix).await;
 }

@@ -222,16 +222,6 @@ async fn bad_urls_are_refused_with_the_password_hidden() {
 #[tokio::test]
 #[ignore = "needs Postgres"]
 async fn postgres_store_contract() {
-    let url = std::env::var("KPLAB_TEST_DATABASE_URL")
-        .expect("KPLAB_TEST_DATABASE_URL must name a Postgres database");
-    let store = SqlStore::connect(&url).await.unwrap();
-    // Unique prefix per run: the database may hold earlier runs.
-    let prefix = format!(
-        "p{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let (store, prefix) = kplab_testkit::store::postgres().await;
     contract(&store, &prefix).await;
 }

@@ -148,12 +148,7 @@ async fn the_dashboard_updates_live_when_a_learner_passes_a_task() {
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
-    if result.is_err() {
-        if let Ok(png) = b.screenshot().await {
-            let _ = std::fs::write(out_dir.join("failure.png"), png);
-        }
-    }
-    let _ = b.close().await;
+    let result = kplab_testkit::browser::close(b, &out_dir, result).await;
     server.shutdown().await;
     result.unwrap();
 }

@@ -141,15 +141,6 @@ async fn sqlite_workshop_store_contract_and_durability() {
 #[tokio::test]
 #[ignore = "needs Postgres"]
 async fn postgres_workshop_store_contract() {
-    let url = std::env::var("KPLAB_TEST_DATABASE_URL")
-        .expect("KPLAB_TEST_DATABASE_URL must name a Postgres database");
-    let store = SqlStore::connect(&url).await.unwrap();
-    let prefix = format!(
-        "p{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let (store, prefix) = kplab_testkit::store::postgres().await;
     contract(&store, &prefix).await;
 }

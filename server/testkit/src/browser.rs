@@ -133,3 +133,20 @@ pub async fn cdp(b: &Browser, driver_port: u16, cmd: &str, params: serde_json::V
     assert!(out.starts_with("HTTP/1.1 200"), "{cmd}: {out}");
     out
 }
+
+/// Ends a browser test's session: on failure, a screenshot of the page as it was
+/// (`failure.png` in `out_dir`) before the window closes. Returns the result for the test to
+/// unwrap once its server is down.
+pub async fn close(
+    b: Browser,
+    out_dir: &std::path::Path,
+    result: Result<(), fantoccini::error::CmdError>,
+) -> Result<(), fantoccini::error::CmdError> {
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(out_dir.join("failure.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    result
+}

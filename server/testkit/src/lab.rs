@@ -248,3 +248,27 @@ pub fn answers(stdout: &str) -> Vec<serde_json::Value> {
         .filter(|v| v.get("pod").is_some())
         .collect()
 }
+
+/// Removes every lab whose name starts with the prefix when dropped, also after a panic (the
+/// server's own shutdown does it on success).
+pub struct LabsGone(pub &'static str);
+
+impl Drop for LabsGone {
+    fn drop(&mut self) {
+        let prefix = self.0;
+        // A fresh thread: the test's own runtime may be the one unwinding.
+        let _ = std::thread::spawn(move || {
+            let d = driver();
+            rt().block_on(async {
+                for l in d.ls().await.unwrap_or_default() {
+                    if l.name.starts_with(prefix) {
+                        if let Ok(name) = l.name.parse::<kplab::sandbox::LabName>() {
+                            let _ = d.down(&name).await;
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -9,11 +9,13 @@
 //!   learner's cookie, a terminal WebSocket client;
 //! - [`workshop`]: the instructor's side and the dashboard's event stream;
 //! - [`browser`]: headless Chromium through chromedriver;
-//! - [`lab`]: real labs on Docker for the end-to-end tests.
+//! - [`lab`]: real labs on Docker for the end-to-end tests;
+//! - [`store`]: the Postgres the store tests share.
 
 pub mod browser;
 pub mod fake;
 pub mod lab;
+pub mod store;
 pub mod tier;
 pub mod web;
 pub mod workshop;
