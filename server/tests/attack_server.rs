@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use kplab::domain::config::guard::{GuardArgs, MetricsAccess};
 use kplab::domain::config::{Config, ServeArgs};
 use kplab::engine::runtime::Output;
-use kplab::web::state::AppState;
 use kplab_testkit::fake::FakeRuntime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use web_support::{json_body, repo, request, Resp};
+use web_support::{json_body, repo, request, Resp, Server};
 
 /// What every command in a fake lab prints: a megabyte, as a hostile lab would.
 const LAB_OUTPUT: usize = 1 << 20;
@@ -32,22 +31,6 @@ fn fake_runtime() -> Arc<FakeRuntime> {
         stderr: String::new(),
     });
     rt
-}
-
-/// An in-process server over [`FakeRuntime`].
-struct Server {
-    addr: SocketAddr,
-    state: AppState,
-    data: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
 }
 
 /// Starts a server on `ip` (port 0) with the defences `guard` asks for.
@@ -77,25 +60,7 @@ async fn server_timed(ip: IpAddr, guard: GuardArgs, request_timeout_secs: u64) -
     .apply(&mut config)
     .unwrap();
     guard.apply(&mut config).unwrap();
-    let state = kplab::web::build_state(config, fake_runtime())
-        .await
-        .unwrap();
-    let listener = kplab::web::bind(SocketAddr::new(ip, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let st = state.clone();
-    tokio::spawn(async move {
-        kplab::web::serve(listener, st, async move {
-            let _ = rx.await;
-        })
-        .await
-    });
-    Server {
-        addr,
-        state,
-        data,
-        stop: Some(tx),
-    }
+    Server::on(config, data, fake_runtime()).await
 }
 
 async fn server(guard: GuardArgs) -> Server {

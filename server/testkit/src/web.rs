@@ -83,7 +83,8 @@ impl Server {
         Server::on(config, data, runtime).await
     }
 
-    /// Builds the state over `runtime`, recovers the labs of an earlier run, then serves.
+    /// Builds the state over `runtime`, recovers the labs of an earlier run, then serves on
+    /// `config.listen`'s address (port 0: any free port).
     pub async fn on(
         config: Config,
         data: tempfile::TempDir,
@@ -91,7 +92,8 @@ impl Server {
     ) -> Server {
         let state = kplab::web::build_state(config, runtime).await.unwrap();
         kplab::domain::lifecycle::recover(&state).await.unwrap();
-        let listener = kplab::web::bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let ip = state.config.listen.ip();
+        let listener = kplab::web::bind(std::net::SocketAddr::new(ip, 0)).unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
@@ -144,6 +146,15 @@ impl Server {
             }
         });
         futures_util::future::join_all(downs).await;
+    }
+}
+
+/// A server dropped without [`Server::shutdown`] (a failed test) stops serving at once.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
     }
 }
 
