@@ -133,6 +133,10 @@ pub enum ImageCommand {
         /// Rebuild the base and node images even if they are current.
         #[arg(long)]
         force: bool,
+        /// The real kubectl the image carries: a file (a path with a '/'), or a version
+        /// (`1.33`, `1.33.2`) found on this host or downloaded with a pinned checksum.
+        #[arg(long, env = "KPLAB_KUBECTL", default_value = sandbox::kubectl::DEFAULT_KUBECTL)]
+        kubectl: String,
     },
 }
 
@@ -184,13 +188,19 @@ pub enum BenchCommand {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Image(ImageCommand::Build { base, tag, force }) => {
+        Command::Image(ImageCommand::Build {
+            base,
+            tag,
+            force,
+            kubectl,
+        }) => {
             let driver = Driver::connect().await?;
             let options = BuildOptions {
                 repo: image::find_repo()?,
                 base,
                 tag,
                 force,
+                kubectl: kubectl.parse()?,
             };
             let report = image::build(&driver, &options).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
