@@ -2,6 +2,7 @@
 //! `kplab bench cluster-up`), the Docker sandbox driver and the host isolation rules.
 
 pub mod bench;
+pub mod bench_kubectl;
 pub mod bench_workshop;
 pub mod doctor;
 pub mod domain;
@@ -180,6 +181,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         pods: usize,
     },
+    /// `kubectl get pods` against a lab with many pods, end to end and server side, p50, each
+    /// as a ratio to a baseline of the same run.
+    Kubectl {
+        /// Pods in the lab.
+        #[arg(long, default_value_t = 100)]
+        pods: usize,
+        /// Samples of each measurement.
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+    },
     /// A classroom workshop: N learners join at once; time to every learner's first prompt
     /// with and without a warm pool, host memory per lab, dashboard update latency.
     Workshop(bench_workshop::Args),
@@ -321,6 +332,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::ClusterUp { runs, pods }) => {
             let driver = Driver::connect().await?;
             let report = bench::cluster_up(&driver, runs, pods).await?;
+            println!("{}", report.render());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Bench(BenchCommand::Kubectl { pods, runs }) => {
+            let driver = Driver::connect().await?;
+            let report = bench_kubectl::run(&driver, pods, runs).await?;
             println!("{}", report.render());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
