@@ -60,6 +60,57 @@ const WATCH_EVENT: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.WatchEvent";
 /// client writes for an unset non-pointer Time (`metadata.creationTimestamp`).
 const GO_ZERO_TIME: i64 = -62_135_596_800;
 
+/// Non-pointer `omitempty` numbers and booleans that Go clients always write (kubectl's
+/// generators among them): their zero is left out as Go's JSON would. The schema cannot tell a
+/// pointer (`replicas: 0` matters) from a plain field, so this list names the plain ones met in
+/// the objects kubectl builds; any other zero is kept as sent.
+const OMIT_ZERO: &[(&str, &[&str])] = &[
+    ("ObjectMeta", &["generation"]),
+    ("ContainerPort", &["hostPort"]),
+    ("Container", &["stdin", "stdinOnce", "tty"]),
+    ("EphemeralContainerCommon", &["stdin", "stdinOnce", "tty"]),
+    ("PodSpec", &["hostNetwork", "hostPID", "hostIPC"]),
+    ("DeploymentSpec", &["minReadySeconds", "paused"]),
+    ("ReplicaSetSpec", &["minReadySeconds"]),
+    ("DaemonSetSpec", &["minReadySeconds"]),
+    (
+        "ServiceSpec",
+        &["publishNotReadyAddresses", "healthCheckNodePort"],
+    ),
+    ("ServicePort", &["nodePort"]),
+    (
+        "Probe",
+        &[
+            "initialDelaySeconds",
+            "timeoutSeconds",
+            "periodSeconds",
+            "successThreshold",
+            "failureThreshold",
+        ],
+    ),
+    (
+        "DeploymentStatus",
+        &[
+            "observedGeneration",
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+        ],
+    ),
+    (
+        "ReplicaSetStatus",
+        &[
+            "replicas",
+            "fullyLabeledReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "observedGeneration",
+        ],
+    ),
+];
+
 /// A decoding or encoding failure, worded for a Status message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error(pub String);
@@ -234,6 +285,15 @@ pub fn decode_message(bytes: &[u8], msg: &Message, depth: usize) -> Result<Value
     let mut out = plain(bytes, msg, depth)?;
     // Go's JSON leaves out empty strings (omitempty) and prints zero times as null.
     out.retain(|_, v| !(v.is_null() || v.as_str() == Some("")));
+    // And the zero of a non-pointer omitempty number or bool, which a Go client always writes.
+    let short = msg.short_name();
+    out.retain(|k, v| {
+        let zero = v.as_i64() == Some(0) || v.as_bool() == Some(false);
+        !(zero
+            && OMIT_ZERO
+                .iter()
+                .any(|(m, f)| *m == short && f.contains(&k.as_str())))
+    });
     Ok(Value::Object(out))
 }
 
@@ -403,6 +463,10 @@ fn utf8(b: &[u8]) -> Result<String> {
 }
 
 fn decode_time(bytes: &[u8], micro: bool) -> Result<Value> {
+    // Go writes a zero Time as an empty message (and reads one back as the zero Time).
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
     let mut r = Reader::new(bytes);
     let (mut secs, mut nanos) = (0i64, 0i64);
     while !r.done() {

@@ -118,11 +118,20 @@ fn a_deployment_from_prost_decodes_to_the_json_kubectl_would_send() {
             }),
             template: Some(core::PodTemplateSpec {
                 metadata: Some(meta::ObjectMeta {
+                    // Go's zero Time is an empty message; an unset generation is written as 0.
+                    creation_timestamp: Some(meta::Time::default()),
+                    generation: Some(0),
                     labels: [("app".to_string(), "web".to_string())].into(),
                     ..Default::default()
                 }),
                 spec: Some(core::PodSpec {
+                    host_network: Some(false),
                     containers: vec![core::Container {
+                        ports: vec![core::ContainerPort {
+                            container_port: Some(80),
+                            host_port: Some(0),
+                            ..Default::default()
+                        }],
                         name: Some("nginx".into()),
                         image: Some("nginx".into()),
                         resources: Some(core::ResourceRequirements {
@@ -160,6 +169,7 @@ fn a_deployment_from_prost_decodes_to_the_json_kubectl_would_send() {
                     "spec": {"containers": [{
                         "name": "nginx",
                         "image": "nginx",
+                        "ports": [{"containerPort": 80}],
                         "resources": {"limits": {"cpu": "500m"}}
                     }]}
                 },

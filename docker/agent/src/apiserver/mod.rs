@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
 pub mod handlers;
+pub mod negotiate;
 pub mod state;
 pub mod store;
 pub mod validation;

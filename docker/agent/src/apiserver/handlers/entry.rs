@@ -21,7 +21,6 @@ use super::create::replace;
 use super::create::Mode;
 use super::delete::delete;
 use super::errors::bad_request;
-use super::errors::json_response;
 use super::errors::not_found;
 use super::errors::unknown_path;
 use super::errors::ApiError;
@@ -31,6 +30,7 @@ use super::path::Parsed;
 use super::watch::start_watch;
 use super::watch::watch_response;
 use super::watch::WatchStart;
+use crate::apiserver::negotiate;
 use crate::apiserver::state::AppState;
 use crate::kube::client::Status;
 use crate::kube::patch::merge_patch;
@@ -45,10 +45,18 @@ pub async fn handle_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Bodies and answers in the media types the client negotiates (JSON, YAML, protobuf).
+    let body = match negotiate::request_body(&headers, body) {
+        Ok(b) => b,
+        Err(s) => return ApiError(s).into_response_for(&headers),
+    };
     match dispatch(&app, &method, &uri, &headers, &body) {
-        Ok(Reply::Json(code, v)) => json_response(code, &v),
-        Ok(Reply::Watch(w)) => watch_response(w),
-        Err(e) => e.into_response(),
+        Ok(Reply::Json(code, v)) => negotiate::respond(&headers, code, &v),
+        Ok(Reply::Watch(w)) => match negotiate::response_media(&headers) {
+            Some(media) => watch_response(w, media),
+            None => ApiError(negotiate::not_acceptable()).into_response(),
+        },
+        Err(e) => e.into_response_for(&headers),
     }
 }
 
