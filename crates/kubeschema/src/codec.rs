@@ -337,6 +337,11 @@ fn plain(bytes: &[u8], msg: &Message, depth: usize) -> Result<Map<String, Value>
             continue;
         };
         match f.label {
+            Label::Optional if f.inline => {
+                if let Value::Object(m) = read_value(&mut r, wire, f.ty, f, depth)? {
+                    out.extend(m);
+                }
+            }
             Label::Optional => {
                 let v = read_value(&mut r, wire, f.ty, f, depth)?;
                 out.insert(f.json.to_string(), v);
@@ -743,6 +748,11 @@ pub fn encode_message(v: &Value, msg: &Message, depth: usize) -> Result<Vec<u8>>
         .as_object()
         .ok_or_else(|| type_error(msg.short_name(), "an object", v))?;
     for f in msg.fields {
+        if f.inline {
+            // The embedded struct's fields are the parent object's.
+            put_value(&mut out, f, f.ty, v, depth)?;
+            continue;
+        }
         let Some(val) = obj.get(f.json).filter(|x| !x.is_null()) else {
             continue;
         };

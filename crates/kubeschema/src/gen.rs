@@ -63,6 +63,16 @@ const ROOTS: &[(&str, &str)] = &[
     ("apimachinery/pkg/runtime", "Unknown"),
 ];
 
+/// Go structs embedded `json:",inline"` in the types: the proto has a field of that message
+/// named after the type (`localObjectReference`), the JSON has its fields in the parent's.
+const INLINE_TYPES: &[&str] = &[
+    "LocalObjectReference",
+    "VolumeSource",
+    "EphemeralContainerCommon",
+    "PersistentVolumeSource",
+    "TypeMeta",
+];
+
 /// Kinds that k8s-pb gives no `Resource` impl: (group, version, kind, Rust struct, module).
 /// Meta kinds have no plural: they travel in bodies under any group version.
 const EXTRA_KINDS: &[(&str, &str, &str, &str, &str)] = &[
@@ -116,6 +126,7 @@ struct GenField {
     list_type: Option<String>,
     map_keys: Vec<String>,
     optional: bool,
+    inline: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +217,7 @@ pub fn generate(src: &Path) -> Result<String, String> {
          // file differs from what the generator writes.\n\n\
          use crate::schema::Field;\nuse crate::schema::Kind;\nuse crate::schema::Label;\n\
          use crate::schema::Message;\nuse crate::schema::Scalar;\nuse crate::schema::Ty;\n\n\
-         const fn f(\n    json: &'static str,\n    tag: u32,\n    ty: Ty,\n    label: Label,\n    optional: bool,\n) -> Field {\n    Field {\n        json,\n        tag,\n        ty,\n        label,\n        patch_merge_key: None,\n        patch_strategy: None,\n        list_type: None,\n        list_map_keys: &[],\n        optional,\n    }\n}\n\n",
+         const fn f(\n    json: &'static str,\n    tag: u32,\n    ty: Ty,\n    label: Label,\n    optional: bool,\n) -> Field {\n    Field {\n        json,\n        tag,\n        ty,\n        label,\n        patch_merge_key: None,\n        patch_strategy: None,\n        list_type: None,\n        list_map_keys: &[],\n        optional,\n        inline: false,\n    }\n}\n\n",
     );
     out.push_str("pub(crate) static MESSAGES: &[Message] = &[\n");
     for (name, fields) in &out_msgs {
@@ -226,7 +237,8 @@ pub fn generate(src: &Path) -> Result<String, String> {
             let plain = g.merge_key.is_none()
                 && g.strategy.is_none()
                 && g.list_type.is_none()
-                && g.map_keys.is_empty();
+                && g.map_keys.is_empty()
+                && !g.inline;
             if plain {
                 let _ = writeln!(out, "            {base},");
             } else {
@@ -237,11 +249,12 @@ pub fn generate(src: &Path) -> Result<String, String> {
                 let keys: Vec<String> = g.map_keys.iter().map(|k| format!("{k:?}")).collect();
                 let _ = writeln!(
                     out,
-                    "            Field {{\n                patch_merge_key: {},\n                patch_strategy: {},\n                list_type: {},\n                list_map_keys: &[{}],\n                ..{base}\n            }},",
+                    "            Field {{\n                patch_merge_key: {},\n                patch_strategy: {},\n                list_type: {},\n                list_map_keys: &[{}],\n                inline: {},\n                ..{base}\n            }},",
                     opt(&g.merge_key),
                     opt(&g.strategy),
                     opt(&g.list_type),
-                    keys.join(", ")
+                    keys.join(", "),
+                    g.inline
                 );
             }
         }
@@ -562,6 +575,12 @@ fn read_field(module: &str, f: &syn::Field) -> Result<Option<GenField>, String> 
         .find(|c| snake_case(c) == bare)
         .cloned()
         .unwrap_or_else(|| lower_camel(&rust));
+    let inline = match &ty {
+        GenTy::Message(_, r) => {
+            INLINE_TYPES.contains(&r.as_str()) && snake_case(&json) == snake_case(r)
+        }
+        GenTy::Scalar(_) => false,
+    };
     let marker = |name: &str| -> Vec<String> {
         docs.iter()
             .filter_map(|l| l.strip_prefix(&format!("+{name}=")))
@@ -578,6 +597,7 @@ fn read_field(module: &str, f: &syn::Field) -> Result<Option<GenField>, String> 
         list_type: marker("listType").into_iter().next(),
         map_keys: marker("listMapKey"),
         optional: docs.iter().any(|l| l == "+optional"),
+        inline,
     }))
 }
 

@@ -26,6 +26,7 @@ const fn f(
         list_type: None,
         list_map_keys: &[],
         optional,
+        inline: false,
     }
 }
 
@@ -82,6 +83,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 10, Ty::Message("k8s.io.api.apps.v1.DaemonSetCondition"), Label::Repeated, true)
             },
         ],
@@ -130,6 +132,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("retainKeys"),
                 list_type: None,
                 list_map_keys: &[],
+                inline: false,
                 ..f("strategy", 4, Ty::Message("k8s.io.api.apps.v1.DeploymentStrategy"), Label::Optional, true)
             },
             f("minReadySeconds", 5, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -153,6 +156,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 6, Ty::Message("k8s.io.api.apps.v1.DeploymentCondition"), Label::Repeated, false)
             },
             f("collisionCount", 8, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -213,6 +217,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 6, Ty::Message("k8s.io.api.apps.v1.ReplicaSetCondition"), Label::Repeated, true)
             },
         ],
@@ -260,6 +265,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("groups", 3, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("extra", 4, Ty::Message("k8s.io.api.authentication.v1.ExtraValue"), Label::Map(Scalar::String), true),
@@ -274,6 +280,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("requirements", 2, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement"), Label::Repeated, true)
             },
         ],
@@ -287,6 +294,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("requirements", 2, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement"), Label::Repeated, true)
             },
         ],
@@ -306,6 +314,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("verbs", 1, Ty::Scalar(Scalar::String), Label::Repeated, false)
             },
             Field {
@@ -313,6 +322,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("nonResourceURLs", 2, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -339,6 +349,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("verbs", 1, Ty::Scalar(Scalar::String), Label::Repeated, false)
             },
             Field {
@@ -346,6 +357,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("apiGroups", 2, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -353,6 +365,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("resources", 3, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -360,6 +373,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("resourceNames", 4, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -410,6 +424,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("resourceRules", 1, Ty::Message("k8s.io.api.authorization.v1.ResourceRule"), Label::Repeated, false)
             },
             Field {
@@ -417,6 +432,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("nonResourceRules", 2, Ty::Message("k8s.io.api.authorization.v1.NonResourceRule"), Label::Repeated, false)
             },
             f("incomplete", 3, Ty::Scalar(Scalar::Bool), Label::Optional, false),
@@ -545,6 +561,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("add", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -552,6 +569,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("drop", 2, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -564,6 +582,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("monitors", 1, Ty::Scalar(Scalar::String), Label::Repeated, false)
             },
             f("path", 2, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -610,14 +629,28 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.api.core.v1.ConfigMapEnvSource",
         fields: &[
-            f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false)
+            },
             f("optional", 2, Ty::Scalar(Scalar::Bool), Label::Optional, true),
         ],
     },
     Message {
         name: "k8s.io.api.core.v1.ConfigMapKeySelector",
         fields: &[
-            f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false)
+            },
             f("key", 2, Ty::Scalar(Scalar::String), Label::Optional, false),
             f("optional", 3, Ty::Scalar(Scalar::Bool), Label::Optional, true),
         ],
@@ -642,12 +675,20 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.api.core.v1.ConfigMapProjection",
         fields: &[
-            f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false)
+            },
             Field {
                 patch_merge_key: None,
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("items", 2, Ty::Message("k8s.io.api.core.v1.KeyToPath"), Label::Repeated, true)
             },
             f("optional", 4, Ty::Scalar(Scalar::Bool), Label::Optional, true),
@@ -656,12 +697,20 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.api.core.v1.ConfigMapVolumeSource",
         fields: &[
-            f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false)
+            },
             Field {
                 patch_merge_key: None,
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("items", 2, Ty::Message("k8s.io.api.core.v1.KeyToPath"), Label::Repeated, true)
             },
             f("defaultMode", 3, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -678,6 +727,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("command", 3, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -685,6 +735,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("args", 4, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("workingDir", 5, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -693,6 +744,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["containerPort", "protocol"],
+                inline: false,
                 ..f("ports", 6, Ty::Message("k8s.io.api.core.v1.ContainerPort"), Label::Repeated, true)
             },
             Field {
@@ -700,6 +752,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("envFrom", 19, Ty::Message("k8s.io.api.core.v1.EnvFromSource"), Label::Repeated, true)
             },
             Field {
@@ -707,6 +760,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("env", 7, Ty::Message("k8s.io.api.core.v1.EnvVar"), Label::Repeated, true)
             },
             f("resources", 8, Ty::Message("k8s.io.api.core.v1.ResourceRequirements"), Label::Optional, true),
@@ -715,6 +769,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("resizePolicy", 23, Ty::Message("k8s.io.api.core.v1.ContainerResizePolicy"), Label::Repeated, true)
             },
             f("restartPolicy", 24, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -723,6 +778,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("restartPolicyRules", 25, Ty::Message("k8s.io.api.core.v1.ContainerRestartRule"), Label::Repeated, true)
             },
             Field {
@@ -730,6 +786,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["mountPath"],
+                inline: false,
                 ..f("volumeMounts", 9, Ty::Message("k8s.io.api.core.v1.VolumeMount"), Label::Repeated, true)
             },
             Field {
@@ -737,6 +794,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["devicePath"],
+                inline: false,
                 ..f("volumeDevices", 21, Ty::Message("k8s.io.api.core.v1.volumeDevice"), Label::Repeated, true)
             },
             f("livenessProbe", 10, Ty::Message("k8s.io.api.core.v1.Probe"), Label::Optional, true),
@@ -768,6 +826,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("names", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("sizeBytes", 2, Ty::Scalar(Scalar::Int64), Label::Optional, true),
@@ -806,6 +865,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("set"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("values", 2, Ty::Scalar(Scalar::Int32), Label::Repeated, true)
             },
         ],
@@ -862,6 +922,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["mountPath"],
+                inline: false,
                 ..f("volumeMounts", 12, Ty::Message("k8s.io.api.core.v1.VolumeMountStatus"), Label::Repeated, true)
             },
             f("user", 13, Ty::Message("k8s.io.api.core.v1.ContainerUser"), Label::Optional, true),
@@ -870,6 +931,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("allocatedResourcesStatus", 14, Ty::Message("k8s.io.api.core.v1.ResourceStatus"), Label::Repeated, true)
             },
             f("stopSignal", 15, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -895,6 +957,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("items", 1, Ty::Message("k8s.io.api.core.v1.DownwardAPIVolumeFile"), Label::Repeated, true)
             },
         ],
@@ -916,6 +979,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("items", 1, Ty::Message("k8s.io.api.core.v1.DownwardAPIVolumeFile"), Label::Repeated, true)
             },
             f("defaultMode", 2, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -954,6 +1018,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("addresses", 1, Ty::Message("k8s.io.api.core.v1.EndpointAddress"), Label::Repeated, true)
             },
             Field {
@@ -961,6 +1026,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("notReadyAddresses", 2, Ty::Message("k8s.io.api.core.v1.EndpointAddress"), Label::Repeated, true)
             },
             Field {
@@ -968,6 +1034,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ports", 3, Ty::Message("k8s.io.api.core.v1.EndpointPort"), Label::Repeated, true)
             },
         ],
@@ -981,6 +1048,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("subsets", 2, Ty::Message("k8s.io.api.core.v1.EndpointSubset"), Label::Repeated, true)
             },
         ],
@@ -1021,7 +1089,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.api.core.v1.EphemeralContainer",
         fields: &[
-            f("ephemeralContainerCommon", 1, Ty::Message("k8s.io.api.core.v1.EphemeralContainerCommon"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("ephemeralContainerCommon", 1, Ty::Message("k8s.io.api.core.v1.EphemeralContainerCommon"), Label::Optional, false)
+            },
             f("targetContainerName", 2, Ty::Scalar(Scalar::String), Label::Optional, true),
         ],
     },
@@ -1035,6 +1110,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("command", 3, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -1042,6 +1118,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("args", 4, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("workingDir", 5, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -1050,6 +1127,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["containerPort", "protocol"],
+                inline: false,
                 ..f("ports", 6, Ty::Message("k8s.io.api.core.v1.ContainerPort"), Label::Repeated, true)
             },
             Field {
@@ -1057,6 +1135,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("envFrom", 19, Ty::Message("k8s.io.api.core.v1.EnvFromSource"), Label::Repeated, true)
             },
             Field {
@@ -1064,6 +1143,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("env", 7, Ty::Message("k8s.io.api.core.v1.EnvVar"), Label::Repeated, true)
             },
             f("resources", 8, Ty::Message("k8s.io.api.core.v1.ResourceRequirements"), Label::Optional, true),
@@ -1072,6 +1152,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("resizePolicy", 23, Ty::Message("k8s.io.api.core.v1.ContainerResizePolicy"), Label::Repeated, true)
             },
             f("restartPolicy", 24, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -1080,6 +1161,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("restartPolicyRules", 25, Ty::Message("k8s.io.api.core.v1.ContainerRestartRule"), Label::Repeated, true)
             },
             Field {
@@ -1087,6 +1169,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["mountPath"],
+                inline: false,
                 ..f("volumeMounts", 9, Ty::Message("k8s.io.api.core.v1.VolumeMount"), Label::Repeated, true)
             },
             Field {
@@ -1094,6 +1177,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["devicePath"],
+                inline: false,
                 ..f("volumeDevices", 21, Ty::Message("k8s.io.api.core.v1.volumeDevice"), Label::Repeated, true)
             },
             f("livenessProbe", 10, Ty::Message("k8s.io.api.core.v1.Probe"), Label::Optional, true),
@@ -1164,6 +1248,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("command", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -1176,6 +1261,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("targetWWNs", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("lun", 2, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -1186,6 +1272,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("wwids", 5, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -1260,6 +1347,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("httpHeaders", 5, Ty::Message("k8s.io.api.core.v1.HTTPHeader"), Label::Repeated, true)
             },
         ],
@@ -1280,6 +1368,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("hostnames", 2, Ty::Scalar(Scalar::String), Label::Repeated, false)
             },
         ],
@@ -1318,6 +1407,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("portals", 7, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("chapAuthDiscovery", 8, Ty::Scalar(Scalar::Bool), Label::Optional, true),
@@ -1361,6 +1451,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("supplementalGroups", 3, Ty::Scalar(Scalar::Int64), Label::Repeated, true)
             },
         ],
@@ -1376,6 +1467,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ports", 4, Ty::Message("k8s.io.api.core.v1.PortStatus"), Label::Repeated, true)
             },
         ],
@@ -1388,6 +1480,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ingress", 1, Ty::Message("k8s.io.api.core.v1.LoadBalancerIngress"), Label::Repeated, true)
             },
         ],
@@ -1431,6 +1524,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("finalizers", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -1444,6 +1538,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 2, Ty::Message("k8s.io.api.core.v1.NamespaceCondition"), Label::Repeated, true)
             },
         ],
@@ -1480,6 +1575,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("preferredDuringSchedulingIgnoredDuringExecution", 2, Ty::Message("k8s.io.api.core.v1.PreferredSchedulingTerm"), Label::Repeated, true)
             },
         ],
@@ -1551,6 +1647,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("nodeSelectorTerms", 1, Ty::Message("k8s.io.api.core.v1.NodeSelectorTerm"), Label::Repeated, false)
             },
         ],
@@ -1565,6 +1662,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("values", 3, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -1577,6 +1675,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("matchExpressions", 1, Ty::Message("k8s.io.api.core.v1.NodeSelectorRequirement"), Label::Repeated, true)
             },
             Field {
@@ -1584,6 +1683,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("matchFields", 2, Ty::Message("k8s.io.api.core.v1.NodeSelectorRequirement"), Label::Repeated, true)
             },
         ],
@@ -1597,6 +1697,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("set"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("podCIDRs", 7, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("providerID", 3, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -1606,6 +1707,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("taints", 5, Ty::Message("k8s.io.api.core.v1.Taint"), Label::Repeated, true)
             },
             f("configSource", 6, Ty::Message("k8s.io.api.core.v1.NodeConfigSource"), Label::Optional, true),
@@ -1623,6 +1725,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 4, Ty::Message("k8s.io.api.core.v1.NodeCondition"), Label::Repeated, true)
             },
             Field {
@@ -1630,6 +1733,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("addresses", 5, Ty::Message("k8s.io.api.core.v1.NodeAddress"), Label::Repeated, true)
             },
             f("daemonEndpoints", 6, Ty::Message("k8s.io.api.core.v1.NodeDaemonEndpoints"), Label::Optional, true),
@@ -1639,6 +1743,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("images", 8, Ty::Message("k8s.io.api.core.v1.ContainerImage"), Label::Repeated, true)
             },
             Field {
@@ -1646,6 +1751,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("volumesInUse", 9, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -1653,6 +1759,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("volumesAttached", 10, Ty::Message("k8s.io.api.core.v1.AttachedVolume"), Label::Repeated, true)
             },
             f("config", 11, Ty::Message("k8s.io.api.core.v1.NodeConfigStatus"), Label::Optional, true),
@@ -1661,6 +1768,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("runtimeHandlers", 12, Ty::Message("k8s.io.api.core.v1.NodeRuntimeHandler"), Label::Repeated, true)
             },
             f("features", 13, Ty::Message("k8s.io.api.core.v1.NodeFeatures"), Label::Optional, true),
@@ -1669,6 +1777,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("declaredFeatures", 14, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -1722,6 +1831,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("accessModes", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("selector", 4, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector"), Label::Optional, true),
@@ -1771,6 +1881,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("requiredDuringSchedulingIgnoredDuringExecution", 1, Ty::Message("k8s.io.api.core.v1.PodAffinityTerm"), Label::Repeated, true)
             },
             Field {
@@ -1778,6 +1889,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("preferredDuringSchedulingIgnoredDuringExecution", 2, Ty::Message("k8s.io.api.core.v1.WeightedPodAffinityTerm"), Label::Repeated, true)
             },
         ],
@@ -1791,6 +1903,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("namespaces", 2, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("topologyKey", 3, Ty::Scalar(Scalar::String), Label::Optional, false),
@@ -1800,6 +1913,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("matchLabelKeys", 5, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -1807,6 +1921,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("mismatchLabelKeys", 6, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -1819,6 +1934,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("requiredDuringSchedulingIgnoredDuringExecution", 1, Ty::Message("k8s.io.api.core.v1.PodAffinityTerm"), Label::Repeated, true)
             },
             Field {
@@ -1826,6 +1942,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("preferredDuringSchedulingIgnoredDuringExecution", 2, Ty::Message("k8s.io.api.core.v1.WeightedPodAffinityTerm"), Label::Repeated, true)
             },
         ],
@@ -1862,6 +1979,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("nameservers", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -1869,6 +1987,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("searches", 2, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -1876,6 +1995,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("options", 3, Ty::Message("k8s.io.api.core.v1.PodDNSConfigOption"), Label::Repeated, true)
             },
         ],
@@ -1895,6 +2015,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("requestMappings", 1, Ty::Message("k8s.io.api.core.v1.ContainerExtendedResourceRequest"), Label::Repeated, false)
             },
             f("resourceClaimName", 2, Ty::Scalar(Scalar::String), Label::Optional, false),
@@ -1959,6 +2080,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("supplementalGroups", 4, Ty::Scalar(Scalar::Int64), Label::Repeated, true)
             },
             f("supplementalGroupsPolicy", 12, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -1968,6 +2090,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("sysctls", 7, Ty::Message("k8s.io.api.core.v1.Sysctl"), Label::Repeated, true)
             },
             f("fsGroupChangePolicy", 9, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -1984,6 +2107,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge,retainKeys"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("volumes", 1, Ty::Message("k8s.io.api.core.v1.Volume"), Label::Repeated, true)
             },
             Field {
@@ -1991,6 +2115,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("initContainers", 20, Ty::Message("k8s.io.api.core.v1.Container"), Label::Repeated, false)
             },
             Field {
@@ -1998,6 +2123,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("containers", 2, Ty::Message("k8s.io.api.core.v1.Container"), Label::Repeated, false)
             },
             Field {
@@ -2005,6 +2131,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("ephemeralContainers", 34, Ty::Message("k8s.io.api.core.v1.EphemeralContainer"), Label::Repeated, true)
             },
             f("restartPolicy", 3, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2026,6 +2153,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("imagePullSecrets", 15, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Repeated, true)
             },
             f("hostname", 16, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2037,6 +2165,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("tolerations", 22, Ty::Message("k8s.io.api.core.v1.Toleration"), Label::Repeated, true)
             },
             Field {
@@ -2044,6 +2173,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["ip"],
+                inline: false,
                 ..f("hostAliases", 23, Ty::Message("k8s.io.api.core.v1.HostAlias"), Label::Repeated, true)
             },
             f("priorityClassName", 24, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2054,6 +2184,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("readinessGates", 28, Ty::Message("k8s.io.api.core.v1.PodReadinessGate"), Label::Repeated, true)
             },
             f("runtimeClassName", 29, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2065,6 +2196,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["topologyKey", "whenUnsatisfiable"],
+                inline: false,
                 ..f("topologySpreadConstraints", 33, Ty::Message("k8s.io.api.core.v1.TopologySpreadConstraint"), Label::Repeated, true)
             },
             f("setHostnameAsFQDN", 35, Ty::Scalar(Scalar::Bool), Label::Optional, true),
@@ -2075,6 +2207,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("schedulingGates", 38, Ty::Message("k8s.io.api.core.v1.PodSchedulingGate"), Label::Repeated, true)
             },
             Field {
@@ -2082,6 +2215,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge,retainKeys"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("resourceClaims", 39, Ty::Message("k8s.io.api.core.v1.PodResourceClaim"), Label::Repeated, true)
             },
             f("resources", 40, Ty::Message("k8s.io.api.core.v1.ResourceRequirements"), Label::Optional, true),
@@ -2099,6 +2233,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 2, Ty::Message("k8s.io.api.core.v1.PodCondition"), Label::Repeated, true)
             },
             f("message", 3, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2110,6 +2245,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("hostIPs", 16, Ty::Message("k8s.io.api.core.v1.HostIP"), Label::Repeated, true)
             },
             f("podIP", 6, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2118,6 +2254,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["ip"],
+                inline: false,
                 ..f("podIPs", 12, Ty::Message("k8s.io.api.core.v1.PodIP"), Label::Repeated, true)
             },
             f("startTime", 7, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.Time"), Label::Optional, true),
@@ -2126,6 +2263,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("initContainerStatuses", 10, Ty::Message("k8s.io.api.core.v1.ContainerStatus"), Label::Repeated, false)
             },
             Field {
@@ -2133,6 +2271,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("containerStatuses", 8, Ty::Message("k8s.io.api.core.v1.ContainerStatus"), Label::Repeated, true)
             },
             f("qosClass", 9, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2141,6 +2280,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ephemeralContainerStatuses", 13, Ty::Message("k8s.io.api.core.v1.ContainerStatus"), Label::Repeated, true)
             },
             f("resize", 14, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2149,6 +2289,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge,retainKeys"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("resourceClaimStatuses", 15, Ty::Message("k8s.io.api.core.v1.PodResourceClaimStatus"), Label::Repeated, true)
             },
             f("extendedResourceClaimStatus", 18, Ty::Message("k8s.io.api.core.v1.PodExtendedResourceClaimStatus"), Label::Optional, true),
@@ -2215,6 +2356,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("sources", 1, Ty::Message("k8s.io.api.core.v1.VolumeProjection"), Label::Repeated, true)
             },
             f("defaultMode", 2, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -2239,6 +2381,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("monitors", 1, Ty::Scalar(Scalar::String), Label::Repeated, false)
             },
             f("image", 2, Ty::Scalar(Scalar::String), Label::Optional, false),
@@ -2282,6 +2425,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("claims", 3, Ty::Message("k8s.io.api.core.v1.ResourceClaim"), Label::Repeated, true)
             },
         ],
@@ -2295,6 +2439,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("map"),
                 list_map_keys: &["resourceID"],
+                inline: false,
                 ..f("resources", 2, Ty::Message("k8s.io.api.core.v1.ResourceHealth"), Label::Repeated, false)
             },
         ],
@@ -2343,14 +2488,28 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.api.core.v1.SecretEnvSource",
         fields: &[
-            f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false)
+            },
             f("optional", 2, Ty::Scalar(Scalar::Bool), Label::Optional, true),
         ],
     },
     Message {
         name: "k8s.io.api.core.v1.SecretKeySelector",
         fields: &[
-            f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false)
+            },
             f("key", 2, Ty::Scalar(Scalar::String), Label::Optional, false),
             f("optional", 3, Ty::Scalar(Scalar::Bool), Label::Optional, true),
         ],
@@ -2365,12 +2524,20 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.api.core.v1.SecretProjection",
         fields: &[
-            f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("localObjectReference", 1, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Optional, false)
+            },
             Field {
                 patch_merge_key: None,
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("items", 2, Ty::Message("k8s.io.api.core.v1.KeyToPath"), Label::Repeated, true)
             },
             f("optional", 4, Ty::Scalar(Scalar::Bool), Label::Optional, true),
@@ -2385,6 +2552,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("items", 2, Ty::Message("k8s.io.api.core.v1.KeyToPath"), Label::Repeated, true)
             },
             f("defaultMode", 3, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -2425,6 +2593,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["name"],
+                inline: false,
                 ..f("secrets", 2, Ty::Message("k8s.io.api.core.v1.ObjectReference"), Label::Repeated, true)
             },
             Field {
@@ -2432,6 +2601,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("imagePullSecrets", 3, Ty::Message("k8s.io.api.core.v1.LocalObjectReference"), Label::Repeated, true)
             },
             f("automountServiceAccountToken", 4, Ty::Scalar(Scalar::Bool), Label::Optional, true),
@@ -2478,6 +2648,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["port", "protocol"],
+                inline: false,
                 ..f("ports", 1, Ty::Message("k8s.io.api.core.v1.ServicePort"), Label::Repeated, false)
             },
             f("selector", 2, Ty::Scalar(Scalar::String), Label::Map(Scalar::String), true),
@@ -2487,6 +2658,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("clusterIPs", 18, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("type", 4, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2495,6 +2667,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("externalIPs", 5, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("sessionAffinity", 7, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2504,6 +2677,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("loadBalancerSourceRanges", 9, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("externalName", 10, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2516,6 +2690,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ipFamilies", 19, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("ipFamilyPolicy", 17, Ty::Scalar(Scalar::String), Label::Optional, true),
@@ -2534,6 +2709,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 2, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.Condition"), Label::Repeated, true)
             },
         ],
@@ -2608,6 +2784,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("matchLabelKeys", 8, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -2633,7 +2810,14 @@ pub(crate) static MESSAGES: &[Message] = &[
         name: "k8s.io.api.core.v1.Volume",
         fields: &[
             f("name", 1, Ty::Scalar(Scalar::String), Label::Optional, false),
-            f("volumeSource", 2, Ty::Message("k8s.io.api.core.v1.VolumeSource"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("volumeSource", 2, Ty::Message("k8s.io.api.core.v1.VolumeSource"), Label::Optional, false)
+            },
         ],
     },
     Message {
@@ -2758,6 +2942,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("set"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("addresses", 1, Ty::Scalar(Scalar::String), Label::Repeated, false)
             },
             f("conditions", 2, Ty::Message("k8s.io.api.discovery.v1.EndpointConditions"), Label::Optional, false),
@@ -2785,6 +2970,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("forZones", 1, Ty::Message("k8s.io.api.discovery.v1.ForZone"), Label::Repeated, false)
             },
             Field {
@@ -2792,6 +2978,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("forNodes", 2, Ty::Message("k8s.io.api.discovery.v1.ForNode"), Label::Repeated, false)
             },
         ],
@@ -2815,6 +3002,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("endpoints", 2, Ty::Message("k8s.io.api.discovery.v1.Endpoint"), Label::Repeated, false)
             },
             Field {
@@ -2822,6 +3010,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ports", 3, Ty::Message("k8s.io.api.discovery.v1.EndpointPort"), Label::Repeated, true)
             },
         ],
@@ -2888,6 +3077,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("except", 2, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -2907,6 +3097,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ports", 1, Ty::Message("k8s.io.api.networking.v1.NetworkPolicyPort"), Label::Repeated, true)
             },
             Field {
@@ -2914,6 +3105,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("to", 2, Ty::Message("k8s.io.api.networking.v1.NetworkPolicyPeer"), Label::Repeated, true)
             },
         ],
@@ -2926,6 +3118,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ports", 1, Ty::Message("k8s.io.api.networking.v1.NetworkPolicyPort"), Label::Repeated, true)
             },
             Field {
@@ -2933,6 +3126,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("from", 2, Ty::Message("k8s.io.api.networking.v1.NetworkPolicyPeer"), Label::Repeated, true)
             },
         ],
@@ -2969,6 +3163,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("ingress", 2, Ty::Message("k8s.io.api.networking.v1.NetworkPolicyIngressRule"), Label::Repeated, true)
             },
             Field {
@@ -2976,6 +3171,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("egress", 3, Ty::Message("k8s.io.api.networking.v1.NetworkPolicyEgressRule"), Label::Repeated, true)
             },
             Field {
@@ -2983,6 +3179,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("policyTypes", 4, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -3010,6 +3207,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("cidrs", 1, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -3022,6 +3220,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["type"],
+                inline: false,
                 ..f("conditions", 1, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.Condition"), Label::Repeated, true)
             },
         ],
@@ -3055,6 +3254,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("dryRun", 5, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             f("ignoreStoreReadErrorWithClusterBreakingPotential", 6, Ty::Scalar(Scalar::Bool), Label::Optional, true),
@@ -3070,6 +3270,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("values", 3, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -3089,6 +3290,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("matchExpressions", 2, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement"), Label::Repeated, true)
             },
         ],
@@ -3103,6 +3305,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("values", 3, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
         ],
@@ -3155,6 +3358,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("map"),
                 list_map_keys: &["uid"],
+                inline: false,
                 ..f("ownerReferences", 13, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference"), Label::Repeated, true)
             },
             Field {
@@ -3162,6 +3366,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: Some("merge"),
                 list_type: Some("set"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("finalizers", 14, Ty::Scalar(Scalar::String), Label::Repeated, true)
             },
             Field {
@@ -3169,6 +3374,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("managedFields", 17, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry"), Label::Repeated, true)
             },
         ],
@@ -3235,6 +3441,7 @@ pub(crate) static MESSAGES: &[Message] = &[
                 patch_strategy: None,
                 list_type: Some("atomic"),
                 list_map_keys: &[],
+                inline: false,
                 ..f("causes", 4, Ty::Message("k8s.io.apimachinery.pkg.apis.meta.v1.StatusCause"), Label::Repeated, true)
             },
             f("retryAfterSeconds", 5, Ty::Scalar(Scalar::Int32), Label::Optional, true),
@@ -3270,7 +3477,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.apimachinery.pkg.runtime.Unknown",
         fields: &[
-            f("typeMeta", 1, Ty::Message("k8s.io.apimachinery.pkg.runtime.TypeMeta"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("typeMeta", 1, Ty::Message("k8s.io.apimachinery.pkg.runtime.TypeMeta"), Label::Optional, false)
+            },
             f("raw", 2, Ty::Scalar(Scalar::Bytes), Label::Optional, false),
             f("contentEncoding", 3, Ty::Scalar(Scalar::String), Label::Optional, false),
             f("contentType", 4, Ty::Scalar(Scalar::String), Label::Optional, false),

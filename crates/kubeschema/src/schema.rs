@@ -51,6 +51,8 @@ pub struct Field {
     pub list_map_keys: &'static [&'static str],
     /// `+optional`.
     pub optional: bool,
+    /// A Go struct embedded `json:",inline"`: in JSON its fields sit in the parent object.
+    pub inline: bool,
 }
 
 /// One message.
@@ -87,9 +89,27 @@ impl Kind {
 }
 
 impl Message {
-    /// The field with this JSON name.
+    /// The field with this JSON name, looking through inline (embedded) fields as JSON does.
     pub fn field(&self, json: &str) -> Option<&'static Field> {
-        self.fields.iter().find(|f| f.json == json)
+        self.fields.iter().find_map(|f| {
+            if f.inline {
+                f.message().and_then(|m| m.field(json))
+            } else {
+                (f.json == json).then_some(f)
+            }
+        })
+    }
+
+    /// The fields as JSON shows them: inline fields replaced by their message's fields.
+    pub fn json_fields(&self) -> Vec<&'static Field> {
+        let mut out = Vec::new();
+        for f in self.fields {
+            match f.message().filter(|_| f.inline) {
+                Some(m) => out.extend(m.json_fields()),
+                None => out.push(f),
+            }
+        }
+        out
     }
 
     /// The field with this protobuf tag.

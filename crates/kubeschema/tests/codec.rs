@@ -341,3 +341,47 @@ fn the_table_answers_lookups_by_kind_and_path() {
             .namespaced
     );
 }
+
+#[test]
+fn embedded_structs_are_inline_in_json() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+    "spec": {
+        "containers": [{"name": "c", "image": "nginx",
+            "env": [{"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "kube-proxy", "key": "mode"}}}]}],
+        "volumes": [{"name": "cfg", "configMap": {"name": "kube-proxy", "defaultMode": 420}}]
+    }});
+    let bytes = kubeschema::encode(&pod).unwrap();
+    let typed = core::Pod::decode(raw_of(&bytes, "v1", "Pod").as_slice()).unwrap();
+    let spec = typed.spec.unwrap();
+    let vol = &spec.volumes[0];
+    let cm = vol
+        .volume_source
+        .as_ref()
+        .unwrap()
+        .config_map
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        cm.local_object_reference.as_ref().unwrap().name.as_deref(),
+        Some("kube-proxy")
+    );
+    assert_eq!(cm.default_mode, Some(420));
+    let sel = spec.containers[0].env[0]
+        .value_from
+        .as_ref()
+        .unwrap()
+        .config_map_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        sel.local_object_reference.as_ref().unwrap().name.as_deref(),
+        Some("kube-proxy")
+    );
+    assert_eq!(sel.key.as_deref(), Some("mode"));
+    assert_eq!(kubeschema::decode(&bytes).unwrap(), pod);
+    let vols = kubeschema::walk_dotted(
+        kubeschema::message_for("v1", "Pod").unwrap(),
+        "spec.volumes.configMap.name",
+    );
+    assert_eq!(vols.unwrap().field.json, "name");
+}
