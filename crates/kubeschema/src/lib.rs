@@ -7,6 +7,7 @@ pub mod codec;
 pub mod gen;
 #[rustfmt::skip]
 mod generated;
+pub mod openapi;
 pub mod schema;
 mod wire;
 

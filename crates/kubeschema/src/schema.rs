@@ -262,3 +262,77 @@ pub fn walk_dotted(root: &'static Message, dotted: &str) -> Option<Reached> {
         .collect();
     walk(root, &steps)
 }
+
+/// Messages with a JSON form of their own (a string, a number or free JSON): their content is
+/// not checked field by field.
+const OPAQUE: &[&str] = &[
+    "k8s.io.apimachinery.pkg.apis.meta.v1.Time",
+    "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime",
+    "k8s.io.apimachinery.pkg.apis.meta.v1.Duration",
+    "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1",
+    "k8s.io.apimachinery.pkg.util.intstr.IntOrString",
+    "k8s.io.apimachinery.pkg.api.resource.Quantity",
+    "k8s.io.apimachinery.pkg.runtime.RawExtension",
+];
+
+/// The fields of an object (with apiVersion and kind) that its kind's schema does not have,
+/// as kube-apiserver's strict decoding names them (`spec.bogus`, `spec.ports[0].bogus`).
+/// Keys starting with `$` (strategic merge patch directives) are not fields. None when the
+/// kind is not in the table.
+pub fn unknown_fields(obj: &serde_json::Value) -> Option<Vec<String>> {
+    let api_version = obj.get("apiVersion")?.as_str()?;
+    let kind_name = obj.get("kind")?.as_str()?;
+    let msg = message_for(api_version, kind_name)?;
+    let mut out = Vec::new();
+    unknown_in(msg, obj, "", &mut out);
+    Some(out)
+}
+
+/// The unknown fields of a JSON value checked against a message, with `prefix` before each.
+pub fn unknown_in(
+    msg: &'static Message,
+    v: &serde_json::Value,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
+    if OPAQUE.contains(&msg.name) {
+        return;
+    }
+    let Some(obj) = v.as_object() else {
+        return;
+    };
+    let is_kind = kinds()
+        .iter()
+        .any(|k| k.message == msg.name || msg.name.strip_suffix("List") == Some(k.message));
+    for (key, val) in obj {
+        if key.starts_with('$') || (is_kind && (key == "apiVersion" || key == "kind")) {
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let Some(f) = msg.field(key) else {
+            out.push(path);
+            continue;
+        };
+        let Some(m) = f.message() else {
+            continue;
+        };
+        match (f.label, val) {
+            (Label::Repeated, serde_json::Value::Array(items)) => {
+                for (i, it) in items.iter().enumerate() {
+                    unknown_in(m, it, &format!("{path}[{i}]"), out);
+                }
+            }
+            (Label::Map(_), serde_json::Value::Object(entries)) => {
+                for (k, it) in entries {
+                    unknown_in(m, it, &format!("{path}[{k}]"), out);
+                }
+            }
+            (Label::Optional, _) => unknown_in(m, val, &path, out),
+            _ => {}
+        }
+    }
+}

@@ -385,3 +385,27 @@ fn embedded_structs_are_inline_in_json() {
     );
     assert_eq!(vols.unwrap().field.json, "name");
 }
+
+#[test]
+fn unknown_fields_are_named_as_strict_decoding_names_them() {
+    let v = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "bogus": 1},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "replicaz": 2,
+            "template": {"metadata": {"creationTimestamp": null}, "spec": {"containers": [
+                {"name": "c", "image": "nginx", "ports": [{"containerPort": 80, "nmae": "x"}],
+                 "resources": {"limits": {"cpu": "1"}}}],
+                "volumes": [{"name": "v", "configMap": {"name": "cm"}}]}}}});
+    assert_eq!(
+        kubeschema::unknown_fields(&v).unwrap(),
+        [
+            "metadata.bogus",
+            "spec.replicaz",
+            "spec.template.spec.containers[0].ports[0].nmae"
+        ]
+    );
+    let patch = json!({"apiVersion": "v1", "kind": "Service", "spec": {"$setElementOrder/ports": [{"port": 80}], "ports": [{"port": 80, "$patch": "replace"}]}});
+    assert_eq!(
+        kubeschema::unknown_fields(&patch).unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(kubeschema::unknown_fields(&json!({"apiVersion": "x/v1", "kind": "Gadget"})).is_none());
+}
