@@ -333,6 +333,15 @@ fn query_param(name: &str) -> Value {
     json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}})
 }
 
+/// The patch types a patch operation takes, as upstream lists them: kubectl checks for the
+/// strategic merge patch here before it reads patch merge keys from the v3 schemas.
+const PATCH_TYPES: &[&str] = &[
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+];
+
 fn operation(k: &Kind, action: &str, schema: &str, writes: bool) -> Value {
     let mut params = vec![query_param("pretty")];
     if writes {
@@ -341,13 +350,23 @@ fn operation(k: &Kind, action: &str, schema: &str, writes: bool) -> Value {
         params.push(query_param("fieldValidation"));
     }
     let content = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", openapi_name(schema))}}});
-    json!({
+    let mut op = json!({
         "operationId": format!("{action}{}", k.kind),
         "parameters": params,
         "responses": {"200": {"description": "OK", "content": content}},
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {"group": k.group, "version": k.version, "kind": k.kind},
-    })
+    });
+    if action == "patch" {
+        let body: Map<String, Value> = PATCH_TYPES
+            .iter()
+            .map(|t| (t.to_string(), json!({"schema": {"type": "object"}})))
+            .collect();
+        op["requestBody"] = json!({"content": body, "required": true});
+    } else if writes {
+        op["requestBody"] = json!({"content": {"*/*": {"schema": {"$ref": format!("#/components/schemas/{}", openapi_name(schema))}}}, "required": true});
+    }
+    op
 }
 
 /// The collection and object paths of a served kind, with the operations kubectl looks for

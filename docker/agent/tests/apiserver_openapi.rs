@@ -63,6 +63,7 @@ fn the_v3_index_and_documents_are_served() {
     assert_eq!(svc["x-kubernetes-group-version-kind"][0]["kind"], "Service");
     let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/services/{name}"]["patch"];
     assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Service");
+    assert!(patch["requestBody"]["content"]["application/strategic-merge-patch+json"].is_object());
     let v2: Value = ureq::get(&format!("{}/openapi/v2", s.url()))
         .call()
         .unwrap()
@@ -83,6 +84,8 @@ fn explain_and_apply_with_the_real_kubectl() {
     let s = start(&dir);
     let good = dir.path().join("svc.yaml");
     std::fs::write(&good, "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 80\n    targetPort: 8080\n").unwrap();
+    let changed = dir.path().join("svc2.yaml");
+    std::fs::write(&changed, "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 80\n    targetPort: 9090\n").unwrap();
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  bogus: 1\n  ports:\n  - port: 80\n").unwrap();
     for v in ["1.29", "1.33"] {

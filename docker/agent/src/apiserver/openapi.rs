@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::header;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -51,9 +52,26 @@ fn json_doc(body: Bytes) -> Response {
         .into_response()
 }
 
-/// `GET /openapi/v2`, in JSON (the protobuf form kubectl asks first is not served; kubectl
-/// reads the JSON document in its place).
-pub async fn v2() -> Response {
+/// `GET /openapi/v2`, in JSON. The protobuf (gnostic) form is not served: a client that
+/// accepts only it gets 406 (kubectl then goes on without the v2 document; it reads the v3
+/// documents for explain, apply's patch merge keys and validation).
+pub async fn v2(headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let json_ok = accept.is_empty()
+        || accept.contains("application/json")
+        || accept.contains("*/*")
+        || accept.contains("application/*");
+    if !json_ok {
+        return ApiError(Status::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json",
+        ))
+        .into_response();
+    }
     json_doc(v2_text().clone())
 }
 
