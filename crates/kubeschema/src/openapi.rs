@@ -90,9 +90,12 @@ fn special(name: &str, v3: bool) -> Option<Value> {
             json!({"type": "string", "format": "date-time"})
         }
         "k8s.io.apimachinery.pkg.apis.meta.v1.Duration" => json!({"type": "string"}),
-        "k8s.io.apimachinery.pkg.util.intstr.IntOrString" if v3 => {
-            json!({"type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": true})
-        }
+        // No `type` in v3 (a oneOf): kubectl explain then names the type `IntOrString`.
+        "k8s.io.apimachinery.pkg.util.intstr.IntOrString" if v3 => json!({
+            "oneOf": [{"type": "integer"}, {"type": "string"}],
+            "format": "int-or-string",
+            "x-kubernetes-int-or-string": true
+        }),
         "k8s.io.apimachinery.pkg.util.intstr.IntOrString" => {
             json!({"type": "string", "format": "int-or-string"})
         }

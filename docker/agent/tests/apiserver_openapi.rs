@@ -97,6 +97,7 @@ fn explain_and_apply_with_the_real_kubectl() {
             "{out}"
         );
         assert!(out.contains("  port\t<integer> -required-\n    The port the Service listens on, at its ClusterIP."), "{out}");
+        assert!(out.contains("  targetPort\t<IntOrString>\n"), "{out}");
         let (ok, out) = k(&["explain", "deploy.spec", "--recursive"]);
         assert!(ok, "{out}");
         assert!(
