@@ -25,6 +25,9 @@ use crate::schema::Ty;
 
 const DESCRIPTIONS: &str = include_str!("descriptions.yaml");
 
+/// The entry of descriptions.yaml for the fields every kind has.
+const EVERY_KIND: &str = "every-kind";
+
 /// The server version the documents name.
 const INFO_VERSION: &str = "v1.33.0";
 
@@ -147,10 +150,18 @@ impl Builder {
             Label::Repeated => json!({"type": "array", "items": item}),
             Label::Map(_) => json!({"type": "object", "additionalProperties": item}),
         };
+        let is_kind = kinds()
+            .iter()
+            .any(|k| k.message == owner.name || owner.name.strip_suffix("List") == Some(k.message));
         let desc = self
             .desc
             .get(&owner.openapi_name())
             .and_then(|d| d.get(f.json))
+            .or_else(|| {
+                is_kind
+                    .then(|| self.desc.get(EVERY_KIND).and_then(|d| d.get(f.json)))
+                    .flatten()
+            })
             .cloned();
         if let Some(d) = desc {
             if self.v3 && p.get("$ref").is_some() {
@@ -193,8 +204,14 @@ impl Builder {
             .collect();
         let is_kind = !gvks.is_empty() || !list_gvks.is_empty();
         if is_kind {
-            props.insert("apiVersion".into(), json!({"type": "string"}));
-            props.insert("kind".into(), json!({"type": "string"}));
+            let api = self.desc.get(EVERY_KIND).and_then(|d| d.get("apiVersion"));
+            let kind = self.desc.get(EVERY_KIND).and_then(|d| d.get("kind"));
+            let with = |d: Option<&String>| match d {
+                Some(t) => json!({"type": "string", "description": t}),
+                None => json!({"type": "string"}),
+            };
+            props.insert("apiVersion".into(), with(api));
+            props.insert("kind".into(), with(kind));
         }
         let mut owner_fields: Vec<(&Message, &Field)> = Vec::new();
         collect_fields(m, &mut owner_fields);
@@ -441,7 +458,7 @@ mod tests {
     fn our_descriptions_name_real_definitions_and_fields() {
         let d = descriptions();
         assert!(d.len() > 10, "the YAML parses");
-        for (def, fields) in &d {
+        for (def, fields) in d.iter().filter(|(k, _)| *k != EVERY_KIND) {
             let m = messages()
                 .iter()
                 .find(|m| &m.openapi_name() == def)
