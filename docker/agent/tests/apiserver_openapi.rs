@@ -128,3 +128,55 @@ fn explain_and_apply_with_the_real_kubectl() {
     }
     s.stop().unwrap();
 }
+
+/// kubectl replace, edit and apply send back what the server returned with
+/// `fieldValidation=Strict`: every field the server writes must be in the schema.
+#[test]
+fn the_server_writes_no_field_the_schema_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir);
+    for args in [
+        &["create", "deployment", "web", "--image=nginx", "--port=80"][..],
+        &[
+            "expose",
+            "deployment",
+            "web",
+            "--port=80",
+            "--type=NodePort",
+        ],
+        &["run", "p", "--image=nginx", "--labels=app=web"],
+    ] {
+        let (ok, out) = kubectl("1.33", dir.path(), s.url(), args);
+        assert!(ok, "{out}");
+    }
+    let mut checked = 0;
+    for k in kubeschema::kinds().iter().filter(|k| !k.plural.is_empty()) {
+        let prefix = if k.group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{}/{}", k.group, k.version)
+        };
+        let Ok(resp) = ureq::get(&format!("{}{prefix}/{}", s.url(), k.plural)).call() else {
+            continue;
+        };
+        let list: Value = resp.into_json().unwrap();
+        for item in list["items"].as_array().into_iter().flatten() {
+            let mut item = item.clone();
+            item["apiVersion"] = k.api_version().into();
+            item["kind"] = k.kind.into();
+            let unknown = kubeschema::unknown_fields(&item).unwrap();
+            assert!(
+                unknown.is_empty(),
+                "{} {}: {unknown:?}",
+                k.kind,
+                item["metadata"]["name"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 8,
+        "bootstrap objects and the ones created: {checked}"
+    );
+    s.stop().unwrap();
+}
