@@ -18,6 +18,8 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
 pub mod handlers;
+pub mod negotiate;
+pub mod openapi;
 pub mod state;
 pub mod store;
 pub mod validation;
@@ -197,6 +199,9 @@ pub fn routes(app: AppState) -> Router {
         .route("/readyz", get(health))
         .route("/livez", get(health))
         .route("/version", get(|| async { Json(discovery::version()) }))
+        .route("/openapi/v2", get(openapi::v2))
+        .route("/openapi/v3", get(openapi::v3_index))
+        .route("/openapi/v3/{*rest}", get(openapi::v3))
         .route("/api", any(handlers::entry::handle_api))
         .route("/api/{*rest}", any(handlers::entry::handle_api))
         .route("/apis", any(handlers::entry::handle_api))

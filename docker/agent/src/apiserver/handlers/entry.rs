@@ -21,7 +21,6 @@ use super::create::replace;
 use super::create::Mode;
 use super::delete::delete;
 use super::errors::bad_request;
-use super::errors::json_response;
 use super::errors::not_found;
 use super::errors::unknown_path;
 use super::errors::ApiError;
@@ -31,6 +30,7 @@ use super::path::Parsed;
 use super::watch::start_watch;
 use super::watch::watch_response;
 use super::watch::WatchStart;
+use crate::apiserver::negotiate;
 use crate::apiserver::state::AppState;
 use crate::kube::client::Status;
 use crate::kube::patch::merge_patch;
@@ -45,11 +45,49 @@ pub async fn handle_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match dispatch(&app, &method, &uri, &headers, &body) {
-        Ok(Reply::Json(code, v)) => json_response(code, &v),
-        Ok(Reply::Watch(w)) => watch_response(w),
-        Err(e) => e.into_response(),
+    // Bodies and answers in the media types the client negotiates (JSON, YAML, protobuf).
+    let body = match negotiate::request_body(&headers, body) {
+        Ok(b) => b,
+        Err(s) => return ApiError(s).into_response_for(&headers),
+    };
+    let warnings = match check_fields(&method, &uri, &body) {
+        Ok(w) => w,
+        Err(e) => return e.into_response_for(&headers),
+    };
+    let mut resp = match dispatch(&app, &method, &uri, &headers, &body) {
+        Ok(Reply::Json(code, v)) => negotiate::respond(&headers, code, &v),
+        Ok(Reply::Watch(w)) => match negotiate::response_media(&headers) {
+            Some(media) => watch_response(w, media),
+            None => ApiError(negotiate::not_acceptable()).into_response(),
+        },
+        Err(e) => e.into_response_for(&headers),
+    };
+    for w in warnings.iter().filter_map(|w| negotiate::warning_header(w)) {
+        resp.headers_mut().append("warning", w);
     }
+    resp
+}
+
+/// `fieldValidation` of a create, replace or patch of an object (not of a subresource).
+fn check_fields(method: &Method, uri: &Uri, body: &Bytes) -> ApiResult<Vec<String>> {
+    if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) || body.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Ok(Parsed::Target(t)) = parse_path(uri.path()) else {
+        return Ok(Vec::new());
+    };
+    if t.sub.is_some() {
+        return Ok(Vec::new());
+    }
+    let q = query_map(uri);
+    negotiate::field_validation(
+        &t.res.api_version(),
+        t.res.kind,
+        *method == Method::PATCH,
+        q.get("fieldValidation").map(String::as_str),
+        body,
+    )
+    .map_err(ApiError)
 }
 
 pub(crate) enum Reply {

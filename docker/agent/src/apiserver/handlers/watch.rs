@@ -16,6 +16,8 @@ use serde_json::Value;
 
 use super::errors::bad_request;
 use super::errors::ApiResult;
+use crate::apiserver::negotiate;
+use crate::apiserver::negotiate::Media;
 use crate::apiserver::state::AppState;
 use crate::apiserver::store::Event;
 use crate::apiserver::store::Replay;
@@ -47,7 +49,7 @@ impl WatchFilter {
 
 /// The state a watch response starts from.
 pub struct WatchStart {
-    initial: VecDeque<Bytes>,
+    initial: VecDeque<(EventType, Value)>,
     rx: tokio::sync::broadcast::Receiver<Arc<Event>>,
     start: u64,
     filter: WatchFilter,
@@ -86,7 +88,7 @@ pub(crate) fn start_watch(
         None => {
             for o in st.list(res, filter.namespace.as_deref()) {
                 if filter.label.matches_object(o) && filter.field.matches(o) {
-                    initial.push_back(event_line(EventType::Added, o));
+                    initial.push_back((EventType::Added, o.clone()));
                 }
             }
         }
@@ -97,7 +99,7 @@ pub(crate) fn start_watch(
             match st.replay_since(n) {
                 Replay::Events(evs) => {
                     for e in evs.iter().filter(|e| filter.matches(e)) {
-                        initial.push_back(event_line(e.event_type, &e.object));
+                        initial.push_back((e.event_type, e.object.clone()));
                     }
                 }
                 Replay::TooOld { oldest } => {
@@ -106,7 +108,7 @@ pub(crate) fn start_watch(
                         "Expired",
                         format!("too old resource version: {n} ({})", oldest + 1),
                     );
-                    initial.push_back(event_line(EventType::Error, &s.to_json()));
+                    initial.push_back((EventType::Error, s.to_json()));
                     done = true;
                 }
             }
@@ -123,10 +125,24 @@ pub(crate) fn start_watch(
     })
 }
 
-pub(crate) fn watch_response(w: WatchStart) -> Response {
-    let stream = futures_util::stream::unfold(w, |mut s| async move {
-        if let Some(b) = s.initial.pop_front() {
-            return Some((Ok::<Bytes, Infallible>(b), s));
+/// One event in the negotiated framing (JSON lines, or protobuf frames).
+fn event_bytes(media: Media, t: EventType, object: &Value) -> Bytes {
+    match media {
+        Media::Protobuf => {
+            let name = serde_json::to_value(t)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            negotiate::watch_event_bytes(media, &name, object)
+        }
+        _ => event_line(t, object),
+    }
+}
+
+pub(crate) fn watch_response(w: WatchStart, media: Media) -> Response {
+    let stream = futures_util::stream::unfold(w, move |mut s| async move {
+        if let Some((t, o)) = s.initial.pop_front() {
+            return Some((Ok::<Bytes, Infallible>(event_bytes(media, t, &o)), s));
         }
         if s.done {
             return None;
@@ -137,15 +153,17 @@ pub(crate) fn watch_response(w: WatchStart) -> Response {
                 _ = tokio::time::sleep_until(s.deadline) => None,
                 // The server is shutting down: end the stream so shutdown can complete.
                 _ = s.closing.wait_for(|c| *c) => None,
-                // An empty line now and then lets clients detect a dead connection.
+                // An empty line now and then lets clients detect a dead connection (a
+                // protobuf stream has no empty frame: it stays silent).
                 _ = heartbeat => Some(None),
                 r = s.rx.recv() => Some(Some(r)),
             };
             match received {
+                Some(None) if media == Media::Protobuf => {}
                 Some(None) => return Some((Ok(Bytes::from_static(b"\n")), s)),
                 Some(Some(Ok(ev))) => {
                     if ev.rv > s.start && s.filter.matches(&ev) {
-                        let line = event_line(ev.event_type, &ev.object);
+                        let line = event_bytes(media, ev.event_type, &ev.object);
                         return Some((Ok(line), s));
                     }
                 }
@@ -157,7 +175,7 @@ pub(crate) fn watch_response(w: WatchStart) -> Response {
     (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_TYPE, media.content_type()),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         Body::from_stream(stream),
