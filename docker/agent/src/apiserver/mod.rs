@@ -20,6 +20,7 @@ pub mod embedded;
 pub mod handlers;
 pub mod state;
 pub mod store;
+pub mod streams;
 pub mod validation;
 
 use std::future::Future;
@@ -197,6 +198,7 @@ pub fn routes(app: AppState) -> Router {
         .route("/readyz", get(health))
         .route("/livez", get(health))
         .route("/version", get(|| async { Json(discovery::version()) }))
+        .merge(streams::routes())
         .route("/api", any(handlers::entry::handle_api))
         .route("/api/{*rest}", any(handlers::entry::handle_api))
         .route("/apis", any(handlers::entry::handle_api))
