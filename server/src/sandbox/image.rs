@@ -30,6 +30,8 @@ pub const BASE_PACKAGES: &[&str] = &[
     "iputils-ping",
     "less",
     "jq",
+    // nslookup, dig and host: `kubectl exec POD -- nslookup web` as the source documents teach.
+    "bind9-dnsutils",
 ];
 /// Debian release of the base image.
 pub const SUITE: &str = "bookworm";

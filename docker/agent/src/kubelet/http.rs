@@ -165,7 +165,8 @@ impl Server {
         nsenter
             .arg(format!("--net=/proc/{pid}/ns/net"))
             .arg("--")
-            .args(&command);
+            .args(&command)
+            .envs(crate::kube::stream::resolver_env(ns));
         let mut child = match spawn_piped(&mut nsenter, stdin.is_some()) {
             Ok(c) => c,
             Err(e) => {
