@@ -41,10 +41,31 @@ struct NetnsHolder(Child);
 
 impl NetnsHolder {
     fn start() -> NetnsHolder {
-        let child = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .spawn()
-            .unwrap();
+        let mut c = Command::new("unshare");
+        c.args(["--net", "--", "sleep", "600"]);
+        NetnsHolder::start_cmd(c)
+    }
+
+    /// The pod's own server (`kplab-pod`, which unshares its network namespace itself).
+    fn podserver(run_dir: &Path, port: u16) -> NetnsHolder {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kplab-agent"));
+        c.args([
+            "kplab-pod",
+            "web",
+            "--namespace",
+            "default",
+            "--node",
+            "node-9",
+        ])
+        .args(["--pod-ip", "10.244.9.5", "--port", &port.to_string()])
+        .arg("--run-dir")
+        .arg(run_dir)
+        .stdout(Stdio::null());
+        NetnsHolder::start_cmd(c)
+    }
+
+    fn start_cmd(mut c: Command) -> NetnsHolder {
+        let child = c.spawn().unwrap();
         let pid = child.id();
         let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
         let began = Instant::now();
@@ -52,6 +73,13 @@ impl NetnsHolder {
             assert!(began.elapsed() < Duration::from_secs(5), "unshare did not");
             std::thread::sleep(Duration::from_millis(10));
         }
+        // A pod's loopback is up (the kubelet's pod-side setup does it).
+        let up = Command::new("nsenter")
+            .arg(format!("--net=/proc/{pid}/ns/net"))
+            .args(["ip", "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(up.success());
         NetnsHolder(child)
     }
 }
@@ -80,10 +108,14 @@ fn node_ip() -> String {
 
 impl Lab {
     fn start() -> Lab {
+        Lab::start_with(|_| NetnsHolder::start())
+    }
+
+    fn start_with(pod: impl FnOnce(&Path) -> NetnsHolder) -> Lab {
         assert!(is_root(), "nsenter into a network namespace needs root");
         let dir = tempfile::tempdir().unwrap();
         let server = EmbeddedServer::start(&dir.path().join("api"), Config::default()).unwrap();
-        let pod = NetnsHolder::start();
+        let pod = pod(dir.path());
         let ip = node_ip();
         let listener = std::net::TcpListener::bind((ip.as_str(), 10250)).unwrap();
         let logs = dir.path().join("logs");
@@ -573,4 +605,90 @@ fn logs_follow_and_attach_stream_until_the_pod_goes() {
         String::from_utf8_lossy(&a.stderr)
     );
     drop(lab.server);
+}
+
+/// A local port of this test's own range (17400-17499).
+fn local_port(offset: u16) -> u16 {
+    17450 + offset + (std::process::id() % 20) as u16
+}
+
+#[test]
+#[ignore = "needs root"]
+fn port_forward_reaches_the_pods_port() {
+    let lab = Lab::start_with(|dir| NetnsHolder::podserver(&dir.join("run"), 8080));
+    for (i, v) in ["1.31", "1.33"].iter().enumerate() {
+        let local = local_port(i as u16);
+        let mut pf = lab
+            .command(v, &["port-forward", "pod/web", &format!("{local}:8080")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(pf.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(
+            line,
+            format!("Forwarding from 127.0.0.1:{local} -> 8080\n"),
+            "kubectl {v}"
+        );
+        for round in 0..2 {
+            let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut answer = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut conn, &mut answer) {
+                let _ = pf.kill();
+                let o = pf.wait_with_output().unwrap();
+                panic!("kubectl {v}: {e}: {}", String::from_utf8_lossy(&o.stderr));
+            }
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "kubectl {v} round {round}: {answer}"
+            );
+            assert!(answer.contains("\"pod\":\"web\""), "{answer}");
+        }
+        // A port nothing listens on: kubectl reports the pod side's error.
+        let _ = pf.kill();
+        let _ = pf.wait();
+    }
+    // kubectl 1.30 speaks SPDY unless told otherwise: refused with what to do.
+    let (code, _, err) = lab.kubectl(
+        "1.30",
+        &[
+            "port-forward",
+            "pod/web",
+            &format!("{}:8080", local_port(4)),
+        ],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("KUBECTL_PORT_FORWARD_WEBSOCKETS=true"),
+        "{err}"
+    );
+    let local = local_port(5);
+    let mut pf = lab
+        .command("1.33", &["port-forward", "pod/web", &format!("{local}:9")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(pf.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut conn, &mut answer);
+    let _ = pf.kill();
+    let done = pf.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        err.contains("an error occurred forwarding") && err.contains("connection refused"),
+        "{err}"
+    );
 }

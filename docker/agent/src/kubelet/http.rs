@@ -7,6 +7,8 @@
 //! * `GET /exec/{ns}/{pod}?command=…&stdin=1&tty=1` and `GET /attach/{ns}/{pod}` with
 //!   `Upgrade: kplab-stream` (the API server's `pods/exec` and `pods/attach`): after `101` the
 //!   connection carries frames both ways (`kube::stream`, `super::stream`);
+//! * `GET /portforward/{ns}/{pod}?port=N` with `Upgrade: kplab-stream`: after `101` the
+//!   connection is a plain TCP tunnel to `localhost:N` inside the pod's network namespace;
 //! * `GET /logs/{ns}/{pod}[?tailLines=N&follow=true&sinceSeconds=N&sinceTime=T&timestamps=true&limitBytes=N]`:
 //!   the pod's log (`super::logs`);
 //! * `GET /logs/node/{component}[?…]`: `/var/log/kplab/<component>.log`, same options;
@@ -80,6 +82,9 @@ impl Server {
             ("GET", ["healthz"]) => respond(&mut out, 200, "text/plain", b"ok"),
             ("GET", [kind @ ("exec" | "attach"), ns, pod]) if upgraded => {
                 super::stream::serve(self, reader, out, kind, ns, pod, &req.query)
+            }
+            ("GET", ["portforward", ns, pod]) if upgraded => {
+                super::stream::portforward(self, reader, out, ns, pod, &req.query)
             }
             ("POST", ["exec", ns, pod]) => self.exec(&mut out, ns, pod, &req.body),
             ("GET", ["logs", "node", component]) => {

@@ -360,3 +360,82 @@ fn attach(
     out.write_all(&ks::frame(ks::EXIT, b"0"))?;
     out.flush()
 }
+
+/// Connects to `127.0.0.1:port` inside the network namespace of process `pid`: a thread of
+/// its own enters the namespace (setns is per thread) and the socket stays there.
+fn connect_in_netns(pid: u32, port: u16) -> std::io::Result<TcpStream> {
+    let ns = File::open(format!("/proc/{pid}/ns/net"))?;
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(std::io::Error::from)?;
+        TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(5),
+        )
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("the connecting thread panicked")))
+}
+
+/// Answers `GET /portforward/{ns}/{pod}?port=N` with `Upgrade: kplab-stream`: a byte tunnel to
+/// the pod's port.
+pub(crate) fn portforward(
+    srv: &Server,
+    reader: BufReader<TcpStream>,
+    mut out: TcpStream,
+    ns: &str,
+    pod: &str,
+    query: &str,
+) -> std::io::Result<()> {
+    let Some(pid) = (srv.lookup)(ns, pod) else {
+        return status(
+            &mut out,
+            404,
+            "NotFound",
+            &format!("pods \"{pod}\" not found"),
+        );
+    };
+    let port = ks::query_pairs(query)
+        .into_iter()
+        .find(|(k, _)| k == "port")
+        .and_then(|(_, v)| v.parse::<u16>().ok())
+        .filter(|p| *p > 0);
+    let Some(port) = port else {
+        return status(&mut out, 400, "BadRequest", "invalid port in the request");
+    };
+    let target = match connect_in_netns(pid, port) {
+        Ok(t) => t,
+        Err(e) => {
+            // The upstream kubelet's words, as the client prints them.
+            let why = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
+                std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
+                _ => e.to_string(),
+            };
+            let msg = format!(
+                "failed to connect to localhost:{port} inside namespace of pod {ns}/{pod}, IPv4: dial tcp4 127.0.0.1:{port}: {why}"
+            );
+            return status(&mut out, 500, "InternalError", &msg);
+        }
+    };
+    out.set_read_timeout(None)?;
+    out.write_all(
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: {}\r\nConnection: Upgrade\r\n\r\n",
+            ks::UPGRADE
+        )
+        .as_bytes(),
+    )?;
+    out.flush()?;
+    let mut to_pod = target.try_clone()?;
+    let mut from_client = reader;
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_pod);
+        let _ = to_pod.shutdown(Shutdown::Write);
+    });
+    let mut from_pod = target;
+    let _ = std::io::copy(&mut from_pod, &mut out);
+    let _ = out.shutdown(Shutdown::Write);
+    let _ = up.join();
+    Ok(())
+}

@@ -96,7 +96,7 @@ async fn stream(
     }
     let pairs = ks::query_pairs(uri.query().unwrap_or(""));
     let mut req = StreamRequest::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let located = match locate(&app, &ns, &name, &req.container) {
+    let located = match locate(&app, &ns, &name, Some(&req.container)) {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };

@@ -158,7 +158,7 @@ pub async fn log(
     if !errs.is_empty() {
         return ApiError(invalid_status("PodLogOptions", &name, &errs)).into_response();
     }
-    let located = match locate(&app, &ns, &name, &opts.container) {
+    let located = match locate(&app, &ns, &name, Some(&opts.container)) {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };

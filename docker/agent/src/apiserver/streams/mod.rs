@@ -7,6 +7,8 @@
 mod exec;
 mod kubelet;
 mod logs;
+mod portforward;
+pub mod spdy;
 
 use axum::routing::any;
 use axum::Router;
@@ -31,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/namespaces/{namespace}/pods/{name}/log",
             any(logs::log),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/portforward",
+            any(portforward::portforward),
         )
 }
 
@@ -86,12 +92,13 @@ pub(crate) fn validate_container(pod: &Value, name: &str, container: &str) -> Ap
     }
 }
 
-/// Finds the pod, checks the container and resolves the kubelet of its node.
+/// Finds the pod, checks the container (`None`: port-forward, which names none) and resolves
+/// the kubelet of its node.
 pub(crate) fn locate(
     app: &AppState,
     namespace: &str,
     name: &str,
-    container: &str,
+    container: Option<&str>,
 ) -> ApiResult<Located> {
     let st = app.store();
     let pods = pods();
@@ -99,7 +106,10 @@ pub(crate) fn locate(
         .get(pods, namespace, name)
         .cloned()
         .ok_or_else(|| not_found(pods, name))?;
-    let container = validate_container(&pod, name, container)?;
+    let container = match container {
+        Some(c) => validate_container(&pod, name, c)?,
+        None => String::new(),
+    };
     let node = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
