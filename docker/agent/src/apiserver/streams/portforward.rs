@@ -105,6 +105,7 @@ async fn session(socket: WebSocket, kubelet: String, ns: String, pod: String) {
     let mut pairs: HashMap<String, Pair> = HashMap::new();
     // Data stream id -> the sender feeding its kubelet tunnel (None: the client finished).
     let mut uplinks: HashMap<u32, mpsc::UnboundedSender<Option<Vec<u8>>>> = HashMap::new();
+    let mut tunnels = Vec::new();
     'session: while let Some(Ok(msg)) = ws_rx.next().await {
         match msg {
             Message::Binary(b) => buf.extend_from_slice(&b),
@@ -161,7 +162,7 @@ async fn session(socket: WebSocket, kubelet: String, ns: String, pod: String) {
                     if flags & spdy::FLAG_FIN == 0 {
                         uplinks.insert(id, up_tx);
                     }
-                    tokio::spawn(forward(
+                    tunnels.push(tokio::spawn(forward(
                         kubelet.clone(),
                         format!("/portforward/{ns}/{pod}?port={port}"),
                         id,
@@ -169,7 +170,7 @@ async fn session(socket: WebSocket, kubelet: String, ns: String, pod: String) {
                         port,
                         up_rx,
                         out_tx.clone(),
-                    ));
+                    )));
                 }
                 Frame::Control(spdy::PING, _, p) => {
                     let _ = out_tx.send(spdy::control(spdy::PING, 0, &p));
@@ -195,9 +196,13 @@ async fn session(socket: WebSocket, kubelet: String, ns: String, pod: String) {
             }
         }
     }
+    // The client is gone: its tunnels go too (an idle one would otherwise wait on the pod).
+    for t in tunnels {
+        t.abort();
+    }
     drop(uplinks);
     drop(out_tx);
-    let _ = writer.await;
+    writer.abort();
 }
 
 /// One forwarded connection: the kubelet tunnel to the pod's port, pumped both ways; a failure
