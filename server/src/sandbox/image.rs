@@ -31,7 +31,9 @@ pub const BASE_PACKAGES: &[&str] = &[
     "iputils-ping",
     "less",
     "jq",
-    "dnsutils",
+    // nslookup, dig and host: `kubectl exec POD -- nslookup web` as the source documents teach.
+    "bind9-dnsutils",
+    // An editor for `kubectl edit`.
     "vim-tiny",
 ];
 /// Debian release of the base image.

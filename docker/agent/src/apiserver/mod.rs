@@ -22,6 +22,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod state;
 pub mod store;
+pub mod streams;
 pub mod validation;
 
 use std::future::Future;
@@ -202,6 +203,7 @@ pub fn routes(app: AppState) -> Router {
         .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::v3_index))
         .route("/openapi/v3/{*rest}", get(openapi::v3))
+        .merge(streams::routes())
         .route("/api", any(handlers::entry::handle_api))
         .route("/api/{*rest}", any(handlers::entry::handle_api))
         .route("/apis", any(handlers::entry::handle_api))

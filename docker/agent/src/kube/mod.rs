@@ -17,4 +17,5 @@ pub mod ports;
 pub mod process;
 pub mod resource;
 pub mod selectors;
+pub mod stream;
 pub mod time;

@@ -149,6 +149,7 @@ pub fn exec(ctx: &mut Ctx, a: &Args) -> R {
                 .arg(format!("--net=/proc/{pid}/ns/net"))
                 .arg("--")
                 .args(&command)
+                .envs(crate::kube::stream::resolver_env(&ns))
                 .stdin(if interactive {
                     std::process::Stdio::inherit()
                 } else {

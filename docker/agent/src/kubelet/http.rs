@@ -4,8 +4,14 @@
 //!   `nsenter --net=/proc/PID/ns/net` and streams framed output (chunked): 1 byte stream id
 //!   (1 stdout, 2 stderr, 3 exit), 3 zero bytes, 4-byte big-endian length, payload; the last
 //!   frame is id 3 with the exit code in decimal ASCII;
-//! * `GET /logs/{ns}/{pod}[?tailLines=N]`: the pod's log;
-//! * `GET /logs/node/{component}[?tailLines=N]`: `/var/log/kplab/<component>.log`;
+//! * `GET /exec/{ns}/{pod}?command=…&stdin=1&tty=1` and `GET /attach/{ns}/{pod}` with
+//!   `Upgrade: kplab-stream` (the API server's `pods/exec` and `pods/attach`): after `101` the
+//!   connection carries frames both ways (`kube::stream`, `super::stream`);
+//! * `GET /portforward/{ns}/{pod}?port=N` with `Upgrade: kplab-stream`: after `101` the
+//!   connection is a plain TCP tunnel to `localhost:N` inside the pod's network namespace;
+//! * `GET /logs/{ns}/{pod}[?tailLines=N&follow=true&sinceSeconds=N&sinceTime=T&timestamps=true&limitBytes=N]`:
+//!   the pod's log (`super::logs`);
+//! * `GET /logs/node/{component}[?…]`: `/var/log/kplab/<component>.log`, same options;
 //! * `GET /healthz`: `ok`.
 //!
 //! Failures are `v1 Status` JSON bodies, as the rest of the lab API.
@@ -26,42 +32,7 @@ use crate::kube::process::spawn_piped;
 /// Finds the PID of a local pod by namespace and name.
 pub type PodLookup = Arc<dyn Fn(&str, &str) -> Option<u32> + Send + Sync>;
 
-/// Stream ids of exec frames.
-pub const STDOUT: u8 = 1;
-/// Stream id of stderr frames.
-pub const STDERR: u8 = 2;
-/// Stream id of the final exit-code frame.
-pub const EXIT: u8 = 3;
-
-/// One frame: id, 3 zero bytes, big-endian length, payload.
-pub fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(8 + payload.len());
-    f.push(id);
-    f.extend_from_slice(&[0, 0, 0]);
-    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// Splits a framed body into `(id, payload)` pairs (the reader side, used by tests and kubectl).
-pub fn parse_frames(mut body: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, String> {
-    let mut out = Vec::new();
-    while !body.is_empty() {
-        if body.len() < 8 {
-            return Err(format!("truncated frame header ({} bytes)", body.len()));
-        }
-        let len = u32::from_be_bytes([body[4], body[5], body[6], body[7]]) as usize;
-        if body.len() < 8 + len {
-            return Err(format!(
-                "truncated frame: {len} bytes announced, {} left",
-                body.len() - 8
-            ));
-        }
-        out.push((body[0], body[8..8 + len].to_vec()));
-        body = &body[8 + len..];
-    }
-    Ok(out)
-}
+pub use crate::kube::stream::{frame, parse_frames, EXIT, STDERR, STDOUT};
 
 /// The server's configuration.
 pub struct Server {
@@ -73,11 +44,13 @@ pub struct Server {
     pub log_dir: PathBuf,
 }
 
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    body: Vec<u8>,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: String,
+    /// The `Upgrade` header, lowercased (`kplab-stream` for the two-way exec stream).
+    pub(crate) upgrade: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Server {
@@ -99,12 +72,20 @@ impl Server {
     fn handle(&self, stream: TcpStream) -> std::io::Result<()> {
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         let mut out = stream.try_clone()?;
-        let Some(req) = read_request(stream)? else {
+        let mut reader = BufReader::new(stream);
+        let Some(req) = read_request(&mut reader)? else {
             return Ok(());
         };
         let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+        let upgraded = req.upgrade == crate::kube::stream::UPGRADE;
         match (req.method.as_str(), parts.as_slice()) {
             ("GET", ["healthz"]) => respond(&mut out, 200, "text/plain", b"ok"),
+            ("GET", [kind @ ("exec" | "attach"), ns, pod]) if upgraded => {
+                super::stream::serve(self, reader, out, kind, ns, pod, &req.query)
+            }
+            ("GET", ["portforward", ns, pod]) if upgraded => {
+                super::stream::portforward(self, reader, out, ns, pod, &req.query)
+            }
             ("POST", ["exec", ns, pod]) => self.exec(&mut out, ns, pod, &req.body),
             ("GET", ["logs", "node", component]) => {
                 let path = self.log_dir.join(format!("{component}.log"));
@@ -116,7 +97,7 @@ impl Server {
                         &format!("no log for component {component:?} on this node"),
                     );
                 }
-                send_log(&mut out, &path, &req.query)
+                super::logs::send_log(&mut out, &path, &req.query, None)
             }
             ("GET", ["logs", ns, pod]) => {
                 if (self.lookup)(ns, pod).is_none() {
@@ -127,10 +108,25 @@ impl Server {
                         &format!("pods \"{pod}\" not found"),
                     );
                 }
-                send_log(
+                if let Some(container) = previous_asked(&req.query) {
+                    // No container of ours restarts in place: there is never a previous one.
+                    return status(
+                        &mut out,
+                        400,
+                        "BadRequest",
+                        &format!(
+                            "previous terminated container \"{container}\" in pod \"{pod}\" not found"
+                        ),
+                    );
+                }
+                let (lookup, ns2, pod2) =
+                    (Arc::clone(&self.lookup), ns.to_string(), pod.to_string());
+                let alive = move || lookup(&ns2, &pod2).is_some();
+                super::logs::send_log(
                     &mut out,
                     &self.pod_log_dir.join(format!("{ns}_{pod}.log")),
                     &req.query,
+                    Some(&alive),
                 )
             }
             _ => status(
@@ -174,7 +170,8 @@ impl Server {
         nsenter
             .arg(format!("--net=/proc/{pid}/ns/net"))
             .arg("--")
-            .args(&command);
+            .args(&command)
+            .envs(crate::kube::stream::resolver_env(ns));
         let mut child = match spawn_piped(&mut nsenter, stdin.is_some()) {
             Ok(c) => c,
             Err(e) => {
@@ -256,6 +253,21 @@ impl Server {
     }
 }
 
+/// `Some(container)` when the query asks for the previous container's log.
+fn previous_asked(query: &str) -> Option<String> {
+    let pairs = crate::kube::stream::query_pairs(query);
+    let previous = pairs
+        .iter()
+        .any(|(k, v)| k == "previous" && (v == "true" || v == "1"));
+    previous.then(|| {
+        pairs
+            .into_iter()
+            .find(|(k, _)| k == "container")
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    })
+}
+
 fn write_chunk(out: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
     out.write_all(format!("{:x}\r\n", data.len()).as_bytes())?;
     out.write_all(data)?;
@@ -263,8 +275,7 @@ fn write_chunk(out: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
     out.flush()
 }
 
-fn read_request(stream: TcpStream) -> std::io::Result<Option<Request>> {
-    let mut r = BufReader::new(stream);
+pub(crate) fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -273,6 +284,7 @@ fn read_request(stream: TcpStream) -> std::io::Result<Option<Request>> {
     let method = it.next().unwrap_or("").to_string();
     let target = it.next().unwrap_or("/").to_string();
     let mut len = 0usize;
+    let mut upgrade = String::new();
     loop {
         let mut h = String::new();
         if r.read_line(&mut h)? == 0 {
@@ -285,6 +297,8 @@ fn read_request(stream: TcpStream) -> std::io::Result<Option<Request>> {
         if let Some((k, v)) = h.split_once(':') {
             if k.trim().eq_ignore_ascii_case("content-length") {
                 len = v.trim().parse().unwrap_or(0);
+            } else if k.trim().eq_ignore_ascii_case("upgrade") {
+                upgrade = v.trim().to_ascii_lowercase();
             }
         }
     }
@@ -298,13 +312,20 @@ fn read_request(stream: TcpStream) -> std::io::Result<Option<Request>> {
         method,
         path,
         query,
+        upgrade,
         body,
     }))
 }
 
-fn respond(out: &mut TcpStream, code: u16, ctype: &str, body: &[u8]) -> std::io::Result<()> {
+pub(crate) fn respond(
+    out: &mut TcpStream,
+    code: u16,
+    ctype: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
     let reason = match code {
         200 => "OK",
+        101 => "Switching Protocols",
         400 => "Bad Request",
         404 => "Not Found",
         _ => "Internal Server Error",
@@ -320,46 +341,12 @@ fn respond(out: &mut TcpStream, code: u16, ctype: &str, body: &[u8]) -> std::io:
     out.flush()
 }
 
-fn status(out: &mut TcpStream, code: u16, reason: &str, message: &str) -> std::io::Result<()> {
+pub(crate) fn status(
+    out: &mut TcpStream,
+    code: u16,
+    reason: &str,
+    message: &str,
+) -> std::io::Result<()> {
     let body = Status::new(code, reason, message).to_json().to_string();
     respond(out, code, "application/json", body.as_bytes())
-}
-
-fn send_log(out: &mut TcpStream, path: &std::path::Path, query: &str) -> std::io::Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let tail = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("tailLines="))
-        .and_then(|v| v.parse::<usize>().ok());
-    let body = match tail {
-        Some(n) => {
-            let lines: Vec<&str> = text.lines().collect();
-            let mut s = lines[lines.len().saturating_sub(n)..].join("\n");
-            if !s.is_empty() {
-                s.push('\n');
-            }
-            s
-        }
-        None => text,
-    };
-    respond(out, 200, "text/plain; charset=utf-8", body.as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip() {
-        let mut body = frame(STDOUT, b"hello\n");
-        body.extend(frame(STDERR, b""));
-        body.extend(frame(EXIT, b"0"));
-        assert_eq!(&body[..8], &[1, 0, 0, 0, 0, 0, 0, 6]);
-        let f = parse_frames(&body).unwrap();
-        assert_eq!(
-            f,
-            vec![(1, b"hello\n".to_vec()), (2, vec![]), (3, b"0".to_vec())]
-        );
-        assert!(parse_frames(&body[..5]).unwrap_err().contains("truncated"));
-    }
 }

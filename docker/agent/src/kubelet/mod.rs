@@ -16,9 +16,11 @@
 
 pub mod config;
 pub mod http;
+pub mod logs;
 pub mod node;
 pub mod pods;
 pub mod store;
+pub(crate) mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

@@ -348,6 +348,8 @@ pub fn start_process(
         .env("KPLAB_POD_NAME", &spec.name)
         .env("KPLAB_POD_NAMESPACE", &spec.namespace)
         .env("KPLAB_POD_IP", ip.to_string())
+        // The pod's search path where the node's /etc/resolv.conf (namespace default) differs.
+        .envs(crate::kube::stream::resolver_env(&spec.namespace))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)

@@ -1,0 +1,282 @@
+//! `pods/portforward` as kubectl 1.31+ asks for it: a WebSocket with subprotocol
+//! `SPDY/3.1+portforward.k8s.io` whose binary messages carry a SPDY/3.1 session (client-go's
+//! `tools/portforward` tunneling dialer). Every forwarded connection is a pair of SPDY streams
+//! sharing a `requestID` header: `streamType: error` (the server writes a failure's text, then
+//! closes it) and `streamType: data` (the bytes), both naming the pod's `port`. Each data
+//! stream becomes one kubelet tunnel (`GET /portforward/{ns}/{pod}?port=N`, `kube::stream`).
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::kubelet::request;
+use super::spdy::{self, Frame};
+use super::{locate, ApiError};
+use crate::apiserver::handlers::entry::method_not_allowed;
+use crate::apiserver::state::AppState;
+use crate::kube::client::Status;
+
+/// The WebSocket subprotocol of the SPDY tunnel.
+pub const TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
+
+type Ws = Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>;
+
+/// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/portforward`.
+pub async fn portforward(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    ws: Ws,
+) -> Response {
+    if method != Method::GET && method != Method::POST {
+        return method_not_allowed().into_response();
+    }
+    let located = match locate(&app, &ns, &name, None) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let Some(addr) = located.kubelet else {
+        return ApiError(Status::new(
+            400,
+            "BadRequest",
+            format!("pod {name} does not have a host assigned"),
+        ))
+        .into_response();
+    };
+    let Ok(ws) = ws else {
+        return ApiError(Status::new(
+            400,
+            "BadRequest",
+            format!(
+                "pods/portforward on this server speaks only SPDY tunnelled in a WebSocket ({TUNNEL}): use kubectl 1.31 or newer, or set KUBECTL_PORT_FORWARD_WEBSOCKETS=true for kubectl 1.30"
+            ),
+        ))
+        .into_response();
+    };
+    let asked = headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .any(|p| p.trim() == TUNNEL);
+    if !asked {
+        return ApiError(Status::new(
+            400,
+            "BadRequest",
+            format!("requested protocol(s) are not supported; supports [{TUNNEL}]"),
+        ))
+        .into_response();
+    }
+    ws.protocols([TUNNEL])
+        .on_upgrade(move |socket| session(socket, addr, ns, name))
+}
+
+/// What the session knows of one requestID.
+#[derive(Default)]
+struct Pair {
+    error: Option<u32>,
+    data: Option<u32>,
+    port: String,
+}
+
+/// Runs the SPDY session until the client leaves.
+async fn session(socket: WebSocket, kubelet: String, ns: String, pod: String) {
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    // Everything the server sends goes through one queue, so frames never interleave.
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = out_rx.recv().await {
+            if ws_tx.send(Message::Binary(frame.into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = ws_tx.close().await;
+    });
+    let mut inflater = spdy::Inflater::default();
+    let mut deflater = spdy::Deflater::default();
+    let mut buf = Vec::new();
+    let mut pairs: HashMap<String, Pair> = HashMap::new();
+    // Data stream id -> the sender feeding its kubelet tunnel (None: the client finished).
+    let mut uplinks: HashMap<u32, mpsc::UnboundedSender<Option<Vec<u8>>>> = HashMap::new();
+    let mut tunnels = Vec::new();
+    'session: while let Some(Ok(msg)) = ws_rx.next().await {
+        match msg {
+            Message::Binary(b) => buf.extend_from_slice(&b),
+            Message::Close(_) => break,
+            _ => continue,
+        }
+        loop {
+            let frame = match spdy::next_frame(&mut buf) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "port-forward: bad SPDY frame");
+                    break 'session;
+                }
+            };
+            match frame {
+                Frame::Control(spdy::SYN_STREAM, flags, p) => {
+                    let Some(id) = spdy::stream_id(&p) else {
+                        break 'session;
+                    };
+                    let headers = match p
+                        .get(10..)
+                        .ok_or_else(|| "short SYN_STREAM".to_string())
+                        .and_then(|b| inflater.inflate(b))
+                        .and_then(|b| spdy::decode_headers(&b))
+                    {
+                        Ok(h) => h,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "port-forward: bad SYN_STREAM headers");
+                            break 'session;
+                        }
+                    };
+                    let get = |k: &str| {
+                        headers
+                            .iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    let mut reply = id.to_be_bytes().to_vec();
+                    reply.extend(deflater.deflate(&spdy::encode_headers(&[])));
+                    let _ = out_tx.send(spdy::control(spdy::SYN_REPLY, 0, &reply));
+                    let request = get("requestid");
+                    let pair = pairs.entry(request.clone()).or_default();
+                    pair.port = get("port");
+                    if get("streamtype") == "error" {
+                        pair.error = Some(id);
+                        continue;
+                    }
+                    pair.data = Some(id);
+                    let error_stream = pair.error;
+                    let port = pair.port.clone();
+                    let (up_tx, up_rx) = mpsc::unbounded_channel();
+                    if flags & spdy::FLAG_FIN == 0 {
+                        uplinks.insert(id, up_tx);
+                    }
+                    tunnels.push(tokio::spawn(forward(
+                        kubelet.clone(),
+                        format!("/portforward/{ns}/{pod}?port={port}"),
+                        id,
+                        error_stream,
+                        port,
+                        up_rx,
+                        out_tx.clone(),
+                    )));
+                }
+                Frame::Control(spdy::PING, _, p) => {
+                    let _ = out_tx.send(spdy::control(spdy::PING, 0, &p));
+                }
+                Frame::Control(spdy::RST_STREAM, _, p) => {
+                    if let Some(id) = spdy::stream_id(&p) {
+                        uplinks.remove(&id);
+                    }
+                }
+                Frame::Control(spdy::GOAWAY, _, _) => break 'session,
+                Frame::Control(..) => {}
+                Frame::Data(id, flags, payload) => {
+                    if let Some(up) = uplinks.get(&id) {
+                        if !payload.is_empty() {
+                            let _ = up.send(Some(payload));
+                        }
+                        if flags & spdy::FLAG_FIN != 0 {
+                            let _ = up.send(None);
+                            uplinks.remove(&id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The client is gone: its tunnels go too (an idle one would otherwise wait on the pod).
+    for t in tunnels {
+        t.abort();
+    }
+    drop(uplinks);
+    drop(out_tx);
+    writer.abort();
+}
+
+/// One forwarded connection: the kubelet tunnel to the pod's port, pumped both ways; a failure
+/// is written on the pair's error stream; both streams end with FIN.
+async fn forward(
+    kubelet: String,
+    path: String,
+    data_stream: u32,
+    error_stream: Option<u32>,
+    port: String,
+    mut up: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+) {
+    let finish = |out: &mpsc::UnboundedSender<Vec<u8>>, message: Option<String>| {
+        let _ = out.send(spdy::data(data_stream, spdy::FLAG_FIN, &[]));
+        if let Some(e) = error_stream {
+            if let Some(m) = message {
+                let _ = out.send(spdy::data(e, 0, m.as_bytes()));
+            }
+            let _ = out.send(spdy::data(e, spdy::FLAG_FIN, &[]));
+        }
+    };
+    let pod = path
+        .split('/')
+        .nth(3)
+        .and_then(|p| p.split('?').next())
+        .unwrap_or("")
+        .to_string();
+    let reply = match request(&kubelet, &path, true).await {
+        Ok(r) => r,
+        Err(e) => {
+            return finish(
+                &out,
+                Some(format!("error dialing backend: dial tcp {kubelet}: {e}")),
+            )
+        }
+    };
+    if reply.code != 101 {
+        let mut text = reply.leftover.clone();
+        let mut stream = reply.stream;
+        let _ = stream.read_to_end(&mut text).await;
+        let message = serde_json::from_slice::<Status>(&text)
+            .map(|s| s.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&text).trim().to_string());
+        return finish(
+            &out,
+            Some(format!(
+                "error forwarding port {port} to pod {pod}: {message}"
+            )),
+        );
+    }
+    if !reply.leftover.is_empty() {
+        let _ = out.send(spdy::data(data_stream, 0, &reply.leftover));
+    }
+    let (mut rd, mut wr) = reply.stream.into_split();
+    let uplink = tokio::spawn(async move {
+        while let Some(Some(bytes)) = up.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut b = vec![0u8; 32 * 1024];
+    loop {
+        match rd.read(&mut b).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if out.send(spdy::data(data_stream, 0, &b[..n])).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    finish(&out, None);
+    let _ = uplink.await;
+}

@@ -1,0 +1,373 @@
+//! The part of SPDY/3.1 that `kubectl port-forward` speaks inside its WebSocket tunnel
+//! (subprotocol `SPDY/3.1+portforward.k8s.io`): frame parsing and building, and the zlib header
+//! blocks with SPDY's preset dictionary. The peer's blocks are inflated against the dictionary;
+//! ours are sent as stored (uncompressed) deflate blocks, which any zlib reader accepts.
+
+use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+use miniz_oxide::inflate::TINFLStatus;
+
+/// Control frame types.
+pub const SYN_STREAM: u16 = 1;
+/// Reply to a SYN_STREAM.
+pub const SYN_REPLY: u16 = 2;
+/// Abort a stream.
+pub const RST_STREAM: u16 = 3;
+/// Echoed back.
+pub const PING: u16 = 6;
+/// The session ends.
+pub const GOAWAY: u16 = 7;
+/// The last frame of a stream in this direction.
+pub const FLAG_FIN: u8 = 1;
+/// Largest frame accepted.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// The SPDY/3 header dictionary (draft-mbelshe-httpbis-spdy-00, 2.6.10.1): length-prefixed
+/// words, then a run of common values.
+pub fn dictionary() -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "options",
+        "head",
+        "post",
+        "put",
+        "delete",
+        "trace",
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "accept-ranges",
+        "age",
+        "allow",
+        "authorization",
+        "cache-control",
+        "connection",
+        "content-base",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-location",
+        "content-md5",
+        "content-range",
+        "content-type",
+        "date",
+        "etag",
+        "expect",
+        "expires",
+        "from",
+        "host",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-range",
+        "if-unmodified-since",
+        "last-modified",
+        "location",
+        "max-forwards",
+        "pragma",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "range",
+        "referer",
+        "retry-after",
+        "server",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "vary",
+        "via",
+        "warning",
+        "www-authenticate",
+        "method",
+        "get",
+        "status",
+        "200 OK",
+        "version",
+        "HTTP/1.1",
+        "url",
+        "public",
+        "set-cookie",
+        "keep-alive",
+        "origin",
+    ];
+    const TAIL: &str = "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505\
+        203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request\
+        401 Unauthorized403 Forbidden404 Not Found500 Internal Server Error501 Not Implemented\
+        503 Service UnavailableJan Feb Mar Apr May Jun Jul Aug Sept Oct Nov Dec 00:00:00 \
+        Mon, Tue, Wed, Thu, Fri, Sat, Sun, GMTchunked,text/html,image/png,image/jpg,image/gif,\
+        application/xml,application/xhtml+xml,text/plain,text/javascript,publicprivatemax-age=\
+        gzip,deflate,sdchcharset=utf-8charset=iso-8859-1,utf-,*,enq=0.";
+    let mut d = Vec::with_capacity(1423);
+    for w in WORDS {
+        d.extend_from_slice(&(w.len() as u32).to_be_bytes());
+        d.extend_from_slice(w.as_bytes());
+    }
+    d.extend_from_slice(TAIL.as_bytes());
+    d
+}
+
+/// The adler-32 checksum (the zlib header's dictionary id).
+pub fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &c in data {
+        a = (a + u32::from(c)) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+/// Inflates the peer's header blocks: one zlib stream across the session.
+pub struct Inflater {
+    state: Box<DecompressorOxide>,
+    out: Vec<u8>,
+    pos: usize,
+    /// zlib header bytes still to skip (2, plus 4 for a dictionary id).
+    header: Vec<u8>,
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        let dict = dictionary();
+        let pos = dict.len();
+        let mut out = dict;
+        out.resize(pos + 16 * 1024, 0);
+        Inflater {
+            state: Box::default(),
+            out,
+            pos,
+            header: Vec::new(),
+        }
+    }
+}
+
+impl Inflater {
+    /// The bytes one header block inflates to.
+    pub fn inflate(&mut self, mut input: &[u8]) -> Result<Vec<u8>, String> {
+        // The zlib header: CMF, FLG, and the dictionary id when FLG.FDICT is set.
+        loop {
+            let want = match self.header.get(1) {
+                Some(flg) if flg & 0x20 != 0 => 6,
+                Some(_) => 2,
+                None => 2,
+            };
+            if self.header.len() >= want || input.is_empty() {
+                break;
+            }
+            self.header.push(input[0]);
+            input = &input[1..];
+        }
+        let start = self.pos;
+        let flags = inflate_flags::TINFL_FLAG_HAS_MORE_INPUT
+            | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+        loop {
+            let (status, read, wrote) =
+                decompress(&mut self.state, input, &mut self.out, self.pos, flags);
+            self.pos += wrote;
+            input = &input[read..];
+            match status {
+                TINFLStatus::HasMoreOutput => {
+                    let len = self.out.len();
+                    self.out.resize(len + 16 * 1024, 0);
+                }
+                TINFLStatus::NeedsMoreInput | TINFLStatus::Done => break,
+                other => return Err(format!("header block does not inflate: {other:?}")),
+            }
+            if input.is_empty() && self.pos < self.out.len() {
+                break;
+            }
+        }
+        let block = self.out[start..self.pos].to_vec();
+        // Only the last 32 KiB (deflate's window) are needed from here on.
+        if self.pos > 64 * 1024 {
+            let cut = self.pos - 32 * 1024;
+            self.out.drain(..cut);
+            self.pos -= cut;
+        }
+        if self.out.len() < self.pos + 4096 {
+            self.out.resize(self.pos + 16 * 1024, 0);
+        }
+        Ok(block)
+    }
+}
+
+/// Our header blocks: one zlib stream of stored blocks, each block ending in a sync flush.
+#[derive(Default)]
+pub struct Deflater {
+    started: bool,
+}
+
+impl Deflater {
+    /// A header block carrying `data` (a continuation of the session's zlib stream).
+    pub fn deflate(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() + 8);
+        if !self.started {
+            // CMF 0x78 (deflate, 32 KiB window), FLG 0x01: no preset dictionary, check bits.
+            out.extend_from_slice(&[0x78, 0x01]);
+            self.started = true;
+        }
+        for chunk in data.chunks(0xffff) {
+            let len = chunk.len() as u16;
+            out.push(0); // BFINAL 0, BTYPE 00 (stored), padding to the byte
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&(!len).to_le_bytes());
+            out.extend_from_slice(chunk);
+        }
+        // The sync-flush marker (an empty stored block), as zlib's Z_SYNC_FLUSH ends a header
+        // block: Go's inflater hands out a stored block's bytes only once it has read the next
+        // block's header, and without one here it reads past the frame and fails for good.
+        out.extend_from_slice(&[0, 0, 0, 0xff, 0xff]);
+        out
+    }
+}
+
+/// A name/value header block, uncompressed.
+pub fn encode_headers(headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = (headers.len() as u32).to_be_bytes().to_vec();
+    for (k, v) in headers {
+        b.extend_from_slice(&(k.len() as u32).to_be_bytes());
+        b.extend_from_slice(k.as_bytes());
+        b.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        b.extend_from_slice(v.as_bytes());
+    }
+    b
+}
+
+/// Reads an uncompressed header block (names lowercased, as SPDY sends them).
+pub fn decode_headers(b: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let bad = || "malformed header block".to_string();
+    let word = |b: &[u8], at: usize| -> Result<usize, String> {
+        let s = b.get(at..at + 4).ok_or_else(bad)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
+    };
+    let n = word(b, 0)?;
+    let mut at = 4;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let kl = word(b, at)?;
+        let k = b.get(at + 4..at + 4 + kl).ok_or_else(bad)?;
+        at += 4 + kl;
+        let vl = word(b, at)?;
+        let v = b.get(at + 4..at + 4 + vl).ok_or_else(bad)?;
+        at += 4 + vl;
+        out.push((
+            String::from_utf8_lossy(k).to_ascii_lowercase(),
+            String::from_utf8_lossy(v).into_owned(),
+        ));
+    }
+    Ok(out)
+}
+
+/// One frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A control frame: its type, flags and payload.
+    Control(u16, u8, Vec<u8>),
+    /// A data frame: stream id, flags, payload.
+    Data(u32, u8, Vec<u8>),
+}
+
+/// Takes the next whole frame off the front of `buf`.
+pub fn next_frame(buf: &mut Vec<u8>) -> Result<Option<Frame>, String> {
+    if buf.len() < 8 {
+        return Ok(None);
+    }
+    let len = (usize::from(buf[5]) << 16) | (usize::from(buf[6]) << 8) | usize::from(buf[7]);
+    if len > MAX_FRAME {
+        return Err(format!("SPDY frame of {len} bytes"));
+    }
+    if buf.len() < 8 + len {
+        return Ok(None);
+    }
+    let payload = buf[8..8 + len].to_vec();
+    let flags = buf[4];
+    let frame = if buf[0] & 0x80 != 0 {
+        let typ = u16::from_be_bytes([buf[2], buf[3]]);
+        Frame::Control(typ, flags, payload)
+    } else {
+        let id = u32::from_be_bytes([buf[0] & 0x7f, buf[1], buf[2], buf[3]]);
+        Frame::Data(id, flags, payload)
+    };
+    buf.drain(..8 + len);
+    Ok(Some(frame))
+}
+
+fn header(first: [u8; 4], flags: u8, len: usize) -> Vec<u8> {
+    let mut f = first.to_vec();
+    f.push(flags);
+    f.extend_from_slice(&(len as u32).to_be_bytes()[1..]);
+    f
+}
+
+/// A control frame (version 3).
+pub fn control(typ: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let t = typ.to_be_bytes();
+    let mut f = header([0x80, 3, t[0], t[1]], flags, payload.len());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A data frame.
+pub fn data(stream: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = header((stream & 0x7fff_ffff).to_be_bytes(), flags, payload.len());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The stream id at the start of a control frame's payload.
+pub fn stream_id(payload: &[u8]) -> Option<u32> {
+    let s = payload.get(..4)?;
+    Some(u32::from_be_bytes([s[0] & 0x7f, s[1], s[2], s[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dictionary_is_the_specs() {
+        let d = dictionary();
+        assert_eq!(d.len(), 1423);
+        assert_eq!(&d[..11], b"\0\0\0\x07options");
+        assert!(d.ends_with(b"utf-,*,enq=0."));
+    }
+
+    #[test]
+    fn stored_blocks_inflate_back_across_one_stream() {
+        let mut def = Deflater::default();
+        let mut inf = Inflater::default();
+        let a = encode_headers(&[("streamtype", "data"), ("port", "80")]);
+        let b = encode_headers(&[("requestid", "0")]);
+        let first = def.deflate(&a);
+        assert_eq!(&first[..2], &[0x78, 0x01]);
+        assert_eq!((0x78u32 * 256 + 1) % 31, 0, "a valid zlib header");
+        assert_eq!(inf.inflate(&first).unwrap(), a);
+        assert_eq!(inf.inflate(&def.deflate(&b)).unwrap(), b);
+        assert_eq!(
+            decode_headers(&a).unwrap(),
+            vec![
+                ("streamtype".to_string(), "data".to_string()),
+                ("port".to_string(), "80".to_string())
+            ]
+        );
+        assert!(decode_headers(&a[..9]).is_err());
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let mut buf = control(PING, 0, &7u32.to_be_bytes());
+        buf.extend(data(3, FLAG_FIN, b"hello"));
+        buf.extend(&data(5, 0, b"x")[..6]);
+        assert_eq!(
+            next_frame(&mut buf).unwrap(),
+            Some(Frame::Control(PING, 0, 7u32.to_be_bytes().to_vec()))
+        );
+        assert_eq!(
+            next_frame(&mut buf).unwrap(),
+            Some(Frame::Data(3, FLAG_FIN, b"hello".to_vec()))
+        );
+        assert_eq!(next_frame(&mut buf).unwrap(), None);
+        assert_eq!(stream_id(&[0x80, 0, 0, 9]), Some(9));
+        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
+    }
+}

@@ -1,0 +1,764 @@
+//! The real kubectl's exec, attach and logs against the lab API server, which proxies to the
+//! kubelet's stream server: both in-process, the "node" on a loopback address of its own
+//! (127.78.x.1:10250), the pod a `sleep` in a network namespace of its own (`unshare --net`).
+//! nsenter needs root: ignored in plain `cargo test`, run by the README's test command (as
+//! root). The versioned kubectl binaries are in /usr/lib/google-cloud-sdk/bin.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kplab_agent::apiserver::embedded::EmbeddedServer;
+use kplab_agent::apiserver::Config;
+use kplab_agent::kube::client::Resource;
+use kplab_agent::kubelet::http::Server;
+use serde_json::json;
+
+const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
+/// The kubectl releases that speak WebSocket to pods/exec by default.
+const WEBSOCKET_KUBECTLS: &[&str] = &["1.30", "1.31", "1.32", "1.33"];
+
+fn kubectl_path(version: &str) -> String {
+    format!("{KUBECTL_DIR}/kubectl.{version}")
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A pod's network namespace: a `sleep` that unshared it.
+struct NetnsHolder(Child);
+
+impl NetnsHolder {
+    fn start() -> NetnsHolder {
+        let mut c = Command::new("unshare");
+        c.args(["--net", "--", "sleep", "600"]);
+        NetnsHolder::start_cmd(c)
+    }
+
+    /// The pod's own server (`kplab-pod`, which unshares its network namespace itself).
+    fn podserver(run_dir: &Path, port: u16) -> NetnsHolder {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kplab-agent"));
+        c.args([
+            "kplab-pod",
+            "web",
+            "--namespace",
+            "default",
+            "--node",
+            "node-9",
+        ])
+        .args(["--pod-ip", "10.244.9.5", "--port", &port.to_string()])
+        .arg("--run-dir")
+        .arg(run_dir)
+        .stdout(Stdio::null());
+        NetnsHolder::start_cmd(c)
+    }
+
+    fn start_cmd(mut c: Command) -> NetnsHolder {
+        let child = c.spawn().unwrap();
+        let pid = child.id();
+        let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let began = Instant::now();
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() == Some(mine.clone()) {
+            assert!(began.elapsed() < Duration::from_secs(5), "unshare did not");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // A pod's loopback is up (the kubelet's pod-side setup does it).
+        let up = Command::new("nsenter")
+            .arg(format!("--net=/proc/{pid}/ns/net"))
+            .args(["ip", "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(up.success());
+        NetnsHolder(child)
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Lab {
+    server: EmbeddedServer,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    pod: NetnsHolder,
+    /// Whether the pods still run on the kubelet.
+    alive: Arc<AtomicBool>,
+}
+
+fn node_ip() -> String {
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    let octet = 2 + (std::process::id() % 250) as u8;
+    format!("127.78.{octet}.{}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+impl Lab {
+    fn start() -> Lab {
+        Lab::start_with(|_| NetnsHolder::start())
+    }
+
+    fn start_with(pod: impl FnOnce(&Path) -> NetnsHolder) -> Lab {
+        assert!(is_root(), "nsenter into a network namespace needs root");
+        let dir = tempfile::tempdir().unwrap();
+        let server = EmbeddedServer::start(&dir.path().join("api"), Config::default()).unwrap();
+        let pod = pod(dir.path());
+        let ip = node_ip();
+        let listener = std::net::TcpListener::bind((ip.as_str(), 10250)).unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(logs.join("pods")).unwrap();
+        let web_log: String = (1..=8).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(logs.join("pods/default_web.log"), web_log).unwrap();
+        std::fs::write(logs.join("pods/shop_api.log"), "api says hi\n").unwrap();
+        let alive = Arc::new(AtomicBool::new(true));
+        let (pid, up) = (pod.0.id(), Arc::clone(&alive));
+        let kubelet = Server {
+            lookup: Arc::new(move |ns: &str, name: &str| {
+                let known = matches!((ns, name), ("default", "web" | "two") | ("shop", "api"));
+                (known && up.load(Ordering::SeqCst)).then_some(pid)
+            }),
+            pod_log_dir: logs.join("pods"),
+            log_dir: logs.clone(),
+        };
+        std::thread::spawn(move || kubelet.serve(listener));
+
+        let c = server.client();
+        let r = |n: &str| Resource::resolve(n).unwrap();
+        c.create(
+            r("nodes"),
+            None,
+            &json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"node-9"},
+                "status":{"addresses":[{"type":"InternalIP","address":ip}]}}),
+        )
+        .unwrap();
+        c.create(
+            r("namespaces"),
+            None,
+            &json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}}),
+        )
+        .unwrap();
+        c.create(
+            r("deployments"),
+            Some("default"),
+            &json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+                "spec":{"replicas":1,"selector":{"matchLabels":{"app":"web"}},
+                "template":{"metadata":{"labels":{"app":"web"}},
+                "spec":{"containers":[{"name":"web","image":"nginx"}]}}}}),
+        )
+        .unwrap();
+        for (ns, name, node) in [
+            ("default", "web", "node-9"),
+            ("shop", "api", "node-9"),
+            ("default", "two", "node-9"),
+            ("default", "unscheduled", ""),
+        ] {
+            let containers = if name == "two" {
+                json!([{"name":"a","image":"nginx"},{"name":"b","image":"nginx"}])
+            } else {
+                json!([{"name":name,"image":"nginx"}])
+            };
+            let mut spec = json!({"containers": containers});
+            if !node.is_empty() {
+                spec["nodeName"] = json!(node);
+            }
+            let mut p = c
+                .create(
+                    r("pods"),
+                    Some(ns),
+                    &json!({"apiVersion":"v1","kind":"Pod",
+                        "metadata":{"name":name,"labels":{"app":name}},"spec":spec}),
+                )
+                .unwrap();
+            if !node.is_empty() {
+                p["status"] = json!({"phase":"Running","hostIP":ip,"podIP":"10.244.9.5",
+                    "containerStatuses":[{"name":name,"ready":true,"state":{"running":{}}}]});
+                c.update_status(r("pods"), Some(ns), name, &p).unwrap();
+            }
+        }
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {}\n\
+                 contexts:\n- name: lab\n  context:\n    cluster: lab\n    user: learner\n\
+                 current-context: lab\nusers:\n- name: learner\n  user: {{}}\n",
+                server.url()
+            ),
+        )
+        .unwrap();
+        Lab {
+            server,
+            dir,
+            kubeconfig,
+            pod,
+            alive,
+        }
+    }
+
+    fn log_path(&self, ns: &str, pod: &str) -> PathBuf {
+        self.dir.path().join(format!("logs/pods/{ns}_{pod}.log"))
+    }
+
+    fn command(&self, version: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(kubectl_path(version));
+        c.arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg(format!(
+                "--cache-dir={}",
+                self.dir.path().join(format!("cache-{version}")).display()
+            ))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBECTL_REMOTE_COMMAND_WEBSOCKETS");
+        c
+    }
+
+    /// Runs kubectl with `stdin` piped in; (exit code, stdout, stderr).
+    fn kubectl(&self, version: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+        self.kubectl_env(version, args, stdin, &[])
+    }
+
+    fn kubectl_env(
+        &self,
+        version: &str,
+        args: &[&str],
+        stdin: &str,
+        env: &[(&str, &str)],
+    ) -> (i32, String, String) {
+        let mut c = self.command(version, args);
+        c.envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let text = stdin.to_string();
+        std::thread::spawn(move || {
+            let _ = input.write_all(text.as_bytes());
+        });
+        let out = wait_with_timeout(child, Duration::from_secs(30));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn wait_with_timeout(child: Child, limit: Duration) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("kubectl (pid {pid}) did not finish within {limit:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_output_stderr_and_exit_codes_with_every_websocket_kubectl() {
+    let lab = Lab::start();
+    for v in WEBSOCKET_KUBECTLS {
+        let (code, out, err) = lab.kubectl(
+            v,
+            &[
+                "exec",
+                "web",
+                "--",
+                "sh",
+                "-c",
+                "echo hi; echo oops >&2; exit 3",
+            ],
+            "",
+        );
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (3, "hi\n", "oops\ncommand terminated with exit code 3\n"),
+            "kubectl {v}"
+        );
+        let (code, out, err) = lab.kubectl(v, &["exec", "web", "--", "echo", "ok"], "");
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, "ok\n", ""),
+            "kubectl {v}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_runs_in_the_pods_network_namespace_with_its_resolver_settings() {
+    let lab = Lab::start();
+    let want = std::fs::read_link(format!("/proc/{}/ns/net", lab.pod.0.id())).unwrap();
+    let (code, out, err) = lab.kubectl(
+        "1.33",
+        &["exec", "web", "--", "readlink", "/proc/self/ns/net"],
+        "",
+    );
+    assert_eq!((code, out.trim()), (0, want.to_str().unwrap()), "{err}");
+    // Namespace default: the node's resolv.conf already says it; elsewhere glibc's variables do.
+    let (code, out, _) = lab.kubectl(
+        "1.33",
+        &[
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo \"[$LOCALDOMAIN][$RES_OPTIONS]\"",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "[][]\n"));
+    let (code, out, _) = lab.kubectl(
+        "1.33",
+        &[
+            "exec",
+            "-n",
+            "shop",
+            "api",
+            "--",
+            "sh",
+            "-c",
+            "echo \"[$LOCALDOMAIN][$RES_OPTIONS]\"",
+        ],
+        "",
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "[shop.svc.cluster.local svc.cluster.local cluster.local][ndots:5]\n"
+        )
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_with_piped_stdin_and_through_a_deployment() {
+    let lab = Lab::start();
+    for v in WEBSOCKET_KUBECTLS {
+        let (code, out, err) = lab.kubectl(
+            v,
+            &["exec", "-i", "web", "--", "sh", "-c", "cat; echo done"],
+            "from stdin\nline two\n",
+        );
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "from stdin\nline two\ndone\n"),
+            "kubectl {v}: {err}"
+        );
+        let (code, out, err) =
+            lab.kubectl(v, &["exec", "deploy/web", "--", "echo", "via deploy"], "");
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "via deploy\n"),
+            "kubectl {v}: {err}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_with_a_terminal() {
+    let lab = Lab::start();
+    // `script` gives kubectl a terminal, so `-t` really allocates one on the node side.
+    let cmd = lab.command(
+        "1.33",
+        &[
+            "exec",
+            "-it",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "tty; stty size; read x; echo got:$x; exit 4",
+        ],
+    );
+    let line = format!(
+        "stty cols 100 rows 30; {}",
+        std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = input.write_all(b"typed\r");
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let out = wait_with_timeout(child, Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(
+        text.contains("30 100"),
+        "the terminal size reaches the pod: {text}"
+    );
+    assert!(text.contains("got:typed"), "{text}");
+    assert!(
+        text.contains("command terminated with exit code 4"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(4), "{text}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_errors_as_kubectl_prints_them() {
+    let lab = Lab::start();
+    let (code, _, err) = lab.kubectl("1.33", &["exec", "web", "-c", "nope", "--", "ls"], "");
+    assert_eq!(
+        (code, err.trim_end()),
+        (
+            1,
+            "Error from server (BadRequest): container nope is not valid for pod web"
+        )
+    );
+    let (code, _, err) = lab.kubectl("1.33", &["exec", "unscheduled", "--", "ls"], "");
+    assert_eq!(
+        (code, err.trim_end()),
+        (
+            1,
+            "Error from server (BadRequest): pod unscheduled does not have a host assigned"
+        )
+    );
+    // SPDY only (kubectl 1.29's default): refused with what to do.
+    let (code, _, err) = lab.kubectl("1.29", &["exec", "web", "--", "true"], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true"),
+        "{err}"
+    );
+    let (code, out, err) = lab.kubectl_env(
+        "1.29",
+        &["exec", "web", "--", "echo", "ws"],
+        "",
+        &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "true")],
+    );
+    assert_eq!((code, out.as_str()), (0, "ws\n"), "{err}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn logs_with_options_selectors_and_errors() {
+    let lab = Lab::start();
+    let v = "1.33";
+    let (code, out, err) = lab.kubectl(v, &["logs", "web"], "");
+    assert_eq!((code, out.lines().count()), (0, 8), "{err}");
+    let (code, out, _) = lab.kubectl(v, &["logs", "web", "--tail", "2"], "");
+    assert_eq!((code, out.as_str()), (0, "line 7\nline 8\n"));
+    let (code, out, _) = lab.kubectl(v, &["logs", "deploy/web", "--limit-bytes=9"], "");
+    assert_eq!((code, out.as_str()), (0, "line 1\nli"));
+    let (code, out, _) = lab.kubectl(v, &["logs", "-l", "app=web", "--tail=1"], "");
+    assert_eq!((code, out.as_str()), (0, "line 8\n"));
+    let (code, out, _) = lab.kubectl(v, &["logs", "web", "--tail=1", "--timestamps"], "");
+    let (stamp, rest) = out.split_once(' ').unwrap();
+    assert_eq!((code, rest), (0, "line 8\n"));
+    assert!(stamp.ends_with('Z') && stamp.contains('T'), "{stamp}");
+    let (code, out, _) = lab.kubectl(v, &["logs", "-n", "shop", "api", "--since=1h"], "");
+    assert_eq!((code, out.as_str()), (0, "api says hi\n"));
+    // kubectl checks the container itself (the same words as the server's).
+    let (code, _, err) = lab.kubectl(v, &["logs", "web", "-c", "nope"], "");
+    assert_eq!(
+        (code, err.trim_end()),
+        (1, "error: container nope is not valid for pod web")
+    );
+    let (code, _, err) = lab.kubectl(v, &["logs", "web", "--previous"], "");
+    assert_eq!(
+        (code, err.trim_end()),
+        (
+            1,
+            "Error from server (BadRequest): previous terminated container \"web\" in pod \"web\" not found"
+        )
+    );
+    let (code, _, err) = lab.kubectl(v, &["logs", "two"], "");
+    assert_eq!(
+        (code, err.as_str()),
+        (0, "Defaulted container \"a\" out of: a, b\n"),
+        "kubectl picks the first container itself"
+    );
+    // The server's own check, for clients that do not pick.
+    let raw = ureq::get(&format!(
+        "{}/api/v1/namespaces/default/pods/two/log",
+        lab.server.url()
+    ))
+    .call()
+    .unwrap_err();
+    let ureq::Error::Status(400, r) = raw else {
+        panic!("{raw:?}")
+    };
+    let body: serde_json::Value = r.into_json().unwrap();
+    assert_eq!(
+        body["message"],
+        "a container name must be specified for pod two, choose one of: [a b]"
+    );
+    let raw = ureq::get(&format!(
+        "{}/api/v1/namespaces/default/pods/web/log?tailLines=-1",
+        lab.server.url()
+    ))
+    .call()
+    .unwrap_err();
+    let ureq::Error::Status(422, r) = raw else {
+        panic!("{raw:?}")
+    };
+    let body: serde_json::Value = r.into_json().unwrap();
+    assert_eq!(
+        body["message"],
+        "PodLogOptions \"web\" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0"
+    );
+    let (code, _, err) = lab.kubectl(v, &["logs", "missing"], "");
+    assert_eq!(
+        (code, err.trim_end()),
+        (
+            1,
+            "error: error from server (NotFound): pods \"missing\" not found in namespace \"default\""
+        ),
+        "kubectl's own wording, as against a real cluster"
+    );
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// Reads lines from `r` until one equals `want` (or panics after a while).
+fn read_until(r: &mut impl BufRead, want: &str) {
+    let began = Instant::now();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "stream ended before {want:?}"
+        );
+        if line.trim_end() == want {
+            return;
+        }
+        assert!(began.elapsed() < Duration::from_secs(20), "no {want:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn logs_follow_and_attach_stream_until_the_pod_goes() {
+    let lab = Lab::start();
+    let mut follow = lab
+        .command("1.33", &["logs", "-f", "web", "--tail=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut attach = lab
+        .command("1.33", &["attach", "web"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut fout = BufReader::new(follow.stdout.take().unwrap());
+    let mut aout = BufReader::new(attach.stdout.take().unwrap());
+    read_until(&mut fout, "line 8");
+    std::thread::sleep(Duration::from_secs(2));
+    append(&lab.log_path("default", "web"), "appended\n");
+    read_until(&mut fout, "appended");
+    read_until(&mut aout, "appended");
+    lab.alive.store(false, Ordering::SeqCst);
+    let f = wait_with_timeout(follow, Duration::from_secs(10));
+    assert_eq!(
+        f.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&f.stderr)
+    );
+    let a = wait_with_timeout(attach, Duration::from_secs(10));
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    drop(lab.server);
+}
+
+/// A local port of this test's own range (17400-17499).
+fn local_port(offset: u16) -> u16 {
+    17450 + offset + (std::process::id() % 20) as u16
+}
+
+#[test]
+#[ignore = "needs root"]
+fn port_forward_reaches_the_pods_port() {
+    let lab = Lab::start_with(|dir| NetnsHolder::podserver(&dir.join("run"), 8080));
+    for (i, v) in ["1.31", "1.33"].iter().enumerate() {
+        let local = local_port(i as u16);
+        let mut pf = lab
+            .command(v, &["port-forward", "pod/web", &format!("{local}:8080")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(pf.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(
+            line,
+            format!("Forwarding from 127.0.0.1:{local} -> 8080\n"),
+            "kubectl {v}"
+        );
+        for round in 0..2 {
+            let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut answer = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut conn, &mut answer) {
+                let _ = pf.kill();
+                let o = pf.wait_with_output().unwrap();
+                panic!("kubectl {v}: {e}: {}", String::from_utf8_lossy(&o.stderr));
+            }
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "kubectl {v} round {round}: {answer}"
+            );
+            assert!(answer.contains("\"pod\":\"web\""), "{answer}");
+        }
+        // A port nothing listens on: kubectl reports the pod side's error.
+        let _ = pf.kill();
+        let _ = pf.wait();
+    }
+    // kubectl 1.30 speaks SPDY unless told otherwise: refused with what to do.
+    let (code, _, err) = lab.kubectl(
+        "1.30",
+        &[
+            "port-forward",
+            "pod/web",
+            &format!("{}:8080", local_port(4)),
+        ],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("KUBECTL_PORT_FORWARD_WEBSOCKETS=true"),
+        "{err}"
+    );
+    let local = local_port(5);
+    let mut pf = lab
+        .command("1.33", &["port-forward", "pod/web", &format!("{local}:9")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(pf.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut conn, &mut answer);
+    let _ = pf.kill();
+    let done = pf.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        err.contains("an error occurred forwarding") && err.contains("connection refused"),
+        "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cp_and_large_transfers_through_exec_and_port_forward() {
+    let lab = Lab::start_with(|dir| NetnsHolder::podserver(&dir.join("run"), 8080));
+    // kubectl cp is tar over exec -i (the pod shares this host's files here).
+    let src = lab.dir.path().join("big.bin");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let dst = lab.dir.path().join("copied.bin");
+    let (code, _, err) = lab.kubectl(
+        "1.33",
+        &[
+            "cp",
+            src.to_str().unwrap(),
+            &format!("web:{}", dst.display()),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+    let out = lab
+        .command("1.33", &["exec", "web", "--", "cat", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout == data, "binary output comes back unchanged");
+
+    // A big download through port-forward: a server thread in the pod's network namespace.
+    let ns = std::fs::File::open(format!("/proc/{}/ns/net", lab.pod.0.id())).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let payload = data.clone();
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let l = std::net::TcpListener::bind(("127.0.0.1", 8081)).unwrap();
+        ready_tx.send(()).unwrap();
+        if let Ok((mut c, _)) = l.accept() {
+            let mut req = [0u8; 1024];
+            let _ = std::io::Read::read(&mut c, &mut req);
+            let _ = c.write_all(&payload);
+        }
+    });
+    ready_rx.recv().unwrap();
+    let local = local_port(10);
+    let mut pf = lab
+        .command(
+            "1.33",
+            &["port-forward", "pod/web", &format!("{local}:8081")],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    // Kept open: kubectl writes "Handling connection for …" there, and dies of a closed stdout.
+    let mut pf_out = BufReader::new(pf.stdout.take().unwrap());
+    pf_out.read_line(&mut line).unwrap();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"send it\n").unwrap();
+    let mut answer = Vec::new();
+    let got = std::io::Read::read_to_end(&mut conn, &mut answer);
+    let _ = pf.kill();
+    drop(pf_out);
+    let o = pf.wait_with_output().unwrap();
+    got.unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(answer.len(), data.len());
+    assert!(answer == data, "the bytes arrive unchanged");
+}
