@@ -20,6 +20,7 @@ pub mod embedded;
 pub mod handlers;
 pub mod state;
 pub mod store;
+pub mod table;
 pub mod validation;
 
 use std::future::Future;

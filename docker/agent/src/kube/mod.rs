@@ -14,6 +14,7 @@ pub mod net;
 pub mod object;
 pub mod patch;
 pub mod ports;
+pub mod printers;
 pub mod process;
 pub mod resource;
 pub mod selectors;

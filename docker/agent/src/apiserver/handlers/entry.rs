@@ -28,7 +28,6 @@ use super::errors::ApiError;
 use super::errors::ApiResult;
 use super::path::parse_path;
 use super::path::Parsed;
-use super::watch::start_watch;
 use super::watch::watch_response;
 use super::watch::WatchStart;
 use crate::apiserver::state::AppState;
@@ -52,7 +51,7 @@ pub async fn handle_api(
     }
 }
 
-pub(crate) enum Reply {
+pub enum Reply {
     Json(StatusCode, Value),
     Watch(WatchStart),
 }
@@ -94,49 +93,9 @@ pub(crate) fn dispatch(
     let res = t.res;
     let reply_ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
     match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
-        (Method::GET, None, None) => {
-            let label = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
-                .map_err(bad_request)?;
-            let field =
-                FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str), res.kind)
-                    .map_err(bad_request)?;
-            let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
-            if watch {
-                let timeout = q
-                    .get("timeoutSeconds")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .unwrap_or(1800);
-                return start_watch(
-                    app,
-                    res,
-                    ns,
-                    label,
-                    field,
-                    q.get("resourceVersion").cloned(),
-                    timeout,
-                )
-                .map(Reply::Watch);
-            }
-            let st = app.store();
-            let items: Vec<Value> = st
-                .list(res, ns.as_deref())
-                .into_iter()
-                .filter(|o| label.matches_object(o) && field.matches(o))
-                .cloned()
-                .collect();
-            reply_ok(json!({
-                "kind": format!("{}List", res.kind),
-                "apiVersion": res.api_version(),
-                "metadata": {"resourceVersion": st.resource_version().to_string()},
-                "items": items,
-            }))
-        }
+        (Method::GET, None, None) => super::list::get_collection(app, res, ns, &q, headers),
         (Method::GET, Some(name), None) | (Method::GET, Some(name), Some("status")) => {
-            let st = app.store();
-            st.get(res, ns.as_deref().unwrap_or(""), name)
-                .cloned()
-                .map(|o| Reply::Json(StatusCode::OK, o))
-                .ok_or_else(|| not_found(res, name))
+            super::list::get_object(app, res, ns.as_deref(), name, &q, headers)
         }
         (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
             let st = app.store();
