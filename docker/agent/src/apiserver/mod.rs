@@ -18,6 +18,8 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
 pub mod handlers;
+pub mod health;
+pub mod reviews;
 pub mod state;
 pub mod store;
 pub mod table;
@@ -29,10 +31,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use clap::Parser;
@@ -194,9 +195,12 @@ pub async fn serve_with_shutdown(
 /// Every route of the server.
 pub fn routes(app: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(health))
-        .route("/readyz", get(health))
-        .route("/livez", get(health))
+        .route("/healthz", get(health::healthz))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/healthz/{*check}", get(health::healthz_check))
+        .route("/livez/{*check}", get(health::livez_check))
+        .route("/readyz/{*check}", get(health::readyz_check))
         .route("/version", get(|| async { Json(discovery::version()) }))
         .route("/api", any(handlers::entry::handle_api))
         .route("/api/{*rest}", any(handlers::entry::handle_api))
@@ -211,10 +215,6 @@ pub fn routes(app: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn(log_request))
         .with_state(app)
-}
-
-async fn health(State(_): State<AppState>) -> impl IntoResponse {
-    (StatusCode::OK, "ok")
 }
 
 async fn log_request(req: Request, next: Next) -> Response {

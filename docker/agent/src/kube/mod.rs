@@ -17,5 +17,6 @@ pub mod ports;
 pub mod printers;
 pub mod process;
 pub mod resource;
+pub mod resource_meta;
 pub mod selectors;
 pub mod time;

@@ -44,6 +44,16 @@ pub async fn handle_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(r) = crate::apiserver::discovery::aggregated::respond(&method, uri.path(), &headers)
+    {
+        return r;
+    }
+    if let Some(r) = crate::apiserver::reviews::handle(&method, uri.path(), &body) {
+        return match r {
+            Ok((code, v)) => json_response(code, &v),
+            Err(e) => e.into_response(),
+        };
+    }
     match dispatch(&app, &method, &uri, &headers, &body) {
         Ok(Reply::Json(code, v)) => json_response(code, &v),
         Ok(Reply::Watch(w)) => watch_response(w),
