@@ -45,7 +45,7 @@ pub fn go_time_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::{Duration, OffsetDateTime};
+    use time::Duration;
 
     #[test]
     fn human_duration_matches_apimachinery() {
