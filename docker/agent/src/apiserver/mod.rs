@@ -7,12 +7,21 @@
 //! reloaded at start. Tests run it in-process with [`serve_with_shutdown`] on `127.0.0.1:0`
 //! (or [`embedded::EmbeddedServer`], which does it on a background thread).
 //!
+//! GETs answer in the shape the client negotiates (`table`: server-side Tables with upstream's
+//! columns, PartialObjectMetadata); lists page with `limit`/`continue`; watches honour
+//! `resourceVersion`, `allowWatchBookmarks`, `sendInitialEvents` and send DELETED/ADDED when an
+//! object leaves or enters a selector's selection; discovery carries verbs, categories and
+//! subresources, also aggregated (`apidiscovery.k8s.io` v2/v2beta1); access and self-subject
+//! reviews are answered (`reviews`: the learner may do everything); `/livez`, `/readyz`,
+//! `/healthz` as upstream (`health`).
+//!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
-//! only the resources of [`crate::kube::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
+//! only the resources of [`crate::kube::client::RESOURCES`];
 //! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
-//! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
-//! selector filters on the object's new state (no synthetic DELETED when an object stops
-//! matching); `dryRun`, `fieldManager` and `managedFields` are ignored.
+//! replaced, not merged by key) and JSON patch / server-side apply answer 415; lists are
+//! served from the current state (a `continue` token or `resourceVersion=N` does not give an
+//! older snapshot: an exact older version is 410, a continued list may see later changes);
+//! `dryRun`, `fieldManager` and `managedFields` are ignored.
 
 pub mod bootstrap;
 pub mod discovery;
