@@ -19,7 +19,15 @@ pub const GROUPS: &[&str] = &["system:masters", "system:authenticated"];
 pub const REASON: &str = "kplab: a lab learner is the cluster's administrator and may do everything (group system:masters)";
 
 /// Answers `path` if it names a review kind: `Some((code, body))`, or `None` for any other path.
-pub fn handle(method: &Method, path: &str, body: &Bytes) -> Option<ApiResult<(StatusCode, Value)>> {
+/// `content_type` is the request's: the answer does not depend on what is asked (everything is
+/// allowed), so a protobuf body (kubectl 1.32+) is answered without being decoded, and the
+/// JSON answer is one client-go reads whatever it accepts first.
+pub fn handle(
+    method: &Method,
+    path: &str,
+    content_type: &str,
+    body: &Bytes,
+) -> Option<ApiResult<(StatusCode, Value)>> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, kind) = match segs.as_slice() {
         ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] => {
@@ -39,7 +47,8 @@ pub fn handle(method: &Method, path: &str, body: &Bytes) -> Option<ApiResult<(St
     if method != Method::POST {
         return Some(Err(method_not_allowed()));
     }
-    Some(review(group, kind, body).map(|v| (StatusCode::CREATED, v)))
+    let protobuf = content_type.starts_with("application/vnd.kubernetes.protobuf");
+    Some(review(group, kind, body, protobuf).map(|v| (StatusCode::CREATED, v)))
 }
 
 fn invalid(kind: &str, group: &str, detail: &str) -> ApiError {
@@ -50,8 +59,15 @@ fn invalid(kind: &str, group: &str, detail: &str) -> ApiError {
     ))
 }
 
-fn review(group: &str, kind: &str, body: &Bytes) -> ApiResult<Value> {
-    let req = parse_body(body)?;
+fn review(group: &str, kind: &str, body: &Bytes, protobuf: bool) -> ApiResult<Value> {
+    if protobuf && body.is_empty() {
+        return Err(parse_body(body).unwrap_err());
+    }
+    let req = if protobuf {
+        json!({})
+    } else {
+        parse_body(body)?
+    };
     let mut out = json!({
         "kind": kind,
         "apiVersion": format!("{group}/v1"),
@@ -63,7 +79,7 @@ fn review(group: &str, kind: &str, body: &Bytes) -> ApiResult<Value> {
             let spec = &out["spec"];
             let res = spec.get("resourceAttributes").filter(|v| !v.is_null());
             let non = spec.get("nonResourceAttributes").filter(|v| !v.is_null());
-            if res.is_some() == non.is_some() {
+            if res.is_some() == non.is_some() && !protobuf {
                 let which = if res.is_some() {
                     "spec.nonResourceAttributes: Invalid value: \"null\": cannot be specified in combination with resourceAttributes"
                 } else {
@@ -81,12 +97,19 @@ fn review(group: &str, kind: &str, body: &Bytes) -> ApiResult<Value> {
             {
                 out["spec"]["namespace"] = json!("default");
             }
+            // cluster-admin's rules, then those every authenticated user has (the
+            // system:basic-user, system:discovery and system:public-info-viewer roles), as a
+            // kubeadm cluster lists them for its admin.
             out["status"] = json!({
                 "resourceRules": [
                     {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+                    {"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]},
+                    {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]},
                 ],
                 "nonResourceRules": [
                     {"verbs": ["*"], "nonResourceURLs": ["*"]},
+                    {"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"]},
+                    {"verbs": ["get"], "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"]},
                 ],
                 "incomplete": false,
             });
@@ -104,7 +127,13 @@ mod tests {
     use super::*;
 
     fn post(path: &str, body: Value) -> ApiResult<(StatusCode, Value)> {
-        handle(&Method::POST, path, &Bytes::from(body.to_string())).expect("a review path")
+        handle(
+            &Method::POST,
+            path,
+            "application/json",
+            &Bytes::from(body.to_string()),
+        )
+        .expect("a review path")
     }
 
     #[test]
@@ -151,10 +180,21 @@ mod tests {
         assert!(handle(
             &Method::GET,
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            "",
             &Bytes::new()
         )
         .unwrap()
         .is_err());
-        assert!(handle(&Method::POST, "/api/v1/pods", &Bytes::new()).is_none());
+        assert!(handle(&Method::POST, "/api/v1/pods", "", &Bytes::new()).is_none());
+        // kubectl 1.32+ posts protobuf: answered without decoding it.
+        let (_, v) = handle(
+            &Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "application/vnd.kubernetes.protobuf",
+            &Bytes::from_static(b"k8s\0\n\x1e"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(v["status"]["allowed"], true);
     }
 }

@@ -48,7 +48,11 @@ pub async fn handle_api(
     {
         return r;
     }
-    if let Some(r) = crate::apiserver::reviews::handle(&method, uri.path(), &body) {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if let Some(r) = crate::apiserver::reviews::handle(&method, uri.path(), content_type, &body) {
         return match r {
             Ok((code, v)) => json_response(code, &v),
             Err(e) => e.into_response(),
