@@ -279,6 +279,24 @@ fn watch_semantics() {
         "true"
     );
     assert_eq!(evs[2]["object"]["metadata"]["labels"]["app"], "other");
+    // A field selector too: the pod leaving `status.phase=Pending` is DELETED for the watcher.
+    let url = format!(
+        "{}/api/v1/pods?watch=true&fieldSelector=status.phase%3DPending&timeoutSeconds=10",
+        s.url()
+    );
+    let c4 = s.client();
+    let evs = watch_events(&url, "application/json", 2, move || {
+        c4.patch_status(
+            &PODS,
+            Some("default"),
+            "a",
+            &json!({"status": {"phase": "Running"}}),
+        )
+        .unwrap();
+    });
+    let types: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "DELETED"], "{evs:?}");
+    assert_eq!(evs[1]["object"]["status"]["phase"], "Running");
     // sendInitialEvents needs allowWatchBookmarks, as upstream validates.
     let (code, e, _) = get(
         &format!(

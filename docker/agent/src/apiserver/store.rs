@@ -27,7 +27,8 @@ pub struct Event {
     pub event_type: EventType,
     /// The object after the change (its last state for DELETED).
     pub object: Value,
-    /// The object before a MODIFIED change (watches with selectors compare both states).
+    /// What selectors can read of the object before a MODIFIED change (watches with selectors
+    /// compare both states), see [`crate::kube::selectors::selectable_view`].
     pub prev: Option<Value>,
 }
 
@@ -199,6 +200,8 @@ impl Store {
         } else {
             EventType::Added
         };
+        // Watches only compare the previous state with their selectors: keep just that part.
+        let prev = prev.map(|p| crate::kube::selectors::selectable_view(res.kind, &p));
         self.emit(res, key.0, t, obj.clone(), prev);
         obj
     }

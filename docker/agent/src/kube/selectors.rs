@@ -67,11 +67,7 @@ pub fn kind_fields(kind: &str) -> &'static [&'static str] {
 /// The value a field selector compares for `field`, as upstream's selectable fields render it
 /// (booleans and counts as text, unset booleans `false`, `source` is the source component).
 pub fn field_value(obj: &Value, field: &str) -> String {
-    let pointer = match field {
-        "source" => "/source/component".to_string(),
-        f => format!("/{}", f.replace('.', "/")),
-    };
-    match (obj.pointer(&pointer), field) {
+    match (obj.pointer(&field_pointer(field)), field) {
         (Some(Value::String(s)), _) => s.clone(),
         (Some(Value::Bool(b)), _) => b.to_string(),
         (Some(Value::Number(n)), _) => n.to_string(),
@@ -79,6 +75,48 @@ pub fn field_value(obj: &Value, field: &str) -> String {
         (None | Some(Value::Null), "status.replicas" | "status.successful") => "0".into(),
         (Some(Value::Null) | None, _) => String::new(),
         (Some(other), _) => other.to_string(),
+    }
+}
+
+fn field_pointer(field: &str) -> String {
+    match field {
+        "source" => "/source/component".to_string(),
+        f => format!("/{}", f.replace('.', "/")),
+    }
+}
+
+/// The part of `obj` label and field selectors of its kind can read (labels, name, namespace
+/// and the kind's selectable fields): what the store keeps of an object's previous state so
+/// that a watch can tell that the object left its selection, at a fraction of the memory.
+pub fn selectable_view(kind: &str, obj: &Value) -> Value {
+    let mut out = serde_json::json!({});
+    for field in COMMON_FIELDS.iter().chain(kind_fields(kind)) {
+        let ptr = field_pointer(field);
+        if let Some(v) = obj.pointer(&ptr) {
+            set_pointer(&mut out, &ptr, v.clone());
+        }
+    }
+    if let Some(l) = obj.pointer("/metadata/labels") {
+        set_pointer(&mut out, "/metadata/labels", l.clone());
+    }
+    out
+}
+
+fn set_pointer(root: &mut Value, ptr: &str, v: Value) {
+    let mut cur = root;
+    let parts: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = serde_json::json!({});
+        }
+        let m = cur.as_object_mut().expect("made an object above");
+        if i + 1 == parts.len() {
+            m.insert(p.to_string(), v);
+            return;
+        }
+        cur = m
+            .entry(p.to_string())
+            .or_insert_with(|| serde_json::json!({}));
     }
 }
 
