@@ -211,6 +211,18 @@ pub fn routes(app: AppState) -> Router {
         .route("/livez/{*check}", get(health::livez_check))
         .route("/readyz/{*check}", get(health::readyz_check))
         .route("/version", get(|| async { Json(discovery::version()) }))
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            any(reviews::route),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            any(reviews::route),
+        )
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            any(reviews::route),
+        )
         .route("/api", any(handlers::entry::handle_api))
         .route("/api/{*rest}", any(handlers::entry::handle_api))
         .route("/apis", any(handlers::entry::handle_api))

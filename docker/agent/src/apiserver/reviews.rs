@@ -4,7 +4,8 @@
 //! everything, so every access review is allowed, with a reason saying so.
 
 use axum::body::Bytes;
-use axum::http::{Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::handlers::entry::{method_not_allowed, parse_body};
@@ -17,6 +18,19 @@ pub const USER: &str = "kubernetes-admin";
 pub const GROUPS: &[&str] = &["system:masters", "system:authenticated"];
 /// Why everything is allowed.
 pub const REASON: &str = "kplab: a lab learner is the cluster's administrator and may do everything (group system:masters)";
+
+/// The route of the review kinds' paths (any method: only POST is allowed).
+pub async fn route(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match handle(&method, uri.path(), content_type, &body) {
+        Some(Ok((code, v))) => super::handlers::errors::json_response(code, &v),
+        Some(Err(e)) => e.into_response(),
+        None => unknown_path().into_response(),
+    }
+}
 
 /// Answers `path` if it names a review kind: `Some((code, body))`, or `None` for any other path.
 /// `content_type` is the request's: the answer does not depend on what is asked (everything is

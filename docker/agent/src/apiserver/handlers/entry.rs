@@ -48,16 +48,6 @@ pub async fn handle_api(
     {
         return r;
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if let Some(r) = crate::apiserver::reviews::handle(&method, uri.path(), content_type, &body) {
-        return match r {
-            Ok((code, v)) => json_response(code, &v),
-            Err(e) => e.into_response(),
-        };
-    }
     match dispatch(&app, &method, &uri, &headers, &body) {
         Ok(Reply::Json(code, v)) => json_response(code, &v),
         Ok(Reply::Watch(w)) => watch_response(w),
@@ -65,9 +55,18 @@ pub async fn handle_api(
     }
 }
 
-pub enum Reply {
+pub(crate) enum Reply {
     Json(StatusCode, Value),
     Watch(WatchStart),
+}
+
+impl From<super::list::Got> for Reply {
+    fn from(g: super::list::Got) -> Self {
+        match g {
+            super::list::Got::Json(code, v) => Reply::Json(code, v),
+            super::list::Got::Watch(w) => Reply::Watch(w),
+        }
+    }
 }
 
 pub(crate) fn query_map(uri: &Uri) -> std::collections::HashMap<String, String> {
@@ -107,9 +106,11 @@ pub(crate) fn dispatch(
     let res = t.res;
     let reply_ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
     match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
-        (Method::GET, None, None) => super::list::get_collection(app, res, ns, &q, headers),
+        (Method::GET, None, None) => {
+            super::list::get_collection(app, res, ns, &q, headers).map(Reply::from)
+        }
         (Method::GET, Some(name), None) | (Method::GET, Some(name), Some("status")) => {
-            super::list::get_object(app, res, ns.as_deref(), name, &q, headers)
+            super::list::get_object(app, res, ns.as_deref(), name, &q, headers).map(Reply::from)
         }
         (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
             let st = app.store();

@@ -8,13 +8,20 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use super::entry::Reply;
 use super::errors::{bad_request, not_found, ApiError, ApiResult};
-use super::watch::{start_watch, WatchParams};
+use super::watch::{start_watch, WatchParams, WatchStart};
 use crate::apiserver::state::AppState;
 use crate::apiserver::table;
 use crate::kube::client::{Resource, Status};
 use crate::kube::selectors::{FieldSelector, LabelSelector};
+
+/// What a GET answers: a JSON body (object, list, Table…) or a watch stream.
+pub(crate) enum Got {
+    /// The status code and body.
+    Json(StatusCode, Value),
+    /// A watch to stream.
+    Watch(WatchStart),
+}
 
 fn flag(q: &HashMap<String, String>, k: &str) -> Option<bool> {
     q.get(k).map(|v| v == "true" || v == "1")
@@ -35,7 +42,7 @@ pub(crate) fn get_collection(
     ns: Option<String>,
     q: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> ApiResult<Reply> {
+) -> ApiResult<Got> {
     let label = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
         .map_err(bad_request)?;
     let field = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str), res.kind)
@@ -62,7 +69,7 @@ pub(crate) fn get_collection(
             send_initial: flag(q, "sendInitialEvents"),
             timeout_secs,
         };
-        return start_watch(app, res, ns, label, field, p, shape).map(Reply::Watch);
+        return start_watch(app, res, ns, label, field, p, shape).map(Got::Watch);
     }
     let st = app.store();
     let current = st.resource_version();
@@ -160,7 +167,7 @@ pub(crate) fn get_collection(
         if let Some(k) = &start {
             body["metadata"] = json!({"continue": encode_continue(current, k, res.namespaced)});
         }
-        return Ok(Reply::Json(StatusCode::GONE, body));
+        return Ok(Got::Json(StatusCode::GONE, body));
     }
     let list = json!({
         "kind": format!("{}List", res.kind),
@@ -168,10 +175,7 @@ pub(crate) fn get_collection(
         "metadata": meta,
         "items": shown.iter().map(|o| (*o).clone()).collect::<Vec<_>>(),
     });
-    Ok(Reply::Json(
-        StatusCode::OK,
-        table::list_as(shape, res, list),
-    ))
+    Ok(Got::Json(StatusCode::OK, table::list_as(shape, res, list)))
 }
 
 /// `GET <object>` (and `…/status`), in the negotiated shape.
@@ -182,14 +186,14 @@ pub(crate) fn get_object(
     name: &str,
     q: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> ApiResult<Reply> {
+) -> ApiResult<Got> {
     let shape = table::negotiate(headers, q, false)?;
     let st = app.store();
     let o = st
         .get(res, ns.unwrap_or(""), name)
         .cloned()
         .ok_or_else(|| not_found(res, name))?;
-    Ok(Reply::Json(StatusCode::OK, table::object_as(shape, res, o)))
+    Ok(Got::Json(StatusCode::OK, table::object_as(shape, res, o)))
 }
 
 fn key_text(key: &(String, String), namespaced: bool) -> String {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{
+use super::common::{
     col, container_cells, format_label_selector, format_labels, i, selector_string, text, wide,
     Column, AGE, CONTAINERS_DESC, IMAGES_DESC, NAME,
 };

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{col, i, s, text, wide, Column, AGE, NAME, NAME_DESC};
+use super::common::{col, i, s, text, wide, Column, AGE, NAME, NAME_DESC};
 
 pub(crate) const CONFIG_MAP: &[Column] = &[
     NAME,

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{arr, col, i, or_none, s, text, wide, Column, AGE, NAME};
+use super::common::{arr, col, i, or_none, s, text, wide, Column, AGE, NAME};
 
 pub(crate) const POD: &[Column] = &[
     NAME,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{arr, col, format_labels, i, s, text, wide, Column, AGE, NAME};
+use super::common::{arr, col, format_labels, i, s, text, wide, Column, AGE, NAME};
 
 pub(crate) const SERVICE: &[Column] = &[
     NAME,
