@@ -7,22 +7,34 @@
 //! reloaded at start. Tests run it in-process with [`serve_with_shutdown`] on `127.0.0.1:0`
 //! (or [`embedded::EmbeddedServer`], which does it on a background thread).
 //!
+//! GETs answer in the shape the client negotiates (`table`: server-side Tables with upstream's
+//! columns, PartialObjectMetadata); lists page with `limit`/`continue`; watches honour
+//! `resourceVersion`, `allowWatchBookmarks`, `sendInitialEvents` and send DELETED/ADDED when an
+//! object leaves or enters a selector's selection; discovery carries verbs, categories and
+//! subresources, also aggregated (`apidiscovery.k8s.io` v2/v2beta1); access and self-subject
+//! reviews are answered (`reviews`: the learner may do everything); `/livez`, `/readyz`,
+//! `/healthz` as upstream (`health`).
+//!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
-//! only the resources of [`crate::kube::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
+//! only the resources of [`crate::kube::client::RESOURCES`];
 //! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
-//! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
-//! selector filters on the object's new state (no synthetic DELETED when an object stops
-//! matching); `dryRun`, `fieldManager` and `managedFields` are ignored.
+//! replaced, not merged by key) and JSON patch / server-side apply answer 415; lists are
+//! served from the current state (a `continue` token or `resourceVersion=N` does not give an
+//! older snapshot: an exact older version is 410, a continued list may see later changes);
+//! `dryRun`, `fieldManager` and `managedFields` are ignored.
 
 pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
 pub mod handlers;
+pub mod health;
 pub mod negotiate;
 pub mod openapi;
+pub mod reviews;
 pub mod state;
 pub mod store;
 pub mod streams;
+pub mod table;
 pub mod validation;
 
 use std::future::Future;
@@ -31,10 +43,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use clap::Parser;
@@ -196,14 +207,29 @@ pub async fn serve_with_shutdown(
 /// Every route of the server.
 pub fn routes(app: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(health))
-        .route("/readyz", get(health))
-        .route("/livez", get(health))
+        .route("/healthz", get(health::healthz))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/healthz/{*check}", get(health::healthz_check))
+        .route("/livez/{*check}", get(health::livez_check))
+        .route("/readyz/{*check}", get(health::readyz_check))
         .route("/version", get(|| async { Json(discovery::version()) }))
         .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::v3_index))
         .route("/openapi/v3/{*rest}", get(openapi::v3))
         .merge(streams::routes())
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            any(reviews::route),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            any(reviews::route),
+        )
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            any(reviews::route),
+        )
         .route("/api", any(handlers::entry::handle_api))
         .route("/api/{*rest}", any(handlers::entry::handle_api))
         .route("/apis", any(handlers::entry::handle_api))
@@ -217,10 +243,6 @@ pub fn routes(app: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn(log_request))
         .with_state(app)
-}
-
-async fn health(State(_): State<AppState>) -> impl IntoResponse {
-    (StatusCode::OK, "ok")
 }
 
 async fn log_request(req: Request, next: Next) -> Response {

@@ -27,6 +27,9 @@ pub struct Event {
     pub event_type: EventType,
     /// The object after the change (its last state for DELETED).
     pub object: Value,
+    /// What selectors can read of the object before a MODIFIED change (watches with selectors
+    /// compare both states), see [`crate::kube::selectors::selectable_view`].
+    pub prev: Option<Value>,
 }
 
 /// Key of an object within its resource: (namespace or `""`, name).
@@ -137,6 +140,12 @@ impl Store {
         self.rv
     }
 
+    /// The oldest resourceVersion the history still reaches back to (older watches and
+    /// continue tokens get 410 Gone).
+    pub fn oldest_resource_version(&self) -> u64 {
+        self.history_floor
+    }
+
     /// A receiver of every future event.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
@@ -185,17 +194,15 @@ impl Store {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let key = key_of(&obj);
-        let existed = self.map_mut(res).insert(key.clone(), obj.clone()).is_some();
-        self.emit(
-            res,
-            key.0,
-            if existed {
-                EventType::Modified
-            } else {
-                EventType::Added
-            },
-            obj.clone(),
-        );
+        let prev = self.map_mut(res).insert(key.clone(), obj.clone());
+        let t = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        // Watches only compare the previous state with their selectors: keep just that part.
+        let prev = prev.map(|p| crate::kube::selectors::selectable_view(res.kind, &p));
+        self.emit(res, key.0, t, obj.clone(), prev);
         obj
     }
 
@@ -205,17 +212,25 @@ impl Store {
         let mut obj = self.map_mut(res).remove(&key)?;
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        self.emit(res, key.0, EventType::Deleted, obj.clone());
+        self.emit(res, key.0, EventType::Deleted, obj.clone(), None);
         Some(obj)
     }
 
-    fn emit(&mut self, res: &'static Resource, namespace: String, t: EventType, object: Value) {
+    fn emit(
+        &mut self,
+        res: &'static Resource,
+        namespace: String,
+        t: EventType,
+        object: Value,
+        prev: Option<Value>,
+    ) {
         let ev = Arc::new(Event {
             rv: self.rv,
             plural: res.plural,
             namespace,
             event_type: t,
             object,
+            prev,
         });
         self.history.push_back(ev.clone());
         while self.history.len() > HISTORY_LIMIT {

@@ -27,7 +27,6 @@ use super::errors::ApiError;
 use super::errors::ApiResult;
 use super::path::parse_path;
 use super::path::Parsed;
-use super::watch::start_watch;
 use super::watch::watch_response;
 use super::watch::WatchStart;
 use crate::apiserver::negotiate;
@@ -45,6 +44,10 @@ pub async fn handle_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(r) = crate::apiserver::discovery::aggregated::respond(&method, uri.path(), &headers)
+    {
+        return r;
+    }
     // Bodies and answers in the media types the client negotiates (JSON, YAML, protobuf).
     let body = match negotiate::request_body(&headers, body) {
         Ok(b) => b,
@@ -95,6 +98,15 @@ pub(crate) enum Reply {
     Watch(WatchStart),
 }
 
+impl From<super::list::Got> for Reply {
+    fn from(g: super::list::Got) -> Self {
+        match g {
+            super::list::Got::Json(code, v) => Reply::Json(code, v),
+            super::list::Got::Watch(w) => Reply::Watch(w),
+        }
+    }
+}
+
 pub(crate) fn query_map(uri: &Uri) -> std::collections::HashMap<String, String> {
     axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
         .map(|q| q.0)
@@ -133,48 +145,10 @@ pub(crate) fn dispatch(
     let reply_ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
     match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
         (Method::GET, None, None) => {
-            let label = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
-                .map_err(bad_request)?;
-            let field =
-                FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str), res.kind)
-                    .map_err(bad_request)?;
-            let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
-            if watch {
-                let timeout = q
-                    .get("timeoutSeconds")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .unwrap_or(1800);
-                return start_watch(
-                    app,
-                    res,
-                    ns,
-                    label,
-                    field,
-                    q.get("resourceVersion").cloned(),
-                    timeout,
-                )
-                .map(Reply::Watch);
-            }
-            let st = app.store();
-            let items: Vec<Value> = st
-                .list(res, ns.as_deref())
-                .into_iter()
-                .filter(|o| label.matches_object(o) && field.matches(o))
-                .cloned()
-                .collect();
-            reply_ok(json!({
-                "kind": format!("{}List", res.kind),
-                "apiVersion": res.api_version(),
-                "metadata": {"resourceVersion": st.resource_version().to_string()},
-                "items": items,
-            }))
+            super::list::get_collection(app, res, ns, &q, headers).map(Reply::from)
         }
         (Method::GET, Some(name), None) | (Method::GET, Some(name), Some("status")) => {
-            let st = app.store();
-            st.get(res, ns.as_deref().unwrap_or(""), name)
-                .cloned()
-                .map(|o| Reply::Json(StatusCode::OK, o))
-                .ok_or_else(|| not_found(res, name))
+            super::list::get_object(app, res, ns.as_deref(), name, &q, headers).map(Reply::from)
         }
         (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
             let st = app.store();
