@@ -80,11 +80,14 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "verbs": verbs,
                 "shortNames": r.short_names,
             })];
-            if matches!(r.kind, "Pod" | "Deployment" | "Service" | "Node" | "Namespace") {
+            if matches!(
+                r.kind,
+                "Pod" | "Deployment" | "Service" | "Node" | "Namespace" | "ReplicaSet" | "DaemonSet"
+            ) {
                 out.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
             }
-            if r.kind == "Deployment" {
-                out.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+            if matches!(r.kind, "Deployment" | "ReplicaSet") {
+                out.push(json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
             }
             if r.kind == "Pod" {
                 out.push(json!({"name": "pods/binding", "singularName": "", "namespaced": true, "kind": "Binding", "verbs": ["create"]}));

@@ -8,12 +8,13 @@
 //! (or [`embedded::EmbeddedServer`], which does it on a background thread).
 //!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
-//! only the resources of [`crate::kube::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
+//! only the resources of [`crate::kube::client::RESOURCES`] (no PersistentVolumes, Jobs, RBAC…);
 //! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
 //! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
 //! selector filters on the object's new state (no synthetic DELETED when an object stops
 //! matching); `dryRun`, `fieldManager` and `managedFields` are ignored.
 
+pub mod addons;
 pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;

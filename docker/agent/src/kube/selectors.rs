@@ -35,6 +35,21 @@ const POD_FIELDS: &[&str] = &[
     "spec.serviceAccountName",
 ];
 
+/// The fields kube-apiserver lets Events be selected by.
+const EVENT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+];
+
 impl FieldSelector {
     /// Parses `spec.nodeName=node-1,metadata.name!=x` for objects of `kind`.
     pub fn parse(s: &str, kind: &str) -> Result<Self, String> {
@@ -61,7 +76,9 @@ impl FieldSelector {
                 || (kind == "Namespace" && field == "status.phase")
                 || (kind == "Node" && field == "spec.unschedulable")
                 || (kind == "EndpointSlice" && field == "addressType")
-                || (kind == "Service" && field == "spec.clusterIP");
+                || (kind == "Service" && field == "spec.clusterIP")
+                || (kind == "Event" && EVENT_FIELDS.contains(&field))
+                || (kind == "Secret" && field == "type");
             if !known {
                 return Err(format!("field label not supported: {field}"));
             }
@@ -77,7 +94,11 @@ impl FieldSelector {
     /// Whether the object satisfies every term (absent fields compare as `""`).
     pub fn matches(&self, obj: &Value) -> bool {
         self.requirements.iter().all(|r| {
-            let pointer = format!("/{}", r.field.replace('.', "/"));
+            let pointer = match r.field.as_str() {
+                // An Event's `source` field is its `source.component`.
+                "source" => "/source/component".to_string(),
+                f => format!("/{}", f.replace('.', "/")),
+            };
             let actual = match obj.pointer(&pointer) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Bool(b)) => b.to_string(),

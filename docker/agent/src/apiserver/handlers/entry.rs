@@ -117,7 +117,10 @@ pub(crate) fn dispatch(
                 )
                 .map(Reply::Watch);
             }
-            let st = app.store();
+            let mut st = app.store();
+            if res.kind == "Event" && super::kinds::prune_events(&mut st, None) {
+                app.changed();
+            }
             let items: Vec<Value> = st
                 .list(res, ns.as_deref())
                 .into_iter()
@@ -138,7 +141,7 @@ pub(crate) fn dispatch(
                 .map(|o| Reply::Json(StatusCode::OK, o))
                 .ok_or_else(|| not_found(res, name))
         }
-        (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
+        (Method::GET, Some(name), Some("scale")) if has_scale(res) => {
             let st = app.store();
             let d = st
                 .get(res, ns.as_deref().unwrap_or(""), name)
@@ -167,8 +170,8 @@ pub(crate) fn dispatch(
                 Some("status") => {
                     replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Status)?
                 }
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &obj, false)?
+                Some("scale") if has_scale(res) => {
+                    scale_update(app, &mut st, res, ns.as_deref(), name, &obj, false)?
                 }
                 _ => return Err(unknown_path()),
             };
@@ -192,8 +195,8 @@ pub(crate) fn dispatch(
             let patch = parse_body(body)?;
             let mut st = app.store();
             let out = match sub {
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &patch, true)?
+                Some("scale") if has_scale(res) => {
+                    scale_update(app, &mut st, res, ns.as_deref(), name, &patch, true)?
                 }
                 None | Some("status") => {
                     let key_ns = ns.as_deref().unwrap_or("");
@@ -282,6 +285,11 @@ pub(crate) fn dispatch(
         }
         _ => Err(method_not_allowed()),
     }
+}
+
+/// Kinds with a `scale` subresource.
+fn has_scale(res: &crate::kube::client::Resource) -> bool {
+    matches!(res.kind, "Deployment" | "ReplicaSet")
 }
 
 pub(crate) fn method_not_allowed() -> ApiError {

@@ -10,6 +10,7 @@ pub mod create;
 pub mod delete;
 pub mod entry;
 pub mod errors;
+pub mod kinds;
 pub mod path;
 pub mod services;
 #[cfg(test)]
