@@ -141,15 +141,19 @@ pub struct Scheduler {
     client: ApiClient,
     pods: Arc<Informer>,
     nodes: Arc<Informer>,
+    events: crate::kube::events::EventRecorder,
 }
 
 impl Scheduler {
     /// A scheduler over these caches.
     pub fn new(client: ApiClient, pods: Arc<Informer>, nodes: Arc<Informer>) -> Self {
+        let events =
+            crate::kube::events::EventRecorder::new(client.clone(), "default-scheduler", "");
         Scheduler {
             client,
             pods,
             nodes,
+            events,
         }
     }
 
@@ -202,6 +206,11 @@ impl Scheduler {
         {
             Ok(_) => {
                 tracing::info!(pod = %format!("{ns}/{}", pod.name()), node, "Successfully assigned pod");
+                self.events.normal(
+                    pod,
+                    "Scheduled",
+                    &format!("Successfully assigned {ns}/{} to {node}", pod.name()),
+                );
                 match self.client.get(&PODS, Some(ns), pod.name()) {
                     Ok(p) => self.pods.apply(&p),
                     Err(_) => {
@@ -244,6 +253,7 @@ impl Scheduler {
         {
             Ok(out) => {
                 tracing::info!(pod = %pod.name(), message = msg, "unschedulable");
+                self.events.warning(pod, "FailedScheduling", msg);
                 self.pods.apply(&out);
             }
             Err(e) => {

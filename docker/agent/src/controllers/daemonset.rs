@@ -1,0 +1,261 @@
+//! The DaemonSet controller: one pod per eligible node (the template's `nodeSelector`), bound
+//! to its node at creation (upstream adds node affinity and lets the scheduler bind; the
+//! affinity is added here too, for `kubectl get pod -o yaml` to look the same). Pods carry the
+//! `controller-revision-hash` and `pod-template-generation` labels; a template change replaces
+//! outdated pods one node at a time (RollingUpdate, maxUnavailable 1) or leaves them
+//! (OnDelete). Writes the DaemonSet's status and `SuccessfulCreate` / `SuccessfulDelete`
+//! events.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::deployment::{controlled_by, pod_active, pod_ready, pod_template_hash};
+use super::informer::Informer;
+use super::replicaset::pod_from_template;
+use crate::kube::client::{ApiClient, KubeObject, DAEMON_SETS, PODS};
+use crate::kube::events::EventRecorder;
+
+/// The controller: reads DaemonSets, Nodes and Pods from the informers.
+pub struct DaemonSetController {
+    client: ApiClient,
+    daemonsets: Arc<Informer>,
+    nodes: Arc<Informer>,
+    pods: Arc<Informer>,
+    events: EventRecorder,
+}
+
+fn node_of(p: &Value) -> &str {
+    p.pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Whether `node` has every label of the template's `nodeSelector`.
+pub fn node_fits(ds: &Value, node: &Value) -> bool {
+    let Some(sel) = ds
+        .pointer("/spec/template/spec/nodeSelector")
+        .and_then(Value::as_object)
+    else {
+        return true;
+    };
+    sel.iter().all(|(k, v)| {
+        node.pointer(&format!(
+            "/metadata/labels/{}",
+            k.replace('~', "~0").replace('/', "~1")
+        )) == Some(v)
+    })
+}
+
+impl DaemonSetController {
+    /// A controller over these caches.
+    pub fn new(
+        client: ApiClient,
+        daemonsets: Arc<Informer>,
+        nodes: Arc<Informer>,
+        pods: Arc<Informer>,
+    ) -> Self {
+        let events = EventRecorder::new(client.clone(), "daemonset-controller", "");
+        DaemonSetController {
+            client,
+            daemonsets,
+            nodes,
+            pods,
+            events,
+        }
+    }
+
+    /// Reconciles every DaemonSet once.
+    pub fn reconcile_all(&self) {
+        for ds in self.daemonsets.list() {
+            if ds.is_terminating() {
+                continue;
+            }
+            if let Err(e) = self.reconcile(&ds) {
+                let benign = e
+                    .downcast_ref::<crate::kube::client::ClientError>()
+                    .is_some_and(|c| c.is_conflict() || c.is_not_found());
+                if !benign {
+                    tracing::warn!(daemonset = %ds.name(), error = %e, "reconcile failed");
+                }
+            }
+        }
+    }
+
+    fn generation(ds: &Value) -> String {
+        ds.pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .to_string()
+    }
+
+    fn create_pod(&self, ds: &Value, node: &str) -> anyhow::Result<()> {
+        let mut template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let hash = pod_template_hash(&template);
+        if !template
+            .pointer("/metadata/labels")
+            .is_some_and(Value::is_object)
+        {
+            template["metadata"] = json!({"labels": {}});
+        }
+        template["metadata"]["labels"]["controller-revision-hash"] = json!(hash);
+        template["metadata"]["labels"]["pod-template-generation"] = json!(Self::generation(ds));
+        let mut pod = pod_from_template(ds, "DaemonSet", &template);
+        pod["spec"]["nodeName"] = json!(node);
+        pod["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}});
+        let ns = ds.namespace().unwrap_or("default");
+        let created = self.client.create(&PODS, Some(ns), &pod)?;
+        self.pods.apply(&created);
+        self.events.normal(
+            ds,
+            "SuccessfulCreate",
+            &format!("Created pod: {}", created.name()),
+        );
+        Ok(())
+    }
+
+    fn delete_pod(&self, ds: &Value, p: &Value) -> anyhow::Result<()> {
+        match self.client.delete(&PODS, p.namespace(), p.name(), None) {
+            Ok(v) => {
+                if v.get("kind").and_then(Value::as_str) == Some("Pod") && v.is_terminating() {
+                    self.pods.apply(&v);
+                } else {
+                    self.pods.remove(p);
+                }
+                self.events.normal(
+                    ds,
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {}", p.name()),
+                );
+                Ok(())
+            }
+            Err(e) if e.is_not_found() => {
+                self.pods.remove(p);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One pod per eligible node, outdated pods replaced, then the status.
+    pub fn reconcile(&self, ds: &Value) -> anyhow::Result<()> {
+        let ns = ds.namespace().unwrap_or("default");
+        let uid = ds.uid().unwrap_or("");
+        let generation = Self::generation(ds);
+        let nodes: Vec<Value> = self
+            .nodes
+            .list()
+            .into_iter()
+            .filter(|n| node_fits(ds, n))
+            .collect();
+        let node_names: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
+        let owned: Vec<Value> = self
+            .pods
+            .list_namespace(ns)
+            .into_iter()
+            .filter(|p| controlled_by(p, uid))
+            .collect();
+        let active: Vec<&Value> = owned.iter().filter(|p| pod_active(p)).collect();
+        let outdated = |p: &Value| {
+            p.labels()
+                .get("pod-template-generation")
+                .map(String::as_str)
+                != Some(generation.as_str())
+        };
+        // Pods on nodes that no longer run this DaemonSet, and duplicates.
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &active {
+            let n = node_of(p);
+            if !node_names.contains(&n) || !seen.insert(n.to_string()) {
+                self.delete_pod(ds, p)?;
+            }
+        }
+        for n in &node_names {
+            let has = owned.iter().any(|p| node_of(p) == *n);
+            if !has {
+                self.create_pod(ds, n)?;
+            }
+        }
+        let rolling = ds
+            .pointer("/spec/updateStrategy/type")
+            .and_then(Value::as_str)
+            .unwrap_or("RollingUpdate")
+            == "RollingUpdate";
+        if rolling {
+            let unavailable = active.iter().filter(|p| !pod_ready(p)).count()
+                + owned.iter().filter(|p| p.is_terminating()).count();
+            if unavailable == 0 {
+                if let Some(p) = active.iter().find(|p| outdated(p)) {
+                    self.delete_pod(ds, p)?;
+                }
+            }
+        }
+        self.update_status(ds, &node_names, &generation)
+    }
+
+    fn update_status(&self, ds: &Value, nodes: &[&str], generation: &str) -> anyhow::Result<()> {
+        let ns = ds.namespace().unwrap_or("default");
+        let uid = ds.uid().unwrap_or("");
+        let active: Vec<Value> = self
+            .pods
+            .list_namespace(ns)
+            .into_iter()
+            .filter(|p| controlled_by(p, uid) && pod_active(p))
+            .collect();
+        let scheduled = nodes
+            .iter()
+            .filter(|n| active.iter().any(|p| node_of(p) == **n))
+            .count();
+        let misscheduled = active
+            .iter()
+            .filter(|p| !nodes.contains(&node_of(p)))
+            .count();
+        let ready = active
+            .iter()
+            .filter(|p| pod_ready(p) && nodes.contains(&node_of(p)))
+            .count();
+        let updated = active
+            .iter()
+            .filter(|p| {
+                nodes.contains(&node_of(p))
+                    && p.labels()
+                        .get("pod-template-generation")
+                        .map(String::as_str)
+                        == Some(generation)
+            })
+            .count();
+        let mut status = json!({
+            "currentNumberScheduled": scheduled,
+            "desiredNumberScheduled": nodes.len(),
+            "numberMisscheduled": misscheduled,
+            "numberReady": ready,
+            "numberAvailable": ready,
+            "numberUnavailable": nodes.len().saturating_sub(ready),
+            "updatedNumberScheduled": updated,
+            "observedGeneration": ds.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+        });
+        // The four counts upstream always writes stay; the others are omitted at zero.
+        if let Some(m) = status.as_object_mut() {
+            m.retain(|k, v| {
+                matches!(
+                    k.as_str(),
+                    "currentNumberScheduled"
+                        | "desiredNumberScheduled"
+                        | "numberMisscheduled"
+                        | "numberReady"
+                        | "observedGeneration"
+                ) || v.as_u64() != Some(0)
+            });
+        }
+        if ds.get("status") != Some(&status) {
+            let mut n = ds.clone();
+            n["status"] = status;
+            let out = self
+                .client
+                .update_status(&DAEMON_SETS, ds.namespace(), ds.name(), &n)?;
+            self.daemonsets.apply(&out);
+        }
+        Ok(())
+    }
+}
