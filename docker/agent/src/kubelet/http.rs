@@ -63,10 +63,15 @@ pub fn parse_frames(mut body: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, String> {
     Ok(out)
 }
 
+/// Which node component (`kube-proxy`, `calico-node`) a local pod stands for.
+pub type ComponentLookup = Arc<dyn Fn(&str, &str) -> Option<&'static str> + Send + Sync>;
+
 /// The server's configuration.
 pub struct Server {
     /// Local pods.
     pub lookup: PodLookup,
+    /// Local pods standing for node components: their log is the component's.
+    pub components: ComponentLookup,
     /// `/var/log/kplab/pods`.
     pub pod_log_dir: PathBuf,
     /// `/var/log/kplab`.
@@ -119,6 +124,13 @@ impl Server {
                 send_log(&mut out, &path, &req.query)
             }
             ("GET", ["logs", ns, pod]) => {
+                if let Some(component) = (self.components)(ns, pod) {
+                    return send_log(
+                        &mut out,
+                        &self.log_dir.join(format!("{component}.log")),
+                        &req.query,
+                    );
+                }
                 if (self.lookup)(ns, pod).is_none() {
                     return status(
                         &mut out,

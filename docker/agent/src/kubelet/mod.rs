@@ -14,6 +14,7 @@
 //!
 //! State that must survive a kubelet restart (pod IPs and PIDs) is in [`store`].
 
+pub mod components;
 pub mod config;
 pub mod http;
 pub mod node;
@@ -114,6 +115,10 @@ struct Inner {
     /// reach the API server after a "ready" one, leaving the pod not ready for good while the
     /// kubelet believes it reported Ready.
     push: Mutex<()>,
+    /// Node component pods reported Running (key -> component), see `components.rs`.
+    components: Mutex<BTreeMap<String, &'static str>>,
+    /// The kubelet's events (`Pulled`, `Created`, `Started`, `Killing`, `Unhealthy`).
+    events: crate::kube::events::EventRecorder,
 }
 
 /// The kubelet: cheap to clone, shared by its threads.
@@ -134,7 +139,11 @@ impl Kubelet {
             exe: if link.exists() { link } else { cfg.exe.clone() },
         };
         let pending = store.load_all().into_iter().map(|r| (r.key(), r)).collect();
+        let events =
+            crate::kube::events::EventRecorder::new(client.clone(), "kubelet", &cfg.node_name);
         Kubelet(Arc::new(Inner {
+            components: Mutex::new(BTreeMap::new()),
+            events,
             cfg,
             client,
             store,
@@ -165,8 +174,17 @@ impl Kubelet {
             .map_err(|e| format!("cannot listen on 0.0.0.0:{}: {e}", cfg.port))?;
         let k = self.clone();
         let lookup: http::PodLookup = Arc::new(move |ns: &str, name: &str| k.pod_pid(ns, name));
+        let k = self.clone();
+        let components: http::ComponentLookup = Arc::new(move |ns: &str, name: &str| {
+            k.0.components
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&format!("{ns}/{name}"))
+                .copied()
+        });
         let srv = http::Server {
             lookup,
+            components,
             pod_log_dir: cfg.pod_log_dir.clone(),
             log_dir: cfg.log_dir.clone(),
         };
@@ -216,6 +234,11 @@ impl Kubelet {
         for key in gone {
             self.teardown(&key, false);
         }
+        self.0
+            .components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| keys.contains(k));
         // Records from before a restart whose pods no longer exist.
         let stale: Vec<PodRecord> = {
             let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -244,6 +267,10 @@ impl Kubelet {
             }
             return;
         }
+        if let Some(component) = crate::kube::contract::node_component(pod) {
+            self.handle_component_pod(pod, &key, component);
+            return;
+        }
         if pod.is_terminating() {
             let start_termination = {
                 let mut pods = self.pods();
@@ -257,6 +284,21 @@ impl Kubelet {
                 }
             };
             if start_termination {
+                for c in pod
+                    .pointer("/spec/containers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+                    self.0.events.record(
+                        pod,
+                        Some(&format!("spec.containers{{{name}}}")),
+                        crate::kube::events::NORMAL,
+                        "Killing",
+                        &format!("Stopping container {name}"),
+                    );
+                }
                 let k = self.clone();
                 spawn("kubelet-kill", move || k.teardown(&key, true));
             }
@@ -281,6 +323,9 @@ impl Kubelet {
             Ok(how) => {
                 let setup = began.elapsed();
                 self.push_status(&key);
+                if how != "re-adopted" {
+                    self.container_events(pod);
+                }
                 log(&format!(
                     "pod {key} {how} (network ready in {:.1} ms, status reported after {:.1} ms)",
                     setup.as_secs_f64() * 1e3,
@@ -288,6 +333,88 @@ impl Kubelet {
                 ));
             }
             Err(e) => log(&format!("pod {key} failed to start: {e}")),
+        }
+    }
+
+    /// A pod standing for a node component: no sandbox; reported Running on the node's IP
+    /// once, and deleted at once when it is deleted.
+    fn handle_component_pod(&self, pod: &Value, key: &str, component: &'static str) {
+        let ns = pod.namespace().unwrap_or("kube-system");
+        if pod.is_terminating() {
+            self.0
+                .components
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(key);
+            let _ = self.0.client.delete(&PODS, Some(ns), pod.name(), Some(0));
+            return;
+        }
+        let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+            && pod.pointer("/status/podIP").and_then(Value::as_str)
+                == Some(self.0.cfg.node_ip.to_string().as_str());
+        if !running {
+            let started = pod
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(crate::kube::time::now_rfc3339);
+            let mut obj = pod.clone();
+            obj["status"] = components::component_status(pod, self.0.cfg.node_ip, &started);
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            match self
+                .0
+                .client
+                .update_status(&PODS, Some(ns), pod.name(), &obj)
+            {
+                Ok(_) => log(&format!("pod {key} is this node's {component}")),
+                Err(e) => {
+                    log(&format!("pod {key}: status update failed: {e}"));
+                    return;
+                }
+            }
+        }
+        self.0
+            .components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), component);
+    }
+
+    /// The container events of a pod start, as the kubelet records them.
+    fn container_events(&self, pod: &Value) {
+        for c in pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let field = format!("spec.containers{{{name}}}");
+            let ev = &self.0.events;
+            ev.record(
+                pod,
+                Some(&field),
+                crate::kube::events::NORMAL,
+                "Pulled",
+                &format!("Container image \"{image}\" already present on machine"),
+            );
+            ev.record(
+                pod,
+                Some(&field),
+                crate::kube::events::NORMAL,
+                "Created",
+                &format!("Created container {name}"),
+            );
+            ev.record(
+                pod,
+                Some(&field),
+                crate::kube::events::NORMAL,
+                "Started",
+                &format!("Started container {name}"),
+            );
         }
     }
 
@@ -595,6 +722,23 @@ impl Kubelet {
             .collect();
         for (key, probe, ip, pid) in due {
             let result = pods::run_probe(&probe, ip, pid);
+            if let Err(msg) = &result {
+                let pod = self.pods().get(&key).map(|e| e.pod.clone());
+                if let Some(pod) = pod {
+                    let first = pod
+                        .pointer("/spec/containers/0/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    self.0.events.record(
+                        &pod,
+                        Some(&format!("spec.containers{{{first}}}")),
+                        crate::kube::events::WARNING,
+                        "Unhealthy",
+                        &format!("Readiness probe failed: {msg}"),
+                    );
+                }
+            }
             let mut pods = self.pods();
             let Some(e) = pods.get_mut(&key) else {
                 continue;
