@@ -43,9 +43,41 @@ pub fn component_status(pod: &Value, node_ip: Ipv4Addr, started: &str) -> Value 
     })
 }
 
+/// The node's Lease in `kube-node-lease`, as the kubelet keeps it (owned by the Node, renewed
+/// every heartbeat, 40 s duration).
+pub fn node_lease(node: &Value, now_micro: &str) -> Value {
+    let name = node
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": name,
+            "namespace": "kube-node-lease",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name,
+                                  "uid": node.pointer("/metadata/uid").cloned().unwrap_or(json!(""))}],
+        },
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now_micro},
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_lease_is_owned_by_the_node() {
+        let l = node_lease(
+            &json!({"metadata": {"name": "node-2", "uid": "u2"}}),
+            "2026-01-01T00:00:00.000001Z",
+        );
+        assert_eq!(l["metadata"]["namespace"], "kube-node-lease");
+        assert_eq!(l["metadata"]["ownerReferences"][0]["uid"], "u2");
+        assert_eq!(l["spec"]["holderIdentity"], "node-2");
+        assert_eq!(l["spec"]["renewTime"], "2026-01-01T00:00:00.000001Z");
+    }
 
     #[test]
     fn a_component_pod_runs_on_the_node_ip() {

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::kube::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use crate::kube::client::{ApiClient, ClientError, EventType, KubeObject, LEASES, NODES, PODS};
 use crate::kube::informer::{list_watch_selected, Change, Failure, Retry, Watcher};
 use crate::kube::net;
 use pods::{PodSpecInfo, Probe};
@@ -783,6 +783,7 @@ impl Kubelet {
                     }
                     registered = true;
                     delay = HEARTBEAT;
+                    self.renew_lease();
                 }
                 Err(e) => {
                     if !e.is_connect() || delay >= Duration::from_secs(1) {
@@ -835,6 +836,30 @@ impl Kubelet {
     /// The Node object this kubelet registers.
     pub fn node_object(&self) -> Value {
         node_object(&self.0.cfg)
+    }
+
+    /// Renews the node's Lease in `kube-node-lease` (creates it when missing).
+    fn renew_lease(&self) {
+        let c = &self.0.client;
+        let name = &self.0.cfg.node_name;
+        let now = crate::kube::time::now_rfc3339_micro();
+        let patch = json!({"spec": {"renewTime": now, "holderIdentity": name}});
+        match c.merge_patch(&LEASES, Some("kube-node-lease"), name, &patch) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                let created = c.get(&NODES, None, name).and_then(|node| {
+                    c.create(
+                        &LEASES,
+                        Some("kube-node-lease"),
+                        &components::node_lease(&node, &now),
+                    )
+                });
+                if let Err(e) = created {
+                    log(&format!("node lease: {e}"));
+                }
+            }
+            Err(e) => log(&format!("node lease renewal failed: {e}")),
+        }
     }
 
     fn report_node(&self, registered: bool) -> Result<(), ClientError> {
