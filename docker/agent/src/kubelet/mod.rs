@@ -368,7 +368,10 @@ impl Kubelet {
                 .client
                 .update_status(&PODS, Some(ns), pod.name(), &obj)
             {
-                Ok(_) => log(&format!("pod {key} is this node's {component}")),
+                Ok(_) => {
+                    log(&format!("pod {key} is this node's {component}"));
+                    self.container_events(pod);
+                }
                 Err(e) => {
                     log(&format!("pod {key}: status update failed: {e}"));
                     return;
