@@ -323,6 +323,7 @@ fn events_aggregate_select_and_expire() {
         "Container image \"nginx\" already present on machine",
     );
     rec.warning(&sa, "BackOff", "Back-off restarting failed container");
+    rec.flush();
     let l = c
         .list(
             &EVENTS,
@@ -374,6 +375,7 @@ fn events_aggregate_select_and_expire() {
     for i in 0..205 {
         rec.normal(&sa, "Spam", &format!("message {i}"));
     }
+    rec.flush();
     let all = c.list(&EVENTS, Some("default"), None, None).unwrap();
     assert_eq!(all.items.len(), 200);
 }
@@ -447,6 +449,7 @@ fn the_real_kubectl_reads_the_new_kinds() {
         .get(&SERVICE_ACCOUNTS, Some("default"), "default")
         .unwrap();
     rec.warning(&sa, "FailedScheduling", "0/2 nodes are available");
+    rec.flush();
     let (ok, out, err) = kubectl(
         &s,
         dir.path(),

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::deployment::{controlled_by, pod_active, pod_ready, pod_template_hash};
 use super::informer::Informer;
 use super::replicaset::pod_from_template;
+use super::scheduler::tolerates;
 use crate::kube::client::{ApiClient, KubeObject, DAEMON_SETS, PODS};
 use crate::kube::events::EventRecorder;
 
@@ -31,20 +32,28 @@ fn node_of(p: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// Whether `node` has every label of the template's `nodeSelector`.
+/// Whether the DaemonSet should run on `node`, as upstream decides it: every label of the
+/// template's `nodeSelector`, and every NoSchedule/NoExecute taint tolerated. Readiness and
+/// cordons do not matter (DaemonSet pods run on NotReady and unschedulable nodes).
 pub fn node_fits(ds: &Value, node: &Value) -> bool {
-    let Some(sel) = ds
+    let selected = match ds
         .pointer("/spec/template/spec/nodeSelector")
         .and_then(Value::as_object)
-    else {
-        return true;
+    {
+        None => true,
+        Some(sel) => sel.iter().all(|(k, v)| {
+            node.pointer(&format!(
+                "/metadata/labels/{}",
+                k.replace('~', "~0").replace('/', "~1")
+            )) == Some(v)
+        }),
     };
-    sel.iter().all(|(k, v)| {
-        node.pointer(&format!(
-            "/metadata/labels/{}",
-            k.replace('~', "~0").replace('/', "~1")
-        )) == Some(v)
-    })
+    let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let tolerated = node
+        .pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .is_none_or(|ts| ts.iter().all(|t| tolerates(&template, t)));
+    selected && tolerated
 }
 
 impl DaemonSetController {
@@ -257,5 +266,33 @@ impl DaemonSetController {
             self.daemonsets.apply(&out);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_sets_follow_node_selectors_and_taints() {
+        let ds = |spec: Value| json!({"spec": {"template": {"spec": spec}}});
+        let node = |labels: Value, taints: Value| json!({"metadata": {"labels": labels}, "spec": {"taints": taints}});
+        let cp = node(
+            json!({"kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": ""}),
+            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]),
+        );
+        let worker = node(json!({"kubernetes.io/os": "linux"}), json!([]));
+        let plain = ds(json!({}));
+        assert!(node_fits(&plain, &worker));
+        assert!(!node_fits(&plain, &cp), "an untolerated NoSchedule taint");
+        let tolerant = ds(json!({"tolerations": [{"operator": "Exists"}]}));
+        assert!(node_fits(&tolerant, &cp));
+        let linux_only = ds(json!({"nodeSelector": {"kubernetes.io/os": "windows"}}));
+        assert!(!node_fits(&linux_only, &worker));
+        let prefer = node(
+            json!({}),
+            json!([{"key": "k", "effect": "PreferNoSchedule"}]),
+        );
+        assert!(node_fits(&plain, &prefer));
     }
 }

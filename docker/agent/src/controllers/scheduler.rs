@@ -30,7 +30,8 @@ pub fn node_schedulable(n: &Value) -> bool {
     ready && n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true)
 }
 
-fn tolerates(pod: &Value, taint: &Value) -> bool {
+/// Whether `pod` tolerates `taint` (PreferNoSchedule taints are always tolerated).
+pub fn tolerates(pod: &Value, taint: &Value) -> bool {
     let effect = taint.get("effect").and_then(Value::as_str).unwrap_or("");
     if effect == "PreferNoSchedule" {
         return true;

@@ -3,10 +3,15 @@
 //! `involvedObject`, `reason`, `message`, `type`, `source` and the `reporting*` fields; a
 //! repeat of the same event (same object, type, reason, message and source) within the event
 //! TTL raises `count` and `lastTimestamp` of the stored Event instead of adding one, as
-//! client-go's event correlator does. Failures are logged and never reach the caller.
+//! client-go's event correlator does.
+//!
+//! As in client-go, recording never blocks the caller: events go through a bounded queue to
+//! one writer thread per process (shared by every recorder; events beyond the queue are
+//! dropped), and failures are logged, never returned.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -19,17 +24,28 @@ pub const NORMAL: &str = "Normal";
 /// `Warning`.
 pub const WARNING: &str = "Warning";
 
-/// How many distinct recent events a recorder remembers for aggregation.
+/// How many distinct recent events the writer remembers for aggregation.
 const REMEMBERED: usize = 256;
 /// After this, a repeat starts a new Event (the API server has expired the old one).
 const AGGREGATE_FOR: Duration = Duration::from_secs(3600);
+/// Events waiting for the writer; more are dropped, as client-go's broadcaster does.
+const QUEUE: usize = 1000;
 
 struct Seen {
     key: String,
-    namespace: String,
     name: String,
     count: u64,
     at: Instant,
+}
+
+enum Job {
+    Event {
+        client: ApiClient,
+        key: String,
+        namespace: String,
+        body: Value,
+    },
+    Flush(SyncSender<()>),
 }
 
 /// Writes Events for one component (`deployment-controller`, `kubelet`, …).
@@ -37,7 +53,84 @@ pub struct EventRecorder {
     client: ApiClient,
     component: String,
     host: String,
-    seen: Mutex<VecDeque<Seen>>,
+}
+
+fn queue() -> &'static SyncSender<Job> {
+    static QUEUE_TX: OnceLock<SyncSender<Job>> = OnceLock::new();
+    QUEUE_TX.get_or_init(|| {
+        let (tx, rx) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("event-writer".into())
+            .spawn(move || write_events(rx))
+            .expect("spawn the event writer");
+        tx
+    })
+}
+
+fn write_events(rx: Receiver<Job>) {
+    let mut seen: VecDeque<Seen> = VecDeque::new();
+    for job in rx {
+        match job {
+            Job::Flush(done) => {
+                let _ = done.send(());
+            }
+            Job::Event {
+                client,
+                key,
+                namespace,
+                body,
+            } => write_one(&client, &mut seen, key, namespace, body),
+        }
+    }
+}
+
+fn write_one(
+    client: &ApiClient,
+    seen: &mut VecDeque<Seen>,
+    key: String,
+    namespace: String,
+    mut body: Value,
+) {
+    let key = format!("{}|{key}", client.base_url());
+    seen.retain(|s| s.at.elapsed() < AGGREGATE_FOR);
+    let now = body["lastTimestamp"].clone();
+    let repeat = seen.iter_mut().find(|s| s.key == key).map(|s| {
+        s.count += 1;
+        s.at = Instant::now();
+        (s.name.clone(), s.count)
+    });
+    if let Some((name, count)) = repeat {
+        let patch = json!({"count": count, "lastTimestamp": now});
+        match client.merge_patch(&EVENTS, Some(&namespace), &name, &patch) {
+            Ok(_) => return,
+            Err(e) if e.is_not_found() => seen.retain(|s| s.key != key),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot update event");
+                return;
+            }
+        }
+    }
+    let involved = body["involvedObject"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let name = format!("{involved}.{nanos:x}");
+    body["metadata"]["name"] = json!(name);
+    match client.create(&EVENTS, Some(&namespace), &body) {
+        Ok(_) => {
+            if seen.len() >= REMEMBERED {
+                seen.pop_front();
+            }
+            seen.push_back(Seen {
+                key,
+                name,
+                count: 1,
+                at: Instant::now(),
+            });
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot record event"),
+    }
 }
 
 /// The `involvedObject` reference to `obj`.
@@ -70,7 +163,6 @@ impl EventRecorder {
             client,
             component: component.to_string(),
             host: host.to_string(),
-            seen: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -84,7 +176,8 @@ impl EventRecorder {
         self.record(obj, None, WARNING, reason, message);
     }
 
-    /// An event about `obj` (`field_path` such as `spec.containers{web}` for a container).
+    /// Queues an event about `obj` (`field_path` such as `spec.containers{web}` for a
+    /// container).
     pub fn record(
         &self,
         obj: &Value,
@@ -96,7 +189,8 @@ impl EventRecorder {
         let involved = object_reference(obj, field_path);
         let namespace = obj.namespace().unwrap_or("default").to_string();
         let key = format!(
-            "{}|{}|{}|{}|{}|{event_type}|{reason}|{message}",
+            "{}|{}|{}|{}|{}|{}|{event_type}|{reason}|{message}",
+            self.component,
             involved["kind"],
             namespace,
             obj.name(),
@@ -104,41 +198,14 @@ impl EventRecorder {
             field_path.unwrap_or("")
         );
         let now = now_rfc3339();
-        let repeat = {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            seen.retain(|s| s.at.elapsed() < AGGREGATE_FOR);
-            seen.iter_mut().find(|s| s.key == key).map(|s| {
-                s.count += 1;
-                s.at = Instant::now();
-                (s.name.clone(), s.count)
-            })
-        };
-        if let Some((name, count)) = repeat {
-            let patch = json!({"count": count, "lastTimestamp": now});
-            match self
-                .client
-                .merge_patch(&EVENTS, Some(&namespace), &name, &patch)
-            {
-                Ok(_) => return,
-                Err(e) if e.is_not_found() => {
-                    self.forget(&key);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, reason, "cannot update event");
-                    return;
-                }
-            }
-        }
-        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-        let name = format!("{}.{:x}", obj.name(), nanos);
         let mut source = json!({"component": self.component});
         if !self.host.is_empty() {
             source["host"] = json!(self.host);
         }
-        let event = json!({
+        let body = json!({
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {"namespace": namespace},
             "involvedObject": involved,
             "reason": reason,
             "message": message,
@@ -151,38 +218,22 @@ impl EventRecorder {
             "reportingComponent": self.component,
             "reportingInstance": self.host,
         });
-        match self.client.create(&EVENTS, Some(&namespace), &event) {
-            Ok(_) => {
-                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-                if seen.len() >= REMEMBERED {
-                    seen.pop_front();
-                }
-                seen.push_back(Seen {
-                    key,
-                    namespace,
-                    name,
-                    count: 1,
-                    at: Instant::now(),
-                });
-            }
-            Err(e) => tracing::debug!(error = %e, reason, "cannot record event"),
+        let job = Job::Event {
+            client: self.client.clone(),
+            key,
+            namespace,
+            body,
+        };
+        if queue().try_send(job).is_err() {
+            tracing::debug!(reason, "event queue full; event dropped");
         }
     }
 
-    fn forget(&self, key: &str) {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|s| s.key != key);
-    }
-
-    /// The namespaces and names of the Events this recorder remembers (for tests).
-    pub fn remembered(&self) -> Vec<(String, String)> {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|s| (s.namespace.clone(), s.name.clone()))
-            .collect()
+    /// Waits until every event queued so far is written (for tests and orderly exits).
+    pub fn flush(&self) {
+        let (tx, rx) = sync_channel(1);
+        if queue().send(Job::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        }
     }
 }
