@@ -904,3 +904,96 @@ fn daemon_sets_run_one_pod_per_node() {
         (active_pods(c, "app=agent").len() == 2).then_some(())
     });
 }
+
+#[test]
+fn orphaned_replica_sets_and_pods_are_adopted_again() {
+    let lab = lab();
+    let c = &lab.client;
+    c.create(&DEPLOYMENTS, None, &deployment("keep", 2))
+        .unwrap();
+    wait_for("2 ready", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "keep")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 2)
+    });
+    let pods_before: BTreeSet<String> = active_pods(c, "app=keep")
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    // `kubectl delete deployment keep --cascade=orphan`.
+    c.request(
+        "DELETE",
+        "/apis/apps/v1/namespaces/default/deployments/keep",
+        &[],
+        Some((
+            "application/json",
+            &json!({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Orphan"}),
+        )),
+    )
+    .unwrap();
+    let rs = c
+        .list(&REPLICA_SETS, Some("default"), Some("app=keep"), None)
+        .unwrap()
+        .items;
+    assert_eq!(rs.len(), 1, "the ReplicaSet stays");
+    assert!(rs[0]["metadata"].get("ownerReferences").is_none());
+    std::thread::sleep(Duration::from_millis(300));
+    let pods_orphaned: BTreeSet<String> = active_pods(c, "app=keep")
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    assert_eq!(pods_orphaned, pods_before, "the pods stay");
+    // The same Deployment again adopts the ReplicaSet, which keeps its pods.
+    let d = c
+        .create(&DEPLOYMENTS, None, &deployment("keep", 2))
+        .unwrap();
+    let adopted = wait_for("the ReplicaSet adopted", Duration::from_secs(10), || {
+        c.get(&REPLICA_SETS, Some("default"), rs[0].name())
+            .ok()
+            .filter(|r| r["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"])
+    });
+    assert_eq!(adopted["spec"]["replicas"], 2);
+    wait_for("available again", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "keep")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 2)
+    });
+    let pods_after: BTreeSet<String> = active_pods(c, "app=keep")
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    assert_eq!(pods_after, pods_before);
+    assert_eq!(
+        c.list(&REPLICA_SETS, Some("default"), Some("app=keep"), None)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    // Orphaned pods of a deleted ReplicaSet are adopted by a new one with the same selector.
+    let rs_name = adopted.name().to_string();
+    c.request(
+        "DELETE",
+        &format!("/apis/apps/v1/namespaces/default/replicasets/{rs_name}"),
+        &[("propagationPolicy", "Orphan")],
+        None,
+    )
+    .unwrap();
+    let p = c
+        .get(&PODS, Some("default"), pods_before.iter().next().unwrap())
+        .unwrap();
+    assert!(p["metadata"].get("ownerReferences").is_none(), "{p}");
+    wait_for(
+        "the pods adopted by the recreated ReplicaSet",
+        Duration::from_secs(10),
+        || {
+            let pods = active_pods(c, "app=keep");
+            let names: BTreeSet<String> = pods.iter().map(|p| p.name().to_string()).collect();
+            (names == pods_before
+                && pods
+                    .iter()
+                    .all(|p| p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"))
+            .then_some(())
+        },
+    );
+}

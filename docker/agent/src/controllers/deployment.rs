@@ -109,6 +109,65 @@ pub fn controlled_by(pod: &Value, uid: &str) -> bool {
         })
 }
 
+/// Whether `obj` has a controller reference (to anything).
+pub fn has_controller(obj: &Value) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        })
+}
+
+/// Adopts `orphan` for `owner` (of `kind`) when it has no controller and its labels match the
+/// owner's selector, as upstream controllers adopt what `--cascade=orphan` left behind: adds
+/// the controller reference and returns the updated object.
+pub fn adopt(
+    client: &ApiClient,
+    res: &crate::kube::client::Resource,
+    owner: &Value,
+    kind: &str,
+    orphan: &Value,
+) -> Option<Value> {
+    if has_controller(orphan) || orphan.is_terminating() {
+        return None;
+    }
+    let selector =
+        crate::kube::selectors::LabelSelector::from_json(owner.pointer("/spec/selector")).ok()?;
+    if selector.is_empty() || !selector.matches_object(orphan) {
+        return None;
+    }
+    // The owner in a cache may be gone already (or replaced by a namesake): adopt only for
+    // the owner the API server has now, as upstream's adoption re-checks it.
+    let owner_res = crate::kube::client::Resource::by_kind(kind)?;
+    let fresh = client
+        .get(owner_res, owner.namespace(), owner.name())
+        .ok()?;
+    if fresh.uid() != owner.uid() || fresh.is_terminating() {
+        return None;
+    }
+    let mut refs = orphan
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    refs.push(json!({
+        "apiVersion": "apps/v1", "kind": kind, "name": owner.name(),
+        "uid": owner.uid().unwrap_or(""), "controller": true, "blockOwnerDeletion": true,
+    }));
+    let patch = json!({"metadata": {"ownerReferences": refs}});
+    match client.merge_patch(res, orphan.namespace(), orphan.name(), &patch) {
+        Ok(o) => {
+            tracing::info!(object = %orphan.name(), owner = %owner.name(), "adopted");
+            Some(o)
+        }
+        Err(e) => {
+            tracing::debug!(object = %orphan.name(), error = %e, "cannot adopt");
+            None
+        }
+    }
+}
+
 /// Deletion preference, lowest first (as the ReplicaSet controller ranks pods): unscheduled,
 /// then pending, then not ready, then the newest.
 pub fn deletion_rank(
@@ -287,12 +346,21 @@ impl DeploymentController {
 
     fn owned_replica_sets(&self, d: &Value) -> Vec<Value> {
         let uid = d.uid().unwrap_or("");
-        let mut v: Vec<Value> = self
+        let all = self
             .replicasets
-            .list_namespace(d.namespace().unwrap_or("default"))
-            .into_iter()
-            .filter(|rs| controlled_by(rs, uid) && !rs.is_terminating())
-            .collect();
+            .list_namespace(d.namespace().unwrap_or("default"));
+        let mut v: Vec<Value> = Vec::new();
+        for rs in all {
+            if rs.is_terminating() {
+                continue;
+            }
+            if controlled_by(&rs, uid) {
+                v.push(rs);
+            } else if let Some(adopted) = adopt(&self.client, &REPLICA_SETS, d, "Deployment", &rs) {
+                self.replicasets.apply(&adopted);
+                v.push(adopted);
+            }
+        }
         v.sort_by_key(|rs| {
             (
                 rs.pointer("/metadata/creationTimestamp")
@@ -637,7 +705,11 @@ impl DeploymentController {
         if a.get(REVISION) == Some(&rev) && !a.contains_key("kplab.dev/pod-template-hash") {
             return Ok(());
         }
-        let patch = json!({"metadata": {"annotations": {REVISION: rev, "kplab.dev/pod-template-hash": null}}});
+        // Conditional on the version read, so a stale copy never writes over a namesake.
+        let patch = json!({"metadata": {
+            "resourceVersion": d.resource_version(),
+            "annotations": {REVISION: rev, "kplab.dev/pod-template-hash": null},
+        }});
         let out = self
             .client
             .merge_patch(&DEPLOYMENTS, d.namespace(), d.name(), &patch)?;

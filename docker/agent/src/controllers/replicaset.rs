@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::deployment::{controlled_by, deletion_rank, pod_active, pod_ready};
+use super::deployment::{adopt, controlled_by, deletion_rank, pod_active, pod_ready};
 use super::informer::Informer;
 use crate::kube::client::{ApiClient, KubeObject, PODS, REPLICA_SETS};
 use crate::kube::events::EventRecorder;
@@ -79,12 +79,18 @@ impl ReplicaSetController {
             .and_then(Value::as_i64)
             .unwrap_or(1)
             .max(0) as usize;
-        let mut active: Vec<Value> = self
-            .pods
-            .list_namespace(ns)
-            .into_iter()
-            .filter(|p| controlled_by(p, uid) && pod_active(p))
-            .collect();
+        let mut active: Vec<Value> = Vec::new();
+        for p in self.pods.list_namespace(ns) {
+            if !pod_active(&p) {
+                continue;
+            }
+            if controlled_by(&p, uid) {
+                active.push(p);
+            } else if let Some(adopted) = adopt(&self.client, &PODS, rs, "ReplicaSet", &p) {
+                self.pods.apply(&adopted);
+                active.push(adopted);
+            }
+        }
         if active.len() < desired {
             let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
             for _ in active.len()..desired {

@@ -246,7 +246,11 @@ pub(crate) fn dispatch(
                 }
             }
             let mut st = app.store();
-            let out = delete(&mut st, res, ns.as_deref().unwrap_or(""), name, grace)?;
+            let out = if super::kinds::propagation_policy(&q, body).as_deref() == Some("Orphan") {
+                super::kinds::delete_orphaning(&mut st, res, ns.as_deref().unwrap_or(""), name)?
+            } else {
+                delete(&mut st, res, ns.as_deref().unwrap_or(""), name, grace)?
+            };
             app.changed();
             reply_ok(out)
         }

@@ -1,17 +1,22 @@
 //! What the API server does around some kinds beyond storing them: a `default` ServiceAccount
 //! in every new namespace (kube-controller-manager's serviceaccounts controller does it in a
-//! real cluster), and the Event store's bounds (events expire after one hour, as
-//! kube-apiserver's `--event-ttl`, and at most [`EVENTS_PER_NAMESPACE`] per namespace).
+//! real cluster), the Event store's bounds (events expire after one hour, as
+//! kube-apiserver's `--event-ttl`, and at most [`EVENTS_PER_NAMESPACE`] per namespace), and
+//! deletion with `propagationPolicy: Orphan` (`kubectl delete --cascade=orphan`).
 
 use serde_json::json;
 use serde_json::Value;
 
 use super::create::create;
+use super::delete::success_status;
+use super::errors::not_found;
+use super::errors::ApiResult;
 use crate::apiserver::state::AppState;
 use crate::apiserver::store::key_of;
 use crate::apiserver::store::Store;
 use crate::kube::client::Resource;
 use crate::kube::client::EVENTS;
+use crate::kube::client::RESOURCES;
 use crate::kube::client::SERVICE_ACCOUNTS;
 use crate::kube::time::rfc3339;
 
@@ -95,4 +100,78 @@ pub(crate) fn prune_events(st: &mut Store, namespace: Option<&str>) -> bool {
         }
     }
     removed
+}
+
+/// The `propagationPolicy` of a DELETE: the query parameter, else the DeleteOptions body.
+pub(crate) fn propagation_policy(
+    q: &std::collections::HashMap<String, String>,
+    body: &[u8],
+) -> Option<String> {
+    if let Some(p) = q.get("propagationPolicy") {
+        return Some(p.clone());
+    }
+    if let Ok(opts) = serde_json::from_slice::<Value>(body) {
+        if let Some(p) = opts.get("propagationPolicy").and_then(Value::as_str) {
+            return Some(p.to_string());
+        }
+        // The old DeleteOptions field kubectl still understands.
+        if opts.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
+            return Some("Orphan".to_string());
+        }
+    }
+    None
+}
+
+/// Deletes an object and leaves its dependents, with the owner's reference removed from them
+/// (what the garbage collector's orphan finalizer does).
+pub(crate) fn delete_orphaning(
+    st: &mut Store,
+    res: &'static Resource,
+    ns: &str,
+    name: &str,
+) -> ApiResult<Value> {
+    let obj = st
+        .get(res, ns, name)
+        .cloned()
+        .ok_or_else(|| not_found(res, name))?;
+    if matches!(res.kind, "Pod" | "Namespace") {
+        return super::delete::delete(st, res, ns, name, None);
+    }
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let owner_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+    for r in RESOURCES {
+        let deps: Vec<Value> = st
+            .list(r, if r.namespaced { owner_ns } else { None })
+            .into_iter()
+            .filter(|o| {
+                o.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|x| x.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                    })
+            })
+            .cloned()
+            .collect();
+        for mut d in deps {
+            if let Some(refs) = d
+                .pointer_mut("/metadata/ownerReferences")
+                .and_then(Value::as_array_mut)
+            {
+                refs.retain(|x| x.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+                if refs.is_empty() {
+                    if let Some(m) = d.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("ownerReferences");
+                    }
+                }
+            }
+            st.put(r, d);
+        }
+    }
+    let removed = st.remove(res, ns, name).unwrap_or(obj);
+    Ok(success_status(res, &removed))
 }
