@@ -169,6 +169,18 @@ pub async fn serve_with_shutdown(
             }
         })
     };
+    let collector = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(GC_PERIOD);
+            loop {
+                tick.tick().await;
+                if handlers::kinds::collect_garbage(&mut app.store()) > 0 {
+                    app.changed();
+                }
+            }
+        })
+    };
     let router = routes(app.clone());
     let shutdown = async move {
         shutdown.await;
@@ -178,6 +190,7 @@ pub async fn serve_with_shutdown(
         .with_graceful_shutdown(shutdown)
         .await;
     persister.abort();
+    collector.abort();
     let a = app.clone();
     tokio::task::spawn_blocking(move || a.flush())
         .await
@@ -190,6 +203,9 @@ pub async fn serve_with_shutdown(
         })?;
     result.map_err(|e| anyhow::anyhow!("server error: {e}"))
 }
+
+/// How often the garbage collector looks for objects whose owners are gone.
+const GC_PERIOD: Duration = Duration::from_secs(20);
 
 /// Every route of the server.
 pub fn routes(app: AppState) -> Router {

@@ -2,7 +2,8 @@
 //! in every new namespace (kube-controller-manager's serviceaccounts controller does it in a
 //! real cluster), the Event store's bounds (events expire after one hour, as
 //! kube-apiserver's `--event-ttl`, and at most [`EVENTS_PER_NAMESPACE`] per namespace), and
-//! deletion with `propagationPolicy: Orphan` (`kubectl delete --cascade=orphan`).
+//! deletion with `propagationPolicy: Orphan` (`kubectl delete --cascade=orphan`), and the
+//! garbage collector's sweep ([`collect_garbage`]: objects whose owners are all gone).
 
 use serde_json::json;
 use serde_json::Value;
@@ -174,4 +175,95 @@ pub(crate) fn delete_orphaning(
     }
     let removed = st.remove(res, ns, name).unwrap_or(obj);
     Ok(success_status(res, &removed))
+}
+
+/// Whether the owner an ownerReference names exists (same uid). Owners of kinds this server
+/// does not serve count as present: nothing here could prove them gone.
+fn owner_exists(st: &Store, ns: &str, r: &Value) -> bool {
+    let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
+    let Some(res) = Resource::by_kind(kind) else {
+        return true;
+    };
+    let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+    let owner_ns = if res.namespaced { ns } else { "" };
+    match st.get(res, owner_ns, name) {
+        None => false,
+        Some(o) => match r.get("uid").and_then(Value::as_str) {
+            Some(uid) => o.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid),
+            None => true,
+        },
+    }
+}
+
+/// One pass of the garbage collector (kube-controller-manager's, done here where the objects
+/// are): deletes every object that has ownerReferences and none of whose owners exists any
+/// more (pods gracefully), as background propagation eventually does. Returns how many.
+pub(crate) fn collect_garbage(st: &mut Store) -> usize {
+    let mut doomed: Vec<(&'static Resource, String, String)> = Vec::new();
+    for r in RESOURCES {
+        for o in st.list(r, None) {
+            let Some(refs) = o
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .filter(|refs| !refs.is_empty())
+            else {
+                continue;
+            };
+            if o.pointer("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
+            let (ns, name) = key_of(o);
+            if refs.iter().all(|x| !owner_exists(st, &ns, x)) {
+                doomed.push((r, ns, name));
+            }
+        }
+    }
+    let n = doomed.len();
+    for (r, ns, name) in doomed {
+        tracing::info!(resource = r.plural, namespace = %ns, name = %name, "garbage collected: its owners are gone");
+        let _ = super::delete::delete(st, r, &ns, &name, None);
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::bootstrap::test_state;
+    use crate::kube::client::CONFIG_MAPS;
+
+    #[test]
+    fn the_collector_deletes_what_has_lost_every_owner() {
+        let app = test_state();
+        let mut st = app.store();
+        let owner = create(
+            &app,
+            &mut st,
+            &CONFIG_MAPS,
+            Some("default"),
+            json!({"metadata": {"name": "owner"}}),
+        )
+        .unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        let dep = |name: &str, refs: Value| json!({"metadata": {"name": name, "ownerReferences": refs}, "data": {}});
+        let owned = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]);
+        let dangling =
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "gone"}]);
+        let foreign =
+            json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "x"}]);
+        for (n, r) in [("a", owned), ("b", dangling), ("c", foreign)] {
+            create(&app, &mut st, &CONFIG_MAPS, Some("default"), dep(n, r)).unwrap();
+        }
+        assert_eq!(collect_garbage(&mut st), 1);
+        assert!(st.get(&CONFIG_MAPS, "default", "a").is_some());
+        assert!(
+            st.get(&CONFIG_MAPS, "default", "b").is_none(),
+            "its owner's uid is gone"
+        );
+        assert!(
+            st.get(&CONFIG_MAPS, "default", "c").is_some(),
+            "an owner kind we do not serve"
+        );
+        assert_eq!(collect_garbage(&mut st), 0);
+    }
 }
