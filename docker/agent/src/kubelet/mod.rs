@@ -667,6 +667,24 @@ impl Kubelet {
                 };
                 e.restart_at = Some(now + backoff);
                 e.ready = false;
+                if !backoff.is_zero() {
+                    let c = e
+                        .pod
+                        .pointer("/spec/containers/0/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let (ns, name) = key.split_once('/').unwrap_or(("default", key));
+                    self.0.events.record(
+                        &e.pod,
+                        Some(&format!("spec.containers{{{c}}}")),
+                        crate::kube::events::WARNING,
+                        "BackOff",
+                        &format!(
+                            "Back-off restarting failed container {c} in pod {name}_{ns}({})",
+                            e.spec.uid
+                        ),
+                    );
+                }
                 log(&format!(
                     "pod {key}: process {} exited with {code}; restarting in {backoff:?}",
                     e.record.pid
@@ -699,6 +717,7 @@ impl Kubelet {
                             "pod {key}: restarted (restartCount {})",
                             e.record.restart_count
                         ));
+                        self.container_events(&e.pod);
                     }
                     Err(err) => {
                         log(&format!("pod {key}: restart failed: {err}"));
