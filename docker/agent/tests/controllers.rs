@@ -899,6 +899,32 @@ fn daemon_sets_run_one_pod_per_node() {
                 .all(|p| p.labels()["pod-template-generation"] == "2"))
         .then_some(())
     });
+    // A failed pod is deleted and replaced.
+    let mut failed = active_pods(c, "app=agent")
+        .into_iter()
+        .find(|p| p["spec"]["nodeName"] == "node-2")
+        .unwrap();
+    failed["status"]["phase"] = json!("Failed");
+    c.update_status(&PODS, Some("default"), failed.name(), &failed)
+        .unwrap();
+    wait_for("a replacement on node-2", Duration::from_secs(10), || {
+        active_pods(c, "app=agent")
+            .into_iter()
+            .find(|p| p["spec"]["nodeName"] == "node-2" && p.name() != failed.name() && is_ready(p))
+    });
+    let w = wait_for("FailedDaemonPod", Duration::from_secs(5), || {
+        events_of(c, "default", "DaemonSet", "agent")
+            .into_iter()
+            .find(|e| e["reason"] == "FailedDaemonPod")
+    });
+    assert_eq!(
+        w["message"],
+        format!(
+            "Found failed daemon pod default/{} on node node-2, will try to kill it",
+            failed.name()
+        )
+    );
+    assert_eq!(w["type"], "Warning");
     // Removing a node removes its pod.
     c.delete(&NODES, None, "node-3", None).unwrap();
     wait_for("2 pods again", Duration::from_secs(10), || {

@@ -172,6 +172,23 @@ impl DaemonSetController {
                 .map(String::as_str)
                 != Some(generation.as_str())
         };
+        // Failed pods are deleted (and replaced below once gone), as upstream does.
+        for p in owned
+            .iter()
+            .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"))
+            .filter(|p| !p.is_terminating())
+        {
+            self.events.warning(
+                ds,
+                "FailedDaemonPod",
+                &format!(
+                    "Found failed daemon pod {ns}/{} on node {}, will try to kill it",
+                    p.name(),
+                    node_of(p)
+                ),
+            );
+            self.delete_pod(ds, p)?;
+        }
         // Pods on nodes that no longer run this DaemonSet, and duplicates.
         let mut seen = std::collections::BTreeSet::new();
         for p in &active {
