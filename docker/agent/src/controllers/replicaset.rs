@@ -41,6 +41,30 @@ pub fn pod_from_template(owner: &Value, kind: &str, template: &Value) -> Value {
            "spec": template.get("spec").cloned().unwrap_or(json!({}))})
 }
 
+/// Whether a pod is available: Ready for at least `min_ready_seconds` (upstream's
+/// `IsPodAvailable`; the controllers' resync picks up pods that become available later).
+pub fn pod_available(p: &Value, min_ready_seconds: i64) -> bool {
+    if !pod_ready(p) {
+        return false;
+    }
+    if min_ready_seconds <= 0 {
+        return true;
+    }
+    let since = p
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+        })
+        .and_then(|c| c.get("lastTransitionTime").and_then(Value::as_str))
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        });
+    since
+        .is_some_and(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds() >= min_ready_seconds)
+}
+
 impl ReplicaSetController {
     /// A controller over these caches.
     pub fn new(client: ApiClient, replicasets: Arc<Informer>, pods: Arc<Informer>) -> Self {
@@ -156,11 +180,19 @@ impl ReplicaSetController {
             .filter(|p| template_labels.as_ref().is_none_or(|s| s.matches_object(p)))
             .count();
         let ready = active.iter().filter(|p| pod_ready(p)).count();
+        let min_ready = rs
+            .pointer("/spec/minReadySeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let available = active
+            .iter()
+            .filter(|p| pod_available(p, min_ready))
+            .count();
         let mut status = json!({
             "replicas": active.len(),
             "fullyLabeledReplicas": fully_labeled,
             "readyReplicas": ready,
-            "availableReplicas": ready,
+            "availableReplicas": available,
             "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
         });
         // `replicas` is always there; the other counts are omitted at zero.
@@ -176,5 +208,20 @@ impl ReplicaSetController {
             self.replicasets.apply(&out);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn availability_waits_for_min_ready_seconds() {
+        let pod = |since: &str| json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": since}]}});
+        let now = crate::kube::time::now_rfc3339();
+        assert!(pod_available(&pod(&now), 0));
+        assert!(!pod_available(&pod(&now), 30));
+        assert!(pod_available(&pod("2020-01-01T00:00:00Z"), 30));
+        assert!(!pod_available(&json!({"status": {}}), 0));
     }
 }
