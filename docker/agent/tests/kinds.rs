@@ -204,6 +204,41 @@ fn a_fresh_cluster_has_service_accounts_and_the_kube_proxy_objects() {
         assert_eq!(d["metadata"]["generation"], 1);
         c.get(&SERVICE_ACCOUNTS, Some("kube-system"), ds).unwrap();
     }
+    // A pod's ServiceAccount must exist (the ServiceAccount admission plugin).
+    let (code, msg) = create_err(
+        &c,
+        &kplab_agent::kube::client::PODS,
+        json!({"metadata":{"name":"web"},"spec":{"serviceAccountName":"robot","containers":[{"name":"c","image":"nginx"}]}}),
+    );
+    assert_eq!(code, 403);
+    assert_eq!(
+        msg,
+        "pods \"web\" is forbidden: error looking up service account default/robot: serviceaccount \"robot\" not found"
+    );
+    c.create(
+        &SERVICE_ACCOUNTS,
+        None,
+        &json!({"metadata":{"name":"robot"}}),
+    )
+    .unwrap();
+    let p = c
+        .create(
+            &kplab_agent::kube::client::PODS,
+            None,
+            &json!({"metadata":{"name":"web"},"spec":{"serviceAccountName":"robot","containers":[{"name":"c","image":"nginx"}]}}),
+        )
+        .unwrap();
+    assert_eq!(p["spec"]["serviceAccountName"], "robot");
+    let p = c
+        .create(
+            &kplab_agent::kube::client::PODS,
+            Some("shop"),
+            &json!({"metadata":{"name":"web"},"spec":{"containers":[{"name":"c","image":"nginx"}]}}),
+        )
+        .unwrap();
+    assert_eq!(p["spec"]["serviceAccountName"], "default");
+    c.get(&SERVICE_ACCOUNTS, Some("kube-system"), "coredns")
+        .unwrap();
     // No placeholder CA: the lab has none.
     assert!(c
         .get(&CONFIG_MAPS, Some("default"), "kube-root-ca.crt")

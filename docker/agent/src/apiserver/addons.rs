@@ -1,8 +1,9 @@
 //! The `kube-system` objects kubeadm leaves in a fresh cluster around the node components:
 //! DaemonSets `kube-proxy` and `calico-node` (their pods stand for the processes `kplab-node`
 //! runs on every node), the `kube-proxy` ConfigMap with the configuration those processes
-//! really run (`mode: iptables`), their ServiceAccounts, and ServiceAccount `default` in every
-//! namespace. Created when missing; existing objects (a learner's edits) are left alone.
+//! really run (`mode: iptables`), their ServiceAccounts and CoreDNS's, and ServiceAccount
+//! `default` in every namespace. Created when missing; existing objects (a learner's edits)
+//! are left alone.
 //!
 //! No `kube-root-ca.crt` ConfigMap: the lab API is plain HTTP and has no cluster CA to publish.
 
@@ -204,7 +205,7 @@ pub fn bootstrap_addons(app: &AppState, st: &mut Store) {
     for ns in namespaces {
         ensure_default_service_account(app, st, &ns);
     }
-    for sa in ["kube-proxy", "calico-node"] {
+    for sa in ["kube-proxy", "calico-node", "coredns"] {
         create_missing(
             app,
             st,

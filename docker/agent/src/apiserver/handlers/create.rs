@@ -207,6 +207,7 @@ pub fn create(
     if res.namespaced {
         namespace_must_accept(st, res, &ns, &name)?;
     }
+    super::kinds::admit(st, res, &obj)?;
     if st.get(res, &ns, &name).is_some() {
         let mut s = Status::new(
             409,

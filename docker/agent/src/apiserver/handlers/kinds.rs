@@ -48,6 +48,40 @@ pub(crate) fn after_create(app: &AppState, st: &mut Store, res: &Resource, obj: 
     }
 }
 
+/// Admission checks of a create, after validation: a pod's ServiceAccount must exist (the
+/// ServiceAccount admission plugin's `pods "web" is forbidden: error looking up service
+/// account default/foo: serviceaccount "foo" not found`).
+pub(crate) fn admit(st: &Store, res: &Resource, obj: &Value) -> ApiResult<()> {
+    if res.kind != "Pod" {
+        return Ok(());
+    }
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let sa = obj
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default");
+    if st.get(&SERVICE_ACCOUNTS, ns, sa).is_some() {
+        return Ok(());
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut s = crate::kube::client::Status::new(
+        403,
+        "Forbidden",
+        format!(
+            "pods \"{name}\" is forbidden: error looking up service account {ns}/{sa}: serviceaccount \"{sa}\" not found"
+        ),
+    );
+    s.details = Some(Box::new(super::errors::details(res, name)));
+    Err(super::errors::ApiError(s))
+}
+
 /// Creates ServiceAccount `default` in `ns` when it is missing.
 pub(crate) fn ensure_default_service_account(app: &AppState, st: &mut Store, ns: &str) {
     if ns.is_empty() || st.get(&SERVICE_ACCOUNTS, ns, "default").is_some() {
