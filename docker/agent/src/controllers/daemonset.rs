@@ -1,5 +1,5 @@
-//! The DaemonSet controller: one pod per eligible node (the template's `nodeSelector`), bound
-//! to its node at creation (upstream adds node affinity and lets the scheduler bind; the
+//! The DaemonSet controller: one pod per eligible node (`nodeSelector`, node affinity, taints),
+//! bound to its node at creation (upstream adds node affinity and lets the scheduler bind; the
 //! affinity is added here too, for `kubectl get pod -o yaml` to look the same). Pods carry the
 //! `controller-revision-hash` and `pod-template-generation` labels; a template change replaces
 //! outdated pods one node at a time (RollingUpdate, maxUnavailable 1) or leaves them
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::deployment::{controlled_by, pod_active, pod_ready, pod_template_hash};
 use super::informer::Informer;
 use super::replicaset::pod_from_template;
-use super::scheduler::tolerates;
+use super::scheduler::{matches_required_affinity, tolerates};
 use crate::kube::client::{ApiClient, KubeObject, DAEMON_SETS, PODS};
 use crate::kube::events::EventRecorder;
 
@@ -32,9 +32,10 @@ fn node_of(p: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// Whether the DaemonSet should run on `node`, as upstream decides it: every label of the
-/// template's `nodeSelector`, and every NoSchedule/NoExecute taint tolerated. Readiness and
-/// cordons do not matter (DaemonSet pods run on NotReady and unschedulable nodes).
+/// Whether the DaemonSet should run on `node`, as upstream decides it: the template's
+/// `nodeSelector` and required node affinity, and every NoSchedule/NoExecute taint tolerated.
+/// Readiness and cordons do not matter (DaemonSet pods run on NotReady and unschedulable
+/// nodes).
 pub fn node_fits(ds: &Value, node: &Value) -> bool {
     let selected = match ds
         .pointer("/spec/template/spec/nodeSelector")
@@ -53,7 +54,7 @@ pub fn node_fits(ds: &Value, node: &Value) -> bool {
         .pointer("/spec/taints")
         .and_then(Value::as_array)
         .is_none_or(|ts| ts.iter().all(|t| tolerates(&template, t)));
-    selected && tolerated
+    selected && tolerated && matches_required_affinity(&template, node)
 }
 
 impl DaemonSetController {
@@ -111,8 +112,11 @@ impl DaemonSetController {
         template["metadata"]["labels"]["pod-template-generation"] = json!(Self::generation(ds));
         let mut pod = pod_from_template(ds, "DaemonSet", &template);
         pod["spec"]["nodeName"] = json!(node);
-        pod["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}});
+        if !pod["spec"].get("affinity").is_some_and(Value::is_object) {
+            pod["spec"]["affinity"] = json!({});
+        }
+        pod["spec"]["affinity"]["nodeAffinity"] = json!({"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}});
         let ns = ds.namespace().unwrap_or("default");
         let created = self.client.create(&PODS, Some(ns), &pod)?;
         self.pods.apply(&created);
