@@ -85,6 +85,7 @@ fn bootstrap_objects_exist() {
             "authentication.k8s.io",
             "authorization.k8s.io",
             "networking.k8s.io",
+            "coordination.k8s.io",
             "discovery.k8s.io"
         ]
     );

@@ -16,13 +16,14 @@
 //! `/healthz` as upstream (`health`).
 //!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
-//! only the resources of [`crate::kube::client::RESOURCES`];
+//! only the resources of [`crate::kube::client::RESOURCES`] (no PersistentVolumes, Jobs, RBAC…);
 //! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
 //! replaced, not merged by key) and JSON patch / server-side apply answer 415; lists are
 //! served from the current state (a `continue` token or `resourceVersion=N` does not give an
 //! older snapshot: an exact older version is 410, a continued list may see later changes);
 //! `dryRun`, `fieldManager` and `managedFields` are ignored.
 
+pub mod addons;
 pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
@@ -182,6 +183,18 @@ pub async fn serve_with_shutdown(
             }
         })
     };
+    let collector = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(GC_PERIOD);
+            loop {
+                tick.tick().await;
+                if handlers::kinds::collect_garbage(&mut app.store()) > 0 {
+                    app.changed();
+                }
+            }
+        })
+    };
     let router = routes(app.clone());
     let shutdown = async move {
         shutdown.await;
@@ -191,6 +204,7 @@ pub async fn serve_with_shutdown(
         .with_graceful_shutdown(shutdown)
         .await;
     persister.abort();
+    collector.abort();
     let a = app.clone();
     tokio::task::spawn_blocking(move || a.flush())
         .await
@@ -203,6 +217,9 @@ pub async fn serve_with_shutdown(
         })?;
     result.map_err(|e| anyhow::anyhow!("server error: {e}"))
 }
+
+/// How often the garbage collector looks for objects whose owners are gone.
+const GC_PERIOD: Duration = Duration::from_secs(20);
 
 /// Every route of the server.
 pub fn routes(app: AppState) -> Router {

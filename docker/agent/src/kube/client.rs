@@ -17,8 +17,9 @@ use serde_json::{json, Value};
 pub use super::contract::DEFAULT_APISERVER;
 pub use super::object::{EventType, KubeObject, ObjectList, Status, WatchEvent};
 pub use super::resource::{
-    Resource, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NAMESPACES, NETWORK_POLICIES, NODES, PODS,
-    RESOURCES, SERVICES,
+    Resource, CONFIG_MAPS, DAEMON_SETS, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, EVENTS, LEASES,
+    NAMESPACES, NETWORK_POLICIES, NODES, PODS, REPLICA_SETS, RESOURCES, SECRETS, SERVICES,
+    SERVICE_ACCOUNTS,
 };
 
 /// A watch stream silent for this long is taken as dead and ends (the lab API server sends an

@@ -3,10 +3,12 @@
 //! pod networking, pod port specs and the one iptables runner. Components import from here and
 //! never from each other; nothing here imports a component.
 
+pub mod base64;
 pub mod cli;
 pub mod client;
 pub mod conditions;
 pub mod contract;
+pub mod events;
 pub mod informer;
 pub mod iptables;
 pub mod klog;

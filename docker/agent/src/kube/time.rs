@@ -18,6 +18,15 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Current time with microseconds (`2026-11-23T04:50:01.123456Z`), as `MicroTime` fields
+/// (a Lease's `renewTime`, an Event's `eventTime`) are written.
+pub fn now_rfc3339_micro() -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    OffsetDateTime::now_utc().format(&f).unwrap_or_default()
+}
+
 /// Why a text is not a Go duration. Each caller words the message its upstream tool prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DurationError {

@@ -150,7 +150,7 @@ pub(crate) fn dispatch(
         (Method::GET, Some(name), None) | (Method::GET, Some(name), Some("status")) => {
             super::list::get_object(app, res, ns.as_deref(), name, &q, headers).map(Reply::from)
         }
-        (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
+        (Method::GET, Some(name), Some("scale")) if has_scale(res) => {
             let st = app.store();
             let d = st
                 .get(res, ns.as_deref().unwrap_or(""), name)
@@ -179,8 +179,8 @@ pub(crate) fn dispatch(
                 Some("status") => {
                     replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Status)?
                 }
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &obj, false)?
+                Some("scale") if has_scale(res) => {
+                    scale_update(app, &mut st, res, ns.as_deref(), name, &obj, false)?
                 }
                 _ => return Err(unknown_path()),
             };
@@ -204,8 +204,8 @@ pub(crate) fn dispatch(
             let patch = parse_body(body)?;
             let mut st = app.store();
             let out = match sub {
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &patch, true)?
+                Some("scale") if has_scale(res) => {
+                    scale_update(app, &mut st, res, ns.as_deref(), name, &patch, true)?
                 }
                 None | Some("status") => {
                     let key_ns = ns.as_deref().unwrap_or("");
@@ -255,7 +255,11 @@ pub(crate) fn dispatch(
                 }
             }
             let mut st = app.store();
-            let out = delete(&mut st, res, ns.as_deref().unwrap_or(""), name, grace)?;
+            let out = if super::kinds::propagation_policy(&q, body).as_deref() == Some("Orphan") {
+                super::kinds::delete_orphaning(&mut st, res, ns.as_deref().unwrap_or(""), name)?
+            } else {
+                delete(&mut st, res, ns.as_deref().unwrap_or(""), name, grace)?
+            };
             app.changed();
             reply_ok(out)
         }
@@ -294,6 +298,11 @@ pub(crate) fn dispatch(
         }
         _ => Err(method_not_allowed()),
     }
+}
+
+/// Kinds with a `scale` subresource.
+fn has_scale(res: &crate::kube::client::Resource) -> bool {
+    matches!(res.kind, "Deployment" | "ReplicaSet")
 }
 
 pub(crate) fn method_not_allowed() -> ApiError {

@@ -71,7 +71,10 @@ pub(crate) fn get_collection(
         };
         return start_watch(app, res, ns, label, field, p, shape).map(Got::Watch);
     }
-    let st = app.store();
+    let mut st = app.store();
+    if res.kind == "Event" && super::kinds::prune_events(&mut st, None) {
+        app.changed();
+    }
     let current = st.resource_version();
     let rv = q.get("resourceVersion").filter(|r| !r.is_empty());
     if rv_match.is_some() && rv.is_none() {

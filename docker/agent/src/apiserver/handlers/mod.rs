@@ -11,6 +11,7 @@ pub mod delete;
 pub mod entry;
 pub mod errors;
 pub mod list;
+pub mod kinds;
 pub mod path;
 pub mod services;
 #[cfg(test)]
