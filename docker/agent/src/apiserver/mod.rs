@@ -9,14 +9,17 @@
 //!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
 //! only the resources of [`crate::kube::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
-//! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
-//! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
-//! selector filters on the object's new state (no synthetic DELETED when an object stops
-//! matching); `dryRun`, `fieldManager` and `managedFields` are ignored.
+//! a watch with a selector filters on the object's new state (no synthetic DELETED when an
+//! object stops matching). Writes (`handlers::write`) take the four patch types, `dryRun`,
+//! `fieldValidation` and field managers (`fieldmanager`), with these limits: the schema behind
+//! strategic merge patch, apply and unknown-field detection is a hand table
+//! (`kube::patchmeta`); duplicate JSON fields are not detected; `fieldValidation` unset keeps
+//! unknown fields (the real default, Warn, drops them); update managers are not capped at 10.
 
 pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
+pub mod fieldmanager;
 pub mod handlers;
 pub mod state;
 pub mod store;

@@ -354,7 +354,6 @@ pub fn replace(
                 }
             }
         }
-        meta.remove("managedFields");
     }
     if mode == Mode::Main && res.kind == "Service" {
         drop_type_dependent_fields(&old, &mut new);

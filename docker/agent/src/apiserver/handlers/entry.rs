@@ -33,7 +33,6 @@ use super::watch::watch_response;
 use super::watch::WatchStart;
 use crate::apiserver::state::AppState;
 use crate::kube::client::Status;
-use crate::kube::patch::merge_patch;
 use crate::kube::selectors::FieldSelector;
 use crate::kube::selectors::LabelSelector;
 
@@ -45,11 +44,18 @@ pub async fn handle_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match dispatch(&app, &method, &uri, &headers, &body) {
+    super::write::take_warnings();
+    let mut resp = match dispatch(&app, &method, &uri, &headers, &body) {
         Ok(Reply::Json(code, v)) => json_response(code, &v),
         Ok(Reply::Watch(w)) => watch_response(w),
         Err(e) => e.into_response(),
+    };
+    for w in super::write::take_warnings() {
+        if let Ok(h) = header::HeaderValue::from_str(&super::write::warning_header(&w)) {
+            resp.headers_mut().append(header::WARNING, h);
+        }
     }
+    resp
 }
 
 pub(crate) enum Reply {
@@ -138,7 +144,7 @@ pub(crate) fn dispatch(
                 .map(|o| Reply::Json(StatusCode::OK, o))
                 .ok_or_else(|| not_found(res, name))
         }
-        (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
+        (Method::GET, Some(name), Some("scale")) if super::write::scalable(res) => {
             let st = app.store();
             let d = st
                 .get(res, ns.as_deref().unwrap_or(""), name)
@@ -146,9 +152,14 @@ pub(crate) fn dispatch(
             reply_ok(scale_of(d))
         }
         (Method::POST, None, None) => {
-            let obj = parse_body(body)?;
+            let mut obj = parse_body(body)?;
+            let opts = super::write::write_opts(&q, headers, "CreateOptions")?;
+            super::write::check_fields(res, &mut obj, &opts)?;
             let mut st = app.store();
-            let created = create(app, &mut st, res, ns.as_deref(), obj)?;
+            let c = super::write::ctx(res, &opts, "");
+            let created = super::write::with_writer(&mut st, &opts, Some(c), |st| {
+                create(app, st, res, ns.as_deref(), obj)
+            })?;
             app.changed();
             Ok(Reply::Json(StatusCode::CREATED, created))
         }
@@ -160,74 +171,42 @@ pub(crate) fn dispatch(
             Ok(Reply::Json(StatusCode::CREATED, out))
         }
         (Method::PUT, Some(name), sub) => {
-            let obj = parse_body(body)?;
+            let mut obj = parse_body(body)?;
+            let opts = super::write::write_opts(&q, headers, "UpdateOptions")?;
+            if sub.is_none() {
+                super::write::check_fields(res, &mut obj, &opts)?;
+            }
             let mut st = app.store();
-            let out = match sub {
-                None => replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Main)?,
-                Some("status") => {
-                    replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Status)?
+            let c = super::write::ctx(res, &opts, sub.unwrap_or(""));
+            let out = super::write::with_writer(&mut st, &opts, Some(c), |st| match sub {
+                None => replace(app, st, res, ns.as_deref(), name, obj, Mode::Main),
+                Some("status") => replace(app, st, res, ns.as_deref(), name, obj, Mode::Status),
+                Some("scale") if super::write::scalable(res) => {
+                    scale_update(app, st, res, ns.as_deref(), name, &obj, false)
                 }
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &obj, false)?
-                }
-                _ => return Err(unknown_path()),
-            };
+                _ => Err(unknown_path()),
+            })?;
             app.changed();
             reply_ok(out)
         }
         (Method::PATCH, Some(name), sub) => {
-            let ct = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            if ct.starts_with("application/json-patch+json")
-                || ct.starts_with("application/apply-patch")
-            {
-                return Err(ApiError(Status::new(
-                    415,
-                    "UnsupportedMediaType",
-                    format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got {ct})"),
-                )));
-            }
-            let patch = parse_body(body)?;
             let mut st = app.store();
-            let out = match sub {
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &patch, true)?
-                }
-                None | Some("status") => {
-                    let key_ns = ns.as_deref().unwrap_or("");
-                    let old = st
-                        .get(res, key_ns, name)
-                        .cloned()
-                        .ok_or_else(|| not_found(res, name))?;
-                    let mut merged = old.clone();
-                    merge_patch(&mut merged, &patch);
-                    // The real server decodes the merged object into its type: a metadata that
-                    // is not an object fails there (and indexing it below would panic).
-                    if let Some(m) = merged.get("metadata").filter(|m| !m.is_object()) {
-                        return Err(bad_request(format!(
-                            "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
-                            go_json_type(m),
-                            res.kind
-                        )));
-                    }
-                    // A patch only checks the resourceVersion when it carries one.
-                    if patch.pointer("/metadata/resourceVersion").is_none() {
-                        merged["metadata"]["resourceVersion"] =
-                            old["metadata"]["resourceVersion"].clone();
-                    }
-                    let mode = if sub == Some("status") {
-                        Mode::Status
-                    } else {
-                        Mode::Main
-                    };
-                    replace(app, &mut st, res, ns.as_deref(), name, merged, mode)?
-                }
-                _ => return Err(unknown_path()),
-            };
+            let (code, out) = super::write::patch(
+                app,
+                &mut st,
+                res,
+                ns.as_deref(),
+                name,
+                sub,
+                headers,
+                &q,
+                body,
+            )?;
             app.changed();
-            reply_ok(out)
+            Ok(Reply::Json(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+                out,
+            ))
         }
         (Method::DELETE, Some(name), None) => {
             let mut grace = q
@@ -242,8 +221,20 @@ pub(crate) fn dispatch(
                     grace = opts.get("gracePeriodSeconds").and_then(Value::as_i64);
                 }
             }
+            let mut opts = super::write::write_opts(&q, headers, "DeleteOptions")?;
+            // DeleteOptions may come in the body too (kubectl sends them there).
+            if let Ok(o) = serde_json::from_slice::<Value>(body) {
+                if o.get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.iter().any(|x| x == "All"))
+                {
+                    opts.dry_run = true;
+                }
+            }
             let mut st = app.store();
-            let out = delete(&mut st, res, ns.as_deref().unwrap_or(""), name, grace)?;
+            let out = super::write::with_writer(&mut st, &opts, None, |st| {
+                delete(st, res, ns.as_deref().unwrap_or(""), name, grace)
+            })?;
             app.changed();
             reply_ok(out)
         }

@@ -15,3 +15,4 @@ pub mod services;
 #[cfg(test)]
 mod tests;
 pub mod watch;
+pub mod write;
