@@ -321,7 +321,20 @@ fn field_validation_strict_warn_ignore() {
     assert_eq!(a.body["reason"], "BadRequest");
     assert_eq!(
         a.body["message"],
-        "strict decoding error: unknown field \"spec.foo\""
+        "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.foo\""
+    );
+    // Duplicates too, in document order, and in a patch.
+    let a = call(
+        &srv,
+        "POST",
+        &format!("{DEPLOYS}?fieldValidation=Strict"),
+        JSON,
+        r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","name":"d"},"spec":{"paused":true,"paused":false}}"#,
+    );
+    assert_eq!(a.code, 400);
+    assert_eq!(
+        a.body["message"],
+        "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: duplicate field \"metadata.name\", duplicate field \"spec.paused\""
     );
     let a = call(
         &srv,
@@ -345,6 +358,19 @@ fn field_validation_strict_warn_ignore() {
     );
     assert_eq!(a.code, 200, "{}", a.body);
     assert!(a.warnings.is_empty());
+    assert!(a.body["spec"].get("foo").is_none());
+    let a = call(
+        &srv,
+        "PATCH",
+        &format!("{DEPLOYS}/web?fieldValidation=Strict"),
+        "application/merge-patch+json",
+        r#"{"spec":{"paused":true,"paused":false,"bar":1}}"#,
+    );
+    assert_eq!(a.code, 400);
+    assert_eq!(
+        a.body["message"],
+        "strict decoding error: duplicate field \"spec.paused\", unknown field \"spec.bar\""
+    );
     let a = call(
         &srv,
         "POST",

@@ -893,3 +893,58 @@ mod tests {
         assert_eq!(o["metadata"]["finalizers"], json!(["b"]));
     }
 }
+
+/// Property tests: an applied configuration is the learner's text. Any configuration over any
+/// object gives an object or conflicts, never a panic; applying the same configuration twice
+/// by the same manager changes nothing the second time; FieldsV1 round-trips.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::props::{config, near_valid_object, CASES};
+    use proptest::prelude::*;
+
+    const FILE: &str = "proptest-regressions/apiserver_fieldmanager.txt";
+
+    fn w(kind: &str) -> Writer<'_> {
+        Writer {
+            manager: "kubectl",
+            api_version: "v1",
+            subresource: "",
+            kind,
+            with_status: false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(CASES, FILE))]
+
+        #[test]
+        fn apply_twice_is_apply_once(live in near_valid_object(), cfg in near_valid_object()) {
+            let kind = live["kind"].as_str().unwrap_or("Pod").to_string();
+            let mut live = live;
+            record_update(None, &mut live, &w(&kind));
+            let _ = apply(Some(&cfg), &live, &w(&kind), false);
+            if let Ok(once) = apply(Some(&live), &cfg, &w(&kind), true) {
+                let twice = apply(Some(&once), &cfg, &w(&kind), false).expect("no conflict with itself");
+                let strip = |v: &Value| {
+                    let mut v = v.clone();
+                    let entries = v.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut);
+                    for e in entries.into_iter().flatten() {
+                        if let Some(m) = e.as_object_mut() {
+                            m.insert("time".into(), json!(""));
+                        }
+                    }
+                    v
+                };
+                prop_assert_eq!(strip(&once), strip(&twice));
+            }
+        }
+
+        #[test]
+        fn fields_v1_round_trips(obj in near_valid_object()) {
+            let kind = obj["kind"].as_str().unwrap_or("Pod").to_string();
+            let set = update_set(None, &obj, &kind, true);
+            prop_assert_eq!(from_fields_v1(&to_fields_v1(&set)), set);
+        }
+    }
+}

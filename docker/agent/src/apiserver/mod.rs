@@ -13,7 +13,7 @@
 //! object stops matching). Writes (`handlers::write`) take the four patch types, `dryRun`,
 //! `fieldValidation` and field managers (`fieldmanager`), with these limits: the schema behind
 //! strategic merge patch, apply and unknown-field detection is a hand table
-//! (`kube::patchmeta`); duplicate JSON fields are not detected; `fieldValidation` unset keeps
+//! (`kube::patchmeta`); `fieldValidation` unset keeps
 //! unknown fields (the real default, Warn, drops them); update managers are not capped at 10.
 
 pub mod bootstrap;

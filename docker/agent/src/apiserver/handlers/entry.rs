@@ -154,7 +154,7 @@ pub(crate) fn dispatch(
         (Method::POST, None, None) => {
             let mut obj = parse_body(body)?;
             let opts = super::write::write_opts(&q, headers, "CreateOptions")?;
-            super::write::check_fields(res, &mut obj, &opts)?;
+            super::write::check_fields(res, &mut obj, &opts, body)?;
             let mut st = app.store();
             let c = super::write::ctx(res, &opts, "");
             let created = super::write::with_writer(&mut st, &opts, Some(c), |st| {
@@ -174,7 +174,7 @@ pub(crate) fn dispatch(
             let mut obj = parse_body(body)?;
             let opts = super::write::write_opts(&q, headers, "UpdateOptions")?;
             if sub.is_none() {
-                super::write::check_fields(res, &mut obj, &opts)?;
+                super::write::check_fields(res, &mut obj, &opts, body)?;
             }
             let mut st = app.store();
             let c = super::write::ctx(res, &opts, sub.unwrap_or(""));

@@ -198,38 +198,170 @@ pub fn strip_unknown(kind: &str, obj: &mut Value) -> Vec<String> {
     out
 }
 
-/// Applies `fieldValidation` to the object a write would store.
-pub fn check_fields(res: &Resource, obj: &mut Value, opts: &WriteOpts) -> ApiResult<()> {
+/// What strict decoding of `body` as a `kind` finds, in document order: `unknown field "p"`
+/// (a field the schema does not have; reported once, not also as a duplicate) and
+/// `duplicate field "p"`. With `kind` empty only duplicates are looked for.
+pub fn strict_errors(kind: &str, body: &[u8]) -> Vec<String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+
+    struct Walk<'a> {
+        ty: &'static str,
+        path: String,
+        out: &'a RefCell<Vec<String>>,
+    }
+
+    fn join(path: &str, k: &str) -> String {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(k) = m.next_key::<String>()? {
+                let p = join(&self.path, &k);
+                let first = seen.insert(k.clone());
+                if patchmeta::has_field(self.ty, &k) == Some(false) {
+                    if first {
+                        self.out.borrow_mut().push(format!("unknown field \"{p}\""));
+                    }
+                    m.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                if !first {
+                    self.out
+                        .borrow_mut()
+                        .push(format!("duplicate field \"{p}\""));
+                }
+                m.next_value_seed(Walk {
+                    ty: patchmeta::field(self.ty, &k).ty,
+                    path: p,
+                    out: self.out,
+                })?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while s
+                .next_element_seed(Walk {
+                    ty: self.ty,
+                    path: format!("{}[{i}]", self.path),
+                    out: self.out,
+                })?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let out = RefCell::new(Vec::new());
+    let root = if kind.is_empty() {
+        ""
+    } else {
+        patchmeta::root_type(kind)
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let _ = Walk {
+        ty: root,
+        path: String::new(),
+        out: &out,
+    }
+    .deserialize(&mut de);
+    out.into_inner()
+}
+
+/// Applies `fieldValidation` to a create or update: `body` is the request's JSON, `obj` the
+/// object it decoded to (unknown fields are dropped from it unless the request fails).
+pub fn check_fields(
+    res: &Resource,
+    obj: &mut Value,
+    opts: &WriteOpts,
+    body: &[u8],
+) -> ApiResult<()> {
     if opts.validation == FieldValidation::Unset {
         return Ok(());
     }
-    let mut probe = obj.clone();
-    let unknown = strip_unknown(res.kind, &mut probe);
-    if unknown.is_empty() {
+    let errs = strict_errors(res.kind, body);
+    report(opts, errs, |m| {
+        format!(
+            "{} in version {:?} cannot be handled as a {}: {m}",
+            res.kind, res.version, res.kind
+        )
+    })?;
+    strip_unknown(res.kind, obj);
+    Ok(())
+}
+
+/// Applies `fieldValidation` to a patch: duplicates in the patch, then the unknown fields of
+/// the patched object (sorted), which are dropped from it.
+pub fn check_patched_fields(
+    res: &Resource,
+    patched: &mut Value,
+    opts: &WriteOpts,
+    patch_body: &[u8],
+) -> ApiResult<()> {
+    if opts.validation == FieldValidation::Unset {
+        return Ok(());
+    }
+    let mut errs = strict_errors("", patch_body);
+    let mut unknown = strip_unknown(res.kind, patched);
+    unknown.sort();
+    errs.extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
+    report(opts, errs, |m| m.to_string())
+}
+
+fn report(opts: &WriteOpts, errs: Vec<String>, wrap: impl Fn(&str) -> String) -> ApiResult<()> {
+    if errs.is_empty() {
         return Ok(());
     }
     match opts.validation {
-        FieldValidation::Strict => {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|p| format!("unknown field \"{p}\""))
-                .collect();
-            Err(bad_request(format!(
-                "strict decoding error: {}",
-                list.join(", ")
-            )))
-        }
+        FieldValidation::Strict => Err(bad_request(wrap(&format!(
+            "strict decoding error: {}",
+            errs.join(", ")
+        )))),
         FieldValidation::Warn => {
-            for p in &unknown {
-                warn(format!("unknown field \"{p}\""));
+            for e in errs {
+                warn(e);
             }
-            *obj = probe;
             Ok(())
         }
-        _ => {
-            *obj = probe;
-            Ok(())
-        }
+        _ => Ok(()),
     }
 }
 
@@ -397,7 +529,11 @@ pub fn patch(
     if !rv_patched {
         merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
     }
-    check_fields(res, &mut merged, &opts)?;
+    if pt == PatchType::Json {
+        check_patched_fields(res, &mut merged, &opts, b"{}")?;
+    } else {
+        check_patched_fields(res, &mut merged, &opts, body)?;
+    }
     let c = ctx(res, &opts, subresource);
     with_writer(st, &opts, Some(c), |st| {
         replace(app, st, res, ns, name, merged, mode)
@@ -571,7 +707,19 @@ fn apply(
         }
     }
     let mut cfg = cfg;
-    check_fields(res, &mut cfg, opts)?;
+    let mut unknown = strip_unknown(res.kind, &mut cfg.clone());
+    unknown.sort();
+    report(
+        opts,
+        unknown
+            .iter()
+            .map(|p| format!("unknown field \"{p}\""))
+            .collect(),
+        |m| m.to_string(),
+    )?;
+    if opts.validation != FieldValidation::Unset {
+        strip_unknown(res.kind, &mut cfg);
+    }
     let api_version = res.api_version();
     let writer = fieldmanager::Writer {
         manager: &opts.manager,
@@ -636,25 +784,42 @@ mod tests {
             manager_given: true,
             force: None,
         };
-        let mut s = json!({"kind":"Service","metadata":{"name":"web"},"spec":{"foo":1}});
-        let err = check_fields(&crate::kube::client::SERVICES, &mut s, &opts).unwrap_err();
+        let body = br#"{"kind":"Service","metadata":{"name":"web","name":"x"},"spec":{"foo":1,"foo":2,"type":"A","type":"B"}}"#;
+        let mut s: Value = serde_json::from_slice(body).unwrap();
+        let err = check_fields(&crate::kube::client::SERVICES, &mut s, &opts, body).unwrap_err();
         assert_eq!(err.0.code, 400);
         assert_eq!(err.0.reason, "BadRequest");
         assert_eq!(
             err.0.message,
-            "strict decoding error: unknown field \"spec.foo\""
+            "Service in version \"v1\" cannot be handled as a Service: strict decoding error: duplicate field \"metadata.name\", unknown field \"spec.foo\", duplicate field \"spec.type\""
         );
         let warn_opts = WriteOpts {
             validation: FieldValidation::Warn,
-            ..opts
+            ..opts.clone()
         };
         take_warnings();
-        check_fields(&crate::kube::client::SERVICES, &mut s, &warn_opts).unwrap();
-        assert_eq!(take_warnings(), ["unknown field \"spec.foo\""]);
+        check_fields(&crate::kube::client::SERVICES, &mut s, &warn_opts, body).unwrap();
+        assert_eq!(
+            take_warnings(),
+            [
+                "duplicate field \"metadata.name\"",
+                "unknown field \"spec.foo\"",
+                "duplicate field \"spec.type\""
+            ]
+        );
         assert!(s["spec"].get("foo").is_none());
         assert_eq!(
             warning_header("unknown field \"spec.foo\""),
             "299 - \"unknown field \\\"spec.foo\\\"\""
+        );
+        // A patch: its duplicates, then the result's unknown fields, sorted.
+        let patch = br#"{"spec":{"zz":1,"type":"A","type":"B","aa":2}}"#;
+        let mut patched = serde_json::json!({"spec":{"zz":1,"type":"B","aa":2}});
+        let err = check_patched_fields(&crate::kube::client::SERVICES, &mut patched, &opts, patch)
+            .unwrap_err();
+        assert_eq!(
+            err.0.message,
+            "strict decoding error: duplicate field \"spec.type\", unknown field \"spec.aa\", unknown field \"spec.zz\""
         );
     }
 
