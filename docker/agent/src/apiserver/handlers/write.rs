@@ -693,6 +693,13 @@ fn apply(
             "Object 'apiVersion' is missing in '{cfg}'"
         )));
     }
+    if let Some(m) = cfg.get("metadata").filter(|m| !m.is_object()) {
+        return Err(bad_request(format!(
+            "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
+            go_json_type(m),
+            res.kind
+        )));
+    }
     if cfg
         .pointer("/metadata/managedFields")
         .is_some_and(|m| !m.is_null())
