@@ -750,3 +750,113 @@ fn real_kubectl_writes() {
         drop(srv);
     }
 }
+
+const ENV_V1: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: env
+spec:
+  selector:
+    matchLabels: {app: env}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 2}
+  template:
+    metadata:
+      labels: {app: env}
+    spec:
+      volumes:
+      - name: v
+        emptyDir: {}
+      containers:
+      - name: a
+        image: nginx
+        args: ['x', 'y']
+        env:
+        - {name: A, value: '1'}
+        - {name: B, value: '2'}
+        ports:
+        - {containerPort: 80}
+        - {containerPort: 81}
+      - name: b
+        image: busybox
+";
+
+const ENV_V2: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: env
+spec:
+  selector:
+    matchLabels: {app: env}
+  strategy:
+    type: Recreate
+  template:
+    metadata:
+      labels: {app: env}
+    spec:
+      volumes:
+      - name: v
+        configMap: {name: cm}
+      containers:
+      - name: a
+        image: nginx
+        args: ['y']
+        env:
+        - {name: C, value: '3'}
+        - {name: A, value: '1'}
+        ports:
+        - {containerPort: 81}
+";
+
+/// kubectl's three-way patch (deletions, `$setElementOrder`, `$retainKeys`) applied by the
+/// server: what the manifest drops goes, in the manifest's order.
+#[test]
+fn real_kubectl_client_side_apply_removes_what_the_manifest_drops() {
+    let bins = kubectls();
+    let (_, bin) = bins.last().expect("a kubectl 1.29..1.33");
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(&dir);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {}\n  name: lab\ncontexts:\n- context:\n    cluster: lab\n    user: lab\n  name: lab\ncurrent-context: lab\nusers:\n- name: lab\n  user: {{}}\n",
+            srv.url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(work.path().join("v1.yaml"), ENV_V1).unwrap();
+    std::fs::write(work.path().join("v2.yaml"), ENV_V2).unwrap();
+    let k = Kubectl {
+        bin,
+        dir: work.path(),
+    };
+    k.ok(&["apply", "-f", "v1.yaml", "--validate=false"]);
+    assert_eq!(
+        k.ok(&["apply", "-f", "v2.yaml", "--validate=false"]),
+        "deployment.apps/env configured\n"
+    );
+    let d: Value = serde_json::from_str(&k.ok(&["get", "deploy", "env", "-o", "json"])).unwrap();
+    assert_eq!(d["spec"]["strategy"], json!({"type": "Recreate"}));
+    let t = &d["spec"]["template"]["spec"];
+    assert_eq!(
+        t["volumes"],
+        json!([{"name": "v", "configMap": {"name": "cm"}}])
+    );
+    assert_eq!(t["containers"].as_array().unwrap().len(), 1);
+    let c = &t["containers"][0];
+    assert_eq!(c["args"], json!(["y"]));
+    assert_eq!(
+        c["env"],
+        json!([{"name": "C", "value": "3"}, {"name": "A", "value": "1"}])
+    );
+    assert_eq!(
+        c["ports"],
+        json!([{"containerPort": 81, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        k.ok(&["apply", "-f", "v2.yaml", "--validate=false"]),
+        "deployment.apps/env unchanged\n"
+    );
+}
