@@ -253,6 +253,17 @@ fn server_side_apply_owns_conflicts_and_removes() {
     );
     assert_eq!(a.code, 200, "{}", a.body);
     assert_eq!(a.body["metadata"]["labels"], json!({"app":"api"}));
+    // The same apply again is no write at all.
+    let rv = a.body["metadata"]["resourceVersion"].clone();
+    let a = call(
+        &srv,
+        "PATCH",
+        &format!("{SVCS}/api?fieldManager=kubectl"),
+        ap,
+        &yaml.replace(", tier: back", ""),
+    );
+    assert_eq!(a.code, 200);
+    assert_eq!(a.body["metadata"]["resourceVersion"], rv);
 }
 
 #[test]

@@ -480,11 +480,25 @@ pub fn read_entries(obj: &Value) -> Vec<Entry> {
 
 /// Writes `entries` (those owning something) as the object's managedFields.
 pub fn write_entries(obj: &mut Value, entries: &[Entry]) {
-    let list: Vec<Value> = entries
-        .iter()
-        .filter(|e| !e.fields.is_empty())
-        .map(Entry::to_json)
-        .collect();
+    // kube-apiserver's order: Apply before Update, then by time, manager, version, subresource.
+    let mut sorted: Vec<&Entry> = entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    sorted.sort_by(|a, b| {
+        (
+            &a.operation,
+            &a.time,
+            &a.manager,
+            &a.api_version,
+            &a.subresource,
+        )
+            .cmp(&(
+                &b.operation,
+                &b.time,
+                &b.manager,
+                &b.api_version,
+                &b.subresource,
+            ))
+    });
+    let list: Vec<Value> = sorted.into_iter().map(Entry::to_json).collect();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
             meta.remove("managedFields");
@@ -738,6 +752,23 @@ pub fn apply(
         }
     }
     entry_mut(&mut entries, w, "Apply").fields = applied;
+    // An apply that changes nothing leaves everything as it was, its time included (and so
+    // is no write at all).
+    let before = read_entries(live);
+    let same_sets = before.len() == entries.len()
+        && before.iter().zip(&entries).all(|(a, b)| {
+            a.manager == b.manager && a.operation == b.operation && a.fields == b.fields
+        });
+    let without = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("managedFields");
+        }
+        v
+    };
+    if same_sets && without(&merged) == without(live) {
+        return Ok(live.clone());
+    }
     write_entries(&mut merged, &entries);
     Ok(merged)
 }
@@ -832,6 +863,25 @@ mod tests {
         assert_eq!(ssa.operation, "Apply");
         // Same values: shared, no conflict.
         assert!(apply(Some(&live), &deploy(2, "nginx"), &w("kubectl"), false).is_ok());
+    }
+
+    #[test]
+    fn an_apply_that_changes_nothing_is_the_live_object() {
+        let cfg = deploy(2, "nginx");
+        let once = apply(None, &cfg, &w("kubectl"), false).unwrap();
+        let mut stamped = once.clone();
+        stamped["metadata"]["managedFields"][0]["time"] = json!("2000-01-01T00:00:00Z");
+        let twice = apply(Some(&stamped), &cfg, &w("kubectl"), false).unwrap();
+        assert_eq!(twice, stamped);
+        // Apply entries come first.
+        let mut o = twice.clone();
+        o["metadata"]["labels"]["x"] = json!("y");
+        record_update(Some(&twice), &mut o, &w("kubectl-label"));
+        assert_eq!(managers_of(&o), ["kubectl", "kubectl-label"]);
+    }
+
+    fn managers_of(o: &Value) -> Vec<String> {
+        read_entries(o).into_iter().map(|e| e.manager).collect()
     }
 
     #[test]
