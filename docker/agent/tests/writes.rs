@@ -430,6 +430,25 @@ fn optimistic_concurrency_and_already_exists() {
         "Operation cannot be fulfilled on deployments.apps \"web\": the object has been modified; please apply your changes to the latest version and try again"
     );
     assert_eq!(a.body["details"]["name"], "web");
+    // A PUT of the live object without its managedFields changes nothing.
+    let mut live = call(&srv, "GET", &format!("{DEPLOYS}/web"), JSON, "").body;
+    live["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
+    let a = call(
+        &srv,
+        "PUT",
+        &format!("{DEPLOYS}/web"),
+        JSON,
+        &live.to_string(),
+    );
+    assert_eq!(a.code, 200);
+    assert_eq!(
+        a.body["metadata"]["resourceVersion"],
+        live["metadata"]["resourceVersion"]
+    );
+    assert!(a.body["metadata"]["managedFields"].is_array());
     // A patch that names a stale version conflicts too.
     let rv = created["metadata"]["resourceVersion"].as_str().unwrap();
     let a = call(
