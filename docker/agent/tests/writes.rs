@@ -230,6 +230,21 @@ fn server_side_apply_owns_conflicts_and_removes() {
     assert_eq!(a.code, 200, "{}", a.body);
     assert_eq!(a.body["spec"]["replicas"], 3);
     assert!(managers(&a.body).contains(&("kubectl".into(), "Apply".into())));
+    // A field the schema does not have fails the apply, whatever fieldValidation says.
+    let mut bad = cfg.clone();
+    bad["spec"]["template"]["spec"]["containers"][0]["imagex"] = json!("y");
+    let a = call(
+        &srv,
+        "PATCH",
+        &format!("{DEPLOYS}/web?fieldManager=kubectl&fieldValidation=Ignore"),
+        ap,
+        &bad.to_string(),
+    );
+    assert_eq!(a.code, 400);
+    assert_eq!(
+        a.body["message"],
+        "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.template.spec.containers[name=\"nginx\"].imagex: field not declared in schema"
+    );
     // Apply creates, in YAML; re-applying without a label removes it.
     let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  labels: {app: api, tier: back}\nspec:\n  selector: {app: api}\n  ports:\n  - port: 80\n";
     let a = call(

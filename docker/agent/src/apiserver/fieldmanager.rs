@@ -354,9 +354,49 @@ pub fn path_string(path: &[String]) -> String {
             s.push_str(&format!("[{}]", parts.join(",")));
         } else if let Some(v) = tok.strip_prefix("v:") {
             s.push_str(&format!("[={v}]"));
+        } else if let Some(i) = tok.strip_prefix("i:") {
+            s.push_str(&format!("[{i}]"));
         }
     }
     s
+}
+
+/// The fields of an applied configuration that `kind`'s schema does not declare, as paths
+/// (list items by key, or `i:N` by index in atomic lists).
+pub fn undeclared(cfg: &Value, kind: &str) -> Vec<Path> {
+    fn walk(v: &Value, fl: &Field, path: &Path, out: &mut Vec<Path>) {
+        match v {
+            Value::Object(m) => {
+                for (k, cv) in m {
+                    let p = child(path, format!("f:{k}"));
+                    if patchmeta::has_field(fl.ty, k) == Some(false) {
+                        out.push(p);
+                        continue;
+                    }
+                    walk(cv, &patchmeta::field(fl.ty, k), &p, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, it) in items.iter().enumerate() {
+                    let tok = match fl.list {
+                        ListType::Map(keys) => key_token(it, keys),
+                        ListType::Set => continue,
+                        ListType::Atomic => format!("i:{i}"),
+                    };
+                    walk(it, &item_field(fl), &child(path, tok), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &tracked(cfg, true),
+        &root_field(kind),
+        &Vec::new(),
+        &mut out,
+    );
+    out
 }
 
 /// Merges an applied configuration into the live object: maps key by key, keyed lists by key,

@@ -713,19 +713,35 @@ fn apply(
             )));
         }
     }
-    let mut cfg = cfg;
-    let mut unknown = strip_unknown(res.kind, &mut cfg.clone());
-    unknown.sort();
-    report(
-        opts,
-        unknown
+    // An applied configuration must fit the schema, whatever fieldValidation says.
+    let undeclared = fieldmanager::undeclared(&cfg, res.kind);
+    if !undeclared.is_empty() {
+        let errs: Vec<String> = undeclared
             .iter()
-            .map(|p| format!("unknown field \"{p}\""))
-            .collect(),
-        |m| m.to_string(),
-    )?;
-    if opts.validation != FieldValidation::Unset {
-        strip_unknown(res.kind, &mut cfg);
+            .map(|p| {
+                format!(
+                    "{}: field not declared in schema",
+                    fieldmanager::path_string(p)
+                )
+            })
+            .collect();
+        let errs = if errs.len() == 1 {
+            errs[0].clone()
+        } else {
+            format!("errors:\n  {}", errs.join("\n  "))
+        };
+        let ns_name = format!(
+            "{}/{name}",
+            if res.namespaced {
+                ns.unwrap_or("default")
+            } else {
+                ""
+            }
+        );
+        return Err(bad_request(format!(
+            "failed to create typed patch object ({ns_name}; {}/{}, Kind={}): {errs}",
+            res.group, res.version, res.kind
+        )));
     }
     let api_version = res.api_version();
     let writer = fieldmanager::Writer {
