@@ -710,6 +710,26 @@ mod props {
         }
 
         #[test]
+        fn without_lists_or_directives_it_is_a_merge_patch(o in json_value(), p in json_value()) {
+            fn listless(v: Value) -> Value {
+                match v {
+                    Value::Array(_) => Value::Null,
+                    Value::Object(m) => Value::Object(
+                        m.into_iter()
+                            .map(|(k, v)| (k.replace('$', "_"), listless(v)))
+                            .collect(),
+                    ),
+                    other => other,
+                }
+            }
+            let o = serde_json::json!({"spec": listless(o)});
+            let p = serde_json::json!({"spec": listless(p)});
+            let mut merged = o.clone();
+            crate::kube::patch::merge_patch(&mut merged, &p);
+            prop_assert_eq!(apply(&o, &p, "Pod").expect("a plain patch applies"), merged);
+        }
+
+        #[test]
         fn a_plain_patch_is_idempotent(o in near_valid_object(), p in near_valid_object()) {
             prop_assume!(plain(&p));
             let kind = o["kind"].as_str().unwrap_or("Pod").to_string();
