@@ -486,10 +486,19 @@ fn scale_and_status_change_only_their_part() {
         "PATCH",
         &format!("{DEPLOYS}/web/scale"),
         "application/merge-patch+json",
-        r#"{"spec":{"replicas":4}}"#,
+        r#"{"spec":{"replicas":3}}"#,
     );
     assert_eq!(a.code, 200, "{}", a.body);
     assert_eq!(a.body["kind"], "Scale");
+    assert_eq!(a.body["spec"]["replicas"], 3);
+    let a = call(
+        &srv,
+        "PATCH",
+        &format!("{DEPLOYS}/web/scale"),
+        "application/json-patch+json",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
+    );
+    assert_eq!(a.code, 200, "{}", a.body);
     assert_eq!(a.body["spec"]["replicas"], 4);
     let live = call(&srv, "GET", &format!("{DEPLOYS}/web"), JSON, "").body;
     assert_eq!(live["spec"]["replicas"], 4);
@@ -512,7 +521,7 @@ fn scale_and_status_change_only_their_part() {
     assert_eq!(a.code, 200, "{}", a.body);
     assert_eq!(a.body["spec"]["replicas"], 4);
     assert_eq!(a.body["status"]["readyReplicas"], 4);
-    assert_eq!(a.body["metadata"]["generation"], 2);
+    assert_eq!(a.body["metadata"]["generation"], 3);
 }
 
 /// The real kubectl binaries on this machine, 1.29 and up.

@@ -467,10 +467,23 @@ pub fn patch(
     match sub {
         None | Some("status") => {}
         Some("scale") if scalable(res) => {
-            let p = parse_body(&axum::body::Bytes::copy_from_slice(body))?;
+            // A Scale has no lists: every patch type but JSON patch merges into it.
+            let (p, is_patch) = if pt == PatchType::Json {
+                let current = st
+                    .get(res, key_ns, name)
+                    .map(super::binding::scale_of)
+                    .ok_or_else(|| not_found(res, name))?;
+                (json_patch(&current, body)?, false)
+            } else if pt == PatchType::Apply {
+                let cfg: Value = serde_yaml_ng::from_slice(body)
+                    .map_err(|e| bad_request(format!("error decoding YAML: {e}")))?;
+                (cfg, true)
+            } else {
+                (parse_body(&axum::body::Bytes::copy_from_slice(body))?, true)
+            };
             let c = ctx(res, &opts, "scale");
             return with_writer(st, &opts, Some(c), |st| {
-                scale_update(app, st, res, Some(key_ns), name, &p, true)
+                scale_update(app, st, res, Some(key_ns), name, &p, is_patch)
             })
             .map(|v| (200, v));
         }
