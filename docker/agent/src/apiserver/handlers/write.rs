@@ -123,28 +123,46 @@ pub fn write_opts(
     };
     let given = q.get("fieldManager").filter(|m| !m.is_empty()).cloned();
     let manager_given = given.is_some();
-    let manager = given.unwrap_or_else(|| {
-        let ua = headers
-            .get(header::USER_AGENT)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        ua.split('/')
-            .next()
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect()
-    });
-    if manager.chars().count() > 128 {
-        return Err(options_invalid(
-            options,
-            &[FieldError::invalid(
-                "fieldManager",
-                json!(manager),
-                "must be less than 128 characters",
-            )],
-        ));
-    }
+    let manager = match given {
+        Some(m) => {
+            let mut errs = Vec::new();
+            if m.len() > 128 {
+                errs.push(FieldError {
+                    field: "fieldManager".into(),
+                    kind: v::ErrorKind::TooLong(128),
+                });
+            }
+            if let Some((i, c)) = m.char_indices().find(|(_, c)| c.is_control()) {
+                errs.push(FieldError::invalid(
+                    "fieldManager",
+                    json!(m),
+                    format!("invalid character U+{:04X} (at position {i})", c as u32),
+                ));
+            }
+            if !errs.is_empty() {
+                return Err(options_invalid(options, &errs));
+            }
+            m
+        }
+        // The User-Agent's program, printable characters only, at most 128 bytes.
+        None => {
+            let ua = headers
+                .get(header::USER_AGENT)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            let mut m: String = ua
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect();
+            while m.len() > 128 {
+                m.pop();
+            }
+            m
+        }
+    };
     let force = q.get("force").map(|f| f == "true" || f == "1");
     Ok(WriteOpts {
         dry_run,
@@ -792,6 +810,37 @@ fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_options_are_checked_and_the_manager_defaulted() {
+        let mut q = std::collections::HashMap::new();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::USER_AGENT,
+            "kubectl/v1.31.0 (linux/amd64)".parse().unwrap(),
+        );
+        let o = write_opts(&q, &h, "PatchOptions").unwrap();
+        assert_eq!((o.manager.as_str(), o.manager_given), ("kubectl", false));
+        q.insert("fieldManager".to_string(), "m".repeat(129));
+        let e = write_opts(&q, &h, "PatchOptions").unwrap_err();
+        assert_eq!(e.0.code, 422);
+        assert_eq!(
+            e.0.message,
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes"
+        );
+        q.insert("fieldManager".to_string(), "kubectl-edit".to_string());
+        q.insert("dryRun".to_string(), "All".to_string());
+        q.insert("fieldValidation".to_string(), "Strict".to_string());
+        let o = write_opts(&q, &h, "PatchOptions").unwrap();
+        assert!(o.dry_run && o.manager_given);
+        assert_eq!(o.validation, FieldValidation::Strict);
+        q.insert("fieldValidation".to_string(), "strict".to_string());
+        let e = write_opts(&q, &h, "CreateOptions").unwrap_err();
+        assert_eq!(
+            e.0.message,
+            "CreateOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+        );
+    }
 
     #[test]
     fn unknown_fields_are_found_at_every_level() {
