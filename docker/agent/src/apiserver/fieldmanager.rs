@@ -107,7 +107,7 @@ fn collect(v: &Value, fl: &Field, path: &Path, out: &mut Set, dot_maps: bool) {
     }
     match v {
         Value::Object(m) if !m.is_empty() => {
-            if dot_maps && fl.ty.is_empty() && !path.is_empty() {
+            if dot_maps && !path.is_empty() && !patchmeta::VALUE_STRUCTS.contains(&fl.ty) {
                 out.insert(path.clone());
             }
             for (k, cv) in m {
@@ -847,6 +847,15 @@ mod tests {
         assert_eq!(f["f:spec"]["f:replicas"], json!({}));
         // A label selector is atomic.
         assert_eq!(f["f:spec"]["f:selector"], json!({}));
+        // A struct behind a pointer is owned as a whole; one that is a value is not.
+        let mut d = deploy(2, "nginx");
+        d["spec"]["strategy"] = json!({"type":"RollingUpdate","rollingUpdate":{"maxSurge":1}});
+        record_update(None, &mut d, &w("kubectl-create"));
+        let strategy = &d["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:strategy"];
+        assert_eq!(
+            *strategy,
+            json!({"f:rollingUpdate":{".":{},"f:maxSurge":{}},"f:type":{}})
+        );
         let c = &f["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
         assert_eq!(c["."], json!({}));
         assert_eq!(c["f:image"], json!({}));

@@ -407,6 +407,34 @@ pub const FIELDS: &[(&str, &str, Field)] = &[
 /// whole of it, and an apply replaces it.
 pub const ATOMIC_TYPES: &[&str] = &["LabelSelector"];
 
+/// Struct fields that are values, not pointers, in the Go types: a zero object has them, so
+/// an update that fills them does not own their existence (no `.` in managedFields). Every
+/// other described struct, and every map, is owned as a whole by whoever added it.
+pub const VALUE_STRUCTS: &[&str] = &[
+    "ObjectMeta",
+    "PodSpec",
+    "PodStatus",
+    "PodTemplateSpec",
+    "ResourceRequirements",
+    "ServiceSpec",
+    "ServiceStatus",
+    "LoadBalancerStatus",
+    "NamespaceSpec",
+    "NamespaceStatus",
+    "NodeSpec",
+    "NodeStatus",
+    "DeploymentSpec",
+    "DeploymentStatus",
+    "DeploymentStrategy",
+    "ReplicaSetSpec",
+    "ReplicaSetStatus",
+    "DaemonSetSpec",
+    "DaemonSetStatus",
+    "DaemonSetUpdateStrategy",
+    "NetworkPolicySpec",
+    "EndpointConditions",
+];
+
 /// Whether `ty` is an atomic struct.
 pub fn is_atomic(ty: &str) -> bool {
     ATOMIC_TYPES.contains(&ty)
