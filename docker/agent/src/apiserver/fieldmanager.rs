@@ -602,8 +602,61 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer) {
         e.fields.retain(|p| !changed.contains(p));
     }
     entry_mut(&mut entries, w, "Update").fields.extend(changed);
+    entries.retain(|e| !e.fields.is_empty());
+    cap_update_managers(&mut entries);
     write_entries(new, &entries);
 }
+
+/// At most this many Update entries; the oldest go into one `ancient-changes` entry.
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// Merges the oldest Update entries into `ancient-changes` until at most
+/// [`MAX_UPDATE_MANAGERS`] are left, as kube-apiserver caps them.
+fn cap_update_managers(entries: &mut Vec<Entry>) {
+    let mut updates: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].operation == "Update" && entries[i].manager != ANCIENT)
+        .collect();
+    let has_bucket = entries
+        .iter()
+        .any(|e| e.operation == "Update" && e.manager == ANCIENT);
+    let total = updates.len() + usize::from(has_bucket);
+    if total <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    updates.sort_by(|&a, &b| {
+        (&entries[a].time, &entries[a].manager).cmp(&(&entries[b].time, &entries[b].manager))
+    });
+    // Into the bucket: enough of the oldest to leave the cap (the bucket counts as one).
+    let take = total - MAX_UPDATE_MANAGERS + usize::from(!has_bucket);
+    let merged: Vec<usize> = updates.into_iter().take(take).collect();
+    let mut bucket = entries
+        .iter()
+        .position(|e| e.operation == "Update" && e.manager == ANCIENT)
+        .map(|i| entries[i].clone())
+        .unwrap_or(Entry {
+            manager: ANCIENT.to_string(),
+            operation: "Update".to_string(),
+            api_version: String::new(),
+            time: String::new(),
+            subresource: String::new(),
+            fields: Set::new(),
+        });
+    for &i in &merged {
+        bucket.fields.extend(entries[i].fields.iter().cloned());
+        bucket.api_version = entries[i].api_version.clone();
+        bucket.time = entries[i].time.clone();
+    }
+    let mut i = 0;
+    entries.retain(|e| {
+        let is_bucket = e.operation == "Update" && e.manager == ANCIENT;
+        let keep = !(merged.contains(&i) || is_bucket);
+        i += 1;
+        keep
+    });
+    entries.push(bucket);
+}
+
+const ANCIENT: &str = "ancient-changes";
 
 /// Who writes during one request, kept by the store so that every object it stores gets its
 /// managedFields.
@@ -931,6 +984,34 @@ mod tests {
 
     fn managers_of(o: &Value) -> Vec<String> {
         read_entries(o).into_iter().map(|e| e.manager).collect()
+    }
+
+    #[test]
+    fn update_managers_are_capped_into_ancient_changes() {
+        let mut o = deploy(1, "nginx");
+        record_update(None, &mut o, &w("creator"));
+        for i in 0..12 {
+            let mut n = o.clone();
+            n["metadata"]["labels"][format!("l{i}")] = json!("x");
+            record_update(Some(&o), &mut n, &w(&format!("m{i:02}")));
+            o = n;
+        }
+        let es = read_entries(&o);
+        assert_eq!(es.len(), MAX_UPDATE_MANAGERS);
+        let ancient = es.iter().find(|e| e.manager == "ancient-changes").unwrap();
+        let label = |m: &str| {
+            vec![
+                "f:metadata".to_string(),
+                "f:labels".to_string(),
+                format!("f:{m}"),
+            ]
+        };
+        assert!(ancient.fields.contains(&label("l0")));
+        assert!(ancient
+            .fields
+            .contains(&vec!["f:spec".to_string(), "f:replicas".to_string()]));
+        assert!(es.iter().any(|e| e.manager == "m11"));
+        assert!(!es.iter().any(|e| e.manager == "creator"));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! `fieldValidation` and field managers (`fieldmanager`), with these limits: the schema behind
 //! strategic merge patch, apply and unknown-field detection is a hand table
 //! (`kube::patchmeta`); `fieldValidation` unset keeps
-//! unknown fields (the real default, Warn, drops them); update managers are not capped at 10.
+//! unknown fields (the real default, Warn, drops them).
 
 pub mod bootstrap;
 pub mod discovery;
