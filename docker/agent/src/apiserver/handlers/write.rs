@@ -14,8 +14,6 @@ use super::create::create;
 use super::create::keeps_status_on_main_update;
 use super::create::replace;
 use super::create::Mode;
-use super::entry::go_json_type;
-use super::entry::parse_body;
 use super::errors::bad_request;
 use super::errors::not_found;
 use super::errors::unknown_path;
@@ -51,6 +49,33 @@ pub(crate) fn take_warnings() -> Vec<String> {
 pub(crate) fn warning_header(text: &str) -> String {
     let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
     format!("299 - \"{escaped}\"")
+}
+
+/// The name Go's `encoding/json` gives the JSON type of `v`.
+fn go_json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A merge or strategic merge patch: a JSON object.
+fn patch_object(body: &[u8]) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Err(bad_request("the body of the request was empty"));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+    if !v.is_object() {
+        return Err(bad_request(
+            "couldn't get version/kind; json parse error: the body is not a JSON object",
+        ));
+    }
+    Ok(v)
 }
 
 /// `fieldValidation`.
@@ -497,7 +522,7 @@ pub fn patch(
                     .map_err(|e| bad_request(format!("error decoding YAML: {e}")))?;
                 (cfg, true)
             } else {
-                (parse_body(&axum::body::Bytes::copy_from_slice(body))?, true)
+                (patch_object(body)?, true)
             };
             let c = ctx(res, &opts, "scale");
             return with_writer(st, &opts, Some(c), |st| {
@@ -521,13 +546,13 @@ pub fn patch(
     let mut merged = match pt {
         PatchType::Json => json_patch(&old, body)?,
         PatchType::Merge => {
-            let p = parse_body(&axum::body::Bytes::copy_from_slice(body))?;
+            let p = patch_object(body)?;
             let mut m = old.clone();
             merge_patch(&mut m, &p);
             m
         }
         PatchType::Strategic => {
-            let p = parse_body(&axum::body::Bytes::copy_from_slice(body))?;
+            let p = patch_object(body)?;
             strategic::apply(&old, &p, res.kind).map_err(|e| match e {
                 strategic::SmpError::BadPatch(m) => bad_request(m),
                 strategic::SmpError::Invalid(m) => unprocessable(&m),
