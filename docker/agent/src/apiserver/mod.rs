@@ -17,16 +17,17 @@
 //!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
 //! only the resources of [`crate::kube::client::RESOURCES`] (no PersistentVolumes, Jobs, RBAC…);
-//! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
-//! replaced, not merged by key) and JSON patch / server-side apply answer 415; lists are
-//! served from the current state (a `continue` token or `resourceVersion=N` does not give an
-//! older snapshot: an exact older version is 410, a continued list may see later changes);
-//! `dryRun`, `fieldManager` and `managedFields` are ignored.
+//! lists are served from the current state (a `continue` token or `resourceVersion=N` does not
+//! give an older snapshot: an exact older version is 410, a continued list may see later
+//! changes). Writes (`handlers::write`) take the four patch types, `dryRun`,
+//! `fieldValidation` and field managers (`fieldmanager`); the patch merge keys behind strategic
+//! merge patch and apply come from `kube::patchmeta`.
 
 pub mod addons;
 pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
+pub mod fieldmanager;
 pub mod handlers;
 pub mod health;
 pub mod negotiate;

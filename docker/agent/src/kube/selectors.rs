@@ -120,21 +120,6 @@ fn set_pointer(root: &mut Value, ptr: &str, v: Value) {
     }
 }
 
-/// The fields kube-apiserver lets Events be selected by.
-const EVENT_FIELDS: &[&str] = &[
-    "involvedObject.kind",
-    "involvedObject.namespace",
-    "involvedObject.name",
-    "involvedObject.uid",
-    "involvedObject.apiVersion",
-    "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",
-    "reason",
-    "reportingComponent",
-    "source",
-    "type",
-];
-
 impl FieldSelector {
     /// Parses `spec.nodeName=node-1,metadata.name!=x` for objects of `kind`.
     pub fn parse(s: &str, kind: &str) -> Result<Self, String> {
@@ -156,18 +141,7 @@ impl FieldSelector {
                 ));
             };
             let field = field.trim();
-<<<<<<< HEAD
             let known = COMMON_FIELDS.contains(&field) || kind_fields(kind).contains(&field);
-=======
-            let known = COMMON_FIELDS.contains(&field)
-                || (kind == "Pod" && POD_FIELDS.contains(&field))
-                || (kind == "Namespace" && field == "status.phase")
-                || (kind == "Node" && field == "spec.unschedulable")
-                || (kind == "EndpointSlice" && field == "addressType")
-                || (kind == "Service" && field == "spec.clusterIP")
-                || (kind == "Event" && EVENT_FIELDS.contains(&field))
-                || (kind == "Secret" && field == "type");
->>>>>>> kinds
             if !known {
                 return Err(format!("field label not supported: {field}"));
             }
@@ -182,26 +156,9 @@ impl FieldSelector {
 
     /// Whether the object satisfies every term (absent fields compare as `""`).
     pub fn matches(&self, obj: &Value) -> bool {
-<<<<<<< HEAD
         self.requirements
             .iter()
             .all(|r| (field_value(obj, &r.field) == r.value) != r.negated)
-=======
-        self.requirements.iter().all(|r| {
-            let pointer = match r.field.as_str() {
-                // An Event's `source` field is its `source.component`.
-                "source" => "/source/component".to_string(),
-                f => format!("/{}", f.replace('.', "/")),
-            };
-            let actual = match obj.pointer(&pointer) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Bool(b)) => b.to_string(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            (actual == r.value) != r.negated
-        })
->>>>>>> kinds
     }
 }
 

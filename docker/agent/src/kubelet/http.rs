@@ -106,10 +106,11 @@ impl Server {
             }
             ("GET", ["logs", ns, pod]) => {
                 if let Some(component) = (self.components)(ns, pod) {
-                    return send_log(
+                    return super::logs::send_log(
                         &mut out,
                         &self.log_dir.join(format!("{component}.log")),
                         &req.query,
+                        None,
                     );
                 }
                 if (self.lookup)(ns, pod).is_none() {

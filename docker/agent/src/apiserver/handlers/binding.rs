@@ -137,6 +137,13 @@ pub(crate) fn scale_update(
     }
     let mut nd = d.clone();
     nd["spec"]["replicas"] = replicas;
+    // A Scale that names a resourceVersion is a precondition on the object's.
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .filter(|rv| rv.as_str().is_some_and(|s| !s.is_empty()))
+    {
+        nd["metadata"]["resourceVersion"] = rv.clone();
+    }
     let out = replace(app, st, res, Some(key_ns), name, nd, Mode::Main)?;
     Ok(scale_of(&out))
 }

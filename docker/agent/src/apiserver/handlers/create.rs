@@ -384,7 +384,13 @@ pub fn replace(
                 }
             }
         }
-        meta.remove("managedFields");
+        // An update that does not send managedFields keeps them (the field manager adds its
+        // own entry when the object is stored).
+        if !meta.contains_key("managedFields") {
+            if let Some(mf) = old["metadata"].get("managedFields") {
+                meta.insert("managedFields".into(), mf.clone());
+            }
+        }
     }
     if mode == Mode::Main && res.kind == "Service" {
         drop_type_dependent_fields(&old, &mut new);

@@ -17,3 +17,4 @@ pub mod services;
 #[cfg(test)]
 mod tests;
 pub mod watch;
+pub mod write;
