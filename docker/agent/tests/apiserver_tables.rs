@@ -361,8 +361,13 @@ fn discovery_reviews_and_health() {
         .iter()
         .find(|g| g["metadata"]["name"] == "apps")
         .unwrap();
-    let deploy = &apps["versions"][0]["resources"][0];
-    assert_eq!(deploy["resource"], "deployments");
+    let resources = apps["versions"][0]["resources"].as_array().unwrap();
+    let names: Vec<&str> = resources
+        .iter()
+        .map(|r| r["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["daemonsets", "deployments", "replicasets"], "sorted by name");
+    let deploy = &resources[1];
     assert_eq!(deploy["categories"], json!(["all"]));
     assert!(deploy["subresources"]
         .as_array()
