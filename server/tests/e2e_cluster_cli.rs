@@ -263,7 +263,9 @@ fn an_agent_only_image_build_takes_seconds_and_a_current_image_is_not_rebuilt() 
     assert_eq!(code, 0, "{out}");
     // The agent's links, the real kubectl as `kubectl`, and iptables on the nft backend.
     assert!(
-        out.contains("kplab-agent") && out.contains("Client Version: v1.") && out.contains("nf_tables"),
+        out.contains("kplab-agent")
+            && out.contains("Client Version: v1.")
+            && out.contains("nf_tables"),
         "{out}"
     );
     let _ = host("docker", &["rmi", "-f", tag]);

@@ -366,7 +366,11 @@ fn discovery_reviews_and_health() {
         .iter()
         .map(|r| r["resource"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["daemonsets", "deployments", "replicasets"], "sorted by name");
+    assert_eq!(
+        names,
+        ["daemonsets", "deployments", "replicasets"],
+        "sorted by name"
+    );
     let deploy = &resources[1];
     assert_eq!(deploy["categories"], json!(["all"]));
     assert!(deploy["subresources"]

@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 
 use super::handlers::create::create;
-use super::handlers::kinds::ensure_default_service_account;
+use super::handlers::create::ensure_default_service_account;
 use super::state::AppState;
 use super::store::Store;
 use crate::kube::client::{Resource, CONFIG_MAPS, DAEMON_SETS, NAMESPACES, SERVICE_ACCOUNTS};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::http::respond;
+use super::server::respond;
 use crate::kube::stream::query_pairs;
 
 /// The options of one request.

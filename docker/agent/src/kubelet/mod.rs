@@ -20,6 +20,7 @@ pub mod http;
 pub mod logs;
 pub mod node;
 pub mod pods;
+pub mod server;
 pub mod store;
 pub(crate) mod stream;
 

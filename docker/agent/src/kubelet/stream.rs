@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::http::{status, Server};
+use super::server::{status, Server};
 use crate::kube::stream::{self as ks, StreamRequest};
 
 enum Event {

@@ -24,6 +24,7 @@ use crate::apiserver::validation::FieldError;
 use crate::kube::client::Resource;
 use crate::kube::client::Status;
 use crate::kube::client::NAMESPACES;
+use crate::kube::client::SERVICE_ACCOUNTS;
 use crate::kube::time::now_rfc3339;
 
 pub(crate) fn check_kind(res: &Resource, obj: &mut Value) -> ApiResult<()> {
@@ -227,7 +228,7 @@ pub fn create(
         meta.insert("generation".into(), json!(1));
     }
     let stored = st.put(res, obj);
-    super::kinds::after_create(app, st, res, &stored);
+    after_create(app, st, res, &stored);
     if owner_missing(st, &stored) {
         // What the garbage collector does shortly after such a create: an object whose
         // controller is already gone (a controller acting on a stale cache) is deleted.
@@ -448,4 +449,39 @@ pub fn replace(
         finish_namespace_if_empty(st, name);
     }
     Ok(out)
+}
+
+/// Runs after an object was created: a new namespace gets its `default` ServiceAccount
+/// (kube-controller-manager's serviceaccounts controller does it in a real cluster), a new
+/// Event may push the oldest out.
+pub(crate) fn after_create(app: &AppState, st: &mut Store, res: &Resource, obj: &Value) {
+    match res.kind {
+        "Namespace" => {
+            let ns = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            ensure_default_service_account(app, st, ns);
+        }
+        "Event" => {
+            let ns = obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_string();
+            super::kinds::prune_events(st, Some(&ns));
+        }
+        _ => {}
+    }
+}
+
+/// Creates ServiceAccount `default` in `ns` when it is missing.
+pub(crate) fn ensure_default_service_account(app: &AppState, st: &mut Store, ns: &str) {
+    if ns.is_empty() || st.get(&SERVICE_ACCOUNTS, ns, "default").is_some() {
+        return;
+    }
+    let sa = json!({"metadata": {"name": "default", "namespace": ns}});
+    if let Err(e) = create(app, st, &SERVICE_ACCOUNTS, Some(ns), sa) {
+        tracing::warn!(namespace = ns, error = %e.0.message, "cannot create the default ServiceAccount");
+    }
 }

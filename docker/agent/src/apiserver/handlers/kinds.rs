@@ -1,18 +1,15 @@
-//! What the API server does around some kinds beyond storing them: a `default` ServiceAccount
-//! in every new namespace (kube-controller-manager's serviceaccounts controller does it in a
-//! real cluster), the Event store's bounds (events expire after one hour, as
+//! What the API server does around some kinds beyond storing them (the `default`
+//! ServiceAccount of a new namespace is `create::after_create`'s): a pod's ServiceAccount must
+//! exist ([`admit`]), the Event store's bounds (events expire after one hour, as
 //! kube-apiserver's `--event-ttl`, and at most [`EVENTS_PER_NAMESPACE`] per namespace), and
 //! deletion with `propagationPolicy: Orphan` (`kubectl delete --cascade=orphan`), and the
 //! garbage collector's sweep ([`collect_garbage`]: objects whose owners are all gone).
 
-use serde_json::json;
 use serde_json::Value;
 
-use super::create::create;
 use super::delete::success_status;
 use super::errors::not_found;
 use super::errors::ApiResult;
-use crate::apiserver::state::AppState;
 use crate::apiserver::store::key_of;
 use crate::apiserver::store::Store;
 use crate::kube::client::Resource;
@@ -25,28 +22,6 @@ use crate::kube::time::rfc3339;
 pub const EVENT_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The most Events kept per namespace; the oldest go first.
 pub const EVENTS_PER_NAMESPACE: usize = 200;
-
-/// Runs after an object was created.
-pub(crate) fn after_create(app: &AppState, st: &mut Store, res: &Resource, obj: &Value) {
-    match res.kind {
-        "Namespace" => {
-            let ns = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            ensure_default_service_account(app, st, ns);
-        }
-        "Event" => {
-            let ns = obj
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("default")
-                .to_string();
-            prune_events(st, Some(&ns));
-        }
-        _ => {}
-    }
-}
 
 /// Admission checks of a create, after validation: a pod's ServiceAccount must exist (the
 /// ServiceAccount admission plugin's `pods "web" is forbidden: error looking up service
@@ -80,17 +55,6 @@ pub(crate) fn admit(st: &Store, res: &Resource, obj: &Value) -> ApiResult<()> {
     );
     s.details = Some(Box::new(super::errors::details(res, name)));
     Err(super::errors::ApiError(s))
-}
-
-/// Creates ServiceAccount `default` in `ns` when it is missing.
-pub(crate) fn ensure_default_service_account(app: &AppState, st: &mut Store, ns: &str) {
-    if ns.is_empty() || st.get(&SERVICE_ACCOUNTS, ns, "default").is_some() {
-        return;
-    }
-    let sa = json!({"metadata": {"name": "default", "namespace": ns}});
-    if let Err(e) = create(app, st, &SERVICE_ACCOUNTS, Some(ns), sa) {
-        tracing::warn!(namespace = ns, error = %e.0.message, "cannot create the default ServiceAccount");
-    }
 }
 
 fn event_time(e: &Value) -> String {
@@ -258,46 +222,4 @@ pub(crate) fn collect_garbage(st: &mut Store) -> usize {
         let _ = super::delete::delete(st, r, &ns, &name, None);
     }
     n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::apiserver::bootstrap::test_state;
-    use crate::kube::client::CONFIG_MAPS;
-
-    #[test]
-    fn the_collector_deletes_what_has_lost_every_owner() {
-        let app = test_state();
-        let mut st = app.store();
-        let owner = create(
-            &app,
-            &mut st,
-            &CONFIG_MAPS,
-            Some("default"),
-            json!({"metadata": {"name": "owner"}}),
-        )
-        .unwrap();
-        let uid = owner["metadata"]["uid"].clone();
-        let dep = |name: &str, refs: Value| json!({"metadata": {"name": name, "ownerReferences": refs}, "data": {}});
-        let owned = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]);
-        let dangling =
-            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "gone"}]);
-        let foreign =
-            json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "x"}]);
-        for (n, r) in [("a", owned), ("b", dangling), ("c", foreign)] {
-            create(&app, &mut st, &CONFIG_MAPS, Some("default"), dep(n, r)).unwrap();
-        }
-        assert_eq!(collect_garbage(&mut st), 1);
-        assert!(st.get(&CONFIG_MAPS, "default", "a").is_some());
-        assert!(
-            st.get(&CONFIG_MAPS, "default", "b").is_none(),
-            "its owner's uid is gone"
-        );
-        assert!(
-            st.get(&CONFIG_MAPS, "default", "c").is_some(),
-            "an owner kind we do not serve"
-        );
-        assert_eq!(collect_garbage(&mut st), 0);
-    }
 }

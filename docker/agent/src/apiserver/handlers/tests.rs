@@ -374,3 +374,48 @@ mod props {
         }
     }
 }
+
+mod garbage_collection {
+    use serde_json::json;
+    use serde_json::Value;
+
+    use crate::apiserver::bootstrap::test_state;
+    use crate::apiserver::handlers::create::create;
+    use crate::apiserver::handlers::kinds::collect_garbage;
+    use crate::kube::client::CONFIG_MAPS;
+
+    #[test]
+    fn the_collector_deletes_what_has_lost_every_owner() {
+        let app = test_state();
+        let mut st = app.store();
+        let owner = create(
+            &app,
+            &mut st,
+            &CONFIG_MAPS,
+            Some("default"),
+            json!({"metadata": {"name": "owner"}}),
+        )
+        .unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        let dep = |name: &str, refs: Value| json!({"metadata": {"name": name, "ownerReferences": refs}, "data": {}});
+        let owned = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]);
+        let dangling =
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "gone"}]);
+        let foreign =
+            json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "x"}]);
+        for (n, r) in [("a", owned), ("b", dangling), ("c", foreign)] {
+            create(&app, &mut st, &CONFIG_MAPS, Some("default"), dep(n, r)).unwrap();
+        }
+        assert_eq!(collect_garbage(&mut st), 1);
+        assert!(st.get(&CONFIG_MAPS, "default", "a").is_some());
+        assert!(
+            st.get(&CONFIG_MAPS, "default", "b").is_none(),
+            "its owner's uid is gone"
+        );
+        assert!(
+            st.get(&CONFIG_MAPS, "default", "c").is_some(),
+            "an owner kind we do not serve"
+        );
+        assert_eq!(collect_garbage(&mut st), 0);
+    }
+}
