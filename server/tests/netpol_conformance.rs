@@ -38,12 +38,12 @@ fn pods_yaml() -> String {
     let mut y = String::new();
     for (ni, ns) in NAMESPACES.iter().enumerate() {
         y.push_str(&format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\n"
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: \"{ns}\"}}\n---\n"
         ));
         for (pi, p) in PODS.iter().enumerate() {
             let node = 1 + (3 * ni + pi) % 2;
             y.push_str(&format!(
-                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {p}, namespace: {ns}, labels: {{pod: {p}}}}}\nspec:\n  nodeName: node-{node}\n  containers:\n  - name: cont-80-81\n    image: registry.k8s.io/e2e-test-images/agnhost:2.43\n    ports:\n    - {{name: serve-80-tcp, containerPort: 80, protocol: TCP}}\n    - {{name: serve-81-tcp, containerPort: 81, protocol: TCP}}\n---\n"
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {p}, namespace: \"{ns}\", labels: {{pod: {p}}}}}\nspec:\n  nodeName: node-{node}\n  containers:\n  - name: cont-80-81\n    image: registry.k8s.io/e2e-test-images/agnhost:2.43\n    ports:\n    - {{name: serve-80-tcp, containerPort: 80, protocol: TCP}}\n    - {{name: serve-81-tcp, containerPort: 81, protocol: TCP}}\n---\n"
             ));
         }
     }

@@ -248,7 +248,7 @@ kind: NetworkPolicy
 metadata: {name: allow-x-a-from-ns-y, namespace: x}
 spec:
   podSelector: {matchLabels: {pod: a}}
-  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]}]
+  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "y"}}}]}]
 "#, &[80]),
         s("05-and-one-peer", "namespaceSelector AND podSelector in one peer", r#"
 apiVersion: networking.k8s.io/v1
@@ -258,7 +258,7 @@ spec:
   podSelector: {matchLabels: {pod: a}}
   ingress:
   - from:
-    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "y"}}
       podSelector: {matchLabels: {pod: b}}
 "#, &[80]),
         s("06-or-two-peers", "the same selectors as two peers: OR", r#"
@@ -269,7 +269,7 @@ spec:
   podSelector: {matchLabels: {pod: a}}
   ingress:
   - from:
-    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "y"}}
     - podSelector: {matchLabels: {pod: b}}
 "#, &[80]),
         s("07-match-expressions", "matchExpressions: NotIn on namespaces, In on pods", r#"
@@ -318,7 +318,7 @@ spec:
         s("12-sctp-only-does-not-open-tcp", "SCTP is never TCP", r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: allow-y-sctp, namespace: y}
+metadata: {name: allow-y-sctp, namespace: "y"}
 spec:
   podSelector: {}
   ingress: [{ports: [{port: 80, protocol: SCTP}]}]
@@ -337,12 +337,12 @@ kind: NetworkPolicy
 metadata: {name: egress-to-y-no-types, namespace: x}
 spec:
   podSelector: {matchLabels: {pod: a}}
-  egress: [{to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]}]
+  egress: [{to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "y"}}}]}]
 "#, &[80]),
         s("15-empty-egress-list", "egress: [] without policyTypes: ingress deny-all, egress untouched", r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: empty-egress, namespace: y}
+metadata: {name: empty-egress, namespace: "y"}
 spec:
   podSelector: {matchLabels: {pod: b}}
   egress: []
@@ -350,7 +350,7 @@ spec:
         s("16-default-deny-egress", "policyTypes Egress alone: y may not open connections, others may reach y", r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: default-deny-egress, namespace: y}
+metadata: {name: default-deny-egress, namespace: "y"}
 spec: {podSelector: {}, policyTypes: [Egress]}
 "#, &[80]),
         s("17-egress-named-port", "egress named port resolved on each destination pod", r#"
@@ -400,7 +400,7 @@ spec:
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: allow-all-ingress-y, namespace: y}
+metadata: {name: allow-all-ingress-y, namespace: "y"}
 spec: {podSelector: {}, ingress: [{}]}
 "#, &[80]),
         s("21-all-namespaces-selector", "namespaceSelector {} alone: every pod of every namespace", r#"
@@ -414,7 +414,7 @@ spec:
         s("22-not-in-missing-key", "NotIn matches pods without the key", r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: deny-except-tiers, namespace: y}
+metadata: {name: deny-except-tiers, namespace: "y"}
 spec:
   podSelector: {matchExpressions: [{key: pod, operator: NotIn, values: [c]}]}
   ingress: [{from: [{podSelector: {matchExpressions: [{key: tier, operator: DoesNotExist}]}, namespaceSelector: {}}]}]
@@ -440,7 +440,7 @@ spec:
         policies: r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata: {name: allow-y-a-from-blue, namespace: y}
+metadata: {name: allow-y-a-from-blue, namespace: "y"}
 spec:
   podSelector: {matchLabels: {pod: a}}
   ingress: [{from: [{namespaceSelector: {matchLabels: {team: blue}}}]}]
@@ -475,7 +475,7 @@ pub fn ipblock_scenario(
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: egress-ipblock, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {{cidr: 10.244.0.0/16, except: [{except_ip}/32]}}\n"
     );
     if also_by_selector {
-        yaml.push_str("    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}\n      podSelector: {matchLabels: {pod: b}}\n");
+        yaml.push_str("    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: \"y\"}}\n      podSelector: {matchLabels: {pod: b}}\n");
     }
     (name.to_string(), yaml)
 }
