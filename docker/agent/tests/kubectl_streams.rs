@@ -132,6 +132,7 @@ impl Lab {
             }),
             pod_log_dir: logs.join("pods"),
             log_dir: logs.clone(),
+            components: Arc::new(|_: &str, _: &str| None),
         };
         std::thread::spawn(move || kubelet.serve(listener));
 
