@@ -25,9 +25,10 @@ use crate::wire::put_varint;
 use crate::wire::FIXED64;
 use crate::wire::VARINT;
 
-/// The media type client-go asks for (and the older spelling kube-apiserver also accepts).
+/// The media type client-go asks for (kube-openapi calls this spelling deprecated and also
+/// accepts [`PROTOBUF_V2_RESPONSE`]).
 pub const PROTOBUF_V2: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-/// The media type kube-apiserver names in the response (for either request spelling).
+/// The media type kube-apiserver names in the response, whichever spelling was asked for.
 pub const PROTOBUF_V2_RESPONSE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 /// How a JSON value goes to a field.
