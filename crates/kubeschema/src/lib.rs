@@ -5,6 +5,7 @@
 pub mod codec;
 #[cfg(any(test, feature = "gen"))]
 pub mod gen;
+pub mod gnostic;
 #[rustfmt::skip]
 mod generated;
 pub mod openapi;
