@@ -280,7 +280,7 @@ spec:
   podSelector: {matchExpressions: [{key: pod, operator: In, values: [a]}]}
   ingress:
   - from:
-    - namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [y]}]}
+    - namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: ["y"]}]}
       podSelector: {matchExpressions: [{key: pod, operator: In, values: [b, c]}]}
 "#, &[80]),
         s("08-port-number", "ingress to x/a only on TCP 80", r#"
