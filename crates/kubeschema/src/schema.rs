@@ -336,3 +336,160 @@ pub fn unknown_in(
         }
     }
 }
+
+/// The first value of `v` whose JSON type the field's Go type cannot take, in the words of
+/// Go's JSON decoder as kube-apiserver reports it: `json: cannot unmarshal bool into Go struct
+/// field LabelSelectorRequirement.spec.selector.matchExpressions.values of type string`. The
+/// field path holds the JSON names from the object's root (list items add nothing); the struct
+/// is the one that declares the field. `null` fits every type (Go leaves the zero value), and
+/// the types with their own JSON form (Time, IntOrString, Quantity...) are not checked here.
+pub fn type_error(msg: &'static Message, v: &serde_json::Value) -> Option<String> {
+    type_error_in(msg, v, "")
+}
+
+fn type_error_in(msg: &'static Message, v: &serde_json::Value, prefix: &str) -> Option<String> {
+    if OPAQUE.contains(&msg.name) {
+        return None;
+    }
+    let obj = v.as_object()?;
+    for (key, val) in obj {
+        let Some(f) = msg.field(key) else { continue };
+        if val.is_null() {
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let owner = owner_of(msg, key);
+        let fail = |value: String, ty: String| {
+            Some(format!(
+                "json: cannot unmarshal {value} into Go struct field {owner}.{path} of type {ty}"
+            ))
+        };
+        let elem = go_type_name(f.ty);
+        match (f.label, val) {
+            (Label::Repeated, serde_json::Value::Array(items)) => {
+                for it in items {
+                    if let Some(e) = elem_error(f.ty, it, &path, owner) {
+                        return Some(e);
+                    }
+                }
+            }
+            (Label::Repeated, other) if f.ty != Ty::Scalar(Scalar::Bytes) => {
+                return fail(json_kind(other), format!("[]{elem}"));
+            }
+            (Label::Map(_), serde_json::Value::Object(entries)) => {
+                for it in entries.values() {
+                    if let Some(e) = elem_error(f.ty, it, &path, owner) {
+                        return Some(e);
+                    }
+                }
+            }
+            (Label::Map(k), other) => {
+                return fail(json_kind(other), format!("map[{}]{elem}", scalar_go(k)));
+            }
+            _ => {
+                if let Some(e) = elem_error(f.ty, val, &path, owner) {
+                    return Some(e);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// One value (not a list or map) against its type.
+fn elem_error(ty: Ty, v: &serde_json::Value, path: &str, owner: &str) -> Option<String> {
+    use serde_json::Value as V;
+    let ok = match (ty, v) {
+        (_, V::Null) => true,
+        (Ty::Message(m), _) => match message(m) {
+            Some(m) if OPAQUE.contains(&m.name) => true,
+            Some(m) => {
+                if v.is_object() {
+                    return type_error_in(m, v, path);
+                }
+                false
+            }
+            None => true,
+        },
+        (Ty::Scalar(Scalar::String | Scalar::Bytes), V::String(_)) => true,
+        (Ty::Scalar(Scalar::Bool), V::Bool(_)) => true,
+        (Ty::Scalar(Scalar::Double), V::Number(_)) => true,
+        (Ty::Scalar(Scalar::Int32 | Scalar::Int64), V::Number(n)) => {
+            if n.is_i64() || n.is_u64() {
+                true
+            } else {
+                return Some(format!(
+                    "json: cannot unmarshal number {n} into Go struct field {owner}.{path} of type {}",
+                    go_type_name(ty)
+                ));
+            }
+        }
+        _ => false,
+    };
+    if ok {
+        return None;
+    }
+    Some(format!(
+        "json: cannot unmarshal {} into Go struct field {owner}.{path} of type {}",
+        json_kind(v),
+        go_type_name(ty)
+    ))
+}
+
+/// The Go struct that declares `key` (through inline members, as `json_fields` sees them).
+fn owner_of(msg: &'static Message, key: &str) -> &'static str {
+    for f in msg.fields {
+        if f.inline {
+            if let Some(m) = f.message() {
+                if m.field(key).is_some() {
+                    return owner_of(m, key);
+                }
+            }
+        } else if f.json == key {
+            return msg.short_name();
+        }
+    }
+    msg.short_name()
+}
+
+/// How Go's decoder names a JSON value's type in its errors.
+fn json_kind(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+    .to_string()
+}
+
+fn scalar_go(s: Scalar) -> &'static str {
+    match s {
+        Scalar::String => "string",
+        Scalar::Int32 => "int32",
+        Scalar::Int64 => "int64",
+        Scalar::Bool => "bool",
+        Scalar::Bytes => "[]uint8",
+        Scalar::Double => "float64",
+    }
+}
+
+/// The Go type of a field's value: `string`, `int32`, `v1.ServiceSpec`.
+fn go_type_name(ty: Ty) -> String {
+    match ty {
+        Ty::Scalar(s) => scalar_go(s).to_string(),
+        Ty::Message(m) => {
+            // k8s.io.api.core.v1.ServiceSpec -> v1.ServiceSpec (the Go package's last element).
+            let mut parts = m.rsplit('.');
+            let short = parts.next().unwrap_or(m);
+            let pkg = parts.next().unwrap_or("");
+            format!("{pkg}.{short}")
+        }
+    }
+}

@@ -409,3 +409,38 @@ fn unknown_fields_are_named_as_strict_decoding_names_them() {
     );
     assert!(kubeschema::unknown_fields(&json!({"apiVersion": "x/v1", "kind": "Gadget"})).is_none());
 }
+
+#[test]
+fn wrong_json_types_are_named_as_go_decoding_names_them() {
+    let np = kubeschema::message_for("networking.k8s.io/v1", "NetworkPolicy").unwrap();
+    let bad = json!({"spec": {"ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [true]}]}}]}]}});
+    assert_eq!(
+        kubeschema::type_error(np, &bad).unwrap(),
+        "json: cannot unmarshal bool into Go struct field LabelSelectorRequirement.spec.ingress.from.namespaceSelector.matchExpressions.values of type string"
+    );
+    let svc = kubeschema::message_for("v1", "Service").unwrap();
+    let cases = [
+        (json!({"spec": {"ports": [{"port": "80"}]}}),
+         "json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of type int32"),
+        (json!({"spec": {"ports": [{"port": 80.5}]}}),
+         "json: cannot unmarshal number 80.5 into Go struct field ServicePort.spec.ports.port of type int32"),
+        (json!({"spec": {"ports": {"port": 80}}}),
+         "json: cannot unmarshal object into Go struct field ServiceSpec.spec.ports of type []v1.ServicePort"),
+        (json!({"spec": "x"}),
+         "json: cannot unmarshal string into Go struct field Service.spec of type v1.ServiceSpec"),
+        (json!({"metadata": {"name": true}}),
+         "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.name of type string"),
+        (json!({"metadata": {"labels": {"a": 1}}}),
+         "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string"),
+        (json!({"metadata": {"labels": ["a"]}}),
+         "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"),
+    ];
+    for (v, want) in cases {
+        assert_eq!(kubeschema::type_error(svc, &v).as_deref(), Some(want), "{v}");
+    }
+    // What fits: nulls, IntOrString either way, times as text.
+    let fine = json!({"metadata": {"name": "web", "labels": null, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"ports": [{"port": 80, "targetPort": "http"}, {"port": 81, "targetPort": 8081}]}});
+    assert_eq!(kubeschema::type_error(svc, &fine), None);
+}

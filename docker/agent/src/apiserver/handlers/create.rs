@@ -143,7 +143,7 @@ pub fn create(
     mut obj: Value,
 ) -> ApiResult<Value> {
     check_kind(res, &mut obj)?;
-    if let Some(m) = v::decode_check(res.kind, &obj) {
+    if let Some(m) = v::decode_check(res, &obj) {
         return Err(bad_request(m));
     }
     let meta = obj["metadata"].as_object_mut().expect("object");
@@ -299,7 +299,7 @@ pub fn replace(
 ) -> ApiResult<Value> {
     check_kind(res, &mut obj)?;
     if mode == Mode::Main {
-        if let Some(m) = v::decode_check(res.kind, &obj) {
+        if let Some(m) = v::decode_check(res, &obj) {
             return Err(bad_request(m));
         }
     }

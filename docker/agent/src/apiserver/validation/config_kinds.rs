@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::errors::FieldError;
 use super::names::validate_metadata;
 use crate::kube::base64;
+use crate::kube::client::Resource;
 
 /// The largest total size of a ConfigMap's or Secret's data (`MaxSecretSize`).
 pub const MAX_DATA_BYTES: usize = 1024 * 1024;
@@ -37,64 +38,33 @@ pub fn config_key(k: &str) -> Vec<String> {
     out
 }
 
-fn go_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// The decoding step of the real server for kinds whose fields are typed bytes or strings:
-/// `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 4`.
-/// Returns the message of the 400, if any.
-pub fn decode_check(kind: &str, obj: &Value) -> Option<String> {
+/// The decoding step of the real server, before any validation: every field's JSON type must
+/// fit its Go type (`kubeschema::type_error`), and bytes fields must be base64: `Secret in
+/// version "v1" cannot be handled as a Secret: illegal base64 data at input byte 4`. Returns
+/// the message of the 400, if any.
+pub fn decode_check(res: &Resource, obj: &Value) -> Option<String> {
+    let kind = res.kind;
     let fail = |detail: String| {
         Some(format!(
-            "{kind} in version \"v1\" cannot be handled as a {kind}: {detail}"
+            "{kind} in version \"{}\" cannot be handled as a {kind}: {detail}",
+            res.version
         ))
     };
-    let (strings, bytes): (&[&str], &[&str]) = match kind {
-        "Secret" => (&["stringData"], &["data"]),
-        "ConfigMap" => (&["data"], &["binaryData"]),
+    if let Some(msg) = kubeschema::message_for(&res.api_version(), kind) {
+        if let Some(e) = kubeschema::type_error(msg, obj) {
+            return fail(e);
+        }
+    }
+    let bytes_field = match kind {
+        "Secret" => "data",
+        "ConfigMap" => "binaryData",
         _ => return None,
     };
-    for field in strings.iter().chain(bytes.iter()) {
-        match obj.get(*field) {
-            None | Some(Value::Null) | Some(Value::Object(_)) => {}
-            Some(other) => {
-                return fail(format!(
-                    "json: cannot unmarshal {} into Go struct field {kind}.{field} of type map[string]{}",
-                    go_type(other),
-                    if bytes.contains(field) { "[]uint8" } else { "string" }
-                ))
-            }
-        }
-        let Some(m) = obj.get(*field).and_then(Value::as_object) else {
-            continue;
-        };
-        for v in m.values() {
-            match v {
-                Value::String(s) if bytes.contains(field) => {
-                    if let Err(e) = base64::decode(s) {
-                        return fail(e);
-                    }
-                }
-                Value::String(_) | Value::Null => {}
-                other => {
-                    return fail(format!(
-                        "json: cannot unmarshal {} into Go struct field {kind}.{field} of type {}",
-                        go_type(other),
-                        if bytes.contains(field) {
-                            "[]uint8"
-                        } else {
-                            "string"
-                        }
-                    ))
-                }
+    let entries = obj.get(bytes_field).and_then(Value::as_object)?;
+    for v in entries.values() {
+        if let Value::String(s) = v {
+            if let Err(e) = base64::decode(s) {
+                return fail(e);
             }
         }
     }
