@@ -20,6 +20,8 @@ use serde_json::json;
 const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 /// The kubectl releases that speak WebSocket to pods/exec by default.
 const WEBSOCKET_KUBECTLS: &[&str] = &["1.30", "1.31", "1.32", "1.33"];
+/// The kubectl releases that speak SPDY/3.1 to pods/exec (no WebSocket unless told to).
+const SPDY_KUBECTLS: &[&str] = &["1.27", "1.28", "1.29"];
 
 fn kubectl_path(version: &str) -> String {
     format!("{KUBECTL_DIR}/kubectl.{version}")
@@ -305,6 +307,57 @@ fn exec_output_stderr_and_exit_codes_with_every_websocket_kubectl() {
 
 #[test]
 #[ignore = "needs root"]
+fn exec_attach_and_stdin_over_spdy_with_kubectl_1_27_to_1_29() {
+    let lab = Lab::start();
+    for v in SPDY_KUBECTLS {
+        let (code, out, err) = lab.kubectl(
+            v,
+            &[
+                "exec",
+                "web",
+                "--",
+                "sh",
+                "-c",
+                "echo hi; echo oops >&2; exit 3",
+            ],
+            "",
+        );
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (3, "hi\n", "oops\ncommand terminated with exit code 3\n"),
+            "kubectl {v}"
+        );
+        let (code, out, err) = lab.kubectl(v, &["exec", "deploy/web", "--", "echo", "ok"], "");
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, "ok\n", ""),
+            "kubectl {v}"
+        );
+        let (code, out, err) = lab.kubectl(
+            v,
+            &["exec", "-i", "web", "--", "sh", "-c", "cat; echo done"],
+            "from stdin\nline two\n",
+        );
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "from stdin\nline two\ndone\n"),
+            "kubectl {v}: {err}"
+        );
+        // Errors found before the upgrade reach kubectl as the Status they are.
+        let (code, _, err) = lab.kubectl(v, &["exec", "web", "-c", "nope", "--", "ls"], "");
+        assert_eq!(
+            (code, err.trim_end()),
+            (
+                1,
+                "Error from server (BadRequest): container nope is not valid for pod web"
+            ),
+            "kubectl {v}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn exec_runs_in_the_pods_network_namespace_with_its_resolver_settings() {
     let lab = Lab::start();
     let want = std::fs::read_link(format!("/proc/{}/ns/net", lab.pod.0.id())).unwrap();
@@ -380,9 +433,16 @@ fn exec_with_piped_stdin_and_through_a_deployment() {
 #[ignore = "needs root"]
 fn exec_with_a_terminal() {
     let lab = Lab::start();
+    // 1.29: SPDY (a resize stream); 1.33: WebSocket (the resize channel).
+    for v in ["1.29", "1.33"] {
+        exec_in_a_terminal(&lab, v);
+    }
+}
+
+fn exec_in_a_terminal(lab: &Lab, v: &str) {
     // `script` gives kubectl a terminal, so `-t` really allocates one on the node side.
     let cmd = lab.command(
-        "1.33",
+        v,
         &[
             "exec",
             "-it",
@@ -416,7 +476,7 @@ fn exec_with_a_terminal() {
     });
     let out = wait_with_timeout(child, Duration::from_secs(30));
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("/dev/pts/"), "kubectl {v}: {text}");
     assert!(
         text.contains("30 100"),
         "the terminal size reaches the pod: {text}"
@@ -426,7 +486,7 @@ fn exec_with_a_terminal() {
         text.contains("command terminated with exit code 4"),
         "{text}"
     );
-    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert_eq!(out.status.code(), Some(4), "kubectl {v}: {text}");
 }
 
 #[test]
@@ -449,13 +509,7 @@ fn exec_errors_as_kubectl_prints_them() {
             "Error from server (BadRequest): pod unscheduled does not have a host assigned"
         )
     );
-    // SPDY only (kubectl 1.29's default): refused with what to do.
-    let (code, _, err) = lab.kubectl("1.29", &["exec", "web", "--", "true"], "");
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true"),
-        "{err}"
-    );
+    // kubectl 1.29 told to use WebSocket does.
     let (code, out, err) = lab.kubectl_env(
         "1.29",
         &["exec", "web", "--", "echo", "ws"],
@@ -607,16 +661,17 @@ fn logs_follow_and_attach_stream_until_the_pod_goes() {
     drop(lab.server);
 }
 
-/// A local port of this test's own range (17400-17499).
+/// A local port of this test's own range (17500-17599).
 fn local_port(offset: u16) -> u16 {
-    17450 + offset + (std::process::id() % 20) as u16
+    17550 + offset + (std::process::id() % 20) as u16
 }
 
 #[test]
 #[ignore = "needs root"]
 fn port_forward_reaches_the_pods_port() {
     let lab = Lab::start_with(|dir| NetnsHolder::podserver(&dir.join("run"), 8080));
-    for (i, v) in ["1.31", "1.33"].iter().enumerate() {
+    // 1.29 and 1.30: plain SPDY/3.1; 1.31+: SPDY in a WebSocket.
+    for (i, v) in ["1.29", "1.30", "1.31", "1.33"].iter().enumerate() {
         let local = local_port(i as u16);
         let mut pf = lab
             .command(v, &["port-forward", "pod/web", &format!("{local}:8080")])
@@ -650,28 +705,18 @@ fn port_forward_reaches_the_pods_port() {
             );
             assert!(answer.contains("\"pod\":\"web\""), "{answer}");
         }
-        // A port nothing listens on: kubectl reports the pod side's error.
         let _ = pf.kill();
         let _ = pf.wait();
     }
-    // kubectl 1.30 speaks SPDY unless told otherwise: refused with what to do.
-    let (code, _, err) = lab.kubectl(
-        "1.30",
-        &[
-            "port-forward",
-            "pod/web",
-            &format!("{}:8080", local_port(4)),
-        ],
-        "",
-    );
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("KUBECTL_PORT_FORWARD_WEBSOCKETS=true"),
-        "{err}"
-    );
-    let local = local_port(5);
+    for (i, v) in ["1.30", "1.33"].iter().enumerate() {
+        port_forward_to_a_closed_port(&lab, v, local_port(5 + i as u16));
+    }
+}
+
+/// A port nothing listens on: kubectl reports the pod side's error.
+fn port_forward_to_a_closed_port(lab: &Lab, v: &str, local: u16) {
     let mut pf = lab
-        .command("1.33", &["port-forward", "pod/web", &format!("{local}:9")])
+        .command(v, &["port-forward", "pod/web", &format!("{local}:9")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -689,7 +734,7 @@ fn port_forward_reaches_the_pods_port() {
     let err = String::from_utf8_lossy(&done.stderr);
     assert!(
         err.contains("an error occurred forwarding") && err.contains("connection refused"),
-        "{err}"
+        "kubectl {v}: {err}"
     );
 }
 

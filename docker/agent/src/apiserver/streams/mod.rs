@@ -1,10 +1,12 @@
 //! The pod subresources that stream: `pods/exec` and `pods/attach` (WebSocket, the
-//! `v5.channel.k8s.io` and `v4.channel.k8s.io` protocols of kube-apiserver) and `pods/log`.
+//! `v5.channel.k8s.io` and `v4.channel.k8s.io` protocols of kube-apiserver, or SPDY/3.1 with
+//! `v4.channel.k8s.io`), `pods/portforward` (SPDY/3.1, plain or in a WebSocket) and `pods/log`.
 //! As kube-apiserver, the server finds the pod's node (`spec.nodeName`, then the Node's
 //! InternalIP) and proxies to that node's kubelet on :10250 (`kube::stream` has the kubelet's
 //! two-way frame stream; `/logs` is plain HTTP).
 
 mod exec;
+mod exec_spdy;
 mod kubelet;
 mod logs;
 mod portforward;

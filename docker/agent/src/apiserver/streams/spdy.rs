@@ -1,10 +1,26 @@
-//! The part of SPDY/3.1 that `kubectl port-forward` speaks inside its WebSocket tunnel
-//! (subprotocol `SPDY/3.1+portforward.k8s.io`): frame parsing and building, and the zlib header
-//! blocks with SPDY's preset dictionary. The peer's blocks are inflated against the dictionary;
-//! ours are sent as stored (uncompressed) deflate blocks, which any zlib reader accepts.
+//! The server side of SPDY/3.1 as kubectl speaks it: on an HTTP/1.1 connection upgraded with
+//! `Upgrade: SPDY/3.1` (exec, attach and port-forward of kubectl 1.29 and older, port-forward
+//! of 1.30) and inside the WebSocket tunnel of kubectl 1.31+'s port-forward (subprotocol
+//! `SPDY/3.1+portforward.k8s.io`). Frame parsing and building, the zlib header blocks with
+//! SPDY's preset dictionary (the peer's blocks are inflated against the dictionary; ours are sent
+//! as stored deflate blocks, which any zlib reader accepts), and a [`Session`] over either
+//! transport that answers SYN_STREAM and PING itself and hands the rest on as [`Event`]s. The
+//! server never opens streams: kubectl opens them all, naming each with its headers.
 
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Control frame types.
 pub const SYN_STREAM: u16 = 1;
@@ -318,6 +334,349 @@ pub fn data(stream: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
 pub fn stream_id(payload: &[u8]) -> Option<u32> {
     let s = payload.get(..4)?;
     Some(u32::from_be_bytes([s[0] & 0x7f, s[1], s[2], s[3]]))
+}
+
+/// The `Upgrade` token of a SPDY request.
+pub const UPGRADE: &str = "SPDY/3.1";
+/// The header carrying the protocols the client speaks over SPDY (and the one picked).
+pub const PROTOCOL_HEADER: &str = "X-Stream-Protocol-Version";
+/// The header listing the server's protocols when none of the client's matches.
+pub const ACCEPTED_HEADER: &str = "X-Accepted-Stream-Protocol-Versions";
+
+/// What a stream's peer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The client opened a stream (already answered with SYN_REPLY); `fin`: it sends nothing.
+    Open {
+        /// Stream id.
+        id: u32,
+        /// The stream's headers, names lowercased.
+        headers: Vec<(String, String)>,
+        /// The client's half is closed already.
+        fin: bool,
+    },
+    /// Bytes on a stream; `fin`: the client's last.
+    Data {
+        /// Stream id.
+        id: u32,
+        /// The bytes (maybe none, with `fin`).
+        payload: Vec<u8>,
+        /// The client's half ends here.
+        fin: bool,
+    },
+    /// The client aborted a stream.
+    Reset(u32),
+}
+
+/// A header's value (the first one; empty when absent).
+pub fn header_value(headers: &[(String, String)], name: &str) -> String {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// A server SPDY session over a byte transport: incoming bytes become [`Event`]s, and frames
+/// queued on [`Session::sender`] go out in order.
+pub struct Session {
+    incoming: mpsc::UnboundedReceiver<Vec<u8>>,
+    out: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    reader: JoinHandle<()>,
+    writer: Option<JoinHandle<()>>,
+    inflater: Inflater,
+    deflater: Deflater,
+    buf: Vec<u8>,
+    pending: VecDeque<Event>,
+    ended: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.reader.abort();
+        if let Some(w) = &self.writer {
+            w.abort();
+        }
+    }
+}
+
+impl Session {
+    fn new(
+        incoming: mpsc::UnboundedReceiver<Vec<u8>>,
+        out: mpsc::UnboundedSender<Vec<u8>>,
+        reader: JoinHandle<()>,
+        writer: JoinHandle<()>,
+    ) -> Session {
+        Session {
+            incoming,
+            out: Some(out),
+            reader,
+            writer: Some(writer),
+            inflater: Inflater::default(),
+            deflater: Deflater::default(),
+            buf: Vec::new(),
+            pending: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    /// A session carried in a WebSocket's binary messages (kubectl 1.31+'s port-forward).
+    pub fn over_websocket(socket: WebSocket) -> Session {
+        let (mut ws_tx, mut ws_rx) = socket.split();
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws_rx.next().await {
+                match msg {
+                    Message::Binary(b) => {
+                        if in_tx.send(b.to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+        });
+        let writer = tokio::spawn(async move {
+            while let Some(frame) = out_rx.recv().await {
+                if ws_tx.send(Message::Binary(frame.into())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = ws_tx.close().await;
+        });
+        Session::new(in_rx, out_tx, reader, writer)
+    }
+
+    /// A session on an upgraded HTTP/1.1 connection (`Upgrade: SPDY/3.1`).
+    pub fn over_connection<T>(io: T) -> Session
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        let (mut rd, mut wr) = tokio::io::split(io);
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let reader = tokio::spawn(async move {
+            let mut b = vec![0u8; 32 * 1024];
+            loop {
+                match rd.read(&mut b).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if in_tx.send(b[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let writer = tokio::spawn(async move {
+            while let Some(frame) = out_rx.recv().await {
+                if wr.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            let _ = wr.flush().await;
+            let _ = wr.shutdown().await;
+        });
+        Session::new(in_rx, out_tx, reader, writer)
+    }
+
+    /// Where frames to the client go (data frames built with [`data`]).
+    pub fn sender(&self) -> mpsc::UnboundedSender<Vec<u8>> {
+        self.out.clone().expect("the session is open")
+    }
+
+    /// The next event, or `None` once the client has left (GOAWAY, the transport's end, or a
+    /// frame that does not parse). Cancel-safe.
+    pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if self.ended {
+                return None;
+            }
+            let bytes = self.incoming.recv().await?;
+            self.buf.extend_from_slice(&bytes);
+            if let Err(e) = self.parse() {
+                tracing::warn!(error = %e, "SPDY session: the client's frames do not parse");
+                self.ended = true;
+            }
+        }
+    }
+
+    fn send(&self, frame: Vec<u8>) {
+        if let Some(out) = &self.out {
+            let _ = out.send(frame);
+        }
+    }
+
+    fn parse(&mut self) -> Result<(), String> {
+        while let Some(frame) = next_frame(&mut self.buf)? {
+            match frame {
+                Frame::Control(SYN_STREAM, flags, p) => {
+                    let id = stream_id(&p).ok_or("short SYN_STREAM")?;
+                    let block = p.get(10..).ok_or("short SYN_STREAM")?;
+                    let headers = decode_headers(&self.inflater.inflate(block)?)?;
+                    let mut reply = id.to_be_bytes().to_vec();
+                    reply.extend(self.deflater.deflate(&encode_headers(&[])));
+                    self.send(control(SYN_REPLY, 0, &reply));
+                    self.pending.push_back(Event::Open {
+                        id,
+                        headers,
+                        fin: flags & FLAG_FIN != 0,
+                    });
+                }
+                Frame::Control(PING, _, p) => self.send(control(PING, 0, &p)),
+                Frame::Control(RST_STREAM, _, p) => {
+                    if let Some(id) = stream_id(&p) {
+                        self.pending.push_back(Event::Reset(id));
+                    }
+                }
+                Frame::Control(GOAWAY, _, _) => {
+                    self.ended = true;
+                    return Ok(());
+                }
+                // SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do (no flow control here).
+                Frame::Control(..) => {}
+                Frame::Data(id, flags, payload) => self.pending.push_back(Event::Data {
+                    id,
+                    payload,
+                    fin: flags & FLAG_FIN != 0,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the session after the queued frames are out: the server's side closes, and the
+    /// client gets a moment to read everything and leave (closing a connection it still writes
+    /// to could cost it the last frames).
+    pub async fn close(mut self, linger: Duration) {
+        self.out = None;
+        if let Some(w) = self.writer.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        let _ = tokio::time::timeout(linger, async {
+            while self.incoming.recv().await.is_some() {}
+        })
+        .await;
+    }
+}
+
+/// An HTTP/1.1 request to switch to SPDY/3.1: the `Upgrade` header names it, and the connection
+/// can be taken over (extracted after axum's WebSocket extractor, which leaves it alone).
+pub struct SpdyUpgrade {
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// The protocols the client offers in `X-Stream-Protocol-Version`, in its order.
+    pub protocols: Vec<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SpdyUpgrade {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let wants = |name: header::HeaderName, token: &str| {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|h| h.to_str().ok())
+                .any(|h| h.to_ascii_lowercase().contains(token))
+        };
+        let asked = wants(header::CONNECTION, "upgrade") && wants(header::UPGRADE, "spdy/3.1");
+        let on_upgrade = if asked {
+            parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+        } else {
+            None
+        };
+        Ok(SpdyUpgrade {
+            on_upgrade,
+            protocols: offered_protocols(&parts.headers),
+        })
+    }
+}
+
+/// The comma-separated values of every `X-Stream-Protocol-Version` header, in order.
+pub fn offered_protocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(PROTOCOL_HEADER)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Upstream's `httpstream.Handshake`: the client's first protocol that the server speaks, or the
+/// plain-text refusal (400 without the header, 403 with the server's list when none matches).
+pub fn handshake(offered: &[String], server: &[&'static str]) -> Result<&'static str, Response> {
+    if offered.is_empty() {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("unable to upgrade: {PROTOCOL_HEADER} is required\n"),
+        )
+            .into_response());
+    }
+    if let Some(p) = offered
+        .iter()
+        .find_map(|o| server.iter().copied().find(|s| s == o))
+    {
+        return Ok(p);
+    }
+    let mut r = (
+        StatusCode::FORBIDDEN,
+        format!(
+            "unable to upgrade: unable to negotiate protocol: client supports [{}], server accepts [{}]\n",
+            offered.join(" "),
+            server.join(" ")
+        ),
+    )
+        .into_response();
+    for s in server {
+        r.headers_mut()
+            .append(ACCEPTED_HEADER, axum::http::HeaderValue::from_static(s));
+    }
+    Err(r)
+}
+
+impl SpdyUpgrade {
+    /// Whether the request asks for SPDY/3.1 (and its connection can be taken over).
+    pub fn asked(&self) -> bool {
+        self.on_upgrade.is_some()
+    }
+
+    /// The `101 Switching Protocols` answer naming `protocol`; `run` gets the session once the
+    /// connection is switched.
+    pub fn upgrade<F, Fut>(self, protocol: &'static str, run: F) -> Response
+    where
+        F: FnOnce(Session) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let Some(on_upgrade) = self.on_upgrade else {
+            return (StatusCode::BAD_REQUEST, "Upgrade request required").into_response();
+        };
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    run(Session::over_connection(hyper_util::rt::TokioIo::new(
+                        upgraded,
+                    )))
+                    .await
+                }
+                Err(e) => tracing::warn!(error = %e, "SPDY upgrade failed"),
+            }
+        });
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, UPGRADE)
+            .header(PROTOCOL_HEADER, protocol)
+            .body(axum::body::Body::empty())
+            .expect("a valid response")
+    }
 }
 
 #[cfg(test)]
