@@ -2,6 +2,7 @@
 //! `kplab bench cluster-up`), the Docker sandbox driver and the host isolation rules.
 
 pub mod bench;
+pub mod bench_kubectl;
 pub mod bench_workshop;
 pub mod doctor;
 pub mod domain;
@@ -133,6 +134,10 @@ pub enum ImageCommand {
         /// Rebuild the base and node images even if they are current.
         #[arg(long)]
         force: bool,
+        /// The real kubectl the image carries: a file (a path with a '/'), or a version
+        /// (`1.33`, `1.33.2`) found on this host or downloaded with a pinned checksum.
+        #[arg(long, env = "KPLAB_KUBECTL", default_value = sandbox::kubectl::DEFAULT_KUBECTL)]
+        kubectl: String,
     },
 }
 
@@ -176,6 +181,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         pods: usize,
     },
+    /// `kubectl get pods` against a lab with many pods, end to end and server side, p50, each
+    /// as a ratio to a baseline of the same run.
+    Kubectl {
+        /// Pods in the lab.
+        #[arg(long, default_value_t = 100)]
+        pods: usize,
+        /// Samples of each measurement.
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+    },
     /// A classroom workshop: N learners join at once; time to every learner's first prompt
     /// with and without a warm pool, host memory per lab, dashboard update latency.
     Workshop(bench_workshop::Args),
@@ -184,13 +199,19 @@ pub enum BenchCommand {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Image(ImageCommand::Build { base, tag, force }) => {
+        Command::Image(ImageCommand::Build {
+            base,
+            tag,
+            force,
+            kubectl,
+        }) => {
             let driver = Driver::connect().await?;
             let options = BuildOptions {
                 repo: image::find_repo()?,
                 base,
                 tag,
                 force,
+                kubectl: kubectl.parse()?,
             };
             let report = image::build(&driver, &options).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -311,6 +332,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::ClusterUp { runs, pods }) => {
             let driver = Driver::connect().await?;
             let report = bench::cluster_up(&driver, runs, pods).await?;
+            println!("{}", report.render());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Bench(BenchCommand::Kubectl { pods, runs }) => {
+            let driver = Driver::connect().await?;
+            let report = bench_kubectl::run(&driver, pods, runs).await?;
             println!("{}", report.render());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -11,7 +11,8 @@ use kplab_agent::apiserver::embedded::EmbeddedServer;
 use kplab_agent::apiserver::Config;
 use kplab_agent::controllers;
 use kplab_agent::kube::client::{
-    ApiClient, KubeObject, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES,
+    ApiClient, KubeObject, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, EVENTS, NODES, PODS,
+    REPLICA_SETS, SERVICES,
 };
 use serde_json::{json, Value};
 
@@ -172,6 +173,22 @@ fn deployment_pods_spread_and_endpoints_follow_scaling() {
         .items;
     assert_eq!(pods.len(), 3);
     let d = c.get(&DEPLOYMENTS, Some("default"), "web").unwrap();
+    let rss = c
+        .list(&REPLICA_SETS, Some("default"), Some("app=web"), None)
+        .unwrap()
+        .items;
+    assert_eq!(rss.len(), 1);
+    let rs = &rss[0];
+    assert_eq!(
+        rs["metadata"]["ownerReferences"][0]["uid"],
+        d["metadata"]["uid"]
+    );
+    assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+    assert_eq!(rs["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(
+        rs["metadata"]["ownerReferences"][0]["blockOwnerDeletion"],
+        true
+    );
     for p in &pods {
         let parts: Vec<&str> = p.name().split('-').collect();
         assert_eq!(parts.len(), 3, "{}", p.name());
@@ -189,8 +206,10 @@ fn deployment_pods_spread_and_endpoints_follow_scaling() {
         );
         assert_eq!(
             p["metadata"]["ownerReferences"][0]["uid"],
-            d["metadata"]["uid"]
+            rs["metadata"]["uid"]
         );
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+        assert_eq!(rs.name(), format!("web-{}", parts[1]));
     }
     let on1 = pods
         .iter()
@@ -378,7 +397,16 @@ fn template_change_rolls_pods_and_unschedulable_pods_are_reported() {
         let d = c.get(&DEPLOYMENTS, Some("default"), "api").ok()?;
         (d["status"]["readyReplicas"] == 2).then_some(d)
     });
-    let old_hash = first.annotations()["kplab.dev/pod-template-hash"].clone();
+    assert_eq!(
+        first.annotations()["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let old_hash = c
+        .list(&PODS, Some("default"), Some("app=api"), None)
+        .unwrap()
+        .items[0]
+        .labels()["pod-template-hash"]
+        .clone();
     c.merge_patch(&DEPLOYMENTS, Some("default"), "api", &json!({"spec":{"template":{"spec":{"containers":[{"name":"echo","image":"kplab/echo:2","ports":[{"name":"http","containerPort":8080}]}]}}}})).unwrap();
     let rolled = wait_for("rolled pods", Duration::from_secs(10), || {
         let pods = c
@@ -407,7 +435,22 @@ fn template_change_rolls_pods_and_unschedulable_pods_are_reported() {
                     == Some("2")
             })
     });
-    assert_ne!(d.annotations()["kplab.dev/pod-template-hash"], old_hash);
+    assert!(!d.annotations().contains_key("kplab.dev/pod-template-hash"));
+    // The old ReplicaSet stays at 0 as revision 1; the new one is revision 2.
+    let rss = c
+        .list(&REPLICA_SETS, Some("default"), Some("app=api"), None)
+        .unwrap()
+        .items;
+    assert_eq!(rss.len(), 2);
+    let old_rs = rss
+        .iter()
+        .find(|r| r.name() == format!("api-{old_hash}"))
+        .unwrap();
+    assert_eq!(old_rs["spec"]["replicas"], 0);
+    assert_eq!(
+        old_rs.annotations()["deployment.kubernetes.io/revision"],
+        "1"
+    );
 
     c.create(&PODS, None, &json!({"metadata":{"name":"nowhere"},"spec":{"nodeSelector":{"disk":"ssd"},"containers":[{"name":"c","image":"i"}]}})).unwrap();
     let p = wait_for("PodScheduled=False", Duration::from_secs(5), || {
@@ -494,4 +537,490 @@ fn controllers_recover_when_the_api_server_restarts() {
         .unwrap()
         .items;
     assert_eq!(pods.len(), 3);
+}
+
+fn events_of(c: &ApiClient, ns: &str, kind: &str, name: &str) -> Vec<Value> {
+    c.list(
+        &EVENTS,
+        Some(ns),
+        None,
+        Some(&format!(
+            "involvedObject.kind={kind},involvedObject.name={name}"
+        )),
+    )
+    .map(|l| l.items)
+    .unwrap_or_default()
+}
+
+fn active_pods(c: &ApiClient, selector: &str) -> Vec<Value> {
+    c.list(&PODS, Some("default"), Some(selector), None)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| !p.is_terminating())
+        .collect()
+}
+
+fn is_ready(p: &Value) -> bool {
+    p["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+#[test]
+fn rolling_update_stays_within_surge_and_unavailable_and_prunes_history() {
+    let lab = lab();
+    let c = &lab.client;
+    let mut d = deployment("roll", 4);
+    d["spec"]["strategy"] =
+        json!({"type":"RollingUpdate","rollingUpdate":{"maxSurge":1,"maxUnavailable":0}});
+    d["spec"]["revisionHistoryLimit"] = json!(1);
+    c.create(&DEPLOYMENTS, None, &d).unwrap();
+    wait_for("4 ready", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "roll")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 4)
+    });
+    for image in ["kplab/echo:2", "kplab/echo:3"] {
+        c.merge_patch(&DEPLOYMENTS, Some("default"), "roll", &json!({"spec":{"template":{"spec":{"containers":[{"name":"echo","image":image,"ports":[{"name":"http","containerPort":8080}]}]}}}})).unwrap();
+        let start = Instant::now();
+        loop {
+            let pods = active_pods(c, "app=roll");
+            assert!(
+                pods.len() <= 5,
+                "more than replicas + maxSurge: {}",
+                pods.len()
+            );
+            let ready = pods.iter().filter(|p| is_ready(p)).count();
+            assert!(
+                ready >= 4 || start.elapsed() < Duration::from_millis(1),
+                "fewer than 4 ready: {ready}"
+            );
+            let done = pods.len() == 4
+                && pods
+                    .iter()
+                    .all(|p| p["spec"]["containers"][0]["image"] == image && is_ready(p));
+            if done {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "rollout to {image} stalled"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let d = wait_for("rollout complete", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "roll")
+            .ok()
+            .filter(|d| {
+                d["status"]["updatedReplicas"] == 4
+                    && d["status"]["replicas"] == 4
+                    && d["status"]["conditions"][1]["reason"] == "NewReplicaSetAvailable"
+            })
+    });
+    assert_eq!(d.annotations()["deployment.kubernetes.io/revision"], "3");
+    let rss = wait_for("history pruned to 1 old", Duration::from_secs(10), || {
+        let l = c
+            .list(&REPLICA_SETS, Some("default"), Some("app=roll"), None)
+            .ok()?
+            .items;
+        (l.len() == 2).then_some(l)
+    });
+    let new = rss.iter().find(|r| r["spec"]["replicas"] == 4).unwrap();
+    let old = rss.iter().find(|r| r["spec"]["replicas"] == 0).unwrap();
+    assert_eq!(new.annotations()["deployment.kubernetes.io/revision"], "3");
+    assert_eq!(old.annotations()["deployment.kubernetes.io/revision"], "2");
+    assert_eq!(
+        new.annotations()["deployment.kubernetes.io/desired-replicas"],
+        "4"
+    );
+    assert_eq!(
+        new.annotations()["deployment.kubernetes.io/max-replicas"],
+        "5"
+    );
+    assert_eq!(
+        d["status"]["conditions"][1]["message"],
+        format!("ReplicaSet \"{}\" has successfully progressed.", new.name())
+    );
+    assert_eq!(
+        d["status"]["conditions"][0]["reason"],
+        "MinimumReplicasAvailable"
+    );
+    assert_eq!(new["status"]["readyReplicas"], 4);
+    assert_eq!(new["status"]["availableReplicas"], 4);
+    assert_eq!(
+        new["status"]["observedGeneration"],
+        new["metadata"]["generation"]
+    );
+
+    // `kubectl rollout undo` puts the old template back (client side): the old ReplicaSet is
+    // reused and becomes revision 4, remembering it was revision 2.
+    let mut template = old["spec"]["template"].clone();
+    template["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pod-template-hash");
+    let mut dd = c.get(&DEPLOYMENTS, Some("default"), "roll").unwrap();
+    dd["spec"]["template"] = template;
+    c.replace(&DEPLOYMENTS, Some("default"), "roll", &dd)
+        .unwrap();
+    let back = wait_for("old ReplicaSet reused", Duration::from_secs(10), || {
+        c.get(&REPLICA_SETS, Some("default"), old.name())
+            .ok()
+            .filter(|r| r["spec"]["replicas"] == 4 && r["status"]["availableReplicas"] == 4)
+    });
+    assert_eq!(back.annotations()["deployment.kubernetes.io/revision"], "4");
+    assert_eq!(
+        back.annotations()["deployment.kubernetes.io/revision-history"],
+        "2"
+    );
+    wait_for("deployment at revision 4", Duration::from_secs(5), || {
+        c.get(&DEPLOYMENTS, Some("default"), "roll")
+            .ok()
+            .filter(|d| {
+                d.annotations()
+                    .get("deployment.kubernetes.io/revision")
+                    .map(String::as_str)
+                    == Some("4")
+            })
+    });
+}
+
+#[test]
+fn recreate_removes_old_pods_before_new_ones() {
+    let lab = lab();
+    let c = &lab.client;
+    let mut d = deployment("once", 2);
+    d["spec"]["strategy"] = json!({"type":"Recreate"});
+    c.create(&DEPLOYMENTS, None, &d).unwrap();
+    wait_for("2 ready", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "once")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 2)
+    });
+    c.merge_patch(&DEPLOYMENTS, Some("default"), "once", &json!({"spec":{"template":{"spec":{"containers":[{"name":"echo","image":"kplab/echo:2"}]}}}})).unwrap();
+    let start = Instant::now();
+    loop {
+        let pods = c
+            .list(&PODS, Some("default"), Some("app=once"), None)
+            .unwrap()
+            .items;
+        let new = pods
+            .iter()
+            .filter(|p| p["spec"]["containers"][0]["image"] == "kplab/echo:2")
+            .count();
+        let old = pods.len() - new;
+        assert!(
+            new == 0 || old == 0,
+            "old and new pods at once: {old} old, {new} new"
+        );
+        if new == 2 && pods.iter().all(is_ready) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "recreate stalled"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn controllers_scheduler_and_kubelet_record_events() {
+    let lab = lab();
+    let c = &lab.client;
+    c.create(&DEPLOYMENTS, None, &deployment("ev", 2)).unwrap();
+    wait_for("2 ready", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "ev")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 2)
+    });
+    let rs = c
+        .list(&REPLICA_SETS, Some("default"), Some("app=ev"), None)
+        .unwrap()
+        .items
+        .remove(0);
+    let dep_events = wait_for("ScalingReplicaSet", Duration::from_secs(5), || {
+        let e = events_of(c, "default", "Deployment", "ev");
+        (!e.is_empty()).then_some(e)
+    });
+    assert_eq!(dep_events[0]["reason"], "ScalingReplicaSet");
+    assert_eq!(
+        dep_events[0]["message"],
+        format!("Scaled up replica set {} from 0 to 2", rs.name())
+    );
+    assert_eq!(
+        dep_events[0]["source"]["component"],
+        "deployment-controller"
+    );
+    assert_eq!(dep_events[0]["type"], "Normal");
+    let rs_events = events_of(c, "default", "ReplicaSet", rs.name());
+    assert_eq!(rs_events.len(), 2);
+    let pods = active_pods(c, "app=ev");
+    for p in &pods {
+        assert!(rs_events.iter().any(|e| e["reason"] == "SuccessfulCreate"
+            && e["message"] == format!("Created pod: {}", p.name())));
+        let pe = events_of(c, "default", "Pod", p.name());
+        let scheduled = pe
+            .iter()
+            .find(|e| e["reason"] == "Scheduled")
+            .expect("Scheduled");
+        assert_eq!(
+            scheduled["message"],
+            format!(
+                "Successfully assigned default/{} to {}",
+                p.name(),
+                p["spec"]["nodeName"].as_str().unwrap()
+            )
+        );
+        assert_eq!(scheduled["source"]["component"], "default-scheduler");
+        assert_eq!(scheduled["involvedObject"]["uid"], p["metadata"]["uid"]);
+    }
+    // Scaling down: the ReplicaSet deletes a pod and says so.
+    c.merge_patch(
+        &DEPLOYMENTS,
+        Some("default"),
+        "ev",
+        &json!({"spec":{"replicas":1}}),
+    )
+    .unwrap();
+    wait_for("SuccessfulDelete", Duration::from_secs(5), || {
+        events_of(c, "default", "ReplicaSet", rs.name())
+            .into_iter()
+            .find(|e| e["reason"] == "SuccessfulDelete")
+    });
+    wait_for("Scaled down", Duration::from_secs(5), || {
+        events_of(c, "default", "Deployment", "ev")
+            .into_iter()
+            .find(|e| e["message"] == format!("Scaled down replica set {} from 2 to 1", rs.name()))
+    });
+    // An unschedulable pod is a FailedScheduling warning.
+    c.create(&PODS, None, &json!({"metadata":{"name":"stuck"},"spec":{"nodeSelector":{"disk":"none"},"containers":[{"name":"c","image":"i"}]}})).unwrap();
+    let w = wait_for("FailedScheduling", Duration::from_secs(5), || {
+        events_of(c, "default", "Pod", "stuck")
+            .into_iter()
+            .find(|e| e["reason"] == "FailedScheduling")
+    });
+    assert_eq!(w["type"], "Warning");
+    assert!(w["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("0/2 nodes are available"));
+    // Deleting the Deployment deletes its ReplicaSets and their pods.
+    c.delete(&DEPLOYMENTS, Some("default"), "ev", None).unwrap();
+    wait_for("replicasets and pods gone", Duration::from_secs(5), || {
+        let rs = c
+            .list(&REPLICA_SETS, Some("default"), Some("app=ev"), None)
+            .ok()?;
+        let p = c.list(&PODS, Some("default"), Some("app=ev"), None).ok()?;
+        (rs.items.is_empty() && p.items.is_empty()).then_some(())
+    });
+}
+
+#[test]
+fn daemon_sets_run_one_pod_per_node() {
+    let lab = lab();
+    let c = &lab.client;
+    // The bootstrap DaemonSets: a kube-proxy and a calico-node pod on each node.
+    let kp = wait_for("kube-proxy pods", Duration::from_secs(10), || {
+        let l = c
+            .list(&PODS, Some("kube-system"), Some("k8s-app=kube-proxy"), None)
+            .ok()?
+            .items;
+        (l.len() == 2).then_some(l)
+    });
+    let mut nodes: Vec<&str> = kp
+        .iter()
+        .map(|p| p["spec"]["nodeName"].as_str().unwrap())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["node-1", "node-2"]);
+    for p in &kp {
+        let suffix = p.name().strip_prefix("kube-proxy-").unwrap();
+        assert!(suffix.len() == 5 && is_alnum_safe(suffix), "{}", p.name());
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "DaemonSet");
+        assert_eq!(p["spec"]["hostNetwork"], true);
+        assert_eq!(p.labels()["pod-template-generation"], "1");
+    }
+    let ds = c
+        .create(
+            &kplab_agent::kube::client::DAEMON_SETS,
+            None,
+            &json!({"metadata":{"name":"agent"},"spec":{"selector":{"matchLabels":{"app":"agent"}},
+                "template":{"metadata":{"labels":{"app":"agent"}},"spec":{"containers":[{"name":"a","image":"kplab/echo:1"}]}}}}),
+        )
+        .unwrap();
+    assert_eq!(ds["metadata"]["generation"], 1);
+    wait_for("2 agent pods, ready", Duration::from_secs(10), || {
+        c.get(
+            &kplab_agent::kube::client::DAEMON_SETS,
+            Some("default"),
+            "agent",
+        )
+        .ok()
+        .filter(|d| {
+            d["status"]["desiredNumberScheduled"] == 2
+                && d["status"]["numberReady"] == 2
+                && d["status"]["currentNumberScheduled"] == 2
+        })
+    });
+    // A new node gets one too.
+    c.create(&NODES, None, &node("node-3", false)).unwrap();
+    wait_for("a pod on node-3", Duration::from_secs(10), || {
+        active_pods(c, "app=agent")
+            .into_iter()
+            .find(|p| p["spec"]["nodeName"] == "node-3")
+    });
+    // A template change replaces the pods.
+    c.merge_patch(
+        &kplab_agent::kube::client::DAEMON_SETS,
+        Some("default"),
+        "agent",
+        &json!({"spec":{"template":{"spec":{"containers":[{"name":"a","image":"kplab/echo:2"}]}}}}),
+    )
+    .unwrap();
+    // Node by node: generous for a loaded CI machine (about 1 s on an idle one).
+    wait_for("3 updated pods", Duration::from_secs(30), || {
+        let d = c
+            .get(
+                &kplab_agent::kube::client::DAEMON_SETS,
+                Some("default"),
+                "agent",
+            )
+            .ok()?;
+        let pods = active_pods(c, "app=agent");
+        (d["status"]["updatedNumberScheduled"] == 3
+            && d["status"]["numberReady"] == 3
+            && pods.len() == 3
+            && pods
+                .iter()
+                .all(|p| p.labels()["pod-template-generation"] == "2"))
+        .then_some(())
+    });
+    // A failed pod is deleted and replaced.
+    let mut failed = active_pods(c, "app=agent")
+        .into_iter()
+        .find(|p| p["spec"]["nodeName"] == "node-2")
+        .unwrap();
+    failed["status"]["phase"] = json!("Failed");
+    c.update_status(&PODS, Some("default"), failed.name(), &failed)
+        .unwrap();
+    wait_for("a replacement on node-2", Duration::from_secs(10), || {
+        active_pods(c, "app=agent")
+            .into_iter()
+            .find(|p| p["spec"]["nodeName"] == "node-2" && p.name() != failed.name() && is_ready(p))
+    });
+    let w = wait_for("FailedDaemonPod", Duration::from_secs(5), || {
+        events_of(c, "default", "DaemonSet", "agent")
+            .into_iter()
+            .find(|e| e["reason"] == "FailedDaemonPod")
+    });
+    assert_eq!(
+        w["message"],
+        format!(
+            "Found failed daemon pod default/{} on node node-2, will try to kill it",
+            failed.name()
+        )
+    );
+    assert_eq!(w["type"], "Warning");
+    // Removing a node removes its pod.
+    c.delete(&NODES, None, "node-3", None).unwrap();
+    wait_for("2 pods again", Duration::from_secs(10), || {
+        (active_pods(c, "app=agent").len() == 2).then_some(())
+    });
+}
+
+#[test]
+fn orphaned_replica_sets_and_pods_are_adopted_again() {
+    let lab = lab();
+    let c = &lab.client;
+    c.create(&DEPLOYMENTS, None, &deployment("keep", 2))
+        .unwrap();
+    wait_for("2 ready", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "keep")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 2)
+    });
+    let pods_before: BTreeSet<String> = active_pods(c, "app=keep")
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    // `kubectl delete deployment keep --cascade=orphan`.
+    c.request(
+        "DELETE",
+        "/apis/apps/v1/namespaces/default/deployments/keep",
+        &[],
+        Some((
+            "application/json",
+            &json!({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Orphan"}),
+        )),
+    )
+    .unwrap();
+    let rs = c
+        .list(&REPLICA_SETS, Some("default"), Some("app=keep"), None)
+        .unwrap()
+        .items;
+    assert_eq!(rs.len(), 1, "the ReplicaSet stays");
+    assert!(rs[0]["metadata"].get("ownerReferences").is_none());
+    std::thread::sleep(Duration::from_millis(300));
+    let pods_orphaned: BTreeSet<String> = active_pods(c, "app=keep")
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    assert_eq!(pods_orphaned, pods_before, "the pods stay");
+    // The same Deployment again adopts the ReplicaSet, which keeps its pods.
+    let d = c
+        .create(&DEPLOYMENTS, None, &deployment("keep", 2))
+        .unwrap();
+    let adopted = wait_for("the ReplicaSet adopted", Duration::from_secs(10), || {
+        c.get(&REPLICA_SETS, Some("default"), rs[0].name())
+            .ok()
+            .filter(|r| r["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"])
+    });
+    assert_eq!(adopted["spec"]["replicas"], 2);
+    wait_for("available again", Duration::from_secs(10), || {
+        c.get(&DEPLOYMENTS, Some("default"), "keep")
+            .ok()
+            .filter(|d| d["status"]["availableReplicas"] == 2)
+    });
+    let pods_after: BTreeSet<String> = active_pods(c, "app=keep")
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    assert_eq!(pods_after, pods_before);
+    assert_eq!(
+        c.list(&REPLICA_SETS, Some("default"), Some("app=keep"), None)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    // Orphaned pods of a deleted ReplicaSet are adopted by a new one with the same selector.
+    let rs_name = adopted.name().to_string();
+    c.request(
+        "DELETE",
+        &format!("/apis/apps/v1/namespaces/default/replicasets/{rs_name}"),
+        &[("propagationPolicy", "Orphan")],
+        None,
+    )
+    .unwrap();
+    let p = c
+        .get(&PODS, Some("default"), pods_before.iter().next().unwrap())
+        .unwrap();
+    assert!(p["metadata"].get("ownerReferences").is_none(), "{p}");
+    wait_for(
+        "the pods adopted by the recreated ReplicaSet",
+        Duration::from_secs(10),
+        || {
+            let pods = active_pods(c, "app=keep");
+            let names: BTreeSet<String> = pods.iter().map(|p| p.name().to_string()).collect();
+            (names == pods_before
+                && pods
+                    .iter()
+                    .all(|p| p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"))
+            .then_some(())
+        },
+    );
 }

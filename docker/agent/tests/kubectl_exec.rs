@@ -65,6 +65,7 @@ fn exec_and_logs_through_the_kubelet() {
         lookup: Arc::new(move |ns: &str, pod: &str| {
             (ns == "default" && pod == "web").then_some(me)
         }),
+        components: Arc::new(|_: &str, _: &str| None),
         pod_log_dir: logs.join("pods"),
         log_dir: logs.clone(),
     };
@@ -143,4 +144,37 @@ fn exec_and_logs_through_the_kubelet() {
             "Error from server (NotFound): pods \"kube-proxy-node-404\" not found\n"
         )
     );
+}
+
+#[test]
+fn the_kubelet_serves_a_node_component_pods_log_as_the_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().to_path_buf();
+    std::fs::create_dir_all(logs.join("pods")).unwrap();
+    std::fs::write(
+        logs.join("kube-proxy.log"),
+        "I1123 SyncProxyRules complete\n",
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let kubelet = Server {
+        lookup: Arc::new(|_: &str, _: &str| None),
+        components: Arc::new(|ns: &str, pod: &str| {
+            (ns == "kube-system" && pod == "kube-proxy-x2x9z").then_some("kube-proxy")
+        }),
+        pod_log_dir: logs.join("pods"),
+        log_dir: logs.clone(),
+    };
+    std::thread::spawn(move || kubelet.serve(listener));
+    let body = ureq::get(&format!("http://{addr}/logs/kube-system/kube-proxy-x2x9z"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(body, "I1123 SyncProxyRules complete\n");
+    let e = ureq::get(&format!("http://{addr}/logs/kube-system/kube-proxy-other"))
+        .call()
+        .unwrap_err();
+    assert!(matches!(e, ureq::Error::Status(404, _)), "{e}");
 }

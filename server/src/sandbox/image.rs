@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::driver::Driver;
 use super::error::SandboxError;
+use super::kubectl::KubectlSpec;
 use super::plan::DEFAULT_IMAGE;
 
 /// Debian packages of the base image.
@@ -32,6 +33,8 @@ pub const BASE_PACKAGES: &[&str] = &[
     "jq",
     // nslookup, dig and host: `kubectl exec POD -- nslookup web` as the source documents teach.
     "bind9-dnsutils",
+    // An editor for `kubectl edit`.
+    "vim-tiny",
 ];
 /// Debian release of the base image.
 pub const SUITE: &str = "bookworm";
@@ -41,7 +44,7 @@ pub const BASE_REPO: &str = "kplab-base";
 pub const DEBIAN_IMAGE: &str = "debian:bookworm-slim";
 /// Names under which the agent is linked in `/usr/local/bin`.
 pub const AGENT_LINKS: &[&str] = &[
-    "kubectl",
+    "kplab-kubectl",
     "kube-proxy",
     "kube-apiserver",
     "kube-controller-manager",
@@ -56,6 +59,8 @@ pub const AGENT_LINKS: &[&str] = &[
 pub const LABEL_AGENT_SHA: &str = "kplab.agent-sha256";
 /// Image label holding the SHA-256 of the whole build context (Dockerfile, agent, links, rootfs).
 pub const LABEL_CONTEXT_SHA: &str = "kplab.context-sha256";
+/// Image label holding the real kubectl's version (`v1.33.1`).
+pub const LABEL_KUBECTL: &str = "kplab.kubectl";
 /// Image label holding the base image it was built on.
 pub const LABEL_BASE: &str = "kplab.base";
 /// The musl target the agent is built for.
@@ -86,6 +91,8 @@ pub struct BuildOptions {
     pub tag: String,
     /// Rebuild even if the labels say the image is current.
     pub force: bool,
+    /// The real kubectl the image carries as `kubectl`.
+    pub kubectl: KubectlSpec,
 }
 
 /// What a build did.
@@ -107,6 +114,8 @@ pub struct BuildReport {
     pub image_secs: f64,
     /// SHA-256 of the agent inside.
     pub agent_sha256: String,
+    /// The real kubectl inside: its version and where it came from.
+    pub kubectl: String,
 }
 
 /// The base image tag: `kplab-base:<12 hex of sha256(suite + packages)>`.
@@ -156,6 +165,7 @@ pub async fn ensure(driver: &Driver, tag: &str) -> Result<Option<BuildReport>, S
         base: BaseMethod::Auto,
         tag: tag.to_string(),
         force: false,
+        kubectl: KubectlSpec::from_env()?,
     };
     build(driver, &options).await.map(Some)
 }
@@ -180,6 +190,14 @@ pub async fn build(driver: &Driver, options: &BuildOptions) -> Result<BuildRepor
         .map_err(SandboxError::io(format!("reading {}", agent.display())))?;
     let agent_sha256 = data_encoding::HEXLOWER.encode(&Sha256::digest(&agent_bytes));
 
+    let kubectl = super::kubectl::resolve(&options.kubectl).await?;
+    let kubectl_bytes = tokio::fs::read(&kubectl.path)
+        .await
+        .map_err(SandboxError::io(format!(
+            "reading {}",
+            kubectl.path.display()
+        )))?;
+
     let t = Instant::now();
     let dockerfile_path = options.repo.join("docker/Dockerfile");
     let dockerfile = tokio::fs::read(&dockerfile_path)
@@ -192,6 +210,7 @@ pub async fn build(driver: &Driver, options: &BuildOptions) -> Result<BuildRepor
     let context = node_build_context(
         &dockerfile,
         &agent_bytes,
+        &kubectl_bytes,
         rootfs.is_dir().then_some(rootfs.as_path()),
     )?;
     let context_sha256 = data_encoding::HEXLOWER.encode(&Sha256::digest(&context));
@@ -205,6 +224,7 @@ pub async fn build(driver: &Driver, options: &BuildOptions) -> Result<BuildRepor
             (LABEL_AGENT_SHA.to_string(), agent_sha256.clone()),
             (LABEL_CONTEXT_SHA.to_string(), context_sha256),
             (LABEL_BASE.to_string(), base.clone()),
+            (LABEL_KUBECTL.to_string(), kubectl.version.clone()),
         ]);
         run_build(driver, context, &options.tag, &args, &labels).await?;
     }
@@ -217,6 +237,12 @@ pub async fn build(driver: &Driver, options: &BuildOptions) -> Result<BuildRepor
         image_built: !up_to_date || options.force,
         image_secs: t.elapsed().as_secs_f64(),
         agent_sha256,
+        kubectl: format!(
+            "{} ({}: {})",
+            kubectl.version,
+            kubectl.source,
+            kubectl.path.display()
+        ),
     })
 }
 
@@ -470,15 +496,18 @@ async fn build_base_with_debootstrap(driver: &Driver, tag: &str) -> Result<(), S
     Ok(())
 }
 
-/// The node image's build context: `Dockerfile`, `bin/kplab-agent` (0755), a symlink
-/// `bin/<component> -> kplab-agent` per [`AGENT_LINKS`], and `rootfs/` (empty when absent).
+/// The node image's build context: `Dockerfile`, `kubectl/kubectl` (the real one, 0755, its own
+/// layer), `bin/kplab-agent` (0755), a symlink `bin/<component> -> kplab-agent` per
+/// [`AGENT_LINKS`], and `rootfs/` (empty when absent).
 pub fn node_build_context(
     dockerfile: &[u8],
     agent: &[u8],
+    kubectl: &[u8],
     rootfs: Option<&Path>,
 ) -> Result<Vec<u8>, SandboxError> {
     let mut context = tar::Builder::new(Vec::new());
     append_file(&mut context, "Dockerfile", dockerfile, 0o644)?;
+    append_file(&mut context, "kubectl/kubectl", kubectl, 0o755)?;
     append_file(&mut context, "bin/kplab-agent", agent, 0o755)?;
     for link in AGENT_LINKS {
         let mut header = tar::Header::new_gnu();
@@ -591,8 +620,8 @@ mod tests {
     }
 
     #[test]
-    fn the_build_context_holds_only_the_agent_its_links_and_rootfs() {
-        let ctx = node_build_context(b"FROM x\n", b"\x7fELF", None).unwrap();
+    fn the_build_context_holds_only_kubectl_the_agent_its_links_and_rootfs() {
+        let ctx = node_build_context(b"FROM x\n", b"\x7fELF", b"\x7fELF kubectl", None).unwrap();
         let mut archive = tar::Archive::new(ctx.as_slice());
         let mut entries = Vec::new();
         for e in archive.entries().unwrap() {
@@ -605,7 +634,8 @@ mod tests {
             entries.push((path, e.header().mode().unwrap(), link));
         }
         assert_eq!(entries[0].0, "Dockerfile");
-        assert_eq!(entries[1], ("bin/kplab-agent".to_string(), 0o755, None));
+        assert_eq!(entries[1], ("kubectl/kubectl".to_string(), 0o755, None));
+        assert_eq!(entries[2], ("bin/kplab-agent".to_string(), 0o755, None));
         for link in AGENT_LINKS {
             assert!(
                 entries.contains(&(
@@ -617,13 +647,17 @@ mod tests {
             );
         }
         assert_eq!(entries.last().unwrap().0, "rootfs/");
-        assert_eq!(entries.len(), 3 + AGENT_LINKS.len());
+        assert_eq!(entries.len(), 4 + AGENT_LINKS.len());
     }
 
     #[test]
     fn every_component_is_linked() {
+        assert!(
+            !AGENT_LINKS.contains(&"kubectl"),
+            "`kubectl` is the real one, not a link to the agent"
+        );
         for c in [
-            "kubectl",
+            "kplab-kubectl",
             "kube-proxy",
             "kubelet",
             "kplab-node",

@@ -8,6 +8,7 @@ pub mod driver;
 pub mod error;
 pub mod exec;
 pub mod image;
+pub mod kubectl;
 pub mod plan;
 pub mod seccomp;
 

@@ -43,15 +43,18 @@ pub fn ensure_image() {
             base: BaseMethod::Auto,
             tag: kplab::sandbox::plan::DEFAULT_IMAGE.to_string(),
             force: false,
+            kubectl: kplab::sandbox::kubectl::KubectlSpec::from_env()
+                .unwrap_or_else(|e| panic!("KPLAB_KUBECTL: {e}")),
         };
         let report = rt()
             .block_on(image::build(&driver, &options))
             .unwrap_or_else(|e| panic!("building the node image: {e}"));
         eprintln!(
-            "node image {} (rebuilt: {}, agent {})",
+            "node image {} (rebuilt: {}, agent {}, kubectl {})",
             report.image,
             report.image_built,
-            &report.agent_sha256[..12]
+            &report.agent_sha256[..12],
+            report.kubectl
         );
     });
 }

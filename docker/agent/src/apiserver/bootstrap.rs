@@ -28,6 +28,7 @@ pub fn bootstrap(app: &AppState) {
             );
         }
     }
+    super::addons::bootstrap_addons(app, &mut st);
     if st.get(&SERVICES, "default", "kubernetes").is_none() {
         let svc = json!({
             "metadata": {"name": "kubernetes", "namespace": "default",

@@ -7,20 +7,36 @@
 //! reloaded at start. Tests run it in-process with [`serve_with_shutdown`] on `127.0.0.1:0`
 //! (or [`embedded::EmbeddedServer`], which does it on a background thread).
 //!
+//! GETs answer in the shape the client negotiates (`table`: server-side Tables with upstream's
+//! columns, PartialObjectMetadata); lists page with `limit`/`continue`; watches honour
+//! `resourceVersion`, `allowWatchBookmarks`, `sendInitialEvents` and send DELETED/ADDED when an
+//! object leaves or enters a selector's selection; discovery carries verbs, categories and
+//! subresources, also aggregated (`apidiscovery.k8s.io` v2/v2beta1); access and self-subject
+//! reviews are answered (`reviews`: the learner may do everything); `/livez`, `/readyz`,
+//! `/healthz` as upstream (`health`).
+//!
 //! Known limits, compared with a real API server: no authentication, authorization or TLS;
-//! only the resources of [`crate::kube::client::RESOURCES`] (no ReplicaSets, Events, ConfigMaps…);
-//! `application/strategic-merge-patch+json` is applied as a JSON merge patch (lists are
-//! replaced, not merged by key) and JSON patch / server-side apply answer 415; a watch with a
-//! selector filters on the object's new state (no synthetic DELETED when an object stops
-//! matching); `dryRun`, `fieldManager` and `managedFields` are ignored.
+//! only the resources of [`crate::kube::client::RESOURCES`] (no PersistentVolumes, Jobs, RBAC…);
+//! lists are served from the current state (a `continue` token or `resourceVersion=N` does not
+//! give an older snapshot: an exact older version is 410, a continued list may see later
+//! changes). Writes (`handlers::write`) take the four patch types, `dryRun`,
+//! `fieldValidation` and field managers (`fieldmanager`); the patch merge keys behind strategic
+//! merge patch and apply come from `kube::patchmeta`.
 
+pub mod addons;
 pub mod bootstrap;
 pub mod discovery;
 pub mod embedded;
+pub mod fieldmanager;
 pub mod handlers;
+pub mod health;
+pub mod negotiate;
+pub mod openapi;
+pub mod reviews;
 pub mod state;
 pub mod store;
 pub mod streams;
+pub mod table;
 pub mod validation;
 
 use std::future::Future;
@@ -29,10 +45,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use clap::Parser;
@@ -169,6 +184,18 @@ pub async fn serve_with_shutdown(
             }
         })
     };
+    let collector = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(GC_PERIOD);
+            loop {
+                tick.tick().await;
+                if handlers::kinds::collect_garbage(&mut app.store()) > 0 {
+                    app.changed();
+                }
+            }
+        })
+    };
     let router = routes(app.clone());
     let shutdown = async move {
         shutdown.await;
@@ -178,6 +205,7 @@ pub async fn serve_with_shutdown(
         .with_graceful_shutdown(shutdown)
         .await;
     persister.abort();
+    collector.abort();
     let a = app.clone();
     tokio::task::spawn_blocking(move || a.flush())
         .await
@@ -191,14 +219,35 @@ pub async fn serve_with_shutdown(
     result.map_err(|e| anyhow::anyhow!("server error: {e}"))
 }
 
+/// How often the garbage collector looks for objects whose owners are gone.
+const GC_PERIOD: Duration = Duration::from_secs(20);
+
 /// Every route of the server.
 pub fn routes(app: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(health))
-        .route("/readyz", get(health))
-        .route("/livez", get(health))
+        .route("/healthz", get(health::healthz))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/healthz/{*check}", get(health::healthz_check))
+        .route("/livez/{*check}", get(health::livez_check))
+        .route("/readyz/{*check}", get(health::readyz_check))
         .route("/version", get(|| async { Json(discovery::version()) }))
+        .route("/openapi/v2", get(openapi::v2))
+        .route("/openapi/v3", get(openapi::v3_index))
+        .route("/openapi/v3/{*rest}", get(openapi::v3))
         .merge(streams::routes())
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            any(reviews::route),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            any(reviews::route),
+        )
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            any(reviews::route),
+        )
         .route("/api", any(handlers::entry::handle_api))
         .route("/api/{*rest}", any(handlers::entry::handle_api))
         .route("/apis", any(handlers::entry::handle_api))
@@ -212,10 +261,6 @@ pub fn routes(app: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn(log_request))
         .with_state(app)
-}
-
-async fn health(State(_): State<AppState>) -> impl IntoResponse {
-    (StatusCode::OK, "ok")
 }
 
 async fn log_request(req: Request, next: Next) -> Response {

@@ -27,6 +27,9 @@ pub struct Event {
     pub event_type: EventType,
     /// The object after the change (its last state for DELETED).
     pub object: Value,
+    /// What selectors can read of the object before a MODIFIED change (watches with selectors
+    /// compare both states), see [`crate::kube::selectors::selectable_view`].
+    pub prev: Option<Value>,
 }
 
 /// Key of an object within its resource: (namespace or `""`, name).
@@ -42,6 +45,10 @@ pub struct Store {
     history_floor: u64,
     tx: broadcast::Sender<Arc<Event>>,
     dirty: bool,
+    /// `dryRun=All`: writes are answered as if made, but nothing changes.
+    dry_run: bool,
+    /// Who writes during the current request (managedFields); None for the server's own writes.
+    pub(crate) writer: Option<crate::apiserver::fieldmanager::WriteCtx>,
 }
 
 /// What a watch starting at some resourceVersion gets from the history.
@@ -76,6 +83,8 @@ impl Store {
             history_floor: 0,
             tx,
             dirty: false,
+            dry_run: false,
+            writer: None,
         }
     }
 
@@ -132,9 +141,21 @@ impl Store {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Turns dry-run mode on or off: while on, [`Store::put`] and [`Store::remove`] answer
+    /// what they would store or remove and change nothing (no version, no event).
+    pub fn set_dry_run(&mut self, on: bool) {
+        self.dry_run = on;
+    }
+
     /// The current resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.rv
+    }
+
+    /// The oldest resourceVersion the history still reaches back to (older watches and
+    /// continue tokens get 410 Gone).
+    pub fn oldest_resource_version(&self) -> u64 {
+        self.history_floor
     }
 
     /// A receiver of every future event.
@@ -182,40 +203,68 @@ impl Store {
     /// Stores `obj` (created or replaced), giving it the next resourceVersion, and emits
     /// ADDED or MODIFIED. Returns the stored object.
     pub fn put(&mut self, res: &'static Resource, mut obj: Value) -> Value {
+        if let Some(w) = self.writer.as_ref().filter(|w| w.kind == res.kind) {
+            let old = self.map(res).get(&key_of(&obj));
+            crate::apiserver::fieldmanager::on_put(old, &mut obj, w);
+        }
+        if self.dry_run {
+            // What a dry run answers: an update keeps the stored version, a create has none.
+            let key = key_of(&obj);
+            match self.map(res).get(&key) {
+                Some(old) => {
+                    obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone()
+                }
+                None => {
+                    if let Some(m) = obj["metadata"].as_object_mut() {
+                        m.remove("resourceVersion");
+                    }
+                }
+            }
+            return obj;
+        }
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let key = key_of(&obj);
-        let existed = self.map_mut(res).insert(key.clone(), obj.clone()).is_some();
-        self.emit(
-            res,
-            key.0,
-            if existed {
-                EventType::Modified
-            } else {
-                EventType::Added
-            },
-            obj.clone(),
-        );
+        let prev = self.map_mut(res).insert(key.clone(), obj.clone());
+        let t = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        // Watches only compare the previous state with their selectors: keep just that part.
+        let prev = prev.map(|p| crate::kube::selectors::selectable_view(res.kind, &p));
+        self.emit(res, key.0, t, obj.clone(), prev);
         obj
     }
 
     /// Removes an object and emits DELETED (with a fresh resourceVersion, as Kubernetes does).
     pub fn remove(&mut self, res: &'static Resource, namespace: &str, name: &str) -> Option<Value> {
         let key = (namespace.to_string(), name.to_string());
+        if self.dry_run {
+            return self.map(res).get(&key).cloned();
+        }
         let mut obj = self.map_mut(res).remove(&key)?;
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        self.emit(res, key.0, EventType::Deleted, obj.clone());
+        self.emit(res, key.0, EventType::Deleted, obj.clone(), None);
         Some(obj)
     }
 
-    fn emit(&mut self, res: &'static Resource, namespace: String, t: EventType, object: Value) {
+    fn emit(
+        &mut self,
+        res: &'static Resource,
+        namespace: String,
+        t: EventType,
+        object: Value,
+        prev: Option<Value>,
+    ) {
         let ev = Arc::new(Event {
             rv: self.rv,
             plural: res.plural,
             namespace,
             event_type: t,
             object,
+            prev,
         });
         self.history.push_back(ev.clone());
         while self.history.len() > HISTORY_LIMIT {
@@ -286,6 +335,33 @@ mod tests {
         let types: Vec<_> = evs.iter().map(|e| e.event_type).collect();
         assert_eq!(types, vec![EventType::Modified, EventType::Deleted]);
         assert_eq!(rx.try_recv().unwrap().event_type, EventType::Added);
+    }
+
+    #[test]
+    fn a_dry_run_changes_nothing() {
+        let mut s = Store::new();
+        s.put(
+            &PODS,
+            json!({"metadata":{"name":"a","namespace":"default"}}),
+        );
+        let mut rx = s.subscribe();
+        s.set_dry_run(true);
+        let created = s.put(
+            &PODS,
+            json!({"metadata":{"name":"b","namespace":"default"}}),
+        );
+        assert!(created["metadata"].get("resourceVersion").is_none());
+        let updated = s.put(
+            &PODS,
+            json!({"metadata":{"name":"a","namespace":"default"},"x":1}),
+        );
+        assert_eq!(updated["metadata"]["resourceVersion"], "1");
+        assert!(s.remove(&PODS, "default", "a").is_some());
+        s.set_dry_run(false);
+        assert_eq!(s.resource_version(), 1);
+        assert!(s.get(&PODS, "default", "b").is_none());
+        assert!(s.get(&PODS, "default", "a").unwrap().get("x").is_none());
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]

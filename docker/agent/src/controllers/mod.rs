@@ -1,5 +1,5 @@
-//! Controllers (node-1): `kube-controller-manager` (deployments -> pods, EndpointSlices and
-//! Endpoints, the cluster DNS objects) and `kube-scheduler` (binds pods to nodes).
+//! Controllers (node-1): `kube-controller-manager` (deployments -> replicasets -> pods,
+//! daemonsets -> pods, EndpointSlices and Endpoints, the cluster DNS objects) and `kube-scheduler` (binds pods to nodes).
 //!
 //! Both are blocking programs: one list+watch [`informer::Informer`] thread per resource keeps
 //! a cache and wakes the reconcilers, which each run on their own thread, reconcile everything
@@ -8,10 +8,12 @@
 //! A resync every few seconds repairs anything missed. ClusterIP and NodePort allocation is
 //! done by the API server, as in Kubernetes.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod dns;
 pub mod endpointslice;
 pub mod informer;
+pub mod replicaset;
 pub mod scheduler;
 
 use std::process::ExitCode;
@@ -23,7 +25,8 @@ use clap::Parser;
 
 use crate::kube::cli::{flags_or_exit, init_tracing};
 use crate::kube::client::{
-    ApiClient, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, SERVICES,
+    ApiClient, DAEMON_SETS, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NODES, PODS, REPLICA_SETS,
+    SERVICES,
 };
 use crate::kube::contract;
 use informer::Informer;
@@ -100,45 +103,74 @@ pub struct ControllerManager {
 pub fn start_controller_manager(client: ApiClient, with_dns: bool) -> ControllerManager {
     let pods = Informer::new(&PODS);
     let deployments = Informer::new(&DEPLOYMENTS);
+    let replicasets = Informer::new(&REPLICA_SETS);
+    let daemonsets = Informer::new(&DAEMON_SETS);
+    let nodes = Informer::new(&NODES);
     let services = Informer::new(&SERVICES);
     let slices = Informer::new(&ENDPOINT_SLICES);
     let endpoints = Informer::new(&ENDPOINTS);
 
     let (dtx, drx) = channel();
-    pods.notify(dtx.clone());
-    deployments.notify(dtx);
+    for i in [&pods, &deployments, &replicasets, &daemonsets, &nodes] {
+        i.notify(dtx.clone());
+    }
+    drop(dtx);
     let (etx, erx) = channel();
     pods.notify(etx.clone());
     services.notify(etx.clone());
     slices.notify(etx.clone());
     endpoints.notify(etx);
 
-    for i in [&pods, &deployments, &services, &slices, &endpoints] {
+    for i in [
+        &pods,
+        &deployments,
+        &replicasets,
+        &daemonsets,
+        &nodes,
+        &services,
+        &slices,
+        &endpoints,
+    ] {
         i.start(client.clone());
     }
     {
-        let (c, d, p, s) = (
+        // One thread for the workload controllers (deployments, replicasets, daemonsets):
+        // each pass runs them in that order, so a ReplicaSet the deployment controller just
+        // scaled gets its pods in the same pass.
+        let (c, d, rs, ds, n, p, s) = (
             client.clone(),
             deployments.clone(),
+            replicasets.clone(),
+            daemonsets.clone(),
+            nodes.clone(),
             pods.clone(),
             services.clone(),
         );
         std::thread::Builder::new()
-            .name("deployment-controller".into())
+            .name("workload-controllers".into())
             .spawn(move || {
-                informer::wait_for_sync(&[&d, &p, &s]);
-                let ctl = deployment::DeploymentController::new(c.clone(), d.clone(), p);
+                informer::wait_for_sync(&[&d, &rs, &ds, &n, &p, &s]);
+                let dep = deployment::DeploymentController::new(
+                    c.clone(),
+                    d.clone(),
+                    rs.clone(),
+                    p.clone(),
+                );
+                let rsc = replicaset::ReplicaSetController::new(c.clone(), rs, p.clone());
+                let dsc = daemonset::DaemonSetController::new(c.clone(), ds, n, p);
                 loop {
                     if with_dns {
                         dns::ensure_dns_objects(&c, &s, &d);
                     }
-                    ctl.reconcile_all();
+                    dep.reconcile_all();
+                    rsc.reconcile_all();
+                    dsc.reconcile_all();
                     if !wait_wake(&drx) {
                         return;
                     }
                 }
             })
-            .expect("spawn deployment controller");
+            .expect("spawn workload controllers");
     }
     {
         let (c, s, p, sl, ep) = (
@@ -163,7 +195,16 @@ pub fn start_controller_manager(client: ApiClient, with_dns: bool) -> Controller
             .expect("spawn endpointslice controller");
     }
     ControllerManager {
-        informers: vec![pods, deployments, services, slices, endpoints],
+        informers: vec![
+            pods,
+            deployments,
+            replicasets,
+            daemonsets,
+            nodes,
+            services,
+            slices,
+            endpoints,
+        ],
     }
 }
 

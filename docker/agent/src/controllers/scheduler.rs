@@ -30,7 +30,8 @@ pub fn node_schedulable(n: &Value) -> bool {
     ready && n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true)
 }
 
-fn tolerates(pod: &Value, taint: &Value) -> bool {
+/// Whether `pod` tolerates `taint` (PreferNoSchedule taints are always tolerated).
+pub fn tolerates(pod: &Value, taint: &Value) -> bool {
     let effect = taint.get("effect").and_then(Value::as_str).unwrap_or("");
     if effect == "PreferNoSchedule" {
         return true;
@@ -53,6 +54,69 @@ fn tolerates(pod: &Value, taint: &Value) -> bool {
         })
 }
 
+/// One `NodeSelectorRequirement` against a value (a label, or `metadata.name` for
+/// `matchFields`): In, NotIn, Exists, DoesNotExist, Gt, Lt.
+fn requirement_matches(req: &Value, actual: Option<&str>) -> bool {
+    let values: Vec<&str> = req
+        .get("values")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let num = |s: &str| s.parse::<i64>().ok();
+    match req.get("operator").and_then(Value::as_str).unwrap_or("") {
+        "In" => actual.is_some_and(|a| values.contains(&a)),
+        "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
+        "Exists" => actual.is_some(),
+        "DoesNotExist" => actual.is_none(),
+        "Gt" => match (actual.and_then(num), values.first().and_then(|v| num(v))) {
+            (Some(a), Some(v)) => a > v,
+            _ => false,
+        },
+        "Lt" => match (actual.and_then(num), values.first().and_then(|v| num(v))) {
+            (Some(a), Some(v)) => a < v,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether `node` satisfies the pod's `requiredDuringSchedulingIgnoredDuringExecution` node
+/// affinity: any one term, whose `matchExpressions` (labels) and `matchFields`
+/// (`metadata.name`) all hold. A pod without it matches every node.
+pub fn matches_required_affinity(pod: &Value, node: &Value) -> bool {
+    let Some(terms) = pod
+        .pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .and_then(Value::as_array)
+    else {
+        return true;
+    };
+    let labels = node.labels();
+    terms.iter().any(|t| {
+        let exprs = t
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let fields = t
+            .get("matchFields")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if exprs.is_empty() && fields.is_empty() {
+            // An empty term matches nothing, as upstream.
+            return false;
+        }
+        exprs.iter().all(|r| {
+            let key = r.get("key").and_then(Value::as_str).unwrap_or("");
+            requirement_matches(r, labels.get(key).map(String::as_str))
+        }) && fields.iter().all(|r| {
+            let key = r.get("key").and_then(Value::as_str).unwrap_or("");
+            let actual = (key == "metadata.name").then(|| node.name());
+            requirement_matches(r, actual)
+        })
+    })
+}
+
 /// Why `node` cannot take `pod`, or `None` when it can.
 pub fn unfit_reason(pod: &Value, node: &Value) -> Option<&'static str> {
     if !node_schedulable(node) {
@@ -72,6 +136,9 @@ pub fn unfit_reason(pod: &Value, node: &Value) -> Option<&'static str> {
         if !ok {
             return Some("node(s) didn't match Pod's node affinity/selector");
         }
+    }
+    if !matches_required_affinity(pod, node) {
+        return Some("node(s) didn't match Pod's node affinity/selector");
     }
     if let Some(taints) = node.pointer("/spec/taints").and_then(Value::as_array) {
         if taints.iter().any(|t| !tolerates(pod, t)) {
@@ -141,15 +208,19 @@ pub struct Scheduler {
     client: ApiClient,
     pods: Arc<Informer>,
     nodes: Arc<Informer>,
+    events: crate::kube::events::EventRecorder,
 }
 
 impl Scheduler {
     /// A scheduler over these caches.
     pub fn new(client: ApiClient, pods: Arc<Informer>, nodes: Arc<Informer>) -> Self {
+        let events =
+            crate::kube::events::EventRecorder::new(client.clone(), "default-scheduler", "");
         Scheduler {
             client,
             pods,
             nodes,
+            events,
         }
     }
 
@@ -202,6 +273,11 @@ impl Scheduler {
         {
             Ok(_) => {
                 tracing::info!(pod = %format!("{ns}/{}", pod.name()), node, "Successfully assigned pod");
+                self.events.normal(
+                    pod,
+                    "Scheduled",
+                    &format!("Successfully assigned {ns}/{} to {node}", pod.name()),
+                );
                 match self.client.get(&PODS, Some(ns), pod.name()) {
                     Ok(p) => self.pods.apply(&p),
                     Err(_) => {
@@ -244,6 +320,7 @@ impl Scheduler {
         {
             Ok(out) => {
                 tracing::info!(pod = %pod.name(), message = msg, "unschedulable");
+                self.events.warning(pod, "FailedScheduling", msg);
                 self.pods.apply(&out);
             }
             Err(e) => {
@@ -277,6 +354,43 @@ mod tests {
             placed("b", "node-2", "other"),
         ];
         assert_eq!(pick_node(&pod, &nodes, &pods).unwrap(), "node-1");
+    }
+
+    #[test]
+    fn honours_required_node_affinity() {
+        let nodes = vec![
+            node("node-1", json!({"disk": "ssd", "cores": "8"})),
+            node("node-2", json!({"disk": "hdd", "cores": "2"})),
+        ];
+        let with = |terms: Value| {
+            json!({"metadata":{"name":"x"},"spec":{"affinity":{"nodeAffinity":{
+                "requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms": terms}}}}})
+        };
+        let ssd =
+            with(json!([{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]}]));
+        assert_eq!(pick_node(&ssd, &nodes, &[]).unwrap(), "node-1");
+        let not_ssd = with(
+            json!([{"matchExpressions":[{"key":"disk","operator":"NotIn","values":["ssd"]}]}]),
+        );
+        assert_eq!(pick_node(&not_ssd, &nodes, &[]).unwrap(), "node-2");
+        let big =
+            with(json!([{"matchExpressions":[{"key":"cores","operator":"Gt","values":["4"]}]}]));
+        assert_eq!(pick_node(&big, &nodes, &[]).unwrap(), "node-1");
+        let by_name = with(
+            json!([{"matchFields":[{"key":"metadata.name","operator":"In","values":["node-2"]}]}]),
+        );
+        assert_eq!(pick_node(&by_name, &nodes, &[]).unwrap(), "node-2");
+        // Terms are ORed; requirements within a term are ANDed.
+        let either = with(json!([
+            {"matchExpressions":[{"key":"gpu","operator":"Exists"}]},
+            {"matchExpressions":[{"key":"disk","operator":"In","values":["hdd"]},{"key":"cores","operator":"Lt","values":["4"]}]}
+        ]));
+        assert_eq!(pick_node(&either, &nodes, &[]).unwrap(), "node-2");
+        let none = with(json!([{"matchExpressions":[{"key":"gpu","operator":"Exists"}]}]));
+        assert_eq!(
+            pick_node(&none, &nodes, &[]).unwrap_err(),
+            "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        );
     }
 
     #[test]

@@ -8,6 +8,30 @@ use std::path::Path;
 use super::env::NodeEnv;
 use super::env::CLUSTER_DNS;
 
+/// `~/.kube/config` of a node's root, for the real kubectl: kubeadm's `admin.conf` names,
+/// pointing at the lab API server (plain HTTP, no credentials: the lab has no authentication).
+pub fn kubeconfig(apiserver: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: {apiserver}
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+preferences: {{}}
+users:
+- name: kubernetes-admin
+  user: {{}}
+"
+    )
+}
+
 /// `/etc/resolv.conf` of a node: the cluster DNS.
 pub fn resolv_conf() -> String {
     format!(
@@ -88,6 +112,17 @@ pub(crate) fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
 mod tests {
     use super::super::env::{test_env as env, Role};
     use super::*;
+
+    #[test]
+    fn the_kubeconfig_points_at_the_lab_api() {
+        let k = kubeconfig("http://172.28.5.10:6443");
+        let v: serde_json::Value = serde_yaml_ng::from_str(&k).unwrap();
+        assert_eq!(
+            v.pointer("/clusters/0/cluster/server").unwrap(),
+            "http://172.28.5.10:6443"
+        );
+        assert_eq!(v["current-context"], "kubernetes-admin@kubernetes");
+    }
 
     #[test]
     fn hosts_and_resolv_conf() {

@@ -47,7 +47,7 @@ use ready::wait_ready_main;
 pub use commands::{component_commands, ComponentCommand};
 pub use docker_dns::remove_docker_dns_rules;
 pub use env::{NodeEnv, Role, CLUSTER_DNS, LINKS, LOG_DIR, SERVICE_CIDR};
-pub use files::{hosts_cover, hosts_file, resolv_conf, resolv_conf_uses_cluster_dns};
+pub use files::{hosts_cover, hosts_file, kubeconfig, resolv_conf, resolv_conf_uses_cluster_dns};
 pub use ready::not_ready;
 
 /// A line on stderr and in `/var/log/kplab/kplab-node.log`.
@@ -84,6 +84,22 @@ fn ensure_links(exe: &Path) {
                 ));
             }
         }
+    }
+}
+
+/// Writes root's `~/.kube/config` for the real kubectl, unless one is there already (a
+/// learner's own edits survive a node restart).
+fn write_kubeconfig(apiserver: &str) {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    let dir = home.join(".kube");
+    let path = dir.join("config");
+    if path.exists() {
+        return;
+    }
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, kubeconfig(apiserver)));
+    if let Err(e) = written {
+        say(&format!("cannot write {}: {e}", path.display()));
     }
 }
 
@@ -155,6 +171,7 @@ fn run_node(env: NodeEnv) -> ExitCode {
             say(&format!("cannot rewrite /etc/hosts: {e}"));
         }
     }
+    write_kubeconfig(&env.apiserver);
     let commands = component_commands(&env);
     let stopping = Arc::new(AtomicBool::new(false));
     let pids: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(vec![0; commands.len()]));

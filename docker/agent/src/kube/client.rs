@@ -17,8 +17,9 @@ use serde_json::{json, Value};
 pub use super::contract::DEFAULT_APISERVER;
 pub use super::object::{EventType, KubeObject, ObjectList, Status, WatchEvent};
 pub use super::resource::{
-    Resource, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, NAMESPACES, NETWORK_POLICIES, NODES, PODS,
-    RESOURCES, SERVICES,
+    Resource, CONFIG_MAPS, DAEMON_SETS, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, EVENTS, LEASES,
+    NAMESPACES, NETWORK_POLICIES, NODES, PODS, REPLICA_SETS, RESOURCES, SECRETS, SERVICES,
+    SERVICE_ACCOUNTS,
 };
 
 /// A watch stream silent for this long is taken as dead and ends (the lab API server sends an
@@ -102,16 +103,33 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
+/// The User-Agent of this process's requests, `<component>/v1.32.0 (linux/amd64) kplab`, as
+/// client-go sends `<program>/<version> ...`: the API server names an update's field manager
+/// after the program (`kubelet`, `kube-controller-manager`).
+fn user_agent() -> String {
+    let args: Vec<String> = std::env::args().take(2).collect();
+    let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    let program = match args.first().map(|a| base(a)) {
+        Some(p) if p == "kplab-agent" => args.get(1).map(|a| base(a)).unwrap_or(p),
+        Some(p) => p,
+        None => "kplab-agent".to_string(),
+    };
+    format!("{program}/v1.32.0 (linux/amd64) kplab")
+}
+
 impl ApiClient {
     /// A client for the server at `base_url` (`http://host:port`, no trailing path).
     pub fn new(base_url: &str) -> Self {
         let base = base_url.trim_end_matches('/').to_string();
+        let ua = user_agent();
         let agent = ureq::AgentBuilder::new()
+            .user_agent(&ua)
             .timeout_connect(Duration::from_secs(3))
             .timeout_read(Duration::from_secs(30))
             .timeout_write(Duration::from_secs(30))
             .build();
         let watch_agent = ureq::AgentBuilder::new()
+            .user_agent(&ua)
             .timeout_connect(Duration::from_secs(3))
             .timeout_read(WATCH_IDLE_TIMEOUT)
             .timeout_write(Duration::from_secs(30))

@@ -36,6 +36,31 @@ pub const POD_RUN_DIR: &str = "/run/kplab/pods";
 /// Component logs (`<component>.log`).
 pub const LOG_DIR: &str = "/var/log/kplab";
 
+/// The image of the `kube-system/kube-proxy` DaemonSet's pods.
+pub const KUBE_PROXY_IMAGE: &str = "registry.k8s.io/kube-proxy:v1.32.0";
+/// The image of the `kube-system/calico-node` DaemonSet's pods.
+pub const CALICO_NODE_IMAGE: &str = "docker.io/calico/node:v3.28.2";
+
+/// The node component a `kube-system` DaemonSet pod stands for (`kube-proxy`, `calico-node`):
+/// such pods are the node's own processes, which `kplab-node` runs; the kubelet starts no
+/// sandbox for them, reports them Running on the node's IP and serves the component's log as
+/// theirs. `None` for every other pod.
+pub fn node_component(pod: &serde_json::Value) -> Option<&'static str> {
+    if pod.pointer("/metadata/namespace").and_then(|v| v.as_str()) != Some("kube-system")
+        || pod.pointer("/spec/hostNetwork").and_then(|v| v.as_bool()) != Some(true)
+    {
+        return None;
+    }
+    match pod
+        .pointer("/metadata/labels/k8s-app")
+        .and_then(|v| v.as_str())
+    {
+        Some("kube-proxy") => Some("kube-proxy"),
+        Some("calico-node") => Some("calico-node"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +74,28 @@ mod tests {
             1u32 << (32 - len.parse::<u32>().unwrap()),
             SERVICE_CIDR_SIZE
         );
+    }
+
+    #[test]
+    fn node_component_pods_are_the_kube_system_daemon_set_pods() {
+        let pod = |ns: &str, app: &str, host: bool| {
+            serde_json::json!({"metadata": {"namespace": ns, "labels": {"k8s-app": app}},
+                               "spec": {"hostNetwork": host}})
+        };
+        assert_eq!(
+            node_component(&pod("kube-system", "kube-proxy", true)),
+            Some("kube-proxy")
+        );
+        assert_eq!(
+            node_component(&pod("kube-system", "calico-node", true)),
+            Some("calico-node")
+        );
+        assert_eq!(node_component(&pod("default", "kube-proxy", true)), None);
+        assert_eq!(
+            node_component(&pod("kube-system", "kube-proxy", false)),
+            None
+        );
+        assert_eq!(node_component(&pod("kube-system", "kube-dns", true)), None);
+        assert!(KUBE_PROXY_IMAGE.ends_with(KUBERNETES_VERSION));
     }
 }

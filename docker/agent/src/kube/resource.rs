@@ -103,14 +103,92 @@ pub const NETWORK_POLICIES: Resource = Resource {
     namespaced: true,
 };
 
+/// `v1 ConfigMap`.
+pub const CONFIG_MAPS: Resource = Resource {
+    kind: "ConfigMap",
+    plural: "configmaps",
+    singular: "configmap",
+    short_names: &["cm"],
+    group: "",
+    version: "v1",
+    namespaced: true,
+};
+/// `v1 Secret`.
+pub const SECRETS: Resource = Resource {
+    kind: "Secret",
+    plural: "secrets",
+    singular: "secret",
+    short_names: &[],
+    group: "",
+    version: "v1",
+    namespaced: true,
+};
+/// `v1 ServiceAccount`.
+pub const SERVICE_ACCOUNTS: Resource = Resource {
+    kind: "ServiceAccount",
+    plural: "serviceaccounts",
+    singular: "serviceaccount",
+    short_names: &["sa"],
+    group: "",
+    version: "v1",
+    namespaced: true,
+};
+/// `v1 Event` (the core kind kubectl lists and describes).
+pub const EVENTS: Resource = Resource {
+    kind: "Event",
+    plural: "events",
+    singular: "event",
+    short_names: &["ev"],
+    group: "",
+    version: "v1",
+    namespaced: true,
+};
+/// `coordination.k8s.io/v1 Lease`.
+pub const LEASES: Resource = Resource {
+    kind: "Lease",
+    plural: "leases",
+    singular: "lease",
+    short_names: &[],
+    group: "coordination.k8s.io",
+    version: "v1",
+    namespaced: true,
+};
+/// `apps/v1 ReplicaSet`.
+pub const REPLICA_SETS: Resource = Resource {
+    kind: "ReplicaSet",
+    plural: "replicasets",
+    singular: "replicaset",
+    short_names: &["rs"],
+    group: "apps",
+    version: "v1",
+    namespaced: true,
+};
+/// `apps/v1 DaemonSet`.
+pub const DAEMON_SETS: Resource = Resource {
+    kind: "DaemonSet",
+    plural: "daemonsets",
+    singular: "daemonset",
+    short_names: &["ds"],
+    group: "apps",
+    version: "v1",
+    namespaced: true,
+};
+
 /// Every resource the lab API serves, in the order `kubectl api-resources` would list them.
 pub const RESOURCES: &[Resource] = &[
+    CONFIG_MAPS,
     ENDPOINTS,
+    EVENTS,
     NAMESPACES,
     NODES,
     PODS,
+    SECRETS,
+    SERVICE_ACCOUNTS,
     SERVICES,
+    DAEMON_SETS,
     DEPLOYMENTS,
+    REPLICA_SETS,
+    LEASES,
     ENDPOINT_SLICES,
     NETWORK_POLICIES,
 ];

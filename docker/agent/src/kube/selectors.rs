@@ -25,15 +25,100 @@ pub struct FieldSelector {
 
 /// Fields every resource supports in field selectors.
 const COMMON_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
-/// Extra fields for pods.
-const POD_FIELDS: &[&str] = &[
-    "spec.nodeName",
-    "status.phase",
-    "status.podIP",
-    "spec.restartPolicy",
-    "spec.schedulerName",
-    "spec.serviceAccountName",
-];
+
+/// The fields kube-apiserver can select objects of `kind` by, beyond the common ones (each
+/// kind's `GetAttrs`/field label conversion upstream).
+pub fn kind_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        "Event" => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        "Namespace" => &["status.phase"],
+        "Node" => &["spec.unschedulable"],
+        "Secret" => &["type"],
+        "ReplicaSet" | "ReplicationController" => &["status.replicas"],
+        "Job" => &["status.successful"],
+        "Service" => &["spec.clusterIP", "spec.type"],
+        "EndpointSlice" => &["addressType"],
+        _ => &[],
+    }
+}
+
+/// The value a field selector compares for `field`, as upstream's selectable fields render it
+/// (booleans and counts as text, unset booleans `false`, `source` is the source component).
+pub fn field_value(obj: &Value, field: &str) -> String {
+    match (obj.pointer(&field_pointer(field)), field) {
+        (Some(Value::String(s)), _) => s.clone(),
+        (Some(Value::Bool(b)), _) => b.to_string(),
+        (Some(Value::Number(n)), _) => n.to_string(),
+        (None | Some(Value::Null), "spec.unschedulable" | "spec.hostNetwork") => "false".into(),
+        (None | Some(Value::Null), "status.replicas" | "status.successful") => "0".into(),
+        (Some(Value::Null) | None, _) => String::new(),
+        (Some(other), _) => other.to_string(),
+    }
+}
+
+fn field_pointer(field: &str) -> String {
+    match field {
+        "source" => "/source/component".to_string(),
+        f => format!("/{}", f.replace('.', "/")),
+    }
+}
+
+/// The part of `obj` label and field selectors of its kind can read (labels, name, namespace
+/// and the kind's selectable fields): what the store keeps of an object's previous state so
+/// that a watch can tell that the object left its selection, at a fraction of the memory.
+pub fn selectable_view(kind: &str, obj: &Value) -> Value {
+    let mut out = serde_json::json!({});
+    for field in COMMON_FIELDS.iter().chain(kind_fields(kind)) {
+        let ptr = field_pointer(field);
+        if let Some(v) = obj.pointer(&ptr) {
+            set_pointer(&mut out, &ptr, v.clone());
+        }
+    }
+    if let Some(l) = obj.pointer("/metadata/labels") {
+        set_pointer(&mut out, "/metadata/labels", l.clone());
+    }
+    out
+}
+
+fn set_pointer(root: &mut Value, ptr: &str, v: Value) {
+    let mut cur = root;
+    let parts: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = serde_json::json!({});
+        }
+        let m = cur.as_object_mut().expect("made an object above");
+        if i + 1 == parts.len() {
+            m.insert(p.to_string(), v);
+            return;
+        }
+        cur = m
+            .entry(p.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+    }
+}
 
 impl FieldSelector {
     /// Parses `spec.nodeName=node-1,metadata.name!=x` for objects of `kind`.
@@ -56,12 +141,7 @@ impl FieldSelector {
                 ));
             };
             let field = field.trim();
-            let known = COMMON_FIELDS.contains(&field)
-                || (kind == "Pod" && POD_FIELDS.contains(&field))
-                || (kind == "Namespace" && field == "status.phase")
-                || (kind == "Node" && field == "spec.unschedulable")
-                || (kind == "EndpointSlice" && field == "addressType")
-                || (kind == "Service" && field == "spec.clusterIP");
+            let known = COMMON_FIELDS.contains(&field) || kind_fields(kind).contains(&field);
             if !known {
                 return Err(format!("field label not supported: {field}"));
             }
@@ -76,16 +156,9 @@ impl FieldSelector {
 
     /// Whether the object satisfies every term (absent fields compare as `""`).
     pub fn matches(&self, obj: &Value) -> bool {
-        self.requirements.iter().all(|r| {
-            let pointer = format!("/{}", r.field.replace('.', "/"));
-            let actual = match obj.pointer(&pointer) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Bool(b)) => b.to_string(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            (actual == r.value) != r.negated
-        })
+        self.requirements
+            .iter()
+            .all(|r| (field_value(obj, &r.field) == r.value) != r.negated)
     }
 }
 
@@ -106,6 +179,54 @@ mod tests {
             FieldSelector::parse("spec.foo=1", "Pod").unwrap_err(),
             "field label not supported: spec.foo"
         );
+    }
+
+    #[test]
+    fn field_selectors_per_kind_as_upstream() {
+        let ev = json!({"involvedObject": {"kind": "Pod", "name": "web"}, "source": {"component": "kubelet"},
+            "reason": "Started", "type": "Normal"});
+        let f = FieldSelector::parse(
+            "involvedObject.kind=Pod,involvedObject.name=web,source=kubelet,type!=Warning",
+            "Event",
+        )
+        .unwrap();
+        assert!(f.matches(&ev));
+        assert!(!FieldSelector::parse("reason=Killing", "Event")
+            .unwrap()
+            .matches(&ev));
+        let node = json!({"metadata": {"name": "node-1"}, "spec": {}});
+        assert!(FieldSelector::parse("spec.unschedulable=false", "Node")
+            .unwrap()
+            .matches(&node));
+        assert!(!FieldSelector::parse("spec.unschedulable=true", "Node")
+            .unwrap()
+            .matches(&node));
+        let rs = json!({"status": {"replicas": 3}});
+        assert!(FieldSelector::parse("status.replicas=3", "ReplicaSet")
+            .unwrap()
+            .matches(&rs));
+        assert!(FieldSelector::parse("status.replicas=0", "ReplicaSet")
+            .unwrap()
+            .matches(&json!({})));
+        assert!(FieldSelector::parse("type=kubernetes.io/tls", "Secret")
+            .unwrap()
+            .matches(&json!({"type": "kubernetes.io/tls"})));
+        let pod = json!({"status": {"nominatedNodeName": "node-2"}});
+        assert!(
+            FieldSelector::parse("status.nominatedNodeName=node-2", "Pod")
+                .unwrap()
+                .matches(&pod)
+        );
+        for (kind, field) in [
+            ("Service", "spec.nodeName"),
+            ("Secret", "status.phase"),
+            ("ConfigMap", "type"),
+        ] {
+            assert_eq!(
+                FieldSelector::parse(&format!("{field}=x"), kind).unwrap_err(),
+                format!("field label not supported: {field}")
+            );
+        }
     }
 }
 

@@ -18,6 +18,15 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Current time with microseconds (`2026-11-23T04:50:01.123456Z`), as `MicroTime` fields
+/// (a Lease's `renewTime`, an Event's `eventTime`) are written.
+pub fn now_rfc3339_micro() -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    OffsetDateTime::now_utc().format(&f).unwrap_or_default()
+}
+
 /// Why a text is not a Go duration. Each caller words the message its upstream tool prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DurationError {
@@ -71,6 +80,66 @@ pub fn parse_go_duration(t: &str) -> Result<Duration, DurationError> {
         rest = &rest[u_end..];
     }
     Ok(total)
+}
+
+/// `k8s.io/apimachinery/pkg/util/duration.HumanDuration`: `5s`, `3m12s`, `2d3h`, `3y45d`…
+pub fn human_duration(d: time::Duration) -> String {
+    let seconds = d.whole_seconds();
+    if seconds < -1 {
+        return "<invalid>".into();
+    } else if seconds < 0 {
+        return "0s".into();
+    } else if seconds < 60 * 2 {
+        return format!("{seconds}s");
+    }
+    let minutes = d.whole_minutes();
+    if minutes < 10 {
+        let s = seconds % 60;
+        if s == 0 {
+            return format!("{minutes}m");
+        }
+        return format!("{minutes}m{s}s");
+    } else if minutes < 60 * 3 {
+        return format!("{minutes}m");
+    }
+    let hours = d.whole_hours();
+    if hours < 8 {
+        let m = minutes % 60;
+        if m == 0 {
+            return format!("{hours}h");
+        }
+        return format!("{hours}h{m}m");
+    } else if hours < 48 {
+        return format!("{hours}h");
+    } else if hours < 24 * 8 {
+        let h = hours % 24;
+        if h == 0 {
+            return format!("{}d", hours / 24);
+        }
+        return format!("{}d{}h", hours / 24, h);
+    } else if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    } else if hours < 24 * 365 * 8 {
+        let dy = (hours / 24) % 365;
+        if dy == 0 {
+            return format!("{}y", hours / 24 / 365);
+        }
+        return format!("{}y{}d", hours / 24 / 365, dy);
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+/// Parses an RFC 3339 timestamp as the API writes it.
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `translateTimestampSince`: the AGE of a timestamp, `<unknown>` when absent.
+pub fn age(ts: Option<&str>, now: OffsetDateTime) -> String {
+    match ts.and_then(parse_time) {
+        Some(t) => human_duration(now - t),
+        None => "<unknown>".into(),
+    }
 }
 
 #[cfg(test)]

@@ -1,67 +1,6 @@
 //! Time helpers: kubectl's `HumanDuration` for AGE columns and the timestamp layouts of describe.
 
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime};
-
-/// `k8s.io/apimachinery/pkg/util/duration.HumanDuration`: `5s`, `3m12s`, `2d3h`, `3y45d`…
-pub fn human_duration(d: Duration) -> String {
-    let seconds = d.whole_seconds();
-    if seconds < -1 {
-        return "<invalid>".into();
-    } else if seconds < 0 {
-        return "0s".into();
-    } else if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    let minutes = d.whole_minutes();
-    if minutes < 10 {
-        let s = seconds % 60;
-        if s == 0 {
-            return format!("{minutes}m");
-        }
-        return format!("{minutes}m{s}s");
-    } else if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = d.whole_hours();
-    if hours < 8 {
-        let m = minutes % 60;
-        if m == 0 {
-            return format!("{hours}h");
-        }
-        return format!("{hours}h{m}m");
-    } else if hours < 48 {
-        return format!("{hours}h");
-    } else if hours < 24 * 8 {
-        let h = hours % 24;
-        if h == 0 {
-            return format!("{}d", hours / 24);
-        }
-        return format!("{}d{}h", hours / 24, h);
-    } else if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    } else if hours < 24 * 365 * 8 {
-        let dy = (hours / 24) % 365;
-        if dy == 0 {
-            return format!("{}y", hours / 24 / 365);
-        }
-        return format!("{}y{}d", hours / 24 / 365, dy);
-    }
-    format!("{}y", hours / 24 / 365)
-}
-
-/// Parses an RFC 3339 timestamp as the API writes it.
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
-}
-
-/// `translateTimestampSince`: the AGE of a timestamp, `<unknown>` when absent.
-pub fn age(ts: Option<&str>, now: OffsetDateTime) -> String {
-    match ts.and_then(parse_time) {
-        Some(t) => human_duration(now - t),
-        None => "<unknown>".into(),
-    }
-}
+pub use crate::kube::time::{age, human_duration, parse_time};
 
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const MONTHS: [&str; 12] = [
@@ -106,6 +45,7 @@ pub fn go_time_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::Duration;
 
     #[test]
     fn human_duration_matches_apimachinery() {
@@ -155,6 +95,7 @@ mod props {
     use super::*;
     use crate::props::{any_text, config, CASES};
     use proptest::prelude::*;
+    use time::{Duration, OffsetDateTime};
 
     const FILE: &str = "proptest-regressions/kubectl_duration.txt";
 

@@ -194,6 +194,13 @@ pub(crate) fn print_generic(ctx: &mut Ctx, fmt: &Format, items: Vec<Value>, sing
             }
         }
         _ => {
+            // As kubectl without --show-managed-fields: the server's bookkeeping is hidden.
+            let mut items = items;
+            for o in items.iter_mut() {
+                if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("managedFields");
+                }
+            }
             let data = if single && items.len() == 1 {
                 items.into_iter().next().unwrap_or(Value::Null)
             } else {

@@ -34,10 +34,15 @@ pub type PodLookup = Arc<dyn Fn(&str, &str) -> Option<u32> + Send + Sync>;
 
 pub use crate::kube::stream::{frame, parse_frames, EXIT, STDERR, STDOUT};
 
+/// Which node component (`kube-proxy`, `calico-node`) a local pod stands for.
+pub type ComponentLookup = Arc<dyn Fn(&str, &str) -> Option<&'static str> + Send + Sync>;
+
 /// The server's configuration.
 pub struct Server {
     /// Local pods.
     pub lookup: PodLookup,
+    /// Local pods standing for node components: their log is the component's.
+    pub components: ComponentLookup,
     /// `/var/log/kplab/pods`.
     pub pod_log_dir: PathBuf,
     /// `/var/log/kplab`.
@@ -100,6 +105,14 @@ impl Server {
                 super::logs::send_log(&mut out, &path, &req.query, None)
             }
             ("GET", ["logs", ns, pod]) => {
+                if let Some(component) = (self.components)(ns, pod) {
+                    return super::logs::send_log(
+                        &mut out,
+                        &self.log_dir.join(format!("{component}.log")),
+                        &req.query,
+                        None,
+                    );
+                }
                 if (self.lookup)(ns, pod).is_none() {
                     return status(
                         &mut out,

@@ -14,6 +14,7 @@
 //!
 //! State that must survive a kubelet restart (pod IPs and PIDs) is in [`store`].
 
+pub mod components;
 pub mod config;
 pub mod http;
 pub mod logs;
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::kube::client::{ApiClient, ClientError, EventType, KubeObject, NODES, PODS};
+use crate::kube::client::{ApiClient, ClientError, EventType, KubeObject, LEASES, NODES, PODS};
 use crate::kube::informer::{list_watch_selected, Change, Failure, Retry, Watcher};
 use crate::kube::net;
 use pods::{PodSpecInfo, Probe};
@@ -116,6 +117,10 @@ struct Inner {
     /// reach the API server after a "ready" one, leaving the pod not ready for good while the
     /// kubelet believes it reported Ready.
     push: Mutex<()>,
+    /// Node component pods reported Running (key -> component), see `components.rs`.
+    components: Mutex<BTreeMap<String, &'static str>>,
+    /// The kubelet's events (`Pulled`, `Created`, `Started`, `Killing`, `Unhealthy`).
+    events: crate::kube::events::EventRecorder,
 }
 
 /// The kubelet: cheap to clone, shared by its threads.
@@ -136,7 +141,11 @@ impl Kubelet {
             exe: if link.exists() { link } else { cfg.exe.clone() },
         };
         let pending = store.load_all().into_iter().map(|r| (r.key(), r)).collect();
+        let events =
+            crate::kube::events::EventRecorder::new(client.clone(), "kubelet", &cfg.node_name);
         Kubelet(Arc::new(Inner {
+            components: Mutex::new(BTreeMap::new()),
+            events,
             cfg,
             client,
             store,
@@ -167,8 +176,17 @@ impl Kubelet {
             .map_err(|e| format!("cannot listen on 0.0.0.0:{}: {e}", cfg.port))?;
         let k = self.clone();
         let lookup: http::PodLookup = Arc::new(move |ns: &str, name: &str| k.pod_pid(ns, name));
+        let k = self.clone();
+        let components: http::ComponentLookup = Arc::new(move |ns: &str, name: &str| {
+            k.0.components
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&format!("{ns}/{name}"))
+                .copied()
+        });
         let srv = http::Server {
             lookup,
+            components,
             pod_log_dir: cfg.pod_log_dir.clone(),
             log_dir: cfg.log_dir.clone(),
         };
@@ -218,6 +236,11 @@ impl Kubelet {
         for key in gone {
             self.teardown(&key, false);
         }
+        self.0
+            .components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| keys.contains(k));
         // Records from before a restart whose pods no longer exist.
         let stale: Vec<PodRecord> = {
             let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -246,6 +269,10 @@ impl Kubelet {
             }
             return;
         }
+        if let Some(component) = crate::kube::contract::node_component(pod) {
+            self.handle_component_pod(pod, &key, component);
+            return;
+        }
         if pod.is_terminating() {
             let start_termination = {
                 let mut pods = self.pods();
@@ -259,6 +286,21 @@ impl Kubelet {
                 }
             };
             if start_termination {
+                for c in pod
+                    .pointer("/spec/containers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+                    self.0.events.record(
+                        pod,
+                        Some(&format!("spec.containers{{{name}}}")),
+                        crate::kube::events::NORMAL,
+                        "Killing",
+                        &format!("Stopping container {name}"),
+                    );
+                }
                 let k = self.clone();
                 spawn("kubelet-kill", move || k.teardown(&key, true));
             }
@@ -283,6 +325,9 @@ impl Kubelet {
             Ok(how) => {
                 let setup = began.elapsed();
                 self.push_status(&key);
+                if how != "re-adopted" {
+                    self.container_events(pod);
+                }
                 log(&format!(
                     "pod {key} {how} (network ready in {:.1} ms, status reported after {:.1} ms)",
                     setup.as_secs_f64() * 1e3,
@@ -290,6 +335,91 @@ impl Kubelet {
                 ));
             }
             Err(e) => log(&format!("pod {key} failed to start: {e}")),
+        }
+    }
+
+    /// A pod standing for a node component: no sandbox; reported Running on the node's IP
+    /// once, and deleted at once when it is deleted.
+    fn handle_component_pod(&self, pod: &Value, key: &str, component: &'static str) {
+        let ns = pod.namespace().unwrap_or("kube-system");
+        if pod.is_terminating() {
+            self.0
+                .components
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(key);
+            let _ = self.0.client.delete(&PODS, Some(ns), pod.name(), Some(0));
+            return;
+        }
+        let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+            && pod.pointer("/status/podIP").and_then(Value::as_str)
+                == Some(self.0.cfg.node_ip.to_string().as_str());
+        if !running {
+            let started = pod
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(crate::kube::time::now_rfc3339);
+            let mut obj = pod.clone();
+            obj["status"] = components::component_status(pod, self.0.cfg.node_ip, &started);
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            match self
+                .0
+                .client
+                .update_status(&PODS, Some(ns), pod.name(), &obj)
+            {
+                Ok(_) => {
+                    log(&format!("pod {key} is this node's {component}"));
+                    self.container_events(pod);
+                }
+                Err(e) => {
+                    log(&format!("pod {key}: status update failed: {e}"));
+                    return;
+                }
+            }
+        }
+        self.0
+            .components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), component);
+    }
+
+    /// The container events of a pod start, as the kubelet records them.
+    fn container_events(&self, pod: &Value) {
+        for c in pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let field = format!("spec.containers{{{name}}}");
+            let ev = &self.0.events;
+            ev.record(
+                pod,
+                Some(&field),
+                crate::kube::events::NORMAL,
+                "Pulled",
+                &format!("Container image \"{image}\" already present on machine"),
+            );
+            ev.record(
+                pod,
+                Some(&field),
+                crate::kube::events::NORMAL,
+                "Created",
+                &format!("Created container {name}"),
+            );
+            ev.record(
+                pod,
+                Some(&field),
+                crate::kube::events::NORMAL,
+                "Started",
+                &format!("Started container {name}"),
+            );
         }
     }
 
@@ -539,6 +669,24 @@ impl Kubelet {
                 };
                 e.restart_at = Some(now + backoff);
                 e.ready = false;
+                if !backoff.is_zero() {
+                    let c = e
+                        .pod
+                        .pointer("/spec/containers/0/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let (ns, name) = key.split_once('/').unwrap_or(("default", key));
+                    self.0.events.record(
+                        &e.pod,
+                        Some(&format!("spec.containers{{{c}}}")),
+                        crate::kube::events::WARNING,
+                        "BackOff",
+                        &format!(
+                            "Back-off restarting failed container {c} in pod {name}_{ns}({})",
+                            e.spec.uid
+                        ),
+                    );
+                }
                 log(&format!(
                     "pod {key}: process {} exited with {code}; restarting in {backoff:?}",
                     e.record.pid
@@ -571,6 +719,7 @@ impl Kubelet {
                             "pod {key}: restarted (restartCount {})",
                             e.record.restart_count
                         ));
+                        self.container_events(&e.pod);
                     }
                     Err(err) => {
                         log(&format!("pod {key}: restart failed: {err}"));
@@ -597,6 +746,23 @@ impl Kubelet {
             .collect();
         for (key, probe, ip, pid) in due {
             let result = pods::run_probe(&probe, ip, pid);
+            if let Err(msg) = &result {
+                let pod = self.pods().get(&key).map(|e| e.pod.clone());
+                if let Some(pod) = pod {
+                    let first = pod
+                        .pointer("/spec/containers/0/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    self.0.events.record(
+                        &pod,
+                        Some(&format!("spec.containers{{{first}}}")),
+                        crate::kube::events::WARNING,
+                        "Unhealthy",
+                        &format!("Readiness probe failed: {msg}"),
+                    );
+                }
+            }
             let mut pods = self.pods();
             let Some(e) = pods.get_mut(&key) else {
                 continue;
@@ -641,6 +807,7 @@ impl Kubelet {
                     }
                     registered = true;
                     delay = HEARTBEAT;
+                    self.renew_lease();
                 }
                 Err(e) => {
                     if !e.is_connect() || delay >= Duration::from_secs(1) {
@@ -693,6 +860,30 @@ impl Kubelet {
     /// The Node object this kubelet registers.
     pub fn node_object(&self) -> Value {
         node_object(&self.0.cfg)
+    }
+
+    /// Renews the node's Lease in `kube-node-lease` (creates it when missing).
+    fn renew_lease(&self) {
+        let c = &self.0.client;
+        let name = &self.0.cfg.node_name;
+        let now = crate::kube::time::now_rfc3339_micro();
+        let patch = json!({"spec": {"renewTime": now, "holderIdentity": name}});
+        match c.merge_patch(&LEASES, Some("kube-node-lease"), name, &patch) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                let created = c.get(&NODES, None, name).and_then(|node| {
+                    c.create(
+                        &LEASES,
+                        Some("kube-node-lease"),
+                        &components::node_lease(&node, &now),
+                    )
+                });
+                if let Err(e) = created {
+                    log(&format!("node lease: {e}"));
+                }
+            }
+            Err(e) => log(&format!("node lease renewal failed: {e}")),
+        }
     }
 
     fn report_node(&self, registered: bool) -> Result<(), ClientError> {

@@ -13,8 +13,8 @@ use crate::apiserver::state::AppState;
 use crate::apiserver::store::Store;
 use crate::apiserver::validation as v;
 use crate::apiserver::validation::FieldError;
+use crate::kube::client::Resource;
 use crate::kube::client::Status;
-use crate::kube::client::DEPLOYMENTS;
 use crate::kube::client::PODS;
 use crate::kube::conditions::set_condition;
 use crate::kube::patch::merge_patch;
@@ -106,6 +106,7 @@ pub(crate) fn scale_of(d: &Value) -> Value {
 pub(crate) fn scale_update(
     app: &AppState,
     st: &mut Store,
+    res: &'static Resource,
     ns: Option<&str>,
     name: &str,
     body: &Value,
@@ -113,9 +114,9 @@ pub(crate) fn scale_update(
 ) -> ApiResult<Value> {
     let key_ns = ns.unwrap_or("default");
     let d = st
-        .get(&DEPLOYMENTS, key_ns, name)
+        .get(res, key_ns, name)
         .cloned()
-        .ok_or_else(|| not_found(&DEPLOYMENTS, name))?;
+        .ok_or_else(|| not_found(res, name))?;
     let mut scale = scale_of(&d);
     if is_patch {
         merge_patch(&mut scale, body);
@@ -136,6 +137,13 @@ pub(crate) fn scale_update(
     }
     let mut nd = d.clone();
     nd["spec"]["replicas"] = replicas;
-    let out = replace(app, st, &DEPLOYMENTS, Some(key_ns), name, nd, Mode::Main)?;
+    // A Scale that names a resourceVersion is a precondition on the object's.
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .filter(|rv| rv.as_str().is_some_and(|s| !s.is_empty()))
+    {
+        nd["metadata"]["resourceVersion"] = rv.clone();
+    }
+    let out = replace(app, st, res, Some(key_ns), name, nd, Mode::Main)?;
     Ok(scale_of(&out))
 }

@@ -82,12 +82,30 @@ pub(crate) fn default_and_validate(res: &Resource, obj: &mut Value) -> Vec<Field
             v::validate_network_policy(obj)
         }
         "EndpointSlice" => v::validate_endpoint_slice(obj),
+        "ReplicaSet" => {
+            v::default_replica_set(obj);
+            v::validate_replica_set(obj)
+        }
+        "DaemonSet" => {
+            v::default_daemon_set(obj);
+            v::validate_daemon_set(obj)
+        }
+        "ConfigMap" => v::validate_config_map(obj),
+        "Secret" => {
+            v::default_secret(obj);
+            v::validate_secret(obj)
+        }
+        "Event" => v::validate_event(obj),
+        "Lease" => v::validate_lease(obj),
         kind => v::validate_simple(kind, obj),
     }
 }
 
 pub(crate) fn has_generation(res: &Resource) -> bool {
-    matches!(res.kind, "Deployment" | "NetworkPolicy")
+    matches!(
+        res.kind,
+        "Deployment" | "NetworkPolicy" | "ReplicaSet" | "DaemonSet"
+    )
 }
 
 pub(crate) fn namespace_must_accept(
@@ -124,6 +142,9 @@ pub fn create(
     mut obj: Value,
 ) -> ApiResult<Value> {
     check_kind(res, &mut obj)?;
+    if let Some(m) = v::decode_check(res.kind, &obj) {
+        return Err(bad_request(m));
+    }
     let meta = obj["metadata"].as_object_mut().expect("object");
     if res.namespaced {
         let ns = namespace.unwrap_or("default");
@@ -186,6 +207,7 @@ pub fn create(
     if res.namespaced {
         namespace_must_accept(st, res, &ns, &name)?;
     }
+    super::kinds::admit(st, res, &obj)?;
     if st.get(res, &ns, &name).is_some() {
         let mut s = Status::new(
             409,
@@ -204,8 +226,8 @@ pub fn create(
     if has_generation(res) {
         meta.insert("generation".into(), json!(1));
     }
-    let _ = app;
     let stored = st.put(res, obj);
+    super::kinds::after_create(app, st, res, &stored);
     if owner_missing(st, &stored) {
         // What the garbage collector does shortly after such a create: an object whose
         // controller is already gone (a controller acting on a stale cache) is deleted.
@@ -257,7 +279,10 @@ pub enum Mode {
 }
 
 pub(crate) fn keeps_status_on_main_update(res: &Resource) -> bool {
-    matches!(res.kind, "Pod" | "Deployment" | "Service" | "Namespace")
+    matches!(
+        res.kind,
+        "Pod" | "Deployment" | "Service" | "Namespace" | "ReplicaSet" | "DaemonSet"
+    )
 }
 
 /// Replaces an object (PUT, or the result of a PATCH) with the update semantics of the real
@@ -272,6 +297,11 @@ pub fn replace(
     mode: Mode,
 ) -> ApiResult<Value> {
     check_kind(res, &mut obj)?;
+    if mode == Mode::Main {
+        if let Some(m) = v::decode_check(res.kind, &obj) {
+            return Err(bad_request(m));
+        }
+    }
     let ns = if res.namespaced {
         namespace.unwrap_or("default")
     } else {
@@ -354,7 +384,13 @@ pub fn replace(
                 }
             }
         }
-        meta.remove("managedFields");
+        // An update that does not send managedFields keeps them (the field manager adds its
+        // own entry when the object is stored).
+        if !meta.contains_key("managedFields") {
+            if let Some(mf) = old["metadata"].get("managedFields") {
+                meta.insert("managedFields".into(), mf.clone());
+            }
+        }
     }
     if mode == Mode::Main && res.kind == "Service" {
         drop_type_dependent_fields(&old, &mut new);
@@ -371,7 +407,10 @@ pub fn replace(
                     .into_iter()
                     .filter(|e| e.field == "spec" && matches!(e.kind, v::ErrorKind::Forbidden(_))),
             ),
-            "Deployment" if old.pointer("/spec/selector") != new.pointer("/spec/selector") => {
+            "Secret" | "ConfigMap" => errs.extend(v::validate_config_update(res.kind, &old, &new)),
+            "Deployment" | "ReplicaSet" | "DaemonSet"
+                if old.pointer("/spec/selector") != new.pointer("/spec/selector") =>
+            {
                 errs.push(FieldError::invalid(
                     "spec.selector",
                     json!(format!(

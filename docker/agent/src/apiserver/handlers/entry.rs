@@ -3,7 +3,6 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
 use axum::http::HeaderMap;
 use axum::http::Method;
 use axum::http::StatusCode;
@@ -21,19 +20,17 @@ use super::create::replace;
 use super::create::Mode;
 use super::delete::delete;
 use super::errors::bad_request;
-use super::errors::json_response;
 use super::errors::not_found;
 use super::errors::unknown_path;
 use super::errors::ApiError;
 use super::errors::ApiResult;
 use super::path::parse_path;
 use super::path::Parsed;
-use super::watch::start_watch;
 use super::watch::watch_response;
 use super::watch::WatchStart;
+use crate::apiserver::negotiate;
 use crate::apiserver::state::AppState;
 use crate::kube::client::Status;
-use crate::kube::patch::merge_patch;
 use crate::kube::selectors::FieldSelector;
 use crate::kube::selectors::LabelSelector;
 
@@ -45,16 +42,44 @@ pub async fn handle_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match dispatch(&app, &method, &uri, &headers, &body) {
-        Ok(Reply::Json(code, v)) => json_response(code, &v),
-        Ok(Reply::Watch(w)) => watch_response(w),
-        Err(e) => e.into_response(),
+    if let Some(r) = crate::apiserver::discovery::aggregated::respond(&method, uri.path(), &headers)
+    {
+        return r;
     }
+    // Bodies and answers in the media types the client negotiates (JSON, YAML, protobuf).
+    let body = match negotiate::request_body(&headers, body) {
+        Ok(b) => b,
+        Err(s) => return ApiError(s).into_response_for(&headers),
+    };
+    super::write::take_warnings();
+    let mut resp = match dispatch(&app, &method, &uri, &headers, &body) {
+        Ok(Reply::Json(code, v)) => negotiate::respond(&headers, code, &v),
+        Ok(Reply::Watch(w)) => match negotiate::response_media(&headers) {
+            Some(media) => watch_response(w, media),
+            None => ApiError(negotiate::not_acceptable()).into_response(),
+        },
+        Err(e) => e.into_response_for(&headers),
+    };
+    for w in super::write::take_warnings() {
+        if let Some(h) = negotiate::warning_header(&w) {
+            resp.headers_mut().append("warning", h);
+        }
+    }
+    resp
 }
 
 pub(crate) enum Reply {
     Json(StatusCode, Value),
     Watch(WatchStart),
+}
+
+impl From<super::list::Got> for Reply {
+    fn from(g: super::list::Got) -> Self {
+        match g {
+            super::list::Got::Json(code, v) => Reply::Json(code, v),
+            super::list::Got::Watch(w) => Reply::Watch(w),
+        }
+    }
 }
 
 pub(crate) fn query_map(uri: &Uri) -> std::collections::HashMap<String, String> {
@@ -95,50 +120,12 @@ pub(crate) fn dispatch(
     let reply_ok = |v: Value| Ok(Reply::Json(StatusCode::OK, v));
     match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
         (Method::GET, None, None) => {
-            let label = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
-                .map_err(bad_request)?;
-            let field =
-                FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str), res.kind)
-                    .map_err(bad_request)?;
-            let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
-            if watch {
-                let timeout = q
-                    .get("timeoutSeconds")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .unwrap_or(1800);
-                return start_watch(
-                    app,
-                    res,
-                    ns,
-                    label,
-                    field,
-                    q.get("resourceVersion").cloned(),
-                    timeout,
-                )
-                .map(Reply::Watch);
-            }
-            let st = app.store();
-            let items: Vec<Value> = st
-                .list(res, ns.as_deref())
-                .into_iter()
-                .filter(|o| label.matches_object(o) && field.matches(o))
-                .cloned()
-                .collect();
-            reply_ok(json!({
-                "kind": format!("{}List", res.kind),
-                "apiVersion": res.api_version(),
-                "metadata": {"resourceVersion": st.resource_version().to_string()},
-                "items": items,
-            }))
+            super::list::get_collection(app, res, ns, &q, headers).map(Reply::from)
         }
         (Method::GET, Some(name), None) | (Method::GET, Some(name), Some("status")) => {
-            let st = app.store();
-            st.get(res, ns.as_deref().unwrap_or(""), name)
-                .cloned()
-                .map(|o| Reply::Json(StatusCode::OK, o))
-                .ok_or_else(|| not_found(res, name))
+            super::list::get_object(app, res, ns.as_deref(), name, &q, headers).map(Reply::from)
         }
-        (Method::GET, Some(name), Some("scale")) if res.kind == "Deployment" => {
+        (Method::GET, Some(name), Some("scale")) if super::write::scalable(res) => {
             let st = app.store();
             let d = st
                 .get(res, ns.as_deref().unwrap_or(""), name)
@@ -146,9 +133,14 @@ pub(crate) fn dispatch(
             reply_ok(scale_of(d))
         }
         (Method::POST, None, None) => {
-            let obj = parse_body(body)?;
+            let mut obj = parse_body(body)?;
+            let opts = super::write::write_opts(&q, headers, "CreateOptions")?;
+            super::write::check_fields(res, &mut obj, &opts, body)?;
             let mut st = app.store();
-            let created = create(app, &mut st, res, ns.as_deref(), obj)?;
+            let c = super::write::ctx(res, &opts, "");
+            let created = super::write::with_writer(&mut st, &opts, Some(c), |st| {
+                create(app, st, res, ns.as_deref(), obj)
+            })?;
             app.changed();
             Ok(Reply::Json(StatusCode::CREATED, created))
         }
@@ -160,74 +152,42 @@ pub(crate) fn dispatch(
             Ok(Reply::Json(StatusCode::CREATED, out))
         }
         (Method::PUT, Some(name), sub) => {
-            let obj = parse_body(body)?;
+            let mut obj = parse_body(body)?;
+            let opts = super::write::write_opts(&q, headers, "UpdateOptions")?;
+            if sub.is_none() {
+                super::write::check_fields(res, &mut obj, &opts, body)?;
+            }
             let mut st = app.store();
-            let out = match sub {
-                None => replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Main)?,
-                Some("status") => {
-                    replace(app, &mut st, res, ns.as_deref(), name, obj, Mode::Status)?
+            let c = super::write::ctx(res, &opts, sub.unwrap_or(""));
+            let out = super::write::with_writer(&mut st, &opts, Some(c), |st| match sub {
+                None => replace(app, st, res, ns.as_deref(), name, obj, Mode::Main),
+                Some("status") => replace(app, st, res, ns.as_deref(), name, obj, Mode::Status),
+                Some("scale") if super::write::scalable(res) => {
+                    scale_update(app, st, res, ns.as_deref(), name, &obj, false)
                 }
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &obj, false)?
-                }
-                _ => return Err(unknown_path()),
-            };
+                _ => Err(unknown_path()),
+            })?;
             app.changed();
             reply_ok(out)
         }
         (Method::PATCH, Some(name), sub) => {
-            let ct = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            if ct.starts_with("application/json-patch+json")
-                || ct.starts_with("application/apply-patch")
-            {
-                return Err(ApiError(Status::new(
-                    415,
-                    "UnsupportedMediaType",
-                    format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got {ct})"),
-                )));
-            }
-            let patch = parse_body(body)?;
             let mut st = app.store();
-            let out = match sub {
-                Some("scale") if res.kind == "Deployment" => {
-                    scale_update(app, &mut st, ns.as_deref(), name, &patch, true)?
-                }
-                None | Some("status") => {
-                    let key_ns = ns.as_deref().unwrap_or("");
-                    let old = st
-                        .get(res, key_ns, name)
-                        .cloned()
-                        .ok_or_else(|| not_found(res, name))?;
-                    let mut merged = old.clone();
-                    merge_patch(&mut merged, &patch);
-                    // The real server decodes the merged object into its type: a metadata that
-                    // is not an object fails there (and indexing it below would panic).
-                    if let Some(m) = merged.get("metadata").filter(|m| !m.is_object()) {
-                        return Err(bad_request(format!(
-                            "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
-                            go_json_type(m),
-                            res.kind
-                        )));
-                    }
-                    // A patch only checks the resourceVersion when it carries one.
-                    if patch.pointer("/metadata/resourceVersion").is_none() {
-                        merged["metadata"]["resourceVersion"] =
-                            old["metadata"]["resourceVersion"].clone();
-                    }
-                    let mode = if sub == Some("status") {
-                        Mode::Status
-                    } else {
-                        Mode::Main
-                    };
-                    replace(app, &mut st, res, ns.as_deref(), name, merged, mode)?
-                }
-                _ => return Err(unknown_path()),
-            };
+            let (code, out) = super::write::patch(
+                app,
+                &mut st,
+                res,
+                ns.as_deref(),
+                name,
+                sub,
+                headers,
+                &q,
+                body,
+            )?;
             app.changed();
-            reply_ok(out)
+            Ok(Reply::Json(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+                out,
+            ))
         }
         (Method::DELETE, Some(name), None) => {
             let mut grace = q
@@ -242,8 +202,25 @@ pub(crate) fn dispatch(
                     grace = opts.get("gracePeriodSeconds").and_then(Value::as_i64);
                 }
             }
+            let mut opts = super::write::write_opts(&q, headers, "DeleteOptions")?;
+            // DeleteOptions may come in the body too (kubectl sends them there).
+            if let Ok(o) = serde_json::from_slice::<Value>(body) {
+                if o.get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.iter().any(|x| x == "All"))
+                {
+                    opts.dry_run = true;
+                }
+            }
             let mut st = app.store();
-            let out = delete(&mut st, res, ns.as_deref().unwrap_or(""), name, grace)?;
+            let orphan = super::kinds::propagation_policy(&q, body).as_deref() == Some("Orphan");
+            let out = super::write::with_writer(&mut st, &opts, None, |st| {
+                if orphan {
+                    super::kinds::delete_orphaning(st, res, ns.as_deref().unwrap_or(""), name)
+                } else {
+                    delete(st, res, ns.as_deref().unwrap_or(""), name, grace)
+                }
+            })?;
             app.changed();
             reply_ok(out)
         }
@@ -284,6 +261,7 @@ pub(crate) fn dispatch(
     }
 }
 
+/// Kinds with a `scale` subresource.
 pub(crate) fn method_not_allowed() -> ApiError {
     ApiError(Status::new(
         405,
@@ -292,14 +270,3 @@ pub(crate) fn method_not_allowed() -> ApiError {
     ))
 }
 
-/// The name Go's `encoding/json` gives the JSON type of `v` in an `UnmarshalTypeError`.
-pub(crate) fn go_json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}

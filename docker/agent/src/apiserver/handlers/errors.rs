@@ -32,6 +32,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// The failure Status in the media type the request negotiates (protobuf for a client that
+    /// prefers it).
+    pub fn into_response_for(self, headers: &axum::http::HeaderMap) -> Response {
+        let code = StatusCode::from_u16(self.0.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        crate::apiserver::negotiate::respond(headers, code, &self.0.to_json())
+    }
+}
+
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 pub(crate) fn json_response(code: StatusCode, v: &Value) -> Response {

@@ -10,8 +10,11 @@ pub mod create;
 pub mod delete;
 pub mod entry;
 pub mod errors;
+pub mod list;
+pub mod kinds;
 pub mod path;
 pub mod services;
 #[cfg(test)]
 mod tests;
 pub mod watch;
+pub mod write;

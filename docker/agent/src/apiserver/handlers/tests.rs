@@ -88,6 +88,10 @@ mod props {
             Just("spec.nodeName!=node-1".to_string()),
             Just("0".to_string()),
             Just("-5".to_string()),
+            Just("All".to_string()),
+            Just("Strict".to_string()),
+            Just("Warn".to_string()),
+            Just("true".to_string()),
             nasty(),
         ];
         prop::collection::vec(
@@ -98,6 +102,10 @@ mod props {
                     "gracePeriodSeconds",
                     "resourceVersion",
                     "limit",
+                    "fieldManager",
+                    "fieldValidation",
+                    "dryRun",
+                    "force",
                 ]),
                 value,
             ),
@@ -132,6 +140,7 @@ mod props {
             "application/merge-patch+json",
             "application/strategic-merge-patch+json",
             "application/json-patch+json",
+            "application/apply-patch+yaml",
             "application/json",
             "",
         ])

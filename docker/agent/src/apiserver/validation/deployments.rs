@@ -30,6 +30,35 @@ pub fn default_deployment(obj: &mut Value) {
             }
         }
     }
+    default_template(spec);
+}
+
+/// Fills ReplicaSet defaults (replicas, template spec).
+pub fn default_replica_set(obj: &mut Value) {
+    let spec = obj_mut(obj, "spec");
+    set_default(spec, "replicas", json!(1));
+    default_template(spec);
+}
+
+/// Fills DaemonSet defaults (updateStrategy, revisionHistoryLimit, template spec).
+pub fn default_daemon_set(obj: &mut Value) {
+    let spec = obj_mut(obj, "spec");
+    set_default(spec, "revisionHistoryLimit", json!(10));
+    let strategy = spec.entry("updateStrategy").or_insert_with(|| json!({}));
+    if let Some(s) = strategy.as_object_mut() {
+        set_default(s, "type", json!("RollingUpdate"));
+        if s.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+            let ru = s.entry("rollingUpdate").or_insert_with(|| json!({}));
+            if let Some(ru) = ru.as_object_mut() {
+                set_default(ru, "maxUnavailable", json!(1));
+                set_default(ru, "maxSurge", json!(0));
+            }
+        }
+    }
+    default_template(spec);
+}
+
+fn default_template(spec: &mut serde_json::Map<String, Value>) {
     if let Some(t) = spec.get_mut("template") {
         if let Some(tm) = t.as_object_mut() {
             set_default(tm, "metadata", json!({}));
@@ -40,10 +69,37 @@ pub fn default_deployment(obj: &mut Value) {
     }
 }
 
+/// Validates a ReplicaSet (selector, template, replicas).
+pub fn validate_replica_set(obj: &Value) -> Vec<FieldError> {
+    validate_workload("ReplicaSet", obj)
+}
+
+/// Validates a DaemonSet (selector, template, updateStrategy).
+pub fn validate_daemon_set(obj: &Value) -> Vec<FieldError> {
+    let mut errs = validate_workload("DaemonSet", obj);
+    if let Some(t) = obj.pointer("/spec/updateStrategy/type") {
+        let ok = ["OnDelete", "RollingUpdate"];
+        if !t.as_str().is_some_and(|s| ok.contains(&s)) {
+            errs.push(FieldError::unsupported(
+                "spec.updateStrategy.type",
+                t.clone(),
+                &ok,
+            ));
+        }
+    }
+    errs
+}
+
 /// Validates a Deployment.
 pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
+    validate_workload("Deployment", obj)
+}
+
+/// What Deployments, ReplicaSets and DaemonSets share: selector matching the template, the
+/// template's pod spec, replicas, restartPolicy Always.
+fn validate_workload(kind: &str, obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    validate_metadata("Deployment", obj, &mut errs);
+    validate_metadata(kind, obj, &mut errs);
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
     if let Some(r) = spec.get("replicas") {
         if r.as_i64().is_none_or(|r| r < 0) {
@@ -69,7 +125,11 @@ pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
                 Ok(s) if s.is_empty() => errs.push(FieldError::invalid(
                     "spec.selector",
                     json!("v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"),
-                    "empty selector is invalid for deployment",
+                    if kind == "DaemonSet" {
+                        "empty selector is invalid for daemonset"
+                    } else {
+                        "empty selector is invalid for deployment"
+                    },
                 )),
                 Ok(s) => {
                     validate_labels(sel.get("matchLabels"), "spec.selector.matchLabels", &mut errs);
@@ -105,6 +165,9 @@ pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
                 &["Always"],
             ));
         }
+    }
+    if kind != "Deployment" {
+        return errs;
     }
     if let Some(t) = spec.pointer("/strategy/type") {
         let ok = ["Recreate", "RollingUpdate"];

@@ -6,6 +6,7 @@
 //! must be between 1 and 65535, inclusive`). Checks that need the store (allocated ClusterIPs
 //! and NodePorts, namespaces) live in the handlers.
 
+pub mod config_kinds;
 pub mod deployments;
 pub mod errors;
 pub mod fields;
@@ -16,7 +17,14 @@ pub mod services;
 #[cfg(test)]
 mod tests;
 
-pub use deployments::{default_deployment, validate_deployment};
+pub use config_kinds::{
+    decode_check, default_secret, validate_config_map, validate_config_update, validate_event,
+    validate_lease, validate_secret,
+};
+pub use deployments::{
+    default_daemon_set, default_deployment, default_replica_set, validate_daemon_set,
+    validate_deployment, validate_replica_set,
+};
 pub use errors::{invalid_status, ErrorKind, FieldError};
 pub use other_kinds::{
     default_namespace, default_network_policy, validate_endpoint_slice, validate_network_policy,

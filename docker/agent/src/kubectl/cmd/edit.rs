@@ -22,7 +22,14 @@ pub(crate) const EDIT_HEADER: &str = "\
 pub(crate) fn edit(ctx: &mut Ctx, a: &Args) -> R {
     let (r, name, _) = one_target("edit", &a.pos[1..])?;
     let ns = ns_for(ctx, r, false).map(String::from);
-    let original = ctx.client.get(r, ns.as_deref(), &name)?;
+    let mut original = ctx.client.get(r, ns.as_deref(), &name)?;
+    // Hidden as kubectl hides them; a PUT without them keeps the server's.
+    if let Some(m) = original
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        m.remove("managedFields");
+    }
     let path =
         std::env::temp_dir().join(format!("kubectl-edit-{}-{}.yaml", std::process::id(), name));
     std::fs::write(
