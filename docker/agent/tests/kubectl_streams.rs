@@ -132,6 +132,7 @@ impl Lab {
                 let known = matches!((ns, name), ("default", "web" | "two") | ("shop", "api"));
                 (known && up.load(Ordering::SeqCst)).then_some(pid)
             }),
+            components: Arc::new(|_: &str, _: &str| None),
             pod_log_dir: logs.join("pods"),
             log_dir: logs.clone(),
         };

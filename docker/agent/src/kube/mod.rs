@@ -22,6 +22,6 @@ pub mod process;
 pub mod resource;
 pub mod resource_meta;
 pub mod selectors;
-pub mod stream;
 pub mod strategic;
+pub mod stream;
 pub mod time;

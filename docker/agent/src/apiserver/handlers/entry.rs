@@ -269,4 +269,3 @@ pub(crate) fn method_not_allowed() -> ApiError {
         "the server does not allow this method on the requested resource",
     ))
 }
-

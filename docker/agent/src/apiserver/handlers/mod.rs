@@ -10,8 +10,8 @@ pub mod create;
 pub mod delete;
 pub mod entry;
 pub mod errors;
-pub mod list;
 pub mod kinds;
+pub mod list;
 pub mod path;
 pub mod services;
 #[cfg(test)]

@@ -159,7 +159,7 @@ async fn stream(
             // The kubelet's SPDY server speaks v4 (and older versions nobody asks for first).
             match spdy::handshake(&spdy_upgrade.protocols, &[V4]) {
                 Ok(protocol) => Upgrade::Spdy(spdy_upgrade, protocol),
-                Err(refusal) => return refusal,
+                Err(refusal) => return *refusal,
             }
         }
         Err(_) => {

@@ -63,7 +63,7 @@ pub async fn portforward(
         }
         let protocol = match spdy::handshake(&spdy_upgrade.protocols, &[PORT_FORWARD_V1]) {
             Ok(p) => p,
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         };
         return spdy_upgrade.upgrade(protocol, move |s| session(s, addr, ns, name));
     };

@@ -427,14 +427,13 @@ impl Session {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let reader = tokio::spawn(async move {
             while let Some(Ok(msg)) = ws_rx.next().await {
-                match msg {
-                    Message::Binary(b) => {
-                        if in_tx.send(b.to_vec()).is_err() {
-                            break;
-                        }
-                    }
+                let bytes = match msg {
+                    Message::Binary(b) => b,
                     Message::Close(_) => break,
-                    _ => {}
+                    _ => continue,
+                };
+                if in_tx.send(bytes.to_vec()).is_err() {
+                    break;
                 }
             }
         });
@@ -612,13 +611,18 @@ pub fn offered_protocols(headers: &HeaderMap) -> Vec<String> {
 
 /// Upstream's `httpstream.Handshake`: the client's first protocol that the server speaks, or the
 /// plain-text refusal (400 without the header, 403 with the server's list when none matches).
-pub fn handshake(offered: &[String], server: &[&'static str]) -> Result<&'static str, Response> {
+pub fn handshake(
+    offered: &[String],
+    server: &[&'static str],
+) -> Result<&'static str, Box<Response>> {
     if offered.is_empty() {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!("unable to upgrade: {PROTOCOL_HEADER} is required\n"),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                format!("unable to upgrade: {PROTOCOL_HEADER} is required\n"),
+            )
+                .into_response(),
+        ));
     }
     if let Some(p) = offered
         .iter()
@@ -639,7 +643,7 @@ pub fn handshake(offered: &[String], server: &[&'static str]) -> Result<&'static
         r.headers_mut()
             .append(ACCEPTED_HEADER, axum::http::HeaderValue::from_static(s));
     }
-    Err(r)
+    Err(Box::new(r))
 }
 
 impl SpdyUpgrade {
