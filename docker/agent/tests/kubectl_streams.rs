@@ -743,30 +743,35 @@ fn port_forward_to_a_closed_port(lab: &Lab, v: &str, local: u16) {
 #[ignore = "needs root"]
 fn cp_and_large_transfers_through_exec_and_port_forward() {
     let lab = Lab::start_with(|dir| NetnsHolder::podserver(&dir.join("run"), 8080));
-    // kubectl cp is tar over exec -i (the pod shares this host's files here).
+    // kubectl cp is tar over exec -i (the pod shares this host's files here): WebSocket with
+    // 1.33, plain SPDY/3.1 with 1.29.
     let src = lab.dir.path().join("big.bin");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&src, &data).unwrap();
-    let dst = lab.dir.path().join("copied.bin");
-    let (code, _, err) = lab.kubectl(
-        "1.33",
-        &[
-            "cp",
-            src.to_str().unwrap(),
-            &format!("web:{}", dst.display()),
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(std::fs::read(&dst).unwrap(), data);
-    let out = lab
-        .command("1.33", &["exec", "web", "--", "cat", src.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout == data, "binary output comes back unchanged");
+    for v in ["1.29", "1.33"] {
+        let dst = lab.dir.path().join(format!("copied-{v}.bin"));
+        let (code, _, err) = lab.kubectl(
+            v,
+            &[
+                "cp",
+                src.to_str().unwrap(),
+                &format!("web:{}", dst.display()),
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "kubectl {v}: {err}");
+        assert!(std::fs::read(&dst).unwrap() == data, "kubectl {v}");
+        let out = lab
+            .command(v, &["exec", "web", "--", "cat", src.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "kubectl {v}");
+        assert!(out.stdout == data, "binary output comes back unchanged");
+    }
 
     // A big download through port-forward: a server thread in the pod's network namespace.
+    // 1.29 and 1.30: plain SPDY/3.1; 1.33: SPDY in a WebSocket.
+    let versions = ["1.29", "1.30", "1.33"];
     let ns = std::fs::File::open(format!("/proc/{}/ns/net", lab.pod.0.id())).unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let payload = data.clone();
@@ -774,37 +779,39 @@ fn cp_and_large_transfers_through_exec_and_port_forward() {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         let l = std::net::TcpListener::bind(("127.0.0.1", 8081)).unwrap();
         ready_tx.send(()).unwrap();
-        if let Ok((mut c, _)) = l.accept() {
-            let mut req = [0u8; 1024];
-            let _ = std::io::Read::read(&mut c, &mut req);
-            let _ = c.write_all(&payload);
+        for _ in versions {
+            if let Ok((mut c, _)) = l.accept() {
+                let mut req = [0u8; 1024];
+                let _ = std::io::Read::read(&mut c, &mut req);
+                let _ = c.write_all(&payload);
+            }
         }
     });
     ready_rx.recv().unwrap();
-    let local = local_port(10);
-    let mut pf = lab
-        .command(
-            "1.33",
-            &["port-forward", "pod/web", &format!("{local}:8081")],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    // Kept open: kubectl writes "Handling connection for …" there, and dies of a closed stdout.
-    let mut pf_out = BufReader::new(pf.stdout.take().unwrap());
-    pf_out.read_line(&mut line).unwrap();
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    conn.write_all(b"send it\n").unwrap();
-    let mut answer = Vec::new();
-    let got = std::io::Read::read_to_end(&mut conn, &mut answer);
-    let _ = pf.kill();
-    drop(pf_out);
-    let o = pf.wait_with_output().unwrap();
-    got.unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
-    assert_eq!(answer.len(), data.len());
-    assert!(answer == data, "the bytes arrive unchanged");
+    for (i, v) in versions.iter().enumerate() {
+        let local = local_port(10 + i as u16);
+        let mut pf = lab
+            .command(v, &["port-forward", "pod/web", &format!("{local}:8081")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        // Kept open: kubectl writes "Handling connection for …" there, and dies of a closed
+        // stdout.
+        let mut pf_out = BufReader::new(pf.stdout.take().unwrap());
+        pf_out.read_line(&mut line).unwrap();
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        conn.write_all(b"send it\n").unwrap();
+        let mut answer = Vec::new();
+        let got = std::io::Read::read_to_end(&mut conn, &mut answer);
+        let _ = pf.kill();
+        drop(pf_out);
+        let o = pf.wait_with_output().unwrap();
+        got.unwrap_or_else(|e| panic!("kubectl {v}: {e}: {}", String::from_utf8_lossy(&o.stderr)));
+        assert_eq!(answer.len(), data.len(), "kubectl {v}");
+        assert!(answer == data, "kubectl {v}: the bytes arrive unchanged");
+    }
 }
