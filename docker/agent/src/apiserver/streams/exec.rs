@@ -156,8 +156,8 @@ async fn stream(
             Upgrade::WebSocket(ws, protocol)
         }
         Err(_) if spdy_upgrade.asked() => {
-            // The kubelet's SPDY server speaks v4 (and older versions nobody asks for first).
-            match spdy::handshake(&spdy_upgrade.protocols, &[V4]) {
+            // The kubelet's SPDY protocols: v4 (what kubectl asks for first), v3 and v2.
+            match spdy::handshake(&spdy_upgrade.protocols, super::exec_spdy::PROTOCOLS) {
                 Ok(protocol) => Upgrade::Spdy(spdy_upgrade, protocol),
                 Err(refusal) => return *refusal,
             }
@@ -196,7 +196,7 @@ async fn stream(
             .protocols([protocol])
             .on_upgrade(move |socket| bridge(socket, reply, protocol == V5, command)),
         Upgrade::Spdy(up, protocol) => up.upgrade(protocol, move |session| {
-            super::exec_spdy::bridge(session, reply, req, command)
+            super::exec_spdy::bridge(session, reply, req, command, protocol)
         }),
     }
 }

@@ -14,16 +14,23 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::exec::{exit_status, lost_status, read_frame};
+use super::exec::{exit_status, lost_status, read_frame, V4};
 use super::kubelet::KubeletReply;
 use super::spdy::{self, Event, Session};
 use crate::kube::stream::{self as ks, StreamRequest};
 
+/// The kubelet's SPDY protocols for exec and attach, newest first.
+pub const PROTOCOLS: &[&str] = &[V4, V3, V2];
+/// The error stream carries plain text (a failure's message), resize as in v4.
+pub const V3: &str = "v3.channel.k8s.io";
+/// As v3, without a resize stream.
+pub const V2: &str = "v2.channel.k8s.io";
+
 /// How long the client has to open its streams (the kubelet's stream creation timeout).
 const STREAM_CREATION: Duration = Duration::from_secs(30);
 
-/// The stream types a request calls for (upstream's `expectedStreams` for v4).
-pub fn expected_streams(req: &StreamRequest) -> Vec<&'static str> {
+/// The stream types a request calls for (upstream's `expectedStreams`; v2 has no resize).
+pub fn expected_streams(req: &StreamRequest, protocol: &str) -> Vec<&'static str> {
     let mut want = vec!["error"];
     if req.stdin {
         want.push("stdin");
@@ -34,7 +41,7 @@ pub fn expected_streams(req: &StreamRequest) -> Vec<&'static str> {
     if req.stderr && !req.tty {
         want.push("stderr");
     }
-    if req.tty {
+    if req.tty && protocol != V2 {
         want.push("resize");
     }
     want
@@ -69,6 +76,19 @@ pub fn take_json_values(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
     out
 }
 
+/// What the error stream carries at the end: v4 the `Status` as JSON (the WebSocket error
+/// channel's), v2 and v3 a failure's message as text and nothing on success (the kubelet's
+/// `v1WriteStatusFunc`).
+pub fn error_stream_bytes(status: &Value, protocol: &str) -> Vec<u8> {
+    if protocol == V4 {
+        return status.to_string().into_bytes();
+    }
+    if status["status"] == "Success" {
+        return Vec::new();
+    }
+    status["message"].as_str().unwrap_or("").as_bytes().to_vec()
+}
+
 /// Pumps between the client's SPDY streams and the kubelet's frame stream until the command
 /// ends (its Status on the error stream, every stream closed) or the client leaves.
 pub(super) async fn bridge(
@@ -76,6 +96,7 @@ pub(super) async fn bridge(
     reply: KubeletReply,
     req: StreamRequest,
     command: Vec<String>,
+    protocol: &'static str,
 ) {
     let out = session.sender();
     let (kubelet_rd, mut kubelet_wr) = reply.stream.into_split();
@@ -89,7 +110,7 @@ pub(super) async fn bridge(
             }
         }
     });
-    let expected = expected_streams(&req);
+    let expected = expected_streams(&req, protocol);
     let mut streams: HashMap<&'static str, u32> = HashMap::new();
     let mut resize = Vec::new();
     let deadline = tokio::time::Instant::now() + STREAM_CREATION;
@@ -177,7 +198,10 @@ pub(super) async fn bridge(
         }
     }
     if let Some(&id) = streams.get("error") {
-        let _ = out.send(spdy::data(id, 0, status.to_string().as_bytes()));
+        let bytes = error_stream_bytes(&status, protocol);
+        if !bytes.is_empty() {
+            let _ = out.send(spdy::data(id, 0, &bytes));
+        }
         let _ = out.send(spdy::data(id, spdy::FLAG_FIN, &[]));
     }
     drop(out);
@@ -204,17 +228,35 @@ mod tests {
     #[test]
     fn the_streams_a_request_calls_for() {
         assert_eq!(
-            expected_streams(&req(false, true, true, false)),
+            expected_streams(&req(false, true, true, false), V4),
             ["error", "stdout", "stderr"]
         );
         assert_eq!(
-            expected_streams(&req(true, true, true, true)),
+            expected_streams(&req(true, true, true, true), V4),
             ["error", "stdin", "stdout", "resize"]
         );
         assert_eq!(
-            expected_streams(&req(false, false, false, false)),
+            expected_streams(&req(true, true, true, true), V2),
+            ["error", "stdin", "stdout"]
+        );
+        assert_eq!(
+            expected_streams(&req(false, false, false, false), V3),
             ["error"]
         );
+    }
+
+    #[test]
+    fn the_error_stream_as_each_protocol_writes_it() {
+        let failed = exit_status(3, &["false".into()]);
+        assert_eq!(
+            error_stream_bytes(&failed, V4),
+            failed.to_string().into_bytes()
+        );
+        assert_eq!(
+            String::from_utf8(error_stream_bytes(&failed, V3)).unwrap(),
+            "command terminated with non-zero exit code: error executing command [false], exit code 3"
+        );
+        assert!(error_stream_bytes(&exit_status(0, &[]), V2).is_empty());
     }
 
     #[test]
