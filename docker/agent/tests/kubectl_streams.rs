@@ -480,7 +480,7 @@ fn exec_in_a_terminal(lab: &Lab, v: &str) {
     assert!(text.contains("/dev/pts/"), "kubectl {v}: {text}");
     assert!(
         text.contains("30 100"),
-        "the terminal size reaches the pod: {text}"
+        "kubectl {v}: the terminal size reaches the pod: {text}"
     );
     assert!(text.contains("got:typed"), "{text}");
     assert!(
