@@ -637,13 +637,22 @@ fn logs_follow_and_attach_stream_until_the_pod_goes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // kubectl 1.29 attaches over plain SPDY/3.1.
+    let mut attach_spdy = lab
+        .command("1.29", &["attach", "web"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut fout = BufReader::new(follow.stdout.take().unwrap());
     let mut aout = BufReader::new(attach.stdout.take().unwrap());
+    let mut sout = BufReader::new(attach_spdy.stdout.take().unwrap());
     read_until(&mut fout, "line 8");
     std::thread::sleep(Duration::from_secs(2));
     append(&lab.log_path("default", "web"), "appended\n");
     read_until(&mut fout, "appended");
     read_until(&mut aout, "appended");
+    read_until(&mut sout, "appended");
     lab.alive.store(false, Ordering::SeqCst);
     let f = wait_with_timeout(follow, Duration::from_secs(10));
     assert_eq!(
@@ -652,13 +661,15 @@ fn logs_follow_and_attach_stream_until_the_pod_goes() {
         "{}",
         String::from_utf8_lossy(&f.stderr)
     );
-    let a = wait_with_timeout(attach, Duration::from_secs(10));
-    assert_eq!(
-        a.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&a.stderr)
-    );
+    for (v, a) in [("1.33", attach), ("1.29", attach_spdy)] {
+        let a = wait_with_timeout(a, Duration::from_secs(10));
+        assert_eq!(
+            a.status.code(),
+            Some(0),
+            "kubectl {v}: {}",
+            String::from_utf8_lossy(&a.stderr)
+        );
+    }
     drop(lab.server);
 }
 
@@ -814,4 +825,83 @@ fn cp_and_large_transfers_through_exec_and_port_forward() {
         assert_eq!(answer.len(), data.len(), "kubectl {v}");
         assert!(answer == data, "kubectl {v}: the bytes arrive unchanged");
     }
+}
+
+/// Sends a plain SPDY/3.1 upgrade for `path` offering `protocols`; the answer's header and the
+/// connection.
+fn spdy_upgrade(lab: &Lab, path: &str, protocols: &str) -> (String, std::net::TcpStream) {
+    let addr = lab.server.url().trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\
+         X-Stream-Protocol-Version: {protocols}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        std::io::Read::read_exact(&mut conn, &mut b).unwrap();
+        head.push(b[0]);
+    }
+    (String::from_utf8(head).unwrap().to_ascii_lowercase(), conn)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_plain_spdy_client_negotiates_v3_exec_and_is_refused_unknown_protocols() {
+    use kplab_agent::apiserver::streams::spdy;
+    let lab = Lab::start();
+    let exec = "/api/v1/namespaces/default/pods/web/exec?command=sh&command=-c\
+                &command=echo%20hi%3B%20exit%203&stdout=true&stderr=true";
+    let (head, _) = spdy_upgrade(&lab, exec, "v9.channel.k8s.io");
+    assert!(head.starts_with("http/1.1 403"), "{head}");
+    assert!(
+        head.contains("x-accepted-stream-protocol-versions: v4.channel.k8s.io"),
+        "{head}"
+    );
+    let (head, mut conn) = spdy_upgrade(
+        &lab,
+        exec,
+        "v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io",
+    );
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: spdy/3.1"), "{head}");
+    assert!(
+        head.contains("x-stream-protocol-version: v3.channel.k8s.io"),
+        "{head}"
+    );
+    let mut deflater = spdy::Deflater::default();
+    for (id, kind) in [(1u32, "error"), (3, "stdout"), (5, "stderr")] {
+        let mut syn = id.to_be_bytes().to_vec();
+        syn.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        syn.extend(deflater.deflate(&spdy::encode_headers(&[("streamtype", kind)])));
+        // The client half of each stream is done at once (FLAG_FIN): it sends nothing.
+        conn.write_all(&spdy::control(spdy::SYN_STREAM, spdy::FLAG_FIN, &syn))
+            .unwrap();
+    }
+    let (mut buf, mut streams) = (Vec::new(), std::collections::HashMap::<u32, Vec<u8>>::new());
+    let mut b = [0u8; 4096];
+    'read: loop {
+        while let Some(frame) = spdy::next_frame(&mut buf).unwrap() {
+            if let spdy::Frame::Data(id, flags, payload) = frame {
+                streams.entry(id).or_default().extend(payload);
+                if id == 1 && flags & spdy::FLAG_FIN != 0 {
+                    break 'read;
+                }
+            }
+        }
+        let n = std::io::Read::read(&mut conn, &mut b).unwrap();
+        assert!(n > 0, "the session ended early: {streams:?}");
+        buf.extend_from_slice(&b[..n]);
+    }
+    assert_eq!(streams.get(&3).map(Vec::as_slice), Some(&b"hi\n"[..]));
+    // v3's error stream: the failure's message as text, not a Status.
+    assert_eq!(
+        String::from_utf8_lossy(&streams[&1]),
+        "command terminated with non-zero exit code: error executing command \
+         [sh -c echo hi; exit 3], exit code 3"
+    );
 }
