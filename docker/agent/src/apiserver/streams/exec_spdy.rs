@@ -1,11 +1,12 @@
 //! `pods/exec` and `pods/attach` over plain SPDY/3.1, as kubectl 1.29 and older speak them (and
 //! 1.30+ when the WebSocket upgrade fails): the `v4.channel.k8s.io` protocol of the kubelet's
-//! remotecommand server. kubectl opens one SPDY stream per channel, naming it with the header
-//! `streamType`: `error` (always), `stdin`, `stdout`, `stderr` (not with a TTY) and `resize`
-//! (with a TTY: `{"Width","Height"}` JSON objects one after another). Once every stream the
-//! request's flags call for is open, the kubelet's output flows; at the end the server writes
-//! the command's `v1 Status` on the error stream (as the WebSocket's error channel carries it)
-//! and closes every stream.
+//! remotecommand server (and its `v3` and `v2`, for clients that offer those first). kubectl
+//! opens one SPDY stream per channel, naming it with the header `streamType`: `error` (always),
+//! `stdin`, `stdout`, `stderr` (not with a TTY) and `resize` (with a TTY, not in v2:
+//! `{"Width","Height"}` JSON objects one after another). Once every stream the request's flags
+//! call for is open, the kubelet's output flows; at the end the server writes the command's `v1
+//! Status` on the error stream (v4: the JSON the WebSocket's error channel carries, from
+//! `exec::exit_status`; v2/v3: a failure's message as text) and closes every stream.
 
 use std::collections::HashMap;
 use std::time::Duration;

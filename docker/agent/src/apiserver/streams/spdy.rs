@@ -4,8 +4,9 @@
 //! `SPDY/3.1+portforward.k8s.io`). Frame parsing and building, the zlib header blocks with
 //! SPDY's preset dictionary (the peer's blocks are inflated against the dictionary; ours are sent
 //! as stored deflate blocks, which any zlib reader accepts), and a [`Session`] over either
-//! transport that answers SYN_STREAM and PING itself and hands the rest on as [`Event`]s. The
-//! server never opens streams: kubectl opens them all, naming each with its headers.
+//! transport that answers SYN_STREAM and PING itself, does SPDY/3.1 flow control
+//! ([`SendWindows`]: WINDOW_UPDATEs both ways) and hands the rest on as [`Event`]s. The server
+//! never opens streams: kubectl opens them all, naming each with its headers.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
