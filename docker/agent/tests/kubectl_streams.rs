@@ -20,6 +20,8 @@ use serde_json::json;
 const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 /// The kubectl releases that speak WebSocket to pods/exec by default.
 const WEBSOCKET_KUBECTLS: &[&str] = &["1.30", "1.31", "1.32", "1.33"];
+/// The kubectl releases that speak SPDY/3.1 to pods/exec (no WebSocket unless told to).
+const SPDY_KUBECTLS: &[&str] = &["1.27", "1.28", "1.29"];
 
 fn kubectl_path(version: &str) -> String {
     format!("{KUBECTL_DIR}/kubectl.{version}")
@@ -130,6 +132,7 @@ impl Lab {
                 let known = matches!((ns, name), ("default", "web" | "two") | ("shop", "api"));
                 (known && up.load(Ordering::SeqCst)).then_some(pid)
             }),
+            components: Arc::new(|_: &str, _: &str| None),
             pod_log_dir: logs.join("pods"),
             log_dir: logs.clone(),
             components: Arc::new(|_: &str, _: &str| None),
@@ -306,6 +309,57 @@ fn exec_output_stderr_and_exit_codes_with_every_websocket_kubectl() {
 
 #[test]
 #[ignore = "needs root"]
+fn exec_attach_and_stdin_over_spdy_with_kubectl_1_27_to_1_29() {
+    let lab = Lab::start();
+    for v in SPDY_KUBECTLS {
+        let (code, out, err) = lab.kubectl(
+            v,
+            &[
+                "exec",
+                "web",
+                "--",
+                "sh",
+                "-c",
+                "echo hi; echo oops >&2; exit 3",
+            ],
+            "",
+        );
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (3, "hi\n", "oops\ncommand terminated with exit code 3\n"),
+            "kubectl {v}"
+        );
+        let (code, out, err) = lab.kubectl(v, &["exec", "deploy/web", "--", "echo", "ok"], "");
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, "ok\n", ""),
+            "kubectl {v}"
+        );
+        let (code, out, err) = lab.kubectl(
+            v,
+            &["exec", "-i", "web", "--", "sh", "-c", "cat; echo done"],
+            "from stdin\nline two\n",
+        );
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "from stdin\nline two\ndone\n"),
+            "kubectl {v}: {err}"
+        );
+        // Errors found before the upgrade reach kubectl as the Status they are.
+        let (code, _, err) = lab.kubectl(v, &["exec", "web", "-c", "nope", "--", "ls"], "");
+        assert_eq!(
+            (code, err.trim_end()),
+            (
+                1,
+                "Error from server (BadRequest): container nope is not valid for pod web"
+            ),
+            "kubectl {v}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn exec_runs_in_the_pods_network_namespace_with_its_resolver_settings() {
     let lab = Lab::start();
     let want = std::fs::read_link(format!("/proc/{}/ns/net", lab.pod.0.id())).unwrap();
@@ -381,9 +435,16 @@ fn exec_with_piped_stdin_and_through_a_deployment() {
 #[ignore = "needs root"]
 fn exec_with_a_terminal() {
     let lab = Lab::start();
+    // 1.29: SPDY (a resize stream); 1.33: WebSocket (the resize channel).
+    for v in ["1.29", "1.33"] {
+        exec_in_a_terminal(&lab, v);
+    }
+}
+
+fn exec_in_a_terminal(lab: &Lab, v: &str) {
     // `script` gives kubectl a terminal, so `-t` really allocates one on the node side.
     let cmd = lab.command(
-        "1.33",
+        v,
         &[
             "exec",
             "-it",
@@ -417,17 +478,17 @@ fn exec_with_a_terminal() {
     });
     let out = wait_with_timeout(child, Duration::from_secs(30));
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("/dev/pts/"), "kubectl {v}: {text}");
     assert!(
         text.contains("30 100"),
-        "the terminal size reaches the pod: {text}"
+        "kubectl {v}: the terminal size reaches the pod: {text}"
     );
     assert!(text.contains("got:typed"), "{text}");
     assert!(
         text.contains("command terminated with exit code 4"),
         "{text}"
     );
-    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert_eq!(out.status.code(), Some(4), "kubectl {v}: {text}");
 }
 
 #[test]
@@ -450,13 +511,7 @@ fn exec_errors_as_kubectl_prints_them() {
             "Error from server (BadRequest): pod unscheduled does not have a host assigned"
         )
     );
-    // SPDY only (kubectl 1.29's default): refused with what to do.
-    let (code, _, err) = lab.kubectl("1.29", &["exec", "web", "--", "true"], "");
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true"),
-        "{err}"
-    );
+    // kubectl 1.29 told to use WebSocket does.
     let (code, out, err) = lab.kubectl_env(
         "1.29",
         &["exec", "web", "--", "echo", "ws"],
@@ -583,13 +638,22 @@ fn logs_follow_and_attach_stream_until_the_pod_goes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // kubectl 1.29 attaches over plain SPDY/3.1.
+    let mut attach_spdy = lab
+        .command("1.29", &["attach", "web"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut fout = BufReader::new(follow.stdout.take().unwrap());
     let mut aout = BufReader::new(attach.stdout.take().unwrap());
+    let mut sout = BufReader::new(attach_spdy.stdout.take().unwrap());
     read_until(&mut fout, "line 8");
     std::thread::sleep(Duration::from_secs(2));
     append(&lab.log_path("default", "web"), "appended\n");
     read_until(&mut fout, "appended");
     read_until(&mut aout, "appended");
+    read_until(&mut sout, "appended");
     lab.alive.store(false, Ordering::SeqCst);
     let f = wait_with_timeout(follow, Duration::from_secs(10));
     assert_eq!(
@@ -598,26 +662,29 @@ fn logs_follow_and_attach_stream_until_the_pod_goes() {
         "{}",
         String::from_utf8_lossy(&f.stderr)
     );
-    let a = wait_with_timeout(attach, Duration::from_secs(10));
-    assert_eq!(
-        a.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&a.stderr)
-    );
+    for (v, a) in [("1.33", attach), ("1.29", attach_spdy)] {
+        let a = wait_with_timeout(a, Duration::from_secs(10));
+        assert_eq!(
+            a.status.code(),
+            Some(0),
+            "kubectl {v}: {}",
+            String::from_utf8_lossy(&a.stderr)
+        );
+    }
     drop(lab.server);
 }
 
-/// A local port of this test's own range (17400-17499).
+/// A local port of this test's own range (17500-17599).
 fn local_port(offset: u16) -> u16 {
-    17450 + offset + (std::process::id() % 20) as u16
+    17550 + offset + (std::process::id() % 20) as u16
 }
 
 #[test]
 #[ignore = "needs root"]
 fn port_forward_reaches_the_pods_port() {
     let lab = Lab::start_with(|dir| NetnsHolder::podserver(&dir.join("run"), 8080));
-    for (i, v) in ["1.31", "1.33"].iter().enumerate() {
+    // 1.29 and 1.30: plain SPDY/3.1; 1.31+: SPDY in a WebSocket.
+    for (i, v) in ["1.29", "1.30", "1.31", "1.33"].iter().enumerate() {
         let local = local_port(i as u16);
         let mut pf = lab
             .command(v, &["port-forward", "pod/web", &format!("{local}:8080")])
@@ -651,28 +718,18 @@ fn port_forward_reaches_the_pods_port() {
             );
             assert!(answer.contains("\"pod\":\"web\""), "{answer}");
         }
-        // A port nothing listens on: kubectl reports the pod side's error.
         let _ = pf.kill();
         let _ = pf.wait();
     }
-    // kubectl 1.30 speaks SPDY unless told otherwise: refused with what to do.
-    let (code, _, err) = lab.kubectl(
-        "1.30",
-        &[
-            "port-forward",
-            "pod/web",
-            &format!("{}:8080", local_port(4)),
-        ],
-        "",
-    );
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("KUBECTL_PORT_FORWARD_WEBSOCKETS=true"),
-        "{err}"
-    );
-    let local = local_port(5);
+    for (i, v) in ["1.30", "1.33"].iter().enumerate() {
+        port_forward_to_a_closed_port(&lab, v, local_port(5 + i as u16));
+    }
+}
+
+/// A port nothing listens on: kubectl reports the pod side's error.
+fn port_forward_to_a_closed_port(lab: &Lab, v: &str, local: u16) {
     let mut pf = lab
-        .command("1.33", &["port-forward", "pod/web", &format!("{local}:9")])
+        .command(v, &["port-forward", "pod/web", &format!("{local}:9")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -690,7 +747,7 @@ fn port_forward_reaches_the_pods_port() {
     let err = String::from_utf8_lossy(&done.stderr);
     assert!(
         err.contains("an error occurred forwarding") && err.contains("connection refused"),
-        "{err}"
+        "kubectl {v}: {err}"
     );
 }
 
@@ -698,30 +755,35 @@ fn port_forward_reaches_the_pods_port() {
 #[ignore = "needs root"]
 fn cp_and_large_transfers_through_exec_and_port_forward() {
     let lab = Lab::start_with(|dir| NetnsHolder::podserver(&dir.join("run"), 8080));
-    // kubectl cp is tar over exec -i (the pod shares this host's files here).
+    // kubectl cp is tar over exec -i (the pod shares this host's files here): WebSocket with
+    // 1.33, plain SPDY/3.1 with 1.29.
     let src = lab.dir.path().join("big.bin");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&src, &data).unwrap();
-    let dst = lab.dir.path().join("copied.bin");
-    let (code, _, err) = lab.kubectl(
-        "1.33",
-        &[
-            "cp",
-            src.to_str().unwrap(),
-            &format!("web:{}", dst.display()),
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(std::fs::read(&dst).unwrap(), data);
-    let out = lab
-        .command("1.33", &["exec", "web", "--", "cat", src.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout == data, "binary output comes back unchanged");
+    for v in ["1.29", "1.33"] {
+        let dst = lab.dir.path().join(format!("copied-{v}.bin"));
+        let (code, _, err) = lab.kubectl(
+            v,
+            &[
+                "cp",
+                src.to_str().unwrap(),
+                &format!("web:{}", dst.display()),
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "kubectl {v}: {err}");
+        assert!(std::fs::read(&dst).unwrap() == data, "kubectl {v}");
+        let out = lab
+            .command(v, &["exec", "web", "--", "cat", src.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "kubectl {v}");
+        assert!(out.stdout == data, "binary output comes back unchanged");
+    }
 
     // A big download through port-forward: a server thread in the pod's network namespace.
+    // 1.29 and 1.30: plain SPDY/3.1; 1.33: SPDY in a WebSocket.
+    let versions = ["1.29", "1.30", "1.33"];
     let ns = std::fs::File::open(format!("/proc/{}/ns/net", lab.pod.0.id())).unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let payload = data.clone();
@@ -729,37 +791,118 @@ fn cp_and_large_transfers_through_exec_and_port_forward() {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         let l = std::net::TcpListener::bind(("127.0.0.1", 8081)).unwrap();
         ready_tx.send(()).unwrap();
-        if let Ok((mut c, _)) = l.accept() {
-            let mut req = [0u8; 1024];
-            let _ = std::io::Read::read(&mut c, &mut req);
-            let _ = c.write_all(&payload);
+        for _ in versions {
+            if let Ok((mut c, _)) = l.accept() {
+                let mut req = [0u8; 1024];
+                let _ = std::io::Read::read(&mut c, &mut req);
+                let _ = c.write_all(&payload);
+            }
         }
     });
     ready_rx.recv().unwrap();
-    let local = local_port(10);
-    let mut pf = lab
-        .command(
-            "1.33",
-            &["port-forward", "pod/web", &format!("{local}:8081")],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    for (i, v) in versions.iter().enumerate() {
+        let local = local_port(10 + i as u16);
+        let mut pf = lab
+            .command(v, &["port-forward", "pod/web", &format!("{local}:8081")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        // Kept open: kubectl writes "Handling connection for …" there, and dies of a closed
+        // stdout.
+        let mut pf_out = BufReader::new(pf.stdout.take().unwrap());
+        pf_out.read_line(&mut line).unwrap();
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        conn.write_all(b"send it\n").unwrap();
+        let mut answer = Vec::new();
+        let got = std::io::Read::read_to_end(&mut conn, &mut answer);
+        let _ = pf.kill();
+        drop(pf_out);
+        let o = pf.wait_with_output().unwrap();
+        got.unwrap_or_else(|e| panic!("kubectl {v}: {e}: {}", String::from_utf8_lossy(&o.stderr)));
+        assert_eq!(answer.len(), data.len(), "kubectl {v}");
+        assert!(answer == data, "kubectl {v}: the bytes arrive unchanged");
+    }
+}
+
+/// Sends a plain SPDY/3.1 upgrade for `path` offering `protocols`; the answer's header and the
+/// connection.
+fn spdy_upgrade(lab: &Lab, path: &str, protocols: &str) -> (String, std::net::TcpStream) {
+    let addr = lab.server.url().trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut line = String::new();
-    // Kept open: kubectl writes "Handling connection for …" there, and dies of a closed stdout.
-    let mut pf_out = BufReader::new(pf.stdout.take().unwrap());
-    pf_out.read_line(&mut line).unwrap();
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    conn.write_all(b"send it\n").unwrap();
-    let mut answer = Vec::new();
-    let got = std::io::Read::read_to_end(&mut conn, &mut answer);
-    let _ = pf.kill();
-    drop(pf_out);
-    let o = pf.wait_with_output().unwrap();
-    got.unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
-    assert_eq!(answer.len(), data.len());
-    assert!(answer == data, "the bytes arrive unchanged");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\
+         X-Stream-Protocol-Version: {protocols}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        std::io::Read::read_exact(&mut conn, &mut b).unwrap();
+        head.push(b[0]);
+    }
+    (String::from_utf8(head).unwrap().to_ascii_lowercase(), conn)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_plain_spdy_client_negotiates_v3_exec_and_is_refused_unknown_protocols() {
+    use kplab_agent::apiserver::streams::spdy;
+    let lab = Lab::start();
+    let exec = "/api/v1/namespaces/default/pods/web/exec?command=sh&command=-c\
+                &command=echo%20hi%3B%20exit%203&stdout=true&stderr=true";
+    let (head, _) = spdy_upgrade(&lab, exec, "v9.channel.k8s.io");
+    assert!(head.starts_with("http/1.1 403"), "{head}");
+    assert!(
+        head.contains("x-accepted-stream-protocol-versions: v4.channel.k8s.io"),
+        "{head}"
+    );
+    let (head, mut conn) = spdy_upgrade(
+        &lab,
+        exec,
+        "v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io",
+    );
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: spdy/3.1"), "{head}");
+    assert!(
+        head.contains("x-stream-protocol-version: v3.channel.k8s.io"),
+        "{head}"
+    );
+    let mut deflater = spdy::Deflater::default();
+    for (id, kind) in [(1u32, "error"), (3, "stdout"), (5, "stderr")] {
+        let mut syn = id.to_be_bytes().to_vec();
+        syn.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        syn.extend(deflater.deflate(&spdy::encode_headers(&[("streamtype", kind)])));
+        // The client half of each stream is done at once (FLAG_FIN): it sends nothing.
+        conn.write_all(&spdy::control(spdy::SYN_STREAM, spdy::FLAG_FIN, &syn))
+            .unwrap();
+    }
+    let (mut buf, mut streams) = (Vec::new(), std::collections::HashMap::<u32, Vec<u8>>::new());
+    let mut b = [0u8; 4096];
+    'read: loop {
+        while let Some(frame) = spdy::next_frame(&mut buf).unwrap() {
+            if let spdy::Frame::Data(id, flags, payload) = frame {
+                streams.entry(id).or_default().extend(payload);
+                if id == 1 && flags & spdy::FLAG_FIN != 0 {
+                    break 'read;
+                }
+            }
+        }
+        let n = std::io::Read::read(&mut conn, &mut b).unwrap();
+        assert!(n > 0, "the session ended early: {streams:?}");
+        buf.extend_from_slice(&b[..n]);
+    }
+    assert_eq!(streams.get(&3).map(Vec::as_slice), Some(&b"hi\n"[..]));
+    // v3's error stream: the failure's message as text, not a Status.
+    assert_eq!(
+        String::from_utf8_lossy(&streams[&1]),
+        "command terminated with non-zero exit code: error executing command \
+         [sh -c echo hi; exit 3], exit code 3"
+    );
 }

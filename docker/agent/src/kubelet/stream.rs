@@ -3,8 +3,9 @@
 //!
 //! exec runs `nsenter --net=/proc/PID/ns/net -- CMD…` in its own process group; with `tty=1`
 //! on a new pseudo-terminal, through `setsid --ctty` so the terminal is the command's
-//! controlling one (job control, ^C), and a resize frame becomes `stty rows H cols W` on it (the
-//! agent forbids `unsafe`, so no ioctl of our own). stdin frames go to the command (an empty one
+//! controlling one (job control, ^C); the client's first resize frame (awaited up to a second)
+//! sizes the new terminal before the command starts, later ones become `stty rows H cols W` on
+//! it (the agent forbids `unsafe`, so no ioctl of our own). stdin frames go to the command (an empty one
 //! closes its stdin; on a terminal it types ^D), output comes back as stdout/stderr frames (one
 //! stream with a terminal, as on a real node), then the exit code. The client leaving (the
 //! connection closes) kills the command's process group.
@@ -99,7 +100,12 @@ struct Started {
     tty: Option<PathBuf>,
 }
 
-fn start(pid: u32, ns: &str, req: &StreamRequest) -> std::io::Result<Started> {
+fn start(
+    pid: u32,
+    ns: &str,
+    req: &StreamRequest,
+    size: Option<(u16, u16)>,
+) -> std::io::Result<Started> {
     let mut cmd = if req.tty {
         let mut c = Command::new("setsid");
         c.args(["-w", "-c", "nsenter"]);
@@ -117,7 +123,13 @@ fn start(pid: u32, ns: &str, req: &StreamRequest) -> std::io::Result<Started> {
     }
     if req.tty {
         cmd.env("TERM", "xterm");
-        let pty = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
+        let size = size.map(|(w, h)| nix::pty::Winsize {
+            ws_row: h,
+            ws_col: w,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        let pty = nix::pty::openpty(size.as_ref(), None).map_err(std::io::Error::from)?;
         let path = nix::unistd::ttyname(&pty.slave).map_err(std::io::Error::from)?;
         cmd.stdin(Stdio::from(pty.slave.try_clone()?))
             .stdout(Stdio::from(pty.slave.try_clone()?))
@@ -163,7 +175,30 @@ fn exec(
     reader: BufReader<TcpStream>,
     out: &mut TcpStream,
 ) -> std::io::Result<()> {
-    let started = match start(pid, ns, req) {
+    let frames = read_frames(reader);
+    // A terminal starts at the client's size: its first resize comes right after the streams
+    // open (kubectl over SPDY opens several first), and a command that looks at its terminal
+    // at once must not see 0x0. What comes before it is kept for the command.
+    let mut early = Vec::new();
+    let mut size = None;
+    if req.tty {
+        let until = std::time::Instant::now() + FIRST_RESIZE;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            match frames.recv_timeout(left) {
+                Ok(Some((ks::RESIZE, data))) if ks::parse_resize(&data).is_some() => {
+                    size = ks::parse_resize(&data);
+                    break;
+                }
+                Ok(Some(f)) => early.push(Some(f)),
+                Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    early.push(None);
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+            }
+        }
+    }
+    let started = match start(pid, ns, req, size) {
         Ok(s) => s,
         Err(e) => {
             out.write_all(&ks::frame(
@@ -213,7 +248,7 @@ fn exec(
             let _ = tx.send(Event::Exited(code));
         });
     }
-    spawn_input(reader, input, tty, tx);
+    spawn_input(early, frames, input, tty, tx);
     let mut open = readers;
     let mut code = None;
     loop {
@@ -259,17 +294,42 @@ fn exec(
     out.flush()
 }
 
-/// Reads the client's frames: stdin to the command, resizes to the terminal; the end of the
+/// How long a terminal's command waits for the client's first resize.
+const FIRST_RESIZE: Duration = Duration::from_secs(1);
+
+/// The client's frames, read on a thread of their own; `None` (last) is the connection's end.
+fn read_frames(mut reader: BufReader<TcpStream>) -> mpsc::Receiver<Option<(u8, Vec<u8>)>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        match ks::read_frame(&mut reader) {
+            Ok(Some(f)) => {
+                if tx.send(Some(f)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) | Err(_) => {
+                let _ = tx.send(None);
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Applies the client's frames (`early` ones first): stdin to the command, resizes to the terminal; the end of the
 /// connection is [`Event::Gone`].
 fn spawn_input(
-    mut reader: BufReader<TcpStream>,
+    early: Vec<Option<(u8, Vec<u8>)>>,
+    frames: mpsc::Receiver<Option<(u8, Vec<u8>)>>,
     mut input: Option<Box<dyn Write + Send>>,
     tty: Option<PathBuf>,
     tx: mpsc::Sender<Event>,
 ) {
+    let mut early = early.into_iter();
     std::thread::spawn(move || loop {
-        match ks::read_frame(&mut reader) {
-            Ok(Some((ks::STDIN, data))) if data.is_empty() => {
+        let next = early.next().or_else(|| frames.recv().ok()).flatten();
+        match next {
+            Some((ks::STDIN, data)) if data.is_empty() => {
                 if tty.is_some() {
                     // The end of a terminal's input is the EOF character.
                     if let Some(w) = input.as_mut() {
@@ -280,20 +340,20 @@ fn spawn_input(
                     input = None;
                 }
             }
-            Ok(Some((ks::STDIN, data))) => {
+            Some((ks::STDIN, data)) => {
                 if let Some(w) = input.as_mut() {
                     if w.write_all(&data).and_then(|_| w.flush()).is_err() {
                         input = None;
                     }
                 }
             }
-            Ok(Some((ks::RESIZE, data))) => {
+            Some((ks::RESIZE, data)) => {
                 if let (Some(path), Some((w, h))) = (tty.as_deref(), ks::parse_resize(&data)) {
                     resize(path, w, h);
                 }
             }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => {
+            Some(_) => {}
+            None => {
                 let _ = tx.send(Event::Gone);
                 return;
             }
@@ -330,7 +390,7 @@ fn attach(
     out: &mut TcpStream,
 ) -> std::io::Result<()> {
     let (tx, rx) = mpsc::channel::<Event>();
-    spawn_input(reader, None, None, tx);
+    spawn_input(Vec::new(), read_frames(reader), None, None, tx);
     let mut file = File::open(log).ok();
     if let Some(f) = file.as_mut() {
         f.seek(SeekFrom::End(0))?;

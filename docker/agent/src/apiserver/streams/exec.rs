@@ -8,8 +8,8 @@
 //! `[255, channel]` (stdin's end). The frames to and from the kubelet carry the same channel
 //! numbers (`kube::stream`).
 //!
-//! A request that does not ask for a WebSocket (kubectl 1.29 and older speak SPDY/3.1, which
-//! this server does not) is validated as usual and then refused with a Status that says so.
+//! A request that asks for `Upgrade: SPDY/3.1` instead (kubectl 1.29 and older, and 1.30+
+//! falling back) gets the kubelet's SPDY protocol `v4.channel.k8s.io` (`exec_spdy`).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::kubelet::{dial_error, request};
+use super::spdy::{self, SpdyUpgrade};
 use super::{locate, ApiError};
 use crate::apiserver::handlers::entry::method_not_allowed;
 use crate::apiserver::state::AppState;
@@ -43,8 +44,19 @@ pub async fn exec(
     uri: Uri,
     headers: HeaderMap,
     ws: Ws,
+    spdy_upgrade: SpdyUpgrade,
 ) -> Response {
-    stream(app, "exec", ns, name, method, uri, headers, ws).await
+    stream(
+        app,
+        "exec",
+        ns,
+        name,
+        method,
+        uri,
+        headers,
+        (ws, spdy_upgrade),
+    )
+    .await
 }
 
 /// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/attach`.
@@ -55,8 +67,19 @@ pub async fn attach(
     uri: Uri,
     headers: HeaderMap,
     ws: Ws,
+    spdy_upgrade: SpdyUpgrade,
 ) -> Response {
-    stream(app, "attach", ns, name, method, uri, headers, ws).await
+    stream(
+        app,
+        "attach",
+        ns,
+        name,
+        method,
+        uri,
+        headers,
+        (ws, spdy_upgrade),
+    )
+    .await
 }
 
 /// The protocols the client asked for, in its order.
@@ -89,7 +112,7 @@ async fn stream(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    ws: Ws,
+    (ws, spdy_upgrade): (Ws, SpdyUpgrade),
 ) -> Response {
     if method != Method::GET && method != Method::POST {
         return method_not_allowed().into_response();
@@ -117,24 +140,32 @@ async fn stream(
         ))
         .into_response();
     }
-    let Ok(ws) = ws else {
-        return ApiError(Status::new(
-            400,
-            "BadRequest",
-            format!(
-                "pods/{kind} on this server speaks WebSocket only ({V5}, {V4}), not SPDY/3.1: use kubectl 1.30 or newer, or set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true for kubectl 1.29"
-            ),
-        ))
-        .into_response();
-    };
-    let requested = requested_protocols(&headers);
-    let Some(protocol) = negotiate(&requested) else {
-        return ApiError(Status::new(
-            400,
-            "BadRequest",
-            format!("requested protocol(s) are not supported: {requested:?}; supports [{V5} {V4}]"),
-        ))
-        .into_response();
+    let upgrade = match ws {
+        Ok(ws) => {
+            let requested = requested_protocols(&headers);
+            let Some(protocol) = negotiate(&requested) else {
+                return ApiError(Status::new(
+                    400,
+                    "BadRequest",
+                    format!(
+                        "requested protocol(s) are not supported: {requested:?}; supports [{V5} {V4}]"
+                    ),
+                ))
+                .into_response();
+            };
+            Upgrade::WebSocket(ws, protocol)
+        }
+        Err(_) if spdy_upgrade.asked() => {
+            // The kubelet's SPDY protocols: v4 (what kubectl asks for first), v3 and v2.
+            match spdy::handshake(&spdy_upgrade.protocols, super::exec_spdy::PROTOCOLS) {
+                Ok(protocol) => Upgrade::Spdy(spdy_upgrade, protocol),
+                Err(refusal) => return *refusal,
+            }
+        }
+        Err(_) => {
+            return ApiError(Status::new(400, "BadRequest", "Upgrade request required"))
+                .into_response()
+        }
     };
     if super::waiting_reason(&located.pod).is_some() {
         // The kubelet has no such container yet; kube-apiserver passes its plain-text answer on.
@@ -160,8 +191,30 @@ async fn stream(
         return reply.into_error_response().await;
     }
     let command = req.command.clone();
-    ws.protocols([protocol])
-        .on_upgrade(move |socket| bridge(socket, reply, protocol == V5, command))
+    match upgrade {
+        Upgrade::WebSocket(ws, protocol) => ws
+            .protocols([protocol])
+            .on_upgrade(move |socket| bridge(socket, reply, protocol == V5, command)),
+        Upgrade::Spdy(up, protocol) => up.upgrade(protocol, move |session| {
+            super::exec_spdy::bridge(session, reply, req, command, protocol)
+        }),
+    }
+}
+
+/// How the client's connection switches.
+enum Upgrade {
+    WebSocket(WebSocketUpgrade, &'static str),
+    Spdy(SpdyUpgrade, &'static str),
+}
+
+/// The error channel's message when the kubelet's stream ends without an exit code.
+pub fn lost_status() -> Value {
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": "error: the kubelet's stream ended before the command's exit code",
+        "reason": "InternalError",
+    })
 }
 
 /// The error channel's message for an exit code, as the kubelet words it.
@@ -182,7 +235,9 @@ pub fn exit_status(code: i32, command: &[String]) -> Value {
 }
 
 /// One kubelet frame, or `None` at the end of the connection.
-async fn read_frame(r: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result<Option<(u8, Vec<u8>)>> {
+pub(super) async fn read_frame(
+    r: &mut (impl AsyncReadExt + Unpin),
+) -> std::io::Result<Option<(u8, Vec<u8>)>> {
     let mut header = [0u8; 8];
     match r.read_exact(&mut header).await {
         Ok(_) => {}
@@ -254,14 +309,7 @@ async fn bridge(
                 }
             }
             Ok(Some(_)) => {}
-            Ok(None) | Err(_) => {
-                break json!({
-                    "metadata": {},
-                    "status": "Failure",
-                    "message": "error: the kubelet's stream ended before the command's exit code",
-                    "reason": "InternalError",
-                })
-            }
+            Ok(None) | Err(_) => break lost_status(),
         }
     };
     let _ = ws_tx

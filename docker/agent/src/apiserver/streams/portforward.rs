@@ -1,22 +1,23 @@
-//! `pods/portforward` as kubectl 1.31+ asks for it: a WebSocket with subprotocol
-//! `SPDY/3.1+portforward.k8s.io` whose binary messages carry a SPDY/3.1 session (client-go's
-//! `tools/portforward` tunneling dialer). Every forwarded connection is a pair of SPDY streams
+//! `pods/portforward`: a SPDY/3.1 session, either on the HTTP/1.1 connection itself (`Upgrade:
+//! SPDY/3.1`, `X-Stream-Protocol-Version: portforward.k8s.io`: kubectl 1.30 and older, and newer
+//! ones falling back) or, as kubectl 1.31+ asks for it, in a WebSocket with subprotocol
+//! `SPDY/3.1+portforward.k8s.io` whose binary messages carry it (client-go's `tools/portforward`
+//! tunneling dialer). Every forwarded connection is a pair of SPDY streams
 //! sharing a `requestID` header: `streamType: error` (the server writes a failure's text, then
 //! closes it) and `streamType: data` (the bytes), both naming the pod's `port`. Each data
 //! stream becomes one kubelet tunnel (`GET /portforward/{ns}/{pod}?port=N`, `kube::stream`).
 
 use std::collections::HashMap;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::kubelet::request;
-use super::spdy::{self, Frame};
+use super::spdy::{self, Event, SpdyUpgrade};
 use super::{locate, ApiError};
 use crate::apiserver::handlers::entry::method_not_allowed;
 use crate::apiserver::state::AppState;
@@ -27,6 +28,9 @@ pub const TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
 
 type Ws = Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>;
 
+/// The protocol of plain SPDY port-forward (kubectl 1.30 and older), in `X-Stream-Protocol-Version`.
+pub const PORT_FORWARD_V1: &str = "portforward.k8s.io";
+
 /// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/portforward`.
 pub async fn portforward(
     State(app): State<AppState>,
@@ -34,6 +38,7 @@ pub async fn portforward(
     method: Method,
     headers: HeaderMap,
     ws: Ws,
+    spdy_upgrade: SpdyUpgrade,
 ) -> Response {
     if method != Method::GET && method != Method::POST {
         return method_not_allowed().into_response();
@@ -51,14 +56,16 @@ pub async fn portforward(
         .into_response();
     };
     let Ok(ws) = ws else {
-        return ApiError(Status::new(
-            400,
-            "BadRequest",
-            format!(
-                "pods/portforward on this server speaks only SPDY tunnelled in a WebSocket ({TUNNEL}): use kubectl 1.31 or newer, or set KUBECTL_PORT_FORWARD_WEBSOCKETS=true for kubectl 1.30"
-            ),
-        ))
-        .into_response();
+        // Plain SPDY/3.1 (kubectl 1.30 and older), as the kubelet's port-forward server takes it.
+        if !spdy_upgrade.asked() {
+            return ApiError(Status::new(400, "BadRequest", "Upgrade request required"))
+                .into_response();
+        }
+        let protocol = match spdy::handshake(&spdy_upgrade.protocols, &[PORT_FORWARD_V1]) {
+            Ok(p) => p,
+            Err(refusal) => return *refusal,
+        };
+        return spdy_upgrade.upgrade(protocol, move |s| session(s, addr, ns, name));
     };
     let asked = headers
         .get_all("sec-websocket-protocol")
@@ -75,7 +82,7 @@ pub async fn portforward(
         .into_response();
     }
     ws.protocols([TUNNEL])
-        .on_upgrade(move |socket| session(socket, addr, ns, name))
+        .on_upgrade(move |socket| session(spdy::Session::over_websocket(socket), addr, ns, name))
 }
 
 /// What the session knows of one requestID.
@@ -87,110 +94,50 @@ struct Pair {
 }
 
 /// Runs the SPDY session until the client leaves.
-async fn session(socket: WebSocket, kubelet: String, ns: String, pod: String) {
-    let (mut ws_tx, mut ws_rx) = socket.split();
-    // Everything the server sends goes through one queue, so frames never interleave.
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = out_rx.recv().await {
-            if ws_tx.send(Message::Binary(frame.into())).await.is_err() {
-                break;
-            }
-        }
-        let _ = ws_tx.close().await;
-    });
-    let mut inflater = spdy::Inflater::default();
-    let mut deflater = spdy::Deflater::default();
-    let mut buf = Vec::new();
+async fn session(mut session: spdy::Session, kubelet: String, ns: String, pod: String) {
+    let out_tx = session.sender();
     let mut pairs: HashMap<String, Pair> = HashMap::new();
     // Data stream id -> the sender feeding its kubelet tunnel (None: the client finished).
     let mut uplinks: HashMap<u32, mpsc::UnboundedSender<Option<Vec<u8>>>> = HashMap::new();
     let mut tunnels = Vec::new();
-    'session: while let Some(Ok(msg)) = ws_rx.next().await {
-        match msg {
-            Message::Binary(b) => buf.extend_from_slice(&b),
-            Message::Close(_) => break,
-            _ => continue,
-        }
-        loop {
-            let frame = match spdy::next_frame(&mut buf) {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "port-forward: bad SPDY frame");
-                    break 'session;
+    while let Some(event) = session.next().await {
+        match event {
+            Event::Open { id, headers, fin } => {
+                let get = |k: &str| spdy::header_value(&headers, k);
+                let pair = pairs.entry(get("requestid")).or_default();
+                pair.port = get("port");
+                if get("streamtype") == "error" {
+                    pair.error = Some(id);
+                    continue;
                 }
-            };
-            match frame {
-                Frame::Control(spdy::SYN_STREAM, flags, p) => {
-                    let Some(id) = spdy::stream_id(&p) else {
-                        break 'session;
-                    };
-                    let headers = match p
-                        .get(10..)
-                        .ok_or_else(|| "short SYN_STREAM".to_string())
-                        .and_then(|b| inflater.inflate(b))
-                        .and_then(|b| spdy::decode_headers(&b))
-                    {
-                        Ok(h) => h,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "port-forward: bad SYN_STREAM headers");
-                            break 'session;
-                        }
-                    };
-                    let get = |k: &str| {
-                        headers
-                            .iter()
-                            .find(|(n, _)| n == k)
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_default()
-                    };
-                    let mut reply = id.to_be_bytes().to_vec();
-                    reply.extend(deflater.deflate(&spdy::encode_headers(&[])));
-                    let _ = out_tx.send(spdy::control(spdy::SYN_REPLY, 0, &reply));
-                    let request = get("requestid");
-                    let pair = pairs.entry(request.clone()).or_default();
-                    pair.port = get("port");
-                    if get("streamtype") == "error" {
-                        pair.error = Some(id);
-                        continue;
+                pair.data = Some(id);
+                let error_stream = pair.error;
+                let port = pair.port.clone();
+                let (up_tx, up_rx) = mpsc::unbounded_channel();
+                if !fin {
+                    uplinks.insert(id, up_tx);
+                }
+                tunnels.push(tokio::spawn(forward(
+                    kubelet.clone(),
+                    format!("/portforward/{ns}/{pod}?port={port}"),
+                    id,
+                    error_stream,
+                    port,
+                    up_rx,
+                    out_tx.clone(),
+                )));
+            }
+            Event::Reset(id) => {
+                uplinks.remove(&id);
+            }
+            Event::Data { id, payload, fin } => {
+                if let Some(up) = uplinks.get(&id) {
+                    if !payload.is_empty() {
+                        let _ = up.send(Some(payload));
                     }
-                    pair.data = Some(id);
-                    let error_stream = pair.error;
-                    let port = pair.port.clone();
-                    let (up_tx, up_rx) = mpsc::unbounded_channel();
-                    if flags & spdy::FLAG_FIN == 0 {
-                        uplinks.insert(id, up_tx);
-                    }
-                    tunnels.push(tokio::spawn(forward(
-                        kubelet.clone(),
-                        format!("/portforward/{ns}/{pod}?port={port}"),
-                        id,
-                        error_stream,
-                        port,
-                        up_rx,
-                        out_tx.clone(),
-                    )));
-                }
-                Frame::Control(spdy::PING, _, p) => {
-                    let _ = out_tx.send(spdy::control(spdy::PING, 0, &p));
-                }
-                Frame::Control(spdy::RST_STREAM, _, p) => {
-                    if let Some(id) = spdy::stream_id(&p) {
+                    if fin {
+                        let _ = up.send(None);
                         uplinks.remove(&id);
-                    }
-                }
-                Frame::Control(spdy::GOAWAY, _, _) => break 'session,
-                Frame::Control(..) => {}
-                Frame::Data(id, flags, payload) => {
-                    if let Some(up) = uplinks.get(&id) {
-                        if !payload.is_empty() {
-                            let _ = up.send(Some(payload));
-                        }
-                        if flags & spdy::FLAG_FIN != 0 {
-                            let _ = up.send(None);
-                            uplinks.remove(&id);
-                        }
                     }
                 }
             }
@@ -200,9 +147,6 @@ async fn session(socket: WebSocket, kubelet: String, ns: String, pod: String) {
     for t in tunnels {
         t.abort();
     }
-    drop(uplinks);
-    drop(out_tx);
-    writer.abort();
 }
 
 /// One forwarded connection: the kubelet tunnel to the pod's port, pumped both ways; a failure
