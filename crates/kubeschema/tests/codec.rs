@@ -437,7 +437,11 @@ fn wrong_json_types_are_named_as_go_decoding_names_them() {
          "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"),
     ];
     for (v, want) in cases {
-        assert_eq!(kubeschema::type_error(svc, &v).as_deref(), Some(want), "{v}");
+        assert_eq!(
+            kubeschema::type_error(svc, &v).as_deref(),
+            Some(want),
+            "{v}"
+        );
     }
     // What fits: nulls, IntOrString either way, times as text.
     let fine = json!({"metadata": {"name": "web", "labels": null, "creationTimestamp": "2026-01-01T00:00:00Z"},

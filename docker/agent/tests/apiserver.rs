@@ -64,6 +64,9 @@ fn bootstrap_objects_exist() {
     assert_eq!(sl["ports"][0]["port"], 6443);
     let v = c.request("GET", "/version", &[], None).unwrap();
     assert_eq!(v["gitVersion"], kplab_agent::KUBERNETES_VERSION);
+    // The Python client asks with a trailing slash.
+    let v = c.request("GET", "/version/", &[], None).unwrap();
+    assert_eq!(v["gitVersion"], kplab_agent::KUBERNETES_VERSION);
     let api = c.request("GET", "/api/v1", &[], None).unwrap();
     assert!(api["resources"]
         .as_array()

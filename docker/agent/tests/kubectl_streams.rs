@@ -135,7 +135,6 @@ impl Lab {
             components: Arc::new(|_: &str, _: &str| None),
             pod_log_dir: logs.join("pods"),
             log_dir: logs.clone(),
-            components: Arc::new(|_: &str, _: &str| None),
         };
         std::thread::spawn(move || kubelet.serve(listener));
 

@@ -232,6 +232,8 @@ pub fn routes(app: AppState) -> Router {
         .route("/livez/{*check}", get(health::livez_check))
         .route("/readyz/{*check}", get(health::readyz_check))
         .route("/version", get(|| async { Json(discovery::version()) }))
+        // Upstream serves both; the Python client asks for `/version/`.
+        .route("/version/", get(|| async { Json(discovery::version()) }))
         .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::v3_index))
         .route("/openapi/v3/{*rest}", get(openapi::v3))

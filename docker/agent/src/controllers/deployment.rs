@@ -42,11 +42,27 @@ pub fn safe_encode(s: &str) -> String {
         .collect()
 }
 
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// `v` with object keys sorted and zero-valued fields (null, `{}`, `[]`) left out.
 fn canonical(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
-            let sorted: BTreeMap<&String, Value> =
-                m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            // Null, `{}` and `[]` are the zero value, as upstream's semantic equality sees Go
+            // types: a template that `rollout undo` sends back as Go prints it
+            // (`creationTimestamp: null`, `resources: {}`) is the same template.
+            let sorted: BTreeMap<&String, Value> = m
+                .iter()
+                .map(|(k, v)| (k, canonical(v)))
+                .filter(|(_, v)| !is_zero(v))
+                .collect();
             let mut out = serde_json::Map::new();
             for (k, v) in sorted {
                 out.insert(k.clone(), v);
@@ -880,6 +896,34 @@ impl DeploymentController {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_sent_back_with_null_fields_is_the_same_template() {
+        // `kubectl rollout undo` patches the old ReplicaSet's template back as Go prints it.
+        let stored = json!({"metadata":{"labels":{"app":"web","pod-template-hash":"x"}},
+            "spec":{"containers":[{"name":"nginx","image":"nginx"}]}});
+        let undone = json!({"metadata":{"creationTimestamp":null,"labels":{"app":"web"}},
+            "spec":{"containers":[{"name":"nginx","image":"nginx","resources":{}}],"nodeName":null}});
+        let undone_no_resources = json!({"metadata":{"creationTimestamp":null,"labels":{"app":"web"}},
+            "spec":{"containers":[{"name":"nginx","image":"nginx"}]}});
+        assert_eq!(
+            template_without_hash(&stored),
+            template_without_hash(&undone_no_resources)
+        );
+        assert_eq!(
+            template_without_hash(&stored),
+            template_without_hash(&undone)
+        );
+        let other = json!({"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}});
+        assert_ne!(
+            template_without_hash(&stored),
+            template_without_hash(&other)
+        );
+        assert_eq!(
+            pod_template_hash(&template_without_hash(&stored)),
+            pod_template_hash(&undone_no_resources)
+        );
+    }
 
     #[test]
     fn safe_encoding_matches_kubernetes() {

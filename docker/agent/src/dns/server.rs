@@ -150,6 +150,9 @@ pub fn handle(bytes: &[u8], state: &DnsState, transport: Transport, remote: Sock
         .set_message_type(MessageType::Response)
         .set_op_code(req.op_code())
         .set_recursion_desired(req.recursion_desired())
+        // As a kubeadm cluster's CoreDNS (which forwards what is not its own): without RA,
+        // nslookup prints "Got recursion not available" and tries the next server.
+        .set_recursion_available(true)
         .set_checking_disabled(req.checking_disabled());
     let bufsize = req
         .extensions()

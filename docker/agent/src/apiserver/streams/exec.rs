@@ -16,21 +16,20 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::kubelet::{dial_error, request};
+use super::kubelet::{dial_error, exit_status, lost_status, read_frame, request, V4};
+use super::pod::{locate, waiting_reason};
 use super::spdy::{self, SpdyUpgrade};
-use super::{locate, ApiError};
 use crate::apiserver::handlers::entry::method_not_allowed;
+use crate::apiserver::handlers::errors::ApiError;
 use crate::apiserver::state::AppState;
 use crate::kube::client::Status;
 use crate::kube::stream::{self as ks, StreamRequest};
 
 /// kubectl 1.30+ (asks for this one only).
 pub const V5: &str = "v5.channel.k8s.io";
-/// The previous version: no close message.
-pub const V4: &str = "v4.channel.k8s.io";
 /// The close message's channel byte (v5).
 pub const CLOSE: u8 = 255;
 
@@ -167,7 +166,7 @@ async fn stream(
                 .into_response()
         }
     };
-    if super::waiting_reason(&located.pod).is_some() {
+    if waiting_reason(&located.pod).is_some() {
         // The kubelet has no such container yet; kube-apiserver passes its plain-text answer on.
         return (
             axum::http::StatusCode::NOT_FOUND,
@@ -207,55 +206,15 @@ enum Upgrade {
     Spdy(SpdyUpgrade, &'static str),
 }
 
-/// The error channel's message when the kubelet's stream ends without an exit code.
-pub fn lost_status() -> Value {
-    json!({
-        "metadata": {},
-        "status": "Failure",
-        "message": "error: the kubelet's stream ended before the command's exit code",
-        "reason": "InternalError",
-    })
-}
-
-/// The error channel's message for an exit code, as the kubelet words it.
-pub fn exit_status(code: i32, command: &[String]) -> Value {
-    if code == 0 {
-        return json!({"metadata": {}, "status": "Success"});
-    }
-    json!({
-        "metadata": {},
-        "status": "Failure",
-        "message": format!(
-            "command terminated with non-zero exit code: error executing command [{}], exit code {code}",
-            command.join(" ")
-        ),
-        "reason": "NonZeroExitCode",
-        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
-    })
-}
-
-/// One kubelet frame, or `None` at the end of the connection.
-pub(super) async fn read_frame(
-    r: &mut (impl AsyncReadExt + Unpin),
-) -> std::io::Result<Option<(u8, Vec<u8>)>> {
-    let mut header = [0u8; 8];
-    match r.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = ks::header_len(&header)?;
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload).await?;
-    Ok(Some((header[0], payload)))
-}
-
 fn channel_message(channel: u8, data: &[u8]) -> Message {
     let mut m = Vec::with_capacity(data.len() + 1);
     m.push(channel);
     m.extend_from_slice(data);
     Message::Binary(m.into())
 }
+
+/// How long the WebSocket bridge waits after the upgrade before it forwards output.
+const FIRST_OUTPUT_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Pumps between the client's WebSocket and the kubelet's frame stream until the command ends
 /// (the error channel, then a normal close) or the client leaves (the kubelet connection
@@ -267,6 +226,11 @@ async fn bridge(
     command: Vec<String>,
 ) {
     let (mut ws_tx, mut ws_rx) = socket.split();
+    // client-go starts reading the socket before it registers its streams: output sent at once
+    // after the 101 can arrive first and be dropped ("Unknown stream id 1, discarding
+    // message"), which happens under load. A real API server has its own tens of milliseconds
+    // (the translation to the kubelet, CRI exec) before a command's first byte; give the same.
+    tokio::time::sleep(FIRST_OUTPUT_DELAY).await;
     let (kubelet_rd, mut kubelet_wr) = reply.stream.into_split();
     let mut kubelet_rd = std::io::Cursor::new(reply.leftover).chain(kubelet_rd);
     let to_kubelet = tokio::spawn(async move {
@@ -341,23 +305,5 @@ mod tests {
             "v5.channel.k8s.io, v4.channel.k8s.io".parse().unwrap(),
         );
         assert_eq!(requested_protocols(&h), p(&[V5, V4]));
-    }
-
-    #[test]
-    fn exit_codes_on_the_error_channel_as_the_kubelet_sends_them() {
-        assert_eq!(
-            exit_status(0, &[]),
-            json!({"metadata":{},"status":"Success"})
-        );
-        let s = exit_status(3, &["sh".into(), "-c".into(), "exit 3".into()]);
-        assert_eq!(s["reason"], "NonZeroExitCode");
-        assert_eq!(
-            s["details"]["causes"][0],
-            json!({"reason":"ExitCode","message":"3"})
-        );
-        assert_eq!(
-            s["message"],
-            "command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3"
-        );
     }
 }

@@ -6,7 +6,7 @@
 //! `{"Width","Height"}` JSON objects one after another). Once every stream the request's flags
 //! call for is open, the kubelet's output flows; at the end the server writes the command's `v1
 //! Status` on the error stream (v4: the JSON the WebSocket's error channel carries, from
-//! `exec::exit_status`; v2/v3: a failure's message as text) and closes every stream.
+//! `kubelet::exit_status`; v2/v3: a failure's message as text) and closes every stream.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,8 +15,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::exec::{exit_status, lost_status, read_frame, V4};
-use super::kubelet::KubeletReply;
+use super::kubelet::{exit_status, lost_status, read_frame, KubeletReply, V4};
 use super::spdy::{self, Event, Session};
 use crate::kube::stream::{self as ks, StreamRequest};
 

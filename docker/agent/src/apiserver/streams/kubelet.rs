@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -52,7 +53,7 @@ pub(crate) fn dial_error(addr: &str, e: &std::io::Error) -> Response {
         std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
         _ => e.to_string(),
     };
-    super::ApiError(Status::new(
+    crate::apiserver::handlers::errors::ApiError(Status::new(
         500,
         "InternalError",
         format!("error dialing backend: dial tcp {addr}: {detail}"),
@@ -126,4 +127,73 @@ pub(crate) async fn request(
         leftover: head[end..].to_vec(),
         stream,
     })
+}
+
+/// The kubelet's remote-command protocol (and the WebSocket one before v5: no close message).
+pub const V4: &str = "v4.channel.k8s.io";
+
+/// The error channel's message when the kubelet's stream ends without an exit code.
+pub fn lost_status() -> Value {
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": "error: the kubelet's stream ended before the command's exit code",
+        "reason": "InternalError",
+    })
+}
+
+/// The error channel's message for an exit code, as the kubelet words it.
+pub fn exit_status(code: i32, command: &[String]) -> Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
+    }
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!(
+            "command terminated with non-zero exit code: error executing command [{}], exit code {code}",
+            command.join(" ")
+        ),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+    })
+}
+
+/// One kubelet frame, or `None` at the end of the connection.
+pub(super) async fn read_frame(
+    r: &mut (impl AsyncReadExt + Unpin),
+) -> std::io::Result<Option<(u8, Vec<u8>)>> {
+    let mut header = [0u8; 8];
+    match r.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = crate::kube::stream::header_len(&header)?;
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await?;
+    Ok(Some((header[0], payload)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_on_the_error_channel_as_the_kubelet_sends_them() {
+        assert_eq!(
+            exit_status(0, &[]),
+            json!({"metadata":{},"status":"Success"})
+        );
+        let s = exit_status(3, &["sh".into(), "-c".into(), "exit 3".into()]);
+        assert_eq!(s["reason"], "NonZeroExitCode");
+        assert_eq!(
+            s["details"]["causes"][0],
+            json!({"reason":"ExitCode","message":"3"})
+        );
+        assert_eq!(
+            s["message"],
+            "command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3"
+        );
+    }
 }

@@ -10,8 +10,9 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use super::kubelet::{dial_error, request};
-use super::{locate, waiting_reason, ApiError};
+use super::pod::{locate, waiting_reason};
 use crate::apiserver::handlers::entry::method_not_allowed;
+use crate::apiserver::handlers::errors::ApiError;
 use crate::apiserver::state::AppState;
 use crate::apiserver::validation::{invalid_status, FieldError};
 use crate::kube::client::Status;

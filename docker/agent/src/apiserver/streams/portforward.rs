@@ -17,9 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::kubelet::request;
+use super::pod::locate;
 use super::spdy::{self, Event, SpdyUpgrade};
-use super::{locate, ApiError};
 use crate::apiserver::handlers::entry::method_not_allowed;
+use crate::apiserver::handlers::errors::ApiError;
 use crate::apiserver::state::AppState;
 use crate::kube::client::Status;
 
