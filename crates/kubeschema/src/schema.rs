@@ -265,6 +265,12 @@ pub fn walk_dotted(root: &'static Message, dotted: &str) -> Option<Reached> {
 
 /// Messages with a JSON form of their own (a string, a number or free JSON): their content is
 /// not checked field by field.
+/// Whether a message has its own JSON form (Time as text, IntOrString as a number or text,
+/// Quantity, RawExtension...): its proto fields are not JSON fields.
+pub fn is_opaque(name: &str) -> bool {
+    OPAQUE.contains(&name)
+}
+
 const OPAQUE: &[&str] = &[
     "k8s.io.apimachinery.pkg.apis.meta.v1.Time",
     "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime",

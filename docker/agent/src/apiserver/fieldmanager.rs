@@ -107,7 +107,7 @@ fn collect(v: &Value, fl: &Field, path: &Path, out: &mut Set, dot_maps: bool) {
     }
     match v {
         Value::Object(m) if !m.is_empty() => {
-            if dot_maps && !path.is_empty() && !patchmeta::VALUE_STRUCTS.contains(&fl.ty) {
+            if dot_maps && !path.is_empty() && !patchmeta::is_value_struct(fl.ty) {
                 out.insert(path.clone());
             }
             for (k, cv) in m {

@@ -185,61 +185,6 @@ pub fn watch_event_bytes(media: Media, event_type: &str, object: &Value) -> Byte
     Bytes::from(s)
 }
 
-/// `fieldValidation` on a write: the unknown fields of the body (checked against the schema
-/// table) fail the request under `Strict`, and are warnings under `Warn` (the default when
-/// the parameter is absent); `Ignore` skips the check. A kind the table lacks is not checked.
-pub fn field_validation(
-    api_version: &str,
-    kind: &str,
-    is_patch: bool,
-    directive: Option<&str>,
-    body: &[u8],
-) -> Result<Vec<String>, Status> {
-    let strict = match directive.unwrap_or("Warn") {
-        "Ignore" => return Ok(Vec::new()),
-        "Warn" => false,
-        "Strict" => true,
-        other => {
-            return Err(Status::new(
-                400,
-                "BadRequest",
-                format!("fieldValidation parameter value \"{other}\" is not valid: valid values are Strict, Warn, Ignore"),
-            ))
-        }
-    };
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return Ok(Vec::new());
-    };
-    let Some(msg) = kubeschema::message_for(api_version, kind) else {
-        return Ok(Vec::new());
-    };
-    if !v.is_object() {
-        return Ok(Vec::new());
-    }
-    let mut unknown = Vec::new();
-    let mut top = v.clone();
-    if let Some(o) = top.as_object_mut() {
-        o.remove("apiVersion");
-        o.remove("kind");
-    }
-    kubeschema::unknown_in(msg, &top, "", &mut unknown);
-    let found: Vec<String> = unknown
-        .iter()
-        .map(|p| format!("unknown field \"{p}\""))
-        .collect();
-    if found.is_empty() || !strict {
-        return Ok(found);
-    }
-    let detail = format!("strict decoding error: {}", found.join(", "));
-    let msg = if is_patch {
-        detail
-    } else {
-        let version = api_version.rsplit('/').next().unwrap_or(api_version);
-        format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}")
-    };
-    Err(Status::new(400, "BadRequest", msg))
-}
-
 /// A `Warning` header value (RFC 7234 form, as kube-apiserver writes them).
 pub fn warning_header(text: &str) -> Option<axum::http::HeaderValue> {
     let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
@@ -284,41 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_fail_strict_and_warn_otherwise() {
-        let body =
-            br#"{"apiVersion":"v1","kind":"Service","spec":{"bogus":1,"ports":[{"port":80}]}}"#;
-        let e = field_validation("v1", "Service", false, Some("Strict"), body).unwrap_err();
-        assert_eq!(
-            e.message,
-            "Service in version \"v1\" cannot be handled as a Service: strict decoding error: unknown field \"spec.bogus\""
-        );
-        let e = field_validation(
-            "v1",
-            "Service",
-            true,
-            Some("Strict"),
-            br#"{"spec":{"bogus":1}}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.message,
-            "strict decoding error: unknown field \"spec.bogus\""
-        );
-        assert_eq!(
-            field_validation("v1", "Service", false, None, body).unwrap(),
-            ["unknown field \"spec.bogus\""]
-        );
-        assert!(
-            field_validation("v1", "Service", false, Some("Ignore"), body)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            field_validation("v1", "Service", false, Some("Nope"), body)
-                .unwrap_err()
-                .code,
-            400
-        );
+    fn warnings_are_quoted_for_the_header() {
         assert_eq!(
             warning_header("unknown field \"spec.bogus\"").unwrap(),
             "299 - \"unknown field \\\"spec.bogus\\\"\""
