@@ -850,20 +850,21 @@ fn put_value(out: &mut Vec<u8>, f: &Field, ty: Ty, v: &Value, depth: usize) -> R
     Ok(())
 }
 
-/// One watch event as a protobuf frame: a 4-byte big-endian length, then the envelope of a
-/// `WatchEvent` (apiVersion of the watched resource) whose `object` holds the object's own
-/// envelope, as kube-apiserver's watch encoder writes it.
-pub fn encode_watch_frame(api_version: &str, event_type: &str, object: &Value) -> Result<Vec<u8>> {
+/// One watch event as a protobuf frame, as kube-apiserver's watch encoder writes it: a 4-byte
+/// big-endian length, then the `WatchEvent` message itself (the stream serializer is the raw
+/// one: no `k8s\0` envelope, which client-go's decoder would read as fields and fail on, "proto:
+/// illegal wireType"), whose `object.raw` holds the object's own envelope. The watched
+/// resource's apiVersion is not written: the stream's media type says what it holds.
+pub fn encode_watch_frame(_api_version: &str, event_type: &str, object: &Value) -> Result<Vec<u8>> {
     let inner = encode(object)?;
     let mut ev = Vec::new();
     put_len(&mut ev, 1, event_type.as_bytes());
     let mut raw = Vec::new();
     put_len(&mut raw, 1, &inner);
     put_len(&mut ev, 2, &raw);
-    let env = seal_envelope(api_version, "WatchEvent", &ev);
-    let len = u32::try_from(env.len()).map_err(|_| Error::new("watch event too large"))?;
+    let len = u32::try_from(ev.len()).map_err(|_| Error::new("watch event too large"))?;
     let mut out = len.to_be_bytes().to_vec();
-    out.extend_from_slice(&env);
+    out.extend_from_slice(&ev);
     Ok(out)
 }
 
@@ -877,8 +878,7 @@ pub fn decode_watch_frame(buf: &[u8]) -> Result<Option<(Value, usize)>> {
     let Some(frame) = buf.get(4..4 + len) else {
         return Ok(None);
     };
-    let env = open_envelope(frame)?;
     let msg = message(WATCH_EVENT).ok_or_else(|| Error::new("internal: no WatchEvent"))?;
-    let ev = decode_message(env.raw, msg, 0)?;
+    let ev = decode_message(frame, msg, 0)?;
     Ok(Some((ev, 4 + len)))
 }

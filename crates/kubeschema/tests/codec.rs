@@ -255,7 +255,10 @@ fn lists_status_and_watch_frames() {
     let frame = kubeschema::codec::encode_watch_frame("v1", "ADDED", &obj).unwrap();
     let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
     assert_eq!(len + 4, frame.len());
-    let we = meta::WatchEvent::decode(raw_of(&frame[4..], "v1", "WatchEvent").as_slice()).unwrap();
+    // The frame is the bare WatchEvent (client-go's raw stream serializer); the object inside
+    // carries its envelope.
+    assert_ne!(&frame[4..8], b"k8s\0");
+    let we = meta::WatchEvent::decode(&frame[4..]).unwrap();
     assert_eq!(we.r#type.as_deref(), Some("ADDED"));
     let inner = we.object.unwrap().raw.unwrap();
     let svc = core::Service::decode(raw_of(&inner, "v1", "Service").as_slice()).unwrap();

@@ -176,9 +176,21 @@ pub fn watch_event_bytes(media: Media, event_type: &str, object: &Value) -> Byte
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or("v1");
-        if let Ok(frame) = kubeschema::codec::encode_watch_frame(api_version, event_type, object) {
-            return Bytes::from(frame);
-        }
+        return match kubeschema::codec::encode_watch_frame(api_version, event_type, object) {
+            Ok(frame) => Bytes::from(frame),
+            // Never a JSON line inside a protobuf stream: the client would lose the framing.
+            Err(e) => {
+                let status = crate::kube::client::Status::new(
+                    500,
+                    "InternalError",
+                    format!("unable to encode watch object: {}", e.0),
+                )
+                .to_json();
+                kubeschema::codec::encode_watch_frame("v1", "ERROR", &status)
+                    .map(Bytes::from)
+                    .unwrap_or_default()
+            }
+        };
     }
     let mut s = serde_json::json!({"type": event_type, "object": object}).to_string();
     s.push('\n');

@@ -132,7 +132,20 @@ pub fn main(args: Vec<String>) -> ExitCode {
         domain: flags.domain.trim_matches('.').to_ascii_lowercase(),
     };
     watch_api(ApiClient::new(&apiserver), &state);
-    let bound = match server::start(listen, state.clone()) {
+    // The pod's address can still be on its way when the process starts (the kubelet wires the
+    // network while it starts the container): wait for it a little, as a bind to a missing
+    // address fails at once.
+    let mut started = server::start(listen, state.clone());
+    for _ in 0..40 {
+        match &started {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                started = server::start(listen, state.clone());
+            }
+            _ => break,
+        }
+    }
+    let bound = match started {
         Ok(a) => a,
         Err(e) => {
             eprintln!("[ERROR] coredns: cannot listen on {listen}: {e}");
