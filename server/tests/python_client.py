@@ -5,6 +5,7 @@ Lists, creates, patches and watches Services and Pods in NAMESPACE (which must e
 prints one line per check; exits non-zero, naming the check, at the first one that fails.
 """
 
+import ipaddress
 import sys
 import threading
 import time
@@ -38,7 +39,12 @@ def main():
         ),
     )
     created = core.create_namespaced_service(ns, svc)
-    check("create service", created.spec.cluster_ip.startswith("10.96."), created.spec.cluster_ip)
+    # The service range is 10.96.0.0/12 (10.96.0.0 to 10.111.255.255), allocated at random.
+    check(
+        "create service",
+        ipaddress.ip_address(created.spec.cluster_ip) in ipaddress.ip_network("10.96.0.0/12"),
+        created.spec.cluster_ip,
+    )
     check("service uid", bool(created.metadata.uid))
 
     listed = core.list_namespaced_service(ns, label_selector="app=py-web")
