@@ -257,7 +257,7 @@ fn an_agent_only_image_build_takes_seconds_and_a_current_image_is_not_rebuilt() 
             tag,
             "sh",
             "-c",
-            "readlink /usr/local/bin/kplab-kubectl && kubectl version --client && iptables --version",
+            "readlink /usr/local/bin/kube-apiserver && kubectl version --client && iptables --version",
         ],
     );
     assert_eq!(code, 0, "{out}");

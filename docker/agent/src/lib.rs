@@ -5,7 +5,6 @@ pub mod controllers;
 pub mod dns;
 pub mod init;
 pub mod kube;
-pub mod kubectl;
 pub mod kubelet;
 pub mod nftrace;
 pub mod podserver;
@@ -24,8 +23,6 @@ pub const USAGE: &str = "\
 usage: kplab-agent COMPONENT [ARGS...]   (or invoke through a link named COMPONENT)
 
 components:
-  kplab-kubectl             kplab's own kubectl subset (also as `kubectl`; the node image's
-                            `kubectl` is the real one)
   kube-apiserver            the lab API server (node-1)
   kube-controller-manager   deployment and EndpointSlice controllers, IP/port allocation (node-1)
   kube-scheduler            spreads pods over the nodes (node-1)
@@ -43,7 +40,6 @@ components:
 pub fn dispatch(args: Vec<String>) -> ExitCode {
     let name = args.first().cloned().unwrap_or_default();
     match name.as_str() {
-        "kubectl" | "kplab-kubectl" => kubectl::main(args),
         "kube-apiserver" => apiserver::main(args),
         "kube-controller-manager" => controllers::main(args),
         "kube-scheduler" => controllers::scheduler_main(args),

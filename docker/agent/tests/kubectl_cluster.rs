@@ -1,44 +1,25 @@
-//! kubectl with the real control plane in-process: the lab API server, the controller manager
+//! The real kubectl with the lab's control plane in-process: the lab API server, the controller manager
 //! (deployments, EndpointSlices, Endpoints, DNS objects) and the scheduler. The kubelet's part
 //! (pod status) is written through the API as the kubelet writes it.
 
+mod common;
+
+use common::{wait_for, Kubectl};
 use kplab_agent::apiserver::embedded::EmbeddedServer;
 use kplab_agent::apiserver::Config;
 use kplab_agent::kube::client::{KubeObject, Resource};
 use serde_json::json;
 
-fn kubectl(url: &str, args: &[&str]) -> (u8, String, String) {
-    let mut argv = vec![
-        "kubectl".to_string(),
-        format!("--server={url}"),
-        "--kubeconfig=/nonexistent/kplab-test".into(),
-    ];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = kplab_agent::kubectl::run(&argv, &mut std::io::empty(), &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !f() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn deployment_pods_endpoints_and_describe() {
+    let bin = real_kubectl_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(dir.path(), Config::default()).unwrap();
-    let url = server.url().to_string();
+    let server = EmbeddedServer::start(&dir.path().join("api"), Config::default()).unwrap();
+    let k = Kubectl::new(bin, dir.path(), server.url());
+    let kubectl = |args: &[&str]| {
+        let o = k.run(args);
+        (o.code, o.out, o.err)
+    };
     let client = server.client();
     let nodes = Resource::resolve("nodes").unwrap();
     let pods = Resource::resolve("pods").unwrap();
@@ -53,28 +34,32 @@ fn deployment_pods_endpoints_and_describe() {
     let _cm = kplab_agent::controllers::start_controller_manager(server.client(), false);
     kplab_agent::controllers::start_scheduler(server.client());
 
-    let (code, out, err) = kubectl(
-        &url,
-        &[
-            "create",
-            "deployment",
-            "web",
-            "--image=nginx",
-            "--replicas=2",
-            "--port=80",
-        ],
-    );
+    let (code, out, err) = kubectl(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+        "--port=80",
+    ]);
     assert_eq!(
         (code, out.as_str()),
         (0, "deployment.apps/web created\n"),
         "{err}"
     );
-    let (code, out, err) = kubectl(&url, &["expose", "deploy", "web", "--port=80"]);
+    let (code, out, err) = kubectl(&["expose", "deploy", "web", "--port=80"]);
     assert_eq!((code, out.as_str()), (0, "service/web exposed\n"), "{err}");
 
     let mut names: Vec<String> = Vec::new();
     wait_for("two scheduled pods", || {
-        let (_, out, _) = kubectl(&url, &["get", "pods", "-l", "app=web", "-o", "jsonpath={range .items[?(@.spec.nodeName==\"node-1\")]}{.metadata.name}{\"\\n\"}{end}"]);
+        let (_, out, _) = kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={range .items[?(@.spec.nodeName==\"node-1\")]}{.metadata.name}{\"\\n\"}{end}",
+        ]);
         names = out.lines().map(String::from).collect();
         names.len() == 2
     });
@@ -95,11 +80,11 @@ fn deployment_pods_endpoints_and_describe() {
         client.update_status(pods, Some("default"), n, &p).unwrap();
     }
     wait_for("endpoints", || {
-        kubectl(&url, &["get", "ep", "web"])
+        kubectl(&["get", "ep", "web"])
             .1
             .contains("10.244.1.5:80,10.244.1.6:80")
     });
-    let (_, t, _) = kubectl(&url, &["get", "pods", "-o", "wide"]);
+    let (_, t, _) = kubectl(&["get", "pods", "-o", "wide"]);
     let first: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(first[1..4], ["1/1", "Running", "0"], "{t}");
     assert_eq!(
@@ -107,33 +92,30 @@ fn deployment_pods_endpoints_and_describe() {
         ["10.244.1.5", "node-1", "<none>", "<none>"],
         "{t}"
     );
-    let (_, d, _) = kubectl(&url, &["describe", "svc", "web"]);
+    let (_, d, _) = kubectl(&["describe", "svc", "web"]);
     assert!(
         d.contains("\nEndpoints:                10.244.1.5:80,10.244.1.6:80\n"),
         "{d}"
     );
-    let (_, s, _) = kubectl(
-        &url,
-        &[
-            "get",
-            "endpointslices",
-            "-l",
-            "kubernetes.io/service-name=web",
-            "--no-headers",
-        ],
-    );
+    let (_, s, _) = kubectl(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=web",
+        "--no-headers",
+    ]);
     let cells: Vec<&str> = s.split_whitespace().collect();
     assert_eq!(cells[1..4], ["IPv4", "80", "10.244.1.5,10.244.1.6"], "{s}");
-    let (_, d, _) = kubectl(&url, &["describe", "deploy", "web"]);
+    let (_, d, _) = kubectl(&["describe", "deploy", "web"]);
     assert!(d.contains("\nReplicas:               2 desired | "), "{d}");
-    let (_, n, _) = kubectl(&url, &["describe", "node", "node-1"]);
+    let (_, n, _) = kubectl(&["describe", "node", "node-1"]);
     assert!(
         n.contains("Non-terminated Pods:          (2 in total)\n"),
         "{n}"
     );
 
     // Deleting a pod: graceful (terminating), then force.
-    let (code, out, err) = kubectl(&url, &["delete", "pod", &names[0], "--wait=false"]);
+    let (code, out, err) = kubectl(&["delete", "pod", &names[0], "--wait=false"]);
     assert_eq!(
         (code, out.clone()),
         (0, format!("pod \"{}\" deleted\n", names[0])),
@@ -141,12 +123,9 @@ fn deployment_pods_endpoints_and_describe() {
     );
     let p = client.get(pods, Some("default"), &names[0]).unwrap();
     assert!(p.is_terminating());
-    let (_, t, _) = kubectl(&url, &["get", "pod", &names[0], "--no-headers"]);
+    let (_, t, _) = kubectl(&["get", "pod", &names[0], "--no-headers"]);
     assert!(t.split_whitespace().nth(2) == Some("Terminating"), "{t}");
-    let (code, out, err) = kubectl(
-        &url,
-        &["delete", "pod", &names[0], "--grace-period=0", "--force"],
-    );
+    let (code, out, err) = kubectl(&["delete", "pod", &names[0], "--grace-period=0", "--force"]);
     assert_eq!(
         (code, out),
         (0, format!("pod \"{}\" force deleted\n", names[0]))

@@ -1,10 +1,13 @@
-//! kubectl exec and logs end to end: the real lab API server and the real kubelet HTTP server
+//! The real kubectl's exec and logs end to end: the real lab API server and the real kubelet HTTP server
 //! (in-process), the pod's "node" listening on its own loopback address (127.x.y.z:10250).
 //! exec enters the test process' own network namespace with nsenter, so it needs root: ignored
 //! in plain `cargo test`, run by the README's test command (as root), where it fails without root.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::Kubectl;
 use kplab_agent::apiserver::embedded::EmbeddedServer;
 use kplab_agent::apiserver::Config;
 use kplab_agent::kube::client::Resource;
@@ -22,22 +25,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn kubectl(url: &str, args: &[&str], stdin: &str) -> (u8, String, String) {
-    let mut argv = vec![
-        "kubectl".to_string(),
-        format!("--server={url}"),
-        "--kubeconfig=/nonexistent/kplab-test".into(),
-    ];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = kplab_agent::kubectl::run(&argv, &mut stdin.as_bytes(), &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
-
 #[test]
 #[ignore = "needs root"]
 fn exec_and_logs_through_the_kubelet() {
@@ -45,8 +32,14 @@ fn exec_and_logs_through_the_kubelet() {
         is_root(),
         "nsenter into a network namespace needs root: run as root"
     );
+    let bin = real_kubectl_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let server = EmbeddedServer::start(&dir.path().join("api"), Config::default()).unwrap();
+    let k = Kubectl::new(bin, dir.path(), server.url());
+    let kubectl = |args: &[&str], stdin: &str| {
+        let o = k.run_with_stdin(args, stdin);
+        (o.code, o.out, o.err)
+    };
     let client = server.client();
     // A node address of its own on loopback, so port 10250 is free for this test.
     let octet = 2 + (std::process::id() % 250) as u8;
@@ -65,7 +58,10 @@ fn exec_and_logs_through_the_kubelet() {
         lookup: Arc::new(move |ns: &str, pod: &str| {
             (ns == "default" && pod == "web").then_some(me)
         }),
-        components: Arc::new(|_: &str, _: &str| None),
+        // The kubelet's pod standing for its kube-proxy: its log is the component's.
+        components: Arc::new(|ns: &str, pod: &str| {
+            (ns == "kube-system" && pod == "kube-proxy-node-9").then_some("kube-proxy")
+        }),
         pod_log_dir: logs.join("pods"),
         log_dir: logs.clone(),
     };
@@ -93,10 +89,21 @@ fn exec_and_logs_through_the_kubelet() {
     client
         .update_status(pods, Some("default"), "web", &pod)
         .unwrap();
+    // The pod object the kubelet keeps for its kube-proxy (kubectl reads it before the log).
+    let mut proxy = client
+        .create(
+            pods,
+            Some("kube-system"),
+            &json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"kube-proxy-node-9"},
+            "spec":{"nodeName":"node-9","containers":[{"name":"kube-proxy","image":"kplab/agent"}]}}),
+        )
+        .unwrap();
+    proxy["status"] = json!({"phase":"Running","hostIP":node_ip,"podIP":node_ip});
+    client
+        .update_status(pods, Some("kube-system"), "kube-proxy-node-9", &proxy)
+        .unwrap();
 
-    let url = server.url().to_string();
     let (code, out, err) = kubectl(
-        &url,
         &[
             "exec",
             "web",
@@ -111,37 +118,19 @@ fn exec_and_logs_through_the_kubelet() {
         (code, out.as_str(), err.as_str()),
         (3, "hi\n", "oops\ncommand terminated with exit code 3\n")
     );
-    let (code, out, _) = kubectl(
-        &url,
-        &["exec", "-i", "pod/web", "--", "cat"],
-        "from stdin\n",
-    );
+    let (code, out, _) = kubectl(&["exec", "-i", "pod/web", "--", "cat"], "from stdin\n");
     assert_eq!((code, out.as_str()), (0, "from stdin\n"));
-    let (code, _, err) = kubectl(&url, &["exec", "web", "ls"], "");
-    assert_eq!(code, 1);
-    assert!(
-        err.starts_with("error: exec [POD] [COMMAND] is not supported anymore."),
-        "{err}"
-    );
 
-    let (code, out, err) = kubectl(&url, &["logs", "web", "--tail=2"], "");
+    let (code, out, err) = kubectl(&["logs", "web", "--tail=2"], "");
     assert_eq!((code, out.as_str()), (0, "line 2\nline 3\n"), "{err}");
-    let (code, out, err) = kubectl(
-        &url,
-        &["logs", "-n", "kube-system", "kube-proxy-node-9"],
-        "",
-    );
+    let (code, out, err) = kubectl(&["logs", "-n", "kube-system", "kube-proxy-node-9"], "");
     assert_eq!((code, out.as_str()), (0, "I1123 sync done\n"), "{err}");
-    let (code, _, err) = kubectl(
-        &url,
-        &["logs", "-n", "kube-system", "kube-proxy-node-404"],
-        "",
-    );
+    let (code, _, err) = kubectl(&["logs", "-n", "kube-system", "kube-proxy-node-404"], "");
     assert_eq!(
         (code, err.as_str()),
         (
             1,
-            "Error from server (NotFound): pods \"kube-proxy-node-404\" not found\n"
+            "error: error from server (NotFound): pods \"kube-proxy-node-404\" not found in namespace \"kube-system\"\n"
         )
     );
 }

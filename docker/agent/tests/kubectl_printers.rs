@@ -1,265 +1,288 @@
-//! Table printer tests: `kubectl get` layouts (columns, cell formats, tabwriter padding) for
-//! every kind kplab serves, against output samples of the real kubectl.
+//! `kubectl get` tables for the kinds kplab serves: the objects are stored in an in-process API
+//! server, the real kubectl 1.33 prints the `Table` the server computes for them (columns, cell
+//! formats, `-o wide`, `--show-labels`, `--show-kind`). The expected layouts are the real
+//! kubectl's against a real cluster; AGE cells (all a few seconds old here) read `Xs`.
 
-use kplab_agent::kube::client::Resource;
-use kplab_agent::kubectl::printers::{table, TableOptions};
+mod common;
+
+use common::Kubectl;
+use kplab_agent::apiserver::embedded::EmbeddedServer;
+use kplab_agent::apiserver::Config;
+use kplab_agent::kube::client::{ApiClient, Resource};
 use serde_json::{json, Value};
 
-fn now() -> time::OffsetDateTime {
-    time::macros::datetime!(2026-11-23 05:00:00 UTC)
+struct Lab {
+    _server: EmbeddedServer,
+    _dir: tempfile::TempDir,
+    c: ApiClient,
+    k: Kubectl,
 }
 
-fn opts() -> TableOptions {
-    TableOptions {
-        wide: false,
-        show_labels: false,
-        no_headers: false,
-        with_namespace: false,
-        with_kind: false,
-        now: now(),
+impl Lab {
+    fn new() -> Option<Lab> {
+        let Some(bin) = common::real_kubectl() else {
+            eprintln!(
+                "SKIPPED: no real kubectl.{} (none beside `kubectl` on PATH, none in /usr/lib/google-cloud-sdk/bin)",
+                common::VERSION
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let server = EmbeddedServer::start(&dir.path().join("api"), Config::default()).unwrap();
+        let k = Kubectl::new(bin, dir.path(), server.url());
+        let c = server.client();
+        Some(Lab {
+            _server: server,
+            _dir: dir,
+            c,
+            k,
+        })
+    }
+
+    /// Creates `obj` in `ns`, then writes its `status` as its controller or kubelet would.
+    fn store(&self, ns: Option<&str>, obj: Value) {
+        let kind = obj["kind"].as_str().unwrap();
+        let r = Resource::by_kind(kind).unwrap();
+        let mut created = self.c.create(r, ns, &obj).unwrap();
+        if let Some(status) = obj.get("status") {
+            let name = obj["metadata"]["name"].as_str().unwrap();
+            created["status"] = status.clone();
+            self.c.update_status(r, ns, name, &created).unwrap();
+        }
+    }
+
+    /// `kubectl get ARGS`, its AGE cells (single-digit seconds here) as `Xs`.
+    fn get(&self, args: &[&str]) -> String {
+        let mut argv = vec!["get"];
+        argv.extend_from_slice(args);
+        let out = self.k.ok(&argv);
+        out.split('\n')
+            .map(|l| {
+                l.split_inclusive(' ')
+                    .map(|w| match w.trim_end().as_bytes() {
+                        [d, b's'] if d.is_ascii_digit() => w.replacen(&w[..2], "Xs", 1),
+                        _ => w.to_string(),
+                    })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
-fn res(kind: &str) -> &'static Resource {
-    Resource::by_kind(kind).unwrap()
-}
-
-fn svc(ns: &str, name: &str, ty: &str, ip: &str, ports: Value, created: &str) -> Value {
-    json!({"kind":"Service","metadata":{"name":name,"namespace":ns,"creationTimestamp":created},
-        "spec":{"type":ty,"clusterIP":ip,"ports":ports,"selector":{"k8s-app":"kube-dns"}}})
-}
-
 #[test]
-fn services_all_namespaces() {
-    let items = vec![
-        svc(
-            "default",
-            "kubernetes",
-            "ClusterIP",
-            "10.96.0.1",
-            json!([{"port":443,"protocol":"TCP"}]),
-            "2026-11-18T05:00:00Z",
-        ),
-        svc(
-            "kube-system",
-            "kube-dns",
-            "ClusterIP",
-            "10.96.0.10",
-            json!([{"name":"dns","port":53,"protocol":"UDP"},{"name":"dns-tcp","port":53,"protocol":"TCP"},{"name":"metrics","port":9153,"protocol":"TCP"}]),
-            "2026-11-18T05:00:00Z",
-        ),
-        svc(
-            "default",
-            "web",
-            "NodePort",
-            "10.96.120.7",
-            json!([{"port":80,"protocol":"TCP","nodePort":30080}]),
-            "2026-11-23T04:56:48Z",
-        ),
-    ];
-    let mut o = opts();
-    o.with_namespace = true;
-    assert_eq!(
-        table(res("Service"), &items, &o),
-        "\
-NAMESPACE     NAME         TYPE        CLUSTER-IP    EXTERNAL-IP   PORT(S)                  AGE
-default       kubernetes   ClusterIP   10.96.0.1     <none>        443/TCP                  5d
-kube-system   kube-dns     ClusterIP   10.96.0.10    <none>        53/UDP,53/TCP,9153/TCP   5d
-default       web          NodePort    10.96.120.7   <none>        80:30080/TCP             3m12s
-"
+fn services_and_their_external_ip_cells() {
+    let Some(lab) = Lab::new() else { return };
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"lb"},
+        "spec":{"type":"LoadBalancer","clusterIP":"10.96.0.50","ports":[{"port":80,"nodePort":31000,"protocol":"TCP"}]}}),
     );
-    o.with_namespace = false;
-    o.wide = true;
-    let t = table(res("Service"), &items[1..2], &o);
-    assert_eq!(
-        t,
-        "\
-NAME       TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)                  AGE   SELECTOR
-kube-dns   ClusterIP   10.96.0.10   <none>        53/UDP,53/TCP,9153/TCP   5d    k8s-app=kube-dns
-"
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"db"},
+        "spec":{"type":"ExternalName","externalName":"db.example.com"}}),
     );
-}
-
-#[test]
-fn service_external_ip_cells() {
-    let lb = json!({"kind":"Service","metadata":{"name":"lb","creationTimestamp":"2026-11-23T05:00:00Z"},
-        "spec":{"type":"LoadBalancer","clusterIP":"10.96.0.50","ports":[{"port":80,"nodePort":31000,"protocol":"TCP"}]}});
-    let ext = json!({"kind":"Service","metadata":{"name":"db","creationTimestamp":"2026-11-23T05:00:00Z"},
-        "spec":{"type":"ExternalName","externalName":"db.example.com"}});
-    let headless = json!({"kind":"Service","metadata":{"name":"h","creationTimestamp":"2026-11-23T05:00:00Z"},
-        "spec":{"type":"ClusterIP","clusterIP":"None","ports":[{"port":5432,"protocol":"TCP"}]}});
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"h"},
+        "spec":{"type":"ClusterIP","clusterIP":"None","ports":[{"port":5432,"protocol":"TCP"}]}}),
+    );
     assert_eq!(
-        table(res("Service"), &[lb, ext, headless], &opts()),
+        lab.get(&["svc", "lb", "db", "h"]),
         "\
 NAME   TYPE           CLUSTER-IP   EXTERNAL-IP      PORT(S)        AGE
-lb     LoadBalancer   10.96.0.50   <pending>        80:31000/TCP   0s
-db     ExternalName   <none>       db.example.com   <none>         0s
-h      ClusterIP      None         <none>           5432/TCP       0s
+lb     LoadBalancer   10.96.0.50   <pending>        80:31000/TCP   Xs
+db     ExternalName   <none>       db.example.com   <none>         Xs
+h      ClusterIP      None         <none>           5432/TCP       Xs
+"
+    );
+    lab.store(
+        Some("kube-system"),
+        json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"kube-dns"},
+        "spec":{"clusterIP":"10.96.0.10","selector":{"k8s-app":"kube-dns"},"ports":[
+            {"name":"dns","port":53,"protocol":"UDP"},{"name":"dns-tcp","port":53,"protocol":"TCP"},
+            {"name":"metrics","port":9153,"protocol":"TCP"}]}}),
+    );
+    assert_eq!(
+        lab.get(&[
+            "svc",
+            "-A",
+            "--field-selector=metadata.name!=lb,metadata.name!=db,metadata.name!=h"
+        ]),
+        "\
+NAMESPACE     NAME         TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)                  AGE
+default       kubernetes   ClusterIP   10.96.0.1    <none>        443/TCP                  Xs
+kube-system   kube-dns     ClusterIP   10.96.0.10   <none>        53/UDP,53/TCP,9153/TCP   Xs
 "
     );
 }
 
 #[test]
-fn endpoints_shows_three_then_more() {
-    let ep = json!({"kind":"Endpoints","metadata":{"name":"web","creationTimestamp":"2026-11-23T04:55:00Z"},
+fn endpoints_and_endpoint_slices() {
+    let Some(lab) = Lab::new() else { return };
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"web"},
         "subsets":[{"addresses":[{"ip":"10.244.1.5"},{"ip":"10.244.2.3"},{"ip":"10.244.2.4"},{"ip":"10.244.1.9"}],
-                    "ports":[{"port":80,"protocol":"TCP"}]}]});
-    let none = json!({"kind":"Endpoints","metadata":{"name":"empty","creationTimestamp":"2026-11-23T04:55:00Z"}});
+                    "ports":[{"port":80,"protocol":"TCP"}]}]}),
+    );
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"empty"}}),
+    );
     assert_eq!(
-        table(res("Endpoints"), &[ep, none], &opts()),
+        lab.get(&["endpoints", "web", "empty"]),
         "\
 NAME    ENDPOINTS                                               AGE
-web     10.244.1.5:80,10.244.2.3:80,10.244.2.4:80 + 1 more...   5m
-empty   <none>                                                  5m
+web     10.244.1.5:80,10.244.2.3:80,10.244.2.4:80 + 1 more...   Xs
+empty   <none>                                                  Xs
 "
     );
-}
-
-#[test]
-fn endpoint_slices() {
-    let s = json!({"kind":"EndpointSlice","metadata":{"name":"web-abc12","creationTimestamp":"2026-11-23T04:00:00Z"},
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"web-abc12"},
         "addressType":"IPv4","ports":[{"name":"","port":80,"protocol":"TCP"}],
-        "endpoints":[{"addresses":["10.244.1.5"]},{"addresses":["10.244.2.3"]}]});
-    let empty = json!({"kind":"EndpointSlice","metadata":{"name":"db-x","creationTimestamp":"2026-11-23T04:00:00Z"},
-        "addressType":"IPv4","endpoints":[]});
+        "endpoints":[{"addresses":["10.244.1.5"]},{"addresses":["10.244.2.3"]}]}),
+    );
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"db-x"},
+        "addressType":"IPv4","endpoints":[]}),
+    );
     assert_eq!(
-        table(res("EndpointSlice"), &[s, empty], &opts()),
+        lab.get(&["endpointslices", "web-abc12", "db-x"]),
         "\
 NAME        ADDRESSTYPE   PORTS     ENDPOINTS               AGE
-web-abc12   IPv4          80        10.244.1.5,10.244.2.3   60m
-db-x        IPv4          <unset>   <unset>                 60m
+web-abc12   IPv4          80        10.244.1.5,10.244.2.3   Xs
+db-x        IPv4          <unset>   <unset>                 Xs
 "
     );
-}
-
-fn pod(name: &str, node: &str, ip: &str, ready: bool, restarts: i64, terminating: bool) -> Value {
-    let mut p = json!({"kind":"Pod","metadata":{"name":name,"namespace":"default","creationTimestamp":"2026-11-23T04:58:30Z","labels":{"app":"web","pod-template-hash":"7d4b9c8f5"}},
-        "spec":{"nodeName":node,"containers":[{"name":"nginx","image":"nginx"}]},
-        "status":{"phase":"Running","podIP":ip,"containerStatuses":[{"name":"nginx","ready":ready,"restartCount":restarts,"state":{"running":{"startedAt":"2026-11-23T04:58:31Z"}}}]}});
-    if terminating {
-        p["metadata"]["deletionTimestamp"] = json!("2026-11-23T04:59:59Z");
-    }
-    p
 }
 
 #[test]
 fn pods_wide_labels_and_terminating() {
-    let pending = json!({"kind":"Pod","metadata":{"name":"web-7d4b9c8f5-zzzzz","creationTimestamp":"2026-11-23T04:59:58Z"},
+    let Some(lab) = Lab::new() else { return };
+    let pod = |name: &str, node: &str, ip: &str, restarts: i64| {
+        json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":name,"labels":{"app":"web","pod-template-hash":"7d4b9c8f5"}},
+        "spec":{"nodeName":node,"containers":[{"name":"nginx","image":"nginx"}]},
+        "status":{"phase":"Running","podIP":ip,"containerStatuses":[{"name":"nginx","ready":true,"restartCount":restarts,"image":"nginx","imageID":"","state":{"running":{"startedAt":"2026-11-23T04:58:31Z"}}}]}})
+    };
+    lab.store(
+        Some("default"),
+        pod("web-7d4b9c8f5-x2x9z", "node-1", "10.244.1.5", 0),
+    );
+    lab.store(
+        Some("default"),
+        pod("web-7d4b9c8f5-k8s7q", "node-2", "10.244.2.3", 2),
+    );
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-7d4b9c8f5-zzzzz"},
         "spec":{"containers":[{"name":"nginx","image":"nginx"}]},
-        "status":{"phase":"Pending","containerStatuses":[{"name":"nginx","ready":false,"restartCount":0,"state":{"waiting":{"reason":"ContainerCreating"}}}]}});
-    let items = vec![
-        pod(
-            "web-7d4b9c8f5-x2x9z",
-            "node-1",
-            "10.244.1.5",
-            true,
-            0,
-            false,
-        ),
-        pod("web-7d4b9c8f5-k8s7q", "node-2", "10.244.2.3", true, 2, true),
-        pending,
+        "status":{"phase":"Pending","containerStatuses":[{"name":"nginx","ready":false,"restartCount":0,"image":"nginx","imageID":"","state":{"waiting":{"reason":"ContainerCreating"}}}]}}),
+    );
+    // A pod on a node is deleted gracefully: it stays, terminating, until its kubelet is done.
+    lab.k
+        .ok(&["delete", "pod", "web-7d4b9c8f5-k8s7q", "--wait=false"]);
+    let names = [
+        "web-7d4b9c8f5-x2x9z",
+        "web-7d4b9c8f5-k8s7q",
+        "web-7d4b9c8f5-zzzzz",
     ];
-    let mut o = opts();
-    o.wide = true;
+    let mut args = vec!["pods"];
+    args.extend(names);
+    args.extend(["-o", "wide"]);
     assert_eq!(
-        table(res("Pod"), &items, &o),
+        lab.get(&args),
         "\
 NAME                  READY   STATUS              RESTARTS   AGE   IP           NODE     NOMINATED NODE   READINESS GATES
-web-7d4b9c8f5-x2x9z   1/1     Running             0          90s   10.244.1.5   node-1   <none>           <none>
-web-7d4b9c8f5-k8s7q   1/1     Terminating         2          90s   10.244.2.3   node-2   <none>           <none>
-web-7d4b9c8f5-zzzzz   0/1     ContainerCreating   0          2s    <none>       <none>   <none>           <none>
+web-7d4b9c8f5-x2x9z   1/1     Running             0          Xs    10.244.1.5   node-1   <none>           <none>
+web-7d4b9c8f5-k8s7q   1/1     Terminating         2          Xs    10.244.2.3   node-2   <none>           <none>
+web-7d4b9c8f5-zzzzz   0/1     ContainerCreating   0          Xs    <none>       <none>   <none>           <none>
 "
     );
-    let mut o = opts();
-    o.show_labels = true;
-    o.no_headers = true;
     assert_eq!(
-        table(res("Pod"), &items[..1], &o),
-        "web-7d4b9c8f5-x2x9z   1/1   Running   0     90s   app=web,pod-template-hash=7d4b9c8f5\n"
+        lab.get(&["pod", names[0], "--show-labels", "--no-headers"]),
+        "web-7d4b9c8f5-x2x9z   1/1   Running   0     Xs    app=web,pod-template-hash=7d4b9c8f5\n"
     );
 }
 
 #[test]
 fn nodes_roles_and_wide() {
+    let Some(lab) = Lab::new() else { return };
     let n = |name: &str, ip: &str, cp: bool, ready: &str| {
         let mut labels = json!({"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"});
         if cp {
             labels["node-role.kubernetes.io/control-plane"] = json!("");
         }
-        json!({"kind":"Node","metadata":{"name":name,"labels":labels,"creationTimestamp":"2026-11-21T02:00:00Z"},
+        json!({"apiVersion":"v1","kind":"Node","metadata":{"name":name,"labels":labels},
             "status":{"conditions":[{"type":"Ready","status":ready}],"addresses":[{"type":"InternalIP","address":ip},{"type":"Hostname","address":name}],
             "nodeInfo":{"kubeletVersion":"v1.32.0","osImage":"Debian GNU/Linux 12 (bookworm)","kernelVersion":"6.1.0-18-amd64","containerRuntimeVersion":"kplab://0.1.0"}}})
     };
-    let items = vec![
-        n("node-1", "172.28.5.10", true, "True"),
-        n("node-2", "172.28.5.11", false, "False"),
-    ];
+    lab.store(None, n("node-1", "172.28.5.10", true, "True"));
+    lab.store(None, n("node-2", "172.28.5.11", false, "False"));
     assert_eq!(
-        table(res("Node"), &items, &opts()),
+        lab.get(&["nodes"]),
         "\
-NAME     STATUS     ROLES           AGE    VERSION
-node-1   Ready      control-plane   2d3h   v1.32.0
-node-2   NotReady   <none>          2d3h   v1.32.0
+NAME     STATUS     ROLES           AGE   VERSION
+node-1   Ready      control-plane   Xs    v1.32.0
+node-2   NotReady   <none>          Xs    v1.32.0
 "
     );
-    let mut o = opts();
-    o.wide = true;
     assert_eq!(
-        table(res("Node"), &items[..1], &o),
+        lab.get(&["node", "node-1", "-o", "wide"]),
         "\
-NAME     STATUS   ROLES           AGE    VERSION   INTERNAL-IP   EXTERNAL-IP   OS-IMAGE                         KERNEL-VERSION   CONTAINER-RUNTIME
-node-1   Ready    control-plane   2d3h   v1.32.0   172.28.5.10   <none>        Debian GNU/Linux 12 (bookworm)   6.1.0-18-amd64   kplab://0.1.0
+NAME     STATUS   ROLES           AGE   VERSION   INTERNAL-IP   EXTERNAL-IP   OS-IMAGE                         KERNEL-VERSION   CONTAINER-RUNTIME
+node-1   Ready    control-plane   Xs    v1.32.0   172.28.5.10   <none>        Debian GNU/Linux 12 (bookworm)   6.1.0-18-amd64   kplab://0.1.0
 "
     );
 }
 
 #[test]
-fn deployments_netpols_namespaces() {
-    let d = json!({"kind":"Deployment","metadata":{"name":"web","creationTimestamp":"2026-11-23T02:00:00Z"},
-        "spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}},
-        "status":{"readyReplicas":2,"updatedReplicas":3,"availableReplicas":2}});
-    let mut o = opts();
-    o.wide = true;
+fn deployments_netpols_namespaces_and_kinds() {
+    let Some(lab) = Lab::new() else { return };
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+        "spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}},
+        "status":{"replicas":3,"readyReplicas":2,"updatedReplicas":3,"availableReplicas":2}}),
+    );
     assert_eq!(
-        table(res("Deployment"), &[d], &o),
+        lab.get(&["deploy", "web", "-o", "wide"]),
         "\
 NAME   READY   UP-TO-DATE   AVAILABLE   AGE   CONTAINERS   IMAGES       SELECTOR
-web    2/3     3            2           3h    nginx        nginx:1.27   app=web
+web    2/3     3            2           Xs    nginx        nginx:1.27   app=web
 "
     );
-    let np = |name: &str, sel: Value| json!({"kind":"NetworkPolicy","metadata":{"name":name,"creationTimestamp":"2026-11-23T04:59:00Z"},"spec":{"podSelector":sel}});
-    assert_eq!(
-        table(
-            res("NetworkPolicy"),
-            &[
-                np("deny-all", json!({})),
-                np(
-                    "allow-fe",
-                    json!({"matchLabels":{"app":"web"},"matchExpressions":[{"key":"tier","operator":"NotIn","values":["db","cache"]}]})
-                )
-            ],
-            &opts()
+    let np = |name: &str, sel: Value| json!({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":name},"spec":{"podSelector":sel}});
+    lab.store(Some("default"), np("deny-all", json!({})));
+    lab.store(
+        Some("default"),
+        np(
+            "allow-fe",
+            json!({"matchLabels":{"app":"web"},"matchExpressions":[{"key":"tier","operator":"NotIn","values":["db","cache"]}]}),
         ),
+    );
+    assert_eq!(
+        lab.get(&["netpol", "deny-all", "allow-fe"]),
         "\
 NAME       POD-SELECTOR                    AGE
-deny-all   <none>                          60s
-allow-fe   app=web,tier notin (cache,db)   60s
+deny-all   <none>                          Xs
+allow-fe   app=web,tier notin (cache,db)   Xs
 "
     );
-    let ns = json!({"kind":"Namespace","metadata":{"name":"kube-system","creationTimestamp":"2026-10-01T00:00:00Z"},"status":{"phase":"Active"}});
     assert_eq!(
-        table(res("Namespace"), &[ns], &opts()),
-        "NAME          STATUS   AGE\nkube-system   Active   53d\n"
+        lab.get(&["ns", "kube-system"]),
+        "NAME          STATUS   AGE\nkube-system   Active   Xs\n"
     );
-}
-
-#[test]
-fn multi_type_names_carry_the_kind() {
-    let mut o = opts();
-    o.with_kind = true;
-    let d = json!({"kind":"Deployment","metadata":{"name":"web","creationTimestamp":"2026-11-23T04:59:00Z"},"spec":{"replicas":1},"status":{}});
+    lab.store(
+        Some("default"),
+        json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"one"},
+        "spec":{"replicas":1,"selector":{"matchLabels":{"app":"one"}},"template":{"metadata":{"labels":{"app":"one"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}),
+    );
     assert_eq!(
-        table(res("Deployment"), &[d], &o),
-        "NAME                  READY   UP-TO-DATE   AVAILABLE   AGE\ndeployment.apps/web   0/1     0            0           60s\n"
+        lab.get(&["deploy", "one", "--show-kind"]),
+        "NAME                  READY   UP-TO-DATE   AVAILABLE   AGE\ndeployment.apps/one   0/1     0            0           Xs\n"
     );
 }

@@ -44,7 +44,6 @@ pub const BASE_REPO: &str = "kplab-base";
 pub const DEBIAN_IMAGE: &str = "debian:bookworm-slim";
 /// Names under which the agent is linked in `/usr/local/bin`.
 pub const AGENT_LINKS: &[&str] = &[
-    "kplab-kubectl",
     "kube-proxy",
     "kube-apiserver",
     "kube-controller-manager",
@@ -657,7 +656,6 @@ mod tests {
             "`kubectl` is the real one, not a link to the agent"
         );
         for c in [
-            "kplab-kubectl",
             "kube-proxy",
             "kubelet",
             "kplab-node",

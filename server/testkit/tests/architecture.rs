@@ -530,7 +530,7 @@ fn agent_components_share_only_the_common_layer() {
     let krates = crates();
     let agent = &krates[1];
     // Every component of the agent (apiserver, controllers, kubelet, kube-proxy, dns, policy,
-    // kubectl…) uses the shared Kubernetes layer `kube` and never another component. The
+    // probe…) uses the shared Kubernetes layer `kube` and never another component. The
     // property-test generators (`props`, test builds only) are shared by the components' tests.
     let mut bad = crossings(agent, |from, to| {
         to == "kube" || to == "props" || from == "props"

@@ -13,7 +13,6 @@ pub const CLUSTER_DNS: &str = crate::kube::contract::DNS_SERVICE_IP;
 pub const SERVICE_CIDR: &str = crate::kube::contract::SERVICE_CIDR;
 /// Names the image links to the multi-call binary.
 pub const LINKS: &[&str] = &[
-    "kplab-kubectl",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",

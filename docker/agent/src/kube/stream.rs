@@ -1,7 +1,7 @@
 //! The kubelet's stream protocol for exec and attach (CONTRACTS.md, "Exec"): frames of a 1-byte
 //! stream id, 3 zero bytes, a 4-byte big-endian length and the payload.
 //!
-//! Two ways to carry them. Our own kubectl POSTs `/exec/{ns}/{pod}` and reads frames from a
+//! Two ways to carry them. A plain `POST /exec/{ns}/{pod}` to the kubelet reads frames from a
 //! chunked response (one direction). The API server's `pods/exec` and `pods/attach` open
 //! `GET /exec|attach/{ns}/{pod}?command=…&stdin=1&tty=1` with `Upgrade: kplab-stream`; after
 //! `101 Switching Protocols` the TCP connection carries frames both ways:

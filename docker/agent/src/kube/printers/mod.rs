@@ -1,9 +1,9 @@
 //! The table printers of kube-apiserver (`pkg/printers/internalversion/printers.go`): for each
 //! kind, the column definitions (name, type, format, description, priority 1 for `-o wide`)
 //! and the cells of an object's row, computed as upstream computes them. The API server turns
-//! them into `meta.k8s.io/v1 Table` responses (`apiserver::table`), our kubectl prints them
-//! (`kubectl::printers`). Printers are keyed by kind, so a kind gets its columns as soon as the
-//! server serves it; any other kind gets the default NAME, AGE table.
+//! them into `meta.k8s.io/v1 Table` responses (`apiserver::table`), which kubectl prints.
+//! Printers are keyed by kind, so a kind gets its columns as soon as the server serves it; any
+//! other kind gets the default NAME, AGE table.
 //!
 //! As upstream's server-side convertor, [`cells`] always computes every column (wide ones
 //! included): clients drop the columns whose priority they do not show.
