@@ -785,14 +785,7 @@ pub fn encode_message(v: &Value, msg: &Message, depth: usize) -> Result<Vec<u8>>
 }
 
 fn type_error(what: &str, want: &str, got: &Value) -> Error {
-    let kind = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    };
+    let kind = crate::schema::json_kind(got);
     Error::new(format!("{what}: expected {want}, got {kind}"))
 }
 

@@ -384,7 +384,7 @@ fn type_error_in(msg: &'static Message, v: &serde_json::Value, prefix: &str) -> 
                 }
             }
             (Label::Repeated, other) if f.ty != Ty::Scalar(Scalar::Bytes) => {
-                return fail(json_kind(other), format!("[]{elem}"));
+                return fail(json_kind(other).to_string(), format!("[]{elem}"));
             }
             (Label::Map(_), serde_json::Value::Object(entries)) => {
                 for it in entries.values() {
@@ -394,7 +394,10 @@ fn type_error_in(msg: &'static Message, v: &serde_json::Value, prefix: &str) -> 
                 }
             }
             (Label::Map(k), other) => {
-                return fail(json_kind(other), format!("map[{}]{elem}", scalar_go(k)));
+                return fail(
+                    json_kind(other).to_string(),
+                    format!("map[{}]{elem}", scalar_go(k)),
+                );
             }
             _ => {
                 if let Some(e) = elem_error(f.ty, val, &path, owner) {
@@ -462,8 +465,8 @@ fn owner_of(msg: &'static Message, key: &str) -> &'static str {
     msg.short_name()
 }
 
-/// How Go's decoder names a JSON value's type in its errors.
-fn json_kind(v: &serde_json::Value) -> String {
+/// How Go's decoder names a JSON value's type in its errors (`bool`, `object`...).
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "bool",
@@ -472,7 +475,6 @@ fn json_kind(v: &serde_json::Value) -> String {
         serde_json::Value::Array(_) => "array",
         serde_json::Value::Object(_) => "object",
     }
-    .to_string()
 }
 
 fn scalar_go(s: Scalar) -> &'static str {

@@ -8,7 +8,8 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::handlers::entry::{method_not_allowed, parse_body};
+use super::handlers::body::parse_body;
+use super::handlers::entry::method_not_allowed;
 use super::handlers::errors::{unknown_path, ApiError, ApiResult};
 use crate::kube::client::Status;
 

@@ -82,10 +82,7 @@ impl DaemonSetController {
                 continue;
             }
             if let Err(e) = self.reconcile(&ds) {
-                let benign = e
-                    .downcast_ref::<crate::kube::client::ClientError>()
-                    .is_some_and(|c| c.is_conflict() || c.is_not_found());
-                if !benign {
+                if !crate::kube::client::lost_race(&e) {
                     tracing::warn!(daemonset = %ds.name(), error = %e, "reconcile failed");
                 }
             }

@@ -347,11 +347,7 @@ impl DeploymentController {
                 continue;
             }
             if let Err(e) = self.reconcile(&d) {
-                // A stale cache loses a write race: the watch event wakes us up again.
-                let conflict = e
-                    .downcast_ref::<crate::kube::client::ClientError>()
-                    .is_some_and(|c| c.is_conflict() || c.is_not_found());
-                if conflict {
+                if crate::kube::client::lost_race(&e) {
                     tracing::debug!(deployment = %d.name(), "conflict; retrying on the next event");
                     continue;
                 }

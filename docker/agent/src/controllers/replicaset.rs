@@ -84,10 +84,7 @@ impl ReplicaSetController {
                 continue;
             }
             if let Err(e) = self.reconcile(&rs) {
-                let benign = e
-                    .downcast_ref::<crate::kube::client::ClientError>()
-                    .is_some_and(|c| c.is_conflict() || c.is_not_found());
-                if !benign {
+                if !crate::kube::client::lost_race(&e) {
                     tracing::warn!(replicaset = %rs.name(), error = %e, "reconcile failed");
                 }
             }

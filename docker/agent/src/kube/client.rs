@@ -50,6 +50,13 @@ pub enum ClientError {
     },
 }
 
+/// Whether a controller's failed reconcile only lost a race to a newer write (409) or a
+/// deletion (404): its cache is stale and the watch event that follows wakes it up again.
+pub fn lost_race(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ClientError>()
+        .is_some_and(|c| c.is_conflict() || c.is_not_found())
+}
+
 impl ClientError {
     /// The Status, when the server answered with one.
     pub fn status(&self) -> Option<&Status> {

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::binding::bind;
 use super::binding::scale_of;
 use super::binding::scale_update;
+use super::body::parse_body;
 use super::create::create;
 use super::create::replace;
 use super::create::Mode;
@@ -86,20 +87,6 @@ pub(crate) fn query_map(uri: &Uri) -> std::collections::HashMap<String, String> 
     axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
         .map(|q| q.0)
         .unwrap_or_default()
-}
-
-pub(crate) fn parse_body(body: &Bytes) -> ApiResult<Value> {
-    if body.is_empty() {
-        return Err(bad_request("the body of the request was empty"));
-    }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
-    if !v.is_object() {
-        return Err(bad_request(
-            "couldn't get version/kind; json parse error: the body is not a JSON object",
-        ));
-    }
-    Ok(v)
 }
 
 pub(crate) fn dispatch(

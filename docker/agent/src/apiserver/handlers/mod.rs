@@ -6,6 +6,7 @@
 //! sees and produces a consistent state; watches stream from the store's broadcast channel.
 
 pub mod binding;
+pub mod body;
 pub mod create;
 pub mod delete;
 pub mod entry;

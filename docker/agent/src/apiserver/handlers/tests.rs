@@ -6,6 +6,7 @@
 #[cfg(test)]
 mod props {
 
+    use crate::apiserver::handlers::body::*;
     use crate::apiserver::handlers::entry::*;
     use crate::apiserver::handlers::errors::*;
     use crate::apiserver::handlers::path::*;

@@ -10,6 +10,7 @@ use serde_json::json;
 use serde_json::Value;
 
 use super::binding::scale_update;
+use super::body::parse_body;
 use super::create::create;
 use super::create::keeps_status_on_main_update;
 use super::create::replace;
@@ -43,33 +44,6 @@ pub(crate) fn warn(text: String) {
 /// The warnings of the request just served (`Warning: 299 - "..."` headers), emptied.
 pub(crate) fn take_warnings() -> Vec<String> {
     WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
-}
-
-/// The name Go's `encoding/json` gives the JSON type of `v`.
-fn go_json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// A merge or strategic merge patch: a JSON object.
-fn patch_object(body: &[u8]) -> ApiResult<Value> {
-    if body.is_empty() {
-        return Err(bad_request("the body of the request was empty"));
-    }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
-    if !v.is_object() {
-        return Err(bad_request(
-            "couldn't get version/kind; json parse error: the body is not a JSON object",
-        ));
-    }
-    Ok(v)
 }
 
 /// `fieldValidation`.
@@ -516,7 +490,7 @@ pub fn patch(
                     .map_err(|e| bad_request(format!("error decoding YAML: {e}")))?;
                 (cfg, true)
             } else {
-                (patch_object(body)?, true)
+                (parse_body(body)?, true)
             };
             let c = ctx(res, &opts, "scale");
             return with_writer(st, &opts, Some(c), |st| {
@@ -540,13 +514,13 @@ pub fn patch(
     let mut merged = match pt {
         PatchType::Json => json_patch(&old, body)?,
         PatchType::Merge => {
-            let p = patch_object(body)?;
+            let p = parse_body(body)?;
             let mut m = old.clone();
             merge_patch(&mut m, &p);
             m
         }
         PatchType::Strategic => {
-            let p = patch_object(body)?;
+            let p = parse_body(body)?;
             strategic::apply(&old, &p, res.kind).map_err(|e| match e {
                 strategic::SmpError::BadPatch(m) => bad_request(m),
                 strategic::SmpError::Invalid(m) => unprocessable(&m),
@@ -559,14 +533,14 @@ pub fn patch(
     if let Some(m) = merged.get("metadata").filter(|m| !m.is_object()) {
         return Err(bad_request(format!(
             "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
-            go_json_type(m),
+            kubeschema::json_kind(m),
             res.kind
         )));
     }
     if !merged.is_object() {
         return Err(bad_request(format!(
             "json: cannot unmarshal {} into Go value of type {}",
-            go_json_type(&merged),
+            kubeschema::json_kind(&merged),
             res.kind
         )));
     }
@@ -617,7 +591,7 @@ fn run_json_patch(old: &Value, body: &[u8]) -> Result<Value, JsonPatchError> {
     let Value::Array(ops) = ops else {
         return Err(JsonPatchError::Decode(bad_request(format!(
             "json: cannot unmarshal {} into Go value of type jsonpatch.Patch",
-            go_json_type(&ops)
+            kubeschema::json_kind(&ops)
         ))));
     };
     let mut doc = old.clone();
@@ -724,7 +698,7 @@ fn apply(
     let Value::Object(_) = &cfg else {
         return Err(bad_request(format!(
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            go_json_type(&cfg)
+            kubeschema::json_kind(&cfg)
         )));
     };
     if cfg
@@ -746,7 +720,7 @@ fn apply(
     if let Some(m) = cfg.get("metadata").filter(|m| !m.is_object()) {
         return Err(bad_request(format!(
             "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
-            go_json_type(m),
+            kubeschema::json_kind(m),
             res.kind
         )));
     }
