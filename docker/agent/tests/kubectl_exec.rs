@@ -66,6 +66,7 @@ fn exec_and_logs_through_the_kubelet() {
             (ns == "default" && pod == "web").then_some(me)
         }),
         components: Arc::new(|_: &str, _: &str| None),
+        consoles: kplab_agent::kubelet::http::no_consoles(),
         pod_log_dir: logs.join("pods"),
         log_dir: logs.clone(),
     };
@@ -163,6 +164,7 @@ fn the_kubelet_serves_a_node_component_pods_log_as_the_components() {
         components: Arc::new(|ns: &str, pod: &str| {
             (ns == "kube-system" && pod == "kube-proxy-x2x9z").then_some("kube-proxy")
         }),
+        consoles: kplab_agent::kubelet::http::no_consoles(),
         pod_log_dir: logs.join("pods"),
         log_dir: logs.clone(),
     };
