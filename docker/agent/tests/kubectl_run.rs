@@ -350,3 +350,38 @@ fn a_pod_without_stdin_still_runs_the_pod_server_and_attach_streams_its_log() {
     assert!(text.contains("GET / from 10.244.9.9:1234"), "{text}");
     assert!(!text.contains("listening on"), "{text}");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn kubectl_debug_node_runs_a_shell_in_the_nodes_network_namespace() {
+    let lab = Lab::start();
+    let node_netns = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    let (code, out, err) = lab.kubectl(
+        "1.33",
+        &["debug", "node/node-9", "-i", "--image=busybox"],
+        "readlink /proc/self/ns/net\n",
+    );
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(
+        out.contains(&*node_netns.to_string_lossy()),
+        "{node_netns:?} in {out}\nstderr: {err}"
+    );
+    let list = lab.client.list(&PODS, Some("default"), None, None).unwrap();
+    let pod = list
+        .items
+        .iter()
+        .find(|p| p.name().starts_with("node-debugger-node-9-"))
+        .expect("the debug pod")
+        .clone();
+    assert_eq!(pod["spec"]["hostNetwork"], true);
+    let name = pod.name().to_string();
+    let done = wait_for("the debug pod Succeeded", || {
+        lab.pod(&name)
+            .filter(|p| p["status"]["phase"] == "Succeeded")
+    });
+    assert_eq!(done["status"]["podIP"], "127.0.0.1");
+    assert_eq!(
+        done["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+        0
+    );
+}
