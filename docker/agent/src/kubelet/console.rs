@@ -198,4 +198,19 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(Output::Exited(3)));
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "hi\n");
     }
+
+    #[test]
+    fn stdin_once_closes_stdin_when_the_first_session_ends() {
+        for (once, open_after) in [(true, false), (false, true)] {
+            let (mut r, w) = std::io::pipe().unwrap();
+            let c = Console::new(None, once, Some(Box::new(w)));
+            c.input(b"a");
+            c.detached();
+            c.input(b"b");
+            drop(c);
+            let mut got = String::new();
+            r.read_to_string(&mut got).unwrap();
+            assert_eq!(got, if open_after { "ab" } else { "a" });
+        }
+    }
 }
