@@ -62,6 +62,7 @@ fn exec_and_logs_through_the_kubelet() {
         components: Arc::new(|ns: &str, pod: &str| {
             (ns == "kube-system" && pod == "kube-proxy-node-9").then_some("kube-proxy")
         }),
+        consoles: kplab_agent::kubelet::http::no_consoles(),
         pod_log_dir: logs.join("pods"),
         log_dir: logs.clone(),
     };
@@ -152,6 +153,7 @@ fn the_kubelet_serves_a_node_component_pods_log_as_the_components() {
         components: Arc::new(|ns: &str, pod: &str| {
             (ns == "kube-system" && pod == "kube-proxy-x2x9z").then_some("kube-proxy")
         }),
+        consoles: kplab_agent::kubelet::http::no_consoles(),
         pod_log_dir: logs.join("pods"),
         log_dir: logs.clone(),
     };

@@ -133,6 +133,7 @@ impl Lab {
                 (known && up.load(Ordering::SeqCst)).then_some(pid)
             }),
             components: Arc::new(|_: &str, _: &str| None),
+            consoles: kplab_agent::kubelet::http::no_consoles(),
             pod_log_dir: logs.join("pods"),
             log_dir: logs.clone(),
         };

@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::server::{respond, status};
 use crate::kube::process::spawn_piped;
 
-pub use super::server::{ComponentLookup, PodLookup, Server};
+pub use super::server::{no_consoles, ComponentLookup, ConsoleLookup, PodLookup, Server};
 pub use crate::kube::stream::{frame, parse_frames, EXIT, STDERR, STDOUT};
 
 pub(crate) struct Request {

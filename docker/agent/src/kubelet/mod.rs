@@ -16,6 +16,7 @@
 
 pub mod components;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod logs;
 pub mod node;
@@ -91,9 +92,14 @@ struct Entry {
     terminating: bool,
     /// When a dead process may be restarted (crash-loop backoff).
     restart_at: Option<Instant>,
-    /// What the last reported status was built from (running, ready, pid, restarts): the
-    /// status is rebuilt and sent only when this changes, so an idle kubelet sends nothing.
-    last_pushed: Option<(bool, bool, u32, u32)>,
+    /// What the last reported status was built from (running, ready, pid, restarts,
+    /// completed): the status is rebuilt and sent only when this changes, so an idle kubelet
+    /// sends nothing.
+    last_pushed: Option<(bool, bool, u32, u32, bool)>,
+    /// An interactive pod's console (see [`console`]).
+    console: Option<Arc<console::Console>>,
+    /// An interactive pod whose process exited for good (its restart policy): its exit.
+    completed: Option<store::LastExit>,
 }
 
 impl Entry {
@@ -185,9 +191,16 @@ impl Kubelet {
                 .get(&format!("{ns}/{name}"))
                 .copied()
         });
+        let k = self.clone();
+        let consoles: http::ConsoleLookup = Arc::new(move |ns: &str, name: &str| {
+            k.pods()
+                .get(&format!("{ns}/{name}"))
+                .and_then(|e| e.console.clone())
+        });
         let srv = http::Server {
             lookup,
             components,
+            consoles,
             pod_log_dir: cfg.pod_log_dir.clone(),
             log_dir: cfg.log_dir.clone(),
         };
@@ -493,9 +506,13 @@ impl Kubelet {
                 };
                 // Record the IP before anything else, so a crash cannot hand it out twice.
                 self.0.store.save(&record).map_err(|e| e.to_string())?;
-                let child = self.launch(&spec, &mut record)?;
-                (record, Some(child))
+                let (child, console) = self.launch(&spec, &mut record)?;
+                (record, Some((child, console)))
             }
+        };
+        let (child, console) = match child {
+            Some((c, console)) => (Some(c), console),
+            None => (None, None),
         };
         let delay = spec
             .readiness
@@ -519,17 +536,41 @@ impl Kubelet {
                 terminating: false,
                 restart_at: None,
                 last_pushed: None,
+                console,
+                completed: None,
             },
         );
         Ok(how)
     }
 
     /// Starts the process and wires its network; updates and saves the record.
-    fn launch(&self, spec: &PodSpecInfo, record: &mut PodRecord) -> Result<Child, String> {
-        let mut child = pods::start_process(&self.0.paths, spec, &self.0.cfg.node_name, record.ip)
-            .map_err(|e| e.to_string())?;
+    fn launch(
+        &self,
+        spec: &PodSpecInfo,
+        record: &mut PodRecord,
+    ) -> Result<(Child, Option<Arc<console::Console>>), String> {
+        let (mut child, console) = match &spec.interactive {
+            Some(how) => {
+                let ip = if how.host_network {
+                    self.0.cfg.node_ip
+                } else {
+                    record.ip
+                };
+                let (c, console) = pods::start_interactive(&self.0.paths, spec, how, ip)
+                    .map_err(|e| e.to_string())?;
+                (c, Some(console))
+            }
+            None => (
+                pods::start_process(&self.0.paths, spec, &self.0.cfg.node_name, record.ip)
+                    .map_err(|e| e.to_string())?,
+                None,
+            ),
+        };
         let pid = child.id();
-        if let Err(e) = net::setup_pod(&record.veth, pid, record.ip) {
+        let host_network = spec.interactive.as_ref().is_some_and(|i| i.host_network);
+        if host_network {
+            // In the node's network namespace: no veth, no route.
+        } else if let Err(e) = net::setup_pod(&record.veth, pid, record.ip) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!("network setup failed: {e}"));
@@ -539,7 +580,7 @@ impl Kubelet {
         store::write_atomic(&dir.join("pid"), format!("{pid}\n").as_bytes())
             .map_err(|e| e.to_string())?;
         self.0.store.save(record).map_err(|e| e.to_string())?;
-        Ok(child)
+        Ok((child, console))
     }
 
     /// Stops a pod and removes everything it had; with `delete_object`, finishes the API
@@ -548,7 +589,10 @@ impl Kubelet {
         let taken = self.pods().remove(key);
         let (namespace, name) = key.split_once('/').unwrap_or(("default", key));
         if let Some(mut e) = taken {
-            pods::stop_process(e.record.pid, e.child.as_mut(), e.spec.grace);
+            // A completed pod's process is gone (and reaped: its PID may be another's now).
+            if e.completed.is_none() {
+                pods::stop_process(e.record.pid, e.child.as_mut(), e.spec.grace);
+            }
             if let Err(err) = net::teardown_pod(&e.record.veth, e.record.ip) {
                 log(&format!("pod {key}: network teardown: {err}"));
             }
@@ -585,8 +629,14 @@ impl Kubelet {
             let Some(e) = pods.get_mut(key) else {
                 return;
             };
-            let running = e.alive();
-            let sig = (running, e.ready, e.record.pid, e.record.restart_count);
+            let running = e.completed.is_none() && e.alive();
+            let sig = (
+                running,
+                e.ready,
+                e.record.pid,
+                e.record.restart_count,
+                e.completed.is_some(),
+            );
             if e.last_pushed == Some(sig) {
                 return;
             }
@@ -597,6 +647,7 @@ impl Kubelet {
                 ready: e.ready && running,
                 ready_since: &e.ready_since,
                 running,
+                completed: e.completed.as_ref(),
             });
             e.last_pushed = Some(sig);
             (e.pod.clone(), status)
@@ -640,7 +691,7 @@ impl Kubelet {
         let Some(e) = pods.get_mut(key) else {
             return;
         };
-        if e.terminating || e.alive() {
+        if e.terminating || e.completed.is_some() || e.alive() {
             return;
         }
         let now = Instant::now();
@@ -655,11 +706,34 @@ impl Kubelet {
                         s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
                     })
                     .unwrap_or(137);
-                e.record.last_exit = Some(store::LastExit {
+                let exit = store::LastExit {
                     exit_code: code,
                     started_at: e.record.started_at.clone(),
                     finished_at: crate::kube::time::now_rfc3339(),
-                });
+                };
+                if let Some(c) = e.console.as_ref() {
+                    c.exited(code);
+                }
+                if e.spec
+                    .interactive
+                    .as_ref()
+                    .is_some_and(|i| i.completes_on(code))
+                {
+                    // Done for good, as the kubelet leaves a pod of restartPolicy Never.
+                    log(&format!(
+                        "pod {key}: process {} exited with {code}; completed",
+                        e.record.pid
+                    ));
+                    e.completed = Some(exit);
+                    e.ready = false;
+                    e.ready_since = crate::kube::time::now_rfc3339();
+                    let host = e.spec.interactive.as_ref().is_some_and(|i| i.host_network);
+                    if !host {
+                        let _ = net::teardown_pod(&e.record.veth, e.record.ip);
+                    }
+                    return;
+                }
+                e.record.last_exit = Some(exit);
                 e.child = None;
                 // Crash-loop backoff: immediately the first time, then 1 s, 2 s, … 30 s.
                 let backoff = if e.record.restart_count == 0 {
@@ -701,9 +775,10 @@ impl Kubelet {
                 let spec = e.spec.clone();
                 let mut record = e.record.clone();
                 match self.launch(&spec, &mut record) {
-                    Ok(child) => {
+                    Ok((child, console)) => {
                         e.record = record;
                         e.child = Some(child);
+                        e.console = console;
                         e.ready = spec.readiness.is_none();
                         e.ready_since = crate::kube::time::now_rfc3339();
                         e.probe = ProbeState {

@@ -84,6 +84,68 @@ pub struct PodSpecInfo {
     pub readiness: Option<Probe>,
     /// `terminationGracePeriodSeconds` (30).
     pub grace: Duration,
+    /// The first container has `stdin: true`: the pod's process is its command (see
+    /// [`super::console`]), not the pod server.
+    pub interactive: Option<Interactive>,
+}
+
+/// How an interactive pod's process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interactive {
+    /// `command` + `args` of the first container (`sh` when neither is given).
+    pub command: Vec<String>,
+    /// `tty: true`: on a pseudo-terminal.
+    pub tty: bool,
+    /// `stdinOnce: true`: stdin closes when the first attach ends.
+    pub stdin_once: bool,
+    /// `hostNetwork: true`: in the node's network namespace.
+    pub host_network: bool,
+    /// `restartPolicy` (`Always` when absent).
+    pub restart_policy: String,
+}
+
+impl Interactive {
+    /// Reads the first container of a pod; `None` unless it has `stdin: true`.
+    pub fn from_pod(pod: &Value) -> Option<Interactive> {
+        let c = pod.pointer("/spec/containers/0")?;
+        let flag = |k: &str| c.get(k).and_then(Value::as_bool) == Some(true);
+        if !flag("stdin") {
+            return None;
+        }
+        let list = |k: &str| -> Vec<String> {
+            c.get(k)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        };
+        // The images used this way (busybox, alpine, netshoot) have no entrypoint and `sh` as
+        // their command: `args` alone replace it.
+        let mut command = list("command");
+        command.extend(list("args"));
+        if command.is_empty() {
+            command.push("sh".into());
+        }
+        Some(Interactive {
+            command,
+            tty: flag("tty"),
+            stdin_once: flag("stdinOnce"),
+            host_network: pod.pointer("/spec/hostNetwork").and_then(Value::as_bool) == Some(true),
+            restart_policy: str_at(pod, "/spec/restartPolicy")
+                .unwrap_or("Always")
+                .to_string(),
+        })
+    }
+
+    /// Whether an exit with `code` completes the pod (no restart).
+    pub fn completes_on(&self, code: i32) -> bool {
+        match self.restart_policy.as_str() {
+            "Never" => true,
+            "OnFailure" => code == 0,
+            _ => false,
+        }
+    }
 }
 
 impl PodSpecInfo {
@@ -156,6 +218,7 @@ impl PodSpecInfo {
             coredns,
             readiness,
             grace: Duration::from_secs(grace),
+            interactive: Interactive::from_pod(pod),
         }
     }
 
@@ -385,6 +448,124 @@ pub fn start_process(
     }
 }
 
+/// Starts an interactive pod's process: `kplab-pod --netns-run` (a network namespace of its
+/// own unless `hostNetwork`, entered before the command runs once the kubelet has written the
+/// pod's `pid` file, i.e. after its network is set up), then the container's command, on a new
+/// pseudo-terminal (`tty`) or pipes; its output goes to the pod's log through the console.
+pub fn start_interactive(
+    paths: &Paths,
+    spec: &PodSpecInfo,
+    how: &Interactive,
+    ip: Ipv4Addr,
+) -> Result<(Child, std::sync::Arc<super::console::Console>), StartError> {
+    use super::console::Console;
+    let log = paths.pod_log(&spec.namespace, &spec.name);
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StartError::Io { what, path, source }
+    };
+    if let Some(d) = log.parent() {
+        std::fs::create_dir_all(d).map_err(io("cannot create", d))?;
+    }
+    let run = paths.pod_run_dir(&spec.namespace, &spec.name);
+    std::fs::create_dir_all(&run).map_err(io("cannot create", &run))?;
+    let pid_file = run.join("pid");
+    // A pid file from an earlier process of this pod must not let the new one run early.
+    let _ = std::fs::remove_file(&pid_file);
+    let open_log = || {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(io("cannot open", &log))
+    };
+    let mut cmd = Command::new(&paths.exe);
+    cmd.arg0("kplab-pod").arg("--netns-run").arg(&pid_file);
+    if how.tty {
+        cmd.arg("--tty");
+    }
+    if how.host_network {
+        cmd.arg("--host-network");
+    }
+    cmd.arg("--")
+        .args(&how.command)
+        .current_dir("/")
+        .env("KPLAB_POD_NAME", &spec.name)
+        .env("KPLAB_POD_NAMESPACE", &spec.namespace)
+        .env("KPLAB_POD_IP", ip.to_string())
+        .env("HOSTNAME", &spec.name)
+        .envs(crate::kube::stream::resolver_env(&spec.namespace));
+    let start_err = io("cannot start", &paths.exe);
+    let (child, console) = if how.tty {
+        cmd.env("TERM", "xterm");
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|e| io("cannot open a terminal for", &log)(std::io::Error::from(e)))?;
+        let path = nix::unistd::ttyname(&pty.slave)
+            .map_err(|e| io("cannot name the terminal of", &log)(std::io::Error::from(e)))?;
+        let dup = |f: &std::os::fd::OwnedFd| f.try_clone().map_err(io("cannot duplicate", &path));
+        cmd.stdin(Stdio::from(dup(&pty.slave)?))
+            .stdout(Stdio::from(dup(&pty.slave)?))
+            .stderr(Stdio::from(pty.slave));
+        let child = cmd.spawn().map_err(start_err)?;
+        drop(cmd);
+        let master = std::fs::File::from(pty.master);
+        let input = master.try_clone().map_err(io("cannot duplicate", &path))?;
+        let console = Console::new(Some(path), how.stdin_once, Some(Box::new(input)));
+        console.pump(crate::kube::stream::STDOUT, Box::new(master), open_log()?);
+        (child, console)
+    } else {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(start_err)?;
+        let input = child
+            .stdin
+            .take()
+            .map(|i| Box::new(i) as Box<dyn Write + Send>);
+        let console = Console::new(None, how.stdin_once, input);
+        if let Some(o) = child.stdout.take() {
+            console.pump(crate::kube::stream::STDOUT, Box::new(o), open_log()?);
+        }
+        if let Some(e) = child.stderr.take() {
+            console.pump(crate::kube::stream::STDERR, Box::new(e), open_log()?);
+        }
+        (child, console)
+    };
+    if !how.host_network {
+        wait_for_netns(child, &log).map(|c| (c, console))
+    } else {
+        Ok((child, console))
+    }
+}
+
+/// Waits until the just started `child` is in a network namespace of its own.
+fn wait_for_netns(mut child: Child, log: &Path) -> Result<Child, StartError> {
+    let my_netns = std::fs::read_link("/proc/thread-self/ns/net").ok();
+    let pid = child.id();
+    let ns_link = format!("/proc/{pid}/ns/net");
+    let began = Instant::now();
+    let limit = Duration::from_secs(3);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(StartError::Exited {
+                status: status.to_string(),
+                tail: tail_file(log, 5),
+                log: log.to_path_buf(),
+            });
+        }
+        let now = std::fs::read_link(&ns_link).ok();
+        if now.is_some() && now != my_netns {
+            return Ok(child);
+        }
+        if began.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(StartError::NoNetns { pid, waited: limit });
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 /// The last `n` lines of a text file (for error messages).
 pub fn tail_file(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -542,6 +723,8 @@ pub struct StatusInput<'a> {
     pub ready_since: &'a str,
     /// Whether the process is running right now.
     pub running: bool,
+    /// An interactive pod whose process exited for good: its exit.
+    pub completed: Option<&'a crate::kubelet::store::LastExit>,
 }
 
 /// The `status` object for a pod, as a real kubelet reports it.
@@ -561,12 +744,19 @@ pub fn build_status(i: &StatusInput<'_>) -> Value {
         }
     }
     let container_id = format!("kplab://{}", i.record.pid);
+    let host_network = i.spec.interactive.as_ref().is_some_and(|x| x.host_network);
+    let pod_ip = if host_network { i.host_ip } else { i.record.ip };
     let statuses: Vec<Value> = i
         .spec
         .containers
         .iter()
         .map(|c| {
-            let state = if i.running {
+            let state = if let Some(done) = i.completed {
+                json!({"terminated": {"exitCode": done.exit_code,
+                    "reason": if done.exit_code == 0 { "Completed" } else { "Error" },
+                    "startedAt": done.started_at, "finishedAt": done.finished_at,
+                    "containerID": container_id}})
+            } else if i.running {
                 json!({"running": {"startedAt": i.record.started_at}})
             } else {
                 json!({"waiting": {"reason": "CrashLoopBackOff"}})
@@ -586,13 +776,28 @@ pub fn build_status(i: &StatusInput<'_>) -> Value {
                 "restartCount": i.record.restart_count,
                 "state": state,
                 "lastState": last,
-                "note": format!("image {} is not run: this pod is a kplab {} process answering on its containerPorts",
-                    c.image, if i.spec.coredns { "coredns" } else { "kplab-pod" }),
+                "note": match &i.spec.interactive {
+                    Some(x) => format!("image {} is not pulled: the node runs the container's command {:?} with the node's own tools",
+                        c.image, x.command),
+                    None => format!("image {} is not run: this pod is a kplab {} process answering on its containerPorts",
+                        c.image, if i.spec.coredns { "coredns" } else { "kplab-pod" }),
+                },
             })
         })
         .collect();
+    let phase = match i.completed {
+        Some(d) if d.exit_code == 0 => "Succeeded",
+        Some(_) => "Failed",
+        None => "Running",
+    };
+    if i.completed.is_some() {
+        for c in [&mut ready_cond, &mut cr_cond] {
+            c["reason"] = json!("PodCompleted");
+            c.as_object_mut().map(|m| m.remove("message"));
+        }
+    }
     json!({
-        "phase": "Running",
+        "phase": phase,
         "conditions": [
             {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": null, "lastTransitionTime": start},
             {"type": "Initialized", "status": "True", "lastProbeTime": null, "lastTransitionTime": start},
@@ -602,8 +807,8 @@ pub fn build_status(i: &StatusInput<'_>) -> Value {
         ],
         "hostIP": i.host_ip.to_string(),
         "hostIPs": [{"ip": i.host_ip.to_string()}],
-        "podIP": i.record.ip.to_string(),
-        "podIPs": [{"ip": i.record.ip.to_string()}],
+        "podIP": pod_ip.to_string(),
+        "podIPs": [{"ip": pod_ip.to_string()}],
         "startTime": start,
         "containerStatuses": statuses,
         "qosClass": "BestEffort",
@@ -695,6 +900,7 @@ mod tests {
             ready: false,
             ready_since: "2026-01-01T00:00:00Z",
             running: true,
+            completed: None,
         });
         assert_eq!(st["phase"], "Running");
         assert_eq!(st["podIP"], "10.244.2.4");

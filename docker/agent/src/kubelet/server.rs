@@ -15,12 +15,23 @@ pub type PodLookup = Arc<dyn Fn(&str, &str) -> Option<u32> + Send + Sync>;
 /// Which node component (`kube-proxy`, `calico-node`) a local pod stands for.
 pub type ComponentLookup = Arc<dyn Fn(&str, &str) -> Option<&'static str> + Send + Sync>;
 
+/// Finds the console of a local interactive pod (see `super::console`).
+pub type ConsoleLookup =
+    Arc<dyn Fn(&str, &str) -> Option<Arc<super::console::Console>> + Send + Sync>;
+
+/// No interactive pods (a server without a kubelet behind it).
+pub fn no_consoles() -> ConsoleLookup {
+    Arc::new(|_: &str, _: &str| None)
+}
+
 /// The server's configuration.
 pub struct Server {
     /// Local pods.
     pub lookup: PodLookup,
     /// Local pods standing for node components: their log is the component's.
     pub components: ComponentLookup,
+    /// Local interactive pods: attach talks to their process.
+    pub consoles: ConsoleLookup,
     /// `/var/log/kplab/pods`.
     pub pod_log_dir: PathBuf,
     /// `/var/log/kplab`.

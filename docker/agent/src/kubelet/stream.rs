@@ -10,8 +10,12 @@
 //! stream with a terminal, as on a real node), then the exit code. The client leaving (the
 //! connection closes) kills the command's process group.
 //!
-//! attach streams what the pod writes from now on (the pod's processes have no stdin), until the
-//! pod is gone or the client leaves.
+//! attach to an interactive pod (first container `stdin: true`, see `super::console`) talks to
+//! its process: stdin and resize frames go to it, its output comes back (on a terminal one
+//! stream; what it wrote before the first attach first), and when it exits the stream ends with
+//! exit code 0, as the upstream kubelet's attach ends with Success whatever the code (kubectl
+//! reads the code from the pod's status). attach to any other pod streams what the pod writes
+//! from now on (the pod server has no stdin), until the pod is gone or the client leaves.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -22,6 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::console::{Console, Output};
 use super::server::{status, Server};
 use crate::kube::stream::{self as ks, StreamRequest};
 
@@ -81,6 +86,8 @@ pub(crate) fn serve(
     out.flush()?;
     let result = if kind == "exec" {
         exec(pid, ns, &req, reader, &mut out)
+    } else if let Some(console) = (srv.consoles)(ns, pod) {
+        attach_console(&console, &req, reader, &mut out)
     } else {
         let log = srv.pod_log_dir.join(format!("{ns}_{pod}.log"));
         let lookup = std::sync::Arc::clone(&srv.lookup);
@@ -380,6 +387,71 @@ fn kill_group(pgid: u32) {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
+}
+
+/// attach to an interactive pod's console, until its process exits or the client leaves.
+fn attach_console(
+    console: &std::sync::Arc<Console>,
+    req: &StreamRequest,
+    reader: BufReader<TcpStream>,
+    out: &mut TcpStream,
+) -> std::io::Result<()> {
+    let (tx, rx) = mpsc::channel::<Output>();
+    {
+        let frames = read_frames(reader);
+        let console = std::sync::Arc::clone(console);
+        let tx = tx.clone();
+        let stdin = req.stdin;
+        std::thread::spawn(move || loop {
+            match frames.recv().ok().flatten() {
+                Some((ks::STDIN, data)) if stdin => console.input(&data),
+                Some((ks::RESIZE, data)) => {
+                    if let (Some(path), Some((w, h))) = (console.tty(), ks::parse_resize(&data)) {
+                        resize(path, w, h);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let _ = tx.send(Output::ClientGone);
+                    return;
+                }
+            }
+        });
+    }
+    console.subscribe(tx);
+    let wanted = |id: u8| (id == ks::STDOUT && req.stdout) || (id == ks::STDERR && req.stderr);
+    let mut exited = false;
+    loop {
+        let ev = if exited {
+            // What the process wrote last is still on its way for a moment.
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(e) => e,
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(e) => e,
+                Err(_) => break,
+            }
+        };
+        match ev {
+            Output::Data(id, data) if wanted(id) => {
+                if out.write_all(&ks::frame(id, &data)).is_err() {
+                    console.detached();
+                    return Ok(());
+                }
+            }
+            Output::Data(..) => {}
+            Output::Exited(_) => exited = true,
+            Output::ClientGone => {
+                console.detached();
+                return Ok(());
+            }
+        }
+    }
+    console.detached();
+    out.write_all(&ks::frame(ks::EXIT, b"0"))?;
+    out.flush()
 }
 
 /// attach: what the pod writes to its log from now on, as stdout frames.

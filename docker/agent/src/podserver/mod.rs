@@ -22,6 +22,12 @@
 //!
 //! `kplab-pod --netns-exec COMPONENT -- ARGS…` only unshares the network namespace and then
 //! executes this binary as `COMPONENT ARGS…` (the kubelet runs CoreDNS pods that way).
+//!
+//! `kplab-pod --netns-run PIDFILE [--tty] [--host-network] -- CMD ARGS…` is an interactive
+//! pod's process (`kubelet/console.rs`): a session of its own (its terminal, with `--tty`, the
+//! controlling one), a network namespace of its own unless `--host-network`, in which it waits
+//! until PIDFILE holds its PID (the kubelet writes it once the pod's network is set up), then
+//! it executes `CMD ARGS…`.
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -100,7 +106,8 @@ pub struct Options {
 const USAGE: &str =
     "usage: kplab-pod POD --namespace NS --node NODE [--pod-ip IP] [--port PORT[/TCP|UDP]]... \
 [--readiness-path PATH] [--run-dir DIR] [--bind IP] [--no-netns]
-       kplab-pod --netns-exec COMPONENT -- ARGS...";
+       kplab-pod --netns-exec COMPONENT -- ARGS...
+       kplab-pod --netns-run PIDFILE [--tty] [--host-network] -- CMD ARGS...";
 
 impl Options {
     /// Parses the arguments after `kplab-pod`.
@@ -187,6 +194,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
     if rest.first().map(String::as_str) == Some("--netns-exec") {
         return netns_exec(&rest[1..]);
     }
+    if rest.first().map(String::as_str) == Some("--netns-run") {
+        return netns_run(&rest[1..]);
+    }
     if rest.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
@@ -238,6 +248,66 @@ fn netns_exec(rest: &[String]) -> ExitCode {
         exe.display()
     );
     ExitCode::from(1)
+}
+
+/// `--netns-run PIDFILE [--tty] [--host-network] -- CMD ARGS…` (see the module's docs).
+fn netns_run(rest: &[String]) -> ExitCode {
+    let Some(pid_file) = rest.first().map(PathBuf::from) else {
+        eprintln!("kplab-pod: --netns-run needs a pid file\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let mut args = &rest[1..];
+    let (mut tty, mut host) = (false, false);
+    while let Some(a) = args.first() {
+        match a.as_str() {
+            "--tty" => tty = true,
+            "--host-network" => host = true,
+            "--" => {
+                args = &args[1..];
+                break;
+            }
+            _ => break,
+        }
+        args = &args[1..];
+    }
+    let Some(program) = args.first() else {
+        eprintln!("kplab-pod: --netns-run needs a command\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let _ = nix::unistd::setsid();
+    if tty {
+        // A session leader that opens a terminal makes it its controlling one (job control, ^C).
+        if let Ok(path) = nix::unistd::ttyname(std::io::stdin()) {
+            let _ = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path);
+        }
+    }
+    if !host {
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+            eprintln!("kplab-pod: unshare(CLONE_NEWNET) failed: {e} (needs CAP_SYS_ADMIN)");
+            return ExitCode::from(1);
+        }
+        let me = std::process::id().to_string();
+        let began = std::time::Instant::now();
+        while std::fs::read_to_string(&pid_file)
+            .ok()
+            .as_deref()
+            .map(str::trim)
+            != Some(&me)
+            && began.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let err = Command::new(program).args(&args[1..]).exec();
+    eprintln!("kplab-pod: exec {program}: {err}");
+    ExitCode::from(if err.kind() == ErrorKind::NotFound {
+        127
+    } else {
+        126
+    })
 }
 
 /// Binds every port, then answers until the process is killed.
