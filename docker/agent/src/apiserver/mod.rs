@@ -21,7 +21,9 @@
 //! give an older snapshot: an exact older version is 410, a continued list may see later
 //! changes). Writes (`handlers::write`) take the four patch types, `dryRun`,
 //! `fieldValidation` and field managers (`fieldmanager`); the patch merge keys behind strategic
-//! merge patch and apply come from `kube::patchmeta`, which reads them from `kubeschema`.
+//! merge patch and apply come from `kube::patchmeta`, which reads them from `kubeschema`. A
+//! write without `fieldValidation` keeps unknown fields (upstream's default, Warn, drops them
+//! with a warning); kubectl always sends the parameter.
 
 pub mod addons;
 pub mod bootstrap;
