@@ -73,6 +73,11 @@ const INLINE_TYPES: &[&str] = &[
     "TypeMeta",
 ];
 
+/// Embedded structs whose proto field has another name than the type: (type, proto field).
+/// `Probe` embeds `ProbeHandler` as proto field `handler`; in JSON, `httpGet`, `exec`,
+/// `tcpSocket` and `grpc` sit in the probe itself.
+const INLINE_RENAMED: &[(&str, &str)] = &[("ProbeHandler", "handler")];
+
 /// Kinds that k8s-pb gives no `Resource` impl: (group, version, kind, Rust struct, module).
 /// Meta kinds have no plural: they travel in bodies under any group version.
 const EXTRA_KINDS: &[(&str, &str, &str, &str, &str)] = &[
@@ -577,7 +582,8 @@ fn read_field(module: &str, f: &syn::Field) -> Result<Option<GenField>, String> 
         .unwrap_or_else(|| lower_camel(&rust));
     let inline = match &ty {
         GenTy::Message(_, r) => {
-            INLINE_TYPES.contains(&r.as_str()) && snake_case(&json) == snake_case(r)
+            (INLINE_TYPES.contains(&r.as_str()) && snake_case(&json) == snake_case(r))
+                || INLINE_RENAMED.contains(&(r.as_str(), json.as_str()))
         }
         GenTy::Scalar(_) => false,
     };

@@ -2330,7 +2330,14 @@ pub(crate) static MESSAGES: &[Message] = &[
     Message {
         name: "k8s.io.api.core.v1.Probe",
         fields: &[
-            f("handler", 1, Ty::Message("k8s.io.api.core.v1.ProbeHandler"), Label::Optional, false),
+            Field {
+                patch_merge_key: None,
+                patch_strategy: None,
+                list_type: None,
+                list_map_keys: &[],
+                inline: true,
+                ..f("handler", 1, Ty::Message("k8s.io.api.core.v1.ProbeHandler"), Label::Optional, false)
+            },
             f("initialDelaySeconds", 2, Ty::Scalar(Scalar::Int32), Label::Optional, true),
             f("timeoutSeconds", 3, Ty::Scalar(Scalar::Int32), Label::Optional, true),
             f("periodSeconds", 4, Ty::Scalar(Scalar::Int32), Label::Optional, true),

@@ -451,3 +451,26 @@ fn wrong_json_types_are_named_as_go_decoding_names_them() {
         "spec": {"ports": [{"port": 80, "targetPort": "http"}, {"port": 81, "targetPort": 8081}]}});
     assert_eq!(kubeschema::type_error(svc, &fine), None);
 }
+
+#[test]
+fn a_probes_handler_is_inline_in_json_and_field_1_in_protobuf() {
+    // Probe embeds ProbeHandler (`json:",inline"`, proto field `handler`): httpGet sits in the
+    // probe in JSON. It was read as a field `handler` and httpGet was lost or refused.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "x",
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 2}}]}});
+    let bytes = kubeschema::encode(&pod).unwrap();
+    let typed = core::Pod::decode(raw_of(&bytes, "v1", "Pod").as_slice()).unwrap();
+    let probe = typed.spec.unwrap().containers[0]
+        .readiness_probe
+        .clone()
+        .unwrap();
+    assert_eq!(probe.period_seconds, Some(2));
+    let get = probe.handler.unwrap().http_get.unwrap();
+    assert_eq!(get.path.as_deref(), Some("/healthz"));
+    assert_eq!(kubeschema::decode(&bytes).unwrap(), pod);
+    assert_eq!(
+        kubeschema::unknown_fields(&pod).unwrap(),
+        Vec::<String>::new()
+    );
+}

@@ -256,6 +256,14 @@ mod tests {
             ),
             Some(true)
         );
+        // Through an embedded struct: Probe's ProbeHandler.
+        assert_eq!(
+            known_field(
+                "Pod",
+                &["spec", "containers", "readinessProbe", "httpGet", "port"]
+            ),
+            Some(true)
+        );
         assert_eq!(known_field("Widget", &["spec"]), None);
     }
 }
