@@ -34,7 +34,7 @@ fn main() {
         let objs = netrules::k8s::Objects {
             services: svcs.clone(),
             endpoint_slices: slices.clone(),
-            nodes: vec![],
+            ..Default::default()
         };
         let t = Instant::now();
         let out = render(&cfg, &objs);

@@ -332,6 +332,9 @@ pub struct Objects {
     pub endpoint_slices: Vec<EndpointSlice>,
     /// Nodes, in input order.
     pub nodes: Vec<Node>,
+    /// The CIDRs of `networking.k8s.io` ServiceCIDR objects, in input order (kube-proxy's
+    /// nftables mode drops traffic to their unallocated IPs).
+    pub service_cidrs: Vec<String>,
 }
 
 /// A document (or `List` item) that could not be read.
@@ -511,7 +514,7 @@ fn add_value(v: serde_json::Value, index: usize, line: usize, out: &mut Loaded) 
         message: msg,
     };
     match kind.as_str() {
-        "List" | "ServiceList" | "EndpointSliceList" | "NodeList" => {
+        "List" | "ServiceList" | "EndpointSliceList" | "NodeList" | "ServiceCIDRList" => {
             let item_kind = kind
                 .strip_suffix("List")
                 .filter(|k| !k.is_empty())
@@ -554,6 +557,22 @@ fn add_value(v: serde_json::Value, index: usize, line: usize, out: &mut Loaded) 
         "Node" => match serde_json::from_value::<Node>(v) {
             Ok(n) => out.objects.nodes.push(n),
             Err(e) => out.errors.push(err(format!("Node: {e}"))),
+        },
+        "ServiceCIDR" => match v.pointer("/spec/cidrs") {
+            Some(serde_json::Value::Array(cidrs)) => {
+                for c in cidrs {
+                    match c.as_str() {
+                        Some(c) => out.objects.service_cidrs.push(c.to_string()),
+                        None => out
+                            .errors
+                            .push(err(format!("ServiceCIDR: spec.cidrs: {c} is not a string"))),
+                    }
+                }
+            }
+            Some(serde_json::Value::Null) | None => {}
+            Some(_) => out
+                .errors
+                .push(err("ServiceCIDR: spec.cidrs is not a list".into())),
         },
         "" => out.errors.push(err("object has no kind".into())),
         other => out.ignored.push((index, other.to_string())),

@@ -282,7 +282,7 @@ fn partial_syncs_converge_to_full_sync_state() {
     let objs = netrules::k8s::Objects {
         services: svcs,
         endpoint_slices: slices,
-        nodes: vec![],
+        ..Default::default()
     };
     fresh
         .run(

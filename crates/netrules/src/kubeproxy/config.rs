@@ -94,6 +94,9 @@ pub struct ProxierConfig {
     pub prefer_same_traffic_distribution: bool,
     /// How the mark is printed (`0x00004000` by the binary, `0x4000` in upstream's tests).
     pub mark_format: MarkFormat,
+    /// The Service CIDRs (`--service-cidrs`, else the ServiceCIDR objects' `spec.cidrs`); the
+    /// nftables mode drops traffic to their unallocated IPs. Empty: no such rule.
+    pub service_cidrs: Vec<String>,
 }
 
 impl Default for ProxierConfig {
@@ -118,6 +121,7 @@ impl Default for ProxierConfig {
             topology_labels: BTreeMap::new(),
             prefer_same_traffic_distribution: true,
             mark_format: MarkFormat::Binary,
+            service_cidrs: Vec::new(),
         }
     }
 }
@@ -158,6 +162,9 @@ impl ProxierConfig {
 pub(crate) struct LocalDetector {
     pub if_local: String,
     pub if_not_local: String,
+    /// The nftables mode's spelling (`ip saddr 10.0.0.0/8`, `iif != cbr0`, `iif != veth*`).
+    pub if_local_nft: String,
+    pub if_not_local_nft: String,
 }
 
 /// `--nodeport-addresses` resolved for one family.
@@ -220,9 +227,18 @@ impl Effective {
             MarkFormat::Binary => format!("0x{value:08x}"),
             MarkFormat::TestFake => format!("{value:#x}"),
         };
-        let cidr_detector = |c: Cidr| LocalDetector {
-            if_local: format!("-s {c}"),
-            if_not_local: format!("! -s {c}"),
+        let cidr_detector = |c: Cidr| {
+            let ip = if c.family() == IpFamily::V6 {
+                "ip6"
+            } else {
+                "ip"
+            };
+            LocalDetector {
+                if_local: format!("-s {c}"),
+                if_not_local: format!("! -s {c}"),
+                if_local_nft: format!("{ip} saddr {c}"),
+                if_not_local_nft: format!("{ip} saddr != {c}"),
+            }
         };
         let detector = match cfg.detect_local_mode {
             DetectLocalMode::ClusterCidr => {
@@ -265,6 +281,8 @@ impl Effective {
                     Some(LocalDetector {
                         if_local: format!("-i {}", cfg.pod_bridge_interface),
                         if_not_local: format!("! -i {}", cfg.pod_bridge_interface),
+                        if_local_nft: format!("iif {}", cfg.pod_bridge_interface),
+                        if_not_local_nft: format!("iif != {}", cfg.pod_bridge_interface),
                     })
                 }
             }
@@ -276,6 +294,8 @@ impl Effective {
                     Some(LocalDetector {
                         if_local: format!("-i {}+", cfg.pod_interface_name_prefix),
                         if_not_local: format!("! -i {}+", cfg.pod_interface_name_prefix),
+                        if_local_nft: format!("iif {}*", cfg.pod_interface_name_prefix),
+                        if_not_local_nft: format!("iif != {}*", cfg.pod_interface_name_prefix),
                     })
                 }
             }

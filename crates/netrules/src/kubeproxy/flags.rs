@@ -40,6 +40,10 @@ pub struct Flags {
     pub random_fully: bool,
     /// `--conntrack-tcp-be-liberal` (default false)
     pub conntrack_tcp_be_liberal: bool,
+    /// `--proxy-mode` (`iptables`, the default, or `nftables`)
+    pub proxy_mode: String,
+    /// `--service-cidrs` (comma-separated; nftables mode drops traffic to their unallocated IPs)
+    pub service_cidrs: String,
 }
 
 /// What a flag's value is.
@@ -102,8 +106,46 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
     spec("ip-family", FlagKind::OptionalText, None, "IPv4 or IPv6 (default: the node IP's family, else IPv4)"),
     spec("nfacct", FlagKind::Bool, Some("false"), "The nfacct counters exist (adds -m nfacct matches). Default false on kplab nodes"),
     spec("random-fully", FlagKind::Bool, Some("true"), "iptables supports MASQUERADE --random-fully. Default true"),
+    spec("proxy-mode", FlagKind::Text, Some("iptables"), "iptables or nftables: which kube-proxy backend writes the rules"),
+    spec("service-cidrs", FlagKind::List, Some(""), "Service CIDRs, comma-separated (default: the ServiceCIDR objects'); nftables mode drops traffic to their unallocated IPs"),
     spec("conntrack-tcp-be-liberal", FlagKind::Bool, Some("false"), "net.netfilter.nf_conntrack_tcp_be_liberal is set (no INVALID drop rule). Default false"),
 ];
+
+/// `--proxy-mode`: the two kube-proxy backends kplab renders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProxyMode {
+    /// `iptables` (kube-proxy's default on Linux, and kplab's).
+    #[default]
+    Iptables,
+    /// `nftables` (GA since Kubernetes 1.33).
+    Nftables,
+}
+
+impl ProxyMode {
+    /// Parses the flag or ConfigMap value; empty means the default, as in kube-proxy.
+    pub fn parse(s: &str) -> Option<ProxyMode> {
+        match s {
+            "" | "iptables" => Some(ProxyMode::Iptables),
+            "nftables" => Some(ProxyMode::Nftables),
+            _ => None,
+        }
+    }
+
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyMode::Iptables => "iptables",
+            ProxyMode::Nftables => "nftables",
+        }
+    }
+}
+
+impl Flags {
+    /// The `--proxy-mode` chosen (validated by [`Flags::set`]).
+    pub fn mode(&self) -> ProxyMode {
+        ProxyMode::parse(&self.proxy_mode).unwrap_or_default()
+    }
+}
 
 impl Default for Flags {
     /// Every flag at its [`FLAG_SPECS`] default.
@@ -124,6 +166,8 @@ impl Default for Flags {
             nfacct: false,
             random_fully: false,
             conntrack_tcp_be_liberal: false,
+            proxy_mode: String::new(),
+            service_cidrs: String::new(),
         };
         for s in FLAG_SPECS {
             if let Some(d) = s.default {
@@ -183,6 +227,13 @@ impl Flags {
             "nfacct" => self.nfacct = parse_bool(name, &value)?,
             "random-fully" => self.random_fully = parse_bool(name, &value)?,
             "conntrack-tcp-be-liberal" => self.conntrack_tcp_be_liberal = parse_bool(name, &value)?,
+            "proxy-mode" => {
+                ProxyMode::parse(&value).ok_or_else(|| {
+                    format!("invalid argument {value:?} for \"--{name}\" flag: must be \"iptables\" or \"nftables\"")
+                })?;
+                self.proxy_mode = value
+            }
+            "service-cidrs" => self.service_cidrs = value,
             other => return Err(format!("unknown flag: --{other}")),
         }
         Ok(())
@@ -264,6 +315,14 @@ impl Flags {
         cfg.nfacct = self.nfacct;
         cfg.random_fully = self.random_fully;
         cfg.conntrack_tcp_be_liberal = self.conntrack_tcp_be_liberal;
+        for c in split_list(&self.service_cidrs) {
+            if parse_cidr_sloppy(&c).is_none() {
+                return Err(format!(
+                    "serviceCIDRs: Invalid value: {c:?}: must be a valid CIDR"
+                ));
+            }
+            cfg.service_cidrs.push(c);
+        }
 
         let name = match &self.hostname_override {
             Some(h) if !h.trim().is_empty() => h.trim().to_string(),

@@ -5,12 +5,14 @@
 mod config;
 pub mod conntrack;
 mod flags;
+pub mod nft;
 mod objects;
 mod proxier;
+mod tracker;
 mod writer;
 
 pub use config::{parse_flag_ip, DetectLocalMode, MarkFormat, ProxierConfig};
-pub use flags::{FlagKind, FlagSpec, Flags, FLAG_SPECS};
+pub use flags::{FlagKind, FlagSpec, Flags, ProxyMode, FLAG_SPECS};
 pub use objects::Nsn;
 pub use proxier::{HealthCheck, Proxier, SyncOptions, SyncResult};
 pub use writer::{is_service_chain, probability, LARGE_CLUSTER_ENDPOINTS_THRESHOLD};

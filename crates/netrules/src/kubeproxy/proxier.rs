@@ -2,9 +2,7 @@
 
 use super::config::{Effective, ProxierConfig};
 use super::conntrack::UdpServicePort;
-use super::objects::{
-    endpoints_for_service, service_ports, slice_relevant, Nsn, ServiceEndpoints, SvcPort,
-};
+use super::tracker::Tracker;
 use super::writer::{write, WriteInput};
 use crate::k8s::{EndpointSlice, Service};
 use crate::model::Ruleset;
@@ -96,18 +94,10 @@ pub struct Proxier {
     cfg: ProxierConfig,
     eff: Effective,
     config_warnings: Vec<Warning>,
-    ports: BTreeMap<Nsn, Vec<SvcPort>>,
-    slices: BTreeMap<Nsn, BTreeMap<String, EndpointSlice>>,
-    /// Endpoint lists per Service, and the warnings found building them (recomputed only when
-    /// the Service's slices change).
-    endpoints: BTreeMap<Nsn, ServiceEndpoints>,
-    changed: BTreeSet<Nsn>,
+    tracker: Tracker,
     need_full_sync: bool,
     known_chains: BTreeSet<String>,
     prev_known_chains: BTreeSet<String>,
-    /// The endpoints of a UDP Service changed since the last
-    /// [`Proxier::take_conntrack_cleanup`] (upstream's `ConntrackCleanupRequired`).
-    conntrack_cleanup: bool,
 }
 
 impl Proxier {
@@ -118,14 +108,10 @@ impl Proxier {
             cfg,
             eff,
             config_warnings,
-            ports: BTreeMap::new(),
-            slices: BTreeMap::new(),
-            endpoints: BTreeMap::new(),
-            changed: BTreeSet::new(),
+            tracker: Tracker::default(),
             need_full_sync: true,
             known_chains: BTreeSet::new(),
             prev_known_chains: BTreeSet::new(),
-            conntrack_cleanup: false,
         }
     }
 
@@ -175,133 +161,13 @@ impl Proxier {
         services: impl IntoIterator<Item = &'a Service>,
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
     ) -> Vec<Warning> {
-        let mut warnings = Vec::new();
-        let family = self.eff.family;
-        let mut ports: BTreeMap<Nsn, Vec<SvcPort>> = BTreeMap::new();
-        for s in services {
-            let nsn = (s.metadata.namespace.clone(), s.metadata.name.clone());
-            let sp = service_ports(s, family, &mut warnings);
-            if !sp.is_empty() {
-                ports.entry(nsn).or_default().extend(sp);
-            }
-        }
-        let mut by_svc: BTreeMap<Nsn, BTreeMap<&str, &EndpointSlice>> = BTreeMap::new();
-        for sl in slices {
-            if !slice_relevant(sl, family) {
-                if sl.address_type == family.as_k8s() && sl.service_name().is_none() {
-                    warnings.push(Warning::object(
-                        "EndpointSlice",
-                        &format!("{}/{}", sl.metadata.namespace, sl.metadata.name),
-                        "Error getting endpoint slice cache keys",
-                        "no kubernetes.io/service-name label set on endpoint slice",
-                    ));
-                }
-                continue;
-            }
-            let nsn = (
-                sl.metadata.namespace.clone(),
-                sl.service_name().unwrap_or_default().to_string(),
-            );
-            by_svc
-                .entry(nsn)
-                .or_default()
-                .insert(sl.metadata.name.as_str(), sl);
-        }
-        // Changes, as the two change trackers would record them.
-        for (nsn, p) in &ports {
-            if self.ports.get(nsn) != Some(p) {
-                self.changed.insert(nsn.clone());
-            }
-        }
-        for nsn in self.ports.keys() {
-            if !ports.contains_key(nsn) {
-                self.changed.insert(nsn.clone());
-            }
-        }
-        let mut new_slices: BTreeMap<Nsn, BTreeMap<String, EndpointSlice>> = BTreeMap::new();
-        let mut new_endpoints = BTreeMap::new();
-        let mut old_slices = std::mem::take(&mut self.slices);
-        let mut old_endpoints = std::mem::take(&mut self.endpoints);
-        let has_udp = |nsn: &Nsn| {
-            [self.ports.get(nsn), ports.get(nsn)]
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|p| p.proto == "udp")
-        };
-        for (nsn, sl) in by_svc {
-            let same = old_slices.get(&nsn).is_some_and(|old| {
-                old.len() == sl.len()
-                    && old
-                        .iter()
-                        .zip(sl.iter())
-                        .all(|((on, os), (nn, ns))| on == nn && os == *ns)
-            });
-            if same {
-                let eps = old_endpoints.remove(&nsn).unwrap_or_default();
-                warnings.extend(eps.1.iter().cloned());
-                new_endpoints.insert(nsn.clone(), eps);
-                new_slices.insert(nsn.clone(), old_slices.remove(&nsn).unwrap_or_default());
-            } else {
-                self.changed.insert(nsn.clone());
-                self.conntrack_cleanup |= has_udp(&nsn);
-                let owned: BTreeMap<String, EndpointSlice> = sl
-                    .into_iter()
-                    .map(|(n, s)| (n.to_string(), s.clone()))
-                    .collect();
-                let mut w = Vec::new();
-                let eps = endpoints_for_service(
-                    &nsn,
-                    &owned,
-                    family,
-                    &self.eff.node_name,
-                    self.eff.node_hints,
-                    &mut w,
-                );
-                warnings.extend(w.iter().cloned());
-                new_endpoints.insert(nsn.clone(), (eps, w));
-                new_slices.insert(nsn, owned);
-            }
-        }
-        for nsn in old_slices.keys() {
-            if !new_slices.contains_key(nsn) {
-                self.changed.insert(nsn.clone());
-                self.conntrack_cleanup |= has_udp(nsn);
-            }
-        }
-        self.ports = ports;
-        self.slices = new_slices;
-        self.endpoints = new_endpoints;
-        warnings
+        self.tracker.set_objects(&self.eff, services, slices)
     }
 
     /// The health-check node ports kube-proxy serves: one per `LoadBalancer` Service with
     /// `externalTrafficPolicy: Local` and a valid `healthCheckNodePort`, by namespace and name.
     pub fn health_checks(&self) -> Vec<HealthCheck> {
-        self.ports
-            .iter()
-            .filter_map(|(nsn, ports)| {
-                let port = ports.iter().map(|p| p.hc_node_port).find(|&p| p != 0)?;
-                let local: BTreeSet<&str> = self
-                    .endpoints
-                    .get(nsn)
-                    .map(|(by_port, _)| {
-                        by_port
-                            .values()
-                            .flatten()
-                            .filter(|e| e.ready && e.local)
-                            .map(|e| e.ip.as_str())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Some(HealthCheck {
-                    namespace: nsn.0.clone(),
-                    name: nsn.1.clone(),
-                    port,
-                    local_endpoints: local.len(),
-                })
-            })
-            .collect()
+        self.tracker.health_checks()
     }
 
     /// Whether the endpoints of a UDP Service changed since the last call (which resets it):
@@ -309,37 +175,13 @@ impl Proxier {
     /// [`super::conntrack`]). Call it only after a sync was applied, so that a failed restore
     /// does not lose the cleanup.
     pub fn take_conntrack_cleanup(&mut self) -> bool {
-        std::mem::take(&mut self.conntrack_cleanup)
+        self.tracker.take_conntrack_cleanup()
     }
 
     /// The UDP service ports with their frontends and serving endpoint IPs, for
     /// [`super::conntrack::stale_filters`].
     pub fn udp_service_ports(&self) -> Vec<UdpServicePort> {
-        self.ports
-            .iter()
-            .flat_map(|(nsn, ports)| ports.iter().map(move |p| (nsn, p)))
-            .filter(|(_, p)| p.proto == "udp")
-            .map(|(nsn, p)| {
-                let serving = self
-                    .endpoints
-                    .get(nsn)
-                    .and_then(|(by_port, _)| by_port.get(&p.key))
-                    .into_iter()
-                    .flatten()
-                    .filter(|e| e.serving)
-                    .filter_map(|e| e.ip.parse().ok())
-                    .collect();
-                let mut ips = vec![p.cluster_ip];
-                ips.extend(&p.lb_vips);
-                ips.extend(&p.external_ips);
-                UdpServicePort {
-                    ips,
-                    port: p.port,
-                    node_port: p.node_port,
-                    serving,
-                }
-            })
-            .collect()
+        self.tracker.udp_service_ports()
     }
 
     /// Computes the next restore input with default [`SyncOptions`] (stale chains found from the
@@ -352,9 +194,7 @@ impl Proxier {
     /// [`Proxier::sync`] with explicit options.
     pub fn sync_with(&mut self, opts: SyncOptions<'_>) -> SyncResult {
         let full = self.need_full_sync;
-        let mut ports: Vec<&SvcPort> = self.ports.values().flatten().collect();
-        // kube-proxy walks a Go map (random order); we use service port name order.
-        ports.sort_by(|a, b| (&a.spn, a.proto).cmp(&(&b.spn, b.proto)));
+        let ports = self.tracker.sorted_ports();
         let existing: BTreeSet<String>;
         let existing_ref = if opts.cleanup_stale_chains {
             existing = match opts.existing_nat_chains {
@@ -368,9 +208,9 @@ impl Proxier {
         let out = write(WriteInput {
             eff: &self.eff,
             ports: &ports,
-            endpoints: &self.endpoints,
+            endpoints: &self.tracker.endpoints,
             full,
-            changed: &self.changed,
+            changed: &self.tracker.changed,
             existing_nat_chains: existing_ref,
         });
         let deleted: Vec<String> = out
@@ -389,7 +229,8 @@ impl Proxier {
             );
         }
         self.prev_known_chains = std::mem::replace(&mut self.known_chains, known);
-        self.changed.clear();
+        let num_service_ports = ports.len();
+        self.tracker.changed.clear();
         self.need_full_sync = false;
         SyncResult {
             restore_text: out.ruleset.to_restore_text(),
@@ -398,7 +239,7 @@ impl Proxier {
             services_changed: out.services_written,
             deleted_chains: deleted,
             large_cluster_mode: out.large_cluster_mode,
-            num_service_ports: ports.len(),
+            num_service_ports,
             num_endpoints: out.total_endpoints,
             warnings: self.config_warnings.clone(),
         }

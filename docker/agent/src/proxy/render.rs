@@ -1,8 +1,9 @@
 //! `kube-proxy render -f FILE [flags]`: prints the `iptables-restore` text kube-proxy (iptables
-//! mode) would write on its first sync, for the Services, EndpointSlices and Nodes in FILE.
+//! mode) would write on its first sync, for the Services, EndpointSlices and Nodes in FILE; with
+//! `--proxy-mode=nftables`, the nftables table that sync leaves (knftables' dump format).
 
 use clap::Parser;
-use netrules::kubeproxy::{render, Flags};
+use netrules::kubeproxy::{nft::render_nft, render, Flags, ProxyMode};
 
 use super::flags::RuleArgs;
 use crate::kube::cli::flags_or_exit;
@@ -13,9 +14,12 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(
     name = "kube-proxy render",
-    about = "Print the iptables-restore input kube-proxy (iptables mode, ~v1.34) writes for the objects in FILE",
+    about = "Print the rules kube-proxy (iptables mode ~v1.34, or nftables mode v1.36) writes for the objects in FILE",
     long_about = "Print the iptables-restore input kube-proxy (iptables mode, ~v1.34) writes on its first, full sync \
 on a clean node, for the Services, EndpointSlices and Nodes in FILE (multi-document YAML, JSON, or a List).\n\n\
+With --proxy-mode=nftables, print the `kube-proxy` nftables table (nftables mode, v1.36) after that sync instead, \
+one object per line as knftables dumps it (`nft -f` accepts it); --service-cidrs, else the ServiceCIDR objects \
+in FILE, add the rule that drops traffic to unallocated ClusterIPs. iptables-only flags are accepted and ignored.\n\n\
 Host facts a real kube-proxy detects are flags here. Defaults are those of a kplab node: --random-fully=true \
 (iptables >= 1.6.2 supports it), --nfacct=false (kplab nodes are containers without nfacct objects), \
 --conntrack-tcp-be-liberal=false. The masquerade mark is printed as the binary does (0x00004000).\n\n\
@@ -102,12 +106,21 @@ pub fn main(args: Vec<String>) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let out = render(&cfg, &loaded.objects);
-    for w in &out.warnings {
+    let (text, warnings) = match args.flags().mode() {
+        ProxyMode::Iptables => {
+            let out = render(&cfg, &loaded.objects);
+            (out.restore_text, out.warnings)
+        }
+        ProxyMode::Nftables => {
+            let out = render_nft(&cfg, &loaded.objects);
+            (out.dump, out.warnings)
+        }
+    };
+    for w in &warnings {
         let sev = if w.kind == "config" { 'I' } else { 'E' };
         eprintln!("{}", klog(sev, &w.to_string()));
     }
-    print!("{}", out.restore_text);
+    print!("{text}");
     ExitCode::SUCCESS
 }
 
@@ -128,6 +141,8 @@ mod tests {
             "--nfacct",
             "--random-fully=false",
             "--conntrack-tcp-be-liberal=true",
+            "--proxy-mode=nftables",
+            "--service-cidrs=10.96.0.0/12",
         ];
         let mut full = vec!["render".to_string(), "-f".into(), "x".into()];
         full.extend(argv.iter().map(|s| s.to_string()));
