@@ -184,3 +184,103 @@ pub const CANARY_CHAINS: [(&str, &str); 3] = [
     ("nat", "KUBE-PROXY-CANARY"),
     ("filter", "KUBE-PROXY-CANARY"),
 ];
+
+/// What kube-proxy removes of the iptables mode when it starts in another mode (upstream
+/// `CleanupLeftovers`): its jump rules from the built-in chains (delete each with `iptables -D`,
+/// ignoring "does not exist"), then, with [`cleanup_restore`], its chains.
+pub fn cleanup_jump_rules() -> Vec<JumpRule> {
+    // The kubelet's KUBE-FIREWALL jumps are the kubelet's to keep.
+    jump_rules()
+        .into_iter()
+        .filter(|r| r.target != "KUBE-FIREWALL")
+        .collect()
+}
+
+/// The `iptables-restore --noflush` input that flushes and deletes kube-proxy's iptables chains
+/// among the existing `nat` and `filter` chains (the mangle canary goes with `iptables -X`).
+/// Empty when there is nothing to remove.
+pub fn cleanup_restore(nat_chains: &[String], filter_chains: &[String]) -> String {
+    const NAT: [&str; 5] = [
+        "KUBE-SERVICES",
+        "KUBE-NODEPORTS",
+        "KUBE-POSTROUTING",
+        "KUBE-MARK-MASQ",
+        "KUBE-PROXY-CANARY",
+    ];
+    const FILTER: [&str; 6] = [
+        "KUBE-SERVICES",
+        "KUBE-EXTERNAL-SERVICES",
+        "KUBE-FORWARD",
+        "KUBE-NODEPORTS",
+        "KUBE-PROXY-FIREWALL",
+        "KUBE-PROXY-CANARY",
+    ];
+    let mut out = String::new();
+    let mut table = |name: &str, chains: Vec<&String>| {
+        if chains.is_empty() {
+            return;
+        }
+        out.push_str(&format!("*{name}\n"));
+        for c in &chains {
+            out.push_str(&format!(":{c} - [0:0]\n"));
+        }
+        for c in &chains {
+            out.push_str(&format!("-X {c}\n"));
+        }
+        out.push_str("COMMIT\n");
+    };
+    table(
+        "nat",
+        nat_chains
+            .iter()
+            .filter(|c| NAT.contains(&c.as_str()) || is_service_chain(c))
+            .collect(),
+    );
+    table(
+        "filter",
+        filter_chains
+            .iter()
+            .filter(|c| FILTER.contains(&c.as_str()))
+            .collect(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod cleanup_tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_removes_only_kube_proxys_chains() {
+        let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let text = cleanup_restore(
+            &s(&[
+                "PREROUTING",
+                "KUBE-SERVICES",
+                "KUBE-SVC-ABC",
+                "KUBE-SEP-DEF",
+                "KUBE-MARK-MASQ",
+                "cali-nat",
+                "DOCKER_OUTPUT",
+            ]),
+            &s(&[
+                "INPUT",
+                "KUBE-FIREWALL",
+                "KUBE-FORWARD",
+                "KUBE-PROXY-CANARY",
+                "cali-fw-x",
+            ]),
+        );
+        assert_eq!(
+            text,
+            "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-ABC - [0:0]\n:KUBE-SEP-DEF - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n\
+             -X KUBE-SERVICES\n-X KUBE-SVC-ABC\n-X KUBE-SEP-DEF\n-X KUBE-MARK-MASQ\nCOMMIT\n\
+             *filter\n:KUBE-FORWARD - [0:0]\n:KUBE-PROXY-CANARY - [0:0]\n-X KUBE-FORWARD\n-X KUBE-PROXY-CANARY\nCOMMIT\n"
+        );
+        assert_eq!(cleanup_restore(&s(&["PREROUTING"]), &s(&["INPUT"])), "");
+        assert!(cleanup_jump_rules()
+            .iter()
+            .all(|r| r.target != "KUBE-FIREWALL"));
+        assert_eq!(cleanup_jump_rules().len(), 12);
+    }
+}

@@ -37,6 +37,9 @@ pub fn component_commands(env: &NodeEnv) -> Vec<ComponentCommand> {
             format!("--cluster-cidr={}", net::CLUSTER_CIDR),
             format!("--node-ip={ip}"),
             "--detect-local-mode=ClusterCIDR".into(),
+            // The lab serves no ServiceCIDR objects; the nftables mode drops traffic to the
+            // unallocated IPs of this range.
+            format!("--service-cidrs={SERVICE_CIDR}"),
         ],
     };
     // The NetworkPolicy enforcer, as on a Calico node (`calico-node -felix`).
@@ -107,7 +110,7 @@ mod tests {
         let proxy = component_commands(&env(Role::Worker)).pop().unwrap();
         assert_eq!(
             proxy.args.join(" "),
-            "--hostname-override=node-2 --cluster-cidr=10.244.0.0/16 --node-ip=172.28.5.11 --detect-local-mode=ClusterCIDR"
+            "--hostname-override=node-2 --cluster-cidr=10.244.0.0/16 --node-ip=172.28.5.11 --detect-local-mode=ClusterCIDR --service-cidrs=10.96.0.0/12"
         );
     }
 }

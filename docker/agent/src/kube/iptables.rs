@@ -1,6 +1,6 @@
-//! The only place in the agent that runs `iptables`, `iptables-restore`, `iptables-save` and
-//! `conntrack`: kube-proxy, the NetworkPolicy enforcer, the kubelet's outgoing NAT, `kplab-node`'s
-//! removal of Docker's DNS rules and `nftrace` all go through it.
+//! The only place in the agent that runs `iptables`, `iptables-restore`, `iptables-save`,
+//! `conntrack` and `nft`: kube-proxy (both modes), the NetworkPolicy enforcer, the kubelet's
+//! outgoing NAT, `kplab-node`'s removal of Docker's DNS rules and `nftrace` all go through it.
 //!
 //! Everything here is a thin, synchronous wrapper around the real binaries (nft backend in the
 //! lab image). Failures carry the command line and the tool's own stderr, so that a learner
@@ -50,6 +50,8 @@ pub struct Iptables {
     pub save: String,
     /// `conntrack` (conntrack-tools).
     pub conntrack: String,
+    /// `nft` (kube-proxy's nftables mode).
+    pub nft: String,
 }
 
 impl Default for Iptables {
@@ -59,6 +61,7 @@ impl Default for Iptables {
             restore: "iptables-restore".into(),
             save: "iptables-save".into(),
             conntrack: "conntrack".into(),
+            nft: "nft".into(),
         }
     }
 }
@@ -219,6 +222,71 @@ impl Iptables {
             Err(e) => Err(e),
         }
     }
+}
+
+/// nftables, for kube-proxy's nftables mode.
+impl Iptables {
+    /// Feeds a transaction to `nft -f -`. The kernel applies it atomically: on failure nothing
+    /// changes, and the error carries nft's stderr (with the offending line). Returns the time
+    /// it took.
+    pub fn nft_apply(&self, transaction: &str) -> Result<Duration, IptablesError> {
+        let start = Instant::now();
+        self.run(&self.nft, &["-f", "-"], Some(transaction))?;
+        Ok(start.elapsed())
+    }
+
+    /// The names of the chains and of the sets and maps of `table` in `family` (`ip`, `ip6`),
+    /// from `nft -j list table`; `None` when there is no such table.
+    pub fn nft_table_objects(
+        &self,
+        family: &str,
+        table: &str,
+    ) -> Result<Option<NftObjectNames>, IptablesError> {
+        match self.run_full(&self.nft, &["-j", "list", "table", family, table], None) {
+            Ok((out, _)) => Ok(Some(nft_object_names(&out))),
+            Err(e) if e.stderr.contains("No such file or directory") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `table` exists in `family`.
+    pub fn nft_table_exists(&self, family: &str, table: &str) -> bool {
+        self.run(&self.nft, &["list", "table", family, table], None)
+            .is_ok()
+    }
+
+    /// Deletes `table` of `family` if it exists (`nft delete table`). Returns whether it existed.
+    pub fn nft_delete_table(&self, family: &str, table: &str) -> Result<bool, IptablesError> {
+        match self.run_full(&self.nft, &["delete", "table", family, table], None) {
+            Ok(_) => Ok(true),
+            Err(e) if e.stderr.contains("No such file or directory") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The chain names, and the set and map names, of an nftables table.
+pub type NftObjectNames = (Vec<String>, Vec<String>);
+
+/// The chain names and the set and map names in `nft -j list table` output.
+pub fn nft_object_names(json: &str) -> NftObjectNames {
+    let mut chains = Vec::new();
+    let mut sets = Vec::new();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    for item in v
+        .get("nftables")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let name = |k: &str| item.pointer(&format!("/{k}/name")).and_then(|n| n.as_str());
+        if let Some(n) = name("chain") {
+            chains.push(n.to_string());
+        } else if let Some(n) = name("set").or_else(|| name("map")) {
+            sets.push(n.to_string());
+        }
+    }
+    (chains, sets)
 }
 
 fn finish(

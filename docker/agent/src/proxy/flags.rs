@@ -89,7 +89,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "kube-proxy",
-    about = "kplab kube-proxy (iptables mode): syncs Service rules to this node"
+    about = "kplab kube-proxy (iptables or nftables mode): syncs Service rules to this node",
+    long_about = "kplab kube-proxy: syncs Service rules to this node. The mode is --proxy-mode when given, else \
+the `mode` of the kube-system/kube-proxy ConfigMap's config.conf (as on a kubeadm cluster: edit it, then delete this \
+node's kube-proxy pod to restart kube-proxy), else iptables. At start it removes the other mode's rules."
 )]
 pub struct Flags {
     /// The flags that shape the rules (`--cluster-cidr` defaults to the lab's pod network here).
@@ -113,9 +116,12 @@ pub struct Flags {
     /// Print the payload that would be applied instead of applying it (no iptables access).
     #[arg(long = "dry-run")]
     pub dry_run: bool,
-    /// How often to look for the canary chains.
+    /// How often to look for the canary chains (nftables mode: for the `kube-proxy` table).
     #[arg(long = "canary-check-period", default_value = "5s", value_parser = parse_duration)]
     pub canary_period: Duration,
+    /// `--proxy-mode` was given: it wins over the `kube-system/kube-proxy` ConfigMap's `mode`.
+    #[arg(skip)]
+    pub proxy_mode_explicit: bool,
 }
 
 impl Flags {
@@ -125,7 +131,10 @@ impl Flags {
         let cmd =
             Flags::command().mut_arg("cluster-cidr", |a| a.default_value(contract::CLUSTER_CIDR));
         let m = cmd.try_get_matches_from(args.iter().map(AsRef::as_ref))?;
-        Flags::from_arg_matches(&m)
+        let mut f = Flags::from_arg_matches(&m)?;
+        f.proxy_mode_explicit =
+            m.value_source("proxy-mode") == Some(clap::parser::ValueSource::CommandLine);
+        Ok(f)
     }
 
     /// The node name: `--hostname-override`, else `KPLAB_NODE_NAME`, else the hostname.

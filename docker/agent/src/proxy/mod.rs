@@ -3,7 +3,9 @@
 
 pub mod flags;
 pub mod health;
+pub mod mode;
 pub mod netrules_planner;
+pub mod nft_sync;
 pub mod planner;
 pub mod render;
 pub mod sync;

@@ -1,27 +1,83 @@
 //! [`RulePlanner`] over `netrules::kubeproxy::Proxier`: converts the API's JSON objects into
 //! netrules' types, builds the proxier configuration from the flags and this node's Node object
 //! (node IP, topology labels, pod CIDRs), and passes the loop's stale-chain decision through.
+//! The same conversion serves the nftables mode's `NftProxier` ([`ModeProxier`]).
 
 use std::collections::BTreeMap;
 
 use netrules::k8s::{EndpointSlice, Node, Service};
+use netrules::kubeproxy::nft::NftProxier;
 use netrules::kubeproxy::{Flags as RuleFlags, Proxier, ProxierConfig, SyncOptions};
 
 use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
 use crate::kube::iptables::JumpRule;
 
+/// What both modes' proxiers offer the conversion layer.
+pub trait ModeProxier: std::fmt::Debug + Send {
+    /// A proxier that has synced nothing.
+    fn create(cfg: ProxierConfig) -> Self;
+    /// Its configuration.
+    fn config(&self) -> &ProxierConfig;
+    /// Replaces the node's topology labels (a change forces a full sync).
+    fn set_topology_labels(&mut self, labels: BTreeMap<String, String>);
+    /// Replaces the objects; returns warnings about malformed ones.
+    fn set_objects(
+        &mut self,
+        services: &[&Service],
+        slices: &[&EndpointSlice],
+    ) -> Vec<netrules::Warning>;
+}
+
+impl ModeProxier for Proxier {
+    fn create(cfg: ProxierConfig) -> Self {
+        Proxier::new(cfg)
+    }
+    fn config(&self) -> &ProxierConfig {
+        Proxier::config(self)
+    }
+    fn set_topology_labels(&mut self, labels: BTreeMap<String, String>) {
+        Proxier::set_topology_labels(self, labels)
+    }
+    fn set_objects(
+        &mut self,
+        services: &[&Service],
+        slices: &[&EndpointSlice],
+    ) -> Vec<netrules::Warning> {
+        Proxier::set_objects(self, services.iter().copied(), slices.iter().copied())
+    }
+}
+
+impl ModeProxier for NftProxier {
+    fn create(cfg: ProxierConfig) -> Self {
+        NftProxier::new(cfg)
+    }
+    fn config(&self) -> &ProxierConfig {
+        NftProxier::config(self)
+    }
+    fn set_topology_labels(&mut self, labels: BTreeMap<String, String>) {
+        NftProxier::set_topology_labels(self, labels)
+    }
+    fn set_objects(
+        &mut self,
+        services: &[&Service],
+        slices: &[&EndpointSlice],
+    ) -> Vec<netrules::Warning> {
+        NftProxier::set_objects(self, services.iter().copied(), slices.iter().copied())
+    }
+}
+
 /// The netrules planner plus what it needs to (re)configure itself when the Node changes.
 #[derive(Debug)]
-pub struct NetrulesPlanner {
+pub struct NetrulesPlanner<M: ModeProxier = Proxier> {
     flags: RuleFlags,
     hostname: String,
-    proxier: Proxier,
+    proxier: M,
     services: Cache<Service>,
     slices: Cache<EndpointSlice>,
     nodes: Cache<Node>,
 }
 
-fn warning_text(w: &netrules::Warning) -> String {
+pub fn warning_text(w: &netrules::Warning) -> String {
     let mut s = String::new();
     if !w.kind.is_empty() && w.kind != "config" {
         s.push_str(&w.kind);
@@ -76,7 +132,7 @@ fn values<T>(cache: &Cache<T>) -> impl Iterator<Item = &T> {
     cache.values().map(|(_, t)| t)
 }
 
-impl NetrulesPlanner {
+impl<M: ModeProxier> NetrulesPlanner<M> {
     /// A planner for these kube-proxy flags on node `hostname` (Node not known yet). Fails on
     /// invalid flag values, with kube-proxy's wording.
     pub fn new(flags: RuleFlags, hostname: &str) -> Result<Self, String> {
@@ -84,7 +140,7 @@ impl NetrulesPlanner {
         Ok(NetrulesPlanner {
             flags,
             hostname: hostname.to_string(),
-            proxier: Proxier::new(cfg),
+            proxier: M::create(cfg),
             services: BTreeMap::new(),
             slices: BTreeMap::new(),
             nodes: BTreeMap::new(),
@@ -117,13 +173,23 @@ impl NetrulesPlanner {
             self.proxier.set_topology_labels(cfg.topology_labels);
         } else {
             tracing::info!(src = "server.go:608", node = %cfg.node_name, nodeIP = ?cfg.node_ip, "Node configuration changed, re-creating the proxier");
-            self.proxier = Proxier::new(cfg);
+            self.proxier = M::create(cfg);
         }
     }
-}
 
-impl RulePlanner for NetrulesPlanner {
-    fn set_objects(&mut self, objects: &ObjectSet) -> Vec<String> {
+    /// The proxier (the nftables engine drives it directly).
+    pub fn proxier(&self) -> &M {
+        &self.proxier
+    }
+
+    /// The proxier, to sync.
+    pub fn proxier_mut(&mut self) -> &mut M {
+        &mut self.proxier
+    }
+
+    /// Decodes the objects (only new and changed ones) and hands them to the proxier; returns
+    /// one message per malformed object.
+    pub fn update(&mut self, objects: &ObjectSet) -> Vec<String> {
         let mut warnings = Vec::new();
         decode("Node", &objects.nodes, &mut self.nodes, &mut warnings);
         let nodes: Vec<Node> = values(&self.nodes).cloned().collect();
@@ -140,13 +206,21 @@ impl RulePlanner for NetrulesPlanner {
             &mut self.slices,
             &mut warnings,
         );
+        let services: Vec<&Service> = values(&self.services).collect();
+        let slices: Vec<&EndpointSlice> = values(&self.slices).collect();
         warnings.extend(
             self.proxier
-                .set_objects(values(&self.services), values(&self.slices))
+                .set_objects(&services, &slices)
                 .iter()
                 .map(warning_text),
         );
         warnings
+    }
+}
+
+impl RulePlanner for NetrulesPlanner<Proxier> {
+    fn set_objects(&mut self, objects: &ObjectSet) -> Vec<String> {
+        self.update(objects)
     }
 
     fn request_full_sync(&mut self) {

@@ -28,12 +28,15 @@ use std::time::{Duration, Instant};
 
 use super::flags::Flags;
 use super::netrules_planner::NetrulesPlanner;
+use super::nft_sync::NftEngine;
 use super::planner::{ObjectSet, Plan, RulePlanner, StaleChains};
 use crate::kube::cli::flags_or_exit;
 use crate::kube::client::{ApiClient, ENDPOINT_SLICES, NODES, SERVICES};
 use crate::kube::informer::{run_informer, Store};
 use crate::kube::iptables::{Iptables, IptablesError};
 use crate::kube::klog;
+use netrules::kubeproxy::nft::{NftProxier, TABLE};
+use netrules::kubeproxy::ProxyMode;
 
 /// The canary chain kube-proxy creates in mangle, nat and filter.
 pub const CANARY_CHAIN: &str = "KUBE-PROXY-CANARY";
@@ -141,8 +144,7 @@ pub struct SyncEngine<P: RulePlanner> {
     last_cleanup: Option<Instant>,
     last_endpoints: usize,
     fault: Option<String>,
-    logged_warnings: BTreeSet<String>,
-    logged_config_warnings: BTreeSet<String>,
+    warnings: WarningLog,
     health: Option<super::health::HealthServer>,
 }
 
@@ -158,8 +160,7 @@ impl<P: RulePlanner> SyncEngine<P> {
             last_cleanup: None,
             last_endpoints: 0,
             fault: None,
-            logged_warnings: BTreeSet::new(),
-            logged_config_warnings: BTreeSet::new(),
+            warnings: WarningLog::default(),
             health: None,
         }
     }
@@ -190,27 +191,7 @@ impl<P: RulePlanner> SyncEngine<P> {
     /// Hands the planner a new object set, logging each malformed-object warning once.
     pub fn set_objects(&mut self, objects: &ObjectSet) {
         let warnings = self.planner.set_objects(objects);
-        self.log_warnings(warnings, false);
-    }
-
-    /// Logs each warning the first time it appears (config warnings and object warnings are
-    /// tracked separately, so that one set does not hide the other).
-    fn log_warnings(&mut self, warnings: Vec<String>, config: bool) {
-        let set = if config {
-            &mut self.logged_config_warnings
-        } else {
-            &mut self.logged_warnings
-        };
-        for w in &warnings {
-            if !set.contains(w) {
-                if config {
-                    tracing::warn!(src = "server.go:642", reason = %w, "Configuration warning");
-                } else {
-                    tracing::warn!(src = "endpointslicecache.go:102", reason = %w, "Skipping malformed object");
-                }
-            }
-        }
-        *set = warnings.into_iter().collect();
+        self.warnings.log(warnings, false);
     }
 
     /// Makes the next sync full (`reason` is logged).
@@ -280,7 +261,7 @@ impl<P: RulePlanner> SyncEngine<P> {
             deleted_chains,
             warnings,
         } = self.planner.plan(&stale);
-        self.log_warnings(warnings, true);
+        self.warnings.log(warnings, true);
         report.plan_time = plan_start.elapsed();
         report.full = planned_full || full;
         if let Some(line) = &self.fault {
@@ -332,7 +313,11 @@ impl<P: RulePlanner> SyncEngine<P> {
             h.sync(&self.planner.health_checks());
         }
         if self.planner.take_conntrack_cleanup() {
-            report.conntrack_deleted = self.clean_stale_conntrack();
+            report.conntrack_deleted = clean_stale_conntrack(
+                &self.ipt,
+                &self.planner.udp_service_ports(),
+                self.planner.ipv6(),
+            );
         }
         if !matches!(stale, StaleChains::Skip) {
             self.last_cleanup = Some(Instant::now());
@@ -350,41 +335,6 @@ impl<P: RulePlanner> SyncEngine<P> {
             "SyncProxyRules complete"
         );
         Ok(report)
-    }
-
-    /// Upstream's `conntrack.CleanStaleEntries`: deletes the UDP conntrack entries to a Service
-    /// frontend that are not answered by one of its serving endpoints (a client sending from a
-    /// fixed source port would otherwise keep talking to a pod that is gone). Failures are
-    /// logged, never fatal, as upstream. Returns how many entries were deleted.
-    fn clean_stale_conntrack(&self) -> usize {
-        use netrules::kubeproxy::conntrack::{parse_conntrack_list, stale_filters};
-        let start = Instant::now();
-        let list = match self.ipt.conntrack_list_udp(self.planner.ipv6()) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(src = "cleanup.go:52", err = %e, "Failed to list conntrack entries");
-                return 0;
-            }
-        };
-        let filters = stale_filters(
-            &self.planner.udp_service_ports(),
-            &parse_conntrack_list(&list),
-        );
-        let mut deleted = 0;
-        for f in &filters {
-            match self.ipt.conntrack_delete(&f.delete_args()) {
-                Ok(n) => deleted += n,
-                Err(e) => {
-                    tracing::error!(src = "cleanup.go:132", err = %e, entriesDeleted = deleted, "Failed to clear all conntrack entries")
-                }
-            }
-        }
-        if deleted > 0 {
-            tracing::info!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
-        } else {
-            tracing::debug!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
-        }
-        deleted
     }
 
     /// Creates the canary chains and installs the jump rules (upstream's full-sync prelude).
@@ -422,10 +372,101 @@ pub fn canaries_present(ipt: &Iptables) -> bool {
         .all(|t| ipt.chain_exists(t, CANARY_CHAIN))
 }
 
+/// Upstream's `conntrack.CleanStaleEntries`: deletes the UDP conntrack entries to a Service
+/// frontend that are not answered by one of its serving endpoints (a client sending from a
+/// fixed source port would otherwise keep talking to a pod that is gone). Failures are
+/// logged, never fatal, as upstream. Returns how many entries were deleted.
+pub(super) fn clean_stale_conntrack(
+    ipt: &Iptables,
+    ports: &[netrules::kubeproxy::conntrack::UdpServicePort],
+    ipv6: bool,
+) -> usize {
+    use netrules::kubeproxy::conntrack::{parse_conntrack_list, stale_filters};
+    let start = Instant::now();
+    let list = match ipt.conntrack_list_udp(ipv6) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(src = "cleanup.go:52", err = %e, "Failed to list conntrack entries");
+            return 0;
+        }
+    };
+    let filters = stale_filters(ports, &parse_conntrack_list(&list));
+    let mut deleted = 0;
+    for f in &filters {
+        match ipt.conntrack_delete(&f.delete_args()) {
+            Ok(n) => deleted += n,
+            Err(e) => {
+                tracing::error!(src = "cleanup.go:132", err = %e, entriesDeleted = deleted, "Failed to clear all conntrack entries")
+            }
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
+    } else {
+        tracing::debug!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
+    }
+    deleted
+}
+
 fn insert_before_last_commit(text: &str, line: &str) -> String {
     match text.rfind("COMMIT\n") {
         Some(i) => format!("{}{}\n{}", &text[..i], line, &text[i..]),
         None => format!("{text}{line}\n"),
+    }
+}
+
+/// Logs each warning the first time it appears (config warnings and object warnings are
+/// tracked separately, so that one set does not hide the other).
+#[derive(Debug, Default)]
+pub(super) struct WarningLog {
+    objects: BTreeSet<String>,
+    config: BTreeSet<String>,
+}
+
+impl WarningLog {
+    pub(super) fn log(&mut self, warnings: Vec<String>, config: bool) {
+        let set = if config {
+            &mut self.config
+        } else {
+            &mut self.objects
+        };
+        for w in &warnings {
+            if !set.contains(w) {
+                if config {
+                    tracing::warn!(src = "server.go:642", reason = %w, "Configuration warning");
+                } else {
+                    tracing::warn!(src = "endpointslicecache.go:102", reason = %w, "Skipping malformed object");
+                }
+            }
+        }
+        *set = warnings.into_iter().collect();
+    }
+}
+
+/// What [`run_loop`] drives: the iptables [`SyncEngine`] or the nftables engine.
+pub trait Syncer {
+    /// When the last full sync finished.
+    fn last_full(&self) -> Option<Instant>;
+    /// Makes the next sync full (`reason` is logged).
+    fn request_full_sync(&mut self, reason: &str);
+    /// Hands the planner a new object set.
+    fn set_objects(&mut self, objects: &ObjectSet);
+    /// One sync; errors are logged inside. `false`: it failed (the next one is full).
+    fn sync_once(&mut self) -> bool;
+}
+
+impl<P: RulePlanner> Syncer for SyncEngine<P> {
+    fn last_full(&self) -> Option<Instant> {
+        SyncEngine::last_full(self)
+    }
+    fn request_full_sync(&mut self, reason: &str) {
+        SyncEngine::request_full_sync(self, reason)
+    }
+    fn set_objects(&mut self, objects: &ObjectSet) {
+        SyncEngine::set_objects(self, objects)
+    }
+    fn sync_once(&mut self) -> bool {
+        self.sync().is_ok()
     }
 }
 
@@ -508,8 +549,8 @@ impl RateLimiter {
 
 /// The sync loop: waits for signals, rate-limits, syncs, and runs a full sync every
 /// `sync_period`. Returns only when every sender is gone.
-pub fn run_loop<P: RulePlanner>(
-    engine: &mut SyncEngine<P>,
+pub fn run_loop(
+    engine: &mut impl Syncer,
     store: Arc<Mutex<Store>>,
     rx: Receiver<Signal>,
     min_sync_period: Duration,
@@ -571,7 +612,7 @@ pub fn run_loop<P: RulePlanner>(
         engine.set_objects(&objects);
         // Errors are logged inside; the engine forces a full sync next time. Retry after a
         // pause (signals queue up meanwhile) so a persistent failure does not flood the log.
-        if engine.sync().is_err() {
+        if !engine.sync_once() {
             pending = true;
             std::thread::sleep(min_sync_period.max(Duration::from_secs(1)));
         }
@@ -590,13 +631,6 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Err(code) => return code,
     };
     klog::init(flags.v);
-    let planner = match planner_for(&flags) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(src = "server.go:509", err = %e, "Invalid kube-proxy configuration");
-            return ExitCode::from(1);
-        }
-    };
     let apiserver = flags
         .master
         .clone()
@@ -604,18 +638,87 @@ pub fn main(args: Vec<String>) -> ExitCode {
         .unwrap_or_else(|| crate::kube::contract::DEFAULT_APISERVER.to_string());
     let client = ApiClient::new(&apiserver);
     let node = flags.node_name();
-    tracing::info!(src = "server_linux.go:496", node = %node, apiserver = %apiserver, "Using iptables Proxier");
-    let mark = 1u32 << flags.rules.0.iptables_masquerade_bit.clamp(0, 31);
-    tracing::info!(src = "proxier.go:240", ipFamily = "IPv4", mark = %format!("{mark:#010x}"), "Using iptables mark for masquerade");
+    let mode = if flags.proxy_mode_explicit || flags.once || flags.dry_run {
+        flags.rules.0.mode()
+    } else {
+        match super::mode::from_config_map(&client) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(src = "server.go:509", err = %e, configMap = "kube-system/kube-proxy", "Invalid kube-proxy configuration");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let ipt = Iptables::default();
+    if !flags.dry_run {
+        super::mode::cleanup_other_mode(&ipt, mode);
+    }
     let settings = SyncSettings {
         sync_period: flags.sync_period,
         dry_run: flags.dry_run,
     };
-    let mut engine = SyncEngine::new(planner, Iptables::default(), settings);
-    if !flags.dry_run {
-        engine.serve_health_checks(super::health::HealthServer::default());
+    match mode {
+        ProxyMode::Iptables => {
+            let planner = match planner_for(&flags) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(src = "server.go:509", err = %e, "Invalid kube-proxy configuration");
+                    return ExitCode::from(1);
+                }
+            };
+            tracing::info!(src = "server_linux.go:496", node = %node, apiserver = %apiserver, "Using iptables Proxier");
+            let mark = 1u32 << flags.rules.0.iptables_masquerade_bit.clamp(0, 31);
+            tracing::info!(src = "proxier.go:240", ipFamily = "IPv4", mark = %format!("{mark:#010x}"), "Using iptables mark for masquerade");
+            let mut engine = SyncEngine::new(planner, ipt, settings);
+            if !flags.dry_run {
+                engine.serve_health_checks(super::health::HealthServer::default());
+            }
+            let monitor = |tx: Sender<Signal>, period: Duration| {
+                run_canary_monitor(Iptables::default(), period, tx)
+            };
+            run(&flags, &client, &mut engine, monitor)
+        }
+        ProxyMode::Nftables => {
+            let planner = match NetrulesPlanner::<NftProxier>::new(flags.rule_flags(), &node) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(src = "server.go:509", err = %e, "Invalid kube-proxy configuration");
+                    return ExitCode::from(1);
+                }
+            };
+            tracing::info!(src = "server_linux.go:496", node = %node, apiserver = %apiserver, "Using nftables Proxier");
+            let mark = 1u32 << flags.rules.0.iptables_masquerade_bit.clamp(0, 31);
+            tracing::info!(src = "proxier.go:238", ipFamily = "IPv4", mark = %format!("{mark:#010x}"), "Using nftables mark for masquerade");
+            let family = planner.proxier().family();
+            let listed = if flags.dry_run {
+                None
+            } else {
+                ipt.nft_table_objects(family, TABLE).unwrap_or_else(|e| {
+                    tracing::error!(src = "proxier.go:1290", err = %e, "Failed to list existing nftables objects");
+                    None
+                })
+            };
+            let mut engine = NftEngine::new(planner, ipt, settings, listed);
+            if !flags.dry_run {
+                engine.serve_health_checks(super::health::HealthServer::default());
+            }
+            let monitor = move |tx: Sender<Signal>, period: Duration| {
+                super::mode::run_table_monitor(Iptables::default(), family, period, tx)
+            };
+            run(&flags, &client, &mut engine, monitor)
+        }
     }
+}
 
+/// Runs one engine: `--once`, or the informers, the table monitor and the sync loop. Outside
+/// dry runs, kube-proxy also exits (for `kplab-node` to start it again) when its DaemonSet pod
+/// on this node is deleted, as a restarted pod would.
+fn run(
+    flags: &Flags,
+    client: &ApiClient,
+    engine: &mut impl Syncer,
+    monitor: impl FnOnce(Sender<Signal>, Duration) + Send + 'static,
+) -> ExitCode {
     if flags.once {
         let mut objects = ObjectSet::default();
         for (res, slot) in [
@@ -632,10 +735,11 @@ pub fn main(args: Vec<String>) -> ExitCode {
             }
         }
         engine.set_objects(&objects);
-        // Errors are logged by the engine (with iptables-restore's stderr).
-        return match engine.sync() {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::from(1),
+        // Errors are logged by the engine (with the tool's stderr).
+        return if engine.sync_once() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
         };
     }
 
@@ -660,17 +764,16 @@ pub fn main(args: Vec<String>) -> ExitCode {
         let (t, period) = (tx.clone(), flags.canary_period);
         std::thread::Builder::new()
             .name("canary".into())
-            .spawn(move || run_canary_monitor(Iptables::default(), period, t))
+            .spawn(move || monitor(t, period))
             .expect("spawn canary thread");
+        let (c, node) = (client.clone(), flags.node_name());
+        std::thread::Builder::new()
+            .name("own-pod".into())
+            .spawn(move || super::mode::exit_when_pod_replaced(&c, &node))
+            .expect("spawn own-pod thread");
     }
     drop(tx);
-    run_loop(
-        &mut engine,
-        store,
-        rx,
-        flags.min_sync_period,
-        flags.sync_period,
-    );
+    run_loop(engine, store, rx, flags.min_sync_period, flags.sync_period);
     ExitCode::SUCCESS
 }
 
