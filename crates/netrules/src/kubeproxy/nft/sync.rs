@@ -41,7 +41,7 @@ const HAIRPIN_CONNECTIONS: &str = "hairpin-connections";
 // Localhost NodePorts (feature gate KubeProxyNFTablesLocalhostNodePorts, off).
 const LOCALHOST_NODEPORT_REJECT: &str = "localhost-nodeport-reject";
 const LOCALHOST_NODEPORT_REJECT_PORTS: &str = "localhost-nodeport-reject-ports";
-const LOCALHOST_NODEPORT_REJECTED_COUNTER: &str = "localhost_nodeport_rejected_packets";
+const LOCALHOST_NODEPORT_REJECTED_COUNTER: &str = "localhost-nodeport-rejected";
 
 /// knftables' priorities: `dstnat` -100, `filter` 0, `srcnat` 100.
 const BASE_CHAINS: [(&str, &str, &str, i32); 8] = [
