@@ -347,7 +347,13 @@ pub fn sort_nft_like_upstream(dump: &str) -> Result<String, String> {
         let (oa, ta, na) = key(a);
         let (ob, tb, nb) = key(b);
         ob.cmp(&oa)
-            .then_with(|| if oa == 0 { ta.cmp(&tb) } else { std::cmp::Ordering::Equal })
+            .then_with(|| {
+                if oa == 0 {
+                    ta.cmp(&tb)
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
             .then_with(|| na.cmp(&nb))
             .then_with(|| {
                 if ta == "rule" && tb == "rule" {
@@ -458,9 +464,7 @@ pub fn check_nft_consistency(dump: &str) -> Result<(), String> {
         let body = strip_trailing_comment(rule);
         for target in verdict_targets(body) {
             if !chains.contains(&target) {
-                problems.insert(format!(
-                    "rule of {chain} jumps to undefined chain {target}"
-                ));
+                problems.insert(format!("rule of {chain} jumps to undefined chain {target}"));
             }
         }
         for word in body.split_whitespace() {
@@ -473,7 +477,9 @@ pub fn check_nft_consistency(dump: &str) -> Result<(), String> {
     }
     for (container, body) in &elements {
         let Some(&is_map) = containers.get(container) else {
-            problems.insert(format!("element of undefined set or map {container}: {body:?}"));
+            problems.insert(format!(
+                "element of undefined set or map {container}: {body:?}"
+            ));
             continue;
         };
         let inner = body
@@ -485,7 +491,9 @@ pub fn check_nft_consistency(dump: &str) -> Result<(), String> {
         let value = inner.split_once(" : ").map(|(_, v)| v.trim().to_string());
         match (is_map, &value) {
             (true, None) => {
-                problems.insert(format!("element of map {container} without a value: {body:?}"));
+                problems.insert(format!(
+                    "element of map {container} without a value: {body:?}"
+                ));
             }
             (false, Some(_)) => {
                 problems.insert(format!("element of set {container} with a value: {body:?}"));
