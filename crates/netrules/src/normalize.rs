@@ -1,8 +1,10 @@
 //! Test helpers that mirror kube-proxy's own: `sortIPTablesRules` (the normal form its
 //! full-dump expectations are written in) and `checkIPTablesRuleJumps` (every jump target
-//! declared and filled, every declared chain used).
+//! declared and filled, every declared chain used); for the nftables mode,
+//! `sortNFTablesTransaction` ([`sort_nft_like_upstream`]) and a reference check over a
+//! `Fake.Dump()` ([`check_nft_consistency`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 struct DumpChain {
     name: String,
@@ -302,6 +304,217 @@ pub fn check_jumps(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The rank upstream's `objectOrder` gives an object type (higher sorts earlier).
+fn nft_object_order(kind: &str) -> u8 {
+    match kind {
+        "table" => 10,
+        "chain" => 9,
+        "rule" => 8,
+        "set" => 7,
+        "map" => 6,
+        "element" => 5,
+        _ => 0,
+    }
+}
+
+/// `sortNFTablesTransaction` (kube-proxy's `pkg/proxy/nftables/helpers_test.go`), the normal
+/// form both sides of `assertNFTablesTransactionEqual` go through before being compared: blank
+/// lines and lines starting with `#` are dropped (no other trimming: a line's own whitespace
+/// counts), then the lines are stable-sorted by object type (table, chain, rule, set, map,
+/// element, anything else), then by object name (the fifth space-separated word), then, except
+/// for rules, which keep the order they were added in, by the whole line. The lines are joined
+/// with `\n` and no final newline, as upstream's are.
+///
+/// Upstream's comparator calls two lines of different unknown types (e.g. `counter` and
+/// `flowtable`) each less than the other; here they are ordered by type word instead, which
+/// only matters for dumps upstream never compares. A line of fewer than five words (which
+/// upstream assumes cannot occur) is an error.
+pub fn sort_nft_like_upstream(dump: &str) -> Result<String, String> {
+    let mut lines: Vec<&str> = dump
+        .split('\n')
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for l in &lines {
+        if l.split(' ').count() < 5 {
+            return Err(format!("nftables line with fewer than 5 words: {l:?}"));
+        }
+    }
+    let key = |l: &str| -> (u8, String, String) {
+        let w: Vec<&str> = l.split(' ').collect();
+        (nft_object_order(w[1]), w[1].to_string(), w[4].to_string())
+    };
+    lines.sort_by(|a, b| {
+        let (oa, ta, na) = key(a);
+        let (ob, tb, nb) = key(b);
+        ob.cmp(&oa)
+            .then_with(|| {
+                if oa == 0 {
+                    ta.cmp(&tb)
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .then_with(|| na.cmp(&nb))
+            .then_with(|| {
+                if ta == "rule" && tb == "rule" {
+                    std::cmp::Ordering::Equal
+                } else {
+                    a.cmp(b)
+                }
+            })
+    });
+    Ok(lines.join("\n"))
+}
+
+/// Removes a trailing ` comment "..."` (rules end with it).
+fn strip_trailing_comment(rule: &str) -> &str {
+    match rule.rfind(" comment \"") {
+        Some(i) if rule.ends_with('"') => &rule[..i],
+        _ => rule,
+    }
+}
+
+/// Removes every `comment "..."` (an element's comment sits between key and value).
+fn strip_comments(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("comment \"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "comment \"".len()..];
+        let mut end = None;
+        let mut esc = false;
+        for (j, c) in after.char_indices() {
+            match c {
+                '\\' if !esc => esc = true,
+                '"' if !esc => {
+                    end = Some(j);
+                    break;
+                }
+                _ => esc = false,
+            }
+        }
+        match end {
+            Some(j) => rest = &after[j + 1..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The chains a rule or element value jumps or goes to.
+fn verdict_targets(text: &str) -> Vec<String> {
+    let w: Vec<&str> = text.split_whitespace().collect();
+    w.windows(2)
+        .filter(|p| p[0] == "jump" || p[0] == "goto")
+        .map(|p| p[1].trim_end_matches([',', '}', ';']).to_string())
+        .collect()
+}
+
+/// Checks that a `Fake.Dump()` (or any list of `add` lines of one table) refers only to what
+/// it defines: each rule's chain exists, every `jump`/`goto` target (in a rule, including an
+/// anonymous verdict map, or in a map element's value) is a defined chain, every `@name` a
+/// rule uses is a defined set or map, every element's container is a defined set or map, and
+/// elements of maps have a value while elements of sets do not. Blank lines and `#` comments
+/// are ignored; any other line that is not an `add` is an error. All problems are reported
+/// together, sorted.
+pub fn check_nft_consistency(dump: &str) -> Result<(), String> {
+    let mut chains: BTreeSet<String> = BTreeSet::new();
+    // name -> is a map
+    let mut containers: BTreeMap<String, bool> = BTreeMap::new();
+    let mut rules: Vec<(String, String)> = Vec::new();
+    let mut elements: Vec<(String, String)> = Vec::new();
+    let mut problems: BTreeSet<String> = BTreeSet::new();
+    for line in dump.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let w: Vec<&str> = t.splitn(6, ' ').collect();
+        if w.len() < 4 || w[0] != "add" {
+            problems.insert(format!("not an add line: {t:?}"));
+            continue;
+        }
+        let name = w.get(4).copied().unwrap_or("").to_string();
+        let rest = w.get(5).copied().unwrap_or("").to_string();
+        match w[1] {
+            "table" | "counter" => {}
+            "chain" => {
+                chains.insert(name);
+            }
+            "set" => {
+                containers.insert(name, false);
+            }
+            "map" => {
+                containers.insert(name, true);
+            }
+            "rule" => rules.push((name, rest)),
+            "element" => elements.push((name, rest)),
+            other => {
+                problems.insert(format!("unknown object type {other:?}: {t:?}"));
+            }
+        }
+    }
+    for (chain, rule) in &rules {
+        if !chains.contains(chain) {
+            problems.insert(format!("rule in undefined chain {chain}: {rule:?}"));
+        }
+        let body = strip_trailing_comment(rule);
+        for target in verdict_targets(body) {
+            if !chains.contains(&target) {
+                problems.insert(format!("rule of {chain} jumps to undefined chain {target}"));
+            }
+        }
+        for word in body.split_whitespace() {
+            if let Some(set) = word.strip_prefix('@') {
+                if !containers.contains_key(set) {
+                    problems.insert(format!("rule of {chain} uses undefined set or map @{set}"));
+                }
+            }
+        }
+    }
+    for (container, body) in &elements {
+        let Some(&is_map) = containers.get(container) else {
+            problems.insert(format!(
+                "element of undefined set or map {container}: {body:?}"
+            ));
+            continue;
+        };
+        let inner = body
+            .trim()
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .to_string();
+        let inner = strip_comments(&inner);
+        let value = inner.split_once(" : ").map(|(_, v)| v.trim().to_string());
+        match (is_map, &value) {
+            (true, None) => {
+                problems.insert(format!(
+                    "element of map {container} without a value: {body:?}"
+                ));
+            }
+            (false, Some(_)) => {
+                problems.insert(format!("element of set {container} with a value: {body:?}"));
+            }
+            _ => {}
+        }
+        for target in verdict_targets(value.as_deref().unwrap_or("")) {
+            if !chains.contains(&target) {
+                problems.insert(format!(
+                    "element of {container} goes to undefined chain {target}"
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into_iter().collect::<Vec<_>>().join("\n"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +547,49 @@ mod tests {
         let got = sort_like_upstream(services).unwrap();
         assert!(got.find("svc1 line 1").unwrap() < got.find("svc1 line 2").unwrap());
         assert!(got.find("svc1 line 2").unwrap() < got.find("svc2 line 1").unwrap());
+    }
+
+    #[test]
+    fn nft_sorting_matches_upstream_helper() {
+        // The shape of upstream's Test_sortNFTablesTransaction: comments and blank lines go,
+        // types order table, chain, rule, set, map, element; rules keep their order within a
+        // chain; other objects sort by line.
+        let input = "\nadd table ip testing { comment \"rules for kube-proxy\" ; }\n\nadd chain ip testing masquerading\nadd rule ip testing masquerading mark and 0x4000 == 0 return\nadd rule ip testing masquerading mark set mark xor 0x4000\nadd map ip testing service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }\nadd set ip testing firewall { type ipv4_addr ; }\n# svc1\nadd chain ip testing firewall-check\nadd rule ip testing firewall-check drop\nadd element ip testing service-ips { 192.168.99.22 . tcp . 80 : drop }\nadd element ip testing service-ips { 1.2.3.4 . tcp . 80 : drop }\nadd element ip testing firewall { 1.2.3.4 }\n";
+        let want = "add table ip testing { comment \"rules for kube-proxy\" ; }\nadd chain ip testing firewall-check\nadd chain ip testing masquerading\nadd rule ip testing firewall-check drop\nadd rule ip testing masquerading mark and 0x4000 == 0 return\nadd rule ip testing masquerading mark set mark xor 0x4000\nadd set ip testing firewall { type ipv4_addr ; }\nadd map ip testing service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }\nadd element ip testing firewall { 1.2.3.4 }\nadd element ip testing service-ips { 1.2.3.4 . tcp . 80 : drop }\nadd element ip testing service-ips { 192.168.99.22 . tcp . 80 : drop }";
+        assert_eq!(sort_nft_like_upstream(input).unwrap(), want);
+        // Idempotent, and insensitive to the input order of non-rule lines.
+        assert_eq!(sort_nft_like_upstream(want).unwrap(), want);
+        let mut shuffled: Vec<&str> = want.lines().collect();
+        shuffled.reverse();
+        let rev = shuffled.join("\n");
+        let got = sort_nft_like_upstream(&rev).unwrap();
+        // Reversing swaps the two masquerading rules, which upstream keeps in input order.
+        assert!(got.find("xor").unwrap() < got.find("== 0 return").unwrap());
+        assert!(sort_nft_like_upstream("add table ip x\n").is_err());
+        // Whitespace is significant, as in upstream's cmp.Diff.
+        assert_ne!(
+            sort_nft_like_upstream("add chain ip t a ").unwrap(),
+            sort_nft_like_upstream("add chain ip t a").unwrap()
+        );
+    }
+
+    #[test]
+    fn nft_consistency() {
+        let ok = "add table ip kube-proxy { comment \"rules for kube-proxy\" ; }\nadd chain ip kube-proxy services\nadd chain ip kube-proxy reject-chain { comment \"helper for @no-endpoint-services\" ; }\nadd chain ip kube-proxy service-X-ns/svc/tcp/p80\nadd chain ip kube-proxy endpoint-Y-ns/svc/tcp/p80__10.0.0.1/80\nadd set ip kube-proxy affinity-Y-ns/svc/tcp/p80__10.0.0.1/80 { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }\nadd map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }\nadd set ip kube-proxy cluster-ips { type ipv4_addr ; }\nadd rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips\nadd rule ip kube-proxy services ip daddr @cluster-ips reject comment \"see @nothing\"\nadd rule ip kube-proxy service-X-ns/svc/tcp/p80 ip saddr @affinity-Y-ns/svc/tcp/p80__10.0.0.1/80 goto endpoint-Y-ns/svc/tcp/p80__10.0.0.1/80\nadd rule ip kube-proxy service-X-ns/svc/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-Y-ns/svc/tcp/p80__10.0.0.1/80 }\nadd rule ip kube-proxy reject-chain reject\nadd element ip kube-proxy cluster-ips { 172.30.0.1 }\nadd element ip kube-proxy service-ips { 172.30.0.1 . tcp . 80 : goto service-X-ns/svc/tcp/p80 }\nadd element ip kube-proxy service-ips { 172.30.0.2 . tcp . 80 comment \"a : b\" : goto reject-chain }\n";
+        assert_eq!(check_nft_consistency(ok), Ok(()));
+        let bad = "add chain ip kube-proxy services\nadd set ip kube-proxy cluster-ips { type ipv4_addr ; }\nadd rule ip kube-proxy services jump nowhere\nadd rule ip kube-proxy services ip daddr @missing-set drop\nadd rule ip kube-proxy ghost reject\nadd element ip kube-proxy gone { 1.2.3.4 }\nadd element ip kube-proxy cluster-ips { 1.2.3.4 : goto services }\nadd map ip kube-proxy m { type inet_proto . inet_service : verdict ; }\nadd element ip kube-proxy m { tcp . 80 : goto stale-chain }\nadd element ip kube-proxy m { tcp . 81 }\nflush chain ip kube-proxy services\n";
+        let err = check_nft_consistency(bad).unwrap_err();
+        for want in [
+            "rule of services jumps to undefined chain nowhere",
+            "rule of services uses undefined set or map @missing-set",
+            "rule in undefined chain ghost",
+            "element of undefined set or map gone",
+            "element of set cluster-ips with a value",
+            "element of m goes to undefined chain stale-chain",
+            "element of map m without a value",
+            "not an add line",
+        ] {
+            assert!(err.contains(want), "{want:?} missing from:\n{err}");
+        }
     }
 }

@@ -155,6 +155,26 @@ impl ProxierConfig {
             ..ProxierConfig::default()
         }
     }
+
+    /// The settings of the nftables proxier's `NewFakeProxier` (`pkg/proxy/nftables/
+    /// proxier_test.go`): as [`ProxierConfig::upstream_test_fake`] (node `test-node`, pod CIDR
+    /// `10.0.0.0/8` or `fd00:10::/64`, mark `0x4000`, the same interface addresses), but the
+    /// node IP is the family's own (`192.168.0.2` or `2001:db8::1`), `--nodeport-addresses` is
+    /// `192.168.0.2/32,2001:db8::1/128` (so NodePorts use `@nodeport-ips`, not
+    /// `fib daddr type local`), and the Service CIDRs are `172.30.0.0/16` or
+    /// `fd00:10:96::/112`.
+    pub fn upstream_nft_test_fake(family: IpFamily) -> ProxierConfig {
+        let (node_ip, service_cidr) = match family {
+            IpFamily::V4 => ("192.168.0.2", "172.30.0.0/16"),
+            IpFamily::V6 => ("2001:db8::1", "fd00:10:96::/112"),
+        };
+        ProxierConfig {
+            node_ip: Some(node_ip.parse().expect("ip")),
+            nodeport_addresses: vec!["192.168.0.2/32".into(), "2001:db8::1/128".into()],
+            service_cidrs: vec![service_cidr.into()],
+            ..ProxierConfig::upstream_test_fake(family)
+        }
+    }
 }
 
 /// The local-traffic detector's two match fragments.

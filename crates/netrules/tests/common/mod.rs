@@ -6,8 +6,9 @@ use netrules::kubeproxy::{Flags, ProxierConfig};
 use std::path::Path;
 
 /// Reads a `flags` file: whitespace-separated kube-proxy flags; `#` starts a comment. A first
-/// token `@upstream-fake` / `@upstream-fake-ipv6` starts from kube-proxy's `NewFakeProxier`
-/// settings, and the flags present then override only what they name.
+/// token `@upstream-fake` / `@upstream-fake-ipv6` starts from the iptables proxier's
+/// `NewFakeProxier` settings, `@upstream-fake-nft` / `@upstream-fake-nft-ipv6` from the
+/// nftables proxier's, and the flags present then override only what they name.
 pub fn config_from_flags_file(path: &Path, nodes: &[netrules::k8s::Node]) -> ProxierConfig {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let toks: Vec<String> = text
@@ -15,10 +16,12 @@ pub fn config_from_flags_file(path: &Path, nodes: &[netrules::k8s::Node]) -> Pro
         .map(|l| l.split('#').next().unwrap_or(""))
         .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
         .collect();
-    let (base, rest) = match toks.first().map(String::as_str) {
-        Some("@upstream-fake") => (Some(IpFamily::V4), &toks[1..]),
-        Some("@upstream-fake-ipv6") => (Some(IpFamily::V6), &toks[1..]),
-        _ => (None, &toks[..]),
+    let (base, nft, rest) = match toks.first().map(String::as_str) {
+        Some("@upstream-fake") => (Some(IpFamily::V4), false, &toks[1..]),
+        Some("@upstream-fake-ipv6") => (Some(IpFamily::V6), false, &toks[1..]),
+        Some("@upstream-fake-nft") => (Some(IpFamily::V4), true, &toks[1..]),
+        Some("@upstream-fake-nft-ipv6") => (Some(IpFamily::V6), true, &toks[1..]),
+        _ => (None, false, &toks[..]),
     };
     let flags = Flags::parse_args(rest).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     match base {
@@ -26,7 +29,11 @@ pub fn config_from_flags_file(path: &Path, nodes: &[netrules::k8s::Node]) -> Pro
             .to_config(nodes, "")
             .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         Some(fam) => {
-            let mut cfg = ProxierConfig::upstream_test_fake(fam);
+            let mut cfg = if nft {
+                ProxierConfig::upstream_nft_test_fake(fam)
+            } else {
+                ProxierConfig::upstream_test_fake(fam)
+            };
             for t in rest {
                 let (name, _) = t
                     .trim_start_matches('-')
@@ -45,6 +52,14 @@ pub fn config_from_flags_file(path: &Path, nodes: &[netrules::k8s::Node]) -> Pro
                             .collect()
                     }
                     "masquerade-all" => cfg.masquerade_all = flags.masquerade_all,
+                    "service-cidrs" => {
+                        cfg.service_cidrs = flags
+                            .service_cidrs
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    }
                     "nfacct" => cfg.nfacct = flags.nfacct,
                     "random-fully" => cfg.random_fully = flags.random_fully,
                     "conntrack-tcp-be-liberal" => {

@@ -248,6 +248,10 @@ pub(crate) struct TableState {
     /// Sets and maps by name.
     pub containers: BTreeMap<String, ContainerState>,
     pub counters: BTreeMap<String, ()>,
+    /// The table existed before we knew it (listed after a restart): its comment is unknown
+    /// until an `add table` names it. That comment is kube-proxy's own, written by the
+    /// kube-proxy that created the table (the kernel keeps a table's first comment).
+    pub comment_unknown: bool,
 }
 
 impl TableState {
@@ -256,6 +260,7 @@ impl TableState {
     pub fn with_leftovers(chains: &[String], sets: &[String]) -> TableState {
         let mut t = TableState {
             exists: true,
+            comment_unknown: true,
             ..TableState::default()
         };
         for c in chains.iter().filter(|c| c.contains('/')) {
@@ -308,9 +313,10 @@ impl TableState {
     fn apply_op(&mut self, verb: Verb, obj: &Obj) -> Result<(), String> {
         match (verb, obj) {
             (Verb::Add, Obj::Table { comment }) => {
-                if !self.exists {
+                if !self.exists || self.comment_unknown {
                     self.exists = true;
                     self.comment = comment.clone();
+                    self.comment_unknown = false;
                 }
             }
             (Verb::Flush, Obj::Table { .. }) => {
