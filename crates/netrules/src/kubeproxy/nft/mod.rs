@@ -321,9 +321,18 @@ impl NftProxier {
             self.stale_chains.extend(p.stale);
         }
         match &mut self.kernel {
-            Kernel::Known(state) => state.apply(&p.tx).inspect_err(|_| {
-                self.need_full_sync = true;
-            }),
+            Kernel::Known(state) => {
+                let r = state.apply(&p.tx);
+                if r.is_err() {
+                    // The model is part-applied: keep only the names, and let a full sync
+                    // reset every set and map.
+                    let chains = state.chains.keys().cloned().collect();
+                    let sets = state.containers.keys().cloned().collect();
+                    self.kernel = Kernel::Listed { chains, sets };
+                    self.need_full_sync = true;
+                }
+                r
+            }
             Kernel::Listed { chains, sets } if p.full && !p.cleanup => {
                 // A full sync re-asserts every object and flushes every container; what else
                 // the old table holds is its service chains and affinity sets, which the sync

@@ -8,7 +8,7 @@ use crate::kubeproxy::config::NodePortTargets;
 use crate::kubeproxy::objects::{Ep, SvcPort};
 use crate::kubeproxy::writer::categorize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 // Base chains.
 const FILTER_PREROUTING_PRE_DNAT: &str = "filter-prerouting-pre-dnat";
@@ -173,16 +173,19 @@ fn set_def(name: &str, type_: String, comment: &str) -> SetDef {
     }
 }
 
-/// `nftElementStorage`: the elements of one set or map as the kernel holds them, and which of
-/// them this sync has not re-asserted yet.
-struct Storage {
+/// `nftElementStorage`: the elements of one set or map as the kernel holds them (borrowed from
+/// the planner's model), what this sync added or changed, and which it re-asserted.
+struct Storage<'a> {
     name: &'static str,
     is_map: bool,
-    elements: BTreeMap<String, String>,
-    leftover: BTreeSet<String>,
+    old: Option<&'a BTreeMap<String, (String, Option<String>)>>,
+    /// Added or changed by this sync: key -> value.
+    new: HashMap<String, String>,
+    /// Old keys re-asserted by this sync (the others are deleted at the end).
+    seen: HashSet<String>,
 }
 
-impl Storage {
+impl Storage<'_> {
     fn ensure(
         &mut self,
         tx: &mut Tx,
@@ -192,31 +195,42 @@ impl Storage {
     ) {
         let k = key.join(" . ");
         let v = value.join(" . ");
-        let elem = Element {
-            container: self.name.to_string(),
-            is_map: self.is_map,
-            key,
-            value,
-            comment,
+        let current = self
+            .new
+            .get(&k)
+            .or_else(|| self.old.and_then(|o| o.get(&k)).map(|(v, _)| v));
+        let elem = |key, value, comment| {
+            Obj::Element(Element {
+                container: self.name.to_string(),
+                is_map: self.is_map,
+                key,
+                value,
+                comment,
+            })
         };
-        match self.elements.get(&k) {
-            Some(old) => {
-                if *old != v {
-                    tx.delete(Obj::Element(elem.clone()));
-                    tx.add(Obj::Element(elem));
-                    self.elements.insert(k.clone(), v);
-                }
-                self.leftover.remove(&k);
+        match current {
+            Some(old) if *old == v => {}
+            Some(_) => {
+                tx.delete(elem(key.clone(), value.clone(), comment.clone()));
+                tx.add(elem(key, value, comment));
+                self.new.insert(k.clone(), v);
             }
             None => {
-                tx.add(Obj::Element(elem));
-                self.elements.insert(k, v);
+                tx.add(elem(key, value, comment));
+                self.new.insert(k.clone(), v);
             }
+        }
+        if self.old.is_some_and(|o| o.contains_key(&k)) {
+            self.seen.insert(k);
         }
     }
 
+    /// `cleanupLeftoverKeys`: deletes the old elements this sync did not re-assert.
     fn cleanup(&mut self, tx: &mut Tx) {
-        for k in std::mem::take(&mut self.leftover) {
+        for k in self.old.into_iter().flat_map(|o| o.keys()) {
+            if self.seen.contains(k) {
+                continue;
+            }
             tx.delete(Obj::Element(Element {
                 container: self.name.to_string(),
                 is_map: self.is_map,
@@ -224,7 +238,6 @@ impl Storage {
                 value: Vec::new(),
                 comment: None,
             }));
-            self.elements.remove(&k);
         }
     }
 }
@@ -487,7 +500,7 @@ fn setup(p: &NftProxier, tx: &mut Tx) {
 }
 
 /// `syncProxyRules`' transaction.
-pub(super) fn build(p: &mut NftProxier, full: bool, now_ms: u64) -> Built {
+pub(super) fn build(p: &NftProxier, full: bool, now_ms: u64) -> Built {
     let mut tx = Tx::default();
     if full {
         setup(p, &mut tx);
@@ -501,21 +514,22 @@ pub(super) fn build(p: &mut NftProxier, full: bool, now_ms: u64) -> Built {
     let mut storages: Vec<Storage> = STORAGES
         .iter()
         .map(|&(name, is_map)| {
-            let elements = match &p.kernel {
-                Kernel::Known(state) => state.elements(name).unwrap_or_default(),
+            let old = match &p.kernel {
+                Kernel::Known(state) => state.elements(name),
                 Kernel::Listed { .. } => {
                     if full {
                         let def = set_def(name, String::new(), "");
                         tx.flush(if is_map { Obj::Map(def) } else { Obj::Set(def) });
                     }
-                    BTreeMap::new()
+                    None
                 }
             };
             Storage {
                 name,
                 is_map,
-                leftover: elements.keys().cloned().collect(),
-                elements,
+                old,
+                new: HashMap::new(),
+                seen: HashSet::new(),
             }
         })
         .collect();

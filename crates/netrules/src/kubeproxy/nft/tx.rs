@@ -292,13 +292,13 @@ impl TableState {
         t
     }
 
-    /// Applies `tx` as nft would (the whole transaction or, on an error, nothing).
+    /// Applies `tx` in place, as nft did. An error means the planner's model and the kernel
+    /// disagree (the kernel took the transaction): the state is then part-applied, and the
+    /// caller must stop trusting it.
     pub fn apply(&mut self, tx: &Tx) -> Result<(), String> {
-        let mut next = self.clone();
         for (verb, obj) in &tx.ops {
-            next.apply_op(*verb, obj)?;
+            self.apply_op(*verb, obj)?;
         }
-        *self = next;
         Ok(())
     }
 
@@ -550,13 +550,8 @@ impl TableState {
         out
     }
 
-    /// The elements of a set or map (key -> value, both joined with ` . `), if it exists.
-    pub fn elements(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        self.containers.get(name).map(|c| {
-            c.elements
-                .iter()
-                .map(|(k, (v, _))| (k.clone(), v.clone()))
-                .collect()
-        })
+    /// The elements of a set or map (key -> (value, comment), joined with ` . `), if it exists.
+    pub fn elements(&self, name: &str) -> Option<&BTreeMap<String, (String, Option<String>)>> {
+        self.containers.get(name).map(|c| &c.elements)
     }
 }
