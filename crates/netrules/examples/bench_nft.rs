@@ -16,13 +16,20 @@
 //!   the same partial text in the namespace of the last bare full apply (the same table, kept in
 //!   lockstep); medians of the rounds compared.
 //!
+//! Each figure is wall time and CPU time (user + system of the benchmark's thread and of the
+//! commands it waited for); on a shared machine the CPU ratios are the steadier ones. The
+//! samples go to stderr, the table to stdout.
+//!
 //! Every nft transaction (full, partial, stale-chain cleanup) goes through the real `nft`: a
 //! rejection prints nft's error with the offending line and stops the benchmark; after the
 //! full sync and after the partial ones, the kernel's table (`nft -j list`) is compared with
-//! the planner's model (`NftProxier::dump`). A full `nft -f` is quadratic in the number of
-//! Services on the kernel (each Service chain's rule holds an anonymous map), tens of seconds at
-//! 10,000, so that size is repeated twice. `iptables-restore` on the nft backend takes minutes
-//! to tens of minutes at 10,000 services, so its first (bare) restore runs under a time limit
+//! the planner's model (`NftProxier::dump`); then (untimed) one Service is deleted, its stale
+//! chains cleaned up, and it is re-created, each transaction through `nft` as well.
+//!
+//! A full `nft -f` is quadratic in the number of Services on this kernel (each Service chain's
+//! rule holds an anonymous map), tens of seconds at 10,000, so that size is applied twice each.
+//! `iptables-restore` on the nft backend takes minutes to tens of minutes at 10,000 services,
+//! so its first (bare) restore runs under a time limit
 //! (`KP_BENCH_IPT_LIMIT`, seconds, default 180): past it the figure is reported as "> limit"
 //! and that size's iptables incremental sync, which needs the full table loaded, is skipped.
 
@@ -322,9 +329,11 @@ struct Row {
     note: String,
 }
 
-fn secs(d: Option<Cost>, limit: Duration) -> String {
+/// Wall seconds; a missing figure is "> limit" (killed) unless the row was not measured.
+fn secs(d: Option<Cost>, r: &Row, limit: Duration) -> String {
     match d {
         Some(d) => format!("{:.4}", d.wall.as_secs_f64()),
+        None if r.note.starts_with("not measured") => "-".into(),
         None => format!("> {:.0}", limit.as_secs_f64()),
     }
 }
@@ -346,8 +355,8 @@ fn print_rows(rows: &[Row], limit: Duration) {
             r.mode,
             r.n,
             r.op,
-            secs(r.ours, limit),
-            secs(r.bare, limit),
+            secs(r.ours, r, limit),
+            secs(r.bare, r, limit),
             ratio(|c| c.wall),
             cpu(&r.ours),
             cpu(&r.bare),
@@ -355,6 +364,22 @@ fn print_rows(rows: &[Row], limit: Duration) {
             r.note
         );
     }
+}
+
+/// One sync of `objs` at `now`, applied with `nft -f` (a rejection stops the benchmark).
+fn sync_apply(
+    p: &mut NftProxier,
+    ns: &Netns,
+    objs: &Objs,
+    now: u64,
+    what: &str,
+) -> netrules::kubeproxy::nft::NftSyncResult {
+    p.set_objects(&objs.0, &objs.1);
+    let r = p.sync(now);
+    ns.nft(&r.transaction, what);
+    p.applied(true)
+        .expect("the planner's model accepts its own sync");
+    r
 }
 
 /// The namespaces of one section, deleted together at its end; then a pause, because the
@@ -522,6 +547,35 @@ fn bench_nft(n: usize, rows: &mut Vec<Row>, anomalies: &mut Vec<String>) {
     if kernel_counts(a) != kernel_counts(b) {
         anomalies.push(format!("nftables {n}: the two lockstep namespaces differ"));
     }
+    // Untimed, for nft's sake: a Service goes away (its chains go stale and are deleted by the
+    // cleanup transaction a while later) and comes back.
+    let (svc, slice) = (objs.0.remove(n / 2), objs.1.remove(n / 2));
+    let mut now = (ROUNDS as u64 + 1) * 2000;
+    let r = sync_apply(&mut p, a, &objs, now, "partial sync, a Service deleted");
+    if r.stale_chains.is_empty() {
+        anomalies.push(format!(
+            "nftables {n}: deleting a Service left no stale chain"
+        ));
+    }
+    now += 2000;
+    match p.stale_cleanup(now) {
+        Some(tx) => {
+            a.nft(&tx, "stale-chain cleanup");
+            p.applied(true).expect("model");
+        }
+        None => anomalies.push(format!(
+            "nftables {n}: no stale-chain cleanup 2 s after a Service was deleted"
+        )),
+    }
+    objs.0.insert(n / 2, svc);
+    objs.1.insert(n / 2, slice);
+    sync_apply(&mut p, a, &objs, now + 1, "partial sync, the Service back");
+    check_model(
+        a,
+        &p,
+        anomalies,
+        &format!("nftables {n} after a Service was deleted, cleaned up and re-created"),
+    );
     eprintln!(
         "nftables {n} partial, wall/cpu ms: ours {}; bare {}",
         samples(&ours),
