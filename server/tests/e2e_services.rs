@@ -1,6 +1,8 @@
 //! Services carry real packets in a real lab: ClusterIP, NodePort, pod-to-pod, DNS,
 //! scaling, pod replacement, `externalTrafficPolicy: Local`, services without endpoints and
-//! session affinity, and the UDP conntrack cleanup after a pod is replaced. One lab (`hs-svc`) is shared by every scenario of this file.
+//! session affinity, and the UDP conntrack cleanup after a pod is replaced. The same scenarios
+//! run twice: in a lab whose kube-proxy runs in iptables mode (`hs-svc`), and in one switched to
+//! nftables mode at run time, then one node back (`hs-svc-nft`).
 
 use kplab_testkit::lab as common;
 
@@ -90,16 +92,16 @@ fn web_deployment_and_service(lab: &TestLab, replicas: usize) {
     wait_programmed(lab, "web", replicas);
 }
 
-/// Ready in the API is not yet written on the nodes: waits until kube-proxy has a KUBE-SEP chain
-/// per endpoint of `service` on both nodes, and calico-node has the `cali-tw-` chain of every
-/// web pod on the pod's node. Before that, a connection can meet a missing rule (one curl in
+/// Ready in the API is not yet written on the nodes: waits until kube-proxy's rules on both
+/// nodes send `service` to each of its endpoints, and calico-node has the `cali-tw-` chain of
+/// every web pod on the pod's node. Before that, a connection can meet a missing rule (one curl in
 /// 100 went unanswered in a CI run).
 fn wait_programmed(lab: &TestLab, service: &str, endpoints: usize) {
     for node in [1, 2] {
         wait_for(
-            &format!("{endpoints} KUBE-SEP chains for default/{service} on node-{node}"),
+            &format!("{endpoints} endpoints of default/{service} in node-{node}'s rules"),
             Duration::from_secs(10),
-            || (kube_sep_targets(lab, node, service).len() == endpoints).then_some(()),
+            || (programmed_endpoints(lab, node, service).len() == endpoints).then_some(()),
         );
     }
     for pod in running_pods(lab, "app=web") {
@@ -374,8 +376,30 @@ fn session_affinity_sticks(lab: &TestLab) {
     }
 }
 
-/// SEP targets of the Service's KUBE-SVC chain, from `iptables-save -t nat` on a node.
-fn kube_sep_targets(lab: &TestLab, node: usize, service: &str) -> BTreeSet<String> {
+/// Which kube-proxy mode node-`node`'s kernel shows: `nftables` when the `kube-proxy` nftables
+/// table exists.
+fn node_mode(lab: &TestLab, node: usize) -> &'static str {
+    if lab
+        .sh(
+            lab.node(node),
+            "nft list table ip kube-proxy >/dev/null 2>&1",
+        )
+        .success()
+    {
+        "nftables"
+    } else {
+        "iptables"
+    }
+}
+
+/// The endpoints kube-proxy's rules on node-`node` send `service`'s traffic to: the KUBE-SEP
+/// targets of its KUBE-SVC chain (iptables mode), or the `IP . port` entries of its `service-…`
+/// chain's dnat map and the `endpoint-…__IP/port` chains it jumps to (nftables mode).
+fn programmed_endpoints(lab: &TestLab, node: usize, service: &str) -> BTreeSet<String> {
+    if node_mode(lab, node) == "nftables" {
+        let table = lab.sh_ok(lab.node(node), "nft list table ip kube-proxy");
+        return nft_service_endpoints(&table, service);
+    }
     let rules = lab.sh_ok(lab.node(node), "iptables-save -t nat");
     let marker = format!("\"default/{service} -> ");
     let marker_named = format!("\"default/{service}:");
@@ -387,7 +411,36 @@ fn kube_sep_targets(lab: &TestLab, node: usize, service: &str) -> BTreeSet<Strin
         .collect()
 }
 
-fn scaling_to_5_and_back_to_2_changes_the_kube_sep_chains_within_a_second(lab: &TestLab) {
+/// `IP:port` of each endpoint in the `service-HASH-default/SERVICE/…` chain of an
+/// `nft list table` listing.
+fn nft_service_endpoints(table: &str, service: &str) -> BTreeSet<String> {
+    let marker = format!("-default/{service}/");
+    let mut out = BTreeSet::new();
+    let mut in_chain = false;
+    for line in table.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("chain ") {
+            let name = rest.trim_end_matches(" {");
+            in_chain = name.starts_with("service-") && name.contains(&marker);
+            continue;
+        }
+        if !in_chain {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            if words.get(i + 1) == Some(&".") && w.parse::<std::net::Ipv4Addr>().is_ok() {
+                let port = words.get(i + 2).map(|p| p.trim_end_matches([',', '}']));
+                out.insert(format!("{w}:{}", port.unwrap_or("")));
+            }
+            if let Some((_, ep)) = w.strip_prefix("endpoint-").and_then(|c| c.split_once("__")) {
+                out.insert(ep.trim_end_matches(',').replacen('/', ":", 1));
+            }
+        }
+    }
+    out
+}
+
+fn scaling_to_5_and_back_to_2_changes_the_rules_within_a_second(lab: &TestLab) {
     web_deployment_and_service(lab, 3);
     for replicas in [5usize, 2] {
         lab.kubectl_ok(&[
@@ -401,10 +454,10 @@ fn scaling_to_5_and_back_to_2_changes_the_kube_sep_chains_within_a_second(lab: &
         let mut lag = BTreeMap::new();
         for node in [1, 2] {
             let seps = wait_for(
-                &format!("{replicas} KUBE-SEP chains for default/web on node-{node}"),
+                &format!("{replicas} endpoints of default/web in node-{node}'s rules"),
                 Duration::from_secs(10),
                 || {
-                    let s = kube_sep_targets(lab, node, "web");
+                    let s = programmed_endpoints(lab, node, "web");
                     (s.len() == replicas).then_some(s)
                 },
             );
@@ -523,45 +576,228 @@ fn a_udp_flow_moves_to_the_replacement_pod(lab: &TestLab) {
     );
 }
 
+/// Every scenario, in order, on one lab.
+const SCENARIOS: &[Scenario] = &[
+    (
+        "a ClusterIP is answered by all three pods, curled 100 times from a pod on each node",
+        clusterip_is_answered_by_all_three_pods_from_a_pod_on_each_node,
+    ),
+    (
+        "a pod sees another pod's real IP",
+        a_pod_sees_another_pods_real_ip,
+    ),
+    ("service names resolve", service_names_resolve),
+    (
+        "a NodePort answers from client on both node IPs, client IP masqueraded",
+        nodeport_answers_from_client_on_both_node_ips,
+    ),
+    (
+        "externalTrafficPolicy Local keeps the client IP and drops without a local endpoint",
+        external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_endpoint,
+    ),
+    (
+        "a service without endpoints rejects connections",
+        a_service_without_endpoints_rejects_connections,
+    ),
+    ("session affinity sticks", session_affinity_sticks),
+    (
+        "scaling to 5 and back to 2 changes the Service's rules within a second",
+        scaling_to_5_and_back_to_2_changes_the_rules_within_a_second,
+    ),
+    (
+        "kubectl delete pod replaces the pod and its endpoint",
+        deleting_a_pod_replaces_the_pod_and_its_endpoint,
+    ),
+    (
+        "a fixed-port UDP flow moves to the replacement pod (kube-proxy's conntrack cleanup)",
+        a_udp_flow_moves_to_the_replacement_pod,
+    ),
+];
+
 #[test]
 #[ignore = "needs Docker and root"]
 fn services_carry_real_packets() {
     let lab = TestLab::up("hs-svc");
-    let scenarios: &[Scenario] = &[
-        (
-            "a ClusterIP is answered by all three pods, curled 100 times from a pod on each node",
-            clusterip_is_answered_by_all_three_pods_from_a_pod_on_each_node,
-        ),
-        (
-            "a pod sees another pod's real IP",
-            a_pod_sees_another_pods_real_ip,
-        ),
-        ("service names resolve", service_names_resolve),
-        (
-            "a NodePort answers from client on both node IPs, client IP masqueraded",
-            nodeport_answers_from_client_on_both_node_ips,
-        ),
-        (
-            "externalTrafficPolicy Local keeps the client IP and drops without a local endpoint",
-            external_traffic_policy_local_keeps_the_client_ip_and_drops_without_a_local_endpoint,
-        ),
-        (
-            "a service without endpoints rejects connections",
-            a_service_without_endpoints_rejects_connections,
-        ),
-        ("session affinity sticks", session_affinity_sticks),
-        (
-            "scaling to 5 and back to 2 changes the KUBE-SEP chains within a second",
-            scaling_to_5_and_back_to_2_changes_the_kube_sep_chains_within_a_second,
-        ),
-        (
-            "kubectl delete pod replaces the pod and its endpoint",
-            deleting_a_pod_replaces_the_pod_and_its_endpoint,
-        ),
-        (
-            "a fixed-port UDP flow moves to the replacement pod (kube-proxy's conntrack cleanup)",
-            a_udp_flow_moves_to_the_replacement_pod,
-        ),
-    ];
-    run_scenarios(&lab, scenarios);
+    run_scenarios(&lab, SCENARIOS);
+}
+
+/// kube-proxy's iptables chains (the kubelet's KUBE-FIREWALL and Calico's cali-* are not).
+const KUBE_PROXY_CHAINS: &[&str] = &[
+    "KUBE-SERVICES",
+    "KUBE-NODEPORTS",
+    "KUBE-POSTROUTING",
+    "KUBE-MARK-MASQ",
+    "KUBE-PROXY-CANARY",
+    "KUBE-EXTERNAL-SERVICES",
+    "KUBE-FORWARD",
+    "KUBE-PROXY-FIREWALL",
+    "KUBE-SVC-",
+    "KUBE-SVL-",
+    "KUBE-EXT-",
+    "KUBE-FW-",
+    "KUBE-SEP-",
+];
+
+/// Lines of node-`node`'s iptables ruleset that belong to kube-proxy's iptables mode.
+fn iptables_mode_leftovers(lab: &TestLab, node: usize) -> Vec<String> {
+    lab.sh_ok(lab.node(node), "iptables-save")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| KUBE_PROXY_CHAINS.iter().any(|c| l.contains(c)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Switches the nodes to `mode` as a learner on a kubeadm cluster would: the `mode` of the
+/// kube-proxy ConfigMap, then `kubectl delete pod` of each node's kube-proxy pod. Waits until
+/// each node's kernel shows the new mode and nothing of the old one.
+fn switch_mode(lab: &TestLab, mode: &str, nodes: &[usize]) {
+    let cm = lab.get_json(&["-n", "kube-system", "configmap", "kube-proxy"]);
+    let conf = cm["data"]["config.conf"].as_str().expect("config.conf");
+    let conf: String = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("mode:") {
+                format!("mode: {mode}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let patch = serde_json::json!({"data": {"config.conf": conf}}).to_string();
+    lab.kubectl_ok(&[
+        "-n",
+        "kube-system",
+        "patch",
+        "configmap",
+        "kube-proxy",
+        "-p",
+        &patch,
+    ]);
+    for &n in nodes {
+        lab.kubectl_ok(&[
+            "-n",
+            "kube-system",
+            "delete",
+            "pod",
+            "-l",
+            "k8s-app=kube-proxy",
+            "--field-selector",
+            &format!("spec.nodeName=node-{n}"),
+        ]);
+    }
+    for &n in nodes {
+        wait_for(
+            &format!("node-{n}'s kube-proxy in {mode} mode, nothing of the other mode left"),
+            Duration::from_secs(30),
+            || {
+                let leftovers = iptables_mode_leftovers(lab, n);
+                let done = match mode {
+                    "nftables" => node_mode(lab, n) == "nftables" && leftovers.is_empty(),
+                    _ => {
+                        node_mode(lab, n) == "iptables"
+                            && leftovers.iter().any(|l| l.starts_with("-A KUBE-SVC-"))
+                    }
+                };
+                done.then_some(())
+            },
+        );
+    }
+}
+
+/// Traffic before, across and after the switch: a ClusterIP from both nodes and a NodePort
+/// from the client on both node IPs keep answering.
+fn a_live_switch_to_nftables_keeps_traffic_and_leaves_no_iptables_rule(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    let vip = cluster_ip(lab, "web");
+    for n in [1, 2] {
+        assert_eq!(
+            node_mode(lab, n),
+            "iptables",
+            "a lab starts in iptables mode"
+        );
+    }
+    switch_mode(lab, "nftables", &[1, 2]);
+    wait_programmed(lab, "web", 3);
+    for n in [1, 2] {
+        let got = curl_from(lab, lab.node(n), &format!("http://{vip}/"), 20);
+        assert_eq!(got.len(), 20, "node-{n} reaches {vip} in nftables mode");
+        assert_eq!(
+            answering_pods(&got).len(),
+            3,
+            "from node-{n}: all three pods answer"
+        );
+        let left = iptables_mode_leftovers(lab, n);
+        assert!(
+            left.is_empty(),
+            "no iptables rule of kube-proxy left on node-{n}: {left:?}"
+        );
+    }
+}
+
+/// node-2 back to iptables while node-1 stays in nftables: traffic crosses nodes both ways,
+/// and node-2 has no nftables table left.
+fn one_node_back_to_iptables_carries_traffic_across_modes(lab: &TestLab) {
+    switch_mode(lab, "iptables", &[2]);
+    assert!(
+        !lab.sh(lab.node(2), "nft list table ip kube-proxy >/dev/null 2>&1")
+            .success(),
+        "node-2 has no kube-proxy nftables table in iptables mode"
+    );
+    assert_eq!(node_mode(lab, 1), "nftables");
+    wait_programmed(lab, "web", 3);
+    let vip = cluster_ip(lab, "web");
+    for n in [1, 2] {
+        let got = curl_from(lab, lab.node(n), &format!("http://{vip}/"), 20);
+        assert_eq!(
+            answering_pods(&got).len(),
+            3,
+            "from node-{n} ({}) all three pods answer",
+            node_mode(lab, n)
+        );
+    }
+    nodeport_answers_from_client_on_both_node_ips(lab);
+}
+
+#[test]
+#[ignore = "needs Docker and root"]
+fn services_carry_real_packets_in_nftables_mode() {
+    let lab = TestLab::up("hs-svc-nft");
+    run_scenarios(
+        &lab,
+        &[(
+            "a live switch to nftables keeps traffic and leaves no iptables rule of kube-proxy",
+            a_live_switch_to_nftables_keeps_traffic_and_leaves_no_iptables_rule,
+        )],
+    );
+    run_scenarios(&lab, SCENARIOS);
+    run_scenarios(
+        &lab,
+        &[(
+            "node-2 back to iptables carries traffic across modes",
+            one_node_back_to_iptables_carries_traffic_across_modes,
+        )],
+    );
+}
+
+#[test]
+fn nft_listing_gives_the_service_endpoints() {
+    let table = "table ip kube-proxy {
+\tchain service-ULMVA6XW-default/web/tcp/ {
+\t\tmeta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.2 . 80, 1 : 10.244.2.3 . 80 }
+\t}
+\tchain service-AAAAAAAA-default/web-sticky/tcp/ {
+\t\tip saddr @affinity-X-default/web-sticky/tcp/__10.244.1.2/80 goto endpoint-X-default/web-sticky/tcp/__10.244.1.2/80
+\t\tnumgen random mod 1 vmap { 0 : goto endpoint-X-default/web-sticky/tcp/__10.244.1.2/80 }
+\t}
+}
+";
+    assert_eq!(
+        nft_service_endpoints(table, "web"),
+        BTreeSet::from(["10.244.1.2:80".to_string(), "10.244.2.3:80".to_string()])
+    );
+    assert_eq!(
+        nft_service_endpoints(table, "web-sticky"),
+        BTreeSet::from(["10.244.1.2:80".to_string()])
+    );
 }

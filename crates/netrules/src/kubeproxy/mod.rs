@@ -14,7 +14,8 @@ mod writer;
 pub use config::{parse_flag_ip, DetectLocalMode, MarkFormat, ProxierConfig};
 pub use flags::{FlagKind, FlagSpec, Flags, ProxyMode, FLAG_SPECS};
 pub use objects::Nsn;
-pub use proxier::{HealthCheck, Proxier, SyncOptions, SyncResult};
+pub use proxier::{Proxier, SyncOptions, SyncResult};
+pub use tracker::HealthCheck;
 pub use writer::{is_service_chain, probability, LARGE_CLUSTER_ENDPOINTS_THRESHOLD};
 
 use crate::k8s::Objects;

@@ -2,27 +2,12 @@
 
 use super::config::{Effective, ProxierConfig};
 use super::conntrack::UdpServicePort;
-use super::tracker::Tracker;
+use super::tracker::{HealthCheck, Tracker};
 use super::writer::{write, WriteInput};
 use crate::k8s::{EndpointSlice, Service};
 use crate::model::Ruleset;
 use crate::Warning;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A Service's health-check node port and what kube-proxy's service health server reports on it
-/// (upstream `HealthCheckNodePorts` and `LocalReadyEndpoints`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HealthCheck {
-    /// The Service's namespace.
-    pub namespace: String,
-    /// The Service's name.
-    pub name: String,
-    /// `spec.healthCheckNodePort`.
-    pub port: u16,
-    /// Ready endpoints on this node, counted by IP over all the Service's ports (a pod serving
-    /// two ports counts once).
-    pub local_endpoints: usize,
-}
 
 /// What one [`Proxier::sync`] produced.
 #[derive(Clone, Debug)]

@@ -7,10 +7,24 @@ use super::conntrack::UdpServicePort;
 use super::objects::{
     endpoints_for_service, service_ports, slice_relevant, Nsn, ServiceEndpoints, SvcPort,
 };
-use super::proxier::HealthCheck;
 use crate::k8s::{EndpointSlice, Service};
 use crate::Warning;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A Service's health-check node port and what kube-proxy's service health server reports on it
+/// (upstream `HealthCheckNodePorts` and `LocalReadyEndpoints`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub name: String,
+    /// `spec.healthCheckNodePort`.
+    pub port: u16,
+    /// Ready endpoints on this node, counted by IP over all the Service's ports (a pod serving
+    /// two ports counts once).
+    pub local_endpoints: usize,
+}
 
 /// The objects as the proxiers see them, and what changed since the last sync.
 #[derive(Debug, Default)]

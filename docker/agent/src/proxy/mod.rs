@@ -1,6 +1,7 @@
 //! kube-proxy: `kube-proxy render -f FILE [flags]` prints the rules for a file of objects;
 //! plain `kube-proxy [flags]` runs the sync loop against the lab API.
 
+pub mod common;
 pub mod flags;
 pub mod health;
 pub mod mode;

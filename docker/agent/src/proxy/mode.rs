@@ -15,7 +15,7 @@ use netrules::kubeproxy::nft::TABLE;
 use netrules::kubeproxy::{cleanup_jump_rules, cleanup_restore, ProxyMode};
 use serde_json::Value;
 
-use super::sync::Signal;
+use super::common::Signal;
 use crate::kube::client::ApiClient;
 use crate::kube::iptables::Iptables;
 use crate::kube::resource::{CONFIG_MAPS, PODS};

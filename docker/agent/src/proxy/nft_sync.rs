@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use netrules::kubeproxy::nft::{NftProxier, TABLE};
 
+use super::common::{clean_stale_conntrack, SyncSettings, Syncer, WarningLog};
 use super::netrules_planner::{warning_text, NetrulesPlanner};
 use super::planner::ObjectSet;
-use super::sync::{clean_stale_conntrack, SyncSettings, Syncer, WarningLog};
 use crate::kube::iptables::{Iptables, IptablesError};
 
 /// What one nftables sync did.

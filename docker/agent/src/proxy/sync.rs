@@ -26,6 +26,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::common::{clean_stale_conntrack, WarningLog};
+pub use super::common::{Signal, SyncSettings, Syncer};
 use super::flags::Flags;
 use super::netrules_planner::NetrulesPlanner;
 use super::nft_sync::NftEngine;
@@ -47,15 +49,6 @@ const KINDS: [&str; 3] = ["Service", "EndpointSlice", "Node"];
 /// Above this many endpoints kube-proxy runs in "large cluster mode" (stale-chain cleanup at
 /// most once per sync period).
 pub const LARGE_CLUSTER_ENDPOINTS: usize = 1000;
-
-/// The settings of the sync engine that do not concern the planner.
-#[derive(Debug, Clone)]
-pub struct SyncSettings {
-    /// Full resync period.
-    pub sync_period: Duration,
-    /// Print payloads to stdout instead of applying them (no iptables access at all).
-    pub dry_run: bool,
-}
 
 /// What one sync did.
 #[derive(Debug, Clone, Default)]
@@ -372,87 +365,11 @@ pub fn canaries_present(ipt: &Iptables) -> bool {
         .all(|t| ipt.chain_exists(t, CANARY_CHAIN))
 }
 
-/// Upstream's `conntrack.CleanStaleEntries`: deletes the UDP conntrack entries to a Service
-/// frontend that are not answered by one of its serving endpoints (a client sending from a
-/// fixed source port would otherwise keep talking to a pod that is gone). Failures are
-/// logged, never fatal, as upstream. Returns how many entries were deleted.
-pub(super) fn clean_stale_conntrack(
-    ipt: &Iptables,
-    ports: &[netrules::kubeproxy::conntrack::UdpServicePort],
-    ipv6: bool,
-) -> usize {
-    use netrules::kubeproxy::conntrack::{parse_conntrack_list, stale_filters};
-    let start = Instant::now();
-    let list = match ipt.conntrack_list_udp(ipv6) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(src = "cleanup.go:52", err = %e, "Failed to list conntrack entries");
-            return 0;
-        }
-    };
-    let filters = stale_filters(ports, &parse_conntrack_list(&list));
-    let mut deleted = 0;
-    for f in &filters {
-        match ipt.conntrack_delete(&f.delete_args()) {
-            Ok(n) => deleted += n,
-            Err(e) => {
-                tracing::error!(src = "cleanup.go:132", err = %e, entriesDeleted = deleted, "Failed to clear all conntrack entries")
-            }
-        }
-    }
-    if deleted > 0 {
-        tracing::info!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
-    } else {
-        tracing::debug!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
-    }
-    deleted
-}
-
 fn insert_before_last_commit(text: &str, line: &str) -> String {
     match text.rfind("COMMIT\n") {
         Some(i) => format!("{}{}\n{}", &text[..i], line, &text[i..]),
         None => format!("{text}{line}\n"),
     }
-}
-
-/// Logs each warning the first time it appears (config warnings and object warnings are
-/// tracked separately, so that one set does not hide the other).
-#[derive(Debug, Default)]
-pub(super) struct WarningLog {
-    objects: BTreeSet<String>,
-    config: BTreeSet<String>,
-}
-
-impl WarningLog {
-    pub(super) fn log(&mut self, warnings: Vec<String>, config: bool) {
-        let set = if config {
-            &mut self.config
-        } else {
-            &mut self.objects
-        };
-        for w in &warnings {
-            if !set.contains(w) {
-                if config {
-                    tracing::warn!(src = "server.go:642", reason = %w, "Configuration warning");
-                } else {
-                    tracing::warn!(src = "endpointslicecache.go:102", reason = %w, "Skipping malformed object");
-                }
-            }
-        }
-        *set = warnings.into_iter().collect();
-    }
-}
-
-/// What [`run_loop`] drives: the iptables [`SyncEngine`] or the nftables engine.
-pub trait Syncer {
-    /// When the last full sync finished.
-    fn last_full(&self) -> Option<Instant>;
-    /// Makes the next sync full (`reason` is logged).
-    fn request_full_sync(&mut self, reason: &str);
-    /// Hands the planner a new object set.
-    fn set_objects(&mut self, objects: &ObjectSet);
-    /// One sync; errors are logged inside. `false`: it failed (the next one is full).
-    fn sync_once(&mut self) -> bool;
 }
 
 impl<P: RulePlanner> Syncer for SyncEngine<P> {
@@ -468,15 +385,6 @@ impl<P: RulePlanner> Syncer for SyncEngine<P> {
     fn sync_once(&mut self) -> bool {
         self.sync().is_ok()
     }
-}
-
-/// Signals into the sync loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signal {
-    /// Objects changed.
-    Changed,
-    /// A full sync is needed (the reason is logged).
-    ForceFull(String),
 }
 
 /// Polls the canary chains every `period`; when one is gone, asks for a full sync.

@@ -14,13 +14,13 @@ pub use tx::TABLE;
 
 use super::config::{Effective, ProxierConfig};
 use super::conntrack::UdpServicePort;
-use super::proxier::HealthCheck;
-use super::tracker::Tracker;
+use super::tracker::{HealthCheck, Tracker};
 use crate::ip::{parse_cidr_sloppy, IpFamily};
 use crate::k8s::{EndpointSlice, Objects, Service};
 use crate::Warning;
 use std::collections::BTreeMap;
-use tx::{TableState, Tx};
+use sync::BuildInput;
+use tx::{Kernel, TableState, Tx};
 
 /// What [`render_nft`] produced.
 #[derive(Clone, Debug)]
@@ -78,19 +78,6 @@ pub struct NftSyncResult {
     pub num_endpoints: usize,
     /// Configuration warnings.
     pub warnings: Vec<Warning>,
-}
-
-/// What the kernel holds, as far as the planner knows.
-#[derive(Clone, Debug)]
-enum Kernel {
-    /// Exactly this (what our applied transactions left; a clean node has no table).
-    Known(TableState),
-    /// A table we did not write (kube-proxy restarted): these chains and sets exist, their
-    /// contents are unknown, so the next full sync flushes every set and map it fills.
-    Listed {
-        chains: Vec<String>,
-        sets: Vec<String>,
-    },
 }
 
 /// A pure model of kube-proxy's nftables `Proxier`. Feed it the complete objects with
@@ -271,7 +258,15 @@ impl NftProxier {
     /// Report whether it applied with [`NftProxier::applied`] before the next call.
     pub fn sync(&mut self, now_ms: u64) -> NftSyncResult {
         let full = self.need_full_sync;
-        let out = sync::build(self, full, now_ms);
+        let out = sync::build(&BuildInput {
+            eff: &self.eff,
+            tracker: &self.tracker,
+            kernel: &self.kernel,
+            flushed: self.flushed,
+            service_cidrs: &self.service_cidrs,
+            full,
+            now_ms,
+        });
         let ports = self.tracker.sorted_ports().len();
         self.tracker.changed.clear();
         self.need_full_sync = false;

@@ -1,11 +1,12 @@
 //! `setupNFTables` and `syncProxyRules` of kube-proxy's nftables proxier: the objects of one
 //! sync's transaction, in the order kube-proxy adds them.
 
-use super::tx::{BaseChain, Element, Obj, SetDef, TableState, Tx};
-use super::{Kernel, NftProxier};
+use super::tx::{BaseChain, Element, Kernel, Obj, SetDef, TableState, Tx};
 use crate::ip::IpFamily;
+use crate::kubeproxy::config::Effective;
 use crate::kubeproxy::config::NodePortTargets;
 use crate::kubeproxy::objects::{Ep, SvcPort};
+use crate::kubeproxy::tracker::Tracker;
 use crate::kubeproxy::writer::categorize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -283,8 +284,21 @@ fn words(family: IpFamily) -> Words {
     }
 }
 
-/// `setupNFTables`; returns the element storages read from (or reset in) the kernel.
-fn setup(p: &NftProxier, tx: &mut Tx) {
+/// What one sync is built from: the proxier's state, read only.
+pub(super) struct BuildInput<'a> {
+    pub eff: &'a Effective,
+    pub tracker: &'a Tracker,
+    pub kernel: &'a Kernel,
+    /// The "add+delete the base chains once" step is done.
+    pub flushed: bool,
+    /// `--service-cidrs` of this family, joined with `,`.
+    pub service_cidrs: &'a str,
+    pub full: bool,
+    pub now_ms: u64,
+}
+
+/// `setupNFTables`.
+fn setup(p: &BuildInput, tx: &mut Tx) {
     let w = words(p.eff.family);
     let ip = w.ip;
     let addr = w.addr_type;
@@ -500,7 +514,8 @@ fn setup(p: &NftProxier, tx: &mut Tx) {
 }
 
 /// `syncProxyRules`' transaction.
-pub(super) fn build(p: &NftProxier, full: bool, now_ms: u64) -> Built {
+pub(super) fn build(p: &BuildInput) -> Built {
+    let (full, now_ms) = (p.full, p.now_ms);
     let mut tx = Tx::default();
     if full {
         setup(p, &mut tx);

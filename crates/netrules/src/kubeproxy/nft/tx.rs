@@ -555,3 +555,16 @@ impl TableState {
         self.containers.get(name).map(|c| &c.elements)
     }
 }
+
+/// What the kernel holds, as far as the planner knows.
+#[derive(Clone, Debug)]
+pub(crate) enum Kernel {
+    /// Exactly this (what our applied transactions left; a clean node has no table).
+    Known(TableState),
+    /// A table we did not write (kube-proxy restarted): these chains and sets exist, their
+    /// contents are unknown, so the next full sync flushes every set and map it fills.
+    Listed {
+        chains: Vec<String>,
+        sets: Vec<String>,
+    },
+}
