@@ -48,9 +48,12 @@ pub struct KernelHop {
     /// Jump target.
     #[serde(default)]
     pub target: Option<String>,
-    /// Rule text (`-A …`).
+    /// Rule text (`-A …`, or nft's words in nftables mode).
     #[serde(default)]
     pub rule: Option<String>,
+    /// The named map a rule looked the packet up in (`service-ips`), nftables mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<String>,
     /// Addresses at this hook.
     #[serde(default)]
     pub packet: PacketView,
@@ -101,6 +104,13 @@ pub struct KernelTrace {
     pub answer: String,
     /// Agent-side milliseconds.
     pub ms: f64,
+    /// `iptables` (TRACE + xtables-monitor) or `nftables` (`meta nftrace` + `nft monitor trace`).
+    #[serde(default = "iptables_mode")]
+    pub mode: String,
+}
+
+fn iptables_mode() -> String {
+    "iptables".into()
 }
 
 /// A hop in the model's chosen branch.
@@ -136,6 +146,29 @@ pub struct ModelTrace {
     pub endpoints: Vec<(String, f64)>,
     /// What the model could not model.
     pub notes: Vec<String>,
+    /// Set when the model did not trace at all, and why (a node in nftables mode).
+    pub unsupported: Option<String>,
+}
+
+/// What the panel says instead of a model trace on a node whose kube-proxy runs in nftables
+/// mode: the model follows iptables chains only.
+pub const MODEL_NFT: &str =
+    "the model tracer does not follow nftables verdict maps yet; this trace is the kernel's";
+
+impl ModelTrace {
+    /// No model trace, saying why.
+    pub fn unsupported(why: &str) -> ModelTrace {
+        ModelTrace {
+            hops: Vec::new(),
+            verdict: "unknown".into(),
+            dnat: None,
+            masqueraded: false,
+            probability: 1.0,
+            endpoints: Vec::new(),
+            notes: Vec::new(),
+            unsupported: Some(why.to_string()),
+        }
+    }
 }
 
 /// The model's packet for a connection.
@@ -246,6 +279,7 @@ pub fn model_trace(
             probability: b.probability,
             endpoints,
             notes: t.notes.clone(),
+            unsupported: None,
         },
         None => ModelTrace {
             hops: Vec::new(),
@@ -255,6 +289,7 @@ pub fn model_trace(
             probability: 1.0,
             endpoints,
             notes: t.notes.clone(),
+            unsupported: None,
         },
     }
 }
@@ -450,6 +485,7 @@ mod tests {
             verdict: verdict.into(),
             target: None,
             rule: Some(rule.into()),
+            map: None,
             packet: PacketView::default(),
         }
     }
@@ -470,6 +506,7 @@ mod tests {
             sender: "timeout".into(),
             answer: String::new(),
             ms: 1.0,
+            mode: "iptables".into(),
         }
     }
 
