@@ -4,8 +4,9 @@
 //! The pure parts are modules of their own: [`graph`] (chain graph with counters, grouped by
 //! Service), [`diff`] (snapshot diffs grouped by Service and endpoint), [`trace`] (kernel trace
 //! vs the model's, "why was this dropped?"), [`stats`] (chi-square), [`inventory`] (lab objects
-//! and what the learner's words name). This module is the thin I/O edge: it runs
-//! `iptables-save -c`, `kubectl`, `kplab-agent nftrace` and `kplab-probe` in the lab through the
+//! and what the learner's words name), [`nft`] (kube-proxy's nftables table from `nft -j`, for
+//! nodes in nftables mode). This module is the thin I/O edge: it runs `iptables-save -c`,
+//! `nft -j list table`, `kubectl`, `kplab-agent nftrace` and `kplab-probe` in the lab through the
 //! runtime's `docker exec`, and keeps rule snapshots in the store.
 
 pub mod diff;
