@@ -277,7 +277,7 @@
       out.appendChild(h("p", {}, `${t.from} (${t.src}) → ${t.to} (${t.target_kind}), traced on ${t.node} in ${Math.round(t.ms)} ms`));
       if (t.why) out.appendChild(h("p", { class: "why", id: "trace-why" }, `Why was this ${t.why.verdict === "reject" ? "rejected" : "dropped"}? ${t.why.explanation}`));
       traced = { chains: new Set(), dnat: new Set(), masq: new Set(), edges: new Set() };
-      const cols = h("div", { class: "trace-cols" + (t.kernel ? "" : " single") });
+      const cols = h("div", { class: "trace-cols" + (t.kernel ? (t.model.unsupported ? " narrow-model" : "") : " single") });
       if (t.kernel) {
         const k = t.kernel;
         const rows = [];

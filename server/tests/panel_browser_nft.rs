@@ -13,6 +13,8 @@ use kplab_testkit::fake::FakeRuntime;
 use kplab_testkit::web::Server;
 
 const NFT_TABLE: &str = include_str!("../src/domain/panel/testdata/nft_kube_proxy.json");
+/// What `kplab-agent nftrace` printed in a container holding that table (node -> ClusterIP).
+const NFTRACE: &str = include_str!("../src/domain/panel/testdata/nftrace_report_clusterip.json");
 
 const SAVE: &str = r#"*nat
 :PREROUTING ACCEPT [10:600]
@@ -63,6 +65,7 @@ async fn an_nftables_node_is_drawn_beside_iptables_at_three_widths() {
     rt.on_exec("iptables-save", 0, SAVE);
     rt.on_exec("kube-proxy", 0, &format!("{NFT_TABLE}\n#kplab-ip6\n"));
     rt.on_exec("kubectl get", 0, OBJECTS);
+    rt.on_exec("nftrace", 0, NFTRACE);
     let server = Server::start_fake("pn-n-", 4, None, rt.clone()).await;
     let base = format!("http://{}", server.addr);
     let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("panel-browser-nft");
@@ -186,6 +189,51 @@ async fn an_nftables_node_is_drawn_beside_iptables_at_three_widths() {
             );
             std::fs::write(
                 out_dir.join("laptop-trace.png"),
+                b.screenshot().await.unwrap(),
+            )
+            .unwrap();
+            // The kernel's trace (nftrace): the map lookup lights rule -> map -> chain.
+            js(
+                &b,
+                "document.getElementById('trace-form').mode.value = 'kernel'; return 1;",
+            )
+            .await;
+            b.find(Locator::Css("#trace-run"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let head = wait_js(&b, "document.querySelector('#trace-kernel h4') && document.querySelector('#trace-kernel h4').textContent", Duration::from_secs(10)).await;
+            assert!(head.as_str().unwrap().contains("nftrace"), "{head}");
+            assert!(
+                head.as_str().unwrap().contains("DNAT to 10.244.1.2:80"),
+                "{head}"
+            );
+            let rows = js(
+                &b,
+                "return document.getElementById('trace-kernel').textContent;",
+            )
+            .await;
+            assert!(
+                rows.as_str().unwrap().contains("(map @service-ips)"),
+                "{rows}"
+            );
+            std::fs::write(
+                out_dir.join("laptop-kernel-trace.png"),
+                b.screenshot().await.unwrap(),
+            )
+            .unwrap();
+            js(
+                &b,
+                "document.querySelector('.panel-tabs button[data-view=graph]').click(); return 1;",
+            )
+            .await;
+            wait_js(&b, "document.querySelector('#graph-nft-svg g.chain.traced[data-id=\"kube-proxy:@service-ips\"]')", Duration::from_secs(5)).await;
+            wait_js(&b, "document.querySelector('#graph-nft-svg path.edge.traced[data-from=\"kube-proxy:@service-ips\"]')", Duration::from_secs(5)).await;
+            js(&b, "document.getElementById('graph-nft').scrollLeft = 10000; document.getElementById('panel').scrollIntoView(); return 1;").await;
+            std::fs::write(
+                out_dir.join("laptop-traced-graph.png"),
                 b.screenshot().await.unwrap(),
             )
             .unwrap();

@@ -448,7 +448,19 @@ pub fn why(k: &KernelTrace) -> Option<Why> {
     } else {
         "dropped"
     };
-    let explanation = match (&service, &policy) {
+    // nftables mode: a Service without endpoints is an element of kube-proxy's
+    // no-endpoint-services (or -nodeports) verdict map, whose verdict goes to reject-chain.
+    let no_endpoints_map = k.hops[..i]
+        .iter()
+        .rev()
+        .find_map(|x| x.map.as_deref())
+        .filter(|m| m.starts_with("no-endpoint-"));
+    let explanation = match (&service, &policy, no_endpoints_map) {
+        (None, _, Some(m)) => format!(
+            "kube-proxy {verb} it in {}:{}: {}:{} is in its {m} verdict map, so the Service has no ready endpoints",
+            h.table, h.chain, k.dst, k.dport
+        ),
+        (s, p, _) => match (s, p) {
         (Some(s), _) => format!(
             "kube-proxy {verb} it in {}:{}: Service {s} has no ready endpoints",
             h.table, h.chain
@@ -458,6 +470,7 @@ pub fn why(k: &KernelTrace) -> Option<Why> {
             h.table, h.chain
         ),
         _ => format!("{verb} in {}:{} by {rule}", h.table, h.chain),
+        },
     };
     Some(Why {
         verdict: k.verdict.clone(),
@@ -545,6 +558,38 @@ mod tests {
             .explanation
             .contains("Service default/empty has no ready endpoints"));
         assert!(why(&kernel(vec![], "accept")).is_none());
+    }
+
+    /// What `kplab-agent nftrace` printed on a node in nftables mode (a container with the
+    /// table of `testdata/nft_kube_proxy.nft` and a pod namespace at 10.244.1.2).
+    #[test]
+    fn an_nftables_kernel_trace_reads_and_explains_a_reject() {
+        let ok: KernelTrace =
+            serde_json::from_str(include_str!("testdata/nftrace_report_clusterip.json")).unwrap();
+        assert_eq!(ok.mode, "nftables");
+        assert_eq!(ok.dnat.as_deref(), Some("10.244.1.2:80"));
+        assert!(ok
+            .hops
+            .iter()
+            .any(|h| h.map.as_deref() == Some("service-ips") && h.table == "kube-proxy"));
+        assert!(why(&ok).is_none());
+        let rej: KernelTrace =
+            serde_json::from_str(include_str!("testdata/nftrace_report_no_endpoints.json"))
+                .unwrap();
+        let w = why(&rej).unwrap();
+        assert_eq!(w.chain, "kube-proxy:reject-chain");
+        assert!(
+            w.explanation
+                .contains("10.96.5.9:80 is in its no-endpoint-services verdict map"),
+            "{}",
+            w.explanation
+        );
+        // An iptables report (no mode field) still reads.
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/nftrace_report_clusterip.json")).unwrap();
+        v.as_object_mut().unwrap().remove("mode");
+        let k: KernelTrace = serde_json::from_value(v).unwrap();
+        assert_eq!(k.mode, "iptables");
     }
 
     #[test]
