@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use kplab::domain::panel::{diff, graph, inventory::Inventory, trace};
+use kplab::domain::panel::{diff, graph, inventory::Inventory, nft, trace};
 use kplab::engine::grade;
 use labkit::check::{ProbeCheck, RuleAssert, StateCheck};
 use labkit::wire::ProbeReport;
@@ -399,6 +399,40 @@ proptest! {
             let m = trace::model_trace(&dump, &pkt, Vec::new(), Vec::new(), kt.dnat.as_deref());
             let _ = trace::model_chains(&m);
             let _ = trace::compare(&kt, &m);
+        }
+    }
+
+    /// kube-proxy's nftables table as `nft -j` prints it, wrapped around any JSON (the learner
+    /// can load any table, or replace nft): a table or a sentence, never a panic; texts cut.
+    #[test]
+    fn panel_nft_any_json(items in prop::collection::vec(json_value(), 0..12), kinds in prop::collection::vec(prop::sample::select(vec!["chain", "rule", "set", "map", "table", "metainfo", "x"]), 0..12)) {
+        let doc = json!({"nftables": items.into_iter().zip(kinds.into_iter().cycle()).map(|(v, k)| {
+            let mut body = json!({"name": "c", "chain": "c", "family": "ip", "table": "kube-proxy"});
+            if let (Value::Object(b), Value::Object(o)) = (&mut body, &v) {
+                b.extend(o.clone());
+            } else {
+                body = v;
+            }
+            json!({ k: body })
+        }).collect::<Vec<_>>()});
+        let text = doc.to_string();
+        match nft::parse(&text, &pods()) {
+            Ok(t) => {
+                for c in &t.chains {
+                    for r in &c.rules {
+                        prop_assert!(r.text.len() <= 4 * nft::MAX_TEXT + 8);
+                    }
+                }
+                prop_assert!(t.edges.len() <= 64 * (text.len() + 1));
+            }
+            Err(e) => prop_assert!(e.0.contains("nft")),
+        }
+    }
+
+    #[test]
+    fn panel_nft_any_text(text in prop_oneof![any_text(), nasty()]) {
+        if let Err(e) = nft::parse_list(&text, &pods()) {
+            prop_assert!(e.0.contains("nft"));
         }
     }
 }

@@ -739,6 +739,112 @@ async fn the_panel_reports_bad_input_and_a_missing_lab() {
     assert!(r.status == 200 || r.status == 409, "{r:?}");
 }
 
+/// `nft -j list table ip kube-proxy` as the node image's nft 1.0.6 prints it for a NodePort
+/// Service with three endpoints and a Service without endpoints (recorded in a container).
+const NFT_TABLE: &str = include_str!("../src/domain/panel/testdata/nft_kube_proxy.json");
+
+#[tokio::test]
+async fn the_panel_draws_the_nftables_table_beside_iptables_and_says_the_model_cannot_trace_it() {
+    let (s, rt) = server("fk-n-").await;
+    let mut c = Client::new(s.addr);
+    let id = c.start_lab("00-hello", WITHIN).await;
+    let ruleset = format!("/api/sessions/{id}/nodes/node-1/ruleset");
+    let nftables = format!("/api/sessions/{id}/nodes/node-1/nftables");
+    rt.on_exec(
+        "iptables-save",
+        0,
+        "*filter\n:FORWARD ACCEPT [0:0]\n:cali-FORWARD - [0:0]\n[0:0] -A FORWARD -j cali-FORWARD\nCOMMIT\n",
+    );
+    rt.on_exec(
+        "kubectl get",
+        0,
+        r#"{"items":[{"kind":"Service","metadata":{"namespace":"default","name":"web"},"spec":{"clusterIP":"10.96.5.5","ports":[{"port":80,"protocol":"TCP"}]}},
+            {"kind":"Node","metadata":{"name":"node-1"},"status":{"addresses":[{"type":"InternalIP","address":"172.28.9.10"}]}}]}"#,
+    );
+
+    // A node in iptables mode: no nft table, no error.
+    let r = c.get(&ruleset).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["nft"], serde_json::json!([]), "{r:?}");
+    assert!(r.json()["nft_error"].is_null(), "{r:?}");
+
+    // nftables mode: the table beside the iptables chains, read with `nft -j`.
+    rt.on_exec("kube-proxy", 0, &format!("{NFT_TABLE}\n#kplab-ip6\n"));
+    let r = c.get(&ruleset).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = r.json();
+    assert!(
+        v["chains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "cali-FORWARD"),
+        "{v}"
+    );
+    let t = &v["nft"][0];
+    assert_eq!(t["prefix"], "kube-proxy");
+    assert!(t["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "kube-proxy:@service-ips" && c["kind"] == "map"));
+    assert!(t["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "cluster-ips"));
+    assert!(rt
+        .calls_of(Op::Exec)
+        .iter()
+        .any(|call| matches!(call, Call::Exec { argv, .. }
+        if argv.join(" ").contains("nft -j list table ip kube-proxy"))));
+    let r = c.get(&nftables).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["tables"][0]["name"], "kube-proxy");
+
+    // The model tracer does not guess on an nftables node.
+    let r = c
+        .post_json(
+            &format!("/api/sessions/{id}/trace"),
+            r#"{"from":"node-1","to":"web","port":80,"mode":"model"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["proxy_mode"], "nftables", "{v}");
+    assert_eq!(v["model"]["hops"], serde_json::json!([]), "{v}");
+    assert!(
+        v["model"]["unsupported"]
+            .as_str()
+            .unwrap()
+            .contains("does not follow nftables verdict maps yet"),
+        "{v}"
+    );
+    assert!(v["comparison"].is_null(), "{v}");
+
+    // Garbage where the table should be (the learner is root in the node): the iptables view
+    // stands with a sentence about the table; the nftables endpoint answers 422.
+    for garbage in ["not json at all", "{\"nftables\": 3}", &"[".repeat(5000)] {
+        rt.on_exec("kube-proxy", 0, garbage);
+        let r = c.get(&ruleset).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(
+            r.json()["nft_error"].as_str().unwrap().contains("nft"),
+            "{r:?}"
+        );
+        let r = c.get(&nftables).await;
+        assert_eq!(r.status, 422, "{r:?}");
+        assert!(r.body.contains("nft"), "{r:?}");
+    }
+    let r = c
+        .get(&format!("/api/sessions/{id}/nodes/node-9/nftables"))
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let mut mallory = Client::new(s.addr);
+    mallory.get("/").await;
+    assert_eq!(mallory.get(&nftables).await.status, 403);
+}
+
 // ---------------------------------------------------------------- workshops
 
 #[tokio::test]

@@ -41,6 +41,10 @@ pub enum AppError {
         /// What was limited.
         reason: String,
     },
+    /// What the lab printed cannot be read (422): the reason is shown (the learner is root in
+    /// the lab and may have put anything there).
+    #[error("{0}")]
+    Unreadable(String),
     /// Anything else (logged, not shown).
     #[error("internal error")]
     Internal(#[from] anyhow::Error),

@@ -28,6 +28,7 @@ impl AppError {
             AppError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Refused(_) => StatusCode::FORBIDDEN,
             AppError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unreadable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

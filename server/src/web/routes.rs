@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
             get(super::handlers::panel::get_ruleset),
         )
         .route(
+            "/api/sessions/{id}/nodes/{node}/nftables",
+            get(super::handlers::panel::get_nftables),
+        )
+        .route(
             "/api/sessions/{id}/trace",
             post(super::handlers::panel::run_trace),
         )

@@ -16,7 +16,13 @@
 //!
 //! Rules go through [`crate::kube::iptables`] (`iptables-restore --noflush` with `-I`/`-D` lines);
 //! `xtables-monitor` and `conntrack` only read.
+//!
+//! On a node whose kube-proxy runs in nftables mode (`table ip kube-proxy` exists) the trace is
+//! nftables' own instead ([`nft`]): a table `ip kplab-trace-SPORT-DEADLINE` whose raw-priority
+//! chains set `meta nftrace set 1` on the flow, read with `nft monitor trace`, deleted on every
+//! path (stale ones swept by the next run), hops in the same [`Report`] (`mode: nftables`).
 
+pub mod nft;
 pub mod parse;
 
 use std::io::{BufRead, BufReader};
@@ -165,6 +171,69 @@ pub struct Report {
     pub answer: String,
     /// Milliseconds from start to report.
     pub ms: f64,
+    /// `iptables` (TRACE rules, `xtables-monitor`) or `nftables` (`meta nftrace`, `nft monitor`).
+    pub mode: String,
+}
+
+/// How a run traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `-j TRACE` in the raw table, `xtables-monitor --trace`.
+    Iptables,
+    /// `meta nftrace set 1` in a table of our own, `nft monitor trace`.
+    Nftables,
+}
+
+/// nftables mode when kube-proxy's table is there (kube-proxy in nftables mode).
+fn detect_mode() -> Mode {
+    let nft = Command::new("nft")
+        .args(["list", "table", "ip", "kube-proxy"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if nft.is_ok_and(|s| s.success()) {
+        Mode::Nftables
+    } else {
+        Mode::Iptables
+    }
+}
+
+/// Runs `nft -f -` with `text`.
+fn nft_apply(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting nft: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("writing to nft: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for nft: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "nft -f: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// Deletes our tables whose deadline has passed (left by a killed run).
+fn sweep_nft(now: u64) {
+    let Ok(out) = Command::new("nft").args(["list", "tables"]).output() else {
+        return;
+    };
+    for t in nft::stale_tables(&String::from_utf8_lossy(&out.stdout), now) {
+        let _ = nft_apply(&format!("delete table ip {t}\n"));
+    }
 }
 
 /// Entry point.
@@ -235,6 +304,8 @@ pub fn stale_rules(save: &str, now: u64) -> Option<String> {
 /// Removes what a run installed, whatever happens.
 struct Cleanup {
     ipt: Iptables,
+    mode: Mode,
+    /// iptables: the TRACE rule's spec; nftables: our table's name.
     spec: String,
     monitor: Option<Child>,
 }
@@ -245,8 +316,16 @@ impl Drop for Cleanup {
             let _ = m.kill();
             let _ = m.wait();
         }
-        if let Err(e) = self.ipt.restore_noflush(&restore_text("-D", &self.spec)) {
-            eprintln!("nftrace: removing the TRACE rule: {e}");
+        let removed = match self.mode {
+            Mode::Iptables => self
+                .ipt
+                .restore_noflush(&restore_text("-D", &self.spec))
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Mode::Nftables => nft_apply(&format!("delete table ip {}\n", self.spec)),
+        };
+        if let Err(e) = removed {
+            eprintln!("nftrace: removing the trace rule: {e}");
         }
     }
 }
@@ -297,26 +376,40 @@ fn sender_command(a: &Args) -> Result<Command, String> {
 /// Runs one trace.
 pub fn run(a: &Args) -> Result<Report, String> {
     let start = Instant::now();
+    let mode = detect_mode();
     let ipt = Iptables::default();
-    if let Ok(save) = ipt.save(Some("raw")) {
-        if let Some(text) = stale_rules(&save, unix_now()) {
-            let _ = ipt.restore_noflush(&text);
-        }
-    }
     let deadline = unix_now() + a.timeout.as_secs() + 5;
-    let spec = rule_spec(a, deadline);
+    let spec = match mode {
+        Mode::Iptables => {
+            if let Ok(save) = ipt.save(Some("raw")) {
+                if let Some(text) = stale_rules(&save, unix_now()) {
+                    let _ = ipt.restore_noflush(&text);
+                }
+            }
+            rule_spec(a, deadline)
+        }
+        Mode::Nftables => {
+            sweep_nft(unix_now());
+            nft::table_name(a.sport, deadline)
+        }
+    };
+    let packets_of = |text: &str, src: Option<&str>| match mode {
+        Mode::Iptables => parse::packets_of_flow(text, src, a.sport),
+        Mode::Nftables => nft::packets_of_flow(text, src, a.sport),
+    };
     // The monitor first, so it is listening before the rule can trace anything.
-    let mut monitor = Command::new("xtables-monitor")
-        .arg("--trace")
+    let (bin, margs): (&str, &[&str]) = match mode {
+        Mode::Iptables => ("xtables-monitor", &["--trace"]),
+        Mode::Nftables => ("nft", &["monitor", "trace"]),
+    };
+    let mut monitor = Command::new(bin)
+        .args(margs)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("starting xtables-monitor: {e}"))?;
-    let stdout = monitor
-        .stdout
-        .take()
-        .ok_or("xtables-monitor has no stdout")?;
+        .map_err(|e| format!("starting {bin}: {e}"))?;
+    let stdout = monitor.stdout.take().ok_or("the monitor has no stdout")?;
     let text = Arc::new(Mutex::new(String::new()));
     let reader = {
         let text = text.clone();
@@ -329,15 +422,31 @@ pub fn run(a: &Args) -> Result<Report, String> {
             }
         })
     };
+    // From here on the rule or table is removed on every path (removing one that never went
+    // in fails harmlessly).
     let guard = Cleanup {
         ipt: ipt.clone(),
+        mode,
         spec: spec.clone(),
         monitor: Some(monitor),
     };
-    ipt.restore_noflush(&restore_text("-I", &spec))
-        .map_err(|e| format!("inserting the TRACE rule: {e}"))?;
-    // xtables-monitor subscribes to the trace group right after it starts; give it a moment.
-    std::thread::sleep(Duration::from_millis(60));
+    match mode {
+        Mode::Iptables => ipt
+            .restore_noflush(&restore_text("-I", &spec))
+            .map(|_| ())
+            .map_err(|e| format!("inserting the TRACE rule: {e}"))?,
+        Mode::Nftables => nft_apply(&nft::table_text(
+            &spec,
+            &a.protocol,
+            a.wait_from,
+            a.dst,
+            a.sport,
+            a.dport,
+        ))
+        .map_err(|e| format!("adding the trace table: {e}"))?,
+    }
+    // The monitor subscribes to the trace group right after it starts; give it a moment.
+    std::thread::sleep(Duration::from_millis(80));
     let src_filter = a.wait_from.map(|s| s.to_string());
     let (sender, answer) = if a.wait_from.is_some() {
         if let Some(f) = &a.ready_file {
@@ -349,7 +458,7 @@ pub fn run(a: &Args) -> Result<Report, String> {
         while Instant::now() < until {
             let seen = {
                 let t = text.lock().unwrap_or_else(|p| p.into_inner());
-                !parse::packets_of_flow(&t, src_filter.as_deref(), a.sport).is_empty()
+                !packets_of(&t, src_filter.as_deref()).is_empty()
             };
             match (seen, first_seen) {
                 (true, None) => first_seen = Some(Instant::now()),
@@ -376,11 +485,9 @@ pub fn run(a: &Args) -> Result<Report, String> {
                     }
                     let decided = {
                         let t = text.lock().unwrap_or_else(|p| p.into_inner());
-                        parse::packets_of_flow(&t, None, a.sport)
-                            .first()
-                            .is_some_and(|p| {
-                                matches!(parse::verdict_of(&p.hops), "drop" | "reject")
-                            })
+                        packets_of(&t, None).first().is_some_and(|p| {
+                            matches!(parse::verdict_of(&p.hops), "drop" | "reject")
+                        })
                     };
                     if decided {
                         std::thread::sleep(Duration::from_millis(30));
@@ -412,7 +519,7 @@ pub fn run(a: &Args) -> Result<Report, String> {
     drop(guard); // removes the rules, stops the monitor (its pipe closes, the reader ends)
     let _ = reader.join();
     let text = text.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let packets = parse::packets_of_flow(&text, src_filter.as_deref(), a.sport);
+    let packets = packets_of(&text, src_filter.as_deref());
     let hops = packets.first().map(|p| p.hops.clone()).unwrap_or_default();
     let first = hops.first().map(|h| h.packet.clone()).unwrap_or_default();
     let dnat = hops
@@ -421,9 +528,12 @@ pub fn run(a: &Args) -> Result<Report, String> {
         .find(|p| p.dst != first.dst || p.dport != first.dport)
         .map(|p| format!("{}:{}", p.dst, p.dport));
     let masqueraded = hops.iter().any(|h| {
-        h.rule
-            .as_deref()
-            .is_some_and(|r| r.contains("-j MASQUERADE") || r.contains("-j SNAT"))
+        h.rule.as_deref().is_some_and(|r| match mode {
+            Mode::Iptables => r.contains("-j MASQUERADE") || r.contains("-j SNAT"),
+            Mode::Nftables => r
+                .split_whitespace()
+                .any(|w| w == "masquerade" || w == "snat"),
+        })
     });
     Ok(Report {
         protocol: a.protocol.clone(),
@@ -440,6 +550,11 @@ pub fn run(a: &Args) -> Result<Report, String> {
         sender,
         answer,
         ms: start.elapsed().as_secs_f64() * 1000.0,
+        mode: match mode {
+            Mode::Iptables => "iptables",
+            Mode::Nftables => "nftables",
+        }
+        .into(),
     })
 }
 

@@ -50,9 +50,13 @@ pub struct Hop {
     /// The chain jumped or gone to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// The rule as `iptables -S` prints it (`-A CHAIN …`), for `rule` hops.
+    /// The rule as `iptables -S` prints it (`-A CHAIN …`), for `rule` hops; in nftables mode as
+    /// `nft monitor trace` prints it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// nftables mode: the named verdict map the rule looked the packet up in (`service-ips`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<String>,
     /// The packet's addresses at this hook.
     pub packet: PacketView,
 }
@@ -177,6 +181,7 @@ pub fn parse_trace_body(body: &str) -> Option<Hop> {
         verdict,
         target,
         rule,
+        map: None,
         packet: PacketView::default(),
     })
 }

@@ -24,6 +24,13 @@ pub struct RuleView {
     pub comment: Option<String>,
     /// `-m statistic --probability`.
     pub probability: Option<f64>,
+    /// The rule's handle (nftables view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
+    /// Whether the rule counts packets (nftables rules count only with a `counter`; absent in
+    /// the iptables view, where every rule counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counter: Option<bool>,
 }
 
 /// One chain.
@@ -54,6 +61,9 @@ pub struct ChainView {
     pub packets: u64,
     /// Rules.
     pub rules: Vec<RuleView>,
+    /// The hook and priority of an nftables base chain (`nat hook prerouting priority -100`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 /// A jump or goto.
@@ -211,6 +221,8 @@ pub fn build(node: &str, dump: &Dump, pods: &BTreeMap<String, String>) -> Graph 
                     bytes: cnt.bytes,
                     comment: r.matches.comment().map(String::from),
                     probability: r.matches.statistic.as_ref().and_then(|s| s.probability),
+                    handle: None,
+                    counter: None,
                 });
             }
             let service = match kind {
@@ -263,6 +275,7 @@ pub fn build(node: &str, dump: &Dump, pods: &BTreeMap<String, String>) -> Graph 
                 chain_policy: c.policy.clone(),
                 packets,
                 rules,
+                hook: None,
             });
         }
     }

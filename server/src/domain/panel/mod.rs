@@ -4,13 +4,15 @@
 //! The pure parts are modules of their own: [`graph`] (chain graph with counters, grouped by
 //! Service), [`diff`] (snapshot diffs grouped by Service and endpoint), [`trace`] (kernel trace
 //! vs the model's, "why was this dropped?"), [`stats`] (chi-square), [`inventory`] (lab objects
-//! and what the learner's words name). This module is the thin I/O edge: it runs
-//! `iptables-save -c`, `kubectl`, `kplab-agent nftrace` and `kplab-probe` in the lab through the
+//! and what the learner's words name), [`nft`] (kube-proxy's nftables table from `nft -j`, for
+//! nodes in nftables mode). This module is the thin I/O edge: it runs `iptables-save -c`,
+//! `nft -j list table`, `kubectl`, `kplab-agent nftrace` and `kplab-probe` in the lab through the
 //! runtime's `docker exec`, and keeps rule snapshots in the store.
 
 pub mod diff;
 pub mod graph;
 pub mod inventory;
+pub mod nft;
 pub mod stats;
 pub mod trace;
 
@@ -68,16 +70,73 @@ pub async fn ruleset(
     Ok((text, dump))
 }
 
+/// The raw output of `nft -j list table {ip,ip6} kube-proxy` on a node (empty documents when
+/// the node's kube-proxy runs in iptables mode).
+pub async fn nft_raw(rt: &dyn LabRuntime, sandbox: &str, node: &str) -> Result<String, AppError> {
+    exec_ok(rt, sandbox, node, nft::LIST_ARGV).await
+}
+
+/// kube-proxy's nftables tables of a node, parsed: `Ok(empty)` in iptables mode, `Err` with a
+/// sentence when what `nft -j` printed cannot be read.
+pub async fn nft_tables(
+    rt: &dyn LabRuntime,
+    sandbox: &str,
+    node: &str,
+    pods: &BTreeMap<String, String>,
+) -> Result<Result<Vec<nft::NftTable>, nft::NftError>, AppError> {
+    let raw = nft_raw(rt, sandbox, node).await?;
+    Ok(nft::parse_list(&raw, pods))
+}
+
+/// Whether a node holds kube-proxy's nftables table (so its Services are not in iptables).
+pub async fn is_nft_node(rt: &dyn LabRuntime, sandbox: &str, node: &str) -> bool {
+    nft_raw(rt, sandbox, node).await.is_ok_and(|raw| {
+        let (v4, v6) = nft::split_families(&raw);
+        !v4.is_empty() || !v6.is_empty()
+    })
+}
+
+/// A node's chain graph, iptables and nftables side by side.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    /// The iptables graph (`iptables-save -c`).
+    pub graph: graph::Graph,
+    /// `iptables-save -c` as printed.
+    pub save: String,
+    /// kube-proxy's nftables tables (none in iptables mode).
+    pub nft: Vec<nft::NftTable>,
+    /// Why the nftables table could not be drawn.
+    pub nft_error: Option<String>,
+}
+
 /// The graph of a node, with the lab's objects naming endpoints.
 pub async fn node_graph(
     rt: &dyn LabRuntime,
     sandbox: &str,
     node: &str,
-) -> Result<(graph::Graph, String), AppError> {
-    let (rules, inv) = tokio::join!(ruleset(rt, sandbox, node), inventory(rt, sandbox));
+) -> Result<NodeView, AppError> {
+    let (rules, inv, nft_out) = tokio::join!(
+        ruleset(rt, sandbox, node),
+        inventory(rt, sandbox),
+        nft_raw(rt, sandbox, node)
+    );
     let (text, dump) = rules?;
     let pods = inv.map(|i| i.pod_names()).unwrap_or_default();
-    Ok((graph::build(node, &dump, &pods), text))
+    let (nft, nft_error) = match nft_out.map(|raw| nft::parse_list(&raw, &pods)) {
+        Ok(Ok(t)) => (t, None),
+        Ok(Err(e)) => (Vec::new(), Some(e.0)),
+        // A node without nft, or one whose nft fails: the iptables view still stands.
+        Err(e) => (
+            Vec::new(),
+            Some(format!("could not list the nftables table: {e}")),
+        ),
+    };
+    Ok(NodeView {
+        graph: graph::build(node, &dump, &pods),
+        save: text,
+        nft,
+        nft_error,
+    })
 }
 
 /// A trace request.
@@ -116,6 +175,8 @@ pub struct TraceResult {
     pub comparison: Option<trace::Comparison>,
     /// Why it was dropped or rejected.
     pub why: Option<trace::Why>,
+    /// `iptables` or `nftables`: the mode of the node's kube-proxy.
+    pub proxy_mode: String,
     /// Milliseconds end to end.
     pub ms: f64,
 }
@@ -170,6 +231,29 @@ pub async fn run_trace(
     let inv = inventory(rt, sandbox).await?;
     let (src, dst, kind, node) = resolve(&inv, &req.from, &req.to)?;
     let target = format!("{dst}:{}", req.port);
+    let nft_mode = is_nft_node(rt, sandbox, &node).await;
+    if nft_mode {
+        // The model reads iptables chains only: say so, and show the kernel's trace alone.
+        let kernel = if req.kernel {
+            Some(kernel_trace(rt, sandbox, &src, &node, &target, req).await?)
+        } else {
+            None
+        };
+        let why = kernel.as_ref().and_then(trace::why);
+        return Ok(TraceResult {
+            node,
+            from: src.label(),
+            src: src.ip().to_string(),
+            to: target,
+            target_kind: kind_label(kind),
+            kernel,
+            model: trace::ModelTrace::unsupported(trace::MODEL_NFT),
+            comparison: None,
+            why,
+            proxy_mode: "nftables".into(),
+            ms: t0.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
     // The model reads the rules after the kernel trace. When they changed meanwhile (a
     // component re-placing its hooks, a sync landing), the two would be compared on different
     // rules: trace again, up to TRACE_ATTEMPTS times.
@@ -244,12 +328,7 @@ pub async fn run_trace(
         ));
     }
     let why = kernel.as_ref().and_then(trace::why);
-    let kind = match kind {
-        TargetKind::Service(s) => format!("service {s}"),
-        TargetKind::Node(n) => format!("node {n}"),
-        TargetKind::Pod(p) => format!("pod {p}"),
-        TargetKind::Address => "address".into(),
-    };
+    let kind = kind_label(kind);
     Ok(TraceResult {
         node,
         from: src.label(),
@@ -260,8 +339,18 @@ pub async fn run_trace(
         model,
         comparison,
         why,
+        proxy_mode: "iptables".into(),
         ms: t0.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+fn kind_label(kind: TargetKind) -> String {
+    match kind {
+        TargetKind::Service(s) => format!("service {s}"),
+        TargetKind::Node(n) => format!("node {n}"),
+        TargetKind::Pod(p) => format!("pod {p}"),
+        TargetKind::Address => "address".into(),
+    }
 }
 
 async fn kernel_trace(
@@ -374,6 +463,8 @@ pub struct SpreadResult {
     pub df: Option<usize>,
     /// p-value (small: the spread is unlikely under the cascade's probabilities).
     pub p_value: Option<f64>,
+    /// Why there is no expectation (a node in nftables mode).
+    pub note: Option<String>,
     /// Milliseconds end to end.
     pub ms: f64,
 }
@@ -445,9 +536,10 @@ pub async fn run_spread(
         pod_name = pod.clone();
         argv.extend(["--pod", &pod_name]);
     }
-    let (probe, rules) = tokio::join!(
+    let (probe, rules, nft_mode) = tokio::join!(
         exec_ok(rt, sandbox, &host, &argv),
-        ruleset(rt, sandbox, &node)
+        ruleset(rt, sandbox, &node),
+        is_nft_node(rt, sandbox, &node)
     );
     let report: labkit::wire::ProbeReport =
         serde_json::from_str(&probe?).map_err(|e| internal("kplab-probe output", e))?;
@@ -481,13 +573,17 @@ pub async fn run_spread(
     let routes = exec_ok(rt, sandbox, &node, &["ip", "-o", "-4", "route"])
         .await
         .unwrap_or_default();
-    let model = trace::model_trace(
-        &dump,
-        &pkt,
-        local_ips(&inv, &node),
-        trace::parse_routes(&routes),
-        None,
-    );
+    let model = if nft_mode {
+        trace::ModelTrace::unsupported(trace::MODEL_NFT)
+    } else {
+        trace::model_trace(
+            &dump,
+            &pkt,
+            local_ips(&inv, &node),
+            trace::parse_routes(&routes),
+            None,
+        )
+    };
     let mut rows: Vec<SpreadRow> = model
         .endpoints
         .iter()
@@ -551,6 +647,10 @@ pub async fn run_spread(
         chi_square: chi.map(|c| c.0),
         df: chi.map(|c| c.1),
         p_value: chi.map(|c| c.2),
+        note: model
+            .unsupported
+            .as_ref()
+            .map(|_| "kube-proxy on this node runs in nftables mode: the counts are real, but the model tracer does not follow nftables verdict maps yet, so there is no expected share to compare them with".to_string()),
         ms: t0.elapsed().as_secs_f64() * 1000.0,
     })
 }

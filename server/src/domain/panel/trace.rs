@@ -48,9 +48,12 @@ pub struct KernelHop {
     /// Jump target.
     #[serde(default)]
     pub target: Option<String>,
-    /// Rule text (`-A …`).
+    /// Rule text (`-A …`, or nft's words in nftables mode).
     #[serde(default)]
     pub rule: Option<String>,
+    /// The named map a rule looked the packet up in (`service-ips`), nftables mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<String>,
     /// Addresses at this hook.
     #[serde(default)]
     pub packet: PacketView,
@@ -101,6 +104,13 @@ pub struct KernelTrace {
     pub answer: String,
     /// Agent-side milliseconds.
     pub ms: f64,
+    /// `iptables` (TRACE + xtables-monitor) or `nftables` (`meta nftrace` + `nft monitor trace`).
+    #[serde(default = "iptables_mode")]
+    pub mode: String,
+}
+
+fn iptables_mode() -> String {
+    "iptables".into()
 }
 
 /// A hop in the model's chosen branch.
@@ -136,6 +146,29 @@ pub struct ModelTrace {
     pub endpoints: Vec<(String, f64)>,
     /// What the model could not model.
     pub notes: Vec<String>,
+    /// Set when the model did not trace at all, and why (a node in nftables mode).
+    pub unsupported: Option<String>,
+}
+
+/// What the panel says instead of a model trace on a node whose kube-proxy runs in nftables
+/// mode: the model follows iptables chains only.
+pub const MODEL_NFT: &str =
+    "the model tracer does not follow nftables verdict maps yet; this trace is the kernel's";
+
+impl ModelTrace {
+    /// No model trace, saying why.
+    pub fn unsupported(why: &str) -> ModelTrace {
+        ModelTrace {
+            hops: Vec::new(),
+            verdict: "unknown".into(),
+            dnat: None,
+            masqueraded: false,
+            probability: 1.0,
+            endpoints: Vec::new(),
+            notes: Vec::new(),
+            unsupported: Some(why.to_string()),
+        }
+    }
 }
 
 /// The model's packet for a connection.
@@ -246,6 +279,7 @@ pub fn model_trace(
             probability: b.probability,
             endpoints,
             notes: t.notes.clone(),
+            unsupported: None,
         },
         None => ModelTrace {
             hops: Vec::new(),
@@ -255,6 +289,7 @@ pub fn model_trace(
             probability: 1.0,
             endpoints,
             notes: t.notes.clone(),
+            unsupported: None,
         },
     }
 }
@@ -413,7 +448,19 @@ pub fn why(k: &KernelTrace) -> Option<Why> {
     } else {
         "dropped"
     };
-    let explanation = match (&service, &policy) {
+    // nftables mode: a Service without endpoints is an element of kube-proxy's
+    // no-endpoint-services (or -nodeports) verdict map, whose verdict goes to reject-chain.
+    let no_endpoints_map = k.hops[..i]
+        .iter()
+        .rev()
+        .find_map(|x| x.map.as_deref())
+        .filter(|m| m.starts_with("no-endpoint-"));
+    let explanation = match (&service, &policy, no_endpoints_map) {
+        (None, _, Some(m)) => format!(
+            "kube-proxy {verb} it in {}:{}: {}:{} is in its {m} verdict map, so the Service has no ready endpoints",
+            h.table, h.chain, k.dst, k.dport
+        ),
+        (s, p, _) => match (s, p) {
         (Some(s), _) => format!(
             "kube-proxy {verb} it in {}:{}: Service {s} has no ready endpoints",
             h.table, h.chain
@@ -423,6 +470,7 @@ pub fn why(k: &KernelTrace) -> Option<Why> {
             h.table, h.chain
         ),
         _ => format!("{verb} in {}:{} by {rule}", h.table, h.chain),
+        },
     };
     Some(Why {
         verdict: k.verdict.clone(),
@@ -450,6 +498,7 @@ mod tests {
             verdict: verdict.into(),
             target: None,
             rule: Some(rule.into()),
+            map: None,
             packet: PacketView::default(),
         }
     }
@@ -470,6 +519,7 @@ mod tests {
             sender: "timeout".into(),
             answer: String::new(),
             ms: 1.0,
+            mode: "iptables".into(),
         }
     }
 
@@ -508,6 +558,38 @@ mod tests {
             .explanation
             .contains("Service default/empty has no ready endpoints"));
         assert!(why(&kernel(vec![], "accept")).is_none());
+    }
+
+    /// What `kplab-agent nftrace` printed on a node in nftables mode (a container with the
+    /// table of `testdata/nft_kube_proxy.nft` and a pod namespace at 10.244.1.2).
+    #[test]
+    fn an_nftables_kernel_trace_reads_and_explains_a_reject() {
+        let ok: KernelTrace =
+            serde_json::from_str(include_str!("testdata/nftrace_report_clusterip.json")).unwrap();
+        assert_eq!(ok.mode, "nftables");
+        assert_eq!(ok.dnat.as_deref(), Some("10.244.1.2:80"));
+        assert!(ok
+            .hops
+            .iter()
+            .any(|h| h.map.as_deref() == Some("service-ips") && h.table == "kube-proxy"));
+        assert!(why(&ok).is_none());
+        let rej: KernelTrace =
+            serde_json::from_str(include_str!("testdata/nftrace_report_no_endpoints.json"))
+                .unwrap();
+        let w = why(&rej).unwrap();
+        assert_eq!(w.chain, "kube-proxy:reject-chain");
+        assert!(
+            w.explanation
+                .contains("10.96.5.9:80 is in its no-endpoint-services verdict map"),
+            "{}",
+            w.explanation
+        );
+        // An iptables report (no mode field) still reads.
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/nftrace_report_clusterip.json")).unwrap();
+        v.as_object_mut().unwrap().remove("mode");
+        let k: KernelTrace = serde_json::from_value(v).unwrap();
+        assert_eq!(k.mode, "iptables");
     }
 
     #[test]

@@ -118,12 +118,38 @@ pub async fn get_ruleset(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let s = running(&state, &learner, &id).await?;
     check_node(&state, &s, &node)?;
-    let (g, text) = panel::node_graph(state.runtime.as_ref(), &s.sandbox, &node).await?;
+    let view = panel::node_graph(state.runtime.as_ref(), &s.sandbox, &node).await?;
+    let text = view.save;
     let dump = netrules::save::parse(&text).unwrap_or_default();
     let snapshot = capture(&state, &s, &node, &text, &dump).await?;
-    let mut v = serde_json::to_value(&g).map_err(anyhow::Error::from)?;
+    let mut v = serde_json::to_value(&view.graph).map_err(anyhow::Error::from)?;
     v["snapshot"] = serde_json::to_value(&snapshot).map_err(anyhow::Error::from)?;
+    // kube-proxy in nftables mode: its table beside the iptables chains (Calico's stay there).
+    v["nft"] = serde_json::to_value(&view.nft).map_err(anyhow::Error::from)?;
+    v["nft_error"] = serde_json::to_value(&view.nft_error).map_err(anyhow::Error::from)?;
     Ok(Json(v))
+}
+
+/// `GET /api/sessions/{id}/nodes/{node}/nftables`: kube-proxy's nftables tables of the node
+/// (`tables` empty in iptables mode); 422 with the reason when `nft -j` printed something the
+/// panel cannot read.
+pub async fn get_nftables(
+    State(state): State<AppState>,
+    Extension(learner): Extension<LearnerId>,
+    Path((id, node)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = running(&state, &learner, &id).await?;
+    check_node(&state, &s, &node)?;
+    let rt = state.runtime.as_ref();
+    let (inv, tables) = tokio::join!(
+        panel::inventory(rt, &s.sandbox),
+        panel::nft_raw(rt, &s.sandbox, &node)
+    );
+    let pods = inv.map(|i| i.pod_names()).unwrap_or_default();
+    match panel::nft::parse_list(&tables?, &pods) {
+        Ok(t) => Ok(Json(json!({ "node": node, "tables": t }))),
+        Err(e) => Err(AppError::Unreadable(e.0).into()),
+    }
 }
 
 /// Body of `POST /trace`.
