@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kplab::engine::proxy_mode::{ensure_proxy_mode, SWITCH_TIMEOUT};
+use kplab::engine::proxy_mode::{ensure_proxy_mode, Switch, SWITCH_TIMEOUT};
 use kplab::engine::runtime::Output;
 use kplab::engine::setup::run_setup;
 use kplab_testkit::fake::FakeRuntime;
@@ -417,7 +417,7 @@ async fn a_concurrent_edit_of_the_config_map_is_kept() {
     let switched = ensure_proxy_mode(rt.as_ref(), "pm-g", 2, ProxyMode::Nftables, SWITCH_TIMEOUT)
         .await
         .unwrap();
-    assert!(switched);
+    assert_eq!(switched, Switch::Switched);
     let m = model.lock().unwrap();
     assert_eq!(
         m.config,
@@ -444,10 +444,11 @@ async fn rules_of_the_other_mode_restart_kube_proxy_and_a_starting_one_is_waited
         m.nodes.get_mut("node-1").unwrap().rules = Rules::None;
         m.nodes.get_mut("node-2").unwrap().rules = Rules::Both;
     }
-    assert!(
+    assert_eq!(
         ensure_proxy_mode(rt.as_ref(), "pm-h", 2, ProxyMode::Nftables, SWITCH_TIMEOUT)
             .await
-            .unwrap()
+            .unwrap(),
+        Switch::Switched
     );
     let cmds = script(&rt, "pm-h");
     assert!(!cmds.iter().any(|c| c.starts_with("patch-cm")), "{cmds:?}");
@@ -461,10 +462,17 @@ async fn rules_of_the_other_mode_restart_kube_proxy_and_a_starting_one_is_waited
         n.rules = Rules::None;
         n.restart_in = Some(1);
     }
-    assert!(
+    assert_eq!(
         ensure_proxy_mode(rt.as_ref(), "pm-i", 2, ProxyMode::Iptables, SWITCH_TIMEOUT)
             .await
-            .unwrap()
+            .unwrap(),
+        Switch::Synced
+    );
+    assert_eq!(
+        ensure_proxy_mode(rt.as_ref(), "pm-i", 2, ProxyMode::Iptables, SWITCH_TIMEOUT)
+            .await
+            .unwrap(),
+        Switch::Unchanged
     );
     let cmds = script(&rt, "pm-i");
     assert!(

@@ -55,6 +55,18 @@ pub const DELETE_PODS: [&str; 8] = [
     "--wait=false",
 ];
 
+/// What [`ensure_proxy_mode`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// The ConfigMap and every node were in the mode already.
+    Unchanged,
+    /// The ConfigMap was, and no node had the other mode's rules, but some node had no rules
+    /// yet (its kube-proxy was starting): waited for them.
+    Synced,
+    /// Set the ConfigMap's mode and/or restarted kube-proxy, then waited for every node.
+    Switched,
+}
+
 /// What a node's rules show (the output of [`PROBE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeRules {
@@ -229,7 +241,7 @@ async fn read_config_map(rt: &dyn LabRuntime, sandbox: &str) -> anyhow::Result<(
 /// Makes kube-proxy run in `mode` on every node of the lab (`node-1..node-{nodes}`): when the
 /// ConfigMap or a node's rules say otherwise, sets the ConfigMap's mode, restarts kube-proxy
 /// (deletes its pods) and waits up to `timeout` until every node shows the new mode's rules;
-/// when they already agree, only looks. Returns whether it switched anything. Used wherever a
+/// when they already agree, only looks. Returns what it did. Used wherever a
 /// step starts: [`super::setup::run_setup`] (lab start, step change, step reset) and
 /// `kplab labs test`.
 pub async fn ensure_proxy_mode(
@@ -238,13 +250,13 @@ pub async fn ensure_proxy_mode(
     nodes: u8,
     mode: ProxyMode,
     timeout: Duration,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Switch> {
     let hosts: Vec<String> = (1..=nodes.max(1)).map(|n| format!("node-{n}")).collect();
     let (mut version, mut conf) = read_config_map(rt, sandbox).await?;
     let seen = observe(rt, sandbox, &hosts).await?;
     let config_ok = config_mode(&conf) == Some(mode);
     if config_ok && seen.iter().all(|r| r.runs(mode)) {
-        return Ok(false);
+        return Ok(Switch::Unchanged);
     }
     // A node without either mode's rules is a kube-proxy still starting (in the ConfigMap's
     // mode): waiting is enough. Rules of the other mode need a restart.
@@ -303,8 +315,11 @@ pub async fn ensure_proxy_mode(
         tokio::time::sleep(POLL.min(timeout)).await;
         let seen = observe(rt, sandbox, &hosts).await?;
         if seen.iter().all(|r| r.runs(mode)) {
+            if !restart {
+                return Ok(Switch::Synced);
+            }
             tracing::info!(sandbox, mode = %mode, "kube-proxy switched");
-            return Ok(true);
+            return Ok(Switch::Switched);
         }
         if Instant::now() >= deadline {
             let behind: Vec<String> = hosts

@@ -32,7 +32,7 @@ use labkit::{HostCommand, Lab, ReferenceAnswer, Step};
 use serde::Serialize;
 
 use crate::engine::grade::run_task;
-use crate::engine::proxy_mode::{ensure_proxy_mode, SWITCH_TIMEOUT};
+use crate::engine::proxy_mode::{ensure_proxy_mode, Switch, SWITCH_TIMEOUT};
 use crate::engine::runtime::{DockerRuntime, LabRuntime};
 
 /// Prefix of the lab clusters this command starts (`lt-<lab>-<random>`).
@@ -434,8 +434,13 @@ async fn switch_proxy_mode(
     let t0 = Instant::now();
     let switch = ensure_proxy_mode(rt, sandbox, nodes, mode, SWITCH_TIMEOUT);
     let (code, stdout, stderr) = match tokio::time::timeout(options.command_timeout, switch).await {
-        Ok(Ok(true)) => (0, "switched".to_string(), String::new()),
-        Ok(Ok(false)) => (0, "already in this mode".to_string(), String::new()),
+        Ok(Ok(Switch::Switched)) => (0, "switched".to_string(), String::new()),
+        Ok(Ok(Switch::Unchanged)) => (0, "already in this mode".to_string(), String::new()),
+        Ok(Ok(Switch::Synced)) => (
+            0,
+            "already in this mode (waited for kube-proxy's first sync)".to_string(),
+            String::new(),
+        ),
         Ok(Err(e)) => (-1, String::new(), format!("{e:#}")),
         Err(_) => (
             -1,
