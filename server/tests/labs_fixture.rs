@@ -2,6 +2,8 @@
 //! passes, and each kind of broken lab is caught (a check that passes vacuously before the
 //! solution, a failing runnable block, a failing solution command, a wrong reference answer),
 //! every lab cluster removed afterwards. The labs run at once (`--jobs 5`), on one node each.
+//! A two-node lab whose steps set `proxyMode` shows `labs test` switching kube-proxy between
+//! iptables and nftables before each step's setup, as the web platform does.
 //!
 //! Needs Docker and root: `#[ignore]`d like the other Docker tests; the README's test command
 //! (`--include-ignored`) runs it, and then a missing Docker daemon is a failure.
@@ -385,6 +387,31 @@ fn labs_test_refuses_invalid_content_and_unknown_labs_before_docker() {
     assert!(!ok);
     assert!(err.contains("1 error(s)"), "{err}");
 
+    // A proxyMode the lab does not run.
+    let tmp = tempfile::tempdir().unwrap();
+    fixture(tmp.path(), "90-good", |s| {
+        s.replacen(
+            "---
+title: ",
+            "---
+proxyMode: ipvs
+title: ",
+            1,
+        )
+    });
+    let (ok, _, err) = kplab(&["labs", "test", tmp.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("01-marker.md:2: proxyMode must be iptables or nftables (the kube-proxy mode), not \"ipvs\""),
+        "{err}"
+    );
+    // The proxyMode fixture is valid content (its run needs Docker).
+    let tmp = tempfile::tempdir().unwrap();
+    proxy_mode_fixture(tmp.path());
+    let (ok, out, err) = kplab(&["labs", "list", tmp.path().to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 lab(s), 7 task(s)"), "{out}");
+
     let tmp = tempfile::tempdir().unwrap();
     fixture(tmp.path(), "90-good", |s| s);
     let (ok, _, err) = kplab(&[
@@ -443,4 +470,124 @@ fn labs_test_removes_its_lab_when_interrupted() {
         !out.contains("lt-95-interrupted-"),
         "lab left behind: {out}"
     );
+}
+
+/// A two-node lab: step 1 runs in iptables (the default: a later step names a mode), step 2
+/// sets `proxyMode: nftables`, step 3 inherits it, step 4 sets iptables again. Each step
+/// checks on both nodes which mode's rules are there, and steps 2 and 3 that a Service
+/// answers in nftables mode.
+fn proxy_mode_fixture(root: &Path) {
+    let dir = root.join("96-proxy-mode");
+    write(
+        &dir,
+        "lab.md",
+        "---\ntitle: Fixture 96-proxy-mode\nsummary: kube-proxy's modes.\nnodes: 2\nminutes: 10\n---\nIntro.\n",
+    );
+    let shows = |mode: &str, task: &str| {
+        let cmd = match mode {
+            "nftables" => "nft list table ip kube-proxy >/dev/null && ! iptables -t nat -S KUBE-SERVICES >/dev/null 2>&1 && echo nftables",
+            _ => "iptables -t nat -S KUBE-SERVICES >/dev/null && ! nft list table ip kube-proxy >/dev/null 2>&1 && echo iptables",
+        };
+        let mut t = format!(
+            "  - id: {task}\n    title: Every node runs kube-proxy in {mode} mode\n    checks:\n"
+        );
+        for node in ["node-1", "node-2"] {
+            t.push_str(&format!(
+                "      - kind: command\n        title: {node} shows {mode} rules only\n        host: {node}\n        run: \"{cmd}\"\n        matches: \"^{mode}$\"\n"
+            ));
+        }
+        t.push_str(&format!(
+            "      - kind: command\n        title: the ConfigMap says {mode}\n        host: node-1\n        run: \"kubectl -n kube-system get configmap kube-proxy -o jsonpath='{{.data.config\\\\.conf}}' | grep -x 'mode: {mode}'\"\n"
+        ));
+        t
+    };
+    let service = "  - id: SVC\n    title: web answers through its Service\n    checks:\n      - kind: probe\n        title: 10 connections from node-2 reach web\n        from: node-2\n        target: svc:default/web:80\n        count: 10\n        expect: reachable\n";
+    // Step 1: a marker task fails before its solution (the lab's checks are not vacuous).
+    write(
+        &dir,
+        "01-iptables.md",
+        &format!(
+            "---\ntitle: iptables\nsetup:\n  - rm -f /tmp/m1\n  - kubectl get deployment web >/dev/null 2>&1 || kubectl create deployment web --image=kplab/echo --replicas=2\n  - kubectl get service web >/dev/null 2>&1 || kubectl expose deployment web --port=80\ntasks:\n{}  - id: m1\n    title: Marker\n    checks:\n      - kind: command\n        host: node-1\n        run: test -f /tmp/m1\nsolution:\n  - touch /tmp/m1\n---\nStep 1.\n",
+            shows("iptables", "ipt-1")
+        ),
+    );
+    write(
+        &dir,
+        "02-nftables.md",
+        &format!(
+            "---\ntitle: nftables\nproxyMode: nftables\ntasks:\n{}{}---\nStep 2.\n",
+            shows("nftables", "nft-2"),
+            service.replace("SVC", "svc-2")
+        ),
+    );
+    write(
+        &dir,
+        "03-still-nftables.md",
+        &format!(
+            "---\ntitle: still nftables\ntasks:\n{}{}---\nStep 3.\n",
+            shows("nftables", "nft-3"),
+            service.replace("SVC", "svc-3")
+        ),
+    );
+    write(
+        &dir,
+        "04-back.md",
+        &format!(
+            "---\ntitle: back to iptables\nproxyMode: iptables\ntasks:\n{}---\nStep 4.\n",
+            shows("iptables", "ipt-4")
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs Docker and root"]
+fn labs_test_switches_kube_proxy_between_modes() {
+    let tmp = tempfile::tempdir().unwrap();
+    proxy_mode_fixture(tmp.path());
+    let (ok, out, err) = kplab(&[
+        "labs",
+        "test",
+        tmp.path().to_str().unwrap(),
+        "--settle",
+        "20",
+        "--json",
+    ]);
+    eprintln!("{err}");
+    let report: Value = serde_json::from_str(&out).expect("JSON report on stdout");
+    let l = lab(&report, "96-proxy-mode");
+    assert!(ok, "{}", problems(l));
+    assert_eq!(l["passed"], true, "{}", problems(l));
+    // Per step: the kube-proxy switch comes before the setup, and happens only on a change.
+    let switch: Vec<(String, String)> = l["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let c = &s["commands"][0];
+            assert_eq!(c["what"], "proxy", "{s}");
+            (
+                c["run"].as_str().unwrap().to_string(),
+                c["stdout"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Step 1 may wait for kube-proxy's first sync after the lab started: "already in this
+    // mode (waited …)".
+    let want = [
+        ("iptables", "already in this mode"),
+        ("nftables", "switched"),
+        ("nftables", "already in this mode"),
+        ("iptables", "switched"),
+    ];
+    for ((run, out), (mode, said)) in switch.iter().zip(want) {
+        assert_eq!(run, &format!("kube-proxy mode: {mode}"), "{switch:?}");
+        assert!(out.starts_with(said), "{switch:?}");
+    }
+    assert_eq!(switch.len(), 4);
+    // The mode checks passed before anything else ran: the switch was complete.
+    for (i, task) in [(1, "nft-2"), (3, "ipt-4")] {
+        let t = &l["steps"][i]["tasks"][0];
+        assert_eq!(t["task"], task);
+        assert_eq!(t["before"]["passed"], true, "{t}");
+    }
 }

@@ -8,6 +8,9 @@
 //! answers of the step's tasks that have an `answer` check: task id -> a literal, or
 //! `{host: node-1, run: "…"}` whose trimmed output is the answer). Commands are
 //! `{host: node-1, run: "…"}` or a plain string (node-1).
+//! `proxyMode: iptables|nftables` (optional) in `lab.md` sets the mode kube-proxy runs in on
+//! every node of the lab; in a step it overrides that from this step on (see
+//! [`Lab::proxy_mode_at`]). The platform switches the nodes before the step's setup runs.
 //! In the body, a code block whose info string has `run` (current tab) or `run=HOST` gets a
 //! "run in terminal" button; `kplab labs test` runs each of them ([`Step::runnable_blocks`]).
 //!
@@ -41,6 +44,9 @@ pub struct Lab {
     pub nodes: u8,
     /// Estimated learner time in minutes.
     pub minutes: u8,
+    /// `proxyMode` of `lab.md`: the kube-proxy mode of the whole lab (steps may override it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_mode: Option<ProxyMode>,
     /// Introduction (markdown).
     pub intro: String,
     /// Steps in order.
@@ -65,6 +71,9 @@ pub struct Step {
     pub file: PathBuf,
     /// Title.
     pub title: String,
+    /// `proxyMode` of the step: the kube-proxy mode from this step on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_mode: Option<ProxyMode>,
     /// Run when the step starts or is reset.
     pub setup: Vec<HostCommand>,
     /// Tasks.
@@ -77,6 +86,41 @@ pub struct Step {
     pub body: String,
     /// 1-based file line of the body's first line.
     pub body_line: usize,
+}
+
+/// The mode kube-proxy runs in on a lab's nodes (`proxyMode` in the front matter), as the
+/// `mode` of the `kube-system/kube-proxy` ConfigMap's `config.conf` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    /// `iptables`, kube-proxy's default.
+    Iptables,
+    /// `nftables`.
+    Nftables,
+}
+
+impl ProxyMode {
+    /// Every mode, in the order error messages list them.
+    pub const ALL: [ProxyMode; 2] = [ProxyMode::Iptables, ProxyMode::Nftables];
+
+    /// The name in `proxyMode` and in kube-proxy's `mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyMode::Iptables => "iptables",
+            ProxyMode::Nftables => "nftables",
+        }
+    }
+
+    /// The mode named `s` (exactly as kube-proxy spells it).
+    pub fn parse(s: &str) -> Option<ProxyMode> {
+        ProxyMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ProxyMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A task's reference answer (what `kplab labs test` submits).
@@ -192,6 +236,26 @@ impl Task {
 }
 
 impl Lab {
+    /// The kube-proxy mode step `index` runs in: the `proxyMode` of the last step at or before
+    /// it that has one, else the lab's. A lab that names a mode nowhere has none (`None`: the
+    /// platform leaves kube-proxy as it is); one that names it only from a later step on runs
+    /// the earlier steps in kube-proxy's default, iptables, so that going back to them
+    /// switches back.
+    pub fn proxy_mode_at(&self, index: usize) -> Option<ProxyMode> {
+        let declared =
+            self.proxy_mode.is_some() || self.steps.iter().any(|s| s.proxy_mode.is_some());
+        if !declared {
+            return None;
+        }
+        self.steps
+            .iter()
+            .take(index.saturating_add(1))
+            .rev()
+            .find_map(|s| s.proxy_mode)
+            .or(self.proxy_mode)
+            .or(Some(ProxyMode::Iptables))
+    }
+
     /// The step at `index`.
     pub fn step(&self, index: usize) -> Option<&Step> {
         self.steps.get(index)
@@ -259,6 +323,8 @@ struct LabFront {
     nodes: u8,
     #[serde(default)]
     minutes: Option<u8>,
+    #[serde(default, rename = "proxyMode", deserialize_with = "present")]
+    proxy_mode: Option<serde_yaml_ng::Value>,
 }
 
 /// The allowed range of a lab's `minutes`.
@@ -339,6 +405,8 @@ struct TaskFront {
 #[serde(deny_unknown_fields)]
 struct StepFront {
     title: String,
+    #[serde(default, rename = "proxyMode", deserialize_with = "present")]
+    proxy_mode: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     setup: Vec<CommandSpec>,
     #[serde(default)]
@@ -427,6 +495,40 @@ fn find_line(front: &str, front_line: usize, from: usize, needle: &str) -> Optio
         .map(|(n, _)| n)
 }
 
+/// A field that is there, even empty (`proxyMode:` is `Some(Null)`, not a missing field).
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_yaml_ng::Value>, D::Error> {
+    serde_yaml_ng::Value::deserialize(d).map(Some)
+}
+
+/// Validates a front matter's `proxyMode` (any YAML value, so that a wrong one gets this
+/// message rather than serde's): `iptables` or `nftables`.
+fn proxy_mode(
+    path: &Path,
+    front: &str,
+    front_line: usize,
+    value: Option<&serde_yaml_ng::Value>,
+    diags: &mut Diagnostics,
+) -> Option<ProxyMode> {
+    let value = value?;
+    let mode = value.as_str().and_then(ProxyMode::parse);
+    if mode.is_none() {
+        let given = match value {
+            serde_yaml_ng::Value::String(s) => format!("{s:?}"),
+            serde_yaml_ng::Value::Null => "empty".to_string(),
+            other => serde_json::to_string(other).unwrap_or_else(|_| "that value".to_string()),
+        };
+        let allowed = ProxyMode::ALL.map(ProxyMode::as_str).join(" or ");
+        diags.push(
+            path,
+            find_line(front, front_line, 0, "proxyMode").unwrap_or(front_line),
+            format!("proxyMode must be {allowed} (the kube-proxy mode), not {given}"),
+        );
+    }
+    mode
+}
+
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -457,6 +559,7 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
                 summary: String::new(),
                 nodes: 2,
                 minutes: Some(*MINUTES.start()),
+                proxy_mode: None,
             }
         }
     };
@@ -495,6 +598,7 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
             format!("nodes must be 1..9, not {}", lf.nodes),
         );
     }
+    let proxy_mode = proxy_mode(&lab_md, &front, front_line, lf.proxy_mode.as_ref(), diags);
     let mut hosts: BTreeSet<String> = (1..=lf.nodes).map(|n| format!("node-{n}")).collect();
     hosts.insert("client".into());
 
@@ -533,6 +637,7 @@ fn load_lab(dir: &Path, diags: &mut Diagnostics) -> Option<Lab> {
         summary: lf.summary,
         nodes: lf.nodes,
         minutes: lf.minutes.unwrap_or(*MINUTES.start()),
+        proxy_mode,
         intro,
         steps,
     })
@@ -554,6 +659,7 @@ fn load_step(
         }
     };
     let host_list = hosts.iter().cloned().collect::<Vec<_>>().join(", ");
+    let proxy_mode = proxy_mode(path, &front, fl, pf.proxy_mode.as_ref(), diags);
     if pf.title.trim().is_empty() {
         diags.push(
             path,
@@ -667,6 +773,7 @@ fn load_step(
         id,
         file: path.to_path_buf(),
         title: pf.title,
+        proxy_mode,
         setup,
         tasks,
         solution,

@@ -12,5 +12,5 @@ pub mod wire;
 pub use check::{
     AnswerCheck, Check, CommandCheck, ProbeCheck, ProbeExpect, RuleAssert, RulesCheck, StateCheck,
 };
-pub use content::{Catalog, HostCommand, Lab, ReferenceAnswer, RunBlock, Step, Task};
+pub use content::{Catalog, HostCommand, Lab, ProxyMode, ReferenceAnswer, RunBlock, Step, Task};
 pub use validate::{Diagnostic, Diagnostics};

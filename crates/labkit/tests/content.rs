@@ -262,3 +262,103 @@ answers:
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+/// A lab with `proxyMode` where `front` says, and steps with the `proxyMode`s given (`None`:
+/// no field).
+fn proxy_lab(root: &Path, id: &str, front: &str, steps: &[Option<&str>]) {
+    let lab = root.join(id);
+    std::fs::create_dir(&lab).unwrap();
+    write(
+        &lab,
+        "lab.md",
+        &format!("---\ntitle: P\nminutes: 10\n{front}---\n"),
+    );
+    for (i, mode) in steps.iter().enumerate() {
+        let field = mode
+            .map(|m| format!("proxyMode: {m}\n"))
+            .unwrap_or_default();
+        write(
+            &lab,
+            &format!("0{}-s.md", i + 1),
+            &format!("---\ntitle: S{i}\n{field}---\n"),
+        );
+    }
+}
+
+#[test]
+fn proxy_mode_applies_to_the_lab_and_from_a_step_on() {
+    use labkit::ProxyMode::{Iptables, Nftables};
+    let tmp = tempfile::tempdir().unwrap();
+    // None anywhere: kube-proxy is left as it is.
+    proxy_lab(tmp.path(), "a-none", "", &[None, None]);
+    // The lab's mode, a step's override, kept by the next step, then overridden back.
+    proxy_lab(
+        tmp.path(),
+        "b-lab",
+        "proxyMode: nftables\n",
+        &[None, Some("iptables"), None, Some("nftables")],
+    );
+    // Only a later step names one: the earlier steps run in the default, iptables.
+    proxy_lab(
+        tmp.path(),
+        "c-step",
+        "",
+        &[None, Some("\"nftables\""), None],
+    );
+    let c = Catalog::load(tmp.path()).unwrap_or_else(|d| panic!("{d}"));
+    let modes = |id: &str| -> Vec<Option<labkit::ProxyMode>> {
+        let lab = c.lab(id).unwrap();
+        (0..lab.steps.len()).map(|i| lab.proxy_mode_at(i)).collect()
+    };
+    assert_eq!(modes("a-none"), [None, None]);
+    assert_eq!(c.lab("b-lab").unwrap().proxy_mode, Some(Nftables));
+    assert_eq!(
+        modes("b-lab"),
+        [
+            Some(Nftables),
+            Some(Iptables),
+            Some(Iptables),
+            Some(Nftables)
+        ]
+    );
+    assert_eq!(c.lab("c-step").unwrap().steps[1].proxy_mode, Some(Nftables));
+    assert_eq!(
+        modes("c-step"),
+        [Some(Iptables), Some(Nftables), Some(Nftables)]
+    );
+    // The catalog's JSON names it only where the content does.
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["labs"][1]["proxy_mode"], "nftables");
+    assert!(json["labs"][0].get("proxy_mode").is_none(), "{json}");
+    assert!(json["labs"][0]["steps"][0].get("proxy_mode").is_none());
+}
+
+#[test]
+fn a_wrong_proxy_mode_names_file_line_field_and_the_allowed_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    proxy_lab(tmp.path(), "a", "nodes: 2\nproxyMode: ipvs\n", &[None]);
+    proxy_lab(
+        tmp.path(),
+        "b",
+        "",
+        &[
+            None,
+            Some("NFTables"),
+            Some("3"),
+            Some(""),
+            Some("[nftables]"),
+        ],
+    );
+    let text = Catalog::load(tmp.path()).unwrap_err().to_string();
+    let want = [
+        "a/lab.md:5: proxyMode must be iptables or nftables (the kube-proxy mode), not \"ipvs\"",
+        "b/02-s.md:3: proxyMode must be iptables or nftables (the kube-proxy mode), not \"NFTables\"",
+        "b/03-s.md:3: proxyMode must be iptables or nftables (the kube-proxy mode), not 3",
+        "b/04-s.md:3: proxyMode must be iptables or nftables (the kube-proxy mode), not empty",
+        "b/05-s.md:3: proxyMode must be iptables or nftables (the kube-proxy mode), not [\"nftables\"]",
+    ];
+    for w in want {
+        assert!(text.contains(w), "{w}\nin:\n{text}");
+    }
+    assert_eq!(text.lines().count(), want.len(), "{text}");
+}

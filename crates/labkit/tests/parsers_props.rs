@@ -135,6 +135,7 @@ fn step(body: String) -> Step {
         id: "01-x".into(),
         file: "01-x.md".into(),
         title: "x".into(),
+        proxy_mode: None,
         setup: Vec::new(),
         tasks: Vec::new(),
         solution: Vec::new(),

@@ -3,7 +3,9 @@
 //!
 //! Per lab: start a lab cluster (`crate::engine`'s runtime, as the web platform's), then for
 //! each step in order:
-//! 1. run `setup` (each command must exit 0; a failing setup ends the lab's run);
+//! 1. switch kube-proxy to the step's mode when the lab names one (`proxyMode`, as the web
+//!    platform does: `crate::engine::proxy_mode`), then run `setup` (each command must exit
+//!    0; a failed switch or a failing setup ends the lab's run);
 //! 2. run every check of every task without an answer: the "before" results;
 //! 3. run each runnable code block of the step's text (` ```sh run=HOST `, ` ```sh run ` on
 //!    `node-1`) in order, as typed into the terminal's shell (an interactive login bash: every
@@ -30,6 +32,7 @@ use labkit::{HostCommand, Lab, ReferenceAnswer, Step};
 use serde::Serialize;
 
 use crate::engine::grade::run_task;
+use crate::engine::proxy_mode::{ensure_proxy_mode, Switch, SWITCH_TIMEOUT};
 use crate::engine::runtime::{DockerRuntime, LabRuntime};
 
 /// Prefix of the lab clusters this command starts (`lt-<lab>-<random>`).
@@ -67,7 +70,8 @@ impl Default for Options {
 /// One command run in the lab.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommandRun {
-    /// `setup`, `block`, `solution`, `answer`, or `state` (gathered after a failure).
+    /// `proxy` (kube-proxy switched to the step's mode), `setup`, `block`, `solution`,
+    /// `answer`, or `state` (gathered after a failure).
     pub what: String,
     /// Host it ran on.
     pub host: String,
@@ -321,9 +325,9 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
             .push(format!("the lab cluster did not start: {e}")),
         Ok(()) => {
             let mut completed = true;
-            for step in &lab.steps {
+            for (index, step) in lab.steps.iter().enumerate() {
                 eprintln!("[{}] step {}", lab.id, step.id);
-                let (report, go_on) = test_step(rt, sandbox, step, options).await;
+                let (report, go_on) = test_step(rt, sandbox, lab, index, options).await;
                 run.steps.push(report);
                 if !go_on {
                     completed = false;
@@ -418,7 +422,46 @@ async fn exec(
     }
 }
 
-/// Runs one command; with `retry_for`, again every 2 s until it succeeds or that time passed.
+/// [`ensure_proxy_mode`] as a report's command (`proxy` on node-1): stdout says whether it
+/// switched, stderr why it failed.
+async fn switch_proxy_mode(
+    rt: &dyn LabRuntime,
+    sandbox: &str,
+    nodes: u8,
+    mode: labkit::ProxyMode,
+    options: &Options,
+) -> CommandRun {
+    let t0 = Instant::now();
+    let switch = ensure_proxy_mode(rt, sandbox, nodes, mode, SWITCH_TIMEOUT);
+    let (code, stdout, stderr) = match tokio::time::timeout(options.command_timeout, switch).await {
+        Ok(Ok(Switch::Switched)) => (0, "switched".to_string(), String::new()),
+        Ok(Ok(Switch::Unchanged)) => (0, "already in this mode".to_string(), String::new()),
+        Ok(Ok(Switch::Synced)) => (
+            0,
+            "already in this mode (waited for kube-proxy's first sync)".to_string(),
+            String::new(),
+        ),
+        Ok(Err(e)) => (-1, String::new(), format!("{e:#}")),
+        Err(_) => (
+            -1,
+            String::new(),
+            format!("timed out after {} s", options.command_timeout.as_secs()),
+        ),
+    };
+    CommandRun {
+        what: "proxy".into(),
+        host: "node-1".into(),
+        run: format!("kube-proxy mode: {mode}"),
+        at: None,
+        code,
+        stdout,
+        stderr: tail(&stderr, 2000),
+        ok: code == 0,
+        attempts: 1,
+        ms: t0.elapsed().as_millis() as u64,
+    }
+}
+
 /// A step's `sh -c` command (setup, solution, reference answer) on its host, run once.
 async fn host_command(
     rt: &dyn LabRuntime,
@@ -441,6 +484,7 @@ async fn host_command(
     .await
 }
 
+/// Runs one command; with `retry_for`, again every 2 s until it succeeds or that time passed.
 #[allow(clippy::too_many_arguments)]
 async fn command(
     rt: &dyn LabRuntime,
@@ -554,14 +598,16 @@ fn failed_checks(o: &TaskOutcome) -> String {
         .join("; ")
 }
 
-/// Tests one step; the flag says whether the lab's later steps can run (false after a
-/// failing setup).
+/// Tests step `index` of `lab`; the flag says whether the lab's later steps can run (false
+/// after a failed kube-proxy switch or a failing setup).
 async fn test_step(
     rt: &dyn LabRuntime,
     sandbox: &str,
-    step: &Step,
+    lab: &Lab,
+    index: usize,
     options: &Options,
 ) -> (StepRun, bool) {
+    let step: &Step = &lab.steps[index];
     let file = step
         .file
         .file_name()
@@ -575,7 +621,21 @@ async fn test_step(
         tasks: Vec::new(),
         problems: Vec::new(),
     };
-    // 1. setup
+    // 1. kube-proxy's mode, then setup
+    if let Some(mode) = lab.proxy_mode_at(index) {
+        let c = switch_proxy_mode(rt, sandbox, lab.nodes, mode, options).await;
+        let ok = c.ok;
+        if !ok {
+            report.problems.push(format!(
+                "{file}: switching kube-proxy to {mode} mode failed: {}; the lab's later steps were not run",
+                flat(&c.stderr)
+            ));
+        }
+        report.commands.push(c);
+        if !ok {
+            return (report, false);
+        }
+    }
     for s in &step.setup {
         let c = host_command(rt, sandbox, "setup", s, options).await;
         let ok = c.ok;
@@ -737,8 +797,8 @@ pub fn render_lab(r: &LabRun) -> String {
     for s in &r.steps {
         out.push_str(&format!("  step {} ({})\n", s.step, s.title));
         let mut cmds = s.commands.iter().peekable();
-        // Setup commands come first.
-        while let Some(c) = cmds.next_if(|c| c.what == "setup") {
+        // The kube-proxy switch and the setup commands come first.
+        while let Some(c) = cmds.next_if(|c| c.what == "proxy" || c.what == "setup") {
             out.push_str(&render_command(c));
         }
         for t in &s.tasks {

@@ -5,7 +5,8 @@
 //! `list` and `health` then see, `down` removes it (missing is not an error), `exec` on a lab
 //! that does not exist fails with [`RuntimeError::Missing`] and on an unknown host with
 //! [`RuntimeError::NoHost`], terminals echo what they are sent. Every call is recorded
-//! ([`FakeRuntime::calls`]); a test scripts what commands print ([`FakeRuntime::on_exec`]),
+//! ([`FakeRuntime::calls`]); a test scripts what commands print ([`FakeRuntime::on_exec`], or
+//! as a function of the host and command line, [`FakeRuntime::on_exec_with`]),
 //! makes the next calls of one operation fail ([`FakeRuntime::fail_next`]), breaks a lab's
 //! containers ([`FakeRuntime::set_health`]) or holds starts until it lets them go
 //! ([`FakeRuntime::hold_starts`]).
@@ -99,10 +100,18 @@ struct Lab {
     health: Health,
 }
 
+/// Output computed from the host and the command line (see [`FakeRuntime::on_exec_with`]).
+pub type ExecFn = Arc<dyn Fn(&str, &str) -> Output + Send + Sync>;
+
 /// Scripted output: the first rule whose `needle` occurs in the command line answers.
 struct Rule {
     needle: String,
-    output: Output,
+    output: Answer,
+}
+
+enum Answer {
+    Fixed(Output),
+    With(ExecFn),
 }
 
 #[derive(Default)]
@@ -173,7 +182,26 @@ impl FakeRuntime {
             0,
             Rule {
                 needle: needle.to_string(),
-                output,
+                output: Answer::Fixed(output),
+            },
+        );
+    }
+
+    /// Commands whose line contains `needle` print what `f(host, command line)` returns: a
+    /// test models state the commands change (called without the runtime's lock held). Like
+    /// [`on_exec_output`](Self::on_exec_output), it replaces an earlier rule for `needle`.
+    pub fn on_exec_with(
+        &self,
+        needle: &str,
+        f: impl Fn(&str, &str) -> Output + Send + Sync + 'static,
+    ) {
+        let mut g = self.lock();
+        g.rules.retain(|r| r.needle != needle);
+        g.rules.insert(
+            0,
+            Rule {
+                needle: needle.to_string(),
+                output: Answer::With(Arc::new(f)),
             },
         );
     }
@@ -367,17 +395,25 @@ impl LabRuntime for FakeRuntime {
         })?;
         self.host_of(sandbox, host)?;
         let line = argv.join(" ");
-        let g = self.lock();
-        Ok(g.rules
-            .iter()
-            .find(|r| line.contains(&r.needle))
-            .map(|r| r.output.clone())
-            .or_else(|| g.default_output.clone())
-            .unwrap_or(Output {
-                code: 0,
-                stdout: String::new(),
-                stderr: String::new(),
-            }))
+        let answer = {
+            let g = self.lock();
+            match g.rules.iter().find(|r| line.contains(&r.needle)) {
+                Some(Rule {
+                    output: Answer::Fixed(o),
+                    ..
+                }) => Ok(o.clone()),
+                Some(Rule {
+                    output: Answer::With(f),
+                    ..
+                }) => Err(f.clone()),
+                None => Ok(g.default_output.clone().unwrap_or(Output {
+                    code: 0,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                })),
+            }
+        };
+        Ok(answer.unwrap_or_else(|f| f(host, &line)))
     }
 
     async fn terminal(
