@@ -16,6 +16,13 @@ use crate::kube::iptables::JumpRule;
 pub trait ModeProxier: std::fmt::Debug + Send {
     /// A proxier that has synced nothing.
     fn create(cfg: ProxierConfig) -> Self;
+    /// The proxier re-created with another configuration, over the same kernel state.
+    fn reconfigured(&self, cfg: ProxierConfig) -> Self
+    where
+        Self: Sized,
+    {
+        Self::create(cfg)
+    }
     /// Its configuration.
     fn config(&self) -> &ProxierConfig;
     /// Replaces the node's topology labels (a change forces a full sync).
@@ -50,6 +57,9 @@ impl ModeProxier for Proxier {
 impl ModeProxier for NftProxier {
     fn create(cfg: ProxierConfig) -> Self {
         NftProxier::new(cfg)
+    }
+    fn reconfigured(&self, cfg: ProxierConfig) -> Self {
+        NftProxier::reconfigured(self, cfg)
     }
     fn config(&self) -> &ProxierConfig {
         NftProxier::config(self)
@@ -173,7 +183,7 @@ impl<M: ModeProxier> NetrulesPlanner<M> {
             self.proxier.set_topology_labels(cfg.topology_labels);
         } else {
             tracing::info!(src = "server.go:608", node = %cfg.node_name, nodeIP = ?cfg.node_ip, "Node configuration changed, re-creating the proxier");
-            self.proxier = M::create(cfg);
+            self.proxier = self.proxier.reconfigured(cfg);
         }
     }
 

@@ -148,6 +148,16 @@ impl NftProxier {
         &self.cfg
     }
 
+    /// A proxier with another configuration over the same kernel table (what it holds, its
+    /// stale chains): kube-proxy re-created when the Node's facts change. Its next sync is full.
+    pub fn reconfigured(&self, cfg: ProxierConfig) -> NftProxier {
+        let mut p = NftProxier::new(cfg);
+        p.kernel = self.kernel.clone();
+        p.flushed = self.flushed;
+        p.stale_chains = self.stale_chains.clone();
+        p
+    }
+
     /// `nft` family keyword of this proxier (`ip` or `ip6`).
     pub fn family(&self) -> &'static str {
         match self.eff.family {
@@ -359,4 +369,80 @@ fn family_cidrs(cidrs: &[String], family: IpFamily) -> String {
         .filter(|c| parse_cidr_sloppy(c).is_some_and(|p| p.family() == family))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OBJECTS: &str = "kind: Service\nmetadata: {name: web, namespace: default}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n---\nkind: EndpointSlice\napiVersion: discovery.k8s.io/v1\nmetadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.244.1.2], conditions: {ready: true}}]\nports: [{port: 8080, protocol: TCP, name: ''}]\n";
+
+    fn synced() -> NftProxier {
+        let objs = crate::k8s::load(OBJECTS).objects;
+        let mut p = NftProxier::new(ProxierConfig {
+            node_name: "node-1".into(),
+            ..Default::default()
+        });
+        p.set_objects(&objs.services, &objs.endpoint_slices);
+        p.sync(0);
+        p.applied(true).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_reconfigured_proxier_keeps_the_table_it_wrote() {
+        let p = synced();
+        let objs = crate::k8s::load(OBJECTS).objects;
+        let mut q = p.reconfigured(ProxierConfig {
+            node_name: "node-1".into(),
+            node_ip: Some("172.28.5.10".parse().unwrap()),
+            ..Default::default()
+        });
+        q.set_objects(&objs.services, &objs.endpoint_slices);
+        let r = q.sync(10);
+        assert!(r.full);
+        // Everything already exists: no element is added again.
+        assert!(!r.transaction.contains("add element"), "{}", r.transaction);
+        q.applied(true).unwrap();
+        assert_eq!(p.dump(), q.dump());
+    }
+
+    #[test]
+    fn a_failed_transaction_changes_nothing_and_the_next_sync_is_full() {
+        let mut p = synced();
+        let before = p.dump();
+        let objs = crate::k8s::load(&OBJECTS.replace("10.244.1.2", "10.244.1.3")).objects;
+        p.set_objects(&objs.services, &objs.endpoint_slices);
+        let r = p.sync(10);
+        assert!(!r.full && r.transaction.contains("10.244.1.3"));
+        p.applied(false).unwrap();
+        assert_eq!(p.dump(), before);
+        assert!(p.needs_full_sync());
+        let r = p.sync(20);
+        assert!(r.full && r.transaction.contains("10.244.1.3"));
+        p.applied(true).unwrap();
+        assert!(p.dump().contains("10.244.1.3 . 8080"));
+    }
+
+    #[test]
+    fn a_deleted_service_leaves_a_stale_chain_deleted_a_second_later() {
+        let mut p = synced();
+        let none: [&Service; 0] = [];
+        let no_slices: [&EndpointSlice; 0] = [];
+        p.set_objects(none, no_slices);
+        let r = p.sync(100);
+        assert_eq!(r.stale_chains.len(), 1, "{}", r.transaction);
+        p.applied(true).unwrap();
+        assert!(
+            p.stale_cleanup(600).is_none(),
+            "not before a second has passed"
+        );
+        let cleanup = p.stale_cleanup(1100).expect("deleted after a second");
+        assert!(
+            cleanup.starts_with("delete chain ip kube-proxy service-"),
+            "{cleanup}"
+        );
+        p.applied(true).unwrap();
+        assert!(!p.dump().contains("default/web"), "{}", p.dump());
+    }
 }
