@@ -745,18 +745,78 @@ fn one_node_back_to_iptables_carries_traffic_across_modes(lab: &TestLab) {
         "node-2 has no kube-proxy nftables table in iptables mode"
     );
     assert_eq!(node_mode(lab, 1), "nftables");
-    wait_programmed(lab, "web", 3);
+    // Earlier scenarios leave web at 2 replicas.
+    let endpoints = ready_endpoints(lab, "web").len();
+    wait_programmed(lab, "web", endpoints);
     let vip = cluster_ip(lab, "web");
     for n in [1, 2] {
         let got = curl_from(lab, lab.node(n), &format!("http://{vip}/"), 20);
         assert_eq!(
             answering_pods(&got).len(),
-            3,
-            "from node-{n} ({}) all three pods answer",
+            endpoints,
+            "from node-{n} ({}) every web pod answers",
             node_mode(lab, n)
         );
     }
     nodeport_answers_from_client_on_both_node_ips(lab);
+}
+
+/// Calico's `cali-*` iptables chains filter the packets the nftables mode DNATs: a policy that
+/// admits only `role=client` pods to web drops a ClusterIP connection from another pod, lets the
+/// client pod in, and deleting it opens the Service again.
+fn network_policy_still_filters_behind_nftables_dnat(lab: &TestLab) {
+    web_deployment_and_service(lab, 3);
+    let vip = cluster_ip(lab, "web");
+    for (name, role) in [("np-client", "client"), ("np-other", "other")] {
+        if !lab.kubectl(&["get", "pod", name]).success() {
+            lab.kubectl_ok(&[
+                "run",
+                name,
+                "--image=busybox",
+                &format!("--labels=role={role}"),
+                "--",
+                "sleep",
+                "3600",
+            ]);
+        }
+    }
+    for name in ["np-client", "np-other"] {
+        wait_for(
+            &format!("pod {name} running"),
+            Duration::from_secs(60),
+            || (lab.get_json(&["pod", name])["status"]["phase"] == "Running").then_some(()),
+        );
+    }
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: web-from-client\nspec:\n  podSelector:\n    matchLabels: {app: web}\n  ingress:\n  - from:\n    - podSelector:\n        matchLabels: {role: client}\n";
+    let out = lab.kubectl_stdin(&["apply", "-f", "-"], policy);
+    assert!(out.success(), "apply policy: {}", out.stderr);
+    let curl = |pod: &str| {
+        lab.kubectl(&[
+            "exec",
+            pod,
+            "--",
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-m",
+            "2",
+            &format!("http://{vip}/"),
+        ])
+        .code
+    };
+    wait_for(
+        "the policy drops np-other's connection",
+        Duration::from_secs(10),
+        || (curl("np-other") == 28).then_some(()),
+    );
+    assert_eq!(curl("np-client"), 0, "the policy admits role=client");
+    lab.kubectl_ok(&["delete", "networkpolicy", "web-from-client"]);
+    wait_for(
+        "without the policy np-other gets in",
+        Duration::from_secs(10),
+        || (curl("np-other") == 0).then_some(()),
+    );
 }
 
 #[test]
@@ -773,10 +833,16 @@ fn services_carry_real_packets_in_nftables_mode() {
     run_scenarios(&lab, SCENARIOS);
     run_scenarios(
         &lab,
-        &[(
-            "node-2 back to iptables carries traffic across modes",
-            one_node_back_to_iptables_carries_traffic_across_modes,
-        )],
+        &[
+            (
+                "NetworkPolicy still filters behind the nftables DNAT (cali-* chains)",
+                network_policy_still_filters_behind_nftables_dnat,
+            ),
+            (
+                "node-2 back to iptables carries traffic across modes",
+                one_node_back_to_iptables_carries_traffic_across_modes,
+            ),
+        ],
     );
 }
 
