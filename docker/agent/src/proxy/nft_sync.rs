@@ -7,7 +7,8 @@
 //! and the map elements). A failed transaction changes nothing in the kernel and makes the
 //! next sync full. There are no canary chains: kube-proxy owns its table; the lab's periodic
 //! full sync (`--iptables-sync-period`, as in iptables mode) and a check that the table still
-//! exists bring back what a learner deleted by hand.
+//! exists bring back what a learner deleted by hand: every full sync starts from the table's
+//! chain and set names as `nft` lists them, and resets the sets and maps it fills.
 
 use std::time::{Duration, Instant};
 
@@ -51,16 +52,12 @@ pub struct NftEngine {
 }
 
 impl NftEngine {
-    /// A new engine. `listed` is what [`Iptables::nft_table_objects`] found of a `kube-proxy`
-    /// table left by an earlier run (its contents are unknown, so the first sync resets the
-    /// sets and maps it fills); `None`: there is none.
+    /// A new engine; its first sync is full.
     pub fn new(
-        mut planner: NetrulesPlanner<NftProxier>,
+        planner: NetrulesPlanner<NftProxier>,
         ipt: Iptables,
         settings: SyncSettings,
-        listed: Option<(Vec<String>, Vec<String>)>,
     ) -> Self {
-        planner.proxier_mut().kernel_listed(listed);
         NftEngine {
             planner,
             ipt,
@@ -123,6 +120,17 @@ impl NftEngine {
                 p.request_full_sync();
             }
             report.cleanup = Some(cleanup);
+        }
+        if self.planner.proxier().needs_full_sync() && !self.settings.dry_run {
+            // As upstream re-reads its sets and maps on every full sync: what a learner (or
+            // anything else) changed in the table since is not what the model says. The full
+            // sync then resets every set and map it fills, and flushes unknown service chains.
+            let family = self.planner.proxier().family();
+            let listed = self.ipt.nft_table_objects(family, TABLE).unwrap_or_else(|e| {
+                tracing::error!(src = "proxier.go:1290", err = %e, "Failed to list existing nftables objects");
+                Some((Vec::new(), Vec::new()))
+            });
+            self.planner.proxier_mut().kernel_listed(listed);
         }
         let r = self.planner.proxier_mut().sync(now);
         self.warnings

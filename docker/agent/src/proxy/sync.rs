@@ -37,7 +37,7 @@ use crate::kube::client::{ApiClient, ENDPOINT_SLICES, NODES, SERVICES};
 use crate::kube::informer::{run_informer, Store};
 use crate::kube::iptables::{Iptables, IptablesError};
 use crate::kube::klog;
-use netrules::kubeproxy::nft::{NftProxier, TABLE};
+use netrules::kubeproxy::nft::NftProxier;
 use netrules::kubeproxy::ProxyMode;
 
 /// The canary chain kube-proxy creates in mangle, nat and filter.
@@ -598,15 +598,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             let mark = 1u32 << flags.rules.0.iptables_masquerade_bit.clamp(0, 31);
             tracing::info!(src = "proxier.go:238", ipFamily = "IPv4", mark = %format!("{mark:#010x}"), "Using nftables mark for masquerade");
             let family = planner.proxier().family();
-            let listed = if flags.dry_run {
-                None
-            } else {
-                ipt.nft_table_objects(family, TABLE).unwrap_or_else(|e| {
-                    tracing::error!(src = "proxier.go:1290", err = %e, "Failed to list existing nftables objects");
-                    None
-                })
-            };
-            let mut engine = NftEngine::new(planner, ipt, settings, listed);
+            let mut engine = NftEngine::new(planner, ipt, settings);
             if !flags.dry_run {
                 engine.serve_health_checks(super::health::HealthServer::default());
             }
