@@ -3,6 +3,7 @@
 //! warning log and the UDP conntrack cleanup.
 
 use std::collections::BTreeSet;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use super::planner::ObjectSet;
@@ -101,4 +102,26 @@ pub(super) fn clean_stale_conntrack(
         tracing::debug!(src = "cleanup.go:134", entriesDeleted = deleted, took = ?start.elapsed(), "Finished reconciling conntrack entries");
     }
     deleted
+}
+
+/// Polls every `period` whether what the engine wrote is `missing` (the iptables canary chains,
+/// the nftables table); when it is, logs `message` and asks for a full sync. Returns when the
+/// loop is gone.
+pub fn run_resync_monitor(
+    period: Duration,
+    tx: Sender<Signal>,
+    missing: impl Fn() -> bool,
+    src: &'static str,
+    message: &str,
+    reason: &str,
+) {
+    loop {
+        std::thread::sleep(period);
+        if missing() {
+            tracing::info!(src, "{message}");
+            if tx.send(Signal::ForceFull(reason.into())).is_err() {
+                return;
+            }
+        }
+    }
 }

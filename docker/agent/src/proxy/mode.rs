@@ -130,22 +130,14 @@ pub fn run_table_monitor(
     period: Duration,
     tx: Sender<Signal>,
 ) {
-    loop {
-        std::thread::sleep(period);
-        if !ipt.nft_table_exists(family, TABLE) {
-            tracing::info!(
-                src = "proxier.go:1200",
-                table = TABLE,
-                "nftables table deleted: resyncing"
-            );
-            if tx
-                .send(Signal::ForceFull("kube-proxy table missing".into()))
-                .is_err()
-            {
-                return;
-            }
-        }
-    }
+    super::common::run_resync_monitor(
+        period,
+        tx,
+        || !ipt.nft_table_exists(family, TABLE),
+        "proxier.go:1200",
+        "nftables table deleted: resyncing",
+        "kube-proxy table missing",
+    )
 }
 
 /// The uid of this node's `kube-proxy` DaemonSet pod, if there is one.

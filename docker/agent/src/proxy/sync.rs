@@ -389,22 +389,14 @@ impl<P: RulePlanner> Syncer for SyncEngine<P> {
 
 /// Polls the canary chains every `period`; when one is gone, asks for a full sync.
 pub fn run_canary_monitor(ipt: Iptables, period: Duration, tx: Sender<Signal>) {
-    loop {
-        std::thread::sleep(period);
-        if !canaries_present(&ipt) {
-            tracing::info!(
-                src = "iptables.go:727",
-                chain = CANARY_CHAIN,
-                "iptables canary chain deleted (tables flushed?): resyncing"
-            );
-            if tx
-                .send(Signal::ForceFull("canary chain missing".into()))
-                .is_err()
-            {
-                return;
-            }
-        }
-    }
+    super::common::run_resync_monitor(
+        period,
+        tx,
+        || !canaries_present(&ipt),
+        "iptables.go:727",
+        "iptables canary chain deleted (tables flushed?): resyncing",
+        "canary chain missing",
+    )
 }
 
 /// A token bucket with a burst of 2 refilled every `min_interval` (upstream's
