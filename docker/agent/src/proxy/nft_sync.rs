@@ -74,19 +74,8 @@ impl NftEngine {
         self.health = Some(server);
     }
 
-    /// The planner (tests inspect it).
-    pub fn planner(&self) -> &NetrulesPlanner<NftProxier> {
-        &self.planner
-    }
-
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// Whether the `kube-proxy` table is gone (someone deleted it): the next sync must be full.
-    pub fn table_missing(&self) -> bool {
-        let family = self.planner.proxier().family();
-        !self.ipt.nft_table_exists(family, TABLE)
     }
 
     fn apply(&self, text: &str) -> Result<Duration, IptablesError> {
