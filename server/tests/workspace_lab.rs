@@ -11,6 +11,7 @@ use kplab_testkit::web as web_support;
 use std::time::{Duration, Instant};
 
 use browser_support::{browser, text_of, wait_text};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client as Browser, Locator};
 use web_support::Server;
 
@@ -83,6 +84,37 @@ async fn steps(b: &Browser, base: &str, out: &std::path::Path) -> Step {
             .as_deref(),
         Some("30")
     );
+
+    println!("step: full screen and leaving the terminal");
+    b.find(Locator::Css("#fullscreen")).await?.click().await?;
+    assert!(
+        !shown(b, "#text").await,
+        "the text pane hides in full screen"
+    );
+    let wide = js(
+        b,
+        "return document.getElementById('terminal-box').getBoundingClientRect().width",
+    )
+    .await;
+    assert!(
+        wide.as_f64().unwrap() > term_w + 100.0,
+        "{wide} vs {term_w}"
+    );
+    b.find(Locator::Css("#fullscreen")).await?.click().await?;
+    assert!(shown(b, "#text").await);
+    // Ctrl+Shift+L leaves the terminal (which keeps Tab and Esc for the shell).
+    b.find(Locator::Css(INPUT)).await?.click().await?;
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: '\u{E009}' })
+        .then(KeyAction::Down { value: '\u{E008}' })
+        .then(KeyAction::Down { value: 'L' })
+        .then(KeyAction::Up { value: 'L' })
+        .then(KeyAction::Up { value: '\u{E008}' })
+        .then(KeyAction::Up { value: '\u{E009}' });
+    b.perform_actions(keys).await?;
+    b.release_actions().await?;
+    let focused = js(b, "return document.activeElement.closest('#keys') ? 'keys' : document.activeElement.className").await;
+    assert_eq!(focused, "keys", "focus left the terminal");
 
     println!("step: countdown");
     let first = countdown(b).await;
