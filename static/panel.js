@@ -41,7 +41,10 @@
   panel.querySelectorAll(".panel-tabs button").forEach((b) =>
     b.addEventListener("click", () => {
       view = b.dataset.view;
-      panel.querySelectorAll(".panel-tabs button").forEach((x) => x.classList.toggle("current", x === b));
+      panel.querySelectorAll(".panel-tabs button").forEach((x) => {
+        x.classList.toggle("current", x === b);
+        x.setAttribute("aria-pressed", x === b ? "true" : "false");
+      });
       panel.querySelectorAll(".panel-view").forEach((v) => (v.hidden = v.id !== `view-${view}`));
       if (view === "diff") loadSnapshots();
     })
@@ -338,13 +341,24 @@
   async function loadSnapshots() {
     try {
       const s = await call("GET", "/snapshots");
+      // Labels can be long (a summary of every change): the list shows the start, the
+      // option's title the whole.
+      const short = (t) => (t.length > 60 ? `${t.slice(0, 59)}…` : t);
       for (const sel of [$("diff-from"), $("diff-to")]) {
         const keep = sel.value;
         sel.replaceChildren();
-        for (const x of s.snapshots) sel.appendChild(h("option", { value: x.id }, `${x.node} #${x.seq}: ${x.label}`));
+        for (const x of s.snapshots) {
+          const label = `${x.node} #${x.seq}: ${x.label}`;
+          sel.appendChild(h("option", { value: x.id, title: label }, short(label)));
+        }
+        if (!s.snapshots.length) sel.appendChild(h("option", { value: "" }, "no snapshots yet"));
         if (keep) sel.value = keep;
       }
       const n = s.snapshots.length;
+      $("diff-run").disabled = n < 2;
+      $("diff-status").textContent = n < 2
+        ? "A snapshot is taken each time the chain graph reads a node's rules and they changed. Change something (scale a Deployment, add a Service), then Refresh snapshots."
+        : `${n} snapshots`;
       if (n >= 2 && !$("diff-to").dataset.touched) {
         const lastSnap = s.snapshots[n - 1];
         const prev = [...s.snapshots].reverse().find((x) => x.node === lastSnap.node && x.seq < lastSnap.seq);

@@ -1,7 +1,7 @@
 //! The terminal in a real browser (headless Chromium from Debian's `chromium` and
 //! `chromium-driver`): switching tabs node-1 -> node-2 -> client reaches each host's shell;
 //! text selected with the mouse is copied with Ctrl+Shift+C and with the context menu (it is
-//! then in the clipboard), and pasted with Ctrl+Shift+V and the context menu, where the pasted
+//! then in the clipboard), and pasted with Ctrl+Shift+V, Ctrl+V and the context menu, where the pasted
 //! command runs. The clipboard permissions are granted to the page through chromedriver's CDP
 //! bridge, as a learner's "allow" would. Saves a screenshot under
 //! `$CARGO_TARGET_TMPDIR/web-browser/`. Needs Docker, the node image and Chromium.
@@ -44,6 +44,17 @@ async fn ctrl_shift(b: &Browser, key: char) -> Result<(), fantoccini::error::Cmd
         .then(KeyAction::Down { value: key })
         .then(KeyAction::Up { value: key })
         .then(KeyAction::Up { value: SHIFT })
+        .then(KeyAction::Up { value: CONTROL });
+    b.perform_actions(keys).await?;
+    b.release_actions().await
+}
+
+/// Ctrl+`key` as a learner presses it.
+async fn ctrl(b: &Browser, key: char) -> Result<(), fantoccini::error::CmdError> {
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: CONTROL })
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key })
         .then(KeyAction::Up { value: CONTROL });
     b.perform_actions(keys).await?;
     b.release_actions().await
@@ -237,6 +248,25 @@ async fn terminal_tabs_copy_and_paste_work_in_the_browser() {
         wait_text(&b, &rows(host), "FROM-OUTSIDE-49", Duration::from_secs(20)).await;
         let shown = text_of(&b, &rows(host)).await;
         assert!(!shown.contains("$((7*7))echo"), "pasted twice:\n{shown}");
+
+        println!("step: Ctrl+V");
+        // Plain Ctrl+V pastes too (readline's quoted-insert would turn it into ^V and garble
+        // the next paste), once, with no bracketed-paste markers left on the line.
+        b.execute_async(
+            "var done = arguments[arguments.length - 1];\
+             navigator.clipboard.writeText('echo CTRL-V-$((8*8))').then(done, done);",
+            vec![],
+        )
+        .await?;
+        ctrl(&b, 'v').await?;
+        type_in(&b, host, ENTER).await?;
+        wait_text(&b, &rows(host), "CTRL-V-64", Duration::from_secs(20)).await;
+        let shown = text_of(&b, &rows(host)).await;
+        assert!(
+            !shown.contains("200~"),
+            "bracketed-paste markers shown:\n{shown}"
+        );
+        assert!(!shown.contains("$((8*8))echo"), "pasted twice:\n{shown}");
 
         println!("step: context menu");
         // The context menu: with a selection it copies, without one it pastes.

@@ -502,17 +502,17 @@ async fn the_page_forms_drive_the_same_lifecycle() {
     assert_eq!(r.status, 400, "{r:?}");
     see_other(
         &c.post_form("/labs/00-hello/reset", "scope=step").await,
-        "/labs/00-hello",
+        "/labs/00-hello?done=reset-step",
     );
     assert_eq!(step2(&rt), 2);
     see_other(
         &c.post_form("/labs/00-hello/extend", "").await,
-        "/labs/00-hello",
+        "/labs/00-hello?done=extend",
     );
 
     see_other(
         &c.post_form("/labs/00-hello/stop", "").await,
-        "/labs/00-hello",
+        "/labs/00-hello?done=stop",
     );
     assert!(rt.labs().is_empty(), "{:?}", rt.labs());
     let r = c.post_form("/labs/00-hello/stop", "").await;
@@ -718,10 +718,12 @@ async fn the_panel_reports_bad_input_and_a_missing_lab() {
     mallory.get("/").await;
     assert_eq!(mallory.get(&ruleset).await.status, 403);
 
-    // The lab's containers vanish: the panel reports an error, never stale rules.
+    // The lab's containers vanish: the panel finds out at once and says the lab is lost
+    // (409), never stale rules and never an internal error.
     rt.set_health(&sb, Health::Missing);
     let r = c.get(&ruleset).await;
-    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(r.body.contains("stopped working"), "{r:?}");
     let r = c
         .post_json(
             &format!("/api/sessions/{id}/trace"),

@@ -202,7 +202,14 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
     let step = &hello.steps[0];
     assert_eq!(
         text(one(&doc, "h2.step-title")),
-        format!("Step 1: {}", step.title)
+        format!("Step 1 of {}: {}", hello.steps.len(), step.title)
+    );
+    // The title once: the step's own `# Title` is not repeated in its text.
+    assert!(
+        all(&doc, "article.step-body h1")
+            .iter()
+            .all(|h| text(*h) != step.title),
+        "the step title twice"
     );
     let body = one(&doc, "article.step-body");
     let prose = text(body);
@@ -235,7 +242,24 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         let buttons: Vec<_> = li.select(&sel("button.check")).collect();
         assert_eq!(buttons.len(), 1, "{}", li.html());
         assert_eq!(text(buttons[0]), "Check");
-        assert_eq!(attr(buttons[0], "type"), "button");
+        // Inside the task's form: Enter in the answer box checks too.
+        assert_eq!(attr(buttons[0], "type"), "submit");
+        assert_eq!(
+            li.select(&sel("form.task-form button.check")).count(),
+            1,
+            "{}",
+            li.html()
+        );
+        // A hint button where the task has hints, the hints hidden until asked for.
+        assert_eq!(
+            li.select(&sel("button.hint-button")).count(),
+            usize::from(task.hint.is_some()),
+            "{}",
+            li.html()
+        );
+        for h in li.select(&sel(".hint.level")) {
+            assert!(h.value().attr("hidden").is_some(), "{}", h.html());
+        }
         let answer = li.select(&sel("input[name=answer]")).count();
         assert_eq!(
             answer,
@@ -322,7 +346,11 @@ async fn check_pages(site: &Site, catalog: &labkit::Catalog, hello: &labkit::Lab
         text(one(&doc, ".controls #status.badge.running")),
         "running"
     );
-    let left: u64 = text(one(&doc, ".countdown #countdown")).parse().unwrap();
+    // mm:ss, as the page's script keeps it.
+    let shown = text(one(&doc, ".countdown #countdown"));
+    let (m, sec) = shown.split_once(':').expect("m:ss");
+    assert_eq!(sec.len(), 2, "{shown}");
+    let left: u64 = m.parse::<u64>().unwrap() * 60 + sec.parse::<u64>().unwrap();
     let idle = site.state.config.idle.as_secs();
     assert!(left > 0 && left <= idle, "{left} of {idle}");
     assert_eq!(attr(lab, "data-expires-in").parse::<u64>().unwrap(), left);

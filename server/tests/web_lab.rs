@@ -265,7 +265,7 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
         "{page}"
     );
     assert!(
-        page.contains(r#"<button type="submit" id="restart">Restart lab</button>"#),
+        page.contains(r#"<button type="submit" id="restart" class="primary">Restart lab</button>"#),
         "{page}"
     );
     assert!(
@@ -417,7 +417,7 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
         "{page}"
     );
     assert!(
-        page.contains(r#"<button type="submit" id="start">Start lab</button>"#),
+        page.contains(r#"<button type="submit" id="start" class="primary">Start lab</button>"#),
         "{page}"
     );
     assert_eq!(

@@ -299,17 +299,33 @@ pub async fn sweep(state: &Platform) -> anyhow::Result<()> {
             continue;
         }
         if s.status == Status::Running {
-            let h = state.runtime.health(&s.sandbox).await?;
-            if h != Health::Running {
-                let detail = lost_detail(&h);
-                tracing::warn!(session = %s.id, detail = %detail, "lab lost");
-                stop(state, &s, Status::Lost, &detail)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
+            verify(state, &s).await?;
         }
     }
     remove_orphans(state).await
+}
+
+/// Checks a running lab's containers now, as the sweep does every `config.sweep`: a lab broken
+/// from outside (its containers gone or stopped) is marked lost at once. Returns why it was
+/// lost, or `None` while it runs.
+pub async fn verify(state: &Platform, s: &Session) -> anyhow::Result<Option<String>> {
+    // Read again: the learner may have stopped or reset the lab since `s` was read.
+    let Some(s) = state.store.session(&s.id).await? else {
+        return Ok(None);
+    };
+    if s.status != Status::Running {
+        return Ok(None);
+    }
+    let h = state.runtime.health(&s.sandbox).await?;
+    if h == Health::Running {
+        return Ok(None);
+    }
+    let detail = lost_detail(&h);
+    tracing::warn!(session = %s.id, detail = %detail, "lab lost");
+    stop(state, &s, Status::Lost, &detail)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(detail))
 }
 
 /// Runs [`sweep`] every `config.sweep` until `shutdown` resolves.

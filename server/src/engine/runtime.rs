@@ -191,17 +191,23 @@ impl LabRuntime for DockerRuntime {
         if lab.containers.is_empty() {
             return Ok(Health::Missing);
         }
-        let broken: Vec<String> = lab
-            .containers
+        let mut broken: Vec<String> = lab
+            .hosts
             .iter()
-            .filter(|(_, state)| state.as_str() != "running")
-            .map(|(name, state)| {
-                format!(
-                    "{} is {state}",
-                    name.trim_start_matches(&format!("kplab-{sandbox}-"))
-                )
-            })
+            .filter(|h| !lab.containers.contains_key(&format!("kplab-{sandbox}-{h}")))
+            .map(|h| format!("{h} is gone"))
             .collect();
+        broken.extend(
+            lab.containers
+                .iter()
+                .filter(|(_, state)| state.as_str() != "running")
+                .map(|(name, state)| {
+                    format!(
+                        "{} is {state}",
+                        name.trim_start_matches(&format!("kplab-{sandbox}-"))
+                    )
+                }),
+        );
         if broken.is_empty() {
             Ok(Health::Running)
         } else {

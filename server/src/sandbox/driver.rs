@@ -120,6 +120,9 @@ pub struct LabSummary {
     pub network: Option<String>,
     /// Container names with their state (`running`, `exited`, …).
     pub containers: BTreeMap<String, String>,
+    /// The hosts the lab was planned with (its network's label; empty for labs made before
+    /// the label existed).
+    pub hosts: Vec<String>,
 }
 
 /// What `down` removed.
@@ -637,13 +640,20 @@ impl Driver {
             let Some(lab) = n.labels.as_ref().and_then(|l| l.get(LABEL_LAB)).cloned() else {
                 continue;
             };
-            labs.entry(lab.clone())
-                .or_insert_with(|| LabSummary {
-                    name: lab,
-                    network: None,
-                    containers: BTreeMap::new(),
-                })
-                .network = n.name;
+            let hosts = n
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(crate::sandbox::plan::LABEL_HOSTS))
+                .map(|h| h.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            let entry = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
+                name: lab,
+                network: None,
+                containers: BTreeMap::new(),
+                hosts: Vec::new(),
+            });
+            entry.network = n.name;
+            entry.hosts = hosts;
         }
         for c in containers {
             let Some(lab) = c.labels.as_ref().and_then(|l| l.get(LABEL_LAB)).cloned() else {
@@ -656,6 +666,7 @@ impl Driver {
                     name: lab,
                     network: None,
                     containers: BTreeMap::new(),
+                    hosts: Vec::new(),
                 })
                 .containers
                 .insert(name, state);

@@ -17,6 +17,9 @@ pub const LABEL_ROLE: &str = "kplab.role";
 pub const LABEL_LEARNER: &str = "kplab.learner";
 /// Label naming the node (`node-1`, …, `client`) a container plays.
 pub const LABEL_NODE: &str = "kplab.node";
+/// Label on a lab's network listing every host the lab was planned with (`node-1,node-2,client`),
+/// so a lab missing a container is seen as broken, not as a smaller healthy lab.
+pub const LABEL_HOSTS: &str = "kplab.hosts";
 /// The image every lab container runs unless the options say otherwise.
 pub const DEFAULT_IMAGE: &str = "kplab-node:latest";
 /// Prefix of every lab's Linux bridge, so host firewall rules match `-i kplab+`.
@@ -495,6 +498,15 @@ pub fn plan(lab: &LabName, options: &LabOptions, subnet: Subnet24) -> Result<Lab
             limits,
         });
     }
+    let mut network = network;
+    network.labels.insert(
+        LABEL_HOSTS.to_string(),
+        containers
+            .iter()
+            .map(|c| c.hostname.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     Ok(LabPlan {
         lab: lab.clone(),
         network,
@@ -665,6 +677,7 @@ mod tests {
         let p = plan(&name("demo"), &options, subnet()).unwrap();
         assert_eq!(p.network.labels[LABEL_LAB], "demo");
         assert_eq!(p.network.labels[LABEL_ROLE], "network");
+        assert_eq!(p.network.labels[LABEL_HOSTS], "node-1,node-2,client");
         for c in &p.containers {
             assert_eq!(c.labels[LABEL_LAB], "demo");
             assert_eq!(c.labels[LABEL_ROLE], c.role.as_str());

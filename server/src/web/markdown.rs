@@ -66,6 +66,43 @@ pub fn render(markdown: &str) -> String {
     sanitize(&out)
 }
 
+/// Renders one line of markdown (a task title, a hint, a catalog summary) to sanitised inline
+/// HTML: code, emphasis and links; no paragraphs or blocks around it.
+pub fn inline(md: &str) -> String {
+    let mut out = String::new();
+    let events = Parser::new_ext(md, Options::ENABLE_STRIKETHROUGH).filter(|e| {
+        !matches!(
+            e,
+            Event::Start(Tag::Paragraph | Tag::Heading { .. })
+                | Event::End(TagEnd::Paragraph | TagEnd::Heading(_))
+        )
+    });
+    html::push_html(&mut out, events);
+    let mut b = ammonia::Builder::default();
+    b.tags(
+        ["code", "em", "strong", "a", "del", "kbd", "br"]
+            .into_iter()
+            .collect(),
+    );
+    b.link_rel(Some("noopener noreferrer"));
+    b.clean(out.trim_end()).to_string()
+}
+
+/// A step's markdown without its leading `# Title` when that title is the step's own (the
+/// page shows the title once, above the text).
+pub fn without_title<'a>(body: &'a str, title: &str) -> &'a str {
+    let trimmed = body.trim_start();
+    let Some(rest) = trimmed.strip_prefix("# ") else {
+        return body;
+    };
+    let (line, after) = rest.split_once('\n').unwrap_or((rest, ""));
+    if line.trim().eq_ignore_ascii_case(title.trim()) {
+        after
+    } else {
+        body
+    }
+}
+
 fn sanitize(html: &str) -> String {
     let mut b = ammonia::Builder::default();
     b.add_tags(["button"]);
@@ -90,6 +127,36 @@ mod tests {
         assert!(html.contains(r#"<button type="button" class="run" data-host="node-2">Run in terminal (node-2)</button>"#), "{html}");
         assert_eq!(html.matches(r#"class="copy""#).count(), 2, "{html}");
         assert_eq!(html.matches(r#"class="run""#).count(), 1, "{html}");
+    }
+
+    #[test]
+    fn inline_markdown_has_no_blocks_and_no_scripts() {
+        assert_eq!(
+            inline("Run `iptables-save` *now*"),
+            "Run <code>iptables-save</code> <em>now</em>"
+        );
+        assert_eq!(inline("a < b & c"), "a &lt; b &amp; c");
+        let h = inline("<script>x</script>[l](javascript:alert(1)) <img src=x onerror=y>");
+        assert!(
+            !h.contains("<script") && !h.contains("href=\"javascript") && !h.contains("<img"),
+            "{h}"
+        );
+        let link = inline("[ok](https://example.org) [bad](javascript:alert(1))");
+        assert!(
+            link.contains(r#"href="https://example.org""#) && !link.contains("href=\"javascript"),
+            "{link}"
+        );
+        assert!(!inline("# big\n\npara").contains("<h1"));
+    }
+
+    #[test]
+    fn the_leading_title_goes_when_it_is_the_steps() {
+        assert_eq!(
+            without_title("# Measure the spread\n\nText", "Measure the spread"),
+            "\nText"
+        );
+        assert_eq!(without_title("# Other\nText", "Measure"), "# Other\nText");
+        assert_eq!(without_title("Text", "Text"), "Text");
     }
 
     #[test]

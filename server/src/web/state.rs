@@ -75,7 +75,10 @@ impl AppState {
                 super::markdown::render(&lab.intro),
             );
             for (i, p) in lab.steps.iter().enumerate() {
-                html.insert((lab.id.clone(), i), super::markdown::render(&p.body));
+                html.insert(
+                    (lab.id.clone(), i),
+                    super::markdown::render(super::markdown::without_title(&p.body, &p.title)),
+                );
             }
         }
         let pages = PageCache::new(&catalog);

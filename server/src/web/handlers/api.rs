@@ -156,7 +156,8 @@ pub async fn check_task(
         .await?;
     lifecycle::touch(&state, &s.id);
     Ok(Json(
-        json!({ "task": outcome.task, "passed": outcome.passed, "checks": outcome.checks, "hint": outcome.hint, "recorded": true }),
+        json!({ "task": outcome.task, "passed": outcome.passed, "checks": outcome.checks, "hint": outcome.hint,
+                "hint_html": outcome.hint.as_deref().map(crate::web::markdown::inline), "recorded": true }),
     ))
 }
 

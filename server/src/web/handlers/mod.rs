@@ -11,7 +11,9 @@ use labkit::wire::TaskOutcome;
 use serde::Serialize;
 
 use super::error::AppError;
+use super::markdown;
 use super::state::AppState;
+use crate::domain::lifecycle;
 use crate::domain::platform::now_ms;
 use crate::store::{Session, Status, TaskResult};
 
@@ -22,6 +24,11 @@ pub struct TaskView {
     pub id: String,
     /// Title.
     pub title: String,
+    /// The title's markdown as sanitised inline HTML.
+    pub title_html: String,
+    /// Hints in the order the page reveals them (where to look, then the command), as
+    /// sanitised inline HTML.
+    pub hints: Vec<String>,
     /// Question of its answer check, if any.
     pub question: Option<String>,
     /// Ever passed.
@@ -62,6 +69,8 @@ impl TaskView {
                 TaskView {
                     id: t.id.clone(),
                     title: t.title.clone(),
+                    title_html: markdown::inline(&t.title),
+                    hints: t.hint.iter().map(|h| markdown::inline(h)).collect(),
                     question: t.question().map(str::to_string),
                     passed: r.is_some_and(|r| r.passed),
                     checked: r.is_some(),
@@ -115,4 +124,23 @@ pub async fn session_view(
 ) -> Result<SessionView, super::error::AppError> {
     let step = state.store.step(&s.learner, &s.lab).await?;
     Ok(SessionView::of(s, step))
+}
+
+/// A call's outcome (a panel view, a terminal) on a lab that may have broken from outside: when the call failed
+/// inside the lab, the lab is checked, and a lab found broken is marked lost at once and the
+/// answer says so (409) instead of an internal error.
+pub async fn or_lost<T>(
+    state: &AppState,
+    s: &Session,
+    r: Result<T, AppError>,
+) -> Result<T, AppError> {
+    match r {
+        Err(AppError::Internal(e)) => match lifecycle::verify(state, s).await {
+            Ok(Some(detail)) => Err(AppError::Conflict(format!(
+                "your lab stopped working ({detail}); reload the page to restart it"
+            ))),
+            _ => Err(AppError::Internal(e)),
+        },
+        other => other,
+    }
 }

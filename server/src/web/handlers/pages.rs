@@ -116,6 +116,8 @@ pub struct StepLink<'a> {
     pub title: &'a str,
     /// Is it the one shown?
     pub current: bool,
+    /// Has every task of it passed?
+    pub done: bool,
 }
 
 #[derive(Template)]
@@ -131,13 +133,40 @@ struct LabPage<'a> {
     session: Option<SessionView>,
     hosts: &'a [String],
     idle_secs: u64,
+    /// Tasks of the lab passed, and all its tasks.
+    passed: usize,
+    total: usize,
+    /// Every task of the step shown passed.
+    step_done: bool,
+    /// Every task of the lab passed.
+    complete: bool,
+    /// The catalog's next lab (id, title) after a complete one.
+    next_lab: Option<(&'a str, &'a str)>,
+    /// What the last action did (after a redirect).
+    notice: Option<String>,
 }
 
-/// `?step=N`
+/// `?step=N&done=ACTION`
 #[derive(Debug, Deserialize)]
 pub struct StepQuery {
     /// Step index to show (1-based in URLs).
     pub step: Option<usize>,
+    /// The action a form just did, for the notice the page shows once.
+    pub done: Option<String>,
+}
+
+/// The sentence the page shows after an action redirected to it; unknown actions show none.
+fn notice(done: &str, step: usize) -> Option<String> {
+    Some(match done {
+        "reset-step" => format!("Step {step} was reset: its setup ran again in your lab."),
+        "reset-lab" => {
+            "The lab was reset: a fresh lab replaced the old one. Your passed tasks are kept."
+                .into()
+        }
+        "extend" => "Your lab runs longer: the idle stop moved back.".into(),
+        "stop" => "The lab was stopped. Your passed tasks are kept.".into(),
+        _ => return None,
+    })
 }
 
 /// `GET /labs/{lab}`: one store query ([`crate::store::Store::lab_page_state`]); the
@@ -169,6 +198,24 @@ pub async fn show_lab(
     let session = st.latest.as_ref().map(|s| SessionView::of(s, st.step));
     let tasks = TaskView::of_step(lab, step, &st.results);
     let prepared = &state.pages.labs[index];
+    let passed_ids: std::collections::HashSet<&str> = st
+        .results
+        .iter()
+        .filter(|r| r.passed)
+        .map(|r| r.task.as_str())
+        .collect();
+    let step_done: Vec<bool> = lab
+        .steps
+        .iter()
+        .map(|p| p.tasks.iter().all(|t| passed_ids.contains(t.id.as_str())))
+        .collect();
+    let total = state.pages.totals[index];
+    let passed = lab
+        .steps
+        .iter()
+        .flat_map(|p| &p.tasks)
+        .filter(|t| passed_ids.contains(t.id.as_str()))
+        .count();
     let page = LabPage {
         lab,
         steps: prepared
@@ -179,6 +226,7 @@ pub async fn show_lab(
                 index: i + 1,
                 title,
                 current: i == step,
+                done: step_done[i] && !lab.steps[i].tasks.is_empty(),
             })
             .collect(),
         step: step + 1,
@@ -197,6 +245,16 @@ pub async fn show_lab(
         session,
         hosts: &prepared.hosts,
         idle_secs: state.config.idle.as_secs(),
+        passed,
+        total,
+        step_done: step_done[step],
+        complete: total > 0 && passed == total,
+        next_lab: state
+            .catalog
+            .labs
+            .get(index + 1)
+            .map(|l| (l.id.as_str(), l.title.as_str())),
+        notice: q.done.as_deref().and_then(|d| notice(d, step + 1)),
     };
     render(&page)
 }
@@ -238,7 +296,7 @@ pub async fn stop_lab(
 ) -> Result<Response, AppError> {
     let s = live(&state, &learner, &lab_id).await?;
     lifecycle::stop(&state, &s, Status::Stopped, "stopped by the learner").await?;
-    Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
+    Ok(Redirect::to(&format!("/labs/{lab_id}?done=stop")).into_response())
 }
 
 /// Reset form.
@@ -262,7 +320,7 @@ pub async fn reset_lab(
         state.limits.admit_start(&learner.0, client.ip)?;
     }
     lifecycle::reset(&state, &learner.0, s, &f.scope).await?;
-    Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
+    Ok(Redirect::to(&format!("/labs/{lab_id}?done=reset-{}", f.scope)).into_response())
 }
 
 /// `POST /labs/{lab}/extend`
@@ -273,7 +331,7 @@ pub async fn extend_lab(
 ) -> Result<Response, AppError> {
     let s = live(&state, &learner, &lab_id).await?;
     lifecycle::extend(&state, &s).await?;
-    Ok(Redirect::to(&format!("/labs/{lab_id}")).into_response())
+    Ok(Redirect::to(&format!("/labs/{lab_id}?done=extend")).into_response())
 }
 
 /// Step form.

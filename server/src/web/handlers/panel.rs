@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::find_lab;
+use super::{find_lab, or_lost};
 use crate::domain::lifecycle;
 use crate::domain::panel::{self, diff, graph};
 use crate::domain::platform::now_ms;
@@ -118,7 +118,12 @@ pub async fn get_ruleset(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let s = running(&state, &learner, &id).await?;
     check_node(&state, &s, &node)?;
-    let view = panel::node_graph(state.runtime.as_ref(), &s.sandbox, &node).await?;
+    let view = or_lost(
+        &state,
+        &s,
+        panel::node_graph(state.runtime.as_ref(), &s.sandbox, &node).await,
+    )
+    .await?;
     let text = view.save;
     let dump = netrules::save::parse(&text).unwrap_or_default();
     let snapshot = capture(&state, &s, &node, &text, &dump).await?;
@@ -146,7 +151,7 @@ pub async fn get_nftables(
         panel::nft_raw(rt, &s.sandbox, &node)
     );
     let pods = inv.map(|i| i.pod_names()).unwrap_or_default();
-    match panel::nft::parse_list(&tables?, &pods) {
+    match panel::nft::parse_list(&or_lost(&state, &s, tables).await?, &pods) {
         Ok(t) => Ok(Json(json!({ "node": node, "tables": t }))),
         Err(e) => Err(AppError::Unreadable(e.0).into()),
     }
@@ -218,7 +223,12 @@ pub async fn run_trace(
         protocol,
         kernel,
     };
-    let r = panel::run_trace(state.runtime.as_ref(), &s.sandbox, &req).await?;
+    let r = or_lost(
+        &state,
+        &s,
+        panel::run_trace(state.runtime.as_ref(), &s.sandbox, &req).await,
+    )
+    .await?;
     lifecycle::touch(&state, &s.id);
     Ok(Json(serde_json::to_value(&r).map_err(anyhow::Error::from)?))
 }
@@ -334,7 +344,8 @@ pub async fn run_spread(
         b.port,
         b.count,
     )
-    .await?;
+    .await;
+    let r = or_lost(&state, &s, r).await?;
     lifecycle::touch(&state, &s.id);
     Ok(Json(serde_json::to_value(&r).map_err(anyhow::Error::from)?))
 }

@@ -61,7 +61,7 @@ pub async fn open_terminal(
             s.status.as_str()
         )));
     }
-    let shell = shell_on(&state, &s, &host).await?;
+    let shell = super::or_lost(&state, &s, shell_on(&state, &s, &host).await).await?;
     Ok(ws
         .max_message_size(1 << 20)
         .on_upgrade(move |socket: WebSocket| async move {
@@ -78,9 +78,26 @@ pub async fn open_terminal(
             });
             let st = state.clone();
             let sid = s.id.clone();
-            pump(Box::pin(tx), Box::pin(rx), shell, move || {
-                lifecycle::touch(&st, &sid)
+            let touched = st.clone();
+            pump(Box::pin(tx), Box::pin(rx), shell.clone(), move || {
+                lifecycle::touch(&touched, &sid)
             })
             .await;
+            if !shell.is_closed() {
+                return; // the learner left; the shell lives on
+            }
+            // The shell ended: a lab that broke under it is marked lost now, so the page says
+            // so at its next poll instead of at the next sweep. Docker may still list a
+            // container being removed as running for a moment.
+            for _ in 0..3 {
+                match lifecycle::verify(&st, &s).await {
+                    Ok(None) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                    Ok(Some(_)) => break,
+                    Err(e) => {
+                        tracing::warn!(session = %s.id, error = %e, "checking a lab after its shell ended");
+                        break;
+                    }
+                }
+            }
         }))
 }
