@@ -24,7 +24,7 @@ use tokio::io::AsyncWriteExt;
 use super::error::{status_code, SandboxError};
 use super::plan::{
     self, ContainerPlan, Ipv4Net, LabName, LabOptions, LabPlan, Role, Subnet24, LABEL_LAB,
-    LABEL_NODE, LABEL_ROLE, SUBNET_POOL,
+    LABEL_NODE, LABEL_ROLE, LABEL_SERVER, SUBNET_POOL,
 };
 
 /// How long `up` waits for every node to be Ready (passed to `kplab-node --wait-ready`).
@@ -120,6 +120,9 @@ pub struct LabSummary {
     pub network: Option<String>,
     /// Container names with their state (`running`, `exited`, …).
     pub containers: BTreeMap<String, String>,
+    /// The `kplab.server` label of its objects: the id of the server that created it (`None`
+    /// for the CLI's labs and labs made before servers had ids).
+    pub server: Option<String>,
 }
 
 /// What `down` removed.
@@ -218,6 +221,14 @@ impl ExecOutput {
 pub struct MemoryUsage {
     /// cgroup usage minus page cache (v1: `usage - cache`; v2: `usage - inactive_file`).
     pub bytes: u64,
+}
+
+/// The non-empty `kplab.server` label among `labels`.
+fn server_label(labels: Option<&HashMap<String, String>>) -> Option<String> {
+    labels
+        .and_then(|l| l.get(LABEL_SERVER))
+        .filter(|s| !s.is_empty())
+        .cloned()
 }
 
 fn label_filter(lab: &LabName) -> HashMap<String, Vec<String>> {
@@ -637,13 +648,15 @@ impl Driver {
             let Some(lab) = n.labels.as_ref().and_then(|l| l.get(LABEL_LAB)).cloned() else {
                 continue;
             };
-            labs.entry(lab.clone())
-                .or_insert_with(|| LabSummary {
-                    name: lab,
-                    network: None,
-                    containers: BTreeMap::new(),
-                })
-                .network = n.name;
+            let server = server_label(n.labels.as_ref());
+            let entry = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
+                name: lab,
+                network: None,
+                containers: BTreeMap::new(),
+                server: None,
+            });
+            entry.network = n.name;
+            entry.server = entry.server.take().or(server);
         }
         for c in containers {
             let Some(lab) = c.labels.as_ref().and_then(|l| l.get(LABEL_LAB)).cloned() else {
@@ -651,14 +664,15 @@ impl Driver {
             };
             let name = container_name(&c).unwrap_or_default();
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-            labs.entry(lab.clone())
-                .or_insert_with(|| LabSummary {
-                    name: lab,
-                    network: None,
-                    containers: BTreeMap::new(),
-                })
-                .containers
-                .insert(name, state);
+            let server = server_label(c.labels.as_ref());
+            let entry = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
+                name: lab,
+                network: None,
+                containers: BTreeMap::new(),
+                server: None,
+            });
+            entry.containers.insert(name, state);
+            entry.server = entry.server.take().or(server);
         }
         Ok(labs.into_values().collect())
     }
