@@ -57,7 +57,8 @@
     if (r.last_failing) return ["error", "failing"];
     return ["notyet", "not yet"];
   }
-  function render(r) {
+  // `batch`: part of a snapshot, arranged once at its end.
+  function render(r, batch) {
     var tr = document.getElementById("row-" + r.learner);
     if (!tr) {
       tr = document.createElement("tr"); tr.id = "row-" + r.learner; tr.dataset.learner = r.learner;
@@ -91,16 +92,18 @@
     button(td, r, "Restart", "restart", {}, "Restart {name}'s lab? Their lab is stopped and a fresh one started; progress is kept.");
     button(td, r, "Extend", "extend", {});
     rows[r.learner] = r;
-    arrange();
+    if (batch !== true) arrange();
   }
   // Raised hands first, longest waiting on top; then join order.
   function arrange() {
+    var at = {};
+    order.forEach(function (l, i) { at[l] = i; });
     var sorted = order.slice().sort(function (x, y) {
       var hx = rows[x] && rows[x].hand_ms, hy = rows[y] && rows[y].hand_ms;
       if (hx && hy) return hx - hy;
       if (hx) return -1;
       if (hy) return 1;
-      return order.indexOf(x) - order.indexOf(y);
+      return at[x] - at[y];
     });
     sorted.forEach(function (l) {
       var tr = document.getElementById("row-" + l);
@@ -125,7 +128,7 @@
     es.addEventListener("snapshot", function (e) {
       var d = JSON.parse(e.data);
       tbody.textContent = ""; order = []; rows = {};
-      d.rows.forEach(render);
+      d.rows.forEach(function (r) { render(r, true); });
       workshop(d.workshop);
       arrange();
     });

@@ -26,7 +26,7 @@
     var el = document.createElement("div"); el.className = "term"; terms.appendChild(el);
     var term = new Terminal({ disableStdin: true, cursorBlink: false, convertEol: false, fontSize: 14, cols: 80, rows: 24 });
     term.open(el);
-    window.kplabViewer = term;
+    window.kplabViewer = term; // the open view, for the browser tests and the console
     var proto = location.protocol === "https:" ? "wss://" : "ws://";
     var ws = new WebSocket(proto + location.host + base + host);
     ws.binaryType = "arraybuffer";
