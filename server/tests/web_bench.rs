@@ -59,7 +59,7 @@ async fn bench_web_platform() {
     for i in 0..3 {
         let name = format!("wb-m-base{i}");
         let t0 = Instant::now();
-        rt.up(&name, "bench", 2).await.unwrap();
+        rt.up(&name, "", "bench", 2).await.unwrap();
         baseline.push(t0.elapsed().as_secs_f64() * 1000.0);
         rt.down(&name).await.unwrap();
     }

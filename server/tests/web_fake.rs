@@ -1003,3 +1003,52 @@ async fn a_warm_pool_starts_ahead_and_a_joining_learner_gets_a_running_lab() {
     let sb = sandbox(&s, j["session"].as_str().unwrap()).await;
     assert!(pooled.contains(&sb), "{sb} from the pool {pooled:?}");
 }
+
+/// Two `kplab serve` on one Docker host with the same lab prefix: each labels its labs with
+/// its own persistent server id, and each one's orphan sweep removes only its own labs (and
+/// labs with the prefix but no id, made before servers had ids).
+#[tokio::test]
+async fn two_servers_on_one_host_remove_only_their_own_orphans() {
+    let rt = FakeRuntime::new();
+    let a = Server::start_fake("fk-two-", 4, Some(TOKEN), rt.clone()).await;
+    let b = Server::start_fake("fk-two-", 4, Some(TOKEN), rt.clone()).await;
+    let (id_a, id_b) = (
+        a.state.server_id().await.unwrap(),
+        b.state.server_id().await.unwrap(),
+    );
+    assert_ne!(id_a, id_b);
+    // The id is kept in the server's database: asked again (a restart), it is the same.
+    assert_eq!(
+        a.state.store.server_id("something-else").await.unwrap(),
+        id_a
+    );
+
+    // A learner's lab on server A carries A's id.
+    let mut alice = Client::new(a.addr);
+    let live = alice.start_lab("00-hello", WITHIN).await;
+    let live_sb = sandbox(&a, &live).await;
+    assert_eq!(rt.server_of(&live_sb).as_deref(), Some(id_a.as_str()));
+
+    rt.add_lab_of("fk-two-orphan-a", 2, &id_a);
+    rt.add_lab_of("fk-two-orphan-b", 2, &id_b);
+    rt.add_lab("fk-two-legacy", 2);
+
+    // B's sweep: A's running lab and A's orphan are not B's to remove.
+    kplab::domain::lifecycle::sweep(&b.state).await.unwrap();
+    let labs = rt.labs();
+    assert!(labs.contains(&live_sb), "{labs:?}");
+    assert!(labs.contains(&"fk-two-orphan-a".to_string()), "{labs:?}");
+    assert!(!labs.contains(&"fk-two-orphan-b".to_string()), "{labs:?}");
+    assert!(!labs.contains(&"fk-two-legacy".to_string()), "{labs:?}");
+
+    // A's sweep removes its own orphan and keeps its live lab.
+    kplab::domain::lifecycle::sweep(&a.state).await.unwrap();
+    assert_eq!(rt.labs(), std::slice::from_ref(&live_sb));
+    assert_eq!(
+        alice.get(&format!("/api/sessions/{live}")).await.json()["status"],
+        "running"
+    );
+    b.shutdown().await;
+    assert_eq!(rt.labs(), [live_sb], "B's shutdown leaves A's lab alone");
+    a.shutdown().await;
+}

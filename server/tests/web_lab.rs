@@ -319,11 +319,19 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
 #[ignore = "needs Docker and root"]
 async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
     let server = Server::start("wb-i-", 4).await;
-    // An orphan: a lab with this server's prefix that no session owns.
+    // An orphan: a lab of this server (its prefix and server id) that no session owns; and a
+    // lab with the same prefix made by another server on this Docker host, not this one's.
+    let me = server.state.server_id().await.unwrap();
     server
         .state
         .runtime
-        .up("wb-i-orphan", "nobody", 1)
+        .up("wb-i-orphan", &me, "nobody", 1)
+        .await
+        .unwrap();
+    server
+        .state
+        .runtime
+        .up("wb-i-foreign", "another-server", "nobody", 1)
         .await
         .unwrap();
     let mut alice = Client::new(server.addr);
@@ -360,21 +368,24 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
     );
     assert!(page.contains(r#"data-expires-in="#), "{page}");
 
-    // The sweep removes the orphan, leaves the owned lab.
+    // The sweep removes the orphan, leaves the owned lab and the other server's lab; the
+    // Docker labels carry each lab's server id.
     kplab::domain::lifecycle::sweep(&server.state)
         .await
         .unwrap();
-    let names: Vec<String> = server
-        .state
-        .runtime
-        .list("wb-i-")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    assert_eq!(names.len(), 1, "{names:?}");
-    assert!(!names.contains(&"wb-i-orphan".to_string()));
+    let labs = server.state.runtime.list("wb-i-").await.unwrap();
+    let names: Vec<&str> = labs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names.contains(&"wb-i-orphan"));
+    for sb in &labs {
+        let want = if sb.name == "wb-i-foreign" {
+            "another-server"
+        } else {
+            me.as_str()
+        };
+        assert_eq!(sb.server.as_deref(), Some(want), "{sb:?}");
+    }
+    server.state.runtime.down("wb-i-foreign").await.unwrap();
 
     // Almost idle: extend pushes the deadline back.
     let now = kplab::domain::platform::now_ms();

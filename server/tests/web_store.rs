@@ -18,6 +18,14 @@ fn session(id: &str, learner: &str, lab: &str, status: Status, t: i64) -> Sessio
 }
 
 async fn contract(store: &dyn Store, prefix: &str) {
+    // The server id is made once and kept: a later fresh one does not replace it.
+    let id = store.server_id(&format!("{prefix}-id-1")).await.unwrap();
+    assert!(!id.is_empty());
+    assert_eq!(
+        store.server_id(&format!("{prefix}-id-2")).await.unwrap(),
+        id
+    );
+
     let alice = format!("{prefix}-alice");
     let bob = format!("{prefix}-bob");
     let l = store.upsert_learner(&alice, "", 1).await.unwrap();
@@ -204,6 +212,7 @@ async fn sqlite_store_contract_and_durability() {
     store.close().await;
     // Reopen: migrations are idempotent and everything is still there.
     let store = SqlStore::connect(&url).await.unwrap();
+    assert_eq!(store.server_id("other").await.unwrap(), "t-id-1");
     assert_eq!(store.step("t-alice", "00-hello").await.unwrap(), 2);
     assert!(store.results("t-alice", "00-hello").await.unwrap()[0].passed);
 }

@@ -198,3 +198,88 @@ async fn the_shell_exiting_is_reported_and_closes_the_socket() {
     assert_eq!(b.from_server.next().await, Some(Frame::Close));
     assert!(f.shell.is_closed());
 }
+
+async fn next_frame(rx: &mut mpsc::UnboundedReceiver<Frame>) -> Frame {
+    tokio::time::timeout(Duration::from_secs(5), rx.next())
+        .await
+        .expect("a frame within 5 s")
+        .expect("the stream is open")
+}
+
+/// The instructor's read-only view: it is told the learner's terminal size first and on every
+/// resize (so it draws the output on the same grid), gets the output, and nothing it sends
+/// reaches the shell.
+#[tokio::test]
+async fn a_viewer_gets_the_learners_size_and_output_and_types_nothing() {
+    let mut f = fake_shell();
+    assert_eq!(f.shell.size(), kplab::engine::terminal::OPEN_SIZE);
+    let learner = attach(&f.shell, Arc::new(Mutex::new(0)));
+    learner
+        .to_server
+        .unbounded_send(Ok(Frame::Text(
+            r#"{"type":"resize","cols":78,"rows":24}"#.into(),
+        )))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while f.shell.size() != (78, 24) {
+        assert!(t0.elapsed() < Duration::from_secs(5), "resize not applied");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    f.out.unbounded_send(Ok(b"before\r\n".to_vec())).unwrap();
+
+    let (to_server, rx) = mpsc::unbounded::<Result<Frame, std::io::Error>>();
+    let (tx, mut from_server) = mpsc::unbounded::<Frame>();
+    let shell = f.shell.clone();
+    let viewer = tokio::spawn(async move {
+        kplab::engine::terminal::watch(tx.sink_map_err(|_| ()), rx, shell).await;
+    });
+    assert_eq!(
+        next_frame(&mut from_server).await,
+        Frame::Text(r#"{"type":"size","cols":78,"rows":24}"#.into())
+    );
+    assert_eq!(
+        next_frame(&mut from_server).await,
+        Frame::Binary(b"before\r\n".to_vec())
+    );
+
+    // What the viewer sends is dropped: keystrokes and resizes alike.
+    to_server
+        .unbounded_send(Ok(Frame::Binary(b"rm -rf /\r".to_vec())))
+        .unwrap();
+    to_server
+        .unbounded_send(Ok(Frame::Text(
+            r#"{"type":"resize","cols":170,"rows":50}"#.into(),
+        )))
+        .unwrap();
+    // The learner resizes: the viewer is told.
+    learner
+        .to_server
+        .unbounded_send(Ok(Frame::Text(
+            r#"{"type":"resize","cols":80,"rows":30}"#.into(),
+        )))
+        .unwrap();
+    assert_eq!(
+        next_frame(&mut from_server).await,
+        Frame::Text(r#"{"type":"size","cols":80,"rows":30}"#.into())
+    );
+    f.out.unbounded_send(Ok(b"after".to_vec())).unwrap();
+    assert_eq!(
+        next_frame(&mut from_server).await,
+        Frame::Binary(b"after".to_vec())
+    );
+    assert_eq!(*f.sizes.0.lock().unwrap(), [(78, 24), (80, 30)]);
+    let mut typed = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), f.typed.read(&mut typed))
+            .await
+            .is_err(),
+        "nothing the viewer typed reached the shell"
+    );
+
+    to_server.unbounded_send(Ok(Frame::Close)).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), viewer)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(learner);
+}

@@ -188,14 +188,23 @@ async fn twenty_learners_join_a_warm_pool_pass_tasks_and_the_dashboard_follows()
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     assert!(csv
         .body
-        .starts_with("learner,name,lab,task,passed,checked,last_checked_ms\r\n"));
+        .starts_with("name,learner,lab,task,passed,checked,last_checked\r\n"));
     for l in answered.keys() {
+        let r = results.iter().find(|r| r["learner"] == l.as_str()).unwrap();
+        let name = r["name"].as_str().unwrap();
+        // The learner's name first, their id beside it, the time in ISO 8601 UTC.
+        let line = csv
+            .body
+            .lines()
+            .find(|line| {
+                line.starts_with(&format!("\"{name}\",\"{l}\","))
+                    && line.contains("\"count-nodes\",true,true")
+            })
+            .unwrap_or_else(|| panic!("{l} missing from the CSV"));
+        let time = line.rsplit(',').next().unwrap().trim_matches('"');
         assert!(
-            csv.body
-                .lines()
-                .any(|line| line.starts_with(&format!("\"{l}\""))
-                    && line.contains("\"count-nodes\",true,true")),
-            "{l} missing from the CSV"
+            time.len() == 20 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+            "ISO 8601 UTC: {line}"
         );
     }
     let tasks: usize = server

@@ -66,6 +66,7 @@ pub async fn start(state: &Platform, learner: &str, lab: &Lab) -> Result<Session
         .record_event(&id, "start", "requested", now)
         .await?;
     drop(_admit);
+    let server = state.server_id().await?;
     let st = state.clone();
     let s = session.clone();
     let nodes = lab.nodes;
@@ -73,7 +74,7 @@ pub async fn start(state: &Platform, learner: &str, lab: &Lab) -> Result<Session
         let t0 = Instant::now();
         let result = async {
             st.runtime
-                .up(&s.sandbox, &s.learner, nodes)
+                .up(&s.sandbox, &server, &s.learner, nodes)
                 .await
                 .context("starting the lab")?;
             let step = st.store.step(&s.learner, &s.lab).await?;
@@ -270,7 +271,13 @@ fn lost_detail(h: &Health) -> String {
     }
 }
 
+/// Removes this server's labs that no live session owns. A lab is this server's when its
+/// name has the server's prefix and its `kplab.server` label is the server's id; a lab with
+/// the prefix and no id label was made before servers had ids (one server per Docker host
+/// then), so it counts as this server's and is removed as before. A lab labelled with another
+/// server's id is that server's business, whatever its name.
 async fn remove_orphans(state: &Platform) -> anyhow::Result<()> {
+    let me = state.server_id().await?;
     let owned: HashSet<String> = state
         .store
         .live_sessions()
@@ -279,12 +286,20 @@ async fn remove_orphans(state: &Platform) -> anyhow::Result<()> {
         .map(|s| s.sandbox)
         .collect();
     for sb in state.runtime.list(&state.config.lab_prefix).await? {
+        if !is_mine(&sb, &me) {
+            continue;
+        }
         if !owned.contains(&sb.name) {
             tracing::info!(sandbox = %sb.name, "removing an orphaned lab");
             state.runtime.down(&sb.name).await?;
         }
     }
     Ok(())
+}
+
+/// Whether a listed lab (already matched on the prefix) was made by the server `me`.
+fn is_mine(sb: &crate::engine::runtime::Sandbox, me: &str) -> bool {
+    sb.server.as_deref().is_none_or(|s| s == me)
 }
 
 /// One sweep: expire idle labs, mark labs broken from outside as lost, remove orphans.

@@ -36,6 +36,8 @@ pub struct PlatformInner {
     pub touched: Mutex<HashMap<String, i64>>,
     /// Workshops: change bus, start queue.
     pub workshop: Workshops,
+    /// This server's id (see [`Platform::server_id`]), read from the store once.
+    server_id: tokio::sync::OnceCell<String>,
 }
 
 /// The shared state, cheap to clone (background tasks hold a clone).
@@ -67,7 +69,22 @@ impl Platform {
             admission: tokio::sync::Mutex::new(()),
             touched: Mutex::new(HashMap::new()),
             workshop: Workshops::default(),
+            server_id: tokio::sync::OnceCell::new(),
         }))
+    }
+
+    /// This server's persistent id, kept in its database (made on the first start): every
+    /// lab it creates carries it in the `kplab.server` Docker label, and the orphan sweep
+    /// removes only labs that carry it, so two servers on one Docker host (same lab prefix)
+    /// leave each other's labs alone.
+    pub async fn server_id(&self) -> Result<String, crate::store::StoreError> {
+        self.server_id
+            .get_or_try_init(|| async {
+                let fresh = super::workshop::random_hex(8);
+                self.store.server_id(&fresh).await
+            })
+            .await
+            .cloned()
     }
 
     /// Called by the lifecycle when a session changed state (running, failed, stopped):

@@ -41,6 +41,9 @@ pub enum Health {
 pub struct Sandbox {
     /// Lab (sandbox) name.
     pub name: String,
+    /// The id of the server that created it (its `kplab.server` label); `None` for labs made
+    /// before servers had ids, or outside a server.
+    pub server: Option<String>,
 }
 
 /// Output of a finished command.
@@ -77,8 +80,15 @@ pub struct Terminal {
 /// What the web platform needs from a container engine.
 #[async_trait]
 pub trait LabRuntime: Send + Sync {
-    /// Starts a lab (returns once every node is Ready).
-    async fn up(&self, sandbox: &str, learner: &str, nodes: u8) -> Result<(), RuntimeError>;
+    /// Starts a lab (returns once every node is Ready), labelled with the server's id
+    /// (`server`, empty for none) and its learner.
+    async fn up(
+        &self,
+        sandbox: &str,
+        server: &str,
+        learner: &str,
+        nodes: u8,
+    ) -> Result<(), RuntimeError>;
     /// Removes a lab (missing is not an error).
     async fn down(&self, sandbox: &str) -> Result<(), RuntimeError>;
     /// Every lab whose name starts with `prefix`.
@@ -152,11 +162,18 @@ impl Resize for DockerResize {
 
 #[async_trait]
 impl LabRuntime for DockerRuntime {
-    async fn up(&self, sandbox: &str, learner: &str, nodes: u8) -> Result<(), RuntimeError> {
+    async fn up(
+        &self,
+        sandbox: &str,
+        server: &str,
+        learner: &str,
+        nodes: u8,
+    ) -> Result<(), RuntimeError> {
         let options = LabOptions {
             nodes,
             image: self.image.clone(),
             learner: Some(learner.to_string()),
+            server: Some(server.to_string()).filter(|s| !s.is_empty()),
             ..LabOptions::default()
         };
         self.driver
@@ -179,7 +196,10 @@ impl LabRuntime for DockerRuntime {
         Ok(labs
             .into_iter()
             .filter(|l| l.name.starts_with(prefix))
-            .map(|l| Sandbox { name: l.name })
+            .map(|l| Sandbox {
+                name: l.name,
+                server: l.server,
+            })
             .collect())
     }
 

@@ -6,8 +6,12 @@
 //! WebSocket attaches with [`pump`]: it first receives the replay buffer (so a reconnect after
 //! a network blip shows what was on the screen), then live output. Binary frames carry the
 //! terminal's bytes both ways; text frames carry JSON control messages
-//! (`{"type":"resize","cols":…,"rows":…}`). [`pump`] is generic over `Sink`/`Stream` of
-//! [`Frame`], so tests drive it with channels and no Docker.
+//! (`{"type":"resize","cols":…,"rows":…}`). The shell keeps the size its learner's last resize
+//! set; [`watch`] is the read-only attachment (the instructor's view): it sends that size
+//! (`{"type":"size","cols":…,"rows":…}`) first and on every change, so the viewer draws the
+//! output on a grid as wide as the learner's, then the output, and drops everything the viewer
+//! sends. [`pump`] and [`watch`] are generic over `Sink`/`Stream` of [`Frame`], so tests drive
+//! them with channels and no Docker.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -15,12 +19,15 @@ use std::sync::{Arc, Mutex};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch as size_watch};
 
 use super::runtime::{Resize, Terminal};
 
 /// Bytes of recent output replayed to a reconnecting client.
 pub const REPLAY_BYTES: usize = 64 * 1024;
+
+/// The size (columns, rows) a shell is opened with, until its learner's terminal resizes it.
+pub const OPEN_SIZE: (u16, u16) = (100, 30);
 
 /// A WebSocket frame as the pump sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +66,11 @@ pub struct Shell {
     output: broadcast::Sender<Vec<u8>>,
     replay: Mutex<Replay>,
     resizer: Arc<dyn Resize>,
+    size: size_watch::Sender<(u16, u16)>,
 }
 
 impl Shell {
-    /// Takes over a terminal and starts its feeder and writer tasks.
+    /// Takes over a terminal opened at [`OPEN_SIZE`] and starts its feeder and writer tasks.
     pub fn spawn(t: Terminal) -> Arc<Shell> {
         let (in_tx, mut in_rx) = mpsc::channel::<Vec<u8>>(256);
         let (out_tx, _) = broadcast::channel(1024);
@@ -74,6 +82,7 @@ impl Shell {
                 closed: false,
             }),
             resizer: t.resizer,
+            size: size_watch::Sender::new(OPEN_SIZE),
         });
         let mut input = t.input;
         tokio::spawn(async move {
@@ -114,6 +123,11 @@ impl Shell {
         let mut r = self.replay.lock().unwrap_or_else(|p| p.into_inner());
         r.closed = true;
         let _ = self.output.send(Vec::new());
+    }
+
+    /// The shell's size (columns, rows): the last one its learner's terminal set.
+    pub fn size(&self) -> (u16, u16) {
+        *self.size.borrow()
     }
 
     /// Whether the shell has exited.
@@ -204,8 +218,15 @@ pub async fn pump<S, R, E>(
                 }
                 Some(Ok(Frame::Text(text))) => match serde_json::from_str::<Control>(&text) {
                     Ok(Control::Resize { cols, rows }) if cols > 0 && rows > 0 && cols <= 1000 && rows <= 1000 => {
-                        if let Err(e) = shell.resizer.resize(cols, rows).await {
-                            tracing::debug!(error = %e, "resize failed");
+                        match shell.resizer.resize(cols, rows).await {
+                            Ok(()) => {
+                                shell.size.send_if_modified(|s| {
+                                    let changed = *s != (cols, rows);
+                                    *s = (cols, rows);
+                                    changed
+                                });
+                            }
+                            Err(e) => tracing::debug!(error = %e, "resize failed"),
                         }
                     }
                     Ok(Control::Ping) => {}
@@ -217,6 +238,69 @@ pub async fn pump<S, R, E>(
                     }
                 },
                 Some(Ok(Frame::Close)) | None | Some(Err(_)) => return,
+            },
+        }
+    }
+}
+
+/// The control message that tells a viewer the shell's size.
+fn size_frame((cols, rows): (u16, u16)) -> Frame {
+    Frame::Text(format!(r#"{{"type":"size","cols":{cols},"rows":{rows}}}"#))
+}
+
+/// Attaches a read-only viewer to a shell until either side ends: first the shell's size
+/// (`{"type":"size",…}`), then the replay buffer and live output, and the size again whenever
+/// the learner's terminal resizes the shell. Every frame the viewer sends except its close is
+/// dropped here: nothing it sends reaches the shell.
+pub async fn watch<S, R, E>(mut ws_tx: S, mut ws_rx: R, shell: Arc<Shell>)
+where
+    S: Sink<Frame> + Unpin + Send,
+    R: Stream<Item = Result<Frame, E>> + Unpin + Send,
+{
+    let mut sizes = shell.size.subscribe();
+    let first = *sizes.borrow_and_update();
+    if ws_tx.send(size_frame(first)).await.is_err() {
+        return;
+    }
+    let (replay, mut live, closed) = shell.attach();
+    if !replay.is_empty() && ws_tx.send(Frame::Binary(replay)).await.is_err() {
+        return;
+    }
+    if closed {
+        let _ = ws_tx.send(Frame::Text(r#"{"type":"exit"}"#.into())).await;
+        let _ = ws_tx.send(Frame::Close).await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            out = live.recv() => match out {
+                Ok(bytes) if bytes.is_empty() => {
+                    let _ = ws_tx.send(Frame::Text(r#"{"type":"exit"}"#.into())).await;
+                    let _ = ws_tx.send(Frame::Close).await;
+                    return;
+                }
+                Ok(bytes) => {
+                    if ws_tx.send(Frame::Binary(bytes)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(skipped = n, "terminal viewer lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            changed = sizes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let size = *sizes.borrow_and_update();
+                if ws_tx.send(size_frame(size)).await.is_err() {
+                    return;
+                }
+            },
+            msg = ws_rx.next() => match msg {
+                Some(Ok(Frame::Close)) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => tracing::debug!("read-only terminal: input dropped"),
             },
         }
     }

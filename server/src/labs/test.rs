@@ -317,7 +317,8 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
         notes: Vec::new(),
         diagnostics: Vec::new(),
     };
-    let started = rt.up(sandbox, LEARNER, lab.nodes).await;
+    // No server id: `labs test` labs are not a server's, no sweep looks for them.
+    let started = rt.up(sandbox, "", LEARNER, lab.nodes).await;
     run.start_seconds = t0.elapsed().as_secs_f64();
     match started {
         Err(e) => run

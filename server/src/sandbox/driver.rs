@@ -24,7 +24,7 @@ use tokio::io::AsyncWriteExt;
 use super::error::{status_code, SandboxError};
 use super::plan::{
     self, ContainerPlan, Ipv4Net, LabName, LabOptions, LabPlan, Role, Subnet24, LABEL_LAB,
-    LABEL_NODE, LABEL_ROLE, SUBNET_POOL,
+    LABEL_NODE, LABEL_ROLE, LABEL_SERVER, SUBNET_POOL,
 };
 
 /// How long `up` waits for every node to be Ready (passed to `kplab-node --wait-ready`).
@@ -123,6 +123,9 @@ pub struct LabSummary {
     /// The hosts the lab was planned with (its network's label; empty for labs made before
     /// the label existed).
     pub hosts: Vec<String>,
+    /// The `kplab.server` label of its objects: the id of the server that created it (`None`
+    /// for the CLI's labs and labs made before servers had ids).
+    pub server: Option<String>,
 }
 
 /// What `down` removed.
@@ -221,6 +224,14 @@ impl ExecOutput {
 pub struct MemoryUsage {
     /// cgroup usage minus page cache (v1: `usage - cache`; v2: `usage - inactive_file`).
     pub bytes: u64,
+}
+
+/// The non-empty `kplab.server` label among `labels`.
+fn server_label(labels: Option<&HashMap<String, String>>) -> Option<String> {
+    labels
+        .and_then(|l| l.get(LABEL_SERVER))
+        .filter(|s| !s.is_empty())
+        .cloned()
 }
 
 fn label_filter(lab: &LabName) -> HashMap<String, Vec<String>> {
@@ -646,14 +657,17 @@ impl Driver {
                 .and_then(|l| l.get(crate::sandbox::plan::LABEL_HOSTS))
                 .map(|h| h.split(',').map(str::to_string).collect())
                 .unwrap_or_default();
+            let server = server_label(n.labels.as_ref());
             let entry = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
                 name: lab,
                 network: None,
                 containers: BTreeMap::new(),
                 hosts: Vec::new(),
+                server: None,
             });
             entry.network = n.name;
             entry.hosts = hosts;
+            entry.server = entry.server.take().or(server);
         }
         for c in containers {
             let Some(lab) = c.labels.as_ref().and_then(|l| l.get(LABEL_LAB)).cloned() else {
@@ -661,15 +675,16 @@ impl Driver {
             };
             let name = container_name(&c).unwrap_or_default();
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-            labs.entry(lab.clone())
-                .or_insert_with(|| LabSummary {
-                    name: lab,
-                    network: None,
-                    containers: BTreeMap::new(),
-                    hosts: Vec::new(),
-                })
-                .containers
-                .insert(name, state);
+            let server = server_label(c.labels.as_ref());
+            let entry = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
+                name: lab,
+                network: None,
+                containers: BTreeMap::new(),
+                hosts: Vec::new(),
+                server: None,
+            });
+            entry.containers.insert(name, state);
+            entry.server = entry.server.take().or(server);
         }
         Ok(labs.into_values().collect())
     }

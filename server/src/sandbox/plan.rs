@@ -15,6 +15,9 @@ pub const LABEL_LAB: &str = "kplab.lab";
 pub const LABEL_ROLE: &str = "kplab.role";
 /// Label naming the learner who owns the lab (empty for labs started from the CLI).
 pub const LABEL_LEARNER: &str = "kplab.learner";
+/// Label naming the `kplab serve` that created the lab (its persistent server id), so each
+/// server's orphan sweep removes only its own labs. Absent on labs started from the CLI.
+pub const LABEL_SERVER: &str = "kplab.server";
 /// Label naming the node (`node-1`, …, `client`) a container plays.
 pub const LABEL_NODE: &str = "kplab.node";
 /// Label on a lab's network listing every host the lab was planned with (`node-1,node-2,client`),
@@ -284,6 +287,9 @@ pub struct LabOptions {
     pub image: String,
     /// The learner who owns the lab, recorded in a label.
     pub learner: Option<String>,
+    /// The id of the server that creates the lab, recorded in the [`LABEL_SERVER`] label
+    /// (`None`: no such label, as for the CLI's labs).
+    pub server: Option<String>,
     /// Limits of each node container.
     pub node_limits: Limits,
     /// Limits of the client container.
@@ -296,6 +302,7 @@ impl Default for LabOptions {
             nodes: 2,
             image: DEFAULT_IMAGE.to_string(),
             learner: None,
+            server: None,
             node_limits: Limits {
                 memory_bytes: 768 << 20,
                 pids: 1024,
@@ -410,6 +417,9 @@ pub fn plan(lab: &LabName, options: &LabOptions, subnet: Subnet24) -> Result<Lab
         l.insert(LABEL_LAB.to_string(), lab.to_string());
         l.insert(LABEL_ROLE.to_string(), role.to_string());
         l.insert(LABEL_LEARNER.to_string(), learner.clone());
+        if let Some(server) = options.server.as_deref().filter(|s| !s.is_empty()) {
+            l.insert(LABEL_SERVER.to_string(), server.to_string());
+        }
         if let Some(node) = node {
             l.insert(LABEL_NODE.to_string(), node.to_string());
         }
@@ -683,7 +693,31 @@ mod tests {
             assert_eq!(c.labels[LABEL_ROLE], c.role.as_str());
             assert_eq!(c.labels[LABEL_LEARNER], "alice");
             assert_eq!(c.labels[LABEL_NODE], c.hostname);
+            assert!(!c.labels.contains_key(LABEL_SERVER), "{:?}", c.labels);
         }
+        assert!(!p.network.labels.contains_key(LABEL_SERVER));
+    }
+
+    #[test]
+    fn a_servers_labs_carry_its_id_on_every_object() {
+        let options = LabOptions {
+            learner: Some("alice".into()),
+            server: Some("5e7f00d1".into()),
+            ..LabOptions::default()
+        };
+        let p = plan(&name("kpl-abc"), &options, subnet()).unwrap();
+        assert_eq!(p.network.labels[LABEL_SERVER], "5e7f00d1");
+        assert_eq!(p.containers.len(), 3);
+        for c in &p.containers {
+            assert_eq!(c.labels[LABEL_SERVER], "5e7f00d1", "{}", c.name);
+        }
+        // An empty id is no id.
+        let options = LabOptions {
+            server: Some(String::new()),
+            ..options
+        };
+        let p = plan(&name("kpl-abc"), &options, subnet()).unwrap();
+        assert!(!p.network.labels.contains_key(LABEL_SERVER));
     }
 
     #[test]

@@ -131,6 +131,9 @@ pub struct CatalogState {
 pub trait Store: Send + Sync {
     /// Creates the learner if new; sets the name when `name` is not empty.
     async fn upsert_learner(&self, id: &str, name: &str, now: i64) -> Result<Learner, StoreError>;
+    /// This server's id: the one stored, or `fresh` stored now if none is (the first start
+    /// on this database). It labels every lab the server creates.
+    async fn server_id(&self, fresh: &str) -> Result<String, StoreError>;
     /// A learner by id.
     async fn learner(&self, id: &str) -> Result<Option<Learner>, StoreError>;
     /// Inserts a session; fails with [`StoreError::LiveSessionExists`] if the learner has a

@@ -98,6 +98,8 @@ impl Call {
 struct Lab {
     nodes: u8,
     health: Health,
+    /// The server id it was labelled with (`None`: no label).
+    server: Option<String>,
 }
 
 /// Output computed from the host and the command line (see [`FakeRuntime::on_exec_with`]).
@@ -236,8 +238,27 @@ impl FakeRuntime {
             Lab {
                 nodes,
                 health: Health::Running,
+                server: None,
             },
         );
+    }
+
+    /// Creates a lab behind the platform's back, labelled as made by the server `server`
+    /// (another `kplab serve` on the same Docker host, or this one before a restart).
+    pub fn add_lab_of(&self, sandbox: &str, nodes: u8, server: &str) {
+        self.lock().labs.insert(
+            sandbox.to_string(),
+            Lab {
+                nodes,
+                health: Health::Running,
+                server: Some(server.to_string()),
+            },
+        );
+    }
+
+    /// The server id a lab is labelled with.
+    pub fn server_of(&self, sandbox: &str) -> Option<String> {
+        self.lock().labs.get(sandbox).and_then(|l| l.server.clone())
     }
 
     /// Starts wait (in `up`) until the returned gate is released or dropped.
@@ -324,7 +345,13 @@ impl Resize for NoResize {
 
 #[async_trait]
 impl LabRuntime for FakeRuntime {
-    async fn up(&self, sandbox: &str, learner: &str, nodes: u8) -> Result<(), RuntimeError> {
+    async fn up(
+        &self,
+        sandbox: &str,
+        server: &str,
+        learner: &str,
+        nodes: u8,
+    ) -> Result<(), RuntimeError> {
         self.enter(Call::Up {
             sandbox: sandbox.to_string(),
             learner: learner.to_string(),
@@ -350,6 +377,7 @@ impl LabRuntime for FakeRuntime {
             Lab {
                 nodes,
                 health: Health::Running,
+                server: Some(server.to_string()).filter(|s| !s.is_empty()),
             },
         );
         Ok(())
@@ -370,9 +398,12 @@ impl LabRuntime for FakeRuntime {
         Ok(self
             .lock()
             .labs
-            .keys()
-            .filter(|n| n.starts_with(prefix))
-            .map(|n| Sandbox { name: n.clone() })
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, l)| Sandbox {
+                name: n.clone(),
+                server: l.server.clone(),
+            })
             .collect())
     }
 

@@ -130,6 +130,8 @@ impl Server {
             .map(|s| s.sandbox)
             .collect();
         let prefix = self.state.config.lab_prefix.clone();
+        // Its own labs only: another server on this Docker host may use the same prefix.
+        let me = self.state.server_id().await.unwrap();
         labs.extend(
             self.state
                 .runtime
@@ -137,6 +139,7 @@ impl Server {
                 .await
                 .unwrap()
                 .into_iter()
+                .filter(|sb| sb.server.as_deref().is_none_or(|s| s == me))
                 .map(|sb| sb.name),
         );
         let downs = labs.into_iter().map(|name| {

@@ -39,7 +39,8 @@ pub struct ServeArgs {
     /// Request timeout in seconds (checks included).
     #[arg(long, env = "KPLAB_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
-    /// Prefix of the Docker lab names this server owns (orphans with it are removed).
+    /// Prefix of the Docker lab names this server owns (orphans with it, labelled with this
+    /// server's id or with no server id, are removed).
     #[arg(long, env = "KPLAB_LAB_PREFIX", default_value = "kpl-")]
     pub lab_prefix: String,
     /// Node image.

@@ -34,34 +34,58 @@ pub struct NewWorkshop {
     pub minutes: Option<i64>,
 }
 
-/// Creates a workshop with a fresh join code (or the one asked for, when free).
-pub async fn create(state: &Platform, b: NewWorkshop) -> Result<Workshop, AppError> {
-    let bad = |m: String| AppError::BadRequest(m);
-    let name = b.name.trim().to_string();
+/// What is wrong with a new workshop, field by field: `(field, message)` with the field named
+/// as in the JSON body and the form (`name`, `labs`, `capacity`, `warm_pool`, `join_code`,
+/// `minutes`), in that order. Empty when it can be created (its join code may still be taken).
+pub fn problems(state: &Platform, b: &NewWorkshop) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let name = b.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(bad("name must be 1-100 printable characters".into()));
+        out.push((
+            "name",
+            "name must be 1-100 printable characters".to_string(),
+        ));
     }
     if b.labs.is_empty() || b.labs.len() > 20 {
-        return Err(bad("labs must list 1-20 lab ids".into()));
-    }
-    for l in &b.labs {
-        if state.catalog.lab(l).is_none() {
-            return Err(bad(format!("no lab {l:?} in the catalog")));
-        }
+        out.push(("labs", "labs must list 1-20 lab ids".to_string()));
+    } else if let Some(l) = b.labs.iter().find(|l| state.catalog.lab(l).is_none()) {
+        out.push(("labs", format!("no lab {l:?} in the catalog")));
     }
     if b.capacity == 0 || b.capacity > 1000 {
-        return Err(bad("capacity must be 1-1000 learners".into()));
+        out.push(("capacity", "capacity must be 1-1000 learners".to_string()));
     }
     if b.warm_pool > b.capacity || b.warm_pool > state.config.max_labs {
-        return Err(bad(format!(
-            "warm_pool must be at most the capacity ({}) and the server's lab limit ({})",
-            b.capacity, state.config.max_labs
-        )));
+        out.push((
+            "warm_pool",
+            format!(
+                "warm_pool must be at most the capacity ({}) and the server's lab limit ({})",
+                b.capacity, state.config.max_labs
+            ),
+        ));
     }
+    if b.join_code
+        .as_deref()
+        .is_some_and(|c| normalise_code(c).is_none())
+    {
+        out.push((
+            "join_code",
+            "join_code must be 4-16 letters and digits".to_string(),
+        ));
+    }
+    if !(1..=7 * 24 * 60).contains(&b.minutes.unwrap_or(240)) {
+        out.push(("minutes", "minutes must be 1-10080".to_string()));
+    }
+    out
+}
+
+/// Creates a workshop with a fresh join code (or the one asked for, when free). Refused
+/// with the first of its [`problems`]; a join code of its own already taken is a conflict.
+pub async fn create(state: &Platform, b: NewWorkshop) -> Result<Workshop, AppError> {
+    if let Some((_, message)) = problems(state, &b).into_iter().next() {
+        return Err(AppError::BadRequest(message));
+    }
+    let name = b.name.trim().to_string();
     let minutes = b.minutes.unwrap_or(240);
-    if !(1..=7 * 24 * 60).contains(&minutes) {
-        return Err(bad("minutes must be 1-10080".into()));
-    }
     let now = now_ms();
     let starts_ms = b.starts_ms.unwrap_or(now);
     let mut w = Workshop {
@@ -80,8 +104,7 @@ pub async fn create(state: &Platform, b: NewWorkshop) -> Result<Workshop, AppErr
     };
     for attempt in 0..20 {
         w.join_code = match &b.join_code {
-            Some(c) => normalise_code(c)
-                .ok_or_else(|| bad("join_code must be 4-16 letters and digits".into()))?,
+            Some(c) => normalise_code(c).unwrap_or_default(),
             None => new_join_code(),
         };
         if state.store.workshops().create_workshop(&w).await? {

@@ -192,7 +192,16 @@ async fn refill(state: &Platform) -> anyhow::Result<()> {
         .copied()
         .collect();
     futures_util::future::join_all(cold.into_iter().map(|s| async move {
-        match state.runtime.terminal(&s.sandbox, "node-1", 100, 30).await {
+        match state
+            .runtime
+            .terminal(
+                &s.sandbox,
+                "node-1",
+                crate::engine::terminal::OPEN_SIZE.0,
+                crate::engine::terminal::OPEN_SIZE.1,
+            )
+            .await
+        {
             Ok(t) => state
                 .shells
                 .insert(&s.id, "node-1", crate::engine::terminal::Shell::spawn(t)),

@@ -192,6 +192,22 @@ pub struct ExportRow {
     pub checked: bool,
     /// Last check (unix ms, 0 if never).
     pub last_checked_ms: i64,
+    /// Last check in ISO 8601, UTC, to the second (`2026-12-07T18:21:11Z`; empty if never).
+    pub last_checked: String,
+}
+
+/// Unix milliseconds as ISO 8601 in UTC to the second (`2026-12-07T18:21:11Z`); empty for 0
+/// (never) or a time out of range.
+pub fn iso_utc(ms: i64) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    if ms <= 0 {
+        return String::new();
+    }
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
 }
 
 /// Every (learner, task) of the workshop's labs.
@@ -213,6 +229,7 @@ pub async fn export(state: &Platform, w: &Workshop) -> Result<Vec<ExportRow>, Ap
                     passed: r.is_some_and(|r| r.passed),
                     checked: r.is_some(),
                     last_checked_ms: r.map(|r| r.created_ms).unwrap_or(0),
+                    last_checked: iso_utc(r.map(|r| r.created_ms).unwrap_or(0)),
                 });
             }
         }
@@ -230,19 +247,20 @@ fn csv_field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// The export as CSV (RFC 4180, a header line).
+/// The export as CSV (RFC 4180, a header line) for a spreadsheet: the learner's name first
+/// (their id beside it, as two learners may share a name), times in ISO 8601 UTC.
 pub fn to_csv(rows: &[ExportRow]) -> String {
-    let mut s = String::from("learner,name,lab,task,passed,checked,last_checked_ms\r\n");
+    let mut s = String::from("name,learner,lab,task,passed,checked,last_checked\r\n");
     for r in rows {
         s += &format!(
             "{},{},{},{},{},{},{}\r\n",
-            csv_field(&r.learner),
             csv_field(&r.name),
+            csv_field(&r.learner),
             csv_field(&r.lab),
             csv_field(&r.task),
             r.passed,
             r.checked,
-            r.last_checked_ms
+            csv_field(&r.last_checked)
         );
     }
     s
@@ -262,11 +280,56 @@ mod tests {
             passed: true,
             checked: true,
             last_checked_ms: 5,
+            last_checked: iso_utc(5),
         }];
         let csv = to_csv(&rows);
         assert!(
-            csv.ends_with("\"a\",\"'=cmd \"\"x\"\"\",\"00-hello\",\"t\",true,true,5\r\n"),
+            csv.ends_with("\"'=cmd \"\"x\"\"\",\"a\",\"00-hello\",\"t\",true,true,\"1970-01-01T00:00:00Z\"\r\n"),
             "{csv}"
+        );
+    }
+
+    #[test]
+    fn csv_names_learners_first_and_writes_times_in_iso_utc() {
+        let rows = vec![
+            ExportRow {
+                learner: "3f9a0c".into(),
+                name: "Grace Hopper".into(),
+                lab: "00-hello".into(),
+                task: "count-nodes".into(),
+                passed: true,
+                checked: true,
+                last_checked_ms: 1_796_667_671_250,
+                last_checked: iso_utc(1_796_667_671_250),
+            },
+            ExportRow {
+                learner: "77aa01".into(),
+                name: "Alan".into(),
+                lab: "00-hello".into(),
+                task: "count-nodes".into(),
+                passed: false,
+                checked: false,
+                last_checked_ms: 0,
+                last_checked: iso_utc(0),
+            },
+        ];
+        let csv = to_csv(&rows);
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "name,learner,lab,task,passed,checked,last_checked"
+        );
+        assert_eq!(
+            lines[1],
+            "\"Grace Hopper\",\"3f9a0c\",\"00-hello\",\"count-nodes\",true,true,\"2026-12-07T18:21:11Z\""
+        );
+        assert_eq!(
+            lines[2],
+            "\"Alan\",\"77aa01\",\"00-hello\",\"count-nodes\",false,false,\"\""
+        );
+        assert!(
+            !csv.contains("1796667671250"),
+            "no epoch milliseconds: {csv}"
         );
     }
 }

@@ -79,6 +79,19 @@ impl Store for SqlStore {
         }))
     }
 
+    async fn server_id(&self, fresh: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_identity (slot, server_id) VALUES (1, $1) ON CONFLICT (slot) DO NOTHING",
+        )
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT server_id FROM server_identity WHERE slot = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("server_id")?)
+    }
+
     async fn learner(&self, id: &str) -> Result<Option<Learner>, StoreError> {
         let row = sqlx::query("SELECT id, name FROM learners WHERE id = $1")
             .bind(id)

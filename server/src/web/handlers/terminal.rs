@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::find_lab;
 use crate::domain::lifecycle;
-use crate::engine::terminal::{pump, Frame, Shell};
+use crate::engine::terminal::{pump, Frame, Shell, OPEN_SIZE};
 use crate::store::{Session, Status};
 use crate::web::auth::{owned_session, LearnerId};
 use crate::web::error::AppError;
@@ -26,7 +26,7 @@ pub(crate) async fn shell_on(
     }
     let t = state
         .runtime
-        .terminal(&s.sandbox, host, 100, 30)
+        .terminal(&s.sandbox, host, OPEN_SIZE.0, OPEN_SIZE.1)
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     let sh = Shell::spawn(t);

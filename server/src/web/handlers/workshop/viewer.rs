@@ -8,15 +8,16 @@ use futures_util::{SinkExt, StreamExt};
 
 use super::instructor_workshop;
 use crate::domain::workshop::ops::{self};
-use crate::engine::terminal::{pump, Frame};
+use crate::engine::terminal::{watch, Frame};
 use crate::store::Status;
 use crate::web::error::ApiError;
 use crate::web::handlers::terminal::{message, shell_on};
 use crate::web::state::AppState;
 
 /// `GET /api/workshops/{id}/learners/{learner}/terminals/{host}`: a read-only WebSocket on
-/// the learner's shell. Input and control frames from this socket are dropped here, on the
-/// server: they never reach the shell.
+/// the learner's shell. It first tells the learner's terminal size (`{"type":"size",…}`, again
+/// on every resize) so the viewer draws on the same grid. Input and control frames from this
+/// socket are dropped here, on the server: they never reach the shell.
 pub async fn view_terminal(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -47,7 +48,7 @@ pub async fn view_terminal(
         .on_upgrade(move |socket: WebSocket| async move {
             let (tx, rx) = socket.split();
             let tx = tx.with(|f: Frame| async move { Ok::<_, axum::Error>(message(f)) });
-            // Read-only: only the close reaches the pump; keystrokes and resizes stop here.
+            // Read-only: only the close reaches the watcher; keystrokes and resizes stop here.
             let rx = rx.filter_map(|m| async move {
                 match m {
                     Ok(Message::Close(_)) => Some(Ok(Frame::Close)),
@@ -59,6 +60,6 @@ pub async fn view_terminal(
                     Err(e) => Some(Err(e)),
                 }
             });
-            pump(Box::pin(tx), Box::pin(rx), shell, || {}).await;
+            watch(Box::pin(tx), Box::pin(rx), shell).await;
         }))
 }
