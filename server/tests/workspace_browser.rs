@@ -7,14 +7,21 @@
 //! To check another page, write an `async fn` that brings the browser to it (in the state worth
 //! checking) and calls [`Pages::check`], and call it from the test below.
 
-use kplab_testkit::browser::{browser, close};
+use kplab_testkit::browser::{browser, close, js, wait_js};
 use kplab_testkit::page_check::{check_page, screens_dir};
 use kplab_testkit::web::Server;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use fantoccini::error::CmdError;
-use fantoccini::Client as Browser;
+use fantoccini::{Client as Browser, Locator};
+
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+/// The instructor token of the test server (workshops on).
+const TOKEN: &str = "wa-instructor-token-0123456789";
 
 /// The browser, the server's address, and the problems found so far.
 struct Pages {
@@ -40,9 +47,44 @@ impl Pages {
     }
 }
 
-/// The catalog: the header, the name form, a card per lab.
+/// The catalog: the header, the name form, a card per lab. The header marks where the learner
+/// is, and the first Tab reaches the skip link, which moves focus to the main content.
 async fn catalog(p: &mut Pages) -> Result<(), CmdError> {
-    p.open_and_check("/", "catalog").await
+    p.open_and_check("/", "catalog").await?;
+    let current = js(
+        &p.b,
+        "return [...document.querySelectorAll('nav.site-nav a[aria-current=page]')].map(a => a.textContent);",
+    )
+    .await;
+    assert_eq!(current, serde_json::json!(["Labs"]));
+    p.b.find(Locator::Css("body")).await?.send_keys(TAB).await?;
+    let focused = js(&p.b, "return document.activeElement.className;").await;
+    assert_eq!(focused, "skip-link", "the first Tab stop");
+    p.b.active_element().await?.send_keys(ENTER).await?;
+    wait_js(
+        &p.b,
+        "document.activeElement === document.getElementById('main')",
+        Duration::from_secs(5),
+    )
+    .await;
+    Ok(())
+}
+
+/// The catalog with a lab of the learner's starting or running: its card's badge.
+async fn catalog_with_a_lab(p: &mut Pages) -> Result<(), CmdError> {
+    p.b.goto(&format!("{}/labs/00-hello", p.base)).await?;
+    p.b.find(Locator::Css("button#start"))
+        .await?
+        .click()
+        .await?;
+    p.b.goto(&format!("{}/", p.base)).await?;
+    wait_js(
+        &p.b,
+        "document.querySelector(\".lab-card[data-lab='00-hello'] .badge\")",
+        Duration::from_secs(30),
+    )
+    .await;
+    p.check("catalog-lab").await
 }
 
 /// A page that is not there: the error page.
@@ -63,7 +105,8 @@ async fn join(p: &mut Pages) -> Result<(), CmdError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker, root and Chromium"]
 async fn the_workspace_pages_fit_every_size_and_pass_axe() {
-    let server = Server::start("wa-", 2).await;
+    let _gone = kplab_testkit::lab::LabsGone("wa-");
+    let server = Server::start_with("wa-", 2, Some(TOKEN)).await;
     let profile = tempfile::tempdir().unwrap();
     let (_driver, b, driver_port) = browser(profile.path(), (1440, 900)).await;
     let dir = screens_dir(env!("CARGO_TARGET_TMPDIR"));
@@ -76,6 +119,7 @@ async fn the_workspace_pages_fit_every_size_and_pass_axe() {
     };
     let result = async {
         catalog(&mut p).await?;
+        catalog_with_a_lab(&mut p).await?;
         not_found(&mut p).await?;
         instructor_login(&mut p).await?;
         join(&mut p).await?;
