@@ -65,7 +65,8 @@ pub async fn set_size(b: &Browser, driver_port: u16, width: u32, height: u32) {
     );
 }
 
-/// An element that reaches past the viewport's right (or left) edge.
+/// An element that reaches past the viewport's right edge (what is off to the left, like a
+/// hidden measuring box, does not make a page scroll sideways).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Overflowing {
     /// `tag#id.class1.class2` of the element.
@@ -76,6 +77,10 @@ pub struct Overflowing {
     pub left: f64,
     /// Its right edge.
     pub right: f64,
+    /// The parent it sticks out of (`tag#id.class (W px)`), when it does: where the overflow
+    /// starts, usually the thing to fix (a grid track or a flex item that will not shrink, a
+    /// fixed width, a long word); empty when it is only as wide as its too-wide parent.
+    pub parent: String,
 }
 
 /// How much wider than its viewport a page is.
@@ -85,8 +90,9 @@ pub struct Overflow {
     pub scroll_width: f64,
     /// `document.documentElement.clientWidth` (the viewport less a vertical scrollbar).
     pub client_width: f64,
-    /// The widest elements that reach past the viewport and are not inside a box that scrolls
-    /// or clips them (those are not the page's overflow), widest first, at most 8.
+    /// Elements that reach past the viewport and are not inside a box that scrolls or clips
+    /// them (those are not the page's overflow): first those that stick out of their parent,
+    /// then the widest; at most 8.
     pub offenders: Vec<Overflowing>,
 }
 
@@ -103,6 +109,9 @@ impl fmt::Display for Overflow {
                 "\n    {} ({} px wide, {}..{})",
                 o.element, o.width, o.left, o.right
             )?;
+            if !o.parent.is_empty() {
+                write!(f, " sticks out of {}", o.parent)?;
+            }
         }
         Ok(())
     }
@@ -119,18 +128,22 @@ const clipped = (el) => {
   }
   return false;
 };
-const offenders = [];
+const found = [];
 if (de.scrollWidth > vw + 1) {
   for (const el of document.body.querySelectorAll('*')) {
     const r = el.getBoundingClientRect();
-    if ((r.right > vw + 1 || r.left < -1) && r.width > 0 && !clipped(el)) {
-      offenders.push({ element: name(el), width: Math.round(r.width),
-                       left: Math.round(r.left), right: Math.round(r.right) });
+    if (r.right > vw + 1 && r.width > 0 && !clipped(el)) {
+      const p = el.parentElement.getBoundingClientRect();
+      const out = r.right > p.right + 1;
+      found.push({ element: name(el), width: Math.round(r.width), left: Math.round(r.left),
+                   right: Math.round(r.right), out,
+                   parent: out ? name(el.parentElement) + ' (' + Math.round(p.width) + ' px)' : '' });
     }
   }
-  offenders.sort((a, b) => b.width - a.width);
+  // Where the overflow starts first (an element sticking out of its parent), then the widest.
+  found.sort((a, b) => (b.out - a.out) || (b.width - a.width));
 }
-return { scroll_width: de.scrollWidth, client_width: vw, offenders: offenders.slice(0, 8) };
+return { scroll_width: de.scrollWidth, client_width: vw, offenders: found.slice(0, 8) };
 "#;
 
 /// `None` when the page fits its viewport's width (1 px of slack for rounding), else how it
