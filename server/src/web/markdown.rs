@@ -1,6 +1,7 @@
 //! Step markdown to safe HTML: pulldown-cmark renders, ammonia sanitises. Fenced code blocks
 //! get a "Copy" button and, when the info string says `run` or `run=HOST`, a "Run in terminal"
-//! button (the page's script does the rest). [`inline`] renders one line (a summary, a task
+//! button (the page's script does the rest); the block is focusable (`tabindex="0"`) so a
+//! keyboard can scroll a long line. [`inline`] renders one line (a summary, a task
 //! title, a hint) to inline HTML only, through the same sanitiser.
 
 use pulldown_cmark::{html, CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
@@ -55,7 +56,7 @@ pub fn render(markdown: &str) -> String {
                         format!(r#" class="language-{}""#, escape(lang))
                     };
                     events.push(Event::Html(
-                        format!(r#"<div class="code"><pre><code{class}>{}</code></pre><div class="code-buttons">{buttons}</div></div>"#, escape(&text)).into(),
+                        format!(r#"<div class="code"><pre tabindex="0"><code{class}>{}</code></pre><div class="code-buttons">{buttons}</div></div>"#, escape(&text)).into(),
                     ));
                 }
             }
@@ -118,6 +119,7 @@ fn sanitize(html: &str) -> String {
     b.add_tags(["button"]);
     b.add_generic_attributes(["class"]);
     b.add_tag_attributes("button", ["type", "data-host"]);
+    b.add_tag_attributes("pre", ["tabindex"]);
     b.link_rel(Some("noopener noreferrer"));
     b.clean(html).to_string()
 }
@@ -136,6 +138,7 @@ mod tests {
         );
         assert!(html.contains(r#"<button type="button" class="run" data-host="node-2">Run in terminal (node-2)</button>"#), "{html}");
         assert_eq!(html.matches(r#"class="copy""#).count(), 2, "{html}");
+        assert_eq!(html.matches(r#"<pre tabindex="0">"#).count(), 2, "{html}");
         assert_eq!(html.matches(r#"class="run""#).count(), 1, "{html}");
     }
 
