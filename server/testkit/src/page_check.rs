@@ -5,7 +5,7 @@
 //!
 //! A page test opens the page in the state it wants checked, then calls [`check_page`]:
 //!
-//! ```ignore
+//! ```text
 //! let (_driver, b, port) = browser(profile.path(), (1440, 900)).await;
 //! b.goto(&format!("{base}/")).await?;
 //! let problems = check_page(&b, port, &out_dir, "catalog").await?;
