@@ -10,26 +10,9 @@ use kplab_testkit::web as web_support;
 
 use std::time::{Duration, Instant};
 
-use browser_support::browser;
-use fantoccini::{Client as Browser, Locator};
+use browser_support::{browser, js, wait_js};
+use fantoccini::Locator;
 use web_support::Server;
-
-async fn js(b: &Browser, script: &str) -> serde_json::Value {
-    b.execute(script, vec![]).await.unwrap()
-}
-
-/// Polls a JavaScript expression until it is truthy.
-async fn wait_js(b: &Browser, expr: &str, within: Duration) -> serde_json::Value {
-    let t0 = Instant::now();
-    loop {
-        let v = js(b, &format!("return ({expr});")).await;
-        if !(v.is_null() || v == false || v == "" || v == 0) {
-            return v;
-        }
-        assert!(t0.elapsed() < within, "{expr} not true within {within:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker, root and Chromium"]

@@ -5,10 +5,10 @@
 //! nftables verdict maps instead of guessing. Screenshots at phone, laptop and desktop widths
 //! under `$CARGO_TARGET_TMPDIR/panel-browser-nft/`. Needs Chromium and chromedriver.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::{Client as Browser, Locator};
-use kplab_testkit::browser::browser;
+use fantoccini::Locator;
+use kplab_testkit::browser::{browser, js, wait_js};
 use kplab_testkit::fake::FakeRuntime;
 use kplab_testkit::web::Server;
 
@@ -41,22 +41,6 @@ const OBJECTS: &str = r#"{"items":[
  {"kind":"Pod","metadata":{"namespace":"default","name":"web-b"},"spec":{"nodeName":"node-2"},"status":{"podIP":"10.244.2.1"}},
  {"kind":"Service","metadata":{"namespace":"default","name":"web"},"spec":{"clusterIP":"10.96.5.5","ports":[{"port":80,"protocol":"TCP","nodePort":31000}]}},
  {"kind":"Node","metadata":{"name":"node-1"},"status":{"addresses":[{"type":"InternalIP","address":"172.28.9.10"}]}}]}"#;
-
-async fn js(b: &Browser, script: &str) -> serde_json::Value {
-    b.execute(script, vec![]).await.unwrap()
-}
-
-async fn wait_js(b: &Browser, expr: &str, within: Duration) -> serde_json::Value {
-    let t0 = Instant::now();
-    loop {
-        let v = js(b, &format!("return ({expr});")).await;
-        if !(v.is_null() || v == false || v == "" || v == 0) {
-            return v;
-        }
-        assert!(t0.elapsed() < within, "{expr} not true within {within:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Chromium"]

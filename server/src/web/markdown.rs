@@ -1,6 +1,8 @@
 //! Step markdown to safe HTML: pulldown-cmark renders, ammonia sanitises. Fenced code blocks
 //! get a "Copy" button and, when the info string says `run` or `run=HOST`, a "Run in terminal"
-//! button (the page's script does the rest).
+//! button (the page's script does the rest); the block is focusable (`tabindex="0"`) so a
+//! keyboard can scroll a long line. [`inline`] renders one line (a summary, a task
+//! title, a hint) to inline HTML only, through the same sanitiser.
 
 use pulldown_cmark::{html, CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
@@ -54,7 +56,7 @@ pub fn render(markdown: &str) -> String {
                         format!(r#" class="language-{}""#, escape(lang))
                     };
                     events.push(Event::Html(
-                        format!(r#"<div class="code"><pre><code{class}>{}</code></pre><div class="code-buttons">{buttons}</div></div>"#, escape(&text)).into(),
+                        format!(r#"<div class="code"><pre tabindex="0"><code{class}>{}</code></pre><div class="code-buttons">{buttons}</div></div>"#, escape(&text)).into(),
                     ));
                 }
             }
@@ -66,26 +68,50 @@ pub fn render(markdown: &str) -> String {
     sanitize(&out)
 }
 
-/// Renders one line of markdown (a task title, a hint, a catalog summary) to sanitised inline
-/// HTML: code, emphasis and links; no paragraphs or blocks around it.
+/// Renders one line of markdown to sanitised inline HTML: code spans, emphasis, strong,
+/// strikethrough and links; no paragraph around it. Block syntax is not rendered as blocks (a
+/// leading `#`, `-`, `>` or `1.` stays text, a raw HTML tag is escaped) and lines are joined
+/// with spaces, so the result fits inside a `<p>`, `<li>` or `<summary>`.
 pub fn inline(md: &str) -> String {
     let mut out = String::new();
-    let events = Parser::new_ext(md, Options::ENABLE_STRIKETHROUGH).filter(|e| {
-        !matches!(
-            e,
-            Event::Start(Tag::Paragraph | Tag::Heading { .. })
-                | Event::End(TagEnd::Paragraph | TagEnd::Heading(_))
-        )
+    let line = md.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Escape what would start a block so the parser sees one paragraph of inline text.
+    let line = match line.chars().next() {
+        Some('#' | '-' | '+' | '*' | '>' | '=' | '|' | '`' | '~') if block_start(&line) => {
+            format!("\\{line}")
+        }
+        Some(c) if c.is_ascii_digit() => escape_ordered(&line),
+        _ => line,
+    };
+    let events = Parser::new_ext(&line, Options::ENABLE_STRIKETHROUGH).filter_map(|ev| match ev {
+        Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph) => None,
+        Event::Html(h) | Event::InlineHtml(h) => Some(Event::Text(h)),
+        Event::SoftBreak | Event::HardBreak => Some(Event::Text(" ".into())),
+        other => Some(other),
     });
     html::push_html(&mut out, events);
     let mut b = ammonia::Builder::default();
-    b.tags(
-        ["code", "em", "strong", "a", "del", "kbd", "br"]
-            .into_iter()
-            .collect(),
-    );
+    b.tags(["code", "em", "strong", "del", "a"].into_iter().collect());
     b.link_rel(Some("noopener noreferrer"));
-    b.clean(out.trim_end()).to_string()
+    b.clean(out.trim()).to_string()
+}
+
+/// Whether `line` (starting with one of the block markers) would parse as a block rather than
+/// a paragraph: a heading, a list item, a quote, a rule, a fence, a table or setext underline.
+fn block_start(line: &str) -> bool {
+    let mut events = Parser::new_ext(line, Options::ENABLE_STRIKETHROUGH);
+    !matches!(events.next(), Some(Event::Start(Tag::Paragraph)))
+}
+
+/// `1. text` would be an ordered list: escape its dot.
+fn escape_ordered(line: &str) -> String {
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    match line[digits..].chars().next() {
+        Some(c @ ('.' | ')')) if block_start(line) => {
+            format!("{}\\{c}{}", &line[..digits], &line[digits + 1..])
+        }
+        _ => line.to_string(),
+    }
 }
 
 /// A step's markdown without its leading `# Title` when that title is the step's own (the
@@ -108,6 +134,7 @@ fn sanitize(html: &str) -> String {
     b.add_tags(["button"]);
     b.add_generic_attributes(["class"]);
     b.add_tag_attributes("button", ["type", "data-host"]);
+    b.add_tag_attributes("pre", ["tabindex"]);
     b.link_rel(Some("noopener noreferrer"));
     b.clean(html).to_string()
 }
@@ -126,27 +153,40 @@ mod tests {
         );
         assert!(html.contains(r#"<button type="button" class="run" data-host="node-2">Run in terminal (node-2)</button>"#), "{html}");
         assert_eq!(html.matches(r#"class="copy""#).count(), 2, "{html}");
+        assert_eq!(html.matches(r#"<pre tabindex="0">"#).count(), 2, "{html}");
         assert_eq!(html.matches(r#"class="run""#).count(), 1, "{html}");
     }
 
     #[test]
-    fn inline_markdown_has_no_blocks_and_no_scripts() {
+    fn inline_renders_code_emphasis_and_links_without_a_paragraph() {
         assert_eq!(
-            inline("Run `iptables-save` *now*"),
-            "Run <code>iptables-save</code> <em>now</em>"
+            inline("Learn what `iptables -L` leaves *out*, **fast**"),
+            "Learn what <code>iptables -L</code> leaves <em>out</em>, <strong>fast</strong>"
         );
-        assert_eq!(inline("a < b & c"), "a &lt; b &amp; c");
-        let h = inline("<script>x</script>[l](javascript:alert(1)) <img src=x onerror=y>");
-        assert!(
-            !h.contains("<script") && !h.contains("href=\"javascript") && !h.contains("<img"),
-            "{h}"
+        assert_eq!(
+            inline("see [the docs](https://kubernetes.io/docs/)"),
+            r#"see <a href="https://kubernetes.io/docs/" rel="noopener noreferrer">the docs</a>"#
         );
-        let link = inline("[ok](https://example.org) [bad](javascript:alert(1))");
-        assert!(
-            link.contains(r#"href="https://example.org""#) && !link.contains("href=\"javascript"),
-            "{link}"
+        assert_eq!(inline("two\nlines"), "two lines");
+        assert_eq!(inline("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");
+        assert_eq!(inline(""), "");
+    }
+
+    #[test]
+    fn inline_keeps_block_syntax_and_html_as_text() {
+        assert_eq!(inline("# not a heading"), "# not a heading");
+        assert_eq!(inline("- not a list"), "- not a list");
+        assert_eq!(inline("> not a quote"), "&gt; not a quote");
+        assert_eq!(inline("1. not a list"), "1. not a list");
+        assert_eq!(inline("2024 was a year"), "2024 was a year");
+        assert_eq!(inline("```sh"), "```sh");
+        assert_eq!(
+            inline("<script>alert(1)</script> <b>x</b>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;x&lt;/b&gt;"
         );
-        assert!(!inline("# big\n\npara").contains("<h1"));
+        let html = inline("[x](javascript:alert(1)) ![img](https://example.org/a.png)");
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub struct PageCache {
     pub lab_ids: Vec<String>,
     /// Tasks per lab, in catalog order.
     pub totals: Vec<usize>,
+    /// Summaries per lab as inline HTML ([`super::markdown::inline`]), in catalog order.
+    pub summaries: Vec<String>,
     /// Per lab, in catalog order.
     pub labs: Vec<PreparedLab>,
 }
@@ -27,6 +29,11 @@ impl PageCache {
                 .labs
                 .iter()
                 .map(|l| l.steps.iter().map(|p| p.tasks.len()).sum())
+                .collect(),
+            summaries: catalog
+                .labs
+                .iter()
+                .map(|l| super::markdown::inline(&l.summary))
                 .collect(),
             labs: catalog
                 .labs

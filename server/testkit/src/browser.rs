@@ -1,5 +1,7 @@
 //! Helpers for the browser tests: headless Chromium (Debian's `chromium` + `chromedriver`)
-//! with the flags CI needs and a fresh profile, and text polling on the page.
+//! with the flags CI needs and a fresh profile, JavaScript and text polling on the page, CDP
+//! commands. The page checks every page should pass (layout, accessibility, screenshots at
+//! three sizes) are in [`crate::page_check`].
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,6 +72,28 @@ pub async fn text_of(b: &Browser, css: &str) -> String {
     match b.find(Locator::Css(css)).await {
         Ok(e) => e.text().await.unwrap_or_default(),
         Err(_) => String::new(),
+    }
+}
+
+/// Runs `script` (a function body: `return …;` gives the value) in the page; panics when it
+/// throws.
+pub async fn js(b: &Browser, script: &str) -> serde_json::Value {
+    b.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+/// Polls the JavaScript expression `expr` until it is truthy (not null, false, "" or 0);
+/// returns its value.
+pub async fn wait_js(b: &Browser, expr: &str, within: Duration) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        let v = js(b, &format!("return ({expr});")).await;
+        if !(v.is_null() || v == false || v == "" || v == 0) {
+            return v;
+        }
+        assert!(t0.elapsed() < within, "{expr} not true within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -9,12 +9,15 @@
 //!   learner's cookie, a terminal WebSocket client;
 //! - [`workshop`]: the instructor's side and the dashboard's event stream;
 //! - [`browser`]: headless Chromium through chromedriver;
+//! - [`page_check`]: what every page must pass at phone, laptop and desktop sizes: no
+//!   sideways overflow, no serious axe-core violation; screenshots;
 //! - [`lab`]: real labs on Docker for the end-to-end tests;
 //! - [`store`]: the Postgres the store tests share.
 
 pub mod browser;
 pub mod fake;
 pub mod lab;
+pub mod page_check;
 pub mod store;
 pub mod tier;
 pub mod web;

@@ -23,8 +23,8 @@ pub struct LabCard {
     pub id: String,
     /// Title.
     pub title: String,
-    /// Summary.
-    pub summary: String,
+    /// Summary, as sanitised inline HTML (the lab's markdown summary).
+    pub summary_html: String,
     /// Estimated learner time in minutes.
     pub minutes: u8,
     /// Tasks passed.
@@ -61,11 +61,11 @@ pub async fn show_catalog(
         .catalog
         .labs
         .iter()
-        .zip(&cache.totals)
-        .map(|(l, total)| LabCard {
+        .zip(cache.totals.iter().zip(&cache.summaries))
+        .map(|(l, (total, summary))| LabCard {
             id: l.id.clone(),
             title: l.title.clone(),
-            summary: l.summary.clone(),
+            summary_html: summary.clone(),
             minutes: l.minutes,
             passed: st.passed.get(&l.id).copied().unwrap_or(0),
             total: *total,

@@ -1,0 +1,196 @@
+//! Every page of the learner's workspace in headless Chromium at a phone's, a laptop's and a
+//! desktop's viewport (`kplab_testkit::page_check::SIZES`): no sideways overflow, no serious or
+//! critical axe-core violation, and a screenshot of each (`catalog-phone.png`, …) under
+//! `$CARGO_TARGET_TMPDIR/screens/`. One server and one browser for all pages; every problem of
+//! every page is listed before the test fails.
+//!
+//! To check another page, write an `async fn` that brings the browser to it (in the state worth
+//! checking) and calls [`Pages::check`], and call it from the test below.
+
+use kplab_testkit::browser::{browser, close, js, wait_js};
+use kplab_testkit::page_check::{check_page, screens_dir};
+use kplab_testkit::web::Server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::error::CmdError;
+use fantoccini::{Client as Browser, Locator};
+
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+/// The instructor token of the test server (workshops on).
+const TOKEN: &str = "wa-instructor-token-0123456789";
+
+/// The browser, the server's address, and the problems found so far.
+struct Pages {
+    b: Browser,
+    driver_port: u16,
+    base: String,
+    dir: PathBuf,
+    problems: Vec<String>,
+}
+
+impl Pages {
+    /// Opens `path` and checks it as `name` at every size.
+    async fn open_and_check(&mut self, path: &str, name: &str) -> Result<(), CmdError> {
+        self.b.goto(&format!("{}{path}", self.base)).await?;
+        self.check(name).await
+    }
+
+    /// Checks the page as it is now as `name` at every size.
+    async fn check(&mut self, name: &str) -> Result<(), CmdError> {
+        let found = check_page(&self.b, self.driver_port, &self.dir, name).await?;
+        self.problems.extend(found);
+        Ok(())
+    }
+}
+
+/// The catalog: the header, the name form, a card per lab. The header marks where the learner
+/// is, and the first Tab reaches the skip link, which moves focus to the main content.
+async fn catalog(p: &mut Pages) -> Result<(), CmdError> {
+    p.open_and_check("/", "catalog").await?;
+    let current = js(
+        &p.b,
+        "return [...document.querySelectorAll('nav.site-nav a[aria-current=page]')].map(a => a.textContent);",
+    )
+    .await;
+    assert_eq!(current, serde_json::json!(["Labs"]));
+    p.b.find(Locator::Css("body")).await?.send_keys(TAB).await?;
+    let focused = js(&p.b, "return document.activeElement.className;").await;
+    assert_eq!(focused, "skip-link", "the first Tab stop");
+    p.b.active_element().await?.send_keys(ENTER).await?;
+    wait_js(
+        &p.b,
+        "document.activeElement === document.getElementById('main')",
+        Duration::from_secs(5),
+    )
+    .await;
+    Ok(())
+}
+
+/// The catalog with a lab of the learner's starting or running: its card's badge.
+async fn catalog_with_a_lab(p: &mut Pages) -> Result<(), CmdError> {
+    p.b.goto(&format!("{}/labs/00-hello", p.base)).await?;
+    p.b.find(Locator::Css("button#start"))
+        .await?
+        .click()
+        .await?;
+    p.b.goto(&format!("{}/", p.base)).await?;
+    wait_js(
+        &p.b,
+        "document.querySelector(\".lab-card[data-lab='00-hello'] .badge\")",
+        Duration::from_secs(30),
+    )
+    .await;
+    p.check("catalog-lab").await
+}
+
+/// A page that is not there: the error page.
+async fn not_found(p: &mut Pages) -> Result<(), CmdError> {
+    p.open_and_check("/labs/no-such-lab", "error").await
+}
+
+/// The instructor's sign-in page.
+async fn instructor_login(p: &mut Pages) -> Result<(), CmdError> {
+    p.open_and_check("/instructor", "instructor").await
+}
+
+/// The join form of a workshop.
+async fn join(p: &mut Pages) -> Result<(), CmdError> {
+    p.open_and_check("/j", "join").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Docker, root and Chromium"]
+async fn the_workspace_pages_fit_every_size_and_pass_axe() {
+    let _gone = kplab_testkit::lab::LabsGone("wa-");
+    let server = Server::start_with("wa-", 2, Some(TOKEN)).await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, b, driver_port) = browser(profile.path(), (1440, 900)).await;
+    let dir = screens_dir(env!("CARGO_TARGET_TMPDIR"));
+    let mut p = Pages {
+        b,
+        driver_port,
+        base: format!("http://{}", server.addr),
+        dir: dir.clone(),
+        problems: Vec::new(),
+    };
+    let result = async {
+        catalog(&mut p).await?;
+        catalog_with_a_lab(&mut p).await?;
+        not_found(&mut p).await?;
+        instructor_login(&mut p).await?;
+        join(&mut p).await?;
+        Ok(())
+    }
+    .await;
+    let Pages { b, problems, .. } = p;
+    let result = close(b, &dir, result).await;
+    server.shutdown().await;
+    result.unwrap();
+    println!("screenshots in {}", dir.display());
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// The checks catch what they are for: a box wider than a phone (named, with its width) and
+/// text too faint to read and an image without a text alternative (axe-core's rules).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium"]
+async fn the_page_checks_catch_overflow_and_axe_violations() {
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, b, driver_port) = browser(profile.path(), (1440, 900)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = "<!doctype html><html lang=en><title>t</title><main>\
+                <div id=wide class='a b' style='width:600px'>wide</div>\
+                <p style='color:#bbb;background:#fff'>faint</p>\
+                <img src='data:image/gif;base64,R0lGODlhAQABAAAAACw=' width=10 height=10>\
+                <div style='overflow-x:auto'><pre style='width:900px'>scrolls inside its box</pre></div>\
+                </main>";
+    let result = async {
+        b.goto(&format!("data:text/html,{}", page.replace('#', "%23")))
+            .await?;
+        let problems = check_page(&b, driver_port, dir.path(), "bad").await?;
+        let text = problems.join("\n");
+        let phone: Vec<&String> = problems
+            .iter()
+            .filter(|p| p.starts_with("bad-phone:"))
+            .collect();
+        assert!(
+            phone
+                .iter()
+                .any(|p| p.contains("div#wide.a.b (600 px wide, 8..608) sticks out of main")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("    pre"),
+            "a box that scrolls is not overflow: {text}"
+        );
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.starts_with("bad-desktop:") && p.contains("wider")),
+            "{text}"
+        );
+        for rule in ["color-contrast", "image-alt"] {
+            assert_eq!(
+                problems
+                    .iter()
+                    .filter(|p| p.contains(&format!("{rule}:")))
+                    .count(),
+                3,
+                "{rule} at every size: {text}"
+            );
+        }
+        assert!(dir.path().join("bad-phone.png").exists());
+        Ok(())
+    }
+    .await;
+    close(b, dir.path(), result).await.unwrap();
+}
