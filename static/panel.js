@@ -309,7 +309,7 @@
           rows.push({ cls, cells: [`${hp.table}:${hp.chain}`, hp.verdict + (hp.target ? " " + hp.target : "") + (hp.map ? ` (map @${hp.map})` : ""), hp.rule || `(${hp.kind})`, `${p.src}:${p.sport} → ${p.dst}:${p.dport}`] });
         }
         const kdiv = h("div", { id: "trace-kernel" });
-        kdiv.appendChild(h("h4", {}, `Kernel (${k.mode === "nftables" ? "nftrace, nft monitor trace" : "TRACE"}): ${k.verdict}${k.dnat ? ", DNAT to " + k.dnat : ""}${k.masqueraded ? ", masqueraded" : ""}`));
+        kdiv.appendChild(h("h3", {}, `Kernel (${k.mode === "nftables" ? "nftrace, nft monitor trace" : "TRACE"}): ${k.verdict}${k.dnat ? ", DNAT to " + k.dnat : ""}${k.masqueraded ? ", masqueraded" : ""}`));
         kdiv.appendChild(hopsTable(rows, "kernel"));
         if (k.conntrack) kdiv.appendChild(h("p", {}, `conntrack: ${k.conntrack.original}  ⇄  ${k.conntrack.reply} ${k.conntrack.state}`));
         cols.appendChild(kdiv);
@@ -317,10 +317,10 @@
       const m = t.model;
       const mdiv = h("div", { id: "trace-model" });
       if (m.unsupported) {
-        mdiv.appendChild(h("h4", {}, "Model"));
+        mdiv.appendChild(h("h3", {}, "Model"));
         mdiv.appendChild(h("p", { class: "model-unsupported", id: "trace-model-unsupported" }, `kube-proxy on ${t.node} runs in nftables mode: ${m.unsupported}.${t.kernel ? "" : " Choose \"send a real packet\" to see the kernel's trace."}`));
       } else {
-      mdiv.appendChild(h("h4", {}, `Model: ${m.verdict}${m.dnat ? ", DNAT to " + m.dnat : ""} (branch probability ${m.probability.toFixed(4)})`));
+      mdiv.appendChild(h("h3", {}, `Model: ${m.verdict}${m.dnat ? ", DNAT to " + m.dnat : ""} (branch probability ${m.probability.toFixed(4)})`));
       mdiv.appendChild(hopsTable(m.hops.map((x) => ({ cls: x.rule.includes("-j DNAT") ? "dnat" : x.rule.includes("-j MASQUERADE") ? "masq" : "", cells: [`${x.table}:${x.chain}`, `#${x.index}`, x.rule, x.probability ? `p=${x.probability}` : ""] })), "model"));
       if (!t.kernel) for (const x of m.hops) traced.chains.add(`${x.table}:${x.chain}`);
       }

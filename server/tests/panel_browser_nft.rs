@@ -188,7 +188,7 @@ async fn an_nftables_node_is_drawn_beside_iptables_at_three_widths() {
                 .click()
                 .await
                 .unwrap();
-            let head = wait_js(&b, "document.querySelector('#trace-kernel h4') && document.querySelector('#trace-kernel h4').textContent", Duration::from_secs(10)).await;
+            let head = wait_js(&b, "document.querySelector('#trace-kernel h3') && document.querySelector('#trace-kernel h3').textContent", Duration::from_secs(10)).await;
             assert!(head.as_str().unwrap().contains("nftrace"), "{head}");
             assert!(
                 head.as_str().unwrap().contains("DNAT to 10.244.1.2:80"),

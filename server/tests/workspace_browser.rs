@@ -102,6 +102,150 @@ async fn join(p: &mut Pages) -> Result<(), CmdError> {
     p.open_and_check("/j", "join").await
 }
 
+/// Types `keys` into node-1's terminal.
+async fn type_on_node_1(p: &Pages, keys: &str) -> Result<(), CmdError> {
+    p.b.find(Locator::Css(
+        ".term[data-host='node-1'] textarea.xterm-helper-textarea",
+    ))
+    .await?
+    .send_keys(keys)
+    .await
+}
+
+/// A running lab (the one `catalog_with_a_lab` started) with a Service, then each view of the
+/// packets panel with a result in it: the chain graph, a packet trace's hop tables, the rule
+/// diff's snapshot lists, a spread histogram.
+async fn lab_running(p: &mut Pages) -> Result<(), CmdError> {
+    p.b.goto(&format!("{}/labs/00-hello", p.base)).await?;
+    let rows = ".term[data-host='node-1'] .xterm-rows";
+    wait_js(
+        &p.b,
+        &format!("(document.querySelector(\"{rows}\") || {{}}).textContent.includes('node-1')"),
+        Duration::from_secs(120),
+    )
+    .await;
+    type_on_node_1(
+        p,
+        &format!("kubectl create deployment web --image=kplab/echo --replicas=2 && kubectl expose deployment web --port=80 && kubectl rollout status deployment web{ENTER}"),
+    )
+    .await?;
+    wait_js(
+        &p.b,
+        &format!(
+            "document.querySelector(\"{rows}\").textContent.includes('successfully rolled out')"
+        ),
+        Duration::from_secs(90),
+    )
+    .await;
+    p.check("lab").await?;
+
+    js(
+        &p.b,
+        "document.getElementById('panel').open = true; return 1;",
+    )
+    .await;
+    wait_js(
+        &p.b,
+        "document.getElementById('graph-status').textContent.includes('chains')",
+        Duration::from_secs(30),
+    )
+    .await;
+    p.check("lab-panel-graph").await?;
+
+    let view = |v: &str| format!(".panel-tabs button[data-view='{v}']");
+    p.b.find(Locator::Css(&view("trace")))
+        .await?
+        .click()
+        .await?;
+    for (field, value) in [("from", "node-2"), ("to", "web")] {
+        let input =
+            p.b.find(Locator::Css(&format!("#trace-form input[name={field}]")))
+                .await?;
+        input.clear().await?;
+        input.send_keys(value).await?;
+    }
+    p.b.find(Locator::Css("#trace-run")).await?.click().await?;
+    wait_js(
+        &p.b,
+        "document.querySelector('#trace-result table.hops')",
+        Duration::from_secs(60),
+    )
+    .await;
+    p.check("lab-panel-trace").await?;
+
+    p.b.find(Locator::Css(&view("diff"))).await?.click().await?;
+    wait_js(
+        &p.b,
+        "document.getElementById('diff-status').textContent.length > 0",
+        Duration::from_secs(30),
+    )
+    .await;
+    p.check("lab-panel-diff").await?;
+
+    p.b.find(Locator::Css(&view("spread")))
+        .await?
+        .click()
+        .await?;
+    let count =
+        p.b.find(Locator::Css("#spread-form input[name=count]"))
+            .await?;
+    count.clear().await?;
+    count.send_keys("40").await?;
+    p.b.find(Locator::Css("#spread-run")).await?.click().await?;
+    wait_js(
+        &p.b,
+        "document.querySelector('#spread-result svg')",
+        Duration::from_secs(60),
+    )
+    .await;
+    p.check("lab-panel-spread").await
+}
+
+/// The instructor's pages: signed in, a workshop created from the catalog's checkboxes, its
+/// dashboard; then the join page that names the workshop from its link.
+async fn workshop(p: &mut Pages) -> Result<(), CmdError> {
+    p.b.goto(&format!("{}/instructor", p.base)).await?;
+    p.b.find(Locator::Css("#token"))
+        .await?
+        .send_keys(TOKEN)
+        .await?;
+    // Each click submits a form: wait for the next page's element, not for the click.
+    p.b.find(Locator::Css("#login")).await?.click().await?;
+    p.b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#create-form #ws-name"))
+        .await?
+        .send_keys("Tuesday class")
+        .await?;
+    // The first lab of the catalog is ticked already.
+    let ticked = js(
+        &p.b,
+        "return document.getElementById('lab-00-hello').checked;",
+    )
+    .await;
+    assert_eq!(ticked, serde_json::json!(true));
+    p.b.find(Locator::Css("#create")).await?.click().await?;
+    p.b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#dashboard #join-code"))
+        .await?;
+    p.check("dashboard").await?;
+    let code = p.b.find(Locator::Css("#join-code")).await?.text().await?;
+    p.open_and_check(&format!("/j/{}", code.trim()), "join-named")
+        .await?;
+    let named = js(
+        &p.b,
+        "return document.body.textContent.includes('Tuesday class');",
+    )
+    .await;
+    assert_eq!(
+        named,
+        serde_json::json!(true),
+        "the join page names the workshop"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Docker, root and Chromium"]
 async fn the_workspace_pages_fit_every_size_and_pass_axe() {
@@ -123,6 +267,8 @@ async fn the_workspace_pages_fit_every_size_and_pass_axe() {
         not_found(&mut p).await?;
         instructor_login(&mut p).await?;
         join(&mut p).await?;
+        lab_running(&mut p).await?;
+        workshop(&mut p).await?;
         Ok(())
     }
     .await;
