@@ -15,41 +15,14 @@ use std::time::Duration;
 use kplab::domain::config::{Config, ServeArgs};
 use kplab::engine::runtime::DockerRuntime;
 use kplab::web::state::AppState;
-use scraper::{ElementRef, Html, Selector};
+use kplab_testkit::html::{all, one, sel, text};
+use scraper::{ElementRef, Html};
 use web_support::{repo, Client};
 
 const HOSTILE: &str = "\n\n<script>window.kplabPwned = 1</script>\n\n\
 <img src=\"x\" onerror=\"window.kplabPwned = 2\">\n\n\
 [a bad link](javascript:alert(1))\n\n\
 <div onclick=\"alert(1)\" style=\"position:fixed\">clickjack</div>\n";
-
-fn sel(css: &str) -> Selector {
-    Selector::parse(css).unwrap_or_else(|e| panic!("selector {css}: {e:?}"))
-}
-
-fn all<'a>(doc: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
-    doc.select(&sel(css)).collect()
-}
-
-fn one<'a>(doc: &'a Html, css: &str) -> ElementRef<'a> {
-    let found = all(doc, css);
-    assert_eq!(
-        found.len(),
-        1,
-        "expected exactly one {css}, found {}:\n{}",
-        found.len(),
-        doc.html()
-    );
-    found[0]
-}
-
-fn text(e: ElementRef<'_>) -> String {
-    e.text()
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 fn attr<'a>(e: ElementRef<'a>, name: &str) -> &'a str {
     e.value()

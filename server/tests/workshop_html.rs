@@ -7,45 +7,10 @@
 //! or script of the workshops draws an emoji.
 
 use kplab_testkit::fake::FakeRuntime;
+use kplab_testkit::html::{all, none, one, text};
 use kplab_testkit::web::{request, Client, Resp, Server};
 use kplab_testkit::workshop::{Instructor, TOKEN};
-use scraper::{ElementRef, Html, Selector};
-
-fn sel(css: &str) -> Selector {
-    Selector::parse(css).unwrap_or_else(|e| panic!("selector {css}: {e:?}"))
-}
-
-fn all<'a>(doc: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
-    doc.select(&sel(css)).collect()
-}
-
-fn one<'a>(doc: &'a Html, css: &str) -> ElementRef<'a> {
-    let found = all(doc, css);
-    assert_eq!(
-        found.len(),
-        1,
-        "expected exactly one {css}, found {}:\n{}",
-        found.len(),
-        doc.html()
-    );
-    found[0]
-}
-
-fn none(doc: &Html, css: &str) {
-    assert!(
-        all(doc, css).is_empty(),
-        "no {css} expected:\n{}",
-        doc.html()
-    );
-}
-
-fn text(e: ElementRef<'_>) -> String {
-    e.text()
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use scraper::{ElementRef, Html};
 
 fn attr<'a>(e: ElementRef<'a>, name: &str) -> Option<&'a str> {
     e.value().attr(name)

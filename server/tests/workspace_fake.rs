@@ -9,22 +9,11 @@ use std::time::Duration;
 use kplab::engine::runtime::Health;
 use kplab::store::{Status, TaskResult};
 use kplab_testkit::fake::FakeRuntime;
+use kplab_testkit::html::{all, text};
 use kplab_testkit::web::{Client, Server};
-use scraper::{ElementRef, Html, Selector};
+use scraper::Html;
 
 const WITHIN: Duration = Duration::from_secs(20);
-
-fn all<'a>(doc: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
-    doc.select(&Selector::parse(css).unwrap()).collect()
-}
-
-fn text(e: ElementRef<'_>) -> String {
-    e.text()
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 fn one_text(doc: &Html, css: &str) -> String {
     let found = all(doc, css);

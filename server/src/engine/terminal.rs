@@ -171,6 +171,56 @@ impl Shells {
     }
 }
 
+/// Sends a socket the shell's recent output; the live output to follow, or `None` when the
+/// socket is gone or the shell has ended (then said, and the socket closed).
+async fn attach_socket<S>(ws_tx: &mut S, shell: &Shell) -> Option<broadcast::Receiver<Vec<u8>>>
+where
+    S: Sink<Frame> + Unpin + Send,
+{
+    let (replay, live, closed) = shell.attach();
+    if !replay.is_empty() && ws_tx.send(Frame::Binary(replay)).await.is_err() {
+        return None;
+    }
+    if closed {
+        end(ws_tx).await;
+        return None;
+    }
+    Some(live)
+}
+
+/// Forwards one chunk of the shell's output to a socket (`who`: client or viewer, for the
+/// log); false when the pump should stop (the shell ended, or the socket is gone).
+async fn forward<S>(
+    ws_tx: &mut S,
+    out: Result<Vec<u8>, broadcast::error::RecvError>,
+    who: &str,
+) -> bool
+where
+    S: Sink<Frame> + Unpin + Send,
+{
+    match out {
+        Ok(bytes) if bytes.is_empty() => {
+            end(ws_tx).await;
+            false
+        }
+        Ok(bytes) => ws_tx.send(Frame::Binary(bytes)).await.is_ok(),
+        Err(broadcast::error::RecvError::Lagged(n)) => {
+            tracing::debug!(skipped = n, who, "terminal socket lagged");
+            true
+        }
+        Err(broadcast::error::RecvError::Closed) => false,
+    }
+}
+
+/// Tells a socket the shell ended, and closes it.
+async fn end<S>(ws_tx: &mut S)
+where
+    S: Sink<Frame> + Unpin + Send,
+{
+    let _ = ws_tx.send(Frame::Text(r#"{"type":"exit"}"#.into())).await;
+    let _ = ws_tx.send(Frame::Close).await;
+}
+
 /// Pumps between a WebSocket (as a `Sink`/`Stream` of [`Frame`]) and a shell until either
 /// side ends. `on_input` is called for each chunk the user types (idle tracking).
 pub async fn pump<S, R, E>(
@@ -182,32 +232,13 @@ pub async fn pump<S, R, E>(
     S: Sink<Frame> + Unpin + Send,
     R: Stream<Item = Result<Frame, E>> + Unpin + Send,
 {
-    let (replay, mut live, closed) = shell.attach();
-    if !replay.is_empty() && ws_tx.send(Frame::Binary(replay)).await.is_err() {
+    let Some(mut live) = attach_socket(&mut ws_tx, &shell).await else {
         return;
-    }
-    if closed {
-        let _ = ws_tx.send(Frame::Text(r#"{"type":"exit"}"#.into())).await;
-        let _ = ws_tx.send(Frame::Close).await;
-        return;
-    }
+    };
     loop {
         tokio::select! {
-            out = live.recv() => match out {
-                Ok(bytes) if bytes.is_empty() => {
-                    let _ = ws_tx.send(Frame::Text(r#"{"type":"exit"}"#.into())).await;
-                    let _ = ws_tx.send(Frame::Close).await;
-                    return;
-                }
-                Ok(bytes) => {
-                    if ws_tx.send(Frame::Binary(bytes)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(skipped = n, "terminal client lagged");
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+            out = live.recv() => if !forward(&mut ws_tx, out, "client").await {
+                return;
             },
             msg = ws_rx.next() => match msg {
                 Some(Ok(Frame::Binary(bytes))) => {
@@ -262,32 +293,13 @@ where
     if ws_tx.send(size_frame(first)).await.is_err() {
         return;
     }
-    let (replay, mut live, closed) = shell.attach();
-    if !replay.is_empty() && ws_tx.send(Frame::Binary(replay)).await.is_err() {
+    let Some(mut live) = attach_socket(&mut ws_tx, &shell).await else {
         return;
-    }
-    if closed {
-        let _ = ws_tx.send(Frame::Text(r#"{"type":"exit"}"#.into())).await;
-        let _ = ws_tx.send(Frame::Close).await;
-        return;
-    }
+    };
     loop {
         tokio::select! {
-            out = live.recv() => match out {
-                Ok(bytes) if bytes.is_empty() => {
-                    let _ = ws_tx.send(Frame::Text(r#"{"type":"exit"}"#.into())).await;
-                    let _ = ws_tx.send(Frame::Close).await;
-                    return;
-                }
-                Ok(bytes) => {
-                    if ws_tx.send(Frame::Binary(bytes)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(skipped = n, "terminal viewer lagged");
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+            out = live.recv() => if !forward(&mut ws_tx, out, "viewer").await {
+                return;
             },
             changed = sizes.changed() => {
                 if changed.is_err() {

@@ -128,6 +128,19 @@ pub struct LabSummary {
     pub server: Option<String>,
 }
 
+impl LabSummary {
+    /// A lab with nothing known of it yet but its name.
+    fn named(name: String) -> LabSummary {
+        LabSummary {
+            name,
+            network: None,
+            containers: BTreeMap::new(),
+            hosts: Vec::new(),
+            server: None,
+        }
+    }
+}
+
 /// What `down` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DownReport {
@@ -658,13 +671,9 @@ impl Driver {
                 .map(|h| h.split(',').map(str::to_string).collect())
                 .unwrap_or_default();
             let server = server_label(n.labels.as_ref());
-            let entry = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
-                name: lab,
-                network: None,
-                containers: BTreeMap::new(),
-                hosts: Vec::new(),
-                server: None,
-            });
+            let entry = labs
+                .entry(lab.clone())
+                .or_insert_with(|| LabSummary::named(lab));
             entry.network = n.name;
             entry.hosts = hosts;
             entry.server = entry.server.take().or(server);
@@ -676,13 +685,9 @@ impl Driver {
             let name = container_name(&c).unwrap_or_default();
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
             let server = server_label(c.labels.as_ref());
-            let entry = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
-                name: lab,
-                network: None,
-                containers: BTreeMap::new(),
-                hosts: Vec::new(),
-                server: None,
-            });
+            let entry = labs
+                .entry(lab.clone())
+                .or_insert_with(|| LabSummary::named(lab));
             entry.containers.insert(name, state);
             entry.server = entry.server.take().or(server);
         }

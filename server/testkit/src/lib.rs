@@ -9,6 +9,7 @@
 //!   learner's cookie, a terminal WebSocket client;
 //! - [`workshop`]: the instructor's side and the dashboard's event stream;
 //! - [`browser`]: headless Chromium through chromedriver;
+//! - [`html`]: pages read with CSS selectors;
 //! - [`page_check`]: what every page must pass at phone, laptop and desktop sizes: no
 //!   sideways overflow, no serious axe-core violation; screenshots;
 //! - [`lab`]: real labs on Docker for the end-to-end tests;
@@ -16,6 +17,7 @@
 
 pub mod browser;
 pub mod fake;
+pub mod html;
 pub mod lab;
 pub mod page_check;
 pub mod store;
