@@ -30,7 +30,10 @@ pub async fn run_task(
             Err(e) => (false, e),
         };
         if !passed && hint.is_none() {
-            hint = c.hint().map(str::to_string).or_else(|| task.hint.clone());
+            hint = c
+                .hint()
+                .map(str::to_string)
+                .or_else(|| task.hints().first().cloned());
         }
         checks.push(CheckOutcome {
             kind: c.kind().into(),
