@@ -1022,6 +1022,12 @@ fn check_problems(c: &Check, hosts: &BTreeSet<String>) -> Vec<String> {
             if a.command.is_some() && !hosts.contains(&a.host) {
                 p.push(format!("host {:?} is not a host of this lab", a.host));
             }
+            if a.exact && a.tolerance.is_some() {
+                p.push("has both `exact` and `tolerance`; an exact answer is compared as text, choose one".into());
+            }
+            if a.tolerance.is_some_and(|t| !(t >= 0.0 && t.is_finite())) {
+                p.push("tolerance must be a number of 0 or more".into());
+            }
         }
         Check::Command(c) => {
             if !hosts.contains(&c.host) {

@@ -129,14 +129,15 @@ async fn run_check(
             };
             let expected = match (&a.expected, &a.command) {
                 (Some(e), _) => e.clone(),
-                (None, Some(cmd)) => sh(rt, sandbox, &a.host, cmd).await?.trim().to_string(),
+                (None, Some(cmd)) => sh(rt, sandbox, &a.host, cmd)
+                    .await
+                    .map_err(|e| format!("could not work out the expected answer: {e}"))?
+                    .trim()
+                    .to_string(),
                 (None, None) => return Err("the check has no expected answer".into()),
             };
-            if a.accepts(given, &expected) {
-                Ok((true, format!("{} is right", given.trim())))
-            } else {
-                Ok((false, format!("{} is not right", given.trim())))
-            }
+            let v = a.judge(given, &expected);
+            Ok((v.accepted, v.detail))
         }
         Check::Command(c) => {
             // The exit status is part of the verdict, so no `sh` (which fails on non-zero).
