@@ -54,14 +54,20 @@ impl Check {
             Check::Rules(c) => c
                 .title
                 .clone()
-                .unwrap_or_else(|| format!("{} rule assertion(s) on {}", c.assert.len(), c.node)),
+                .unwrap_or_else(|| format!("the rules on {}", c.node)),
             Check::Probe(c) => c.title.clone().unwrap_or_else(|| {
+                let what = match c.expect {
+                    ProbeExpect::Reachable => "answered",
+                    ProbeExpect::Dropped => "dropped",
+                    ProbeExpect::Rejected => "refused",
+                };
                 format!(
-                    "{} connection(s) from {} to {}: {}",
+                    "{} connection{} from {} to {} {}",
                     c.count,
+                    if c.count == 1 { "" } else { "s" },
                     c.from,
                     c.target,
-                    c.expect.as_str()
+                    what
                 )
             }),
             Check::State(c) => c.title.clone().unwrap_or_else(|| {
@@ -727,27 +733,38 @@ impl CommandCheck {
         self.exit.unwrap_or(0)
     }
 
-    /// Judges a finished run: `(passed, detail)`. The detail names what differed.
+    /// Judges a finished run: `(passed, detail)`. The detail says what the command did and,
+    /// when that is not what the check asks, what it asks.
     pub fn evaluate(&self, code: i64, stdout: &str, stderr: &str) -> (bool, String) {
         let out = stdout.trim();
         let shown = excerpt(out);
+        let printed = if shown.is_empty() {
+            "the output is empty".to_string()
+        } else {
+            format!("the output is {shown:?}")
+        };
         if code != self.exit_status() {
             let err = excerpt(stderr.trim());
-            let tail = if !err.is_empty() {
-                format!(": {err}")
+            let said = if !err.is_empty() {
+                format!(" (it said: {err})")
             } else if !shown.is_empty() {
-                format!(": {shown}")
+                format!(" (it printed: {shown})")
             } else {
                 String::new()
             };
-            return (
-                false,
-                format!("exited {code}, expected {}{tail}", self.exit_status()),
-            );
+            let wants = if self.exit_status() == 0 {
+                "the task wants it to succeed (exit 0)".to_string()
+            } else {
+                format!("the task wants exit {}", self.exit_status())
+            };
+            return (false, format!("the command exited {code}{said}; {wants}"));
         }
         if let Some(want) = &self.contains {
             if !stdout.contains(want.as_str()) {
-                return (false, format!("output {shown:?} does not contain {want:?}"));
+                return (
+                    false,
+                    format!("{printed}; the task wants it to include {want:?}"),
+                );
             }
         }
         if let Some(pattern) = &self.matches {
@@ -756,16 +773,26 @@ impl CommandCheck {
                 Ok(_) => {
                     return (
                         false,
-                        format!("output {shown:?} does not match /{pattern}/"),
+                        format!("{printed}; the task wants it to match /{pattern}/"),
                     )
                 }
-                Err(e) => return (false, format!("bad regex {pattern:?}: {e}")),
+                Err(e) => {
+                    return (
+                        false,
+                        format!("the check's pattern {pattern:?} is not a valid regex: {e}"),
+                    )
+                }
             }
         }
-        if shown.is_empty() {
-            (true, format!("exit {code}"))
+        let did = if code == 0 {
+            "the command succeeded".to_string()
         } else {
-            (true, format!("exit {code}: {shown}"))
+            format!("the command exited {code}, as the task wants")
+        };
+        match (shown.is_empty(), code == 0) {
+            (true, _) => (true, did),
+            (false, true) => (true, format!("{did} and printed: {shown}")),
+            (false, false) => (true, format!("{did}, and printed: {shown}")),
         }
     }
 }
@@ -809,17 +836,24 @@ mod tests {
         };
         assert_eq!(c.host, "node-2");
         assert_eq!(c.exit_status(), 0);
-        assert_eq!(c.evaluate(0, "3\n", ""), (true, "exit 0: 3".to_string()));
+        assert_eq!(
+            c.evaluate(0, "3\n", ""),
+            (true, "the command succeeded and printed: 3".to_string())
+        );
         assert_eq!(
             c.evaluate(0, "0\n", ""),
             (
                 false,
-                "output \"0\" does not match /^[1-9][0-9]*$/".to_string()
+                "the output is \"0\"; the task wants it to match /^[1-9][0-9]*$/".to_string()
             )
         );
         assert_eq!(
             c.evaluate(1, "", "grep: no match\n"),
-            (false, "exited 1, expected 0: grep: no match".to_string())
+            (
+                false,
+                "the command exited 1 (it said: grep: no match); the task wants it to succeed (exit 0)"
+                    .to_string()
+            )
         );
         let d: Check = serde_yaml_ng::from_str(
             "kind: command\nrun: curl -s x\nexit: 7\ncontains: ESTABLISHED\n",
@@ -833,7 +867,15 @@ mod tests {
         assert!(d.evaluate(7, "tcp ESTABLISHED src=1", "").0);
         assert_eq!(
             d.evaluate(7, "TIME_WAIT", "").1,
-            "output \"TIME_WAIT\" does not contain \"ESTABLISHED\""
+            "the output is \"TIME_WAIT\"; the task wants it to include \"ESTABLISHED\""
+        );
+        assert_eq!(
+            d.evaluate(7, "tcp ESTABLISHED", "").1,
+            "the command exited 7, as the task wants, and printed: tcp ESTABLISHED"
+        );
+        assert_eq!(
+            d.evaluate(0, "", "").1,
+            "the command exited 0; the task wants exit 7"
         );
         assert_eq!(
             Check::Command(d.clone()).describe(),
