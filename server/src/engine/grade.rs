@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use labkit::check::{glob, ChainSel, ProbeCheck, RuleAssert, RuleSel, SourceIp, StateCheck};
-use labkit::wire::{CheckOutcome, Failure, ProbeReport, TaskOutcome};
+use labkit::wire::{CheckOutcome, Failure, Flow, Forgotten, ProbeReport, TaskOutcome};
 use labkit::{Check, Task};
 use netrules::save::{Dump, SaveChain, SaveRule};
 
@@ -129,6 +129,14 @@ async fn run_check(
             let out = sh(rt, sandbox, &host, &cmd).await?;
             let report: ProbeReport =
                 serde_json::from_str(out.trim()).map_err(|e| format!("bad probe report: {e}"))?;
+            // A fixed source port is a flow the lab's own client may share: leave it be.
+            if p.source_port.is_none() {
+                let target_node = p
+                    .target
+                    .strip_prefix("nodeport:")
+                    .and_then(|r| r.split('/').next());
+                forget_probe_traffic(rt, sandbox, &host, target_node, &report).await;
+            }
             Ok(eval_probe(p, &report))
         }
         Check::Answer(a) => {
@@ -156,6 +164,91 @@ async fn run_check(
             Ok(c.evaluate(out.code, &out.stdout, &out.stderr))
         }
     }
+}
+
+/// The connections a probe made, as the original direction of their conntrack entries on the
+/// host it ran on (and, for a pod, on that pod's node, which routes its packets unchanged).
+pub fn probe_flows(r: &ProbeReport) -> Vec<Flow> {
+    let mut flows: Vec<Flow> = r
+        .attempts
+        .iter()
+        .filter_map(|a| a.local.as_deref())
+        .filter_map(|local| Flow::parse(&format!("{},{local},{}", r.protocol, r.target)))
+        .collect();
+    flows.sort();
+    flows.dedup();
+    flows
+}
+
+/// The node a pod address belongs to: the contract gives node-N the pod CIDR 10.244.N.0/24
+/// (docker/agent CONTRACTS.md).
+pub fn pod_node(addr: &str) -> Option<String> {
+    let ip: std::net::Ipv4Addr = addr
+        .rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .parse()
+        .ok()?;
+    let [a, b, n, _] = ip.octets();
+    (a == 10 && b == 244 && n > 0).then(|| format!("node-{n}"))
+}
+
+/// Deletes the probe's own connections from conntrack on every host they crossed, so that a
+/// learner's `conntrack -L` shows their traffic and not the grader's: on the host the probe
+/// ran on (a node, the client, or a pod's node), on the node a NodePort target names, and on
+/// each node the connections went on to after DNAT (found from the reply direction of the
+/// entries deleted first: its pod address names the node, and the reversed reply is the
+/// entry's original direction there, masquerade and all). Only entries with exactly these
+/// tuples go. Left behind: the VXLAN overlay's own UDP entries between nodes (one per flow
+/// hash, shared with the learner's traffic) and, if conntrack runs in a pod's own network
+/// namespace, the entries there. A failure is logged, never a failed check.
+async fn forget_probe_traffic(
+    rt: &dyn LabRuntime,
+    sandbox: &str,
+    host: &str,
+    target_node: Option<&str>,
+    r: &ProbeReport,
+) {
+    let flows = probe_flows(r);
+    if flows.is_empty() {
+        return;
+    }
+    let mut first = vec![(host.to_string(), flows.clone())];
+    if let Some(n) = target_node.filter(|n| *n != host) {
+        first.push((n.to_string(), flows));
+    }
+    let mut next: BTreeMap<String, Vec<Flow>> = BTreeMap::new();
+    for (h, fl) in first {
+        for reply in forget_on(rt, sandbox, &h, &fl).await.replies {
+            if let Some(n) = pod_node(&reply.src).filter(|n| *n != h) {
+                next.entry(n).or_default().push(reply.reversed());
+            }
+        }
+    }
+    for (h, fl) in next {
+        forget_on(rt, sandbox, &h, &fl).await;
+    }
+}
+
+/// `kplab-conntrack-forget` on `host`; what it deleted (nothing when it failed, logged).
+async fn forget_on(rt: &dyn LabRuntime, sandbox: &str, host: &str, flows: &[Flow]) -> Forgotten {
+    let mut argv = vec![
+        "kplab-agent".to_string(),
+        "kplab-conntrack-forget".to_string(),
+    ];
+    argv.extend(flows.iter().map(Flow::arg));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = match rt.exec(sandbox, host, &argv).await {
+        Ok(o) if o.code == 0 => o,
+        Ok(o) => {
+            tracing::warn!(lab.sandbox = %sandbox, host, code = o.code, stderr = %o.stderr.trim(), "forgetting the probe's conntrack entries failed");
+            return Forgotten::default();
+        }
+        Err(e) => {
+            tracing::warn!(lab.sandbox = %sandbox, host, error = %e, "forgetting the probe's conntrack entries failed");
+            return Forgotten::default();
+        }
+    };
+    serde_json::from_str(out.stdout.trim()).unwrap_or_default()
 }
 
 /// The kubectl command of a `state` check.
@@ -1177,6 +1270,29 @@ mod tests {
             d,
             "1 of 3 connections from client to 10.96.0.50:80 were answered (1 refused, 1 timed out); the task wants every connection answered"
         );
+    }
+
+    #[test]
+    fn probe_flows_and_the_nodes_they_go_on_to() {
+        let mut r = report(vec![
+            attempt(Some("a"), "10.0.0.5:1", None),
+            attempt(None, "", Some(Failure::Timeout)),
+        ]);
+        r.attempts[1].local = Some("10.0.0.5:40001".into());
+        let flows: Vec<String> = probe_flows(&r).iter().map(Flow::arg).collect();
+        assert_eq!(
+            flows,
+            [
+                "tcp,10.0.0.5:40000,10.96.0.50:80",
+                "tcp,10.0.0.5:40001,10.96.0.50:80"
+            ]
+        );
+        r.attempts[0].local = Some("10.0.0.5:40000; reboot".into());
+        assert_eq!(probe_flows(&r).len(), 1, "only well-formed tuples");
+        assert_eq!(pod_node("10.244.2.7:80").as_deref(), Some("node-2"));
+        assert_eq!(pod_node("10.244.1.0:30179").as_deref(), Some("node-1"));
+        assert_eq!(pod_node("172.30.30.10:30080"), None);
+        assert_eq!(pod_node("10.96.0.50:80"), None);
     }
 
     #[test]
