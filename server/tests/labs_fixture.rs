@@ -319,7 +319,7 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
     let p = problems(wrong);
     assert!(
         p.contains(
-            "task \"count\" fails after the solution: answer check \"your answer\": 7 is not right"
+            "task \"count\" fails after the solution: answer check \"your answer\": 7 is not the answer"
         ),
         "{p}"
     );

@@ -75,7 +75,7 @@ async fn a_learner_completes_a_task_in_the_browser() {
         )
         .await;
         let detail = text_of(&b, "#task-create-web .result").await;
-        assert!(detail.contains("{.spec.replicas} = 2"), "{detail}");
+        assert!(detail.contains("deployment web: replicas is 2"), "{detail}");
         let png = b.screenshot().await?;
         std::fs::write(out_dir.join("lab.png"), &png).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");

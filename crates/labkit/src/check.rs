@@ -54,14 +54,20 @@ impl Check {
             Check::Rules(c) => c
                 .title
                 .clone()
-                .unwrap_or_else(|| format!("{} rule assertion(s) on {}", c.assert.len(), c.node)),
+                .unwrap_or_else(|| format!("the rules on {}", c.node)),
             Check::Probe(c) => c.title.clone().unwrap_or_else(|| {
+                let what = match c.expect {
+                    ProbeExpect::Reachable => "answered",
+                    ProbeExpect::Dropped => "dropped",
+                    ProbeExpect::Rejected => "refused",
+                };
                 format!(
-                    "{} connection(s) from {} to {}: {}",
+                    "{} connection{} from {} to {} {}",
                     c.count,
+                    if c.count == 1 { "" } else { "s" },
                     c.from,
                     c.target,
-                    c.expect.as_str()
+                    what
                 )
             }),
             Check::State(c) => c.title.clone().unwrap_or_else(|| {
@@ -394,6 +400,22 @@ pub struct StateCheck {
 
 /// `kind: answer`: the learner's answer against `expected` or against the trimmed output
 /// of `command` run live on `host`.
+///
+/// How answers compare (both sides alike; see [`AnswerCheck::judge`]):
+/// * always: leading and trailing whitespace is dropped and every run of whitespace inside
+///   counts as one space (`  Foo   bar ` is `Foo bar`); `ignore_case` also ignores case;
+/// * `exact: true`: nothing more: the characters must be the same (for a string the task
+///   asks to be typed "exactly as written", e.g. kube-proxy's `0.3333333333`);
+/// * a number (`expected` such as `3`, `0.5`, `.25`, `1/3` or `33.3%`): the answer may be
+///   written in any of those forms and is compared as a number: within `tolerance` when the
+///   check gives one, else within half a unit of the expected value's last written digit
+///   (`0.333` accepts 0.3325..0.3335, so `1/3` and `.3334` pass, `0.33` does not); a whole
+///   number (`3`, `50%`) must be equal (`3.0` passes, `3.4` does not), a fraction `1/3` to
+///   3 decimals. A `tolerance` with an expected value that is no number accepts nothing;
+/// * an IP address or `IP:port` (`10.96.0.10:80`, `[fd00::1]:80`): compared as an address
+///   and a port number, so `10.96.0.10 : 80` and `10.96.0.10:080` pass, a port where none is
+///   wanted does not;
+/// * anything else: as text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerCheck {
@@ -415,27 +437,266 @@ pub struct AnswerCheck {
     /// Compare case-insensitively.
     #[serde(default)]
     pub ignore_case: bool,
+    /// Compare the characters only (after whitespace is trimmed and collapsed): no reading as
+    /// a number or an address.
+    #[serde(default)]
+    pub exact: bool,
     /// Shown when this check is the first that fails.
     #[serde(default)]
     pub hint: Option<String>,
 }
 
+/// The verdict on an answer, and what to tell the learner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Accepted?
+    pub accepted: bool,
+    /// One sentence: that it is right, or what is wrong and which form is wanted. It never
+    /// names the expected answer.
+    pub detail: String,
+}
+
+/// A number as an answer may write it: decimal, fraction or percentage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Number {
+    /// Its value (`33.3%` is 0.333).
+    pub value: f64,
+    /// Half a unit of its last written digit, on the scale of `value` (`0.333`: 0.0005;
+    /// `33.3%`: 0.0005; `3`: 0, a whole number is exact; `1/3`: 0.0005, three decimals).
+    pub half_unit: f64,
+}
+
+/// Leading and trailing whitespace dropped, every inner run of whitespace one space.
+pub fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A plain decimal: `3`, `-0.5`, `.25`, `3.`; its value and its number of decimals.
+fn decimal(s: &str) -> Option<(f64, usize)> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let value: f64 = s.parse().ok().or_else(|| {
+        // `.5` and `-.5` parse; `3.` does too; `+.5`: add the zero.
+        format!("0{}", s.trim_start_matches('+')).parse().ok()
+    })?;
+    value.is_finite().then_some((value, frac.len()))
+}
+
+/// Reads `s` (whitespace already collapsed) as a number: `0.333`, `.3333`, `1/3`, `33.3%`,
+/// `1 / 3`, `33.3 %`. No exponents, no thousands separators.
+pub fn parse_number(s: &str) -> Option<Number> {
+    let s = s.trim();
+    if let Some(pct) = s.strip_suffix('%') {
+        let (v, decimals) = decimal(pct.trim_end())?;
+        let half_unit = if decimals == 0 {
+            0.0
+        } else {
+            0.5 * 10f64.powi(-(decimals as i32)) / 100.0
+        };
+        return Some(Number {
+            value: v / 100.0,
+            half_unit,
+        });
+    }
+    if let Some((a, b)) = s.split_once('/') {
+        let (n, _) = decimal(a.trim_end())?;
+        let (d, _) = decimal(b.trim_start())?;
+        let value = n / d;
+        return (d != 0.0 && value.is_finite()).then_some(Number {
+            value,
+            half_unit: 0.0005,
+        });
+    }
+    let (value, decimals) = decimal(s)?;
+    let half_unit = if decimals == 0 {
+        0.0
+    } else {
+        0.5 * 10f64.powi(-(decimals as i32))
+    };
+    Some(Number { value, half_unit })
+}
+
+/// An IP address with or without a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    /// The address.
+    pub ip: std::net::IpAddr,
+    /// The port, when one was written.
+    pub port: Option<u16>,
+}
+
+/// Reads `s` (whitespace already collapsed) as an address: `10.96.0.10`, `10.96.0.10:80`,
+/// `10.96.0.10 : 080`, `fd00::1`, `[fd00::1]:80`, `[fd00::1]`.
+pub fn parse_address(s: &str) -> Option<Address> {
+    use std::net::IpAddr;
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(Address { ip, port: None });
+    }
+    let (host, port) = match s.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest.split_once(']')?;
+            let after = after.trim_start();
+            if after.is_empty() {
+                (host.trim(), None)
+            } else {
+                (host.trim(), Some(after.strip_prefix(':')?))
+            }
+        }
+        None => {
+            let (h, p) = s.rsplit_once(':')?;
+            (h.trim_end(), Some(p))
+        }
+    };
+    let ip: IpAddr = host.parse().ok()?;
+    // A bare IPv6 address with a port needs brackets (`fd00::1:80` is an address).
+    if ip.is_ipv6() && !s.starts_with('[') {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) => {
+            let p = p.trim_start();
+            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(p.parse::<u16>().ok()?)
+        }
+    };
+    Some(Address { ip, port })
+}
+
+/// `a` within `tol` of `b`, allowing for the rounding of decimal text into binary.
+fn within(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol + 1e-12 * b.abs().max(1.0)
+}
+
 impl AnswerCheck {
     /// Whether `given` matches `expected` under this check's comparison.
     pub fn accepts(&self, given: &str, expected: &str) -> bool {
-        let (g, e) = (given.trim(), expected.trim());
-        if let Some(tol) = self.tolerance {
-            return match (g.parse::<f64>(), e.parse::<f64>()) {
-                (Ok(a), Ok(b)) => (a - b).abs() <= tol,
-                _ => false,
-            };
-        }
+        self.judge(given, expected).accepted
+    }
+
+    /// The text form both sides are compared in: whitespace collapsed, case folded when
+    /// `ignore_case`. Idempotent.
+    pub fn normalize(&self, s: &str) -> String {
+        let s = collapse_whitespace(s);
         if self.ignore_case {
-            g.eq_ignore_ascii_case(e)
+            s.to_lowercase()
         } else {
-            g == e
+            s
         }
     }
+
+    /// Judges `given` against `expected` (see the type's documentation for the rules) and
+    /// says, when it is not accepted, which form is wanted when that helps.
+    pub fn judge(&self, given: &str, expected: &str) -> Verdict {
+        let (g, e) = (self.normalize(given), self.normalize(expected));
+        let shown = excerpt(&collapse_whitespace(given));
+        let right = || Verdict {
+            accepted: true,
+            detail: format!("{shown} is right"),
+        };
+        let wrong = |why: String| Verdict {
+            accepted: false,
+            detail: why,
+        };
+        if self.exact {
+            return if g == e {
+                right()
+            } else {
+                wrong(format!(
+                    "{shown} is not the answer; type it exactly, every character as written"
+                ))
+            };
+        }
+        let expected_number = parse_number(&e);
+        if self.tolerance.is_some() || expected_number.is_some() {
+            let Some(want) = expected_number else {
+                return wrong(format!(
+                    "{shown} cannot be checked: the expected answer is not a number (a problem in the lab, not in your answer)"
+                ));
+            };
+            let Some(got) = parse_number(&g) else {
+                return wrong(format!(
+                    "{shown} is not a number; give {}",
+                    number_form(want, |x| self.accepts_number(x, want))
+                ));
+            };
+            let tol = self.tolerance.unwrap_or(want.half_unit);
+            return if within(got.value, want.value, tol) {
+                right()
+            } else if tol > 0.0 {
+                wrong(format!(
+                    "{shown} is not the answer (answers within ±{} of it count)",
+                    trim_float(tol)
+                ))
+            } else {
+                wrong(format!("{shown} is not the answer"))
+            };
+        }
+        if let Some(want) = parse_address(&e) {
+            // Documentation addresses (RFC 5737) as examples, never the answer itself.
+            let ip = ["192.0.2.7", "198.51.100.7"]
+                .into_iter()
+                .find(|x| x.parse::<std::net::IpAddr>().ok() != Some(want.ip))
+                .unwrap_or("192.0.2.7");
+            return match parse_address(&g) {
+                Some(got) if got == want => right(),
+                Some(got) if got.port.is_some() && want.port.is_none() => wrong(format!(
+                    "{shown} is not the answer; give the address alone, without a port (e.g. {ip})"
+                )),
+                Some(got) if got.port.is_none() && want.port.is_some() => wrong(format!(
+                    "{shown} is not the answer; give the address and the port, IP:port (e.g. {ip}:8080)"
+                )),
+                Some(_) => wrong(format!("{shown} is not the answer")),
+                None if want.port.is_some() => wrong(format!(
+                    "{shown} is not an address and port; give IP:port (e.g. {ip}:8080)"
+                )),
+                None => wrong(format!(
+                    "{shown} is not an IP address; give one such as {ip} (no prefix length, no port)"
+                )),
+            };
+        }
+        if g == e {
+            right()
+        } else {
+            wrong(format!("{shown} is not the answer"))
+        }
+    }
+
+    fn accepts_number(&self, x: f64, want: Number) -> bool {
+        within(x, want.value, self.tolerance.unwrap_or(want.half_unit))
+    }
+}
+
+/// How to write a number like `want`, with examples that are not themselves accepted.
+fn number_form(want: Number, accepted: impl Fn(f64) -> bool) -> String {
+    let whole = want.half_unit == 0.0 && want.value.fract() == 0.0;
+    if whole {
+        let ex = [12.0, 7.0]
+            .into_iter()
+            .find(|x| !accepted(*x))
+            .unwrap_or(12.0);
+        format!("a whole number, e.g. {ex}")
+    } else {
+        let ex = [(0.25, "0.25, 1/4 or 25%"), (0.75, "0.75, 3/4 or 75%")]
+            .into_iter()
+            .find(|(x, _)| !accepted(*x))
+            .map_or("0.25, 1/4 or 25%", |(_, t)| t);
+        format!("a number such as {ex}")
+    }
+}
+
+/// A tolerance as people write it: `0.001`, `5`, `0.0005`.
+fn trim_float(x: f64) -> String {
+    let s = format!("{x:.10}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
 }
 
 /// `kind: command`: `sh -c RUN` on `host`; passes when it exits with `exit` (default 0), its
@@ -472,27 +733,38 @@ impl CommandCheck {
         self.exit.unwrap_or(0)
     }
 
-    /// Judges a finished run: `(passed, detail)`. The detail names what differed.
+    /// Judges a finished run: `(passed, detail)`. The detail says what the command did and,
+    /// when that is not what the check asks, what it asks.
     pub fn evaluate(&self, code: i64, stdout: &str, stderr: &str) -> (bool, String) {
         let out = stdout.trim();
         let shown = excerpt(out);
+        let printed = if shown.is_empty() {
+            "the output is empty".to_string()
+        } else {
+            format!("the output is {shown:?}")
+        };
         if code != self.exit_status() {
             let err = excerpt(stderr.trim());
-            let tail = if !err.is_empty() {
-                format!(": {err}")
+            let said = if !err.is_empty() {
+                format!(" (it said: {err})")
             } else if !shown.is_empty() {
-                format!(": {shown}")
+                format!(" (it printed: {shown})")
             } else {
                 String::new()
             };
-            return (
-                false,
-                format!("exited {code}, expected {}{tail}", self.exit_status()),
-            );
+            let wants = if self.exit_status() == 0 {
+                "the task wants it to succeed (exit 0)".to_string()
+            } else {
+                format!("the task wants exit {}", self.exit_status())
+            };
+            return (false, format!("the command exited {code}{said}; {wants}"));
         }
         if let Some(want) = &self.contains {
             if !stdout.contains(want.as_str()) {
-                return (false, format!("output {shown:?} does not contain {want:?}"));
+                return (
+                    false,
+                    format!("{printed}; the task wants it to include {want:?}"),
+                );
             }
         }
         if let Some(pattern) = &self.matches {
@@ -501,16 +773,26 @@ impl CommandCheck {
                 Ok(_) => {
                     return (
                         false,
-                        format!("output {shown:?} does not match /{pattern}/"),
+                        format!("{printed}; the task wants it to match /{pattern}/"),
                     )
                 }
-                Err(e) => return (false, format!("bad regex {pattern:?}: {e}")),
+                Err(e) => {
+                    return (
+                        false,
+                        format!("the check's pattern {pattern:?} is not a valid regex: {e}"),
+                    )
+                }
             }
         }
-        if shown.is_empty() {
-            (true, format!("exit {code}"))
+        let did = if code == 0 {
+            "the command succeeded".to_string()
         } else {
-            (true, format!("exit {code}: {shown}"))
+            format!("the command exited {code}, as the task wants")
+        };
+        match (shown.is_empty(), code == 0) {
+            (true, _) => (true, did),
+            (false, true) => (true, format!("{did} and printed: {shown}")),
+            (false, false) => (true, format!("{did}, and printed: {shown}")),
         }
     }
 }
@@ -554,17 +836,24 @@ mod tests {
         };
         assert_eq!(c.host, "node-2");
         assert_eq!(c.exit_status(), 0);
-        assert_eq!(c.evaluate(0, "3\n", ""), (true, "exit 0: 3".to_string()));
+        assert_eq!(
+            c.evaluate(0, "3\n", ""),
+            (true, "the command succeeded and printed: 3".to_string())
+        );
         assert_eq!(
             c.evaluate(0, "0\n", ""),
             (
                 false,
-                "output \"0\" does not match /^[1-9][0-9]*$/".to_string()
+                "the output is \"0\"; the task wants it to match /^[1-9][0-9]*$/".to_string()
             )
         );
         assert_eq!(
             c.evaluate(1, "", "grep: no match\n"),
-            (false, "exited 1, expected 0: grep: no match".to_string())
+            (
+                false,
+                "the command exited 1 (it said: grep: no match); the task wants it to succeed (exit 0)"
+                    .to_string()
+            )
         );
         let d: Check = serde_yaml_ng::from_str(
             "kind: command\nrun: curl -s x\nexit: 7\ncontains: ESTABLISHED\n",
@@ -578,7 +867,15 @@ mod tests {
         assert!(d.evaluate(7, "tcp ESTABLISHED src=1", "").0);
         assert_eq!(
             d.evaluate(7, "TIME_WAIT", "").1,
-            "output \"TIME_WAIT\" does not contain \"ESTABLISHED\""
+            "the output is \"TIME_WAIT\"; the task wants it to include \"ESTABLISHED\""
+        );
+        assert_eq!(
+            d.evaluate(7, "tcp ESTABLISHED", "").1,
+            "the command exited 7, as the task wants, and printed: tcp ESTABLISHED"
+        );
+        assert_eq!(
+            d.evaluate(0, "", "").1,
+            "the command exited 0; the task wants exit 7"
         );
         assert_eq!(
             Check::Command(d.clone()).describe(),
@@ -596,6 +893,7 @@ mod tests {
             host: "node-1".into(),
             tolerance: Some(0.01),
             ignore_case: false,
+            exact: false,
             hint: None,
         };
         assert!(a.accepts("0.333", "0.33333"));
@@ -604,5 +902,128 @@ mod tests {
         a.tolerance = None;
         a.ignore_case = true;
         assert!(a.accepts(" kube-svc-x ", "KUBE-SVC-X"));
+        assert!(a.accepts("  Foo \t bar ", "foo bar"));
+        a.ignore_case = false;
+        assert!(
+            !a.accepts("foo bar", "Foo bar"),
+            "case counts unless ignore_case"
+        );
+        assert!(a.accepts("  Foo \t bar ", "Foo bar"));
+    }
+
+    fn answer(tolerance: Option<f64>, exact: bool) -> AnswerCheck {
+        AnswerCheck {
+            title: None,
+            expected: None,
+            command: None,
+            host: "node-1".into(),
+            tolerance,
+            ignore_case: false,
+            exact,
+            hint: None,
+        }
+    }
+
+    #[test]
+    fn numbers_in_any_form() {
+        let third = answer(Some(0.001), false);
+        for given in [
+            "1/3",
+            "0.333",
+            ".3333",
+            "33.3%",
+            " 33.33 % ",
+            "1 / 3",
+            "0.3333333333",
+        ] {
+            assert!(third.accepts(given, "0.3333333333"), "{given}");
+        }
+        for given in ["0.33", "1/2", "33%", "0,333", "one third", "3.33e-1"] {
+            assert!(!third.accepts(given, "0.3333333333"), "{given}");
+        }
+        // Without a tolerance, the expected value's own precision: half its last digit.
+        let own = answer(None, false);
+        assert!(own.accepts("1/3", "0.333"));
+        assert!(own.accepts("0.3334", "0.333"));
+        assert!(!own.accepts("0.334", "0.333"));
+        assert!(!own.accepts("0.33", "0.333"));
+        assert!(own.accepts("3.0", "3") && own.accepts("03", "3") && own.accepts("+3", "3"));
+        assert!(!own.accepts("3.4", "3") && !own.accepts("4", "3"));
+        assert!(own.accepts("0.5", "50%") && own.accepts("1/2", "50%"));
+        assert!(!own.accepts("0.504", "50%"));
+        assert!(own.accepts("0.333", "1/3") && !own.accepts("0.33", "1/3"));
+        // exact: every character, as kube-proxy writes it.
+        let exact = answer(None, true);
+        assert!(exact.accepts(" 0.3333333333 ", "0.3333333333"));
+        assert!(!exact.accepts("1/3", "0.3333333333"));
+        assert!(!exact.accepts("0.33333333330", "0.3333333333"));
+    }
+
+    #[test]
+    fn addresses_with_and_without_ports() {
+        let a = answer(None, false);
+        for given in [
+            "10.96.0.10:80",
+            "10.96.0.10 : 80",
+            "10.96.0.10:080",
+            " 10.96.0.10:80\n",
+        ] {
+            assert!(a.accepts(given, "10.96.0.10:80"), "{given}");
+        }
+        for given in [
+            "10.96.0.10",
+            "10.96.0.10:81",
+            "10.96.0.1:80",
+            "10.96.0.10:",
+            "10.96.0.10:80/tcp",
+        ] {
+            assert!(!a.accepts(given, "10.96.0.10:80"), "{given}");
+        }
+        assert!(a.accepts("[::1]:80", "[0:0::1]:80"));
+        assert!(a.accepts("[fd00::1]", "fd00::1"));
+        assert!(!a.accepts("fd00::1:80", "[fd00::1]:80"));
+        assert!(a.accepts("10.244.2.0", "10.244.2.0"));
+        assert!(!a.accepts("10.244.2.0/32", "10.244.2.0"));
+    }
+
+    #[test]
+    fn a_rejection_says_which_form_is_wanted() {
+        let a = answer(Some(0.001), false);
+        assert_eq!(
+            a.judge("half", "0.3333333333").detail,
+            "half is not a number; give a number such as 0.25, 1/4 or 25%"
+        );
+        assert_eq!(
+            a.judge("0.33", "0.3333333333").detail,
+            "0.33 is not the answer (answers within ±0.001 of it count)"
+        );
+        assert_eq!(a.judge("1/3", "0.3333333333").detail, "1/3 is right");
+        let count = answer(Some(0.0), false);
+        assert_eq!(
+            count.judge("three", "3").detail,
+            "three is not a number; give a whole number, e.g. 12"
+        );
+        assert_eq!(count.judge("4", "3").detail, "4 is not the answer");
+        let plain = answer(None, false);
+        assert_eq!(
+            plain.judge("10.244.1.2/32", "10.244.1.2").detail,
+            "10.244.1.2/32 is not an IP address; give one such as 192.0.2.7 (no prefix length, no port)"
+        );
+        assert_eq!(
+            plain.judge("10.244.1.2", "10.244.1.2:80").detail,
+            "10.244.1.2 is not the answer; give the address and the port, IP:port (e.g. 192.0.2.7:8080)"
+        );
+        assert_eq!(
+            plain.judge("web:80", "10.244.1.2:80").detail,
+            "web:80 is not an address and port; give IP:port (e.g. 192.0.2.7:8080)"
+        );
+        assert_eq!(
+            answer(None, true).judge("1/3", "0.3333333333").detail,
+            "1/3 is not the answer; type it exactly, every character as written"
+        );
+        assert_eq!(
+            plain.judge("KUBE-SVC-X", "KUBE-SVC-Y").detail,
+            "KUBE-SVC-X is not the answer"
+        );
     }
 }

@@ -3,7 +3,9 @@
 //! A lab is a folder under `labs/`: `lab.md` (front matter `title`, `summary`, `nodes`,
 //! `minutes` = the estimated learner time, 10..25; body = introduction) and step files
 //! `NN-name.md` in name order. A step's front matter declares `title`, `setup` (commands run
-//! when the step starts or is reset), `tasks` (each with `id`, `title`, `hint`, `checks`),
+//! when the step starts or is reset), `tasks` (each with `id`, `title`, `hint`, `checks`;
+//! `hint` is one string, or a list of up to two levels the learner reveals one after the
+//! other, e.g. `hint: ["where to look", "the command"]`),
 //! `solution` (the reference solution, run by `kplab labs test`) and `answers` (the reference
 //! answers of the step's tasks that have an `answer` check: task id -> a literal, or
 //! `{host: node-1, run: "…"}` whose trimmed output is the answer). Commands are
@@ -215,13 +217,22 @@ pub struct Task {
     pub id: String,
     /// Title.
     pub title: String,
-    /// Shown when a check without its own hint fails.
-    pub hint: Option<String>,
+    /// The hint's levels in order (none, one or two): the first says where to look, the
+    /// second how (usually the command). The first is also shown when a check without its own
+    /// hint fails. Front matter: `hint: "…"` or `hint: ["…", "…"]`.
+    pub hints: Vec<String>,
     /// All must pass.
     pub checks: Vec<Check>,
 }
 
+/// The most levels a task's `hint` may have.
+pub const HINT_LEVELS: usize = 2;
+
 impl Task {
+    /// The hint's levels in order: empty, or one or two non-empty strings.
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
     /// Whether the learner must type an answer.
     pub fn needs_answer(&self) -> bool {
         self.checks.iter().any(|c| matches!(c, Check::Answer(_)))
@@ -396,9 +407,42 @@ struct TaskFront {
     id: String,
     title: String,
     #[serde(default)]
-    hint: Option<String>,
+    hint: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     checks: Vec<Check>,
+}
+
+/// A task's `hint:` (any YAML value, so that a wrong one gets a message naming the task rather
+/// than serde's): one string, or a list of one or two strings, the levels in order.
+fn hint_levels(value: Option<serde_yaml_ng::Value>) -> Result<Vec<String>, String> {
+    use serde_yaml_ng::Value;
+    const FORM: &str =
+        "give one string, or a list of one or two strings: [\"where to look\", \"the command\"]";
+    let levels = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => vec![s],
+        Some(Value::Sequence(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(format!("every level of hint must be a string; {FORM}")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(format!("hint must be text; {FORM}")),
+    };
+    if levels.is_empty() {
+        return Err(format!("hint is an empty list; remove it or {FORM}"));
+    }
+    if levels.len() > HINT_LEVELS {
+        return Err(format!(
+            "hint has {} levels, at most {HINT_LEVELS} are shown (where to look, then the command)",
+            levels.len()
+        ));
+    }
+    if levels.iter().any(|h| h.trim().is_empty()) {
+        return Err("hint has an empty level; every level needs text".into());
+    }
+    Ok(levels)
 }
 
 #[derive(Deserialize)]
@@ -724,6 +768,11 @@ fn load_step(
         if t.checks.is_empty() {
             diags.push(path, tline, format!("task {:?} has no checks", t.id));
         }
+        let hints = hint_levels(t.hint).unwrap_or_else(|msg| {
+            let hline = find_line(&front, fl, tline, "hint").unwrap_or(tline);
+            diags.push(path, hline, format!("task {:?}: {msg}", t.id));
+            Vec::new()
+        });
         let mut from = tline;
         let mut answers = 0;
         for c in &t.checks {
@@ -753,7 +802,7 @@ fn load_step(
         tasks.push(Task {
             id: t.id,
             title: t.title,
-            hint: t.hint,
+            hints,
             checks: t.checks,
         });
     }
@@ -972,6 +1021,12 @@ fn check_problems(c: &Check, hosts: &BTreeSet<String>) -> Vec<String> {
             }
             if a.command.is_some() && !hosts.contains(&a.host) {
                 p.push(format!("host {:?} is not a host of this lab", a.host));
+            }
+            if a.exact && a.tolerance.is_some() {
+                p.push("has both `exact` and `tolerance`; an exact answer is compared as text, choose one".into());
+            }
+            if a.tolerance.is_some_and(|t| !(t >= 0.0 && t.is_finite())) {
+                p.push("tolerance must be a number of 0 or more".into());
             }
         }
         Check::Command(c) => {

@@ -78,6 +78,59 @@ pub struct ProbeReport {
     pub attempts: Vec<ProbeAttempt>,
 }
 
+/// One direction of a connection as conntrack shows it: protocol, `src` and `dst` as
+/// `IP:PORT`. Written on a command line as `PROTO,SRC,DST` ([`Flow::arg`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Flow {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// `IP:PORT` the packets come from.
+    pub src: String,
+    /// `IP:PORT` they go to.
+    pub dst: String,
+}
+
+impl Flow {
+    /// `PROTO,SRC,DST`, as `kplab-conntrack-forget` takes it.
+    pub fn arg(&self) -> String {
+        format!("{},{},{}", self.protocol, self.src, self.dst)
+    }
+
+    /// Reads [`Flow::arg`]'s form: IPv4 addresses with ports, `tcp` or `udp`.
+    pub fn parse(s: &str) -> Option<Flow> {
+        let mut it = s.split(',');
+        let (protocol, src, dst) = (it.next()?, it.next()?, it.next()?);
+        let ok = |a: &str| a.parse::<std::net::SocketAddrV4>().is_ok();
+        (it.next().is_none() && matches!(protocol, "tcp" | "udp") && ok(src) && ok(dst)).then(
+            || Flow {
+                protocol: protocol.into(),
+                src: src.into(),
+                dst: dst.into(),
+            },
+        )
+    }
+
+    /// The same connection seen from the other end: the reply direction of an entry is the
+    /// original direction on the next node (after that node's NAT).
+    pub fn reversed(&self) -> Flow {
+        Flow {
+            protocol: self.protocol.clone(),
+            src: self.dst.clone(),
+            dst: self.src.clone(),
+        }
+    }
+}
+
+/// What `kplab-conntrack-forget` prints: how many conntrack entries it deleted, and the reply
+/// direction of each (where the connection went on after this node's NAT).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    /// Entries deleted.
+    pub deleted: usize,
+    /// Their reply directions.
+    pub replies: Vec<Flow>,
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutcome {

@@ -362,3 +362,60 @@ fn a_wrong_proxy_mode_names_file_line_field_and_the_allowed_values() {
     }
     assert_eq!(text.lines().count(), want.len(), "{text}");
 }
+
+#[test]
+fn hints_are_one_string_or_two_levels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = tmp.path().join("h");
+    std::fs::create_dir(&lab).unwrap();
+    write(&lab, "lab.md", "---\ntitle: H\nminutes: 10\n---\n");
+    let task = |id: &str, hint: &str| {
+        format!("  - id: {id}\n    title: T\n{hint}    checks:\n      - kind: state\n        resource: pods\n        jsonpath: \"{{.items}}\"\n")
+    };
+    write(
+        &lab,
+        "01-a.md",
+        &format!(
+            "---\ntitle: A\ntasks:\n{}{}{}---\n",
+            task("none", ""),
+            task("one", "    hint: Look at the pods.\n"),
+            task(
+                "two",
+                "    hint: [\"Look at the pods.\", \"`kubectl get pods`\"]\n"
+            ),
+        ),
+    );
+    let c = Catalog::load(tmp.path()).unwrap_or_else(|d| panic!("{d}"));
+    let hints = |id: &str| c.labs[0].task(id).unwrap().1.hints().to_vec();
+    assert!(hints("none").is_empty());
+    assert_eq!(hints("one"), ["Look at the pods."]);
+    assert_eq!(hints("two"), ["Look at the pods.", "`kubectl get pods`"]);
+
+    // Three levels, an empty level, an empty list and a number: each names its task and line.
+    write(
+        &lab,
+        "01-a.md",
+        &format!(
+            "---\ntitle: A\ntasks:\n{}{}{}{}---\n",
+            task("three", "    hint: [a, b, c]\n"),
+            task("blank", "    hint: [a, \" \"]\n"),
+            task("empty", "    hint: []\n"),
+            task("number", "    hint: 5\n"),
+        ),
+    );
+    let text = Catalog::load(tmp.path()).unwrap_err().to_string();
+    for (line, msg) in [
+        (6, "task \"three\": hint has 3 levels, at most 2"),
+        (13, "task \"blank\": hint has an empty level"),
+        (20, "task \"empty\": hint is an empty list"),
+        (
+            27,
+            "task \"number\": hint must be text; give one string, or a list of one or two strings",
+        ),
+    ] {
+        assert!(
+            text.contains(&format!("01-a.md:{line}: {msg}")),
+            "{msg}:\n{text}"
+        );
+    }
+}

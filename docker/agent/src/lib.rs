@@ -32,6 +32,7 @@ components:
   kplab-node                the node's supervisor: starts and restarts the components above
   kplab-pod                 a pod's process: answers on its containerPorts
   kplab-probe               N connections to a target from here or a pod; JSON per connection
+  kplab-conntrack-forget    deletes the conntrack entries of exactly these connections (a probe's)
   calico-node               `calico-node -felix`: the NetworkPolicy enforcer (cali-* chains)
   policy                    `policy explain --from NS/POD --to NS/POD:PORT[/PROTO]`: why allowed/dropped
   nftrace                   `nftrace --to IP:PORT [--pod NS/NAME | --wait-from IP]`: one connection traced by the kernel";
@@ -49,6 +50,7 @@ pub fn dispatch(args: Vec<String>) -> ExitCode {
         "kplab-node" => init::main(args),
         "kplab-pod" => podserver::main(args),
         "kplab-probe" => probe::main(args),
+        "kplab-conntrack-forget" => probe::forget::main(args),
         "calico-node" => policy::main(args),
         "policy" => policy::explain_main(args),
         "nftrace" => nftrace::main(args),

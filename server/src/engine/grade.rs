@@ -2,12 +2,17 @@
 //! agent and node tools) and evaluates them. Evaluation is pure and unit-tested:
 //! [`eval_rules`] over a parsed `iptables-save`, [`eval_probe`] over a probe report,
 //! [`eval_state`] over kubectl jsonpath output.
+//!
+//! Every detail is a sentence for the learner, written from what was seen and what the task
+//! wants ("readyReplicas is 2; the task wants 3", "KUBE-SVC-AAAA jumps to 2 endpoint chains
+//! (KUBE-SEP-*); the task wants 3"), and keeps the facts: numbers, names, addresses, which
+//! instructors and tests read.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use labkit::check::{glob, ChainSel, ProbeCheck, RuleAssert, RuleSel, SourceIp, StateCheck};
-use labkit::wire::{CheckOutcome, Failure, ProbeReport, TaskOutcome};
+use labkit::wire::{CheckOutcome, Failure, Flow, Forgotten, ProbeReport, TaskOutcome};
 use labkit::{Check, Task};
 use netrules::save::{Dump, SaveChain, SaveRule};
 
@@ -30,7 +35,10 @@ pub async fn run_task(
             Err(e) => (false, e),
         };
         if !passed && hint.is_none() {
-            hint = c.hint().map(str::to_string).or_else(|| task.hint.clone());
+            hint = c
+                .hint()
+                .map(str::to_string)
+                .or_else(|| task.hints().first().cloned());
         }
         checks.push(CheckOutcome {
             kind: c.kind().into(),
@@ -89,11 +97,14 @@ async fn run_check(
                 Ok(out) => Ok(eval_state(s, &out)),
                 Err(e) if e.contains("NotFound") || e.contains("not found") => Ok((
                     false,
-                    format!(
-                        "{} {} not found",
-                        s.resource,
-                        s.name.as_deref().unwrap_or("")
-                    ),
+                    match &s.name {
+                        Some(_) => format!(
+                            "{} was not found in namespace {}; the task wants it to exist",
+                            object_text(s),
+                            s.namespace.as_deref().unwrap_or("default")
+                        ),
+                        None => format!("{} were not found", object_text(s)),
+                    },
                 )),
                 Err(e) => Err(e),
             }
@@ -118,6 +129,14 @@ async fn run_check(
             let out = sh(rt, sandbox, &host, &cmd).await?;
             let report: ProbeReport =
                 serde_json::from_str(out.trim()).map_err(|e| format!("bad probe report: {e}"))?;
+            // A fixed source port is a flow the lab's own client may share: leave it be.
+            if p.source_port.is_none() {
+                let target_node = p
+                    .target
+                    .strip_prefix("nodeport:")
+                    .and_then(|r| r.split('/').next());
+                forget_probe_traffic(rt, sandbox, &host, target_node, &report).await;
+            }
             Ok(eval_probe(p, &report))
         }
         Check::Answer(a) => {
@@ -126,14 +145,15 @@ async fn run_check(
             };
             let expected = match (&a.expected, &a.command) {
                 (Some(e), _) => e.clone(),
-                (None, Some(cmd)) => sh(rt, sandbox, &a.host, cmd).await?.trim().to_string(),
+                (None, Some(cmd)) => sh(rt, sandbox, &a.host, cmd)
+                    .await
+                    .map_err(|e| format!("could not work out the expected answer: {e}"))?
+                    .trim()
+                    .to_string(),
                 (None, None) => return Err("the check has no expected answer".into()),
             };
-            if a.accepts(given, &expected) {
-                Ok((true, format!("{} is right", given.trim())))
-            } else {
-                Ok((false, format!("{} is not right", given.trim())))
-            }
+            let v = a.judge(given, &expected);
+            Ok((v.accepted, v.detail))
         }
         Check::Command(c) => {
             // The exit status is part of the verdict, so no `sh` (which fails on non-zero).
@@ -144,6 +164,91 @@ async fn run_check(
             Ok(c.evaluate(out.code, &out.stdout, &out.stderr))
         }
     }
+}
+
+/// The connections a probe made, as the original direction of their conntrack entries on the
+/// host it ran on (and, for a pod, on that pod's node, which routes its packets unchanged).
+pub fn probe_flows(r: &ProbeReport) -> Vec<Flow> {
+    let mut flows: Vec<Flow> = r
+        .attempts
+        .iter()
+        .filter_map(|a| a.local.as_deref())
+        .filter_map(|local| Flow::parse(&format!("{},{local},{}", r.protocol, r.target)))
+        .collect();
+    flows.sort();
+    flows.dedup();
+    flows
+}
+
+/// The node a pod address belongs to: the contract gives node-N the pod CIDR 10.244.N.0/24
+/// (docker/agent CONTRACTS.md).
+pub fn pod_node(addr: &str) -> Option<String> {
+    let ip: std::net::Ipv4Addr = addr
+        .rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .parse()
+        .ok()?;
+    let [a, b, n, _] = ip.octets();
+    (a == 10 && b == 244 && n > 0).then(|| format!("node-{n}"))
+}
+
+/// Deletes the probe's own connections from conntrack on every host they crossed, so that a
+/// learner's `conntrack -L` shows their traffic and not the grader's: on the host the probe
+/// ran on (a node, the client, or a pod's node), on the node a NodePort target names, and on
+/// each node the connections went on to after DNAT (found from the reply direction of the
+/// entries deleted first: its pod address names the node, and the reversed reply is the
+/// entry's original direction there, masquerade and all). Only entries with exactly these
+/// tuples go. Left behind: the VXLAN overlay's own UDP entries between nodes (one per flow
+/// hash, shared with the learner's traffic) and, if conntrack runs in a pod's own network
+/// namespace, the entries there. A failure is logged, never a failed check.
+async fn forget_probe_traffic(
+    rt: &dyn LabRuntime,
+    sandbox: &str,
+    host: &str,
+    target_node: Option<&str>,
+    r: &ProbeReport,
+) {
+    let flows = probe_flows(r);
+    if flows.is_empty() {
+        return;
+    }
+    let mut first = vec![(host.to_string(), flows.clone())];
+    if let Some(n) = target_node.filter(|n| *n != host) {
+        first.push((n.to_string(), flows));
+    }
+    let mut next: BTreeMap<String, Vec<Flow>> = BTreeMap::new();
+    for (h, fl) in first {
+        for reply in forget_on(rt, sandbox, &h, &fl).await.replies {
+            if let Some(n) = pod_node(&reply.src).filter(|n| *n != h) {
+                next.entry(n).or_default().push(reply.reversed());
+            }
+        }
+    }
+    for (h, fl) in next {
+        forget_on(rt, sandbox, &h, &fl).await;
+    }
+}
+
+/// `kplab-conntrack-forget` on `host`; what it deleted (nothing when it failed, logged).
+async fn forget_on(rt: &dyn LabRuntime, sandbox: &str, host: &str, flows: &[Flow]) -> Forgotten {
+    let mut argv = vec![
+        "kplab-agent".to_string(),
+        "kplab-conntrack-forget".to_string(),
+    ];
+    argv.extend(flows.iter().map(Flow::arg));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = match rt.exec(sandbox, host, &argv).await {
+        Ok(o) if o.code == 0 => o,
+        Ok(o) => {
+            tracing::warn!(lab.sandbox = %sandbox, host, code = o.code, stderr = %o.stderr.trim(), "forgetting the probe's conntrack entries failed");
+            return Forgotten::default();
+        }
+        Err(e) => {
+            tracing::warn!(lab.sandbox = %sandbox, host, error = %e, "forgetting the probe's conntrack entries failed");
+            return Forgotten::default();
+        }
+    };
+    serde_json::from_str(out.stdout.trim()).unwrap_or_default()
 }
 
 /// The kubectl command of a `state` check.
@@ -166,36 +271,99 @@ pub fn state_command(s: &StateCheck) -> String {
     cmd
 }
 
+/// The object a `state` check reads, as a learner names it: `deployment web`, `the pods
+/// labelled app=web`, `the services in kube-system`.
+fn object_text(s: &StateCheck) -> String {
+    let r = s.resource.as_str();
+    match &s.name {
+        Some(name) => {
+            let one = match r.strip_suffix("ies") {
+                Some(stem) => format!("{stem}y"),
+                None => r.strip_suffix('s').unwrap_or(r).to_string(),
+            };
+            format!("{one} {name}")
+        }
+        None => {
+            let mut t = format!("the {r}");
+            if let Some(sel) = &s.selector {
+                t.push_str(&format!(" labelled {sel}"));
+            }
+            if let Some(ns) = s.namespace.as_deref().filter(|ns| *ns != "default") {
+                t.push_str(&format!(" in {ns}"));
+            }
+            t
+        }
+    }
+}
+
+/// The field a jsonpath reads, as a learner names it: `{.status.readyReplicas}` is
+/// `readyReplicas`, `{.spec.ports[0].nodePort}` is `nodePort`; a jsonpath with ranges or
+/// filters is shown as written.
+fn field_text(jsonpath: &str) -> String {
+    let inner = jsonpath
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}');
+    let simple = !inner.contains(['{', '}', '?', ' ', '@', '\'', '"']) && inner.starts_with('.');
+    match inner.rsplit('.').next() {
+        Some(last) if simple && !last.is_empty() => {
+            let last = last.split('[').next().unwrap_or(last);
+            if last.is_empty() {
+                jsonpath.to_string()
+            } else {
+                last.to_string()
+            }
+        }
+        _ => jsonpath.to_string(),
+    }
+}
+
+/// A value as the learner reads it: bare when it is one word, quoted otherwise.
+fn value_text(v: &str) -> String {
+    if v.is_empty()
+        || v.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
+        format!("{v:?}")
+    } else {
+        v.to_string()
+    }
+}
+
 /// Evaluates a `state` check on kubectl's output.
 pub fn eval_state(s: &StateCheck, out: &str) -> (bool, String) {
     let got = out.trim();
+    let subject = format!("{}: {}", object_text(s), field_text(&s.jsonpath));
+    let seen = if got.is_empty() {
+        format!("{subject} is not set")
+    } else {
+        format!("{subject} is {}", value_text(got))
+    };
     if let Some(want) = &s.equals {
-        return if got == want.trim() {
-            (true, format!("{} = {got}", s.jsonpath))
+        let want = want.trim();
+        return if got == want {
+            (true, seen)
         } else {
             (
                 false,
-                format!("{} is {:?}, expected {:?}", s.jsonpath, got, want),
+                format!("{seen}; the task wants {}", value_text(want)),
             )
         };
     }
     if let Some(want) = &s.contains {
         return if got.contains(want.as_str()) {
-            (true, format!("{} contains {want:?}", s.jsonpath))
+            (true, format!("{seen}, which includes {}", value_text(want)))
         } else {
             (
                 false,
-                format!(
-                    "{} is {:?}, which does not contain {:?}",
-                    s.jsonpath, got, want
-                ),
+                format!("{seen}; the task wants it to include {}", value_text(want)),
             )
         };
     }
     if got.is_empty() {
-        (false, format!("{} is empty", s.jsonpath))
+        (false, format!("{seen}; the task wants a value"))
     } else {
-        (true, format!("{} = {got}", s.jsonpath))
+        (true, seen)
     }
 }
 
@@ -322,53 +490,83 @@ async fn resolve_target(
     Ok(target.to_string())
 }
 
+/// `1 connection`, `4 connections`.
+fn connections(n: usize) -> String {
+    if n == 1 {
+        "1 connection".into()
+    } else {
+        format!("{n} connections")
+    }
+}
+
 /// Evaluates a probe report against a probe check.
 pub fn eval_probe(p: &ProbeCheck, r: &ProbeReport) -> (bool, String) {
     use labkit::check::ProbeExpect;
     let n = r.attempts.len();
+    if n == 0 {
+        return (false, "the probe made no connections".into());
+    }
     let answered = r.attempts.iter().filter(|a| a.answer.is_some()).count();
     let mut failures: BTreeMap<&str, usize> = BTreeMap::new();
     for a in &r.attempts {
         if let Some(f) = a.failure {
-            *failures.entry(f.as_str()).or_default() += 1;
+            let word = match f {
+                Failure::Timeout => "timed out",
+                Failure::Refused => "refused",
+                Failure::Unreachable => "unreachable",
+                Failure::Error => "failed otherwise",
+            };
+            *failures.entry(word).or_default() += 1;
         }
     }
-    let fail_text = failures
+    let how = failures
         .iter()
-        .map(|(k, v)| format!("{v} {k}"))
+        .map(|(word, k)| format!("{k} {word}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let summary = if fail_text.is_empty() {
-        format!("{answered}/{n} answered")
+    let route = format!("from {} to {}", r.from, r.target);
+    let summary = if answered == n {
+        format!(
+            "{} {route} {} answered",
+            if n == 1 {
+                "the 1 connection".to_string()
+            } else {
+                format!("all {n} connections")
+            },
+            if n == 1 { "was" } else { "were" }
+        )
     } else {
-        format!("{answered}/{n} answered; {fail_text}")
+        format!(
+            "{answered} of {} {route} were answered ({how})",
+            connections(n)
+        )
     };
-    if n == 0 {
-        return (false, "the probe made no connections".into());
-    }
     match p.expect {
         ProbeExpect::Dropped | ProbeExpect::Rejected => {
-            let want = if p.expect == ProbeExpect::Dropped {
-                Failure::Timeout
+            let (want, word) = if p.expect == ProbeExpect::Dropped {
+                (Failure::Timeout, "dropped (timing out)")
             } else {
-                Failure::Refused
+                (Failure::Refused, "refused")
             };
             let ok = r.attempts.iter().all(|a| a.failure == Some(want));
-            return (
-                ok,
-                format!(
-                    "to {}: {summary} (expected every connection {})",
-                    r.target,
-                    p.expect.as_str()
-                ),
-            );
+            return if ok {
+                (
+                    true,
+                    format!("{summary}: every connection {word}, as the task wants"),
+                )
+            } else {
+                (
+                    false,
+                    format!("{summary}; the task wants every connection {word}"),
+                )
+            };
         }
         ProbeExpect::Reachable => {}
     }
     if answered != n {
         return (
             false,
-            format!("to {}: {summary} (expected all answered)", r.target),
+            format!("{summary}; the task wants every connection answered"),
         );
     }
     let mut per_pod: BTreeMap<&str, usize> = BTreeMap::new();
@@ -380,14 +578,21 @@ pub fn eval_probe(p: &ProbeCheck, r: &ProbeReport) -> (bool, String) {
         .map(|(k, v)| format!("{k}: {v}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let pods = |k: usize| {
+        if k == 1 {
+            "1 pod".to_string()
+        } else {
+            format!("{k} pods")
+        }
+    };
     if let Some(s) = &p.spread {
         if per_pod.len() < s.min_endpoints {
             return (
                 false,
                 format!(
-                    "{summary}, by {} pod(s) ({spread_text}); expected at least {}",
-                    per_pod.len(),
-                    s.min_endpoints
+                    "{summary}, but by only {} ({spread_text}); the task wants at least {} to answer",
+                    pods(per_pod.len()),
+                    pods(s.min_endpoints)
                 ),
             );
         }
@@ -397,10 +602,17 @@ pub fn eval_probe(p: &ProbeCheck, r: &ProbeReport) -> (bool, String) {
                 .iter()
                 .find(|(_, c)| ((**c as f64) - even).abs() > tol * even)
             {
-                return (false, format!("{summary}; uneven spread ({spread_text}): {pod} got {c}, an even share is {even:.1} ± {:.0}%", tol * 100.0));
+                return (
+                    false,
+                    format!(
+                        "{summary}, but unevenly ({spread_text}): {pod} answered {c}; the task wants each pod near an even share of {even:.1} (±{:.0}%)",
+                        tol * 100.0
+                    ),
+                );
             }
         }
     }
+    let mut source = String::new();
     if let Some(want) = p.source_ip {
         for a in &r.attempts {
             let (Some(ans), Some(local)) = (&a.answer, &a.local) else {
@@ -414,11 +626,29 @@ pub fn eval_probe(p: &ProbeCheck, r: &ProbeReport) -> (bool, String) {
                 SourceIp::Masqueraded => !preserved,
             };
             if !ok {
-                return (false, format!("{} saw the client as {seen}, the probe came from {own} (expected the source IP {})", ans.pod, if want == SourceIp::Preserved { "preserved" } else { "masqueraded" }));
+                let (was, wants) = if preserved {
+                    ("kept (preserved)", "rewritten (masqueraded)")
+                } else {
+                    ("rewritten (masqueraded)", "kept (preserved)")
+                };
+                return (
+                    false,
+                    format!(
+                        "{} saw the connection come from {seen}, and the probe sent it from {own}: the source IP was {was}; the task wants it {wants}",
+                        ans.pod
+                    ),
+                );
             }
         }
+        source = match want {
+            SourceIp::Preserved => "; the pods saw the probe's own address (source IP preserved)",
+            SourceIp::Masqueraded => {
+                "; the pods saw another address than the probe's (source IP masqueraded)"
+            }
+        }
+        .to_string();
     }
-    (true, format!("to {}: {summary} ({spread_text})", r.target))
+    (true, format!("{summary} ({spread_text}){source}"))
 }
 
 fn host_of(addr: &str) -> &str {
@@ -454,47 +684,132 @@ fn rule_matches(r: &SaveRule, sel: &RuleSel) -> bool {
         }
 }
 
+/// A chain selector as a learner reads it: `chain KUBE-SERVICES (nat table)`, `a KUBE-SVC-*
+/// chain (nat table) with a rule commented "default/web"`.
 fn sel_text(c: &ChainSel) -> String {
-    match &c.comment {
-        Some(k) => format!("{} chain {} (comment {k:?})", c.table, c.chain),
-        None => format!("{} chain {}", c.table, c.chain),
+    let mut t = if c.chain.ends_with('*') {
+        format!("a {} chain ({} table)", c.chain, c.table)
+    } else {
+        format!("chain {} ({} table)", c.chain, c.table)
+    };
+    if let Some(k) = &c.comment {
+        t.push_str(&format!(" with a rule commented {k:?}"));
+    }
+    t
+}
+
+/// What a target selector names, `n` of them: `endpoint chains (KUBE-SEP-*)`, `KUBE-MARK-MASQ`.
+fn target_noun(t: &str, n: usize) -> String {
+    let plural = if n == 1 { "" } else { "s" };
+    match t {
+        "KUBE-SEP-*" => format!("endpoint chain{plural} (KUBE-SEP-*)"),
+        "KUBE-SVC-*" => format!("service chain{plural} (KUBE-SVC-*)"),
+        "KUBE-SVL-*" => format!("local service chain{plural} (KUBE-SVL-*)"),
+        "KUBE-EXT-*" => format!("external chain{plural} (KUBE-EXT-*)"),
+        _ if t.ends_with('*') => format!("{t} chain{plural}"),
+        _ => t.to_string(),
     }
 }
 
-fn rule_text(r: &RuleSel) -> String {
-    let mut parts: Vec<String> = r.has.iter().map(|h| format!("{h:?}")).collect();
+/// `1 rule`, `3 rules`.
+fn rules_n(n: usize) -> String {
+    if n == 1 {
+        "1 rule".into()
+    } else {
+        format!("{n} rules")
+    }
+}
+
+/// A rule selector's conditions: ` containing "--dport 80" and jumping to KUBE-SVC-*`.
+fn rule_conditions(r: &RuleSel) -> String {
+    let mut parts = Vec::new();
+    if !r.has.is_empty() {
+        let has: Vec<String> = r.has.iter().map(|h| format!("{h:?}")).collect();
+        parts.push(format!("containing {}", has.join(" and ")));
+    }
     if let Some(t) = &r.target {
-        parts.push(format!("-j {t}"));
+        parts.push(format!("jumping to {t}"));
     }
     if parts.is_empty() {
-        "any rule".into()
+        String::new()
     } else {
-        format!("a rule with {}", parts.join(" "))
+        format!(" {}", parts.join(" and "))
     }
 }
 
-/// Evaluates `rules` assertions; the detail names the first that failed.
+/// `the rule jumping to KUBE-MARK-MASQ`, `any rule`.
+fn rule_text(r: &RuleSel) -> String {
+    let c = rule_conditions(r);
+    if c.is_empty() {
+        "any rule".into()
+    } else {
+        format!("the rule{c}")
+    }
+}
+
+/// Probabilities as iptables prints them, shortened: `0.3333333333, 0.5`.
+fn probabilities_text(ps: &[f64]) -> String {
+    ps.iter()
+        .map(|p| {
+            let s = format!("{p:.10}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Evaluates `rules` assertions; the detail names the first that failed, as what was seen and
+/// what the task wants.
 pub fn eval_rules(dump: &Dump, asserts: &[RuleAssert]) -> (bool, String) {
     for a in asserts {
         let sel = a.chain();
         let cs = chains(dump, &sel);
+        let missing = || format!("there is no {}", sel_text(&sel).trim_start_matches("a "));
         let fail = match a {
-            RuleAssert::Chain(_) => cs.is_empty().then(|| format!("no {}", sel_text(&sel))),
-            RuleAssert::NoChain(_) => {
-                (!cs.is_empty()).then(|| format!("{} exists ({})", sel_text(&sel), cs[0].name))
-            }
+            RuleAssert::Chain(_) => cs
+                .is_empty()
+                .then(|| format!("{}; the task wants one", missing())),
+            RuleAssert::NoChain(_) => (!cs.is_empty()).then(|| {
+                format!(
+                    "chain {} ({} table) exists; the task wants no {}",
+                    cs[0].name,
+                    sel.table,
+                    sel_text(&sel).trim_start_matches("a ")
+                )
+            }),
             RuleAssert::Rule(q) => {
                 let rs = q.rule_sel();
-                (!cs.iter()
-                    .any(|c| c.rules.iter().any(|r| rule_matches(r, &rs))))
-                .then(|| format!("no {} in {}", rule_text(&rs), sel_text(&sel)))
+                if cs.is_empty() {
+                    Some(format!(
+                        "{}, so no rule{} either; the task wants one",
+                        missing(),
+                        rule_conditions(&rs)
+                    ))
+                } else {
+                    (!cs.iter()
+                        .any(|c| c.rules.iter().any(|r| rule_matches(r, &rs))))
+                    .then(|| {
+                        let names: Vec<&str> = cs.iter().map(|c| c.name.as_str()).collect();
+                        format!(
+                            "{} has no rule{}; the task wants one",
+                            names.join(", "),
+                            rule_conditions(&rs)
+                        )
+                    })
+                }
             }
             RuleAssert::NoRule(q) => {
                 let rs = q.rule_sel();
                 cs.iter()
                     .flat_map(|c| c.rules.iter())
                     .find(|r| rule_matches(r, &rs))
-                    .map(|r| format!("unexpected rule: {}", r.text))
+                    .map(|r| {
+                        format!(
+                            "this rule is there: {}; the task wants no rule{}",
+                            r.text,
+                            rule_conditions(&rs)
+                        )
+                    })
             }
             RuleAssert::Count(q) => {
                 let rs = RuleSel {
@@ -502,22 +817,43 @@ pub fn eval_rules(dump: &Dump, asserts: &[RuleAssert]) -> (bool, String) {
                     target: q.target.clone(),
                 };
                 match cs.first() {
-                    None => Some(format!("no {}", sel_text(&sel))),
+                    None => Some(format!(
+                        "{}, so no rules to count; the task wants {}",
+                        missing(),
+                        q.equals
+                    )),
                     Some(c) => {
                         let n = c.rules.iter().filter(|r| rule_matches(r, &rs)).count();
-                        (n != q.equals).then(|| {
-                            format!(
-                                "{} has {n} of {}, expected {}",
+                        (n != q.equals).then(|| match (&rs.target, rs.has.is_empty()) {
+                            (Some(t), true) if t.ends_with('*') => format!(
+                                "{} jumps to {n} {}; the task wants {}",
                                 c.name,
-                                rule_text(&rs),
+                                target_noun(t, n),
                                 q.equals
-                            )
+                            ),
+                            (Some(t), true) => format!(
+                                "{} jumps to {t} in {}; the task wants {}",
+                                c.name,
+                                rules_n(n),
+                                q.equals
+                            ),
+                            _ => format!(
+                                "{} has {}{}; the task wants {}",
+                                c.name,
+                                rules_n(n),
+                                rule_conditions(&rs),
+                                q.equals
+                            ),
                         })
                     }
                 }
             }
             RuleAssert::Probabilities(q) => match cs.first() {
-                None => Some(format!("no {}", sel_text(&sel))),
+                None => Some(format!(
+                    "{}; the task wants one whose rules carry the probabilities {}",
+                    missing(),
+                    probabilities_text(&q.values)
+                )),
                 Some(c) => {
                     let got: Vec<f64> = c
                         .rules
@@ -528,28 +864,48 @@ pub fn eval_rules(dump: &Dump, asserts: &[RuleAssert]) -> (bool, String) {
                     let ok = got.len() == q.values.len()
                         && got.iter().zip(&q.values).all(|(a, b)| (a - b).abs() <= tol);
                     (!ok).then(|| {
+                        let seen = if got.is_empty() {
+                            format!("{}'s rules carry no probability", c.name)
+                        } else {
+                            format!(
+                                "{}'s rules carry the probabilities {}",
+                                c.name,
+                                probabilities_text(&got)
+                            )
+                        };
                         format!(
-                            "{} has probabilities {got:?}, expected {:?}",
-                            c.name, q.values
+                            "{seen}; the task wants {} (±{})",
+                            probabilities_text(&q.values),
+                            probabilities_text(&[tol])
                         )
                     })
                 }
             },
             RuleAssert::Order(q) => match cs.first() {
-                None => Some(format!("no {}", sel_text(&sel))),
+                None => Some(format!("{}; the task wants one", missing())),
                 Some(c) => {
                     let first = c.rules.iter().position(|r| rule_matches(r, &q.first));
                     let then = c.rules.iter().rposition(|r| rule_matches(r, &q.then));
                     match (first, then) {
                         (Some(a), Some(b)) if a < b => None,
                         (Some(_), Some(_)) => Some(format!(
-                            "in {}, {} comes after {}",
+                            "in {}, {} comes after {}; the task wants it before",
                             c.name,
                             rule_text(&q.first),
                             rule_text(&q.then)
                         )),
-                        (None, _) => Some(format!("no {} in {}", rule_text(&q.first), c.name)),
-                        (_, None) => Some(format!("no {} in {}", rule_text(&q.then), c.name)),
+                        (None, _) => Some(format!(
+                            "{} has no rule{}; the task wants one before {}",
+                            c.name,
+                            rule_conditions(&q.first),
+                            rule_text(&q.then)
+                        )),
+                        (_, None) => Some(format!(
+                            "{} has no rule{}; the task wants one after {}",
+                            c.name,
+                            rule_conditions(&q.then),
+                            rule_text(&q.first)
+                        )),
                     }
                 }
             },
@@ -558,7 +914,21 @@ pub fn eval_rules(dump: &Dump, asserts: &[RuleAssert]) -> (bool, String) {
             return (false, f);
         }
     }
-    (true, format!("{} assertion(s) hold", asserts.len()))
+    let negative = asserts
+        .iter()
+        .filter(|a| matches!(a, RuleAssert::NoChain(_) | RuleAssert::NoRule(_)))
+        .count();
+    let detail = match (asserts.len(), negative) {
+        (1, 0) => "the rule is in place".to_string(),
+        (1, _) => "the rule is absent, as the task wants".to_string(),
+        (n, 0) => format!("all {n} rules are in place"),
+        (n, k) if k == n => format!("all {n} rules are absent, as the task wants"),
+        (n, k) => format!(
+            "the rules are as the task wants: {} in place, {k} absent",
+            n - k
+        ),
+    };
+    (true, detail)
 }
 
 #[cfg(test)]
@@ -631,7 +1001,10 @@ mod tests {
         ];
         assert_eq!(
             eval_rules(&dump, &ok),
-            (true, "6 assertion(s) hold".to_string())
+            (
+                true,
+                "the rules are as the task wants: 5 in place, 1 absent".to_string()
+            )
         );
 
         let (p, d) = eval_rules(
@@ -642,7 +1015,10 @@ mod tests {
             })],
         );
         assert!(!p);
-        assert_eq!(d, "no nat chain KUBE-SVC-* (comment \"default/db\")");
+        assert_eq!(
+            d,
+            "there is no KUBE-SVC-* chain (nat table) with a rule commented \"default/db\"; the task wants one"
+        );
         let (p, d) = eval_rules(
             &dump,
             &[RuleAssert::Count(CountQuery {
@@ -657,7 +1033,7 @@ mod tests {
         assert!(!p);
         assert_eq!(
             d,
-            "KUBE-SVC-AAAA has 2 of a rule with -j KUBE-SEP-*, expected 3"
+            "KUBE-SVC-AAAA jumps to 2 endpoint chains (KUBE-SEP-*); the task wants 3"
         );
         let (p, d) = eval_rules(
             &dump,
@@ -670,8 +1046,11 @@ mod tests {
             })],
         );
         assert!(!p);
-        assert!(d.contains("[0.5]"), "{d}");
-        let (p, _) = eval_rules(
+        assert_eq!(
+            d,
+            "KUBE-SVC-AAAA's rules carry the probabilities 0.5; the task wants 0.33 (±0.001)"
+        );
+        let (p, d) = eval_rules(
             &dump,
             &[RuleAssert::Order(OrderQuery {
                 table: "nat".into(),
@@ -688,6 +1067,10 @@ mod tests {
             })],
         );
         assert!(!p);
+        assert_eq!(
+            d,
+            "in KUBE-SVC-AAAA, the rule jumping to KUBE-SEP-TWO comes after the rule jumping to KUBE-SEP-ONE; the task wants it before"
+        );
         let (p, d) = eval_rules(
             &dump,
             &[RuleAssert::NoChain(ChainSel {
@@ -697,7 +1080,66 @@ mod tests {
             })],
         );
         assert!(!p);
-        assert!(d.contains("KUBE-SEP-ONE"), "{d}");
+        assert_eq!(
+            d,
+            "chain KUBE-SEP-ONE (nat table) exists; the task wants no KUBE-SEP-* chain (nat table)"
+        );
+        let (p, d) = eval_rules(
+            &dump,
+            &[RuleAssert::Rule(q(
+                "KUBE-SERVICES",
+                None,
+                &["--dport 443"],
+                Some("KUBE-SVC-*"),
+            ))],
+        );
+        assert!(!p);
+        assert_eq!(
+            d,
+            "KUBE-SERVICES has no rule containing \"--dport 443\" and jumping to KUBE-SVC-*; the task wants one"
+        );
+        let (p, d) = eval_rules(
+            &dump,
+            &[RuleAssert::Rule(q(
+                "KUBE-FOO",
+                None,
+                &[],
+                Some("KUBE-SVC-*"),
+            ))],
+        );
+        assert!(!p);
+        assert_eq!(
+            d,
+            "there is no chain KUBE-FOO (nat table), so no rule jumping to KUBE-SVC-* either; the task wants one"
+        );
+        let (p, d) = eval_rules(
+            &dump,
+            &[RuleAssert::NoRule(q(
+                "KUBE-SERVICES",
+                None,
+                &["--dport 80"],
+                None,
+            ))],
+        );
+        assert!(!p);
+        assert!(
+            d.starts_with("this rule is there: -A KUBE-SERVICES -d 10.96.0.50/32")
+                && d.ends_with("; the task wants no rule containing \"--dport 80\""),
+            "{d}"
+        );
+        assert_eq!(
+            eval_rules(
+                &dump,
+                &[
+                    RuleAssert::NoRule(q("KUBE-SERVICES", None, &["--dport 443"], None)),
+                    RuleAssert::Chain(sel.clone()),
+                ]
+            ),
+            (
+                true,
+                "the rules are as the task wants: 1 in place, 1 absent".to_string()
+            )
+        );
     }
 
     fn attempt(pod: Option<&str>, client: &str, failure: Option<Failure>) -> ProbeAttempt {
@@ -757,17 +1199,29 @@ mod tests {
         p.source_ip = Some(SourceIp::Preserved);
         let (ok, d) = eval_probe(&p, &r);
         assert!(ok, "{d}");
-        assert_eq!(d, "to 10.96.0.50:80: 4/4 answered (a: 2, b: 2)");
+        assert_eq!(
+            d,
+            "all 4 connections from client to 10.96.0.50:80 were answered (a: 2, b: 2); the pods saw the probe's own address (source IP preserved)"
+        );
         p.source_ip = Some(SourceIp::Masqueraded);
         let (ok, d) = eval_probe(&p, &r);
         assert!(!ok);
-        assert!(d.contains("saw the client as 10.0.0.5"), "{d}");
+        assert_eq!(
+            d,
+            "a saw the connection come from 10.0.0.5, and the probe sent it from 10.0.0.5: the source IP was kept (preserved); the task wants it rewritten (masqueraded)"
+        );
         p.source_ip = None;
         p.spread = Some(Spread {
             min_endpoints: 3,
             tolerance: None,
         });
-        assert!(!eval_probe(&p, &r).0);
+        assert_eq!(
+            eval_probe(&p, &r),
+            (
+                false,
+                "all 4 connections from client to 10.96.0.50:80 were answered, but by only 2 pods (a: 2, b: 2); the task wants at least 3 pods to answer".to_string()
+            )
+        );
         let uneven = report(vec![
             attempt(Some("a"), "x:1", None),
             attempt(Some("a"), "x:1", None),
@@ -780,7 +1234,10 @@ mod tests {
         });
         let (ok, d) = eval_probe(&p, &uneven);
         assert!(!ok);
-        assert!(d.contains("uneven spread"), "{d}");
+        assert_eq!(
+            d,
+            "all 4 connections from client to 10.96.0.50:80 were answered, but unevenly (a: 3, b: 1): a answered 3; the task wants each pod near an even share of 2.0 (±20%)"
+        );
     }
 
     #[test]
@@ -789,16 +1246,53 @@ mod tests {
             attempt(None, "", Some(Failure::Timeout)),
             attempt(None, "", Some(Failure::Timeout)),
         ]);
-        assert!(eval_probe(&probe(ProbeExpect::Dropped), &dropped).0);
+        assert_eq!(
+            eval_probe(&probe(ProbeExpect::Dropped), &dropped),
+            (
+                true,
+                "0 of 2 connections from client to 10.96.0.50:80 were answered (2 timed out): every connection dropped (timing out), as the task wants".to_string()
+            )
+        );
         let (ok, d) = eval_probe(&probe(ProbeExpect::Rejected), &dropped);
         assert!(!ok);
         assert_eq!(
             d,
-            "to 10.96.0.50:80: 0/2 answered; 2 timeout (expected every connection rejected)"
+            "0 of 2 connections from client to 10.96.0.50:80 were answered (2 timed out); the task wants every connection refused"
         );
-        let (ok, d) = eval_probe(&probe(ProbeExpect::Reachable), &dropped);
+        let mixed = report(vec![
+            attempt(Some("a"), "10.0.0.5:1", None),
+            attempt(None, "", Some(Failure::Refused)),
+            attempt(None, "", Some(Failure::Timeout)),
+        ]);
+        let (ok, d) = eval_probe(&probe(ProbeExpect::Reachable), &mixed);
         assert!(!ok);
-        assert!(d.contains("expected all answered"));
+        assert_eq!(
+            d,
+            "1 of 3 connections from client to 10.96.0.50:80 were answered (1 refused, 1 timed out); the task wants every connection answered"
+        );
+    }
+
+    #[test]
+    fn probe_flows_and_the_nodes_they_go_on_to() {
+        let mut r = report(vec![
+            attempt(Some("a"), "10.0.0.5:1", None),
+            attempt(None, "", Some(Failure::Timeout)),
+        ]);
+        r.attempts[1].local = Some("10.0.0.5:40001".into());
+        let flows: Vec<String> = probe_flows(&r).iter().map(Flow::arg).collect();
+        assert_eq!(
+            flows,
+            [
+                "tcp,10.0.0.5:40000,10.96.0.50:80",
+                "tcp,10.0.0.5:40001,10.96.0.50:80"
+            ]
+        );
+        r.attempts[0].local = Some("10.0.0.5:40000; reboot".into());
+        assert_eq!(probe_flows(&r).len(), 1, "only well-formed tuples");
+        assert_eq!(pod_node("10.244.2.7:80").as_deref(), Some("node-2"));
+        assert_eq!(pod_node("10.244.1.0:30179").as_deref(), Some("node-1"));
+        assert_eq!(pod_node("172.30.30.10:30080"), None);
+        assert_eq!(pod_node("10.96.0.50:80"), None);
     }
 
     #[test]
@@ -818,10 +1312,52 @@ mod tests {
             state_command(&s),
             "kubectl get 'services' 'web' -n 'default' -o jsonpath='{.spec.type}'"
         );
-        assert!(eval_state(&s, "ClusterIP\n").0);
+        assert_eq!(
+            eval_state(&s, "ClusterIP\n"),
+            (true, "service web: type is ClusterIP".to_string())
+        );
         assert_eq!(
             eval_state(&s, "NodePort").1,
-            "{.spec.type} is \"NodePort\", expected \"ClusterIP\""
+            "service web: type is NodePort; the task wants ClusterIP"
+        );
+        assert_eq!(
+            eval_state(&s, "").1,
+            "service web: type is not set; the task wants ClusterIP"
+        );
+        let ready = StateCheck {
+            resource: "deployments".into(),
+            jsonpath: "{.status.readyReplicas}".into(),
+            equals: Some("3".into()),
+            ..s.clone()
+        };
+        assert_eq!(
+            eval_state(&ready, "2").1,
+            "deployment web: readyReplicas is 2; the task wants 3"
+        );
+        let names = StateCheck {
+            resource: "pods".into(),
+            name: None,
+            selector: Some("app=web".into()),
+            namespace: Some("shop".into()),
+            jsonpath: "{.items[*].spec.nodeName}".into(),
+            equals: None,
+            contains: Some("node-2".into()),
+            ..s.clone()
+        };
+        assert_eq!(
+            eval_state(&names, "node-1 node-1").1,
+            "the pods labelled app=web in shop: nodeName is \"node-1 node-1\"; the task wants it to include node-2"
+        );
+        let policies = StateCheck {
+            resource: "networkpolicies".into(),
+            name: Some("deny".into()),
+            jsonpath: "{range .spec.ingress[*]}{.from}{end}".into(),
+            equals: None,
+            ..s.clone()
+        };
+        assert_eq!(
+            eval_state(&policies, "").1,
+            "networkpolicy deny: {range .spec.ingress[*]}{.from}{end} is not set; the task wants a value"
         );
     }
 }

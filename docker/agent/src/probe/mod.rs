@@ -19,6 +19,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod forget;
+
 use crate::kube::cli::report_json;
 use labkit::wire::{Failure, PodAnswer, ProbeAttempt, ProbeReport};
 
@@ -275,13 +277,37 @@ fn answer_of(text: &str) -> Option<PodAnswer> {
         .find_map(|l| serde_json::from_str(l).ok())
 }
 
+/// The address this host sends from to `addr` (the route's source; no packet is sent).
+fn source_for(addr: SocketAddr) -> std::io::Result<std::net::IpAddr> {
+    let s = UdpSocket::bind(("0.0.0.0", 0))?;
+    s.connect(addr)?;
+    Ok(s.local_addr()?.ip())
+}
+
+/// A TCP socket bound to its source address and an ephemeral port before it connects, so that
+/// the connection's tuple is known (and can be forgotten in conntrack) even when it fails.
+fn bound_tcp(addr: SocketAddr) -> std::io::Result<(socket2::Socket, SocketAddr)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.bind(&SocketAddr::new(source_for(addr)?, 0).into())?;
+    let local = s
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| std::io::Error::other("not an IP socket"))?;
+    Ok((s, local))
+}
+
 fn tcp_once(addr: SocketAddr, timeout: Duration) -> ProbeAttempt {
     let t0 = Instant::now();
-    let mut s = match TcpStream::connect_timeout(&addr, timeout) {
+    let (sock, bound) = match bound_tcp(addr) {
         Ok(s) => s,
         Err(e) => return failed(t0, None, &e),
     };
-    let local = s.local_addr().ok().map(|a| a.to_string());
+    let local = Some(bound.to_string());
+    if let Err(e) = sock.connect_timeout(&addr.into(), timeout) {
+        return failed(t0, local, &e);
+    }
+    let mut s: TcpStream = sock.into();
     let left = timeout
         .saturating_sub(t0.elapsed())
         .max(Duration::from_millis(10));
