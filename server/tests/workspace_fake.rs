@@ -114,8 +114,15 @@ async fn each_form_action_says_what_it_did_and_hints_render_markdown() {
     let hint = one_text(&doc, "#task-create-web .hint.level[data-level='1']");
     assert!(!hint.contains('`'), "{hint}");
     assert_eq!(
-        all(&doc, "#task-create-web .hint.level code").len(),
-        1,
+        all(&doc, "#task-create-web .hint.level").len(),
+        2,
+        "two levels: {}",
+        doc.html()
+    );
+    let second = one_text(&doc, "#task-create-web .hint.level[data-level='2']");
+    assert!(second.starts_with("Hint 2 of 2:"), "{second}");
+    assert!(
+        all(&doc, "#task-create-web .hint.level[data-level='2'] code").len() == 1,
         "{}",
         doc.html()
     );

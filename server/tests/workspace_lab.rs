@@ -160,15 +160,22 @@ async fn steps(b: &Browser, base: &str, out: &std::path::Path) -> Step {
         .await?
         .click()
         .await?;
+    // Where to look first, then the command.
     assert!(shown(b, "#task-create-web .hint.level[data-level='1']").await);
+    assert!(!shown(b, "#task-create-web .hint.level[data-level='2']").await);
+    b.find(Locator::Css("#task-create-web .hint-button"))
+        .await?
+        .click()
+        .await?;
+    assert!(shown(b, "#task-create-web .hint.level[data-level='2']").await);
     let hint = b
         .find(Locator::Css(
-            "#task-create-web .hint.level[data-level='1'] code",
+            "#task-create-web .hint.level[data-level='2'] code",
         ))
         .await?
         .text()
         .await?;
-    assert!(hint.contains("kubectl create deployment"), "{hint}");
+    assert!(hint.contains("kubectl create deployment web"), "{hint}");
 
     println!("step: the step's last task");
     b.find(Locator::Css(INPUT))

@@ -70,7 +70,7 @@ impl TaskView {
                     id: t.id.clone(),
                     title: t.title.clone(),
                     title_html: markdown::inline(&t.title),
-                    hints: t.hint.iter().map(|h| markdown::inline(h)).collect(),
+                    hints: t.hints().iter().map(|h| markdown::inline(h)).collect(),
                     question: t.question().map(str::to_string),
                     passed: r.is_some_and(|r| r.passed),
                     checked: r.is_some(),
