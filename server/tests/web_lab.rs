@@ -342,7 +342,7 @@ async fn idle_labs_stop_with_progress_kept_extend_works_and_orphans_go() {
         .get("/")
         .await
         .body
-        .contains(r#"name="name" maxlength="64" value="Alice L.""#));
+        .contains(r#"name="name" maxlength="64" autocomplete="nickname" value="Alice L.""#));
     assert_eq!(
         alice
             .post_form("/name", &format!("name={}", "x".repeat(65)))
