@@ -8,7 +8,7 @@
 //! checking) and calls [`Pages::check`], and call it from the test below.
 
 use kplab_testkit::browser::{browser, close, js, wait_js};
-use kplab_testkit::page_check::{check_page, screens_dir};
+use kplab_testkit::page_check::{check_page, check_page_showing, screens_dir};
 use kplab_testkit::web::Server;
 
 use std::path::PathBuf;
@@ -41,7 +41,12 @@ impl Pages {
 
     /// Checks the page as it is now as `name` at every size.
     async fn check(&mut self, name: &str) -> Result<(), CmdError> {
-        let found = check_page(&self.b, self.driver_port, &self.dir, name).await?;
+        self.check_showing(name, None).await
+    }
+
+    /// [`Pages::check`], with the element `show` scrolled into view for the screenshots.
+    async fn check_showing(&mut self, name: &str, show: Option<&str>) -> Result<(), CmdError> {
+        let found = check_page_showing(&self.b, self.driver_port, &self.dir, name, show).await?;
         self.problems.extend(found);
         Ok(())
     }
@@ -150,7 +155,7 @@ async fn lab_running(p: &mut Pages) -> Result<(), CmdError> {
         Duration::from_secs(30),
     )
     .await;
-    p.check("lab-panel-graph").await?;
+    p.check_showing("lab-panel-graph", Some("#panel")).await?;
 
     let view = |v: &str| format!(".panel-tabs button[data-view='{v}']");
     p.b.find(Locator::Css(&view("trace")))
@@ -171,7 +176,7 @@ async fn lab_running(p: &mut Pages) -> Result<(), CmdError> {
         Duration::from_secs(60),
     )
     .await;
-    p.check("lab-panel-trace").await?;
+    p.check_showing("lab-panel-trace", Some("#panel")).await?;
 
     p.b.find(Locator::Css(&view("diff"))).await?.click().await?;
     wait_js(
@@ -180,7 +185,7 @@ async fn lab_running(p: &mut Pages) -> Result<(), CmdError> {
         Duration::from_secs(30),
     )
     .await;
-    p.check("lab-panel-diff").await?;
+    p.check_showing("lab-panel-diff", Some("#panel")).await?;
 
     p.b.find(Locator::Css(&view("spread")))
         .await?
@@ -198,7 +203,7 @@ async fn lab_running(p: &mut Pages) -> Result<(), CmdError> {
         Duration::from_secs(60),
     )
     .await;
-    p.check("lab-panel-spread").await
+    p.check_showing("lab-panel-spread", Some("#panel")).await
 }
 
 /// The instructor's pages: signed in, a workshop created from the catalog's checkboxes, its

@@ -313,10 +313,29 @@ pub async fn check_page(
     dir: &Path,
     name: &str,
 ) -> Result<Vec<String>, CmdError> {
+    check_page_showing(b, driver_port, dir, name, None).await
+}
+
+/// [`check_page`], with the element `show` (a CSS selector) scrolled into view at each size
+/// before the screenshot: a panel far down a phone's page is what its screenshot shows.
+pub async fn check_page_showing(
+    b: &Browser,
+    driver_port: u16,
+    dir: &Path,
+    name: &str,
+    show: Option<&str>,
+) -> Result<Vec<String>, CmdError> {
     let mut problems = Vec::new();
     for (size, w, h) in SIZES {
         let label = format!("{name}-{size}");
         set_size(b, driver_port, w, h).await;
+        if let Some(css) = show {
+            b.execute(
+                "const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'start'});",
+                vec![serde_json::json!(css)],
+            )
+            .await?;
+        }
         if let Some(o) = overflow(b).await? {
             problems.push(format!("{label}: {o}"));
         }
