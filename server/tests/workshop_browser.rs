@@ -14,7 +14,7 @@ use kplab_testkit::workshop as workshop_support;
 
 use std::time::{Duration, Instant};
 
-use browser_support::{browser, cdp, text_of, wait_text};
+use browser_support::{browser, cdp, text_of, wait_js, wait_text};
 use fantoccini::Locator;
 use web_support::Client;
 use workshop_support::{Server, TOKEN};
@@ -77,15 +77,7 @@ async fn the_dashboard_updates_live_when_a_learner_passes_a_task() {
             Duration::from_secs(5),
         )
         .await;
-        let t0 = Instant::now();
-        let session = loop {
-            let me = learner.get("/api/workshops/me").await.json();
-            if let Some(s) = me["session"]["id"].as_str() {
-                break s.to_string();
-            }
-            assert!(t0.elapsed() < Duration::from_secs(30), "{me}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let session = session_of(&mut learner).await;
         learner
             .wait_status(&session, "running", Duration::from_secs(180))
             .await;
@@ -166,6 +158,19 @@ fn out_dir() -> std::path::PathBuf {
     d
 }
 
+/// The session of a learner who joined a workshop, once the start queue has given it a lab.
+async fn session_of(learner: &mut Client) -> String {
+    let t0 = Instant::now();
+    loop {
+        let me = learner.get("/api/workshops/me").await.json();
+        if let Some(s) = me["session"]["id"].as_str() {
+            return s.to_string();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{me}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Logs the browser in as the instructor through the login form.
 async fn log_in(b: &fantoccini::Client, base: &str) -> CmdResult {
     b.goto(&format!("{base}/instructor")).await?;
@@ -179,21 +184,6 @@ async fn log_in(b: &fantoccini::Client, base: &str) -> CmdResult {
         .for_element(Locator::Css("#create-form"))
         .await?;
     Ok(())
-}
-
-/// Polls a script until it returns `true`.
-async fn wait_js(b: &fantoccini::Client, script: &str, within: Duration) {
-    let t0 = Instant::now();
-    loop {
-        if b.execute(script, vec![]).await.ok() == Some(serde_json::Value::Bool(true)) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < within,
-            "not true within {within:?}: {script}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The learner types in a terminal sized 80x24 and prints an 80-character line; the
@@ -221,15 +211,7 @@ async fn the_read_only_terminal_draws_the_learners_grid() {
             .await
             .json();
         let lid = j["learner"].as_str().unwrap().to_string();
-        let t0 = Instant::now();
-        let session = loop {
-            let me = learner.get("/api/workshops/me").await.json();
-            if let Some(s) = me["session"]["id"].as_str() {
-                break s.to_string();
-            }
-            assert!(t0.elapsed() < Duration::from_secs(30), "{me}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let session = session_of(&mut learner).await;
         learner
             .wait_status(&session, "running", Duration::from_secs(180))
             .await;
@@ -255,7 +237,7 @@ async fn the_read_only_terminal_draws_the_learners_grid() {
             .await?;
         wait_js(
             &b,
-            "return document.getElementById('view-terminal').dataset.cols === '80'",
+            "document.getElementById('view-terminal').dataset.cols === '80'",
             Duration::from_secs(20),
         )
         .await;
@@ -302,7 +284,7 @@ async fn the_read_only_terminal_draws_the_learners_grid() {
         term.control(r#"{"type":"resize","cols":100,"rows":30}"#).await;
         wait_js(
             &b,
-            "return window.kplabViewer.cols === 100 && window.kplabViewer.rows === 30",
+            "window.kplabViewer && window.kplabViewer.cols === 100 && window.kplabViewer.rows === 30",
             Duration::from_secs(10),
         )
         .await;
@@ -408,12 +390,12 @@ async fn the_dashboard_works_and_fits_at_three_widths() {
             fit_check(&b, port, w, &out.join(format!("wi-dashboard-{w}.png"))).await?;
         }
         b.find(Locator::Css("button#unpin")).await?.click().await?;
-        wait_js(&b, "return document.getElementById('pinned-now').hidden && !document.getElementById('pinned-none').hidden", Duration::from_secs(5)).await;
+        wait_js(&b, "document.getElementById('pinned-now').hidden && !document.getElementById('pinned-none').hidden", Duration::from_secs(5)).await;
         assert_eq!(teacher.get(&format!("/api/workshops/{id}")).await.json()["message"], "");
 
         // The Copy button says what it did.
         b.find(Locator::Css("button#copy-link")).await?.click().await?;
-        wait_js(&b, "return document.getElementById('copy-status').textContent.length > 0", Duration::from_secs(5)).await;
+        wait_js(&b, "document.getElementById('copy-status').textContent.length > 0", Duration::from_secs(5)).await;
 
         // Restarting a learner's lab asks first; cancelled, nothing happens.
         let ups = rt.calls_of(Op::Up).len();
@@ -444,13 +426,13 @@ async fn the_dashboard_works_and_fits_at_three_widths() {
         b.find(Locator::Css("button#end")).await?.click().await?;
         b.accept_alert().await?;
         wait_text(&b, "#ws-state", "ended", Duration::from_secs(5)).await;
-        wait_js(&b, "return document.getElementById('end').hidden && document.getElementById('joining-toggle').hidden && !document.getElementById('ended-note').hidden && document.getElementById('broadcast-form').hidden && !document.querySelector('td.actions button').offsetParent", Duration::from_secs(5)).await;
+        wait_js(&b, "document.getElementById('end').hidden && document.getElementById('joining-toggle').hidden && !document.getElementById('ended-note').hidden && document.getElementById('broadcast-form').hidden && !document.querySelector('td.actions button').offsetParent", Duration::from_secs(5)).await;
         fit_check(&b, port, 1024, &out.join("wi-dashboard-ended-1024.png")).await?;
         let windows = b.windows().await?;
         let other = windows.into_iter().find(|w| *w != dashboard).unwrap();
         b.switch_to_window(other).await?;
         wait_text(&b, "#workshop-ended", "This workshop has ended", Duration::from_secs(10)).await;
-        wait_js(&b, "return document.getElementById('raise-hand').hidden", Duration::from_secs(5)).await;
+        wait_js(&b, "document.getElementById('raise-hand').hidden", Duration::from_secs(5)).await;
         // The lab page's own layout is another page's business: a screenshot, no fit check.
         std::fs::write(out.join("wi-learner-ended.png"), b.screenshot().await?).unwrap();
         b.close_window().await?;
