@@ -95,6 +95,7 @@ fn probe_checks_leave_no_conntrack_entries_behind() {
             probe("client", "nodeport:node-1/default/web"),
             probe("node-2", "svc:default/web:80"),
         ],
+        observe: false,
     };
     let runtime = rt()
         .block_on(DockerRuntime::connect(kplab::sandbox::plan::DEFAULT_IMAGE))

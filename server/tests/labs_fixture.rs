@@ -1,7 +1,7 @@
 //! `kplab labs test` and `kplab labs list` on small fixture labs in a temp dir: a good lab
 //! passes, and each kind of broken lab is caught (a check that passes vacuously before the
 //! solution, a failing runnable block, a failing solution command, a wrong reference answer),
-//! every lab cluster removed afterwards. The labs run at once (`--jobs 5`), on one node each.
+//! every lab cluster removed afterwards. The labs run at once (`--jobs 7`), on one node each.
 //! A two-node lab whose steps set `proxyMode` shows `labs test` switching kube-proxy between
 //! iptables and nftables before each step's setup, as the web platform does.
 //!
@@ -181,6 +181,22 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
         // The runnable block would make the marker check pass anyway: keep it out of the way.
         .replace("echo done > /tmp/marker\ncat /tmp/marker\n", "true\n")
     });
+    // The deployment check passes before the learner acts (setup creates web), while the
+    // marker still fails: not vacuous as a lab, but one task is not earned.
+    let unearned = |s: String| {
+        s.replace(
+            "  - kubectl delete deployment web >/dev/null 2>&1 || true\n",
+            "  - kubectl get deployment web >/dev/null 2>&1 || kubectl create deployment web --image=kplab/echo --replicas=1\n",
+        )
+    };
+    fixture(root, "97-unearned", unearned);
+    // The same task marked as one that only asks to look: allowed, and reported as such.
+    fixture(root, "98-observe", |s| {
+        unearned(s).replace(
+            "  - id: deploy\n    title: Create web\n",
+            "  - id: deploy\n    title: Look at web\n    observe: true\n",
+        )
+    });
     fixture(root, "94-wrong-answer", |s| {
         s.replace(
             "  count: {host: node-1, run: \"kubectl get nodes -o name | wc -l\"}",
@@ -204,7 +220,16 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
     assert_eq!(good["steps"][1]["runnable_blocks"], 2);
     let (ok, table, _) = kplab(&["labs", "list", root.to_str().unwrap()]);
     assert!(ok);
-    assert!(table.contains("5 lab(s), 19 task(s)"), "{table}");
+    assert!(
+        table.contains("7 lab(s), 27 task(s), 6 graded by packets, rules or state"),
+        "{table}"
+    );
+    assert_eq!(list[6]["id"], "98-observe");
+    assert_eq!(
+        list[6]["steps"][0]["observe"],
+        serde_json::json!(["deploy"])
+    );
+    assert_eq!(good["graded"], 1);
 
     let t0 = std::time::Instant::now();
     let (ok, out, err) = kplab(&[
@@ -212,21 +237,21 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
         "test",
         root.to_str().unwrap(),
         "--jobs",
-        "5",
+        "7",
         "--settle",
         "6",
         "--json",
     ]);
     eprintln!("{err}");
     eprintln!(
-        "labs test on 5 fixture labs: {:.1} s",
+        "labs test on 7 fixture labs: {:.1} s",
         t0.elapsed().as_secs_f64()
     );
     assert!(!ok, "broken labs must make the command fail");
     let report: Value = serde_json::from_str(&out).expect("JSON report on stdout");
     assert_eq!(report["passed"], false);
     assert!(
-        err.contains("labs test: 4 of 5 lab(s) FAILED"),
+        err.contains("labs test: 5 of 7 lab(s) FAILED"),
         "summary: {err}"
     );
 
@@ -267,6 +292,28 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
         problems(vacuous).contains("every check passes vacuously"),
         "{}",
         problems(vacuous)
+    );
+
+    // A task that passes before the learner acts fails the lab, naming the task and the way
+    // out; marked `observe: true`, the same task is allowed and reported as observe-only.
+    let unearned = lab(&report, "97-unearned");
+    assert_eq!(unearned["passed"], false);
+    let p = problems(unearned);
+    assert!(
+        p.contains("01-marker: task \"deploy\" passes before the learner acts")
+            && p.contains("observe: true"),
+        "{p}"
+    );
+    assert!(!p.contains("vacuously"), "{p}");
+    assert_eq!(unearned["steps"][0]["tasks"][1]["observe_only"], false);
+    let observe = lab(&report, "98-observe");
+    assert_eq!(observe["passed"], true, "{}", problems(observe));
+    let deploy = &observe["steps"][0]["tasks"][1];
+    assert_eq!(deploy["observe_only"], true);
+    assert_eq!(deploy["before"]["passed"], true, "{deploy}");
+    assert!(
+        err.contains("deploy                       pass (observe only)"),
+        "{err}"
     );
 
     let bad_block = lab(&report, "92-bad-block");
@@ -354,7 +401,7 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
     );
     assert!(err.contains("the lab when it failed:"), "{err}");
 
-    // Every lab cluster was removed, the failed ones too. Only this test's labs (90-94): the
+    // Every lab cluster was removed, the failed ones too. Only this test's labs (90-94, 97, 98): the
     // other tests of this file run at the same time with labs 95 and 96.
     let (ok, out, err) = kplab(&["cluster", "ls", "--json"]);
     assert!(ok, "{err}");
@@ -364,7 +411,11 @@ fn labs_test_passes_a_good_lab_and_catches_each_broken_one() {
         .unwrap()
         .iter()
         .filter_map(|l| l["name"].as_str())
-        .filter(|n| (90..=94).any(|i| n.starts_with(&format!("lt-{i}-"))))
+        .filter(|n| {
+            [90, 91, 92, 93, 94, 97, 98]
+                .iter()
+                .any(|i| n.starts_with(&format!("lt-{i}-")))
+        })
         .collect();
     assert!(left.is_empty(), "labs left behind: {left:?}");
 }

@@ -2,7 +2,9 @@
 //! "Next step" once its tasks pass, the completion view with the next lab once every task of the
 //! lab has, the notice after each form action, hints as rendered markdown in the page and in a
 //! failed check's answer, and a panel call on a lab broken from outside answered 409 "lost"
-//! (not 500) with the lab marked lost at once. Pages are read with CSS selectors.
+//! (not 500) with the lab marked lost at once; challenge and optional steps and observe-only
+//! tasks shown as such, and a lab complete without its optional step. Pages are read with CSS
+//! selectors.
 
 use std::time::Duration;
 
@@ -173,5 +175,87 @@ async fn a_panel_call_on_a_broken_lab_says_lost_at_once() {
         Status::Lost,
         "marked lost without waiting for the sweep"
     );
+    s.shutdown().await;
+}
+
+/// A lab of three steps: a task that only asks to look beside one that is earned, an optional
+/// step, and a challenge.
+fn kinds_lab(root: &std::path::Path) {
+    let dir = root.join("50-kinds");
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = |jsonpath: &str| {
+        format!("    checks:\n      - kind: state\n        resource: deployments\n        name: web\n        jsonpath: \"{jsonpath}\"\n        equals: \"3\"\n")
+    };
+    let files = [
+        ("lab.md", "---\ntitle: Kinds\nminutes: 10\n---\nIntro.\n".to_string()),
+        (
+            "01-look.md",
+            format!(
+                "---\ntitle: Look and act\ntasks:\n  - id: look\n    title: Look at web\n    observe: true\n{}  - id: act\n    title: Scale web\n{}---\n# Look and act\n",
+                state("{.spec.replicas}"),
+                state("{.status.readyReplicas}")
+            ),
+        ),
+        (
+            "02-extra.md",
+            format!(
+                "---\ntitle: By hand\noptional: true\ntasks:\n  - id: extra\n    title: Extra\n{}---\n# By hand\n",
+                state("{.metadata.generation}")
+            ),
+        ),
+        (
+            "03-goal.md",
+            format!(
+                "---\ntitle: Make it so\nchallenge: true\ntasks:\n  - id: goal\n    title: Three ready\n{}---\n# Make it so\nThree pods must answer.\n",
+                state("{.status.availableReplicas}")
+            ),
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn challenge_optional_and_observe_show_and_optional_steps_do_not_block_completion() {
+    let labs = tempfile::tempdir().unwrap();
+    kinds_lab(labs.path());
+    let rt = FakeRuntime::new();
+    let s = Server::start_fake_with_labs("wsf-d-", labs.path(), rt.clone()).await;
+    let mut c = Client::new(s.addr);
+    let id = c.start_lab("50-kinds", WITHIN).await;
+
+    let doc = page(&mut c, "/labs/50-kinds").await;
+    // The step list names the optional step and the challenge.
+    let links: Vec<String> = all(&doc, ".step-link").into_iter().map(text).collect();
+    assert!(links[1].contains("By hand") && links[1].contains("optional"), "{links:?}");
+    assert!(links[2].contains("Make it so") && links[2].contains("challenge"), "{links:?}");
+    assert!(!links[0].contains("optional") && !links[0].contains("challenge"));
+    // Only the observe task carries the "look" tag, with its explanation.
+    let tags = all(&doc, ".task .tag.observe");
+    assert_eq!(tags.len(), 1, "{}", doc.html());
+    assert_eq!(all(&doc, "#task-look .tag.observe").len(), 1);
+    assert!(tags[0].value().attr("title").unwrap().contains("asks you to look"));
+    // The optional step's task does not count.
+    assert_eq!(one_text(&doc, "#progress"), "0 of 3 tasks done");
+    assert!(all(&doc, "#step-kind").is_empty());
+
+    let doc = page(&mut c, "/labs/50-kinds?step=3").await;
+    assert!(one_text(&doc, "#step-title").contains("challenge"));
+    assert!(one_text(&doc, "#step-kind.challenge").contains("no commands"));
+    let doc = page(&mut c, "/labs/50-kinds?step=2").await;
+    assert!(one_text(&doc, "#step-kind.optional").contains("complete without this step"));
+
+    // The three required tasks pass: the lab is complete, the optional one untouched.
+    rt.on_exec("jsonpath", 0, "3");
+    for task in ["look", "act", "goal"] {
+        let r = c
+            .post_json(&format!("/api/sessions/{id}/tasks/{task}/check"), "{}")
+            .await;
+        assert_eq!(r.json()["passed"], true, "{task}: {r:?}");
+    }
+    let doc = page(&mut c, "/labs/50-kinds").await;
+    assert_eq!(one_text(&doc, "#progress"), "3 of 3 tasks done");
+    assert!(one_text(&doc, "#complete").contains("all 3 tasks"));
     s.shutdown().await;
 }

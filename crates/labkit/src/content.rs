@@ -73,6 +73,11 @@ pub struct Step {
     pub file: PathBuf,
     /// Title.
     pub title: String,
+    /// `challenge: true`: an unguided step (a goal, a fault or a question, no commands shown),
+    /// graded by packets, rules or state.
+    pub challenge: bool,
+    /// `optional: true`: the lab is complete without this step's tasks.
+    pub optional: bool,
     /// `proxyMode` of the step: the kube-proxy mode from this step on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_mode: Option<ProxyMode>,
@@ -223,6 +228,9 @@ pub struct Task {
     pub hints: Vec<String>,
     /// All must pass.
     pub checks: Vec<Check>,
+    /// `observe: true`: the task only asks the learner to look; nothing the learner does can
+    /// make it pass or fail, so it may pass before the learner acts (`kplab labs test`).
+    pub observe: bool,
 }
 
 /// The most levels a task's `hint` may have.
@@ -232,6 +240,12 @@ impl Task {
     /// The hint's levels in order: empty, or one or two non-empty strings.
     pub fn hints(&self) -> &[String] {
         &self.hints
+    }
+    /// Graded by packets, rules or state: it has a probe, rules or state check.
+    pub fn graded_by_cluster(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| matches!(c, Check::Probe(_) | Check::Rules(_) | Check::State(_)))
     }
     /// Whether the learner must type an answer.
     pub fn needs_answer(&self) -> bool {
@@ -265,6 +279,14 @@ impl Lab {
             .find_map(|s| s.proxy_mode)
             .or(self.proxy_mode)
             .or(Some(ProxyMode::Iptables))
+    }
+
+    /// The tasks that complete the lab: those of every step that is not `optional`.
+    pub fn required_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.steps
+            .iter()
+            .filter(|s| !s.optional)
+            .flat_map(|s| &s.tasks)
     }
 
     /// The step at `index`.
@@ -338,8 +360,9 @@ struct LabFront {
     proxy_mode: Option<serde_yaml_ng::Value>,
 }
 
-/// The allowed range of a lab's `minutes`.
-pub const MINUTES: std::ops::RangeInclusive<u8> = 10..=25;
+/// The allowed range of a lab's `minutes`: an honest estimate of a learner's time reading,
+/// typing and thinking; a lab longer than an hour should be split.
+pub const MINUTES: std::ops::RangeInclusive<u8> = 10..=60;
 
 fn two() -> u8 {
     2
@@ -410,6 +433,8 @@ struct TaskFront {
     hint: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     checks: Vec<Check>,
+    #[serde(default)]
+    observe: bool,
 }
 
 /// A task's `hint:` (any YAML value, so that a wrong one gets a message naming the task rather
@@ -449,6 +474,10 @@ fn hint_levels(value: Option<serde_yaml_ng::Value>) -> Result<Vec<String>, Strin
 #[serde(deny_unknown_fields)]
 struct StepFront {
     title: String,
+    #[serde(default)]
+    challenge: bool,
+    #[serde(default)]
+    optional: bool,
     #[serde(default, rename = "proxyMode", deserialize_with = "present")]
     proxy_mode: Option<serde_yaml_ng::Value>,
     #[serde(default)]
@@ -799,11 +828,33 @@ fn load_step(
                 ),
             );
         }
+        if t.observe && answers > 0 {
+            let oline = find_line(&front, fl, tline, "observe").unwrap_or(tline);
+            diags.push(
+                path,
+                oline,
+                format!(
+                    "task {:?} is observe: true but takes an answer; observe is for a task that only asks to look (its checks pass whatever the learner does), an answer task is already graded by what is typed",
+                    t.id
+                ),
+            );
+        }
+        if pf.challenge && t.observe {
+            diags.push(
+                path,
+                tline,
+                format!(
+                    "task {:?}: a challenge step grades what the learner does; it cannot have an observe-only task",
+                    t.id
+                ),
+            );
+        }
         tasks.push(Task {
             id: t.id,
             title: t.title,
             hints,
             checks: t.checks,
+            observe: t.observe,
         });
     }
     for (info, _, i) in fenced_blocks(&body) {
@@ -817,11 +868,16 @@ fn load_step(
             }
         }
     }
+    if pf.challenge {
+        challenge_problems(path, &front, fl, &body, body_line, &tasks, diags);
+    }
     let answers = check_answers(path, &front, fl, pf.answers, &tasks, hosts, diags);
     Some(Step {
         id,
         file: path.to_path_buf(),
         title: pf.title,
+        challenge: pf.challenge,
+        optional: pf.optional,
         proxy_mode,
         setup,
         tasks,
@@ -830,6 +886,42 @@ fn load_step(
         body,
         body_line,
     })
+}
+
+/// A challenge step states a goal and shows no commands: no runnable blocks, and at least one
+/// task, each graded by packets, rules or state.
+fn challenge_problems(
+    path: &Path,
+    front: &str,
+    fl: usize,
+    body: &str,
+    body_line: usize,
+    tasks: &[Task],
+    diags: &mut Diagnostics,
+) {
+    for (info, _, i) in fenced_blocks(body) {
+        if run_marker(&info).is_some() {
+            diags.push(
+                path,
+                body_line + i,
+                "a challenge step shows no commands: remove the runnable block (the commands belong in `solution`)",
+            );
+        }
+    }
+    let line = find_line(front, fl, 0, "challenge").unwrap_or(fl);
+    if tasks.is_empty() {
+        diags.push(path, line, "a challenge step needs at least one task");
+    }
+    for t in tasks.iter().filter(|t| !t.graded_by_cluster()) {
+        diags.push(
+            path,
+            line,
+            format!(
+                "task {:?} of a challenge step must be graded by packets, rules or state (a probe, rules or state check), not only by what is typed",
+                t.id
+            ),
+        );
+    }
 }
 
 /// Validates a step's `answers:` against its tasks: every key a task of this step with an

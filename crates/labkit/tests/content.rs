@@ -111,7 +111,7 @@ fn minutes_are_required_and_bounded() {
     let tmp = tempfile::tempdir().unwrap();
     for (name, front) in [
         ("a", "title: A\nnodes: 2\n"),
-        ("b", "title: B\nnodes: 2\nminutes: 40\n"),
+        ("b", "title: B\nnodes: 2\nminutes: 75\n"),
     ] {
         let lab = tmp.path().join(name);
         std::fs::create_dir(&lab).unwrap();
@@ -121,18 +121,18 @@ fn minutes_are_required_and_bounded() {
     let text = Catalog::load(tmp.path()).unwrap_err().to_string();
     assert!(text.contains("a/lab.md:2: minutes is missing"), "{text}");
     assert!(
-        text.contains("b/lab.md:4: minutes must be 10..25 (the estimated learner time), not 40"),
+        text.contains("b/lab.md:4: minutes must be 10..60 (the estimated learner time), not 75"),
         "{text}"
     );
     let ok = tmp.path().join("b/lab.md");
     write(
         ok.parent().unwrap(),
         "lab.md",
-        "---\ntitle: B\nminutes: 25\n---\n",
+        "---\ntitle: B\nminutes: 45\n---\n",
     );
     std::fs::remove_dir_all(tmp.path().join("a")).unwrap();
     let c = Catalog::load(tmp.path()).unwrap_or_else(|d| panic!("{d}"));
-    assert_eq!(c.labs[0].minutes, 25);
+    assert_eq!(c.labs[0].minutes, 45);
 }
 
 #[test]
@@ -417,5 +417,64 @@ fn hints_are_one_string_or_two_levels() {
             text.contains(&format!("01-a.md:{line}: {msg}")),
             "{msg}:\n{text}"
         );
+    }
+}
+
+#[test]
+fn challenge_optional_and_observe_load_and_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = tmp.path().join("k");
+    std::fs::create_dir(&lab).unwrap();
+    write(&lab, "lab.md", "---\ntitle: K\nminutes: 10\n---\n");
+    let state = "      - kind: state\n        resource: pods\n        jsonpath: \"{.items}\"\n";
+    let answer = "      - kind: answer\n        expected: \"3\"\n";
+    write(
+        &lab,
+        "01-look.md",
+        &format!(
+            "---\ntitle: Look\noptional: true\ntasks:\n  - id: pods\n    title: T\n    observe: true\n    checks:\n{state}---\nText.\n\n```sh run=node-1\nkubectl get pods\n```\n"
+        ),
+    );
+    write(
+        &lab,
+        "02-goal.md",
+        &format!(
+            "---\ntitle: Goal\nchallenge: true\ntasks:\n  - id: fixed\n    title: T\n    checks:\n{state}{answer}answers:\n  fixed: \"3\"\n---\nMake it work. Plain code is fine:\n\n```yaml\nkind: Service\n```\n"
+        ),
+    );
+    let c = Catalog::load(tmp.path()).unwrap_or_else(|d| panic!("{d}"));
+    let l = &c.labs[0];
+    assert!(l.steps[0].optional && !l.steps[0].challenge);
+    assert!(l.steps[1].challenge && !l.steps[1].optional);
+    assert!(l.task("pods").unwrap().1.observe);
+    assert!(l.task("fixed").unwrap().1.graded_by_cluster());
+    // The optional step's task does not count towards completing the lab.
+    let required: Vec<&str> = l.required_tasks().map(|t| t.id.as_str()).collect();
+    assert_eq!(required, ["fixed"]);
+
+    // A challenge shows no commands, and grades by packets, rules or state, never an observe
+    // task; an observe task takes no answer. Each problem names file and line.
+    write(
+        &lab,
+        "01-look.md",
+        &format!(
+            "---\ntitle: Look\ntasks:\n  - id: pods\n    title: T\n    observe: true\n    checks:\n{answer}answers:\n  pods: \"3\"\n---\n"
+        ),
+    );
+    write(
+        &lab,
+        "02-goal.md",
+        &format!(
+            "---\ntitle: Goal\nchallenge: true\ntasks:\n  - id: typed\n    title: T\n    checks:\n{answer}  - id: look\n    title: T\n    observe: true\n    checks:\n{state}answers:\n  typed: \"3\"\n---\nMake it work.\n\n```sh run=node-2\niptables -F\n```\n"
+        ),
+    );
+    let text = Catalog::load(tmp.path()).unwrap_err().to_string();
+    for want in [
+        "01-look.md:6: task \"pods\" is observe: true but takes an answer",
+        "02-goal.md:3: task \"typed\" of a challenge step must be graded by packets, rules or state",
+        "02-goal.md:10: task \"look\": a challenge step grades what the learner does; it cannot have an observe-only task",
+        "02-goal.md:22: a challenge step shows no commands: remove the runnable block",
+    ] {
+        assert!(text.contains(want), "{want}\nin:\n{text}");
     }
 }

@@ -135,6 +135,8 @@ fn step(body: String) -> Step {
         id: "01-x".into(),
         file: "01-x.md".into(),
         title: "x".into(),
+        challenge: false,
+        optional: false,
         proxy_mode: None,
         setup: Vec::new(),
         tasks: Vec::new(),

@@ -17,9 +17,12 @@
 //! 6. run every task with its answer until all pass or `--settle` has passed: every check
 //!    must pass.
 //!
-//! Across the lab, at least one task must have had a failing check other than an answer
-//! check in its "before" results: otherwise every check passes vacuously, before the learner
-//! did anything. The lab is removed afterwards, also when something failed.
+//! Every task with a check other than an answer check must be earned: a task without an
+//! answer check that passes in its "before" results fails the lab, unless it is
+//! `observe: true` (it only asks the learner to look). A task that passes all but its answer
+//! check is noted. Across the lab, at least one task must have had a failing check other than
+//! an answer check in its "before" results: otherwise every check passes vacuously, before the
+//! learner did anything. The lab is removed afterwards, also when something failed.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -114,6 +117,9 @@ pub struct TaskRun {
     pub before: TaskOutcome,
     /// A check other than an answer check failed before the solution.
     pub failed_before: bool,
+    /// The task is `observe: true`: it only asks the learner to look, so it may pass before
+    /// the learner acts.
+    pub observe_only: bool,
     /// The reference answer submitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
@@ -341,20 +347,24 @@ pub async fn test_lab(rt: &dyn LabRuntime, lab: &Lab, sandbox: &str, options: &O
                 .flat_map(|s| &s.tasks)
                 .any(|t| t.failed_before);
             for s in &run.steps {
-                // Answer-only tasks fail before for want of an answer; nothing to note.
-                let noted = s.tasks.iter().filter(|t| {
-                    !t.failed_before && t.before.checks.iter().any(|c| c.kind != "answer")
-                });
-                for t in noted {
-                    let what = if t.before.passed {
-                        "passes"
+                for t in &s.tasks {
+                    let graded = t.before.checks.iter().any(|c| c.kind != "answer");
+                    let answered = t.before.checks.iter().any(|c| c.kind == "answer");
+                    if t.observe_only || t.failed_before || !graded {
+                        continue;
+                    }
+                    if answered {
+                        // The typed answer is what earns it; worth a look all the same.
+                        run.notes.push(format!(
+                            "{}: task {:?} passes all but its answer check before its solution",
+                            s.step, t.task
+                        ));
                     } else {
-                        "passes all but its answer check"
-                    };
-                    run.notes.push(format!(
-                        "{}: task {:?} {what} before its solution",
-                        s.step, t.task
-                    ));
+                        run.problems.push(format!(
+                            "{}: task {:?} passes before the learner acts: its setup must leave the state its checks fail on, or, if nothing the learner does can change it, mark it `observe: true`",
+                            s.step, t.task
+                        ));
+                    }
                 }
             }
             if completed && !any_failed_before {
@@ -660,6 +670,7 @@ async fn test_step(
             task: t.id.clone(),
             before,
             failed_before,
+            observe_only: t.observe,
             answer: None,
             after: None,
         });
@@ -803,7 +814,9 @@ pub fn render_lab(r: &LabRun) -> String {
             out.push_str(&render_command(c));
         }
         for t in &s.tasks {
-            let verdict = if t.before.passed {
+            let verdict = if t.before.passed && t.observe_only {
+                "pass (observe only)"
+            } else if t.before.passed {
                 "pass"
             } else if t.failed_before {
                 "fail"

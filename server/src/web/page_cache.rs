@@ -4,7 +4,7 @@
 pub struct PageCache {
     /// Lab ids in catalog order.
     pub lab_ids: Vec<String>,
-    /// Tasks per lab, in catalog order.
+    /// Tasks that complete each lab (not those of optional steps), in catalog order.
     pub totals: Vec<usize>,
     /// Summaries per lab as inline HTML ([`super::markdown::inline`]), in catalog order.
     pub summaries: Vec<String>,
@@ -28,7 +28,7 @@ impl PageCache {
             totals: catalog
                 .labs
                 .iter()
-                .map(|l| l.steps.iter().map(|p| p.tasks.len()).sum())
+                .map(|l| l.required_tasks().count())
                 .collect(),
             summaries: catalog
                 .labs

@@ -83,6 +83,18 @@ impl Server {
         Server::on(config, data, runtime).await
     }
 
+    /// [`Server::start_fake`] with the labs of `labs` instead of the repository's.
+    pub async fn start_fake_with_labs(
+        prefix: &str,
+        labs: &std::path::Path,
+        runtime: Arc<crate::fake::FakeRuntime>,
+    ) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = config(&data, prefix, 4, None, Default::default());
+        config.labs = labs.to_path_buf();
+        Server::on(config, data, runtime).await
+    }
+
     /// Builds the state over `runtime`, recovers the labs of an earlier run, then serves on
     /// `config.listen`'s address (port 0: any free port).
     pub async fn on(

@@ -154,9 +154,7 @@ pub async fn row(state: &Platform, w: &Workshop, m: &Member) -> Result<Row, AppE
             .unwrap_or_default(),
         steps: lab.map(|l| l.steps.len()).unwrap_or(0),
         tasks_passed: passed.len(),
-        tasks_total: lab
-            .map(|l| l.steps.iter().map(|p| p.tasks.len()).sum())
-            .unwrap_or(0),
+        tasks_total: lab.map(|l| l.required_tasks().count()).unwrap_or(0),
         passed,
         step_since_ms,
         last_active_ms,

@@ -35,6 +35,8 @@ pub struct TaskView {
     pub passed: bool,
     /// Checked at least once.
     pub checked: bool,
+    /// Only asks the learner to look (`observe: true`).
+    pub observe: bool,
     /// The latest outcome.
     pub outcome: Option<TaskOutcome>,
 }
@@ -74,6 +76,7 @@ impl TaskView {
                     question: t.question().map(str::to_string),
                     passed: r.is_some_and(|r| r.passed),
                     checked: r.is_some(),
+                    observe: t.observe,
                     outcome: r.and_then(|r| serde_json::from_str(&r.outcome).ok()),
                 }
             })

@@ -118,6 +118,10 @@ pub struct StepLink<'a> {
     pub current: bool,
     /// Has every task of it passed?
     pub done: bool,
+    /// An unguided challenge step.
+    pub challenge: bool,
+    /// The lab is complete without it.
+    pub optional: bool,
 }
 
 #[derive(Template)]
@@ -127,6 +131,9 @@ struct LabPage<'a> {
     steps: Vec<StepLink<'a>>,
     step: usize,
     step_title: &'a str,
+    /// The step shown is a challenge, or optional.
+    challenge: bool,
+    optional: bool,
     step_html: &'a str,
     intro_html: &'a str,
     tasks: Vec<TaskView>,
@@ -211,9 +218,7 @@ pub async fn show_lab(
         .collect();
     let total = state.pages.totals[index];
     let passed = lab
-        .steps
-        .iter()
-        .flat_map(|p| &p.tasks)
+        .required_tasks()
         .filter(|t| passed_ids.contains(t.id.as_str()))
         .count();
     let page = LabPage {
@@ -227,10 +232,14 @@ pub async fn show_lab(
                 title,
                 current: i == step,
                 done: step_done[i] && !lab.steps[i].tasks.is_empty(),
+                challenge: lab.steps[i].challenge,
+                optional: lab.steps[i].optional,
             })
             .collect(),
         step: step + 1,
         step_title: &prepared.step_titles[step],
+        challenge: lab.steps[step].challenge,
+        optional: lab.steps[step].optional,
         step_html: state
             .html
             .get(&(lab.id.clone(), step))
