@@ -193,6 +193,65 @@ fn cluster_up_ls_down_as_a_user_runs_them() {
     }
     let net = &docker_json(&["network", "inspect", "kplab-hs-cli"])[0];
     assert_eq!(net["Internal"], true, "the lab network is internal");
+
+    // The lab does not depend on Docker giving its nodes a default route (Docker 25 and later
+    // give none on an internal network): without one, a node's own connection to a ClusterIP
+    // fails its route lookup before kube-proxy can DNAT it, and the kubelet puts the route
+    // back through the lab network's gateway.
+    let gateway = format!("{subnet_prefix}.1");
+    // The lab API speaks plain HTTP behind the kubernetes Service (`10.96.0.1:443`).
+    let to_api = "curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.96.0.1:443/version";
+    let (code, out, err) = host(
+        "docker",
+        &[
+            "exec",
+            "kplab-hs-cli-node-2",
+            "sh",
+            "-c",
+            &format!("ip route del default; ip route show default; {to_api}"),
+        ],
+    );
+    // curl's 7: it could not connect (the route lookup failed: network unreachable).
+    assert_eq!(
+        (code, out.trim()),
+        (7, "000"),
+        "without a default route the ClusterIP is unreachable: {err}"
+    );
+    let t0 = std::time::Instant::now();
+    let route = loop {
+        let (_, out, _) = host(
+            "docker",
+            &[
+                "exec",
+                "kplab-hs-cli-node-2",
+                "ip",
+                "route",
+                "show",
+                "default",
+            ],
+        );
+        if !out.trim().is_empty() || t0.elapsed() > std::time::Duration::from_secs(40) {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert!(
+        route.contains(&format!("default via {gateway} dev eth0")),
+        "the kubelet restores the default route via {gateway}: {route:?}"
+    );
+    eprintln!(
+        "default route restored in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let (code, out, err) = host(
+        "docker",
+        &["exec", "kplab-hs-cli-node-2", "sh", "-c", to_api],
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "200"),
+        "node-2 -> ClusterIP: {err}"
+    );
     assert_eq!(net["Labels"]["kplab.lab"], name);
     assert!(net["Options"]["com.docker.network.bridge.name"]
         .as_str()

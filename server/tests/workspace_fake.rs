@@ -228,14 +228,24 @@ async fn challenge_optional_and_observe_show_and_optional_steps_do_not_block_com
     let doc = page(&mut c, "/labs/50-kinds").await;
     // The step list names the optional step and the challenge.
     let links: Vec<String> = all(&doc, ".step-link").into_iter().map(text).collect();
-    assert!(links[1].contains("By hand") && links[1].contains("optional"), "{links:?}");
-    assert!(links[2].contains("Make it so") && links[2].contains("challenge"), "{links:?}");
+    assert!(
+        links[1].contains("By hand") && links[1].contains("optional"),
+        "{links:?}"
+    );
+    assert!(
+        links[2].contains("Make it so") && links[2].contains("challenge"),
+        "{links:?}"
+    );
     assert!(!links[0].contains("optional") && !links[0].contains("challenge"));
     // Only the observe task carries the "look" tag, with its explanation.
     let tags = all(&doc, ".task .tag.observe");
     assert_eq!(tags.len(), 1, "{}", doc.html());
     assert_eq!(all(&doc, "#task-look .tag.observe").len(), 1);
-    assert!(tags[0].value().attr("title").unwrap().contains("asks you to look"));
+    assert!(tags[0]
+        .value()
+        .attr("title")
+        .unwrap()
+        .contains("asks you to look"));
     // The optional step's task does not count.
     assert_eq!(one_text(&doc, "#progress"), "0 of 3 tasks done");
     assert!(all(&doc, "#step-kind").is_empty());
