@@ -208,6 +208,32 @@ async fn lab_running(p: &mut Pages) -> Result<(), CmdError> {
 
 /// The instructor's pages: signed in, a workshop created from the catalog's checkboxes, its
 /// dashboard; then the join page that names the workshop from its link.
+/// The first challenge step and the first optional step of the repository's labs, as a learner
+/// opens them (no lab running): their tags and their note.
+async fn challenge_and_optional_steps(p: &mut Pages) -> Result<(), CmdError> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../labs");
+    let catalog = labkit::Catalog::load(&dir).unwrap_or_else(|d| panic!("{d}"));
+    let first = |kind: fn(&labkit::Step) -> bool| {
+        catalog
+            .labs
+            .iter()
+            .find_map(|l| {
+                let i = l.steps.iter().position(kind)?;
+                Some(format!("/labs/{}?step={}", l.id, i + 1))
+            })
+            .expect("the labs have a challenge step and an optional step")
+    };
+    let challenge = first(|s| s.challenge);
+    let optional = first(|s| s.optional);
+    p.open_and_check(&challenge, "lab-challenge").await?;
+    let kind = p.b.find(Locator::Css("#step-kind")).await?.text().await?;
+    assert!(kind.starts_with("A challenge"), "{challenge}: {kind}");
+    p.open_and_check(&optional, "lab-optional").await?;
+    let kind = p.b.find(Locator::Css("#step-kind")).await?.text().await?;
+    assert!(kind.starts_with("Optional"), "{optional}: {kind}");
+    Ok(())
+}
+
 async fn workshop(p: &mut Pages) -> Result<(), CmdError> {
     p.b.goto(&format!("{}/instructor", p.base)).await?;
     p.b.find(Locator::Css("#token"))
@@ -273,6 +299,7 @@ async fn the_workspace_pages_fit_every_size_and_pass_axe() {
         instructor_login(&mut p).await?;
         join(&mut p).await?;
         lab_running(&mut p).await?;
+        challenge_and_optional_steps(&mut p).await?;
         workshop(&mut p).await?;
         Ok(())
     }
