@@ -9,10 +9,18 @@ use std::time::{Duration, Instant};
 use super::planner::ObjectSet;
 use crate::kube::iptables::Iptables;
 
+/// How often a sync is full at the latest (upstream's `proxyutil.FullSyncPeriod`): between
+/// full syncs, a sync rewrites only the chains of Services that changed, so a rule deleted by
+/// hand from a `KUBE-SVC-`/`KUBE-SEP-` chain stays deleted until then, and the counters of
+/// unchanged chains keep counting. `--iptables-sync-period` does not force full syncs: it is
+/// the stale-chain cleanup interval (the canary check has its own lab flag).
+pub const FULL_SYNC_PERIOD: Duration = Duration::from_secs(3600);
+
 /// The settings of the sync engine that do not concern the planner.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
-    /// Full resync period.
+    /// `--iptables-sync-period`: in large clusters, the least time between stale-chain
+    /// cleanups.
     pub sync_period: Duration,
     /// Print payloads to stdout instead of applying them (no iptables access at all).
     pub dry_run: bool,

@@ -98,7 +98,9 @@ pub struct Flags {
     /// The flags that shape the rules (`--cluster-cidr` defaults to the lab's pod network here).
     #[command(flatten)]
     pub rules: RuleArgs,
-    /// Full resync period (`30s`, `1m`, `500ms`).
+    /// How often re-synchronising and clean-up work runs (`30s`, `1m`, `500ms`): in large
+    /// clusters the stale-chain cleanup. It does not force full syncs (those come once an
+    /// hour, as upstream's `FullSyncPeriod`).
     #[arg(long = "iptables-sync-period", default_value = "30s", value_parser = parse_duration)]
     pub sync_period: Duration,
     /// Minimum time between syncs after a burst of 2 (lab default 250ms; upstream 1s).

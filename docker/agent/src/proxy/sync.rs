@@ -4,9 +4,12 @@
 //! * three informers (Services, EndpointSlices, Nodes) list and watch through
 //!   [`crate::kube::client::ApiClient`], re-listing whenever a watch ends;
 //! * every change wakes the sync runner, which is rate-limited by `--iptables-min-sync-period`
-//!   (a token bucket with a burst of 2, like upstream's BoundedFrequencyRunner) and also runs a
-//!   **full** sync every `--iptables-sync-period`, so a rule a learner deleted by hand comes
-//!   back;
+//!   (a token bucket with a burst of 2, like upstream's BoundedFrequencyRunner); a sync
+//!   rewrites the fixed chains, `KUBE-SERVICES` and `KUBE-NODEPORTS`, and the per-Service
+//!   chains of the Services that changed; it is **full** (every chain) at start, after a
+//!   failure, when the canary is gone, and at least once an hour (upstream's
+//!   `FullSyncPeriod`: [`super::common::FULL_SYNC_PERIOD`]), so a rule a learner deleted by
+//!   hand from a `KUBE-SEP-` chain stays deleted until then (or until its Service changes);
 //! * a canary monitor looks for `KUBE-PROXY-CANARY` in mangle, nat and filter every few seconds
 //!   and forces a full sync when any is gone (someone flushed the tables);
 //! * a full sync first installs the jump rules from the built-in chains and the canary chains
@@ -27,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::common::{clean_stale_conntrack, WarningLog};
-pub use super::common::{Signal, SyncSettings, Syncer};
+pub use super::common::{Signal, SyncSettings, Syncer, FULL_SYNC_PERIOD};
 use super::flags::Flags;
 use super::netrules_planner::NetrulesPlanner;
 use super::nft_sync::NftEngine;
@@ -447,14 +450,15 @@ impl RateLimiter {
     }
 }
 
-/// The sync loop: waits for signals, rate-limits, syncs, and runs a full sync every
-/// `sync_period`. Returns only when every sender is gone.
+/// The sync loop: waits for signals, rate-limits, syncs, and runs a full sync once
+/// `full_sync_period` has passed since the last ([`FULL_SYNC_PERIOD`] in kube-proxy). Returns
+/// only when every sender is gone.
 pub fn run_loop(
     engine: &mut impl Syncer,
     store: Arc<Mutex<Store>>,
     rx: Receiver<Signal>,
     min_sync_period: Duration,
-    sync_period: Duration,
+    full_sync_period: Duration,
 ) {
     let mut limiter = RateLimiter::new(min_sync_period);
     let mut pending = false;
@@ -462,8 +466,8 @@ pub fn run_loop(
     loop {
         let next_full = engine
             .last_full()
-            .map(|t| t + sync_period)
-            .unwrap_or_else(|| Instant::now() + sync_period);
+            .map(|t| t + full_sync_period)
+            .unwrap_or_else(|| Instant::now() + full_sync_period);
         let timeout = if pending {
             limiter.wait_time()
         } else {
@@ -477,7 +481,7 @@ pub fn run_loop(
             }
             Err(RecvTimeoutError::Timeout) => {
                 if !pending && started {
-                    engine.request_full_sync("periodic resync (--iptables-sync-period)");
+                    engine.request_full_sync("periodic full sync (FullSyncPeriod, 1h)");
                     pending = true;
                 }
             }
@@ -665,7 +669,7 @@ fn run(
             .expect("spawn own-pod thread");
     }
     drop(tx);
-    run_loop(engine, store, rx, flags.min_sync_period, flags.sync_period);
+    run_loop(engine, store, rx, flags.min_sync_period, FULL_SYNC_PERIOD);
     ExitCode::SUCCESS
 }
 
@@ -707,5 +711,87 @@ mod tests {
         );
         std::thread::sleep(w);
         assert!(l.wait_time() < Duration::from_millis(5));
+    }
+
+    /// Records each sync and whether it was full; a sync is full when one was requested.
+    #[derive(Default)]
+    struct Recorder {
+        need_full: bool,
+        last_full: Option<Instant>,
+        syncs: Arc<Mutex<Vec<(bool, String)>>>,
+        reason: String,
+    }
+
+    impl Syncer for Recorder {
+        fn last_full(&self) -> Option<Instant> {
+            self.last_full
+        }
+        fn request_full_sync(&mut self, reason: &str) {
+            self.need_full = true;
+            self.reason = reason.to_string();
+        }
+        fn set_objects(&mut self, _: &ObjectSet) {}
+        fn sync_once(&mut self) -> bool {
+            let full = std::mem::take(&mut self.need_full);
+            if full {
+                self.last_full = Some(Instant::now());
+            }
+            let reason = std::mem::take(&mut self.reason);
+            self.syncs.lock().unwrap().push((full, reason));
+            true
+        }
+    }
+
+    #[test]
+    fn the_loop_syncs_on_change_and_is_full_only_when_asked_or_once_a_period() {
+        let mut store = Store::default();
+        for k in KINDS {
+            store.replace(k, Vec::new());
+        }
+        let store = Arc::new(Mutex::new(store));
+        let syncs = Arc::new(Mutex::new(Vec::new()));
+        let mut engine = Recorder {
+            need_full: true,
+            syncs: syncs.clone(),
+            ..Recorder::default()
+        };
+        let (tx, rx) = mpsc::channel();
+        let full_period = Duration::from_millis(600);
+        let looped = std::thread::spawn(move || {
+            run_loop(
+                &mut engine,
+                store,
+                rx,
+                Duration::from_millis(10),
+                full_period,
+            )
+        });
+        tx.send(Signal::Changed).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        // Changes sync partially; nothing else happens while the cluster is quiet.
+        tx.send(Signal::Changed).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let quiet: Vec<bool> = syncs.lock().unwrap().iter().map(|s| s.0).collect();
+        assert_eq!(
+            quiet,
+            [true, false],
+            "the first sync is full, a change is not"
+        );
+        // A missing canary forces a full sync at once.
+        tx.send(Signal::ForceFull("canary chain missing".into()))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        // Then, with no change at all, the next full sync comes a full period later.
+        std::thread::sleep(Duration::from_millis(800));
+        drop(tx);
+        looped.join().unwrap();
+        let all = syncs.lock().unwrap().clone();
+        assert_eq!(all.len(), 4, "{all:?}");
+        assert_eq!(all[2], (true, "canary chain missing".to_string()));
+        assert_eq!(
+            all[3],
+            (true, "periodic full sync (FullSyncPeriod, 1h)".to_string())
+        );
+        assert_eq!(FULL_SYNC_PERIOD, Duration::from_secs(3600));
     }
 }
