@@ -6,6 +6,16 @@
 //! service on 0.0.0.0 through its bridge's gateway address, docker0's, or any other host
 //! address. So the host's INPUT chain jumps, for every `kplab+` bridge, to `KPLAB-ISOLATION`,
 //! which lets replies to the host's own connections through and drops everything else.
+//!
+//! Docker's isolation goes too far inside a lab on a host that passes bridged frames to
+//! iptables (`br_netfilter`, `bridge-nf-call-iptables=1`, which Docker turns on): its rule
+//! `! -d <lab subnet> -i <bridge> -j DROP` also drops frames that never leave the lab's bridge
+//! when their IP destination is outside the subnet, such as the client's packet to a ClusterIP,
+//! a load balancer IP or an external IP routed through a node. So `DOCKER-USER` accepts
+//! what is being bridged within a `kplab+` bridge ([`bridged_rule`]): a bridged frame stays on
+//! its bridge, while anything routed between bridges, to the host or out still meets Docker's
+//! rules and [`CHAIN`].
+//!
 //! Installed idempotently by `kplab cluster up`, with the iptables backend Docker uses.
 
 use std::process::Command;
@@ -103,6 +113,57 @@ pub fn jump_rule() -> Vec<String> {
         .collect()
 }
 
+/// The chain Docker leaves to its users, first in FORWARD.
+pub const USER_CHAIN: &str = "DOCKER-USER";
+
+/// The `DOCKER-USER` rule that lets frames bridged within one lab's bridge through.
+pub fn bridged_rule() -> Vec<String> {
+    [
+        "-i",
+        BRIDGE_MATCH,
+        "-m",
+        "physdev",
+        "--physdev-is-bridged",
+        "-m",
+        "comment",
+        "--comment",
+        "kplab: frames bridged within one lab",
+        "-j",
+        "ACCEPT",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Whether bridged frames go through iptables on this host (`br_netfilter` loaded and on).
+fn bridged_frames_filtered() -> bool {
+    std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1")
+}
+
+/// Inserts [`bridged_rule`] first in `DOCKER-USER` unless it is there (or bridged frames skip
+/// iptables, or Docker made no `DOCKER-USER`: then nothing drops them).
+fn install_bridged(bin: &str) -> Result<(), IsolationError> {
+    if !bridged_frames_filtered()
+        || !run(bin, &["-t", "filter", "-S", USER_CHAIN])?
+            .status
+            .success()
+    {
+        return Ok(());
+    }
+    let rule = bridged_rule();
+    let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+    let mut probe = vec!["-t", "filter", "-C", USER_CHAIN];
+    probe.extend(&rule);
+    if !run(bin, &probe)?.status.success() {
+        let mut insert = vec!["-t", "filter", "-I", USER_CHAIN, "1"];
+        insert.extend(&rule);
+        check(bin, &insert)?;
+    }
+    Ok(())
+}
+
 /// Appends `rule` to [`CHAIN`].
 fn append(bin: &str, rule: &[&str]) -> Result<(), IsolationError> {
     let mut args = vec!["-t", "filter", "-A", CHAIN];
@@ -170,7 +231,7 @@ fn install_with(bin: &str) -> Result<(), IsolationError> {
         insert.extend(&jump);
         check(bin, &insert)?;
     }
-    Ok(())
+    install_bridged(bin)
 }
 
 /// Installs (idempotently) the host rules for IPv4 and, when ip6tables exists, IPv6.
@@ -199,6 +260,21 @@ pub fn missing(backend: &Backend) -> Result<Option<String>, IsolationError> {
             "{bin}: INPUT has no -i {BRIDGE_MATCH} -j {CHAIN}"
         )));
     }
+    if bridged_frames_filtered()
+        && run(bin, &["-t", "filter", "-S", USER_CHAIN])?
+            .status
+            .success()
+    {
+        let rule = bridged_rule();
+        let mut probe = vec!["-t", "filter", "-C", USER_CHAIN];
+        probe.extend(rule.iter().map(String::as_str));
+        if !run(bin, &probe)?.status.success() {
+            return Ok(Some(format!(
+                "{bin}: {USER_CHAIN} does not accept frames bridged within a lab ({})",
+                rule.join(" ")
+            )));
+        }
+    }
     Ok(None)
 }
 
@@ -223,6 +299,16 @@ mod tests {
         assert_eq!(rules[0], "-N KPLAB-ISOLATION");
         assert!(rules[1].contains("RELATED,ESTABLISHED -j RETURN"));
         assert!(rules[2].ends_with("-j DROP"));
+    }
+
+    #[test]
+    fn only_bridged_frames_of_lab_bridges_are_accepted() {
+        let r = bridged_rule().join(" ");
+        assert!(
+            r.starts_with("-i kplab+ -m physdev --physdev-is-bridged "),
+            "{r}"
+        );
+        assert!(r.ends_with("-j ACCEPT"), "{r}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! A lab reaches neither the host's services, nor another lab, nor an address outside, while
-//! the host can still talk to its labs. Two one-node labs (`hs-iso-a`, `hs-iso-b`), a listener
+//! the host can still talk to its labs and a lab's client can route through its own nodes. Two one-node labs (`hs-iso-a`, `hs-iso-b`), a listener
 //! on the host's 0.0.0.0, and an "outside" host in a network namespace made for the test.
 
 use kplab_testkit::lab as common;
@@ -146,6 +146,32 @@ fn a_lab_does_not_reach_another_lab(a: &TestLab, b: &TestLab) {
     }
 }
 
+/// Inside its own bridge a lab is not isolated from itself: the client, routing the service
+/// range through node-1 (as a learner does to play the cloud load balancer), reaches a
+/// ClusterIP, although the packet's destination is outside the lab's subnet (Docker's
+/// isolation drops such frames unless `DOCKER-USER` lets bridged ones through); the same
+/// client, routing the other lab's subnet through node-1, still does not reach it.
+fn a_lab_routes_through_its_own_nodes_but_not_into_another_lab(a: &TestLab, b: &TestLab) {
+    let api = "curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.96.0.1:443/version";
+    let route = format!(
+        "ip route replace 10.96.0.0/12 via {}; ip route replace {} via {}",
+        a.node_ip(1),
+        b.info.subnet,
+        a.node_ip(1)
+    );
+    assert!(a.sh(a.client(), &route).success(), "{route}");
+    let out = a.sh(a.client(), api);
+    assert_eq!(
+        out.stdout, "200",
+        "client -> node-1 -> ClusterIP 10.96.0.1: {out:?}"
+    );
+    assert!(
+        !connects(a, a.client(), b.node_ip(1), 6443),
+        "routed through its node-1, the client must not reach the other lab's {}:6443",
+        b.node_ip(1)
+    );
+}
+
 /// An "outside" host: a network namespace with a veth to the host, routed from the host, with
 /// the agent's pod server answering on 198.51.100.2:8080. Removed on drop.
 struct OutsideHost {
@@ -277,6 +303,10 @@ fn labs_are_isolated_from_the_host_each_other_and_the_outside() {
     check("a lab does not reach another lab", &|| {
         a_lab_does_not_reach_another_lab(&a, &b)
     });
+    check(
+        "a lab routes through its own nodes but not into another lab",
+        &|| a_lab_routes_through_its_own_nodes_but_not_into_another_lab(&a, &b),
+    );
     check("a lab does not reach an address outside", &|| {
         a_lab_does_not_reach_an_address_outside(&a)
     });
