@@ -23,6 +23,8 @@
 //! turning ready (a sync at lab scale takes ~10–30 ms).
 
 use std::collections::BTreeSet;
+
+use serde_json::Value;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -450,6 +452,25 @@ impl RateLimiter {
     }
 }
 
+/// What the proxier's configuration can read from the Nodes (`Flags::to_config`): their
+/// names, labels, addresses and pod CIDRs, without the status a heartbeat rewrites.
+pub fn node_config_inputs(nodes: &[Value]) -> Value {
+    Value::Array(
+        nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!([
+                    n["metadata"]["name"],
+                    n["metadata"]["labels"],
+                    n["spec"]["podCIDR"],
+                    n["spec"]["podCIDRs"],
+                    n["status"]["addresses"],
+                ])
+            })
+            .collect(),
+    )
+}
+
 /// The sync loop: waits for signals, rate-limits, syncs, and runs a full sync once
 /// `full_sync_period` has passed since the last ([`FULL_SYNC_PERIOD`] in kube-proxy). Returns
 /// only when every sender is gone.
@@ -643,6 +664,11 @@ fn run(
     let (tx, rx) = mpsc::channel();
     for res in [&SERVICES, &ENDPOINT_SLICES, &NODES] {
         let (c, s, t) = (client.clone(), store.clone(), tx.clone());
+        // A Node's heartbeat (its status conditions, every 10 s) is no reason to sync: only
+        // what the proxier's configuration reads from Nodes is, as upstream reacts only to
+        // its own Node's labels.
+        let mut seen_nodes: Option<Value> = None;
+        let watched = s.clone();
         std::thread::Builder::new()
             .name(format!("informer-{}", res.plural))
             .spawn(move || {
@@ -650,7 +676,18 @@ fn run(
                     c,
                     res,
                     s,
-                    || t.send(Signal::Changed).is_ok(),
+                    || {
+                        if res.kind == NODES.kind {
+                            let now = node_config_inputs(
+                                &watched.lock().expect("store lock").list("Node"),
+                            );
+                            if seen_nodes.as_ref() == Some(&now) {
+                                return true;
+                            }
+                            seen_nodes = Some(now);
+                        }
+                        t.send(Signal::Changed).is_ok()
+                    },
                     |msg| tracing::warn!(src = "reflector.go:561", "{msg}"),
                 )
             })
@@ -793,5 +830,20 @@ mod tests {
             (true, "periodic full sync (FullSyncPeriod, 1h)".to_string())
         );
         assert_eq!(FULL_SYNC_PERIOD, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_heartbeat_changes_no_node_config_input_a_label_does() {
+        let node = |label: &str, heartbeat: &str| {
+            serde_json::json!({
+                "metadata": {"name": "node-1", "resourceVersion": heartbeat, "labels": {"zone": label}},
+                "spec": {"podCIDR": "10.244.1.0/24"},
+                "status": {"addresses": [{"type": "InternalIP", "address": "172.28.0.10"}],
+                           "conditions": [{"type": "Ready", "lastHeartbeatTime": heartbeat}]}
+            })
+        };
+        let a = node_config_inputs(&[node("a", "1")]);
+        assert_eq!(a, node_config_inputs(&[node("a", "2")]));
+        assert_ne!(a, node_config_inputs(&[node("b", "2")]));
     }
 }
