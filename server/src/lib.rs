@@ -86,9 +86,10 @@ pub enum LabsCommand {
         dir: std::path::PathBuf,
     },
     /// Runs every lab's reference solution on a fresh lab cluster: per step, setup, the
-    /// checks before (at least one task per lab must fail), the runnable code blocks, the
-    /// solution and reference answers, then every check must pass. Exits non-zero on any
-    /// failure; each lab cluster is removed afterwards.
+    /// checks before (a task without an answer check that passes then fails the lab, unless
+    /// it is `observe: true`), the runnable code blocks, the solution and reference answers,
+    /// then every check must pass. Exits non-zero on any failure; each lab cluster is removed
+    /// afterwards.
     Test {
         /// Content directory.
         #[arg(default_value = "labs")]

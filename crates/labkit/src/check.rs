@@ -334,8 +334,11 @@ pub struct ProbeCheck {
     pub title: Option<String>,
     /// `client`, `node-N`, or `pod:NS/NAME` or `pod:NS/LABEL=VALUE` (first running pod).
     pub from: String,
-    /// `IP:PORT`, `HOST:PORT`, `svc:NS/NAME[:PORT]` (the ClusterIP) or
-    /// `nodeport:NODE/NS/NAME` (a node's address and the Service's first nodePort).
+    /// `IP:PORT`, `HOST:PORT`, `svc:NS/NAME[:PORT]` (the ClusterIP),
+    /// `lb:NS/NAME[:PORT]` (the first load balancer ingress IP in the Service's status),
+    /// `externalip:NS/NAME[:PORT]` (its first `spec.externalIPs`) or `nodeport:NODE/NS/NAME`
+    /// (a node's address and the Service's first nodePort). The port defaults to the
+    /// Service's first port.
     pub target: String,
     /// `tcp` (default) or `udp`.
     #[serde(default)]

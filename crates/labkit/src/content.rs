@@ -1076,7 +1076,7 @@ fn check_problems(c: &Check, hosts: &BTreeSet<String>) -> Vec<String> {
                 p.push("source_port must be 1..65535".into());
             }
             if !target_ok(&pr.target, hosts) {
-                p.push(format!("target {:?} must be IP:PORT, HOST:PORT, svc:NS/NAME[:PORT] or nodeport:NODE/NS/NAME", pr.target));
+                p.push(format!("target {:?} must be IP:PORT, HOST:PORT, svc:NS/NAME[:PORT], lb:NS/NAME[:PORT], externalip:NS/NAME[:PORT] or nodeport:NODE/NS/NAME", pr.target));
             }
             if pr.expect != crate::check::ProbeExpect::Reachable
                 && (pr.spread.is_some() || pr.source_ip.is_some())
@@ -1142,7 +1142,10 @@ fn check_problems(c: &Check, hosts: &BTreeSet<String>) -> Vec<String> {
 }
 
 fn target_ok(t: &str, hosts: &BTreeSet<String>) -> bool {
-    if let Some(rest) = t.strip_prefix("svc:") {
+    let service = ["svc:", "lb:", "externalip:"]
+        .iter()
+        .find_map(|p| t.strip_prefix(p));
+    if let Some(rest) = service {
         let (path, _) = rest
             .rsplit_once(':')
             .filter(|(_, port)| port.parse::<u16>().is_ok())
@@ -1188,6 +1191,9 @@ mod tests {
         assert!(target_ok("10.96.0.1:443", &hosts));
         assert!(target_ok("svc:default/web", &hosts));
         assert!(target_ok("svc:default/web:80", &hosts));
+        assert!(target_ok("lb:default/web", &hosts));
+        assert!(target_ok("externalip:default/web:8080", &hosts));
+        assert!(!target_ok("lb:web", &hosts));
         assert!(target_ok("nodeport:node-2/default/web", &hosts));
         assert!(!target_ok("nodeport:node-9/default/web", &hosts));
         assert!(!target_ok("10.96.0.1", &hosts));

@@ -438,13 +438,30 @@ async fn resolve_from(
     Ok((node, Some(format!("{ns}/{name}"))))
 }
 
-/// `svc:NS/NAME[:PORT]` and `nodeport:NODE/NS/NAME` to `IP:PORT`; other targets unchanged.
+/// `svc:`, `lb:` and `externalip:NS/NAME[:PORT]`, and `nodeport:NODE/NS/NAME`, to `IP:PORT`;
+/// other targets unchanged.
 async fn resolve_target(
     rt: &dyn LabRuntime,
     sandbox: &str,
     target: &str,
 ) -> Result<String, String> {
-    if let Some(rest) = target.strip_prefix("svc:") {
+    type Address = fn(&serde_json::Value) -> Option<&str>;
+    let kinds: [(&str, &str, Address); 3] = [
+        ("svc:", "clusterIP", |s| s["spec"]["clusterIP"].as_str()),
+        ("lb:", "load balancer ingress IP in its status", |s| {
+            s["status"]["loadBalancer"]["ingress"]
+                .as_array()?
+                .iter()
+                .find_map(|i| i["ip"].as_str())
+        }),
+        ("externalip:", "externalIP", |s| {
+            s["spec"]["externalIPs"][0].as_str()
+        }),
+    ];
+    for (prefix, what, address) in kinds {
+        let Some(rest) = target.strip_prefix(prefix) else {
+            continue;
+        };
         let (path, port) = match rest.rsplit_once(':') {
             Some((p, port)) if port.parse::<u16>().is_ok() => (p, Some(port.to_string())),
             _ => (rest, None),
@@ -453,9 +470,7 @@ async fn resolve_target(
             .split_once('/')
             .ok_or_else(|| format!("bad service {target:?}"))?;
         let svc = service(rt, sandbox, ns, name).await?;
-        let ip = svc["spec"]["clusterIP"]
-            .as_str()
-            .ok_or_else(|| format!("service {ns}/{name} has no clusterIP"))?;
+        let ip = address(&svc).ok_or_else(|| format!("service {ns}/{name} has no {what}"))?;
         let port = port
             .or_else(|| {
                 svc["spec"]["ports"][0]["port"]
