@@ -613,6 +613,7 @@ async fn checks_are_graded_on_what_the_lab_prints() {
 
     // 2 replicas: passed, and the session shows it.
     rt.on_exec("{.spec.replicas}", 0, "2\n");
+    rt.on_exec("{.status.readyReplicas}", 0, "2\n");
     let v = c.post_json(&check, "{}").await.json();
     assert_eq!(v["passed"], true, "{v}");
     assert_eq!(v["recorded"], true);

@@ -38,14 +38,17 @@ impl Store {
         kinds.iter().all(|k| self.synced.contains(k))
     }
 
-    /// Replaces every object of `kind` (the result of a list).
-    pub fn replace(&mut self, kind: &'static str, items: Vec<Value>) {
+    /// Replaces every object of `kind` (the result of a list). Returns whether anything
+    /// changed: the first list, or objects added, removed or modified since the last one (a
+    /// re-list after a watch ended usually brings nothing new).
+    pub fn replace(&mut self, kind: &'static str, items: Vec<Value>) -> bool {
+        let listed: BTreeMap<String, Value> =
+            items.into_iter().map(|item| (key(&item), item)).collect();
+        let first = self.synced.insert(kind);
         let m = self.objects.entry(kind).or_default();
-        m.clear();
-        for item in items {
-            m.insert(key(&item), item);
-        }
-        self.synced.insert(kind);
+        let changed = first || *m != listed;
+        *m = listed;
+        changed
     }
 
     /// Adds or replaces one object.
@@ -228,7 +231,13 @@ impl<N: FnMut() -> bool, L: Fn(&str)> Watcher for StoreWatcher<N, L> {
         {
             let mut s = self.store.lock().expect("store lock");
             match change {
-                Change::Listed { items, .. } => s.replace(self.resource.kind, items),
+                // Upstream's informers, too, send no update for a re-list that changed
+                // nothing: a sync for it would only rewrite the same rules.
+                Change::Listed { items, .. } => {
+                    if !s.replace(self.resource.kind, items) {
+                        return true;
+                    }
+                }
                 Change::Event(EventType::Added | EventType::Modified, o) => {
                     s.upsert(self.resource.kind, o)
                 }
@@ -279,6 +288,18 @@ pub fn run_informer(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_relist_that_changed_nothing_says_so() {
+        let mut s = Store::default();
+        let svc = |rv: &str| json!({"metadata":{"namespace":"a","name":"x","resourceVersion":rv}});
+        assert!(s.replace("Service", vec![]), "the first list is news");
+        assert!(!s.replace("Service", vec![]));
+        assert!(s.replace("Service", vec![svc("1")]));
+        assert!(!s.replace("Service", vec![svc("1")]), "same objects again");
+        assert!(s.replace("Service", vec![svc("2")]), "modified");
+        assert!(s.replace("Service", vec![]), "removed");
+    }
 
     #[test]
     fn store_replaces_upserts_and_removes() {

@@ -249,8 +249,12 @@ pub(crate) fn watch_response(w: WatchStart, media: Media) -> Response {
         if s.done {
             return None;
         }
+        // One heartbeat per line sent: events filtered out of this watch (other kinds'
+        // updates arrive all the time) must not postpone it, or a watch on quiet objects
+        // would stay silent until the client gives up on it.
+        let heartbeat = tokio::time::sleep(WATCH_HEARTBEAT);
+        tokio::pin!(heartbeat);
         loop {
-            let heartbeat = tokio::time::sleep(WATCH_HEARTBEAT);
             let received = tokio::select! {
                 _ = tokio::time::sleep_until(s.deadline) => None,
                 // The server is shutting down: end the stream so shutdown can complete.
@@ -258,7 +262,7 @@ pub(crate) fn watch_response(w: WatchStart, media: Media) -> Response {
                 // An empty line (or a bookmark) now and then lets clients detect a dead
                 // connection (a protobuf stream has no empty frame: without bookmarks it
                 // stays silent).
-                _ = heartbeat => Some(None),
+                _ = &mut heartbeat => Some(None),
                 r = s.rx.recv() => Some(Some(r)),
             };
             match received {
