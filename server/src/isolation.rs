@@ -142,23 +142,27 @@ fn bridged_frames_filtered() -> bool {
         .is_ok_and(|v| v.trim() == "1")
 }
 
-/// Inserts [`bridged_rule`] first in `DOCKER-USER` unless it is there (or bridged frames skip
-/// iptables, or Docker made no `DOCKER-USER`: then nothing drops them).
-fn install_bridged(bin: &str) -> Result<(), IsolationError> {
+/// [`bridged_rule`] when it is wanted and not in `DOCKER-USER` (it is not wanted where bridged
+/// frames skip iptables, or where Docker made no `DOCKER-USER`: then nothing drops them).
+fn bridged_rule_missing(bin: &str) -> Result<Option<Vec<String>>, IsolationError> {
     if !bridged_frames_filtered()
         || !run(bin, &["-t", "filter", "-S", USER_CHAIN])?
             .status
             .success()
     {
-        return Ok(());
+        return Ok(None);
     }
     let rule = bridged_rule();
-    let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
     let mut probe = vec!["-t", "filter", "-C", USER_CHAIN];
-    probe.extend(&rule);
-    if !run(bin, &probe)?.status.success() {
+    probe.extend(rule.iter().map(String::as_str));
+    Ok((!run(bin, &probe)?.status.success()).then_some(rule))
+}
+
+/// Inserts [`bridged_rule`] first in `DOCKER-USER` when it is missing.
+fn install_bridged(bin: &str) -> Result<(), IsolationError> {
+    if let Some(rule) = bridged_rule_missing(bin)? {
         let mut insert = vec!["-t", "filter", "-I", USER_CHAIN, "1"];
-        insert.extend(&rule);
+        insert.extend(rule.iter().map(String::as_str));
         check(bin, &insert)?;
     }
     Ok(())
@@ -260,20 +264,11 @@ pub fn missing(backend: &Backend) -> Result<Option<String>, IsolationError> {
             "{bin}: INPUT has no -i {BRIDGE_MATCH} -j {CHAIN}"
         )));
     }
-    if bridged_frames_filtered()
-        && run(bin, &["-t", "filter", "-S", USER_CHAIN])?
-            .status
-            .success()
-    {
-        let rule = bridged_rule();
-        let mut probe = vec!["-t", "filter", "-C", USER_CHAIN];
-        probe.extend(rule.iter().map(String::as_str));
-        if !run(bin, &probe)?.status.success() {
-            return Ok(Some(format!(
-                "{bin}: {USER_CHAIN} does not accept frames bridged within a lab ({})",
-                rule.join(" ")
-            )));
-        }
+    if let Some(rule) = bridged_rule_missing(bin)? {
+        return Ok(Some(format!(
+            "{bin}: {USER_CHAIN} does not accept frames bridged within a lab ({})",
+            rule.join(" ")
+        )));
     }
     Ok(None)
 }
