@@ -527,7 +527,8 @@ fn labs_test_removes_its_lab_when_interrupted() {
 /// A two-node lab: step 1 runs in iptables (the default: a later step names a mode), step 2
 /// sets `proxyMode: nftables`, step 3 inherits it, step 4 sets iptables again. Each step
 /// checks on both nodes which mode's rules are there, and steps 2 and 3 that a Service
-/// answers in nftables mode.
+/// answers in nftables mode. Those tasks check what the platform did, not the learner:
+/// `observe: true`.
 fn proxy_mode_fixture(root: &Path) {
     let dir = root.join("96-proxy-mode");
     write(
@@ -541,7 +542,7 @@ fn proxy_mode_fixture(root: &Path) {
             _ => "iptables -t nat -S KUBE-SERVICES >/dev/null && ! nft list table ip kube-proxy >/dev/null 2>&1 && echo iptables",
         };
         let mut t = format!(
-            "  - id: {task}\n    title: Every node runs kube-proxy in {mode} mode\n    checks:\n"
+            "  - id: {task}\n    title: Every node runs kube-proxy in {mode} mode\n    observe: true\n    checks:\n"
         );
         for node in ["node-1", "node-2"] {
             t.push_str(&format!(
@@ -553,7 +554,7 @@ fn proxy_mode_fixture(root: &Path) {
         ));
         t
     };
-    let service = "  - id: SVC\n    title: web answers through its Service\n    checks:\n      - kind: probe\n        title: 10 connections from node-2 reach web\n        from: node-2\n        target: svc:default/web:80\n        count: 10\n        expect: reachable\n";
+    let service = "  - id: SVC\n    title: web answers through its Service\n    observe: true\n    checks:\n      - kind: probe\n        title: 10 connections from node-2 reach web\n        from: node-2\n        target: svc:default/web:80\n        count: 10\n        expect: reachable\n";
     // Step 1: a marker task fails before its solution (the lab's checks are not vacuous).
     write(
         &dir,

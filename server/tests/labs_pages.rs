@@ -34,9 +34,10 @@ async fn minutes_show_on_the_catalog_and_the_lab_page() {
     }
     let page = c.get("/labs/00-hello").await;
     assert_eq!(page.status, 200);
+    let hello = catalog.lab("00-hello").unwrap().minutes;
     assert_eq!(
         element(&page.body, "<h1>", "p", "minutes"),
-        Some("About 10 minutes")
+        Some(format!("About {hello} minutes").as_str())
     );
     server.shutdown().await;
 }
