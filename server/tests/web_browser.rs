@@ -52,14 +52,14 @@ async fn a_learner_completes_a_task_in_the_browser() {
         b.find(Locator::Css(input))
             .await?
             .send_keys(&format!(
-                "kubectl create deployment web --image=kplab/echo --replicas=2{ENTER}"
+                "kubectl create deployment web --image=kplab/echo --replicas=2 && kubectl rollout status deployment/web --timeout=90s{ENTER}"
             ))
             .await?;
         wait_text(
             &b,
             rows,
-            "deployment.apps/web created",
-            Duration::from_secs(20),
+            "successfully rolled out",
+            Duration::from_secs(90),
         )
         .await;
 

@@ -177,20 +177,14 @@ async fn steps(b: &Browser, base: &str, out: &std::path::Path) -> Step {
         .await?;
     assert!(hint.contains("kubectl create deployment web"), "{hint}");
 
-    println!("step: the step's last task");
+    println!("step: the step's last tasks");
     b.find(Locator::Css(INPUT))
         .await?
         .send_keys(&format!(
-            "kubectl create deployment web --image=kplab/echo --replicas=2{ENTER}"
+            "kubectl create deployment web --image=kplab/echo --replicas=2 && kubectl rollout status deployment/web --timeout=90s{ENTER}"
         ))
         .await?;
-    wait_text(
-        b,
-        ROWS,
-        "deployment.apps/web created",
-        Duration::from_secs(20),
-    )
-    .await;
+    wait_text(b, ROWS, "successfully rolled out", Duration::from_secs(90)).await;
     b.find(Locator::Css("#task-create-web button.check"))
         .await?
         .click()
@@ -198,6 +192,39 @@ async fn steps(b: &Browser, base: &str, out: &std::path::Path) -> Step {
     wait_text(
         b,
         "#task-create-web .task-state",
+        "passed",
+        Duration::from_secs(20),
+    )
+    .await;
+    // The step's third task: the IP of web's pod on node-2, read here as the learner would.
+    let names = std::process::Command::new("docker")
+        .args(["ps", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    let node1 = String::from_utf8_lossy(&names.stdout)
+        .lines()
+        .find(|n| n.contains("ws-l-") && n.ends_with("-node-1"))
+        .expect("the lab's node-1 container")
+        .to_string();
+    let ip = std::process::Command::new("docker")
+        .args([
+            "exec",
+            &node1,
+            "sh",
+            "-c",
+            "kubectl get pods -l app=web -o wide --no-headers | awk '$7==\"node-2\" {print $6; exit}'",
+        ])
+        .output()
+        .unwrap();
+    let ip = String::from_utf8_lossy(&ip.stdout).trim().to_string();
+    assert!(!ip.is_empty(), "web has a pod on node-2");
+    b.find(Locator::Css("#task-pod-node-2 input[name=answer]"))
+        .await?
+        .send_keys(&format!("{ip}{ENTER}"))
+        .await?;
+    wait_text(
+        b,
+        "#task-pod-node-2 .task-state",
         "passed",
         Duration::from_secs(20),
     )
