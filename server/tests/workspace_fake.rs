@@ -262,8 +262,21 @@ async fn challenge_optional_and_observe_show_and_optional_steps_do_not_block_com
     let doc = page(&mut c, "/labs/50-kinds?step=2").await;
     assert!(one_text(&doc, "#step-kind.optional").contains("complete without this step"));
 
-    // The three required tasks pass: the lab is complete, the optional one untouched.
+    // The optional step's task passes: neither the page nor the catalog counts it.
     rt.on_exec("jsonpath", 0, "3");
+    let r = c
+        .post_json(&format!("/api/sessions/{id}/tasks/extra/check"), "{}")
+        .await;
+    assert_eq!(r.json()["passed"], true, "{r:?}");
+    let doc = page(&mut c, "/labs/50-kinds").await;
+    assert_eq!(one_text(&doc, "#progress"), "0 of 3 tasks done");
+    let doc = page(&mut c, "/").await;
+    assert_eq!(
+        one_text(&doc, "li.lab-card[data-lab='50-kinds'] p.progress"),
+        "0 of 3 tasks done"
+    );
+
+    // The three required tasks pass: the lab is complete.
     for task in ["look", "act", "goal"] {
         let r = c
             .post_json(&format!("/api/sessions/{id}/tasks/{task}/check"), "{}")
@@ -273,5 +286,10 @@ async fn challenge_optional_and_observe_show_and_optional_steps_do_not_block_com
     let doc = page(&mut c, "/labs/50-kinds").await;
     assert_eq!(one_text(&doc, "#progress"), "3 of 3 tasks done");
     assert!(one_text(&doc, "#complete").contains("all 3 tasks"));
+    let doc = page(&mut c, "/").await;
+    assert_eq!(
+        one_text(&doc, "li.lab-card[data-lab='50-kinds'] p.progress"),
+        "3 of 3 tasks done"
+    );
     s.shutdown().await;
 }

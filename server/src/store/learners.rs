@@ -120,8 +120,8 @@ pub struct LabPageState {
 pub struct CatalogState {
     /// Display name ('' when none or unknown learner).
     pub name: String,
-    /// Per lab: tasks ever passed.
-    pub passed: std::collections::HashMap<String, usize>,
+    /// Per lab: the ids of the tasks ever passed.
+    pub passed: std::collections::HashMap<String, Vec<String>>,
     /// Per lab: the status of the live session.
     pub live: std::collections::HashMap<String, Status>,
 }
@@ -211,13 +211,14 @@ pub trait Store: Send + Sync {
             ..CatalogState::default()
         };
         for lab in labs {
-            let passed = self
+            let passed: Vec<String> = self
                 .results(learner, lab)
                 .await?
-                .iter()
+                .into_iter()
                 .filter(|r| r.passed)
-                .count();
-            if passed > 0 {
+                .map(|r| r.task)
+                .collect();
+            if !passed.is_empty() {
                 st.passed.insert(lab.to_string(), passed);
             }
             if let Some(s) = self.live_session(learner, lab).await? {

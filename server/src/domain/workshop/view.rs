@@ -153,7 +153,14 @@ pub async fn row(state: &Platform, w: &Workshop, m: &Member) -> Result<Row, AppE
             .map(|p| p.title.clone())
             .unwrap_or_default(),
         steps: lab.map(|l| l.steps.len()).unwrap_or(0),
-        tasks_passed: passed.len(),
+        // Of the tasks that complete the lab: an optional step's do not count.
+        tasks_passed: lab
+            .map(|l| {
+                l.required_tasks()
+                    .filter(|t| passed.contains(&t.id))
+                    .count()
+            })
+            .unwrap_or(0),
         tasks_total: lab.map(|l| l.required_tasks().count()).unwrap_or(0),
         passed,
         step_since_ms,

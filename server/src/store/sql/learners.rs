@@ -401,7 +401,7 @@ impl Store for SqlStore {
             match k.as_str() {
                 "n" => st.name = s1,
                 "r" if labs.contains(&s1.as_str()) && r.try_get::<i64, _>("n1")? != 0 => {
-                    *st.passed.entry(s1).or_default() += 1;
+                    st.passed.entry(s1).or_default().push(r.try_get("s2")?);
                 }
                 "s" if labs.contains(&s1.as_str()) => {
                     st.live

@@ -67,7 +67,10 @@ pub async fn show_catalog(
             title: l.title.clone(),
             summary_html: summary.clone(),
             minutes: l.minutes,
-            passed: st.passed.get(&l.id).copied().unwrap_or(0),
+            // Of the tasks that complete the lab: an optional step's do not count.
+            passed: st.passed.get(&l.id).map_or(0, |ids| {
+                l.required_tasks().filter(|t| ids.contains(&t.id)).count()
+            }),
             total: *total,
             status: st.live.get(&l.id).map(|s| s.as_str().to_string()),
         })
