@@ -170,17 +170,9 @@ async fn a_learner_works_through_a_lab_and_others_cannot_touch_it() {
     term.close().await;
 
     // The task also wants both pods Ready: check until they are.
-    let t0 = std::time::Instant::now();
-    let r = loop {
-        let r = alice
-            .post_json(&format!("/api/sessions/{id}/tasks/create-web/check"), "{}")
-            .await
-            .json();
-        if r["passed"] == true || t0.elapsed() > Duration::from_secs(60) {
-            break r;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
+    let r = alice
+        .check_until_passed(&id, "create-web", Duration::from_secs(60))
+        .await;
     assert_eq!(r["passed"], true, "{r}");
     assert_eq!(r["recorded"], true);
     let r = alice

@@ -75,17 +75,9 @@ async fn sigkill_loses_no_result_and_the_lab_is_reattached() {
     term.wait_for("deployment.apps/web created", Duration::from_secs(20))
         .await;
     // The task also wants both pods Ready: check until they are.
-    let t0 = Instant::now();
-    let r = loop {
-        let r = c
-            .post_json(&format!("/api/sessions/{id}/tasks/create-web/check"), "{}")
-            .await
-            .json();
-        if r["passed"] == true || t0.elapsed() > Duration::from_secs(60) {
-            break r;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
+    let r = c
+        .check_until_passed(&id, "create-web", Duration::from_secs(60))
+        .await;
     assert_eq!(r["passed"], true, "{r}");
 
     // Step 2: expose the deployment; wait for both pods; the rules and probe checks pass.

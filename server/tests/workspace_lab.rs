@@ -35,6 +35,19 @@ async fn countdown(b: &Browser) -> u64 {
     m.parse::<u64>().unwrap() * 60 + s.parse::<u64>().unwrap()
 }
 
+/// The Docker name of this test's lab's node-1.
+fn node_1_container() -> String {
+    let names = std::process::Command::new("docker")
+        .args(["ps", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&names.stdout)
+        .lines()
+        .find(|n| n.contains("ws-l-") && n.ends_with("-node-1"))
+        .expect("the lab's node-1 container")
+        .to_string()
+}
+
 async fn shown(b: &Browser, css: &str) -> bool {
     match b.find(Locator::Css(css)).await {
         Ok(e) => e.is_displayed().await.unwrap_or(false),
@@ -197,15 +210,7 @@ async fn steps(b: &Browser, base: &str, out: &std::path::Path) -> Step {
     )
     .await;
     // The step's third task: the IP of web's pod on node-2, read here as the learner would.
-    let names = std::process::Command::new("docker")
-        .args(["ps", "--format", "{{.Names}}"])
-        .output()
-        .unwrap();
-    let node1 = String::from_utf8_lossy(&names.stdout)
-        .lines()
-        .find(|n| n.contains("ws-l-") && n.ends_with("-node-1"))
-        .expect("the lab's node-1 container")
-        .to_string();
+    let node1 = node_1_container();
     let ip = std::process::Command::new("docker")
         .args([
             "exec",
@@ -256,15 +261,7 @@ async fn steps(b: &Browser, base: &str, out: &std::path::Path) -> Step {
 
     println!("step: a lab lost from outside");
     wait_text(b, ROWS, "node-1", Duration::from_secs(30)).await;
-    let names = std::process::Command::new("docker")
-        .args(["ps", "--format", "{{.Names}}"])
-        .output()
-        .unwrap();
-    let node1 = String::from_utf8_lossy(&names.stdout)
-        .lines()
-        .find(|n| n.contains("ws-l-") && n.ends_with("-node-1"))
-        .expect("the lab's node-1 container")
-        .to_string();
+    let node1 = node_1_container();
     let t0 = Instant::now();
     assert!(std::process::Command::new("docker")
         .args(["rm", "-f", &node1])

@@ -335,6 +335,27 @@ impl Client {
         id
     }
 
+    /// Checks `task` of session `id` (no answer) until it passes or `within` has passed;
+    /// returns the last result (for tasks that wait on the cluster, such as Ready pods).
+    pub async fn check_until_passed(
+        &mut self,
+        id: &str,
+        task: &str,
+        within: Duration,
+    ) -> serde_json::Value {
+        let t0 = Instant::now();
+        loop {
+            let r = self
+                .post_json(&format!("/api/sessions/{id}/tasks/{task}/check"), "{}")
+                .await
+                .json();
+            if r["passed"] == true || t0.elapsed() > within {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
     pub async fn wait_status(
         &mut self,
         id: &str,
